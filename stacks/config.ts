@@ -1,0 +1,357 @@
+/**
+ * The stack configuration: one schema, validated before any resource is created.
+ *
+ * Every error names the key (`allixios:engines.postgresql.replicas`), what was expected and what
+ * was given, and all errors are reported at once. Password values are never echoed.
+ */
+import { z } from 'zod';
+import { ENGINES } from '../databases/index.ts';
+import {
+  ENGINE_NAMES,
+  ENVIRONMENTS,
+  memoryBytes,
+  type ComputeResources,
+  type EngineModule,
+  type EngineName,
+  type EngineSpec,
+  type Environment,
+} from '../databases/engine.ts';
+import { ENVIRONMENT_PROFILES, type PvcRetention, type Target } from './environments.ts';
+
+export const CONFIG_NAMESPACE = 'allixios';
+export const TARGETS = ['docker', 'kubernetes'] as const;
+export const SERVICE_TYPES = ['ClusterIP', 'NodePort', 'LoadBalancer'] as const;
+export type ServiceType = (typeof SERVICE_TYPES)[number];
+
+/** Thrown for an invalid stack configuration; `problems` holds one sentence per problem. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid stack configuration:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const oneOf = (values: readonly string[]) => `one of ${values.join(', ')}`;
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+const DNS_LABEL_PHRASE = 'a DNS label (lowercase letters, digits and "-", at most 63 characters) such as allixios-staging';
+const CPU_PHRASE = 'a CPU quantity such as 500m or 2';
+const MEMORY_PHRASE = 'a memory quantity such as 512Mi or 2Gi';
+const STORAGE_PHRASE = 'a Kubernetes quantity such as 20Gi';
+const MEMORY_QUANTITY = /^\d+(\.\d+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$/;
+
+const cpu = z.string({ error: CPU_PHRASE }).regex(/^\d+(\.\d+)?m?$/, { error: CPU_PHRASE });
+const memory = z.string({ error: MEMORY_PHRASE }).regex(MEMORY_QUANTITY, { error: MEMORY_PHRASE });
+const resourcePair = z.strictObject({ cpu: cpu.optional(), memory: memory.optional() }, { error: 'an object with cpu and memory' });
+
+const engineSchema = z.strictObject(
+  {
+    enabled: z.boolean({ error: 'true or false' }).optional(),
+    version: z
+      .string({ error: 'an image tag such as 18.4' })
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, { error: 'an image tag such as 18.4' })
+      .refine((tag) => tag !== 'latest', { error: 'a pinned version tag, not "latest"' })
+      .optional(),
+    replicas: z
+      .number({ error: 'a positive integer' })
+      .int({ error: 'a positive integer' })
+      .min(1, { error: 'a positive integer' })
+      .max(1, { error: '1 (replicated topologies are not supported yet)' })
+      .optional(),
+    storage: z.string({ error: STORAGE_PHRASE }).regex(MEMORY_QUANTITY, { error: STORAGE_PHRASE }).optional(),
+    storageClass: z.string({ error: 'a StorageClass name' }).regex(DNS_LABEL, { error: 'a StorageClass name' }).optional(),
+    resources: z
+      .strictObject({ requests: resourcePair.optional(), limits: resourcePair.optional() }, { error: 'an object with requests and limits' })
+      .optional(),
+    hostPort: z
+      .number({ error: 'a port number from 1 to 65535' })
+      .int({ error: 'a port number from 1 to 65535' })
+      .min(1, { error: 'a port number from 1 to 65535' })
+      .max(65535, { error: 'a port number from 1 to 65535' })
+      .optional(),
+    serviceType: z.enum(SERVICE_TYPES, { error: oneOf(SERVICE_TYPES) }).optional(),
+    // Validated against the engine's own schema once the engine is known.
+    options: z.record(z.string(), z.unknown(), { error: 'an object of engine options' }).optional(),
+  },
+  { error: 'an object of engine settings' },
+);
+
+const passwordSchema = z.string({ error: 'a string of at least 16 characters' }).min(16, { error: 'a string of at least 16 characters' });
+
+const stackSchema = z.strictObject({
+  environment: z.enum(ENVIRONMENTS, { error: oneOf(ENVIRONMENTS) }),
+  target: z.enum(TARGETS, { error: oneOf(TARGETS) }).optional(),
+  namespace: z.string({ error: DNS_LABEL_PHRASE }).regex(DNS_LABEL, { error: DNS_LABEL_PHRASE }).optional(),
+  exposeHostPorts: z.boolean({ error: 'true or false' }).optional(),
+  protectData: z.boolean({ error: 'true or false' }).optional(),
+  tls: z.literal(false, { error: 'false (TLS is reserved for a later release)' }).optional(),
+  clientNamespaces: z
+    .array(z.string({ error: DNS_LABEL_PHRASE }).regex(DNS_LABEL, { error: DNS_LABEL_PHRASE }), { error: 'a list of namespace names' })
+    .optional(),
+  engines: z
+    .strictObject(
+      Object.fromEntries(ENGINE_NAMES.map((name) => [name, engineSchema.optional()])) as Record<EngineName, z.ZodOptional<typeof engineSchema>>,
+      { error: 'an object keyed by engine name' },
+    )
+    .optional(),
+  passwords: z
+    .strictObject(
+      Object.fromEntries(
+        ENGINE_NAMES.map((name) => [
+          name,
+          z
+            .strictObject(Object.fromEntries(ENGINES[name].secrets.map((secret) => [secret.key, passwordSchema.optional()])), {
+              error: 'an object of passwords keyed by secret name',
+            })
+            .optional(),
+        ]),
+      ),
+      { error: 'an object keyed by engine name' },
+    )
+    .optional(),
+});
+
+type RawStackConfig = z.output<typeof stackSchema>;
+
+/** An engine as the stack deploys it. */
+export interface ResolvedEngine {
+  module: EngineModule;
+  spec: EngineSpec;
+  /** Host port on 127.0.0.1 for the client port, when the Docker target publishes ports. */
+  hostPort: number;
+  serviceType: ServiceType;
+  storageClass?: string;
+  /** Passwords given in secret config; the others are generated. */
+  configuredPasswords: Record<string, string>;
+}
+
+/** The validated stack configuration with every default applied. */
+export interface StackConfig {
+  project: string;
+  stack: string;
+  environment: Environment;
+  target: Target;
+  /** Kubernetes namespace; for the Docker target, the prefix of container and volume names. */
+  namespace: string;
+  exposeHostPorts: boolean;
+  protectData: boolean;
+  clientNamespaces: string[];
+  pvcRetention: { whenDeleted: PvcRetention; whenScaled: PvcRetention };
+  /** Enabled engines, in the platform's engine order. */
+  engines: ResolvedEngine[];
+}
+
+/** `allixios:engines.postgresql.replicas` from a path inside the config namespace. */
+function keyName(path: readonly PropertyKey[]): string {
+  return `${CONFIG_NAMESPACE}:${path.map(String).join('.')}`;
+}
+
+function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
+  let value = root;
+  for (const segment of path) {
+    if (value === null || typeof value !== 'object') return undefined;
+    value = (value as Record<PropertyKey, unknown>)[segment];
+  }
+  return value;
+}
+
+function describeValue(value: unknown, path: readonly PropertyKey[]): string {
+  if (path[0] === 'passwords') {
+    return typeof value === 'string' ? `a value of ${value.length} characters (not shown)` : `a ${typeof value} (not shown)`;
+  }
+  if (value === undefined) return 'nothing';
+  return JSON.stringify(value);
+}
+
+/** The keys an object schema accepts at `path`, for "unknown key" messages. */
+function knownKeys(schema: z.ZodType, path: readonly PropertyKey[]): string[] {
+  let current: z.ZodType | undefined = schema;
+  for (const segment of [...path, null]) {
+    while (current instanceof z.ZodOptional || current instanceof z.ZodDefault) {
+      current = current.def.innerType as z.ZodType;
+    }
+    if (!(current instanceof z.ZodObject)) return [];
+    if (segment === null) return Object.keys(current.shape);
+    current = current.shape[String(segment)] as z.ZodType | undefined;
+  }
+  return [];
+}
+
+/**
+ * What an issue expected. Schemas here carry their expectation as the message; for zod's own
+ * default messages (engine option schemas may rely on them) it is derived from the issue.
+ */
+function expectation(issue: z.core.$ZodIssue): string {
+  if (!/^(Invalid|Too (small|big))/.test(issue.message)) return issue.message;
+  switch (issue.code) {
+    case 'invalid_value':
+      return oneOf(issue.values.map((value) => String(value)));
+    case 'invalid_type':
+      return `a value of type ${issue.expected}`;
+    case 'too_small':
+      return `${issue.origin === 'string' ? 'a length' : 'a value'} of at least ${String(issue.minimum)}`;
+    case 'too_big':
+      return `${issue.origin === 'string' ? 'a length' : 'a value'} of at most ${String(issue.maximum)}`;
+    default:
+      return issue.message;
+  }
+}
+
+/** Turns schema issues into sentences, relative to `prefix` (a path inside the namespace). */
+function describeIssues(error: z.ZodError, input: unknown, schema: z.ZodType, prefix: readonly PropertyKey[] = []): string[] {
+  return error.issues.flatMap((issue) => {
+    const path = [...prefix, ...issue.path];
+    if (issue.code === 'unrecognized_keys') {
+      const known = knownKeys(schema, issue.path);
+      return issue.keys.map((key) => `${keyName([...path, key])}: unknown key; expected ${known.length ? oneOf(known) : 'no keys here'}`);
+    }
+    const given = valueAt(input, issue.path);
+    return [`${keyName(path)}: expected ${expectation(issue)}, got ${describeValue(given, path)}`];
+  });
+}
+
+/**
+ * Reads the namespace's keys from Pulumi's config map (`allixios:engines` -> JSON text). Values
+ * that are not JSON stay strings, so `namespace: prod-db` needs no quoting.
+ */
+export function namespaceConfig(allConfig: Readonly<Record<string, string>>): Record<string, unknown> {
+  const result: Record<string, unknown> = {};
+  for (const [fullKey, text] of Object.entries(allConfig)) {
+    const separator = fullKey.indexOf(':');
+    if (fullKey.slice(0, separator) !== CONFIG_NAMESPACE) continue;
+    let value: unknown = text;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      // A plain string value.
+    }
+    result[fullKey.slice(separator + 1)] = value;
+  }
+  return result;
+}
+
+function mergeResources(defaults: ComputeResources, override: RawEngine['resources']): ComputeResources {
+  return {
+    requests: { ...defaults.requests, ...stripUndefined(override?.requests) },
+    limits: { ...defaults.limits, ...stripUndefined(override?.limits) },
+  };
+}
+
+function stripUndefined<T extends object>(value: T | undefined): Partial<T> {
+  return Object.fromEntries(Object.entries(value ?? {}).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+type RawEngine = z.output<typeof engineSchema>;
+
+const cpuMillis = (quantity: string) => (quantity.endsWith('m') ? Number(quantity.slice(0, -1)) : Number(quantity) * 1000);
+
+function resourceProblems(name: EngineName, resources: ComputeResources): string[] {
+  const problems: string[] = [];
+  const base = ['engines', name, 'resources'];
+  if (cpuMillis(resources.requests.cpu) > cpuMillis(resources.limits.cpu)) {
+    problems.push(`${keyName([...base, 'requests', 'cpu'])}: expected at most the CPU limit ${resources.limits.cpu}, got ${JSON.stringify(resources.requests.cpu)}`);
+  }
+  if (memoryBytes(resources.requests.memory) > memoryBytes(resources.limits.memory)) {
+    problems.push(
+      `${keyName([...base, 'requests', 'memory'])}: expected at most the memory limit ${resources.limits.memory}, got ${JSON.stringify(resources.requests.memory)}`,
+    );
+  }
+  return problems;
+}
+
+/**
+ * Validates the stack's config and applies the defaults of its environment and engines.
+ * Throws a {@link ConfigError} listing every problem; returns only a fully valid config.
+ */
+export function parseStackConfig(values: Readonly<Record<string, unknown>>, project: string, stack: string): StackConfig {
+  const parsed = stackSchema.safeParse(values);
+  if (!parsed.success) {
+    const problems = describeIssues(parsed.error, values, stackSchema);
+    // A missing environment is the first thing a new stack gets wrong: say what to run.
+    if (values.environment === undefined) {
+      const index = problems.findIndex((problem) => problem.startsWith(`${keyName(['environment'])}:`));
+      problems[index] = `${keyName(['environment'])}: required; expected ${oneOf(ENVIRONMENTS)} (pulumi config set ${keyName(['environment'])} <name>)`;
+    }
+    throw new ConfigError(problems);
+  }
+  return resolve(parsed.data, values, project, stack);
+}
+
+function resolve(raw: RawStackConfig, values: Readonly<Record<string, unknown>>, project: string, stack: string): StackConfig {
+  const problems: string[] = [];
+  const profile = ENVIRONMENT_PROFILES[raw.environment];
+  const target = raw.target ?? profile.target;
+  const exposeHostPorts = raw.exposeHostPorts ?? (target === 'docker' && profile.exposeHostPorts);
+  const protectData = raw.protectData ?? profile.protectData;
+
+  if (target === 'kubernetes' && raw.namespace === undefined) {
+    problems.push(`${keyName(['namespace'])}: required when ${keyName(['target'])} is kubernetes; expected ${DNS_LABEL_PHRASE}`);
+  }
+  if (target === 'kubernetes' && raw.exposeHostPorts === true) {
+    problems.push(`${keyName(['exposeHostPorts'])}: expected false or unset, since only the docker target publishes host ports (use an engine's serviceType on kubernetes), got true`);
+  }
+  if (raw.environment === 'ephemeral' && protectData) {
+    problems.push(`${keyName(['protectData'])}: expected false for an ephemeral stack, whose teardown must remove everything, got true`);
+  }
+
+  const engines: ResolvedEngine[] = [];
+  for (const name of ENGINE_NAMES) {
+    const module = ENGINES[name];
+    const engineConfig: RawEngine = raw.engines?.[name] ?? {};
+    if (engineConfig.enabled === false) continue;
+    const sizing = module.sizing[raw.environment];
+    const resources = mergeResources(sizing.resources, engineConfig.resources);
+    problems.push(...resourceProblems(name, resources));
+
+    const options = module.optionsSchema.safeParse(engineConfig.options ?? {});
+    if (!options.success) {
+      problems.push(...describeIssues(options.error, engineConfig.options ?? {}, module.optionsSchema, ['engines', name, 'options']));
+      continue;
+    }
+    if (target === 'docker' && engineConfig.serviceType !== undefined) {
+      problems.push(`${keyName(['engines', name, 'serviceType'])}: expected unset, since the docker target has no Services, got ${JSON.stringify(engineConfig.serviceType)}`);
+    }
+    const spec = module.describe({
+      environment: raw.environment,
+      version: engineConfig.version ?? module.defaultVersion,
+      replicas: engineConfig.replicas ?? 1,
+      storage: engineConfig.storage ?? sizing.storage,
+      resources,
+      options: options.data,
+    });
+    engines.push({
+      module,
+      spec,
+      hostPort: engineConfig.hostPort ?? spec.ports[0]!.containerPort,
+      serviceType: engineConfig.serviceType ?? 'ClusterIP',
+      ...(engineConfig.storageClass ? { storageClass: engineConfig.storageClass } : {}),
+      configuredPasswords: stripUndefined(raw.passwords?.[name]) as Record<string, string>,
+    });
+  }
+  if (engines.length === 0 && problems.length === 0) {
+    problems.push(`${keyName(['engines'])}: expected at least one enabled engine, got ${JSON.stringify(values.engines)}`);
+  }
+  if (exposeHostPorts) {
+    const seen = new Map<number, EngineName>();
+    for (const engine of engines) {
+      const other = seen.get(engine.hostPort);
+      if (other) {
+        problems.push(`${keyName(['engines', engine.spec.name, 'hostPort'])}: expected a port no other engine uses, got ${engine.hostPort} (also ${other}'s)`);
+      }
+      seen.set(engine.hostPort, engine.spec.name);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  return {
+    project,
+    stack,
+    environment: raw.environment,
+    target,
+    namespace: raw.namespace ?? `${project}-${stack}`,
+    exposeHostPorts,
+    protectData,
+    clientNamespaces: raw.clientNamespaces ?? [],
+    pvcRetention: profile.pvcRetention,
+    engines,
+  };
+}

@@ -1,0 +1,127 @@
+/**
+ * One engine as a Docker container: pinned image, named data volume, config files uploaded into
+ * the container, the engine's own health check, and a restart policy. Nothing engine-specific:
+ * everything comes from the engine's {@link EngineSpec}.
+ */
+import * as docker from '@pulumi/docker';
+import * as pulumi from '@pulumi/pulumi';
+import { memoryBytes, type EngineSpec } from '../../databases/engine.ts';
+import type { ResolvedEngine } from '../config.ts';
+import { configFiles, resolvedEnv, type EngineCredentials } from '../credentials.ts';
+
+/** Arguments of {@link DockerEngine}. */
+export interface DockerEngineArgs {
+  engine: ResolvedEngine;
+  credentials: EngineCredentials;
+  /** The private network; the engine joins it with its own name as alias. */
+  networkName: pulumi.Input<string>;
+  /** Prefix of container and volume names, e.g. `allixios-dev`. */
+  namePrefix: string;
+  /** Publish the client port on 127.0.0.1 at `engine.hostPort`. */
+  exposeHostPort: boolean;
+  /** `protect` and `retainOnDelete` on the data volume. */
+  protectData: boolean;
+  labels: Record<string, string>;
+}
+
+/** "500m" -> "0.5", "2" -> "2": Docker's `--cpus`. */
+export function dockerCpus(quantity: string): string {
+  return quantity.endsWith('m') ? String(Number(quantity.slice(0, -1)) / 1000) : quantity;
+}
+
+/** Docker's memory limit is in MiB. */
+export function dockerMemoryMb(quantity: string): number {
+  return Math.floor(memoryBytes(quantity) / 2 ** 20);
+}
+
+function healthcheck(spec: EngineSpec): docker.types.input.ContainerHealthcheck {
+  const check = spec.healthCheck;
+  return {
+    tests: ['CMD', ...check.command],
+    interval: `${check.intervalSeconds}s`,
+    timeout: `${check.timeoutSeconds}s`,
+    retries: check.failureThreshold,
+    startPeriod: `${check.startupSeconds}s`,
+    // Checked often while starting, so `pulumi up` does not wait a whole interval for a ready engine.
+    startInterval: '2s',
+  };
+}
+
+/**
+ * A database engine running in Docker. Type token `allixios:docker:<Engine>`, e.g.
+ * `allixios:docker:PostgreSQL`.
+ */
+export class DockerEngine extends pulumi.ComponentResource {
+  readonly image: docker.RemoteImage;
+  readonly volume: docker.Volume;
+  readonly container: docker.Container;
+  /** Host name of the engine on the private network. */
+  readonly host: string;
+  /** Client port inside the network. */
+  readonly port: number;
+
+  constructor(name: string, args: DockerEngineArgs, opts?: pulumi.ComponentResourceOptions) {
+    const { spec } = args.engine;
+    super(`allixios:docker:${spec.displayName}`, name, {}, opts);
+    const labels = Object.entries(args.labels).map(([label, value]) => ({ label, value }));
+    this.host = spec.name;
+    this.port = spec.ports[0]!.containerPort;
+
+    this.image = new docker.RemoteImage(
+      `${name}-image`,
+      { name: `${spec.image.repository}:${spec.image.tag}`, keepLocally: true },
+      { parent: this },
+    );
+
+    this.volume = new docker.Volume(
+      `${name}-data`,
+      { name: `${args.namePrefix}-${spec.name}-data`, labels },
+      { parent: this, protect: args.protectData, retainOnDelete: args.protectData },
+    );
+
+    const uploads = [...configFiles(args.engine), ...args.credentials.secretFiles].map((file) => ({
+      file: file.mountPath,
+      content: file.content,
+      executable: file.executable,
+    }));
+
+    this.container = new docker.Container(
+      `${name}-container`,
+      {
+        name: `${args.namePrefix}-${spec.name}`,
+        // The image ID, not the tag: a tag that moves upstream does not restart the engine.
+        image: this.image.imageId,
+        hostname: spec.name,
+        labels,
+        ...(spec.command ? { entrypoints: spec.command } : {}),
+        ...(spec.args ? { command: spec.args } : {}),
+        envs: resolvedEnv(spec, args.credentials.passwords).map(({ name: variable, value }) => pulumi.interpolate`${variable}=${value}`),
+        user: `${spec.runAs.user}:${spec.runAs.group}`,
+        capabilities: { drops: ['ALL'] },
+        securityOpts: ['no-new-privileges:true'],
+        // Docker copies the config files into the container's own layer before it starts, which
+        // a read-only root filesystem would refuse; the Kubernetes target mounts them instead.
+        readOnly: false,
+        networksAdvanced: [{ name: args.networkName, aliases: [spec.name] }],
+        volumes: [{ volumeName: this.volume.name, containerPath: spec.dataPath }],
+        uploads,
+        ports: args.exposeHostPort
+          ? [{ internal: this.port, external: args.engine.hostPort, ip: '127.0.0.1', protocol: 'tcp' }]
+          : [],
+        memory: dockerMemoryMb(spec.resources.limits.memory),
+        ...(spec.sharedMemory ? { shmSize: dockerMemoryMb(spec.sharedMemory) } : {}),
+        cpus: dockerCpus(spec.resources.limits.cpu),
+        healthcheck: healthcheck(spec),
+        wait: true,
+        waitTimeout: spec.healthCheck.startupSeconds + 60,
+        restart: 'unless-stopped',
+        stopTimeout: spec.terminationGracePeriodSeconds,
+        logDriver: 'json-file',
+        logOpts: { 'max-size': '10m', 'max-file': '3' },
+      },
+      { parent: this },
+    );
+
+    this.registerOutputs({ host: this.host, port: this.port, container: this.container.name });
+  }
+}

@@ -1,0 +1,72 @@
+/**
+ * The Docker target (stack `dev`): one private network, and each enabled engine as a container
+ * with a named volume, published on 127.0.0.1 only when the stack says so.
+ */
+import * as docker from '@pulumi/docker';
+import * as pulumi from '@pulumi/pulumi';
+import type { StackConfig } from '../config.ts';
+import { EngineCredentials } from '../credentials.ts';
+import type { Endpoints } from '../endpoints.ts';
+import { engineLabels } from '../labels.ts';
+import { DockerEngine } from './engine.ts';
+
+export interface DockerDatabasesArgs {
+  config: StackConfig;
+}
+
+/** All engines of a stack on Docker. Type token `allixios:docker:Databases`. */
+export class DockerDatabases extends pulumi.ComponentResource {
+  readonly network: docker.Network;
+  readonly engines: readonly DockerEngine[];
+  readonly endpoints: Endpoints;
+
+  constructor(name: string, args: DockerDatabasesArgs, opts?: pulumi.ComponentResourceOptions) {
+    super('allixios:docker:Databases', name, {}, opts);
+    const { config } = args;
+    const instance = config.namespace;
+
+    this.network = new docker.Network(
+      `${name}-network`,
+      {
+        name: config.namespace,
+        driver: 'bridge',
+        labels: [{ label: 'app.kubernetes.io/part-of', value: 'allixios' }, { label: 'app.kubernetes.io/instance', value: instance }],
+      },
+      { parent: this },
+    );
+
+    const endpoints: Endpoints = {};
+    this.engines = config.engines.map((engine) => {
+      const { spec } = engine;
+      const credentials = new EngineCredentials(`${name}-${spec.name}-credentials`, { engine }, { parent: this });
+      const dockerEngine = new DockerEngine(
+        `${name}-${spec.name}`,
+        {
+          engine,
+          credentials,
+          networkName: this.network.name,
+          namePrefix: config.namespace,
+          exposeHostPort: config.exposeHostPorts,
+          protectData: config.protectData,
+          labels: engineLabels(spec, instance),
+        },
+        { parent: this },
+      );
+      // The URL is usable once the container is healthy: `wait` holds the container until then.
+      const host = dockerEngine.container.hostname.apply(() => dockerEngine.host);
+      endpoints[spec.name] = {
+        host,
+        port: dockerEngine.port,
+        urlVariable: spec.urlVariable,
+        url: credentials.url(spec.appConnection, host, dockerEngine.port),
+        adminUrl: credentials.url(spec.adminConnection, host, dockerEngine.port),
+        ...(config.exposeHostPorts
+          ? { hostUrl: credentials.url(spec.appConnection, dockerEngine.container.id.apply(() => '127.0.0.1'), engine.hostPort) }
+          : {}),
+      };
+      return dockerEngine;
+    });
+    this.endpoints = endpoints;
+    this.registerOutputs({});
+  }
+}

@@ -1,0 +1,19 @@
+/** What a target gives back for each engine, whatever the target. */
+import type * as pulumi from '@pulumi/pulumi';
+import type { EngineName } from '../databases/engine.ts';
+
+export interface EngineEndpoint {
+  /** Host name inside the Docker network or the cluster. */
+  host: pulumi.Output<string>;
+  port: number;
+  /** The variable the platform reads the URL from (`DATABASE_URL`, ...). */
+  urlVariable: string;
+  /** The application's connection URL (secret). */
+  url: pulumi.Output<string>;
+  /** The bootstrap's connection URL: owner, admin or superuser (secret). */
+  adminUrl: pulumi.Output<string>;
+  /** The application's URL through the published port on 127.0.0.1, when there is one (secret). */
+  hostUrl?: pulumi.Output<string>;
+}
+
+export type Endpoints = Partial<Record<EngineName, EngineEndpoint>>;

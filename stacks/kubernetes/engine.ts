@@ -1,0 +1,322 @@
+/**
+ * One engine on Kubernetes: Secret, ConfigMap, headless and ClusterIP Services, StatefulSet with
+ * a volumeClaimTemplate, PodDisruptionBudget and an ingress NetworkPolicy. Nothing engine-specific:
+ * everything comes from the engine's {@link EngineSpec}.
+ */
+import { createHash } from 'node:crypto';
+import * as k8s from '@pulumi/kubernetes';
+import * as pulumi from '@pulumi/pulumi';
+import type { EngineSpec } from '../../databases/engine.ts';
+import type { ResolvedEngine, StackConfig } from '../config.ts';
+import { configFiles, resolvedEnv, type EngineCredentials, type EngineFile } from '../credentials.ts';
+import { BOOTSTRAP_POD_LABELS, clientLabel, engineLabels, selectorLabels } from '../labels.ts';
+
+type StatefulSetSpec = k8s.types.input.apps.v1.StatefulSetSpec;
+type Container = k8s.types.input.core.v1.Container;
+type Probe = k8s.types.input.core.v1.Probe;
+
+/** Arguments of {@link KubernetesEngine}. */
+export interface KubernetesEngineArgs
+  extends Pick<StackConfig, 'protectData' | 'pvcRetention' | 'clientNamespaces'> {
+  engine: ResolvedEngine;
+  credentials: EngineCredentials;
+  namespace: pulumi.Input<string>;
+  /** `app.kubernetes.io/instance` of every object, e.g. `allixios-prod`. */
+  instance: string;
+  /**
+   * Extra fields merged into the StatefulSet spec last (tolerations, nodeSelector via the pod
+   * template, ...), in the `pulumi-eks` style of deriving args from upstream types.
+   */
+  statefulSetOverrides?: Partial<Omit<StatefulSetSpec, 'selector' | 'serviceName' | 'volumeClaimTemplates'>>;
+}
+
+/** A pinned image for the privileged sysctl init container (see `EngineSpec.nodeSysctls`). */
+export const SYSCTL_INIT_IMAGE = 'busybox:1.37.0';
+
+const CONFIG_VOLUME = 'config';
+const SECRET_VOLUME = 'secret-files';
+const DATA_VOLUME = 'data';
+const SHARED_MEMORY_VOLUME = 'shared-memory';
+
+function execProbe(spec: EngineSpec, periodSeconds: number, failureThreshold: number): Probe {
+  return {
+    exec: { command: spec.healthCheck.command },
+    periodSeconds,
+    timeoutSeconds: spec.healthCheck.timeoutSeconds,
+    failureThreshold,
+  };
+}
+
+/** Startup covers initdb and first boot; after it, readiness gates traffic and liveness restarts. */
+export function probes(spec: EngineSpec): Pick<Container, 'startupProbe' | 'readinessProbe' | 'livenessProbe'> {
+  const check = spec.healthCheck;
+  return {
+    startupProbe: execProbe(spec, check.intervalSeconds, Math.ceil(check.startupSeconds / check.intervalSeconds)),
+    readinessProbe: execProbe(spec, check.intervalSeconds, 3),
+    livenessProbe: execProbe(spec, check.intervalSeconds * 2, check.failureThreshold),
+  };
+}
+
+function withoutVersion(labels: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(Object.entries(labels).filter(([key]) => key !== 'app.kubernetes.io/version'));
+}
+
+function scratchVolumeName(index: number): string {
+  return `scratch-${index}`;
+}
+
+/** A file mounted on its own from a ConfigMap or Secret volume. */
+function fileMounts(volume: string, files: readonly EngineFile<unknown>[]): k8s.types.input.core.v1.VolumeMount[] {
+  return files.map((file) => ({ name: volume, mountPath: file.mountPath, subPath: file.key, readOnly: true }));
+}
+
+function fileItems(files: readonly EngineFile<unknown>[], mode: number): k8s.types.input.core.v1.KeyToPath[] {
+  return files.map((file) => ({ key: file.key, path: file.key, mode: file.executable ? 0o555 : mode }));
+}
+
+/**
+ * A database engine as a StatefulSet. Type token `allixios:kubernetes:<Engine>`, e.g.
+ * `allixios:kubernetes:PostgreSQL`.
+ */
+export class KubernetesEngine extends pulumi.ComponentResource {
+  readonly secret: k8s.core.v1.Secret;
+  readonly configMap?: k8s.core.v1.ConfigMap;
+  readonly headlessService: k8s.core.v1.Service;
+  readonly service: k8s.core.v1.Service;
+  readonly statefulSet: k8s.apps.v1.StatefulSet;
+  readonly podDisruptionBudget: k8s.policy.v1.PodDisruptionBudget;
+  readonly networkPolicy: k8s.networking.v1.NetworkPolicy;
+  /** In-cluster host name of the ClusterIP Service. */
+  readonly host: pulumi.Output<string>;
+  readonly port: number;
+
+  constructor(name: string, args: KubernetesEngineArgs, opts?: pulumi.ComponentResourceOptions) {
+    const { spec } = args.engine;
+    super(`allixios:kubernetes:${spec.displayName}`, name, {}, opts);
+    const labels = engineLabels(spec, args.instance);
+    const selector = selectorLabels(spec.name, args.instance);
+    const metadata = (objectName: string) => ({ name: objectName, namespace: args.namespace, labels });
+    this.port = spec.ports[0]!.containerPort;
+
+    const env = resolvedEnv(spec, args.credentials.passwords);
+    const secretEnv = env.filter(({ name: variable }) => typeof spec.env[variable] !== 'string');
+    const plainEnv = env.filter(({ name: variable }) => typeof spec.env[variable] === 'string');
+    const secretName = `${spec.name}-credentials`;
+
+    // Everything secret, and only that, goes into the Secret: passwords the env refers to and the
+    // rendered secret files.
+    this.secret = new k8s.core.v1.Secret(
+      `${name}-credentials`,
+      {
+        metadata: metadata(secretName),
+        type: 'Opaque',
+        // One secret value per key, so a review of the render sees which keys the Secret holds.
+        stringData: {
+          ...args.credentials.passwords,
+          ...Object.fromEntries(args.credentials.secretFiles.map((file) => [file.key, file.content])),
+        },
+      },
+      { parent: this },
+    );
+
+    const files = configFiles(args.engine);
+    if (files.length > 0) {
+      // The name carries a hash of the content: a config change creates a new ConfigMap and so
+      // rolls the pods, and the old one is deleted only once the new one is in use.
+      const hash = createHash('sha256');
+      for (const file of files) hash.update(`${file.key}\0${file.content}\0`);
+      this.configMap = new k8s.core.v1.ConfigMap(
+        `${name}-config`,
+        {
+          metadata: metadata(`${spec.name}-config-${hash.digest('hex').slice(0, 10)}`),
+          data: Object.fromEntries(files.map((file) => [file.key, file.content])),
+        },
+        { parent: this },
+      );
+    }
+
+    const ports = spec.ports.map((port) => ({ name: port.name, port: port.containerPort, targetPort: port.name, protocol: 'TCP' }));
+    this.headlessService = new k8s.core.v1.Service(
+      `${name}-headless`,
+      {
+        metadata: metadata(`${spec.name}-headless`),
+        spec: { clusterIP: 'None', publishNotReadyAddresses: true, selector, ports },
+      },
+      { parent: this },
+    );
+    this.service = new k8s.core.v1.Service(
+      `${name}-service`,
+      { metadata: metadata(spec.name), spec: { type: args.engine.serviceType, selector, ports } },
+      { parent: this },
+    );
+
+    const scratchMounts = spec.scratchPaths.map((path, index) => ({ name: scratchVolumeName(index), mountPath: path }));
+    const fsGroup = spec.runAs.fsGroup ?? spec.runAs.group;
+
+    const container: Container = {
+      name: spec.name,
+      image: `${spec.image.repository}:${spec.image.tag}`,
+      imagePullPolicy: 'IfNotPresent',
+      ...(spec.command ? { command: spec.command } : {}),
+      ...(spec.args ? { args: spec.args } : {}),
+      ports: spec.ports.map((port) => ({ name: port.name, containerPort: port.containerPort, protocol: 'TCP' })),
+      env: [
+        ...plainEnv.map(({ name: variable, value }) => ({ name: variable, value })),
+        ...secretEnv.map(({ name: variable }) => {
+          const reference = spec.env[variable] as { secret: string };
+          return { name: variable, valueFrom: { secretKeyRef: { name: this.secret.metadata.name, key: reference.secret } } };
+        }),
+      ],
+      resources: spec.resources,
+      ...probes(spec),
+      securityContext: {
+        runAsNonRoot: true,
+        runAsUser: spec.runAs.user,
+        runAsGroup: spec.runAs.group,
+        allowPrivilegeEscalation: false,
+        readOnlyRootFilesystem: spec.readOnlyRootFilesystem,
+        capabilities: { drop: ['ALL'] },
+        seccompProfile: { type: 'RuntimeDefault' },
+      },
+      volumeMounts: [
+        { name: DATA_VOLUME, mountPath: spec.dataPath },
+        ...fileMounts(CONFIG_VOLUME, files),
+        ...fileMounts(SECRET_VOLUME, args.credentials.secretFiles),
+        ...scratchMounts,
+        ...(spec.sharedMemory ? [{ name: SHARED_MEMORY_VOLUME, mountPath: '/dev/shm' }] : []),
+      ],
+    };
+
+    const initContainers: Container[] = spec.nodeSysctls.length
+      ? [
+          {
+            name: 'sysctl',
+            image: SYSCTL_INIT_IMAGE,
+            command: ['sysctl', '-w', ...spec.nodeSysctls.map((sysctl) => `${sysctl.name}=${sysctl.value}`)],
+            // Node-wide kernel settings can only be written by a privileged container; the
+            // engine's own container stays unprivileged.
+            securityContext: { privileged: true, runAsUser: 0, runAsNonRoot: false },
+            resources: { requests: { cpu: '10m', memory: '16Mi' }, limits: { cpu: '100m', memory: '32Mi' } },
+          },
+        ]
+      : [];
+
+    const volumes: k8s.types.input.core.v1.Volume[] = [
+      ...(this.configMap
+        ? [{ name: CONFIG_VOLUME, configMap: { name: this.configMap.metadata.name, items: fileItems(files, 0o444) } }]
+        : []),
+      ...(args.credentials.secretFiles.length
+        ? [{ name: SECRET_VOLUME, secret: { secretName: this.secret.metadata.name, items: fileItems(args.credentials.secretFiles, 0o440) } }]
+        : []),
+      ...spec.scratchPaths.map((_path, index) => ({ name: scratchVolumeName(index), emptyDir: {} })),
+      ...(spec.sharedMemory ? [{ name: SHARED_MEMORY_VOLUME, emptyDir: { medium: 'Memory', sizeLimit: spec.sharedMemory } }] : []),
+    ];
+
+    const replicated = spec.replicas > 1;
+    const statefulSetSpec: StatefulSetSpec = {
+      serviceName: this.headlessService.metadata.name,
+      replicas: spec.replicas,
+      selector: { matchLabels: selector },
+      podManagementPolicy: 'OrderedReady',
+      updateStrategy: { type: 'RollingUpdate' },
+      revisionHistoryLimit: 5,
+      persistentVolumeClaimRetentionPolicy: args.pvcRetention,
+      template: {
+        metadata: { labels },
+        spec: {
+          automountServiceAccountToken: false,
+          enableServiceLinks: false,
+          terminationGracePeriodSeconds: spec.terminationGracePeriodSeconds,
+          securityContext: {
+            runAsNonRoot: true,
+            runAsUser: spec.runAs.user,
+            runAsGroup: spec.runAs.group,
+            fsGroup,
+            fsGroupChangePolicy: 'OnRootMismatch',
+            seccompProfile: { type: 'RuntimeDefault' },
+          },
+          ...(replicated
+            ? {
+                affinity: {
+                  podAntiAffinity: {
+                    preferredDuringSchedulingIgnoredDuringExecution: [
+                      { weight: 100, podAffinityTerm: { topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: selector } } },
+                    ],
+                  },
+                },
+              }
+            : {}),
+          ...(initContainers.length ? { initContainers } : {}),
+          containers: [container],
+          volumes,
+        },
+      },
+      volumeClaimTemplates: [
+        {
+          // volumeClaimTemplates cannot change on a live StatefulSet: no version label here, or an
+          // upgrade would force a replacement.
+          metadata: { name: DATA_VOLUME, labels: withoutVersion(labels) },
+          spec: {
+            accessModes: ['ReadWriteOnce'],
+            ...(args.engine.storageClass ? { storageClassName: args.engine.storageClass } : {}),
+            resources: { requests: { storage: spec.storage } },
+          },
+        },
+      ],
+      ...args.statefulSetOverrides,
+    };
+
+    // The StatefulSet owns the volume claims: protecting it (and retaining it on delete) is what
+    // keeps the data volumes, together with the Retain claim policy.
+    this.statefulSet = new k8s.apps.v1.StatefulSet(
+      `${name}-statefulset`,
+      { metadata: metadata(spec.name), spec: statefulSetSpec },
+      { parent: this, protect: args.protectData, retainOnDelete: args.protectData },
+    );
+
+    // One voluntary disruption at a time. With one replica a stricter budget (minAvailable: 1)
+    // would block every node drain forever; the engine restarts on another node from its volume.
+    this.podDisruptionBudget = new k8s.policy.v1.PodDisruptionBudget(
+      `${name}-pdb`,
+      { metadata: metadata(spec.name), spec: { maxUnavailable: 1, selector: { matchLabels: selector } } },
+      { parent: this },
+    );
+
+    const clientPods = { matchLabels: { [clientLabel(spec.name)]: 'true' } };
+    this.networkPolicy = new k8s.networking.v1.NetworkPolicy(
+      `${name}-ingress`,
+      {
+        metadata: metadata(`${spec.name}-ingress`),
+        spec: {
+          podSelector: { matchLabels: selector },
+          policyTypes: ['Ingress'],
+          ingress: [
+            {
+              from: [
+                { podSelector: clientPods },
+                { podSelector: { matchLabels: { ...BOOTSTRAP_POD_LABELS } } },
+                // Peers of the same engine (replication, cluster membership).
+                { podSelector: { matchLabels: selector } },
+                ...(args.clientNamespaces.length
+                  ? [
+                      {
+                        namespaceSelector: {
+                          matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: args.clientNamespaces }],
+                        },
+                        podSelector: clientPods,
+                      },
+                    ]
+                  : []),
+              ],
+              ports: spec.ports.map((port) => ({ port: port.containerPort, protocol: 'TCP' })),
+            },
+          ],
+        },
+      },
+      { parent: this },
+    );
+
+    this.host = pulumi.interpolate`${this.service.metadata.name}.${this.service.metadata.namespace}.svc`;
+    this.registerOutputs({ host: this.host, port: this.port });
+  }
+}

@@ -1,0 +1,30 @@
+/** Labels shared by both targets, following `app.kubernetes.io/*`. */
+import type { EngineName, EngineSpec } from '../databases/engine.ts';
+
+export const PART_OF = 'allixios';
+
+/** The labels that select one engine's pods in one stack; never change them on a live stack. */
+export function selectorLabels(engine: EngineName, instance: string): Record<string, string> {
+  return { 'app.kubernetes.io/name': engine, 'app.kubernetes.io/instance': instance };
+}
+
+export function engineLabels(spec: EngineSpec, instance: string): Record<string, string> {
+  return {
+    ...selectorLabels(spec.name, instance),
+    'app.kubernetes.io/component': spec.component,
+    'app.kubernetes.io/part-of': PART_OF,
+    'app.kubernetes.io/managed-by': 'pulumi',
+    'app.kubernetes.io/version': spec.image.tag,
+  };
+}
+
+/** A pod with this label set to "true" may connect to the engine (NetworkPolicy). */
+export function clientLabel(engine: EngineName): string {
+  return `allixios.io/client-${engine}`;
+}
+
+/** The labels of the bootstrap Job's pods, which the NetworkPolicies admit to every engine. */
+export const BOOTSTRAP_POD_LABELS: Readonly<Record<string, string>> = {
+  'app.kubernetes.io/component': 'bootstrap',
+  'app.kubernetes.io/part-of': PART_OF,
+};

@@ -1,0 +1,93 @@
+/**
+ * Pulumi mocks that record every resource the program registers, as it registered it. Used by the
+ * offline render and by the tests; no Pulumi CLI, Docker engine or cluster involved.
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import type * as pulumi from '@pulumi/pulumi';
+
+export interface RecordedResource {
+  type: string;
+  name: string;
+  /** Inputs as the program passed them; secret values are still in Pulumi's secret envelope. */
+  inputs: Record<string, unknown>;
+}
+
+/** Pulumi's marker for a secret value on the wire. */
+export const SECRET_SIGNATURE_KEY = '4dabf18193072939515e22adb298388d';
+export const SECRET_SIGNATURE = '1b47061264138c4ac30d75fd1eb44270';
+
+export interface RecordingMocks {
+  mocks: pulumi.runtime.Mocks;
+  resources: RecordedResource[];
+  /** Every password the mocked `random.RandomPassword` handed out, to prove none leaks. */
+  generatedSecrets: string[];
+}
+
+export function unwrapSecrets(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(unwrapSecrets);
+  if (value !== null && typeof value === 'object') {
+    const record = value as Record<string, unknown>;
+    if (record[SECRET_SIGNATURE_KEY] === SECRET_SIGNATURE) return unwrapSecrets(record.value);
+    return Object.fromEntries(Object.entries(record).map(([key, inner]) => [key, unwrapSecrets(inner)]));
+  }
+  return value;
+}
+
+export function createRecordingMocks(): RecordingMocks {
+  const resources: RecordedResource[] = [];
+  const generatedSecrets: string[] = [];
+  const mocks: pulumi.runtime.Mocks = {
+    newResource(args) {
+      resources.push({ type: args.type, name: args.name, inputs: args.inputs as Record<string, unknown> });
+      const state: Record<string, unknown> = { ...(unwrapSecrets(args.inputs) as Record<string, unknown>) };
+      switch (args.type) {
+        case 'random:index/randomPassword:RandomPassword': {
+          const password = randomBytes(24).toString('base64url').slice(0, 32);
+          generatedSecrets.push(password);
+          state.result = password;
+          break;
+        }
+        case 'docker:index/remoteImage:RemoteImage': {
+          const digest = createHash('sha256').update(String(state.name)).digest('hex');
+          state.imageId = `sha256:${digest}`;
+          state.repoDigest = `${String(state.name).split(':')[0]}@sha256:${digest}`;
+          break;
+        }
+        default:
+          break;
+      }
+      return { id: `${args.name}-id`, state };
+    },
+    call(args) {
+      return args.inputs;
+    },
+  };
+  return { mocks, resources, generatedSecrets };
+}
+
+/**
+ * Replaces every secret value by `marker`, so rendered output can be reviewed and committed.
+ * Pulumi marks a whole input property secret when any part of it is (all of a Secret's
+ * `stringData`, all of a container's `envs`): inside a secret the structure is kept (object keys,
+ * list lengths) and every value becomes the marker, so a review still sees which keys exist.
+ */
+export function redactSecrets(value: unknown, marker: string, insideSecret = false): unknown {
+  if (Array.isArray(value)) return value.map((item) => redactSecrets(item, marker, insideSecret));
+  if (value !== null && typeof value === 'object') {
+    const record = value as Record<string, unknown>;
+    if (record[SECRET_SIGNATURE_KEY] === SECRET_SIGNATURE) return redactSecrets(record.value, marker, true);
+    return Object.fromEntries(Object.entries(record).map(([key, inner]) => [key, redactSecrets(inner, marker, insideSecret)]));
+  }
+  return insideSecret && value !== undefined && value !== null ? marker : value;
+}
+
+/** Resolves when the program has registered everything: no new resource for `quietMs`. */
+export async function settled(resources: readonly unknown[], quietMs = 150, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let count = -1;
+  while (count !== resources.length) {
+    if (Date.now() > deadline) throw new Error(`the program was still registering resources after ${timeoutMs} ms`);
+    count = resources.length;
+    await new Promise((resolve) => setTimeout(resolve, quietMs));
+  }
+}

@@ -1,0 +1,189 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, namespaceConfig, parseStackConfig } from '../stacks/config.ts';
+import { createRecordingMocks } from '../stacks/render/mocks.ts';
+import * as pulumi from '@pulumi/pulumi';
+
+const prod = { environment: 'prod', namespace: 'allixios-prod' };
+
+function problemsOf(values: Record<string, unknown>): string[] {
+  try {
+    parseStackConfig(values, 'allixios', 'test');
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  throw new Error('expected the config to be refused');
+}
+
+const DNS = 'a DNS label (lowercase letters, digits and "-", at most 63 characters) such as allixios-staging';
+
+describe('stack configuration', () => {
+  it.each([
+    [
+      'negative replicas',
+      { ...prod, engines: { postgresql: { replicas: -1 } } },
+      'allixios:engines.postgresql.replicas: expected a positive integer, got -1',
+    ],
+    [
+      'replicas other than 1',
+      { ...prod, engines: { redis: { replicas: 3 } } },
+      'allixios:engines.redis.replicas: expected 1 (replicated topologies are not supported yet), got 3',
+    ],
+    [
+      'storage in words',
+      { ...prod, engines: { postgresql: { storage: '10 gigs' } } },
+      'allixios:engines.postgresql.storage: expected a Kubernetes quantity such as 20Gi, got "10 gigs"',
+    ],
+    [
+      'an unknown engine',
+      { ...prod, engines: { cassandra: { enabled: true } } },
+      'allixios:engines.cassandra: unknown key; expected one of postgresql, mongodb, redis, elasticsearch, clickhouse',
+    ],
+    ['an unknown target', { ...prod, target: 'nomad' }, 'allixios:target: expected one of docker, kubernetes, got "nomad"'],
+    [
+      'a kubernetes stack without namespace',
+      { environment: 'staging' },
+      `allixios:namespace: required when allixios:target is kubernetes; expected ${DNS}`,
+    ],
+    [
+      'no environment',
+      { target: 'docker' },
+      'allixios:environment: required; expected one of dev, staging, prod, ephemeral (pulumi config set allixios:environment <name>)',
+    ],
+    [
+      'an unknown environment',
+      { environment: 'production', namespace: 'x' },
+      'allixios:environment: expected one of dev, staging, prod, ephemeral, got "production"',
+    ],
+    [
+      'an unknown top-level key',
+      { ...prod, replicas: 2 },
+      'allixios:replicas: unknown key; expected one of environment, target, namespace, exposeHostPorts, protectData, tls, clientNamespaces, engines, passwords',
+    ],
+    [
+      'an unknown engine setting',
+      { ...prod, engines: { mongodb: { memory: '1Gi' } } },
+      'allixios:engines.mongodb.memory: unknown key; expected one of enabled, version, replicas, storage, storageClass, resources, hostPort, serviceType, options',
+    ],
+    ['TLS switched on', { ...prod, tls: true }, 'allixios:tls: expected false (TLS is reserved for a later release), got true'],
+    [
+      'host ports on kubernetes',
+      { ...prod, exposeHostPorts: true },
+      'allixios:exposeHostPorts: expected false or unset, since only the docker target publishes host ports (use an engine\'s serviceType on kubernetes), got true',
+    ],
+    ['a namespace that is no DNS label', { ...prod, namespace: 'Allixios_Prod' }, `allixios:namespace: expected ${DNS}, got "Allixios_Prod"`],
+    [
+      'a CPU quantity in words',
+      { ...prod, engines: { clickhouse: { resources: { limits: { cpu: 'two cores' } } } } },
+      'allixios:engines.clickhouse.resources.limits.cpu: expected a CPU quantity such as 500m or 2, got "two cores"',
+    ],
+    [
+      'a memory request above the limit',
+      { ...prod, engines: { redis: { resources: { requests: { memory: '64Gi' } } } } },
+      'allixios:engines.redis.resources.requests.memory: expected at most the memory limit 4Gi, got "64Gi"',
+    ],
+    [
+      'the latest tag',
+      { ...prod, engines: { elasticsearch: { version: 'latest' } } },
+      'allixios:engines.elasticsearch.version: expected a pinned version tag, not "latest", got "latest"',
+    ],
+    [
+      'a host port out of range',
+      { environment: 'dev', engines: { postgresql: { hostPort: 70000 } } },
+      'allixios:engines.postgresql.hostPort: expected a port number from 1 to 65535, got 70000',
+    ],
+    [
+      'two engines on one host port',
+      { environment: 'dev', engines: { redis: { hostPort: 5432 } } },
+      "allixios:engines.redis.hostPort: expected a port no other engine uses, got 5432 (also postgresql's)",
+    ],
+    [
+      'a protected ephemeral stack',
+      { environment: 'ephemeral', namespace: 'pr-12', protectData: true },
+      'allixios:protectData: expected false for an ephemeral stack, whose teardown must remove everything, got true',
+    ],
+    [
+      'a Service type Kubernetes does not have',
+      { ...prod, engines: { postgresql: { serviceType: 'Ingress' } } },
+      'allixios:engines.postgresql.serviceType: expected one of ClusterIP, NodePort, LoadBalancer, got "Ingress"',
+    ],
+    [
+      'a Service type on the docker target',
+      { environment: 'dev', engines: { postgresql: { serviceType: 'LoadBalancer' } } },
+      'allixios:engines.postgresql.serviceType: expected unset, since the docker target has no Services, got "LoadBalancer"',
+    ],
+    [
+      'an unknown password key',
+      { ...prod, passwords: { redis: { 'root-password': 'x'.repeat(20) } } },
+      'allixios:passwords.redis.root-password: unknown key; expected one of admin-password, app-password, monitor-password',
+    ],
+    [
+      'every engine disabled',
+      {
+        ...prod,
+        engines: Object.fromEntries(['postgresql', 'mongodb', 'redis', 'elasticsearch', 'clickhouse'].map((name) => [name, { enabled: false }])),
+      },
+      'allixios:engines: expected at least one enabled engine, got {"postgresql":{"enabled":false},"mongodb":{"enabled":false},"redis":{"enabled":false},"elasticsearch":{"enabled":false},"clickhouse":{"enabled":false}}',
+    ],
+  ])('refuses %s with a sentence naming key, expectation and value', (_case, values, expected) => {
+    expect(problemsOf(values)).toEqual([expected]);
+  });
+
+  it('never echoes a configured password, even a wrong one', () => {
+    const password = 'short-pw';
+    const problems = problemsOf({ ...prod, passwords: { postgresql: { 'app-password': password } } });
+    expect(problems).toEqual(['allixios:passwords.postgresql.app-password: expected a string of at least 16 characters, got a value of 8 characters (not shown)']);
+    expect(problems.join('\n')).not.toContain(password);
+  });
+
+  it('reports every problem at once', () => {
+    const problems = problemsOf({ ...prod, target: 'nomad', engines: { postgresql: { replicas: 0, storage: 'lots' } } });
+    expect(problems).toHaveLength(3);
+    expect(problems.map((problem) => problem.split(':')[1])).toEqual(['target', 'engines.postgresql.replicas', 'engines.postgresql.storage']);
+  });
+
+  it('applies the environment and engine defaults to a minimal prod config', () => {
+    const config = parseStackConfig(prod, 'allixios', 'prod');
+    expect(config.target).toBe('kubernetes');
+    expect(config.protectData).toBe(true);
+    expect(config.pvcRetention).toEqual({ whenDeleted: 'Retain', whenScaled: 'Retain' });
+    expect(config.engines.map((engine) => engine.spec.name)).toEqual(['postgresql', 'mongodb', 'redis', 'elasticsearch', 'clickhouse']);
+    const postgresql = config.engines[0]!;
+    expect(postgresql.spec.image).toEqual({ repository: 'postgres', tag: '18.4' });
+    expect(postgresql.spec.storage).toBe('100Gi');
+  });
+
+  it('merges a partial resources override with the environment defaults', () => {
+    const config = parseStackConfig({ ...prod, engines: { postgresql: { resources: { limits: { memory: '16Gi' } } } } }, 'allixios', 'prod');
+    expect(config.engines[0]!.spec.resources).toEqual({ requests: { cpu: '2', memory: '8Gi' }, limits: { cpu: '4', memory: '16Gi' } });
+  });
+
+  it('leaves disabled engines out', () => {
+    const config = parseStackConfig({ ...prod, engines: { mongodb: { enabled: false } } }, 'allixios', 'prod');
+    expect(config.engines.map((engine) => engine.spec.name)).not.toContain('mongodb');
+  });
+
+  it('reads Pulumi config values as the CLI hands them over, objects as JSON text', () => {
+    const values = namespaceConfig({
+      'allixios:environment': 'prod',
+      'allixios:namespace': 'allixios-prod',
+      'allixios:exposeHostPorts': 'false',
+      'allixios:engines': '{"postgresql":{"replicas":1}}',
+      'aws:region': 'eu-west-1',
+    });
+    expect(values).toEqual({ environment: 'prod', namespace: 'allixios-prod', exposeHostPorts: false, engines: { postgresql: { replicas: 1 } } });
+  });
+
+  it('stops the program before any resource is registered when the config is invalid', async () => {
+    // Given a stack whose config names an unknown target
+    const recorder = createRecordingMocks();
+    pulumi.runtime.setMocks(recorder.mocks, 'allixios', 'broken', false);
+    pulumi.runtime.setAllConfig({ 'allixios:environment': 'prod', 'allixios:target': 'nomad' });
+    // When the program itself runs
+    const run = import('../index.ts');
+    // Then it fails with the config error and nothing was created
+    await expect(run).rejects.toThrow('allixios:target: expected one of docker, kubernetes, got "nomad"');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(recorder.resources).toEqual([]);
+  });
+});

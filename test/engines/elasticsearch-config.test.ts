@@ -1,0 +1,341 @@
+/**
+ * Elasticsearch's configuration files, file realm and the engine's max_map_count modes. No
+ * Elasticsearch can run on this machine (ENGINES.md), so what it would refuse at start is checked
+ * here from its documentation: every setting of elasticsearch.yml (and every setting passed as an
+ * environment variable) must be in the allow-list below, which names the page documenting it, and
+ * every privilege of roles.yml must be one the privileges reference lists. The users file is
+ * rendered the way the stacks render it and its hashes are verified with bcrypt.
+ */
+import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
+import { join } from 'node:path';
+import bcrypt from 'bcryptjs';
+import { describe, expect, it } from 'vitest';
+import { parse, parseDocument } from 'yaml';
+import { elasticsearch, MAX_MAP_COUNT, MAX_MAP_COUNT_MODES, type MaxMapCountMode } from '../../databases/elasticsearch/index.ts';
+import { ENVIRONMENTS, type EngineSpec, type Environment } from '../../databases/engine.ts';
+import { renderSecretFile, templateSecretKeys } from '../../databases/secret-files.ts';
+
+type ValueCheck = (value: unknown) => boolean;
+const isBoolean: ValueCheck = (value) => typeof value === 'boolean' || value === 'true' || value === 'false';
+const isNonEmptyString: ValueCheck = (value) => typeof value === 'string' && value !== '';
+const isInteger: ValueCheck = (value) => Number.isInteger(value);
+const oneOf = (...allowed: string[]): ValueCheck => (value) => typeof value === 'string' && allowed.includes(value);
+/** An IP address or one of the special values of network.host (`_local_`, `_site_`, ...). */
+const isNetworkAddress: ValueCheck = (value) => typeof value === 'string' && (isIP(value) !== 0 || /^_[a-z0-9:]+_$/.test(value));
+
+const DOCS = 'https://www.elastic.co/docs';
+const IMPORTANT_SETTINGS = `${DOCS}/deploy-manage/deploy/self-managed/important-settings-configuration`;
+const NETWORKING = `${DOCS}/reference/elasticsearch/configuration-reference/networking-settings`;
+const DISCOVERY = `${DOCS}/reference/elasticsearch/configuration-reference/discovery-cluster-formation-settings`;
+const MEMORY_LOCK = `${DOCS}/deploy-manage/deploy/self-managed/setup-configuration-memory`;
+const INDEX_MANAGEMENT = `${DOCS}/reference/elasticsearch/configuration-reference/index-management-settings`;
+const SECURITY = `${DOCS}/reference/elasticsearch/configuration-reference/security-settings`;
+const MACHINE_LEARNING = `${DOCS}/reference/elasticsearch/configuration-reference/machine-learning-settings`;
+const GEOIP = `${DOCS}/reference/enrich-processor/geoip-processor`;
+const STORE = `${DOCS}/reference/elasticsearch/index-settings/store`;
+
+/**
+ * The Elasticsearch settings this project uses, each with the page that documents it and a check
+ * of its value. Not every setting Elasticsearch has: add one here, from its page, before using it.
+ */
+const ELASTICSEARCH_SETTINGS: Record<string, { documentedAt: string; check: ValueCheck }> = {
+  'cluster.name': { documentedAt: IMPORTANT_SETTINGS, check: isNonEmptyString },
+  'node.name': { documentedAt: IMPORTANT_SETTINGS, check: isNonEmptyString },
+  'path.data': { documentedAt: IMPORTANT_SETTINGS, check: isNonEmptyString },
+  'network.host': { documentedAt: NETWORKING, check: isNetworkAddress },
+  'transport.host': { documentedAt: NETWORKING, check: isNetworkAddress },
+  'discovery.type': { documentedAt: DISCOVERY, check: oneOf('single-node', 'multi-node') },
+  'bootstrap.memory_lock': { documentedAt: MEMORY_LOCK, check: isBoolean },
+  'action.destructive_requires_name': { documentedAt: INDEX_MANAGEMENT, check: isBoolean },
+  'xpack.security.enabled': { documentedAt: SECURITY, check: isBoolean },
+  'xpack.security.autoconfiguration.enabled': { documentedAt: SECURITY, check: isBoolean },
+  'xpack.security.http.ssl.enabled': { documentedAt: SECURITY, check: isBoolean },
+  'xpack.security.transport.ssl.enabled': { documentedAt: SECURITY, check: isBoolean },
+  'xpack.ml.enabled': { documentedAt: MACHINE_LEARNING, check: isBoolean },
+  'ingest.geoip.downloader.enabled': { documentedAt: GEOIP, check: isBoolean },
+  'node.store.allow_mmap': { documentedAt: STORE, check: isBoolean },
+};
+
+/** `xpack.security.authc.realms.<type>.<name>.<setting>` (security settings, "Realm settings"). */
+const REALM_SETTING = /^xpack\.security\.authc\.realms\.(file|native)\.[a-z0-9_-]+\.(order|enabled)$/;
+
+function settingErrors(settings: Record<string, unknown>): string[] {
+  return Object.entries(settings).flatMap(([name, value]) => {
+    const realm = REALM_SETTING.exec(name);
+    if (realm) return (realm[2] === 'order' ? isInteger(value) : isBoolean(value)) ? [] : [`${name}: unexpected value ${JSON.stringify(value)}`];
+    const known = ELASTICSEARCH_SETTINGS[name];
+    if (!known) return [`${name}: not a setting this test knows (add it with the page that documents it)`];
+    return known.check(value) ? [] : [`${name}: unexpected value ${JSON.stringify(value)} (see ${known.documentedAt})`];
+  });
+}
+
+/**
+ * Privileges from https://www.elastic.co/docs/reference/elasticsearch/security-privileges (stack,
+ * 9.x). The cross-cluster privileges the page says must not be granted directly are left out.
+ */
+const CLUSTER_PRIVILEGES = new Set([
+  'all', 'cancel_task', 'create_snapshot', 'delegate_pki', 'grant_api_key', 'clone_api_key', 'manage', 'manage_api_key',
+  'manage_autoscaling', 'manage_behavioral_analytics', 'manage_connector', 'manage_ccr', 'manage_data_frame_transforms',
+  'manage_data_stream_global_retention', 'manage_enrich', 'manage_ilm', 'manage_index_templates', 'manage_inference',
+  'manage_ingest_pipelines', 'manage_logstash_pipelines', 'manage_ml', 'manage_oidc', 'manage_own_api_key', 'manage_pipeline',
+  'manage_reindex', 'manage_rollup', 'manage_saml', 'manage_search_application', 'manage_search_query_rules', 'manage_search_synonyms',
+  'manage_security', 'manage_service_account', 'manage_slm', 'manage_token', 'manage_transform', 'manage_user_profile', 'manage_watcher',
+  'monitor', 'monitor_connector', 'monitor_enrich', 'monitor_esql', 'monitor_inference', 'monitor_ml', 'monitor_rollup', 'monitor_reindex',
+  'monitor_snapshot', 'monitor_stats', 'monitor_text_structure', 'monitor_transform', 'monitor_watcher', 'post_behavioral_analytics_event',
+  'read_ccr', 'read_fleet_secrets', 'read_ilm', 'read_pipeline', 'read_security', 'read_slm', 'transport_client', 'write_connector_secrets',
+  'write_fleet_secrets',
+]);
+const INDEX_PRIVILEGES = new Set([
+  'all', 'auto_configure', 'create', 'create_doc', 'create_index', 'create_view', 'delete', 'delete_index', 'delete_view', 'index',
+  'maintenance', 'manage', 'manage_data_stream_lifecycle', 'manage_failure_store', 'manage_follow_index', 'manage_ilm',
+  'manage_leader_index', 'manage_view', 'monitor', 'read', 'read_cross_cluster', 'read_failure_store', 'read_view_metadata',
+  'view_index_metadata', 'write',
+]);
+/** Fields of a role and of an indices entry in roles.yml ("Defining roles"). */
+const ROLE_FIELDS = new Set(['cluster', 'indices', 'applications', 'run_as', 'metadata', 'global', 'remote_indices', 'remote_cluster', 'description']);
+const INDICES_FIELDS = new Set(['names', 'privileges', 'field_security', 'query', 'allow_restricted_indices']);
+
+function roleErrors(roles: Record<string, Record<string, unknown>>): string[] {
+  return Object.entries(roles).flatMap(([role, definition]) => {
+    const errors = Object.keys(definition).filter((field) => !ROLE_FIELDS.has(field)).map((field) => `${role}.${field}: not a role field`);
+    for (const privilege of (definition.cluster as string[] | undefined) ?? []) {
+      if (!CLUSTER_PRIVILEGES.has(privilege)) errors.push(`${role}.cluster: "${privilege}" is not a cluster privilege`);
+    }
+    for (const [index, entry] of ((definition.indices as Record<string, unknown>[] | undefined) ?? []).entries()) {
+      for (const field of Object.keys(entry)) if (!INDICES_FIELDS.has(field)) errors.push(`${role}.indices[${index}].${field}: not an indices field`);
+      if (!Array.isArray(entry.names) || entry.names.length === 0) errors.push(`${role}.indices[${index}]: no names`);
+      for (const privilege of (entry.privileges as string[] | undefined) ?? []) {
+        if (!INDEX_PRIVILEGES.has(privilege)) errors.push(`${role}.indices[${index}]: "${privilege}" is not an index privilege`);
+      }
+    }
+    return errors;
+  });
+}
+
+function readEngineFile(source: string): string {
+  return readFileSync(join(elasticsearch.directory, source), 'utf8');
+}
+
+/** YAML as Elasticsearch reads it: a syntax error or a duplicate key throws. */
+function parseYaml(text: string, source: string): Record<string, unknown> {
+  const document = parseDocument(text, { uniqueKeys: true });
+  if (document.errors.length > 0) throw new Error(`${source}: ${document.errors.map((error) => error.message).join('; ')}`);
+  return document.toJS() as Record<string, unknown>;
+}
+
+/** Nested and dotted keys are the same setting to Elasticsearch: flatten to dotted names. */
+function flatten(value: Record<string, unknown>, prefix = ''): Record<string, unknown> {
+  return Object.fromEntries(
+    Object.entries(value).flatMap(([key, child]) => {
+      const name = prefix ? `${prefix}.${key}` : key;
+      return child !== null && typeof child === 'object' && !Array.isArray(child)
+        ? Object.entries(flatten(child as Record<string, unknown>, name))
+        : [[name, child]];
+    }),
+  );
+}
+
+/** `name:value` lines (users: name:hash, users_roles: role:user1,user2). */
+function colonLines(text: string): [string, string][] {
+  return text
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => {
+      const at = line.indexOf(':');
+      if (at <= 0) throw new Error(`expected "name:value", got "${line}"`);
+      return [line.slice(0, at), line.slice(at + 1)];
+    });
+}
+
+/** Settings the Docker distribution reads from lower-case dotted variables (EnvironmentBuilder). */
+const DOCKER_SETTING_VARIABLE = /^[-a-z0-9_]+(\.[-a-z0-9_]+)+$/;
+
+function describeFor(environment: Environment, maxMapCount?: MaxMapCountMode): EngineSpec {
+  return elasticsearch.describe({
+    environment,
+    version: elasticsearch.defaultVersion,
+    replicas: 1,
+    storage: elasticsearch.sizing[environment].storage,
+    resources: elasticsearch.sizing[environment].resources,
+    options: elasticsearch.optionsSchema.parse(maxMapCount ? { maxMapCount } : {}),
+  });
+}
+
+const TEST_PASSWORDS = { 'elastic-password': 'elastic-test-password', 'app-password': 'app-test-password', 'monitor-password': 'monitor-test-password' };
+
+describe('the checkers themselves', () => {
+  it('refuse an unknown setting, a misspelled realm setting and a wrong value', () => {
+    const errors = settingErrors(
+      flatten(parse('cluster.nmae: x\nxpack.security.authc.realms.file.file1.ordre: 0\ndiscovery.type: single\nxpack:\n  ml:\n    enabled: maybe\n')),
+    );
+    expect(errors).toEqual([
+      'cluster.nmae: not a setting this test knows (add it with the page that documents it)',
+      'xpack.security.authc.realms.file.file1.ordre: not a setting this test knows (add it with the page that documents it)',
+      `discovery.type: unexpected value "single" (see ${DISCOVERY})`,
+      `xpack.ml.enabled: unexpected value "maybe" (see ${MACHINE_LEARNING})`,
+    ]);
+  });
+
+  it('refuse a misspelled privilege and an unknown role field', () => {
+    const errors = roleErrors(parse("r:\n  cluster: ['monitr']\n  indicies: []\n  indices:\n    - names: ['a*']\n      privileges: ['reed']\n"));
+    expect(errors).toEqual([
+      'r.indicies: not a role field',
+      'r.cluster: "monitr" is not a cluster privilege',
+      'r.indices[0]: "reed" is not an index privilege',
+    ]);
+  });
+
+  it('refuse malformed YAML and duplicate keys', () => {
+    expect(() => parseYaml('a: [1, 2\n', 'bad.yml')).toThrow(/bad\.yml/);
+    expect(() => parseYaml('a: 1\na: 2\n', 'dup.yml')).toThrow(/dup\.yml/);
+  });
+});
+
+describe('config/elasticsearch.yml', () => {
+  const settings = flatten(parseYaml(readEngineFile('config/elasticsearch.yml'), 'config/elasticsearch.yml'));
+
+  it('uses only documented settings, each with an accepted value', () => {
+    expect(settingErrors(settings)).toEqual([]);
+  });
+
+  it('runs one secured node: HTTP on the network without TLS, transport on loopback', () => {
+    expect(settings).toMatchObject({
+      'cluster.name': 'allixios',
+      'node.name': '${HOSTNAME}',
+      'path.data': describeFor('prod').dataPath,
+      'network.host': '0.0.0.0',
+      'transport.host': '127.0.0.1',
+      'discovery.type': 'single-node',
+      'bootstrap.memory_lock': false,
+      'action.destructive_requires_name': true,
+      'xpack.security.enabled': true,
+      'xpack.security.autoconfiguration.enabled': false,
+      'xpack.security.http.ssl.enabled': false,
+      'xpack.security.transport.ssl.enabled': false,
+    });
+  });
+
+  it('puts the file realm before the native realm', () => {
+    expect(settings['xpack.security.authc.realms.file.file1.order']).toBe(0);
+    expect(settings['xpack.security.authc.realms.native.native1.order']).toBe(1);
+  });
+});
+
+describe('file realm: users, users_roles and roles.yml', () => {
+  const template = readEngineFile('config/users');
+  const roles = parseYaml(readEngineFile('config/roles.yml'), 'config/roles.yml') as Record<string, Record<string, unknown>>;
+  const usersRoles = colonLines(readEngineFile('config/users_roles'));
+
+  it('roles.yml grants only documented privileges', () => {
+    expect(roleErrors(roles)).toEqual([]);
+  });
+
+  it('the users template names only secrets of the engine', () => {
+    expect(templateSecretKeys(template).sort()).toEqual(['app-password', 'monitor-password']);
+    const secretKeys = elasticsearch.secrets.map((secret) => secret.key);
+    for (const key of templateSecretKeys(template)) expect(secretKeys).toContain(key);
+  });
+
+  it('renders to name:$2a$ lines whose hashes verify against the passwords', () => {
+    // Given test passwords for the engine's secrets; when the template is rendered
+    const rendered = renderSecretFile(template, TEST_PASSWORDS, 'databases/elasticsearch/config/users');
+    const lines = colonLines(rendered);
+    // Then each user has a bcrypt hash that matches its own password and not another's
+    expect(lines.map(([user]) => user)).toEqual(['allixios_app', 'allixios_monitor']);
+    for (const [, hash] of lines) expect(hash).toMatch(/^\$2a\$10\$[./A-Za-z0-9]{53}$/);
+    const hashOf = Object.fromEntries(lines);
+    expect(bcrypt.compareSync(TEST_PASSWORDS['app-password'], hashOf.allixios_app!)).toBe(true);
+    expect(bcrypt.compareSync(TEST_PASSWORDS['monitor-password'], hashOf.allixios_monitor!)).toBe(true);
+    expect(bcrypt.compareSync(TEST_PASSWORDS['monitor-password'], hashOf.allixios_app!)).toBe(false);
+    // And the file holds no password in clear
+    for (const password of Object.values(TEST_PASSWORDS)) expect(rendered).not.toContain(password);
+  });
+
+  it('every user in users_roles exists in users, every role in roles.yml, and every user has a role', () => {
+    const users = colonLines(template).map(([user]) => user);
+    const assigned = usersRoles.flatMap(([, members]) => members.split(','));
+    for (const [role, members] of usersRoles) {
+      expect(Object.keys(roles), `role ${role} of users_roles`).toContain(role);
+      for (const member of members.split(',')) expect(users, `user ${member} of role ${role}`).toContain(member);
+    }
+    expect([...new Set(assigned)].sort()).toEqual([...users].sort());
+  });
+
+  it('the platform reads and writes documents only, the monitor only monitors', () => {
+    expect(roles.allixios_app?.cluster).toEqual([]);
+    const privileges = (roles.allixios_app?.indices as { privileges: string[] }[]).flatMap((entry) => entry.privileges);
+    for (const forbidden of ['all', 'manage', 'create_index', 'delete_index']) expect(privileges).not.toContain(forbidden);
+    expect(roles.allixios_monitor).toEqual({ cluster: ['monitor'] });
+  });
+});
+
+describe('the engine description', () => {
+  it.each([
+    ['initContainer', [{ name: 'vm.max_map_count', value: MAX_MAP_COUNT }], undefined],
+    ['nodePrerequisite', [], undefined],
+    ['disableMmap', [], 'false'],
+  ] as const)('maxMapCount %s gives the expected node sysctls and mmap setting', (mode, sysctls, allowMmap) => {
+    for (const environment of ENVIRONMENTS) {
+      const spec = describeFor(environment, mode);
+      expect(spec.nodeSysctls).toEqual(sysctls);
+      expect(spec.env['node.store.allow_mmap']).toBe(allowMmap);
+    }
+  });
+
+  it('defaults to disableMmap in dev (Docker) and to the init container elsewhere', () => {
+    expect(describeFor('dev').env['node.store.allow_mmap']).toBe('false');
+    expect(describeFor('dev').nodeSysctls).toEqual([]);
+    for (const environment of ['ephemeral', 'staging', 'prod'] as const) {
+      expect(describeFor(environment).nodeSysctls).toEqual([{ name: 'vm.max_map_count', value: '1048576' }]);
+      expect(describeFor(environment).env).not.toHaveProperty(['node.store.allow_mmap']);
+    }
+    expect(MAX_MAP_COUNT_MODES).toEqual(['initContainer', 'nodePrerequisite', 'disableMmap']);
+    expect(() => elasticsearch.optionsSchema.parse({ maxMapCount: 'sysctl' })).toThrow();
+  });
+
+  it('every setting passed as an environment variable is a documented setting', () => {
+    for (const mode of MAX_MAP_COUNT_MODES) {
+      const settingsFromEnv = Object.fromEntries(Object.entries(describeFor('prod', mode).env).filter(([name]) => DOCKER_SETTING_VARIABLE.test(name)));
+      expect(settingErrors(settingsFromEnv)).toEqual([]);
+    }
+  });
+
+  it('takes every password from a secret and checks health as the monitor user', () => {
+    const spec = describeFor('staging');
+    expect(spec.env).toMatchObject({ ELASTIC_PASSWORD: { secret: 'elastic-password' }, ES_MONITOR_PASSWORD: { secret: 'monitor-password' } });
+    expect(spec.env).not.toHaveProperty('ES_JAVA_OPTS');
+    expect(spec.secrets.map((secret) => secret.key).sort()).toEqual(['app-password', 'elastic-password', 'monitor-password']);
+    const check = spec.healthCheck.command.join(' ');
+    expect(check).toContain('allixios_monitor:$ES_MONITOR_PASSWORD');
+    expect(check).toContain('http://127.0.0.1:9200/_cluster/health?wait_for_status=yellow&timeout=5s');
+    expect(spec.healthCheck.startupSeconds).toBeGreaterThanOrEqual(180);
+  });
+
+  it('mounts the realm files in the config directory, the users file as a secret', () => {
+    const spec = describeFor('prod');
+    const mounts = Object.fromEntries([...spec.configFiles, ...spec.secretFiles].map((file) => [file.source, file.mountPath]));
+    expect(mounts).toEqual({
+      'config/elasticsearch.yml': '/usr/share/elasticsearch/config/elasticsearch.yml',
+      'config/roles.yml': '/usr/share/elasticsearch/config/roles.yml',
+      'config/users_roles': '/usr/share/elasticsearch/config/users_roles',
+      'config/users': '/usr/share/elasticsearch/config/users',
+    });
+    expect(spec.secretFiles.map((file) => file.source)).toEqual(['config/users']);
+    for (const source of Object.keys(mounts)) readEngineFile(source);
+  });
+
+  it('runs as uid 1000 in group 0 with a writable root filesystem and connects over HTTP', () => {
+    const spec = describeFor('dev');
+    expect(spec).toMatchObject({
+      runAs: { user: 1000, group: 0 },
+      readOnlyRootFilesystem: false,
+      dataPath: '/usr/share/elasticsearch/data',
+      component: 'search',
+      ports: [{ name: 'http', containerPort: 9200 }],
+      urlVariable: 'ELASTICSEARCH_URL',
+      appConnection: { scheme: 'http', username: 'allixios_app', passwordSecret: 'app-password' },
+      adminConnection: { scheme: 'http', username: 'elastic', passwordSecret: 'elastic-password' },
+    });
+  });
+});

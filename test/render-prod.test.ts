@@ -1,0 +1,49 @@
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseAllDocuments } from 'yaml';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { REDACTED, renderStack, type RenderResult } from '../stacks/render/render.ts';
+import { ROOT } from './support/pulumi.ts';
+
+const run = promisify(execFile);
+
+describe('offline render of the prod stack', () => {
+  let result: RenderResult;
+  beforeAll(async () => {
+    result = await renderStack(ROOT, 'prod', mkdtempSync(join(tmpdir(), 'render-')));
+  });
+
+  it('writes one multi-document YAML file per engine, plus the namespace', () => {
+    expect(result.target).toBe('kubernetes');
+    expect(readdirSync(result.directory).sort()).toEqual(['clickhouse.yaml', 'elasticsearch.yaml', 'mongodb.yaml', 'namespace.yaml', 'postgresql.yaml', 'redis.yaml']);
+    const kinds = parseAllDocuments(readFileSync(join(result.directory, 'postgresql.yaml'), 'utf8')).map((document) => document.get('kind'));
+    expect(kinds).toEqual(['Secret', 'ConfigMap', 'Service', 'Service', 'StatefulSet', 'PodDisruptionBudget', 'NetworkPolicy']);
+  });
+
+  it('contains no secret value the mocks generated, only the redaction marker', () => {
+    const text = readdirSync(result.directory).map((file) => readFileSync(join(result.directory, file), 'utf8')).join('\n');
+    expect(result.generatedSecrets.length).toBeGreaterThanOrEqual(15);
+    for (const secret of result.generatedSecrets) expect(text).not.toContain(secret);
+    const secret = parseAllDocuments(readFileSync(join(result.directory, 'redis.yaml'), 'utf8'))[0]!.toJS();
+    expect(secret.kind).toBe('Secret');
+    expect(secret.stringData).toEqual({
+      'admin-password': REDACTED,
+      'app-password': REDACTED,
+      'monitor-password': REDACTED,
+      'config.users.acl': REDACTED,
+    });
+  });
+
+  it('renders the same files from a separate `npm run render` process, so a PR diff shows only real changes', async () => {
+    const out = mkdtempSync(join(tmpdir(), 'render-'));
+    await run(join(ROOT, 'node_modules/.bin/tsx'), ['stacks/render/cli.ts', '--stack', 'prod', '--out', out], { cwd: ROOT });
+    const directory = join(out, 'prod', 'kubernetes');
+    expect(readdirSync(directory).sort()).toEqual(result.files);
+    for (const file of result.files) {
+      expect(readFileSync(join(directory, file), 'utf8'), file).toBe(readFileSync(join(result.directory, file), 'utf8'));
+    }
+  });
+});

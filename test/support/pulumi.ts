@@ -1,0 +1,52 @@
+/**
+ * Runs the Pulumi program under mocks with a given config and returns what it registered, in the
+ * style of pulumi/examples `testing-unit-ts`: mocks in their own module, a small `unwrap`.
+ */
+import * as pulumi from '@pulumi/pulumi';
+import { namespaceConfig, parseStackConfig, type StackConfig } from '../../stacks/config.ts';
+import { deployDatabases, type DatabaseOutputs } from '../../stacks/program.ts';
+import { createRecordingMocks, settled, type RecordedResource } from '../../stacks/render/mocks.ts';
+import { readStackFile } from '../../stacks/render/stack-file.ts';
+
+export const ROOT = new URL('../..', import.meta.url).pathname;
+
+export interface Evaluation {
+  config: StackConfig;
+  resources: RecordedResource[];
+  generatedSecrets: string[];
+  outputs: DatabaseOutputs;
+  /** Resource name -> the options it was registered with (protect, retainOnDelete, ...). */
+  options: Map<string, pulumi.CustomResourceOptions>;
+}
+
+/** The value of an output, whether or not it is secret. */
+export function unwrap<T>(output: pulumi.Output<T>): Promise<T> {
+  return new Promise((resolve) => output.apply(resolve));
+}
+
+/** Evaluates the program for `values` (namespace keys without the `allixios:` prefix). */
+export async function evaluate(values: Record<string, unknown>, stack = 'test'): Promise<Evaluation> {
+  const recorder = createRecordingMocks();
+  pulumi.runtime.setMocks(recorder.mocks, 'allixios', stack, false);
+  const config = parseStackConfig(values, 'allixios', stack);
+  const options = new Map<string, pulumi.CustomResourceOptions>();
+  const outputs = deployDatabases(config, 'allixios', {
+    transformations: [
+      (args) => {
+        options.set(args.name, args.opts);
+        return undefined;
+      },
+    ],
+  });
+  await settled(recorder.resources);
+  return { config, resources: recorder.resources, generatedSecrets: recorder.generatedSecrets, outputs, options };
+}
+
+/** Evaluates one of the repository's stacks from its `Pulumi.<stack>.yaml`. */
+export function evaluateStack(stack: string): Promise<Evaluation> {
+  return evaluate(namespaceConfig(readStackFile(ROOT, stack).config), stack);
+}
+
+export function ofType(evaluation: Evaluation, type: string): RecordedResource[] {
+  return evaluation.resources.filter((resource) => resource.type === type);
+}
