@@ -182,6 +182,22 @@ export interface EngineModule<OptionsSchema extends z.ZodType = z.ZodType> {
   describe(settings: EngineSettings<z.output<OptionsSchema>>): EngineSpec;
 }
 
+/**
+ * Thrown by `describe` for settings that pass the generic schema but not the engine (a memory
+ * limit too small for it, say). The stack config reports it like any other invalid key.
+ */
+export class EngineSettingError extends Error {
+  constructor(
+    /** Path below `allixios:engines.<engine>`, e.g. `['resources', 'limits', 'memory']`. */
+    readonly path: string[],
+    readonly expected: string,
+    readonly received: unknown,
+  ) {
+    super(`${path.join('.')}: expected ${expected}, got ${JSON.stringify(received)}`);
+    this.name = 'EngineSettingError';
+  }
+}
+
 /** The folder of a module given its `import.meta.url`. */
 export function moduleDirectory(importMetaUrl: string): string {
   return dirname(fileURLToPath(importMetaUrl));

@@ -9,6 +9,7 @@ import { ENGINES } from '../databases/index.ts';
 import {
   ENGINE_NAMES,
   ENVIRONMENTS,
+  EngineSettingError,
   memoryBytes,
   type ComputeResources,
   type EngineModule,
@@ -310,14 +311,21 @@ function resolve(raw: RawStackConfig, values: Readonly<Record<string, unknown>>,
     if (target === 'docker' && engineConfig.serviceType !== undefined) {
       problems.push(`${keyName(['engines', name, 'serviceType'])}: expected unset, since the docker target has no Services, got ${JSON.stringify(engineConfig.serviceType)}`);
     }
-    const spec = module.describe({
-      environment: raw.environment,
-      version: engineConfig.version ?? module.defaultVersion,
-      replicas: engineConfig.replicas ?? 1,
-      storage: engineConfig.storage ?? sizing.storage,
-      resources,
-      options: options.data,
-    });
+    let spec: EngineSpec;
+    try {
+      spec = module.describe({
+        environment: raw.environment,
+        version: engineConfig.version ?? module.defaultVersion,
+        replicas: engineConfig.replicas ?? 1,
+        storage: engineConfig.storage ?? sizing.storage,
+        resources,
+        options: options.data,
+      });
+    } catch (error) {
+      if (!(error instanceof EngineSettingError)) throw error;
+      problems.push(`${keyName(['engines', name, ...error.path])}: expected ${error.expected}, got ${JSON.stringify(error.received)}`);
+      continue;
+    }
     engines.push({
       module,
       spec,

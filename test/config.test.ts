@@ -118,6 +118,21 @@ describe('stack configuration', () => {
       'allixios:passwords.redis.root-password: unknown key; expected one of admin-password, app-password, monitor-password',
     ],
     [
+      'a memory limit too small for the engine',
+      { ...prod, engines: { mongodb: { resources: { requests: { memory: '128Mi' }, limits: { memory: '256Mi' } } } } },
+      'allixios:engines.mongodb.resources.limits.memory: expected at least 512Mi (the WiredTiger cache alone takes 256 MB), got "256Mi"',
+    ],
+    [
+      'an engine option of the wrong kind',
+      { ...prod, engines: { elasticsearch: { options: { maxMapCount: 'sysctl' } } } },
+      'allixios:engines.elasticsearch.options.maxMapCount: expected one of initContainer, nodePrerequisite, disableMmap, got "sysctl"',
+    ],
+    [
+      'an unknown engine option',
+      { ...prod, engines: { postgresql: { options: { workMem: '64MB' } } } },
+      'allixios:engines.postgresql.options.workMem: unknown key; expected one of sharedBuffersRatio',
+    ],
+    [
       'every engine disabled',
       {
         ...prod,

@@ -8,7 +8,7 @@
  * with mongod.conf (authorization on).
  */
 import { z } from 'zod';
-import { memoryBytes, moduleDirectory, type EngineModule, type EngineSpec } from '../engine.ts';
+import { EngineSettingError, memoryBytes, moduleDirectory, type EngineModule, type EngineSpec } from '../engine.ts';
 
 const secrets = [
   { key: 'root-password', description: 'root, the superuser the image creates on first start, used by the bootstrap' },
@@ -51,8 +51,10 @@ export const mongodb: EngineModule<typeof optionsSchema> = {
   describe(settings): EngineSpec {
     const memoryLimit = settings.resources.limits.memory;
     if (memoryBytes(memoryLimit) < memoryBytes(MINIMUM_MEMORY_LIMIT)) {
-      throw new Error(
-        `mongodb: resources.limits.memory must be at least ${MINIMUM_MEMORY_LIMIT} (the WiredTiger cache alone takes 256 MB), got "${memoryLimit}"`,
+      throw new EngineSettingError(
+        ['resources', 'limits', 'memory'],
+        `at least ${MINIMUM_MEMORY_LIMIT} (the WiredTiger cache alone takes 256 MB)`,
+        memoryLimit,
       );
     }
     return {

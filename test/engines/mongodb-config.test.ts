@@ -301,7 +301,7 @@ describe('the engine description', () => {
   });
 
   it('refuses a memory limit below what MongoDB needs', () => {
-    expect(() => describeFor('dev', '256Mi')).toThrow('mongodb: resources.limits.memory must be at least 512Mi');
+    expect(() => describeFor('dev', '256Mi')).toThrow('resources.limits.memory: expected at least 512Mi (the WiredTiger cache alone takes 256 MB), got "256Mi"');
   });
 
   it('creates root from a secret and mounts the init script where the entrypoint runs it', () => {
