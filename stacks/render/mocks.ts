@@ -78,7 +78,8 @@ export function redactSecrets(value: unknown, marker: string, insideSecret = fal
     if (record[SECRET_SIGNATURE_KEY] === SECRET_SIGNATURE) return redactSecrets(record.value, marker, true);
     return Object.fromEntries(Object.entries(record).map(([key, inner]) => [key, redactSecrets(inner, marker, insideSecret)]));
   }
-  return insideSecret && value !== undefined && value !== null ? marker : value;
+  // Passwords and digests are strings; flags and numbers inside a secret stay readable.
+  return insideSecret && typeof value === 'string' ? marker : value;
 }
 
 /** Resolves when the program has registered everything: no new resource for `quietMs`. */
