@@ -18,6 +18,7 @@ import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clickhouse } from '../../databases/clickhouse/index.ts';
 import { ENVIRONMENTS, type EngineSpec, type EnvValue, type Environment } from '../../databases/engine.ts';
+import { describeWithDefaults } from '../support/engines.ts';
 
 // ---------------------------------------------------------------------------------------------
 // XML
@@ -327,14 +328,7 @@ function literalPasswordErrors(root: XmlElement, env: Record<string, EnvValue>):
 // ---------------------------------------------------------------------------------------------
 
 function describeFor(environment: Environment, options: Record<string, unknown> = {}): EngineSpec {
-  return clickhouse.describe({
-    environment,
-    version: clickhouse.defaultVersion,
-    replicas: 1,
-    storage: clickhouse.sizing[environment].storage,
-    resources: clickhouse.sizing[environment].resources,
-    options: clickhouse.optionsSchema.parse(options),
-  });
+  return describeWithDefaults(clickhouse, environment, { options });
 }
 
 const SERVER_CONFIG = 'config/config.d/allixios.xml';

@@ -15,6 +15,7 @@ import { parse, parseDocument } from 'yaml';
 import { elasticsearch, MAX_MAP_COUNT, MAX_MAP_COUNT_MODES, type MaxMapCountMode } from '../../databases/elasticsearch/index.ts';
 import { ENVIRONMENTS, type EngineSpec, type Environment } from '../../databases/engine.ts';
 import { renderSecretFile, templateSecretKeys } from '../../databases/secret-files.ts';
+import { describeWithDefaults } from '../support/engines.ts';
 
 type ValueCheck = (value: unknown) => boolean;
 const isBoolean: ValueCheck = (value) => typeof value === 'boolean' || value === 'true' || value === 'false';
@@ -152,14 +153,7 @@ function colonLines(text: string): [string, string][] {
 const DOCKER_SETTING_VARIABLE = /^[-a-z0-9_]+(\.[-a-z0-9_]+)+$/;
 
 function describeFor(environment: Environment, maxMapCount?: MaxMapCountMode): EngineSpec {
-  return elasticsearch.describe({
-    environment,
-    version: elasticsearch.defaultVersion,
-    replicas: 1,
-    storage: elasticsearch.sizing[environment].storage,
-    resources: elasticsearch.sizing[environment].resources,
-    options: elasticsearch.optionsSchema.parse(maxMapCount ? { maxMapCount } : {}),
-  });
+  return describeWithDefaults(elasticsearch, environment, { options: maxMapCount ? { maxMapCount } : {} });
 }
 
 const TEST_PASSWORDS = { 'elastic-password': 'elastic-test-password', 'app-password': 'app-test-password', 'monitor-password': 'monitor-test-password' };

@@ -12,6 +12,7 @@ import { describe, expect, it } from 'vitest';
 import { parse, parseDocument } from 'yaml';
 import { mongodb, wiredTigerCacheSizeGB } from '../../databases/mongodb/index.ts';
 import { ENVIRONMENTS, type EngineSpec, type Environment } from '../../databases/engine.ts';
+import { describeWithDefaults } from '../support/engines.ts';
 
 type ValueCheck = (value: unknown) => boolean;
 const isBoolean: ValueCheck = (value) => typeof value === 'boolean';
@@ -143,16 +144,7 @@ function parseYaml(text: string, source: string): unknown {
 }
 
 function describeFor(environment: Environment, memoryLimit?: string): EngineSpec {
-  const sizing = mongodb.sizing[environment];
-  const resources = memoryLimit ? { ...sizing.resources, limits: { ...sizing.resources.limits, memory: memoryLimit } } : sizing.resources;
-  return mongodb.describe({
-    environment,
-    version: mongodb.defaultVersion,
-    replicas: 1,
-    storage: sizing.storage,
-    resources,
-    options: mongodb.optionsSchema.parse({}),
-  });
+  return describeWithDefaults(mongodb, environment, memoryLimit ? { memoryLimit } : {});
 }
 
 describe('the option checker itself', () => {

