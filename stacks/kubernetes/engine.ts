@@ -8,7 +8,7 @@ import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 import type { EngineSpec } from '../../databases/engine.ts';
 import type { ResolvedEngine, StackConfig } from '../config.ts';
-import { configFiles, resolvedEnv, type EngineCredentials, type EngineFile } from '../credentials.ts';
+import { configFiles, type EngineCredentials, type EngineFile } from '../credentials.ts';
 import { BOOTSTRAP_POD_LABELS, clientLabel, engineLabels, selectorLabels } from '../labels.ts';
 
 type StatefulSetSpec = k8s.types.input.apps.v1.StatefulSetSpec;
@@ -98,9 +98,6 @@ export class KubernetesEngine extends pulumi.ComponentResource {
     const metadata = (objectName: string) => ({ name: objectName, namespace: args.namespace, labels });
     this.port = spec.ports[0]!.containerPort;
 
-    const env = resolvedEnv(spec, args.credentials.passwords);
-    const secretEnv = env.filter(({ name: variable }) => typeof spec.env[variable] !== 'string');
-    const plainEnv = env.filter(({ name: variable }) => typeof spec.env[variable] === 'string');
     const secretName = `${spec.name}-credentials`;
 
     // Everything secret, and only that, goes into the Secret: passwords the env refers to and the
@@ -160,13 +157,13 @@ export class KubernetesEngine extends pulumi.ComponentResource {
       ...(spec.command ? { command: spec.command } : {}),
       ...(spec.args ? { args: spec.args } : {}),
       ports: spec.ports.map((port) => ({ name: port.name, containerPort: port.containerPort, protocol: 'TCP' })),
-      env: [
-        ...plainEnv.map(({ name: variable, value }) => ({ name: variable, value })),
-        ...secretEnv.map(({ name: variable }) => {
-          const reference = spec.env[variable] as { secret: string };
-          return { name: variable, valueFrom: { secretKeyRef: { name: this.secret.metadata.name, key: reference.secret } } };
-        }),
-      ],
+      env: Object.entries(spec.env).map(([variable, value]) => {
+        if (typeof value === 'string') return { name: variable, value };
+        if (!(value.secret in args.credentials.passwords)) {
+          throw new Error(`${spec.name}: environment variable ${variable} names an unknown secret ${value.secret}`);
+        }
+        return { name: variable, valueFrom: { secretKeyRef: { name: this.secret.metadata.name, key: value.secret } } };
+      }),
       resources: spec.resources,
       ...probes(spec),
       securityContext: {
