@@ -152,8 +152,6 @@ export interface EngineSpec {
   healthCheck: HealthCheck;
   /** Seconds the engine gets to shut down cleanly (flush, checkpoint) before it is killed. */
   terminationGracePeriodSeconds: number;
-  /** Environment variable the platform reads for the application connection. */
-  urlVariable: string;
   /** The platform's own, least-privileged connection. */
   appConnection: ConnectionSpec;
   /** The connection the bootstrap uses to create schemas (owner, admin or superuser). */
@@ -172,6 +170,11 @@ export interface EngineModule<OptionsSchema extends z.ZodType = z.ZodType> {
   directory: string;
   /** The pinned image tag used unless the stack config sets `version`. */
   defaultVersion: string;
+  /**
+   * The environment variable the platform (and the bootstrap) reads this engine's URL from:
+   * `DATABASE_URL`, `MONGODB_URL`, ... The stack exports the URL under this name.
+   */
+  urlVariable: string;
   /** Default storage and resources per environment. */
   sizing: Record<Environment, EngineSizing>;
   /** Schema of `allixios:engines.<engine>.options`, with defaults per environment applied by `describe`. */

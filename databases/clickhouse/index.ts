@@ -39,6 +39,7 @@ export const clickhouse: EngineModule<typeof optionsSchema> = {
   name: 'clickhouse',
   directory: moduleDirectory(import.meta.url),
   defaultVersion: '26.8.2.7',
+  urlVariable: 'CLICKHOUSE_URL',
   secrets,
   optionsSchema,
   sizing: {
@@ -93,7 +94,6 @@ export const clickhouse: EngineModule<typeof optionsSchema> = {
         startupSeconds: 180,
       },
       terminationGracePeriodSeconds: 60,
-      urlVariable: 'CLICKHOUSE_URL',
       appConnection: { scheme: 'http', username: 'allixios_app', passwordSecret: 'app-password', path: '/allixios' },
       // No database in the path: the bootstrap creates `allixios`, and a client whose default
       // database does not exist yet fails every query with UNKNOWN_DATABASE.

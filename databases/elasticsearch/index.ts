@@ -46,6 +46,7 @@ export const elasticsearch: EngineModule<typeof optionsSchema> = {
   name: 'elasticsearch',
   directory: moduleDirectory(import.meta.url),
   defaultVersion: '9.5.3',
+  urlVariable: 'ELASTICSEARCH_URL',
   secrets,
   optionsSchema,
   // Memory requests equal limits: the heap is sized from the limit, and a node that cannot give
@@ -117,7 +118,6 @@ export const elasticsearch: EngineModule<typeof optionsSchema> = {
       },
       // Time to flush and close shards cleanly.
       terminationGracePeriodSeconds: 120,
-      urlVariable: 'ELASTICSEARCH_URL',
       appConnection: { scheme: 'http', username: 'allixios_app', passwordSecret: 'app-password' },
       adminConnection: { scheme: 'http', username: 'elastic', passwordSecret: 'elastic-password' },
       nodeSysctls,

@@ -39,6 +39,7 @@ export const mongodb: EngineModule<typeof optionsSchema> = {
   name: 'mongodb',
   directory: moduleDirectory(import.meta.url),
   defaultVersion: '8.0.20',
+  urlVariable: 'MONGODB_URL',
   secrets,
   optionsSchema,
   sizing: {
@@ -109,7 +110,6 @@ export const mongodb: EngineModule<typeof optionsSchema> = {
       },
       // mongod checkpoints and closes WiredTiger cleanly on SIGTERM.
       terminationGracePeriodSeconds: 60,
-      urlVariable: 'MONGODB_URL',
       appConnection: { scheme: 'mongodb', username: 'allixios_app', passwordSecret: 'app-password', path: '/allixios', query: 'authSource=admin' },
       adminConnection: { scheme: 'mongodb', username: 'root', passwordSecret: 'root-password', path: '/allixios', query: 'authSource=admin' },
       nodeSysctls: [],

@@ -37,6 +37,7 @@ export const postgresql: EngineModule<typeof optionsSchema> = {
   name: 'postgresql',
   directory: moduleDirectory(import.meta.url),
   defaultVersion: '18.4',
+  urlVariable: 'DATABASE_URL',
   secrets,
   optionsSchema,
   sizing: {
@@ -90,7 +91,6 @@ export const postgresql: EngineModule<typeof optionsSchema> = {
         startupSeconds: 120,
       },
       terminationGracePeriodSeconds: 60,
-      urlVariable: 'DATABASE_URL',
       appConnection: { scheme: 'postgresql', username: 'allixios_app', passwordSecret: 'app-password', path: '/allixios' },
       adminConnection: { scheme: 'postgresql', username: 'allixios_owner', passwordSecret: 'owner-password', path: '/allixios' },
       nodeSysctls: [],

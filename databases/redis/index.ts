@@ -38,6 +38,7 @@ export const redis: EngineModule<typeof optionsSchema> = {
   name: 'redis',
   directory: moduleDirectory(import.meta.url),
   defaultVersion: '7.4.11',
+  urlVariable: 'REDIS_URL',
   secrets,
   optionsSchema,
   // Storage holds the AOF and an RDB snapshot, and briefly a second copy of each while they are
@@ -88,7 +89,6 @@ export const redis: EngineModule<typeof optionsSchema> = {
       // last second) and writes a final snapshot; if a large snapshot is cut short, the AOF
       // still restores everything.
       terminationGracePeriodSeconds: 30,
-      urlVariable: 'REDIS_URL',
       appConnection: { scheme: 'redis', username: 'allixios_app', passwordSecret: 'app-password', path: '/0' },
       adminConnection: { scheme: 'redis', username: 'allixios_admin', passwordSecret: 'admin-password', path: '/0' },
       // The snapshot and AOF-rewrite forks want `vm.overcommit_memory=1` on the node (Redis warns

@@ -57,7 +57,7 @@ export class DockerDatabases extends pulumi.ComponentResource {
       endpoints[spec.name] = {
         host,
         port: dockerEngine.port,
-        urlVariable: spec.urlVariable,
+        urlVariable: engine.module.urlVariable,
         url: credentials.url(spec.appConnection, host, dockerEngine.port),
         adminUrl: credentials.url(spec.adminConnection, host, dockerEngine.port),
         ...(config.exposeHostPorts

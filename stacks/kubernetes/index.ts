@@ -74,7 +74,7 @@ export class KubernetesDatabases extends pulumi.ComponentResource {
       endpoints[spec.name] = {
         host,
         port: kubernetesEngine.port,
-        urlVariable: spec.urlVariable,
+        urlVariable: engine.module.urlVariable,
         url: credentials.url(spec.appConnection, host, kubernetesEngine.port),
         adminUrl: credentials.url(spec.adminConnection, host, kubernetesEngine.port),
       };

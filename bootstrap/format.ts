@@ -1,0 +1,86 @@
+/** Human and JSON renderings of a bootstrap report. */
+import { assetLabel, type Asset } from './assets.ts';
+import type { BootstrapReport, EngineReport } from './runner.ts';
+
+function assetJson(asset: Asset) {
+  return {
+    kind: asset.kind,
+    ...(asset.version !== undefined ? { version: asset.version } : {}),
+    name: asset.name,
+    path: asset.path,
+    checksum: asset.checksum,
+    transactional: asset.transactional,
+  };
+}
+
+/** The report without file contents, for `--json`. */
+export function reportJson(report: BootstrapReport): unknown {
+  return {
+    mode: report.mode,
+    offline: report.offline,
+    ok: report.ok,
+    ...(report.error ? { error: report.error } : {}),
+    engines: report.engines.map((engine) => ({
+      engine: engine.engine,
+      ...(engine.target ? { target: engine.target } : {}),
+      durationMs: engine.durationMs,
+      ...(engine.error ? { error: engine.error } : {}),
+      ...(engine.plan
+        ? {
+            plan: engine.plan.steps.map((step) => ({ ...assetJson(step.asset), reason: step.reason })),
+            status: engine.plan.statuses.map((status) => ({
+              ...assetJson(status.asset),
+              state: status.state,
+              ...(status.entry?.appliedAt ? { appliedAt: status.entry.appliedAt.toISOString(), appliedBy: status.entry.appliedBy } : {}),
+            })),
+            problems: engine.plan.problems,
+          }
+        : {}),
+      applied: engine.applied.map((applied) => ({ ...assetJson(applied.asset), durationMs: applied.durationMs })),
+    })),
+  };
+}
+
+const pad = (text: string, width: number) => text.padEnd(width);
+
+function header(engine: EngineReport, report: BootstrapReport): string {
+  const where = engine.target ?? (report.offline ? 'offline' : '');
+  const suffix = report.mode === 'dry-run' ? (report.offline ? '  (dry run: the plan for an empty engine, nothing contacted)' : '  (dry run: nothing changed)') : '';
+  return `${engine.engine}  ${where}${suffix}`;
+}
+
+function engineLines(engine: EngineReport, report: BootstrapReport): string[] {
+  const lines = [header(engine, report)];
+  const plan = engine.plan;
+  if (plan) {
+    if (report.mode === 'dry-run') {
+      plan.steps.forEach((step, index) =>
+        lines.push(`  ${String(index + 1).padStart(3)}. ${pad(step.reason === 'changed' ? 're-apply' : 'apply', 8)} ${pad(assetLabel(step.asset), 8)} ${step.asset.path}${step.asset.transactional ? '' : '  (no transaction)'}`),
+      );
+      const applied = plan.statuses.filter((status) => status.state === 'applied').length;
+      lines.push(`  ${plan.steps.length} to apply, ${applied} already applied`);
+    } else if (report.mode === 'status') {
+      for (const status of plan.statuses) {
+        const when = status.entry?.appliedAt ? `  ${status.entry.appliedAt.toISOString()} by ${status.entry.appliedBy}` : '';
+        lines.push(`  ${pad(status.state, 8)} ${pad(assetLabel(status.asset), 8)} ${status.asset.path}${status.state === 'applied' ? when : ''}`);
+      }
+      const count = (state: string) => plan.statuses.filter((status) => status.state === state).length;
+      lines.push(`  ${count('applied')} applied, ${count('pending')} pending, ${count('changed')} changed`);
+    } else {
+      for (const applied of engine.applied) {
+        lines.push(`  applied  ${pad(assetLabel(applied.asset), 8)} ${applied.asset.path}  ${applied.durationMs} ms`);
+      }
+      const already = plan.statuses.filter((status) => status.state === 'applied').length;
+      lines.push(`  ${engine.applied.length} applied now, ${already} already applied, ${(engine.durationMs / 1000).toFixed(2)} s`);
+    }
+    for (const problem of plan.problems) lines.push(`  problem: ${problem}`);
+  }
+  return lines;
+}
+
+/** The report for a terminal; errors are returned apart, for stderr. */
+export function reportText(report: BootstrapReport): { out: string; err: string } {
+  const out = report.engines.flatMap((engine) => engineLines(engine, report)).join('\n');
+  const errors = [report.error, ...report.engines.map((engine) => engine.error)].filter((message): message is string => Boolean(message));
+  return { out: out ? `${out}\n` : '', err: errors.map((message) => `error: ${message}\n`).join('') };
+}

@@ -1,0 +1,146 @@
+/**
+ * The bootstrap runner: for each engine asked for, in a fixed order, read its assets, read its
+ * ledger, plan (a pure function), then apply the plan under the engine's lock. Dry runs and
+ * status stop after the plan.
+ */
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { EngineName } from '../databases/engine.ts';
+import { ENGINES } from '../databases/index.ts';
+import { loadAssets, type Asset } from './assets.ts';
+import type { AdapterOptions, EngineAdapter } from './adapters/types.ts';
+import { BOOTSTRAP_ENGINES, type BootstrapEngine } from './engines.ts';
+import { BootstrapError } from './errors.ts';
+import { planEngine, type EnginePlan } from './plan.ts';
+
+export const REPOSITORY_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+export type Mode = 'apply' | 'dry-run' | 'status';
+
+export interface BootstrapOptions extends AdapterOptions {
+  mode: Mode;
+  /** Plan for empty engines without connecting (dry run only). */
+  offline?: boolean;
+  /** Only these engines; by default every engine whose URL variable is set. */
+  only?: readonly EngineName[];
+  /** Where the URL variables are read from (normally `process.env`). */
+  env: Readonly<Record<string, string | undefined>>;
+  /** Asset folders per engine, instead of `databases/<engine>` (tests). */
+  assetDirectories?: Partial<Record<EngineName, string>>;
+  /** Progress as it happens (the CLI prints it; `--json` collects the report instead). */
+  onProgress?: (event: ProgressEvent) => void;
+}
+
+export type ProgressEvent =
+  | { type: 'connecting'; engine: EngineName; target: string }
+  | { type: 'waiting-for-lock'; engine: EngineName }
+  | { type: 'applied'; engine: EngineName; asset: Asset; reason: 'pending' | 'changed'; durationMs: number };
+
+export interface EngineReport {
+  engine: EngineName;
+  target?: string;
+  plan?: EnginePlan;
+  /** Steps applied by this run, in order. */
+  applied: Array<{ asset: Asset; durationMs: number }>;
+  durationMs: number;
+  error?: string;
+}
+
+export interface BootstrapReport {
+  mode: Mode;
+  offline: boolean;
+  /** True only when everything asked for is done (applied, or for status: nothing pending). */
+  ok: boolean;
+  engines: EngineReport[];
+  /** A problem before any engine was reached (nothing to do, an engine without URL). */
+  error?: string;
+}
+
+function selectEngines(options: BootstrapOptions): { engines: BootstrapEngine[]; error?: string } {
+  const asked = options.only ? BOOTSTRAP_ENGINES.filter((engine) => options.only!.includes(engine.name)) : BOOTSTRAP_ENGINES;
+  if (options.offline) return { engines: [...asked] };
+  if (options.only) {
+    const missing = asked.filter((engine) => !options.env[engine.urlVariable]);
+    if (missing.length > 0) {
+      return { engines: [], error: missing.map((engine) => `${engine.name}: ${engine.urlVariable} is not set`).join('; ') };
+    }
+    return { engines: [...asked] };
+  }
+  const engines = asked.filter((engine) => options.env[engine.urlVariable]);
+  if (engines.length === 0) {
+    const variables = BOOTSTRAP_ENGINES.map((engine) => `${engine.urlVariable} (${engine.name})`).join(', ');
+    return { engines: [], error: `no engine to bootstrap: set at least one of ${variables}, or use --dry-run --offline` };
+  }
+  return { engines };
+}
+
+async function runEngine(engine: BootstrapEngine, options: BootstrapOptions): Promise<EngineReport> {
+  const started = performance.now();
+  const report: EngineReport = { engine: engine.name, applied: [], durationMs: 0 };
+  const directory = options.assetDirectories?.[engine.name] ?? ENGINES[engine.name].directory;
+  let adapter: EngineAdapter | undefined;
+  try {
+    // Paths in messages and the ledger are relative to the repository (`databases/postgresql/...`),
+    // or to the folder itself when it lies elsewhere (an asset folder given by a test).
+    const root = relative(REPOSITORY_ROOT, directory).startsWith('..') ? directory : REPOSITORY_ROOT;
+    const assets = loadAssets({ engine: engine.name, directory, root, ...engine.assets });
+    if (options.offline) {
+      report.plan = planEngine(engine.name, assets, []);
+      return report;
+    }
+    adapter = engine.createAdapter(options.env[engine.urlVariable]!, options);
+    report.target = adapter.target;
+    options.onProgress?.({ type: 'connecting', engine: engine.name, target: adapter.target });
+    await adapter.connect();
+    if (options.mode === 'apply') {
+      options.onProgress?.({ type: 'waiting-for-lock', engine: engine.name });
+      await adapter.lock();
+    }
+    // Read under the lock: whatever a concurrent bootstrap applied meanwhile is in the ledger now.
+    report.plan = planEngine(engine.name, assets, await adapter.readLedger());
+    if (report.plan.problems.length > 0) {
+      throw new BootstrapError(engine.name, `refusing to apply anything:\n  ${report.plan.problems.join('\n  ')}`);
+    }
+    if (options.mode !== 'apply') return report;
+    for (const step of report.plan.steps) {
+      const stepStarted = performance.now();
+      await adapter.apply(step);
+      const durationMs = Math.round(performance.now() - stepStarted);
+      report.applied.push({ asset: step.asset, durationMs });
+      options.onProgress?.({ type: 'applied', engine: engine.name, asset: step.asset, reason: step.reason, durationMs });
+    }
+    return report;
+  } catch (error) {
+    report.error = error instanceof BootstrapError ? error.message : `${engine.name}: ${(error as Error).message}`;
+    return report;
+  } finally {
+    await adapter?.close();
+    report.durationMs = Math.round(performance.now() - started);
+  }
+}
+
+function engineDone(report: EngineReport, mode: Mode): boolean {
+  if (report.error || !report.plan || report.plan.problems.length > 0) return false;
+  if (mode === 'apply') return report.applied.length === report.plan.steps.length;
+  if (mode === 'status') return report.plan.steps.length === 0;
+  return true;
+}
+
+/** Runs the bootstrap; never throws for engine problems, which are in the report. */
+export async function runBootstrap(options: BootstrapOptions): Promise<BootstrapReport> {
+  const offline = options.offline ?? false;
+  if (offline && options.mode !== 'dry-run') {
+    return { mode: options.mode, offline, ok: false, engines: [], error: '--offline only goes with --dry-run: without a connection there is nothing to apply or report' };
+  }
+  const { engines, error } = selectEngines(options);
+  if (error) return { mode: options.mode, offline, ok: false, engines: [], error };
+  const reports: EngineReport[] = [];
+  for (const engine of engines) {
+    const report = await runEngine(engine, options);
+    reports.push(report);
+    // Engines are applied in order; after a failure the run ends with what it has.
+    if (report.error) break;
+  }
+  const ok = reports.length === engines.length && reports.every((report) => engineDone(report, options.mode));
+  return { mode: options.mode, offline, ok, engines: reports };
+}

