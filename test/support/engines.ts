@@ -1,5 +1,4 @@
 /** Engine descriptions as a stack would render them, for the engine config tests. */
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { EngineModule, EngineSpec, Environment } from '../../databases/engine.ts';
 
@@ -36,14 +35,4 @@ export function repositoryPathOf(module: EngineModule, spec: EngineSpec, mountPa
 }
 
 /** A TCP port on 127.0.0.1 that nothing listens on right now, for a test's own server. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.on('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => resolve(port));
-    });
-  });
-}
+export { freePort } from '../../bootstrap/embedded/postgresql.ts';
