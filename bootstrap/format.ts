@@ -52,23 +52,25 @@ function header(engine: EngineReport, report: BootstrapReport): string {
 function engineLines(engine: EngineReport, report: BootstrapReport): string[] {
   const lines = [header(engine, report)];
   const plan = engine.plan;
+  const width = Math.max(5, ...(plan?.statuses ?? []).map((status) => assetLabel(status.asset).length));
+  const label = (asset: Asset) => pad(assetLabel(asset), width);
   if (plan) {
     if (report.mode === 'dry-run') {
       plan.steps.forEach((step, index) =>
-        lines.push(`  ${String(index + 1).padStart(3)}. ${pad(step.reason === 'changed' ? 're-apply' : 'apply', 8)} ${pad(assetLabel(step.asset), 8)} ${step.asset.path}${step.asset.transactional ? '' : '  (no transaction)'}`),
+        lines.push(`  ${String(index + 1).padStart(3)}. ${pad(step.reason === 'changed' ? 're-apply' : 'apply', 8)} ${label(step.asset)} ${step.asset.path}${step.asset.transactional ? '' : '  (no transaction)'}`),
       );
       const applied = plan.statuses.filter((status) => status.state === 'applied').length;
       lines.push(`  ${plan.steps.length} to apply, ${applied} already applied`);
     } else if (report.mode === 'status') {
       for (const status of plan.statuses) {
         const when = status.entry?.appliedAt ? `  ${status.entry.appliedAt.toISOString()} by ${status.entry.appliedBy}` : '';
-        lines.push(`  ${pad(status.state, 8)} ${pad(assetLabel(status.asset), 8)} ${status.asset.path}${status.state === 'applied' ? when : ''}`);
+        lines.push(`  ${pad(status.state, 8)} ${label(status.asset)} ${status.asset.path}${status.state === 'applied' ? when : ''}`);
       }
       const count = (state: string) => plan.statuses.filter((status) => status.state === state).length;
       lines.push(`  ${count('applied')} applied, ${count('pending')} pending, ${count('changed')} changed`);
     } else {
       for (const applied of engine.applied) {
-        lines.push(`  applied  ${pad(assetLabel(applied.asset), 8)} ${applied.asset.path}  ${applied.durationMs} ms`);
+        lines.push(`  applied  ${label(applied.asset)} ${applied.asset.path}  ${applied.durationMs} ms`);
       }
       const already = plan.statuses.filter((status) => status.state === 'applied').length;
       lines.push(`  ${engine.applied.length} applied now, ${already} already applied, ${(engine.durationMs / 1000).toFixed(2)} s`);

@@ -1,0 +1,98 @@
+/** `npm run bootstrap` as a process: flags, output, exit codes, on the repository's real assets. */
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadAssets } from '../../bootstrap/assets.ts';
+import { freePort, startEmbeddedPostgres, type EmbeddedPostgresServer } from '../../bootstrap/embedded/postgresql.ts';
+import { BOOTSTRAP_ENGINES } from '../../bootstrap/engines.ts';
+import { REPOSITORY_ROOT } from '../../bootstrap/runner.ts';
+import { ENGINES } from '../../databases/index.ts';
+
+const run = promisify(execFile);
+
+async function bootstrap(args: string[], env: Record<string, string> = {}) {
+  const environment = { PATH: process.env.PATH ?? '', ...env };
+  try {
+    const { stdout, stderr } = await run(process.execPath, ['--import', 'tsx', join(REPOSITORY_ROOT, 'bootstrap/cli.ts'), ...args], {
+      cwd: REPOSITORY_ROOT,
+      env: environment,
+    });
+    return { code: 0, stdout, stderr };
+  } catch (error) {
+    const failure = error as { code: number; stdout: string; stderr: string };
+    return { code: failure.code, stdout: failure.stdout, stderr: failure.stderr };
+  }
+}
+
+const postgresAssets = loadAssets({
+  engine: 'postgresql',
+  directory: ENGINES.postgresql.directory,
+  root: REPOSITORY_ROOT,
+  ...BOOTSTRAP_ENGINES.find((engine) => engine.name === 'postgresql')!.assets,
+});
+
+let server: EmbeddedPostgresServer;
+beforeAll(async () => {
+  server = await startEmbeddedPostgres();
+});
+afterAll(async () => {
+  await server?.stop();
+});
+
+describe('npm run bootstrap', () => {
+  it('prints the plan for an empty engine with --dry-run --offline, connecting to nothing', async () => {
+    const { code, stdout } = await bootstrap(['--dry-run', '--offline']);
+    expect(code).toBe(0);
+    expect(stdout).toContain('postgresql  offline  (dry run: the plan for an empty engine, nothing contacted)');
+    expect(postgresAssets.length).toBeGreaterThan(5);
+    for (const asset of postgresAssets) expect(stdout).toContain(asset.path);
+    expect(stdout).toContain(`${postgresAssets.length} to apply, 0 already applied`);
+  });
+
+  it('reports pending assets with --status and exits 1 until they are applied', async () => {
+    const env = { DATABASE_URL: server.url('allixios_owner') };
+    const before = await bootstrap(['--status'], env);
+    expect(before.code).toBe(1);
+    expect(before.stdout).toContain(`0 applied, ${postgresAssets.length} pending, 0 changed`);
+
+    const apply = await bootstrap([], env);
+    expect(apply.code).toBe(0);
+    expect(apply.stdout).toContain(`${postgresAssets.length} applied now, 0 already applied`);
+
+    const after = await bootstrap(['--status'], env);
+    expect(after.code).toBe(0);
+    expect(after.stdout).toMatch(/applied\s+V0001\s+databases\/postgresql\/schemas\/V0001__\S+\.sql\s+\d{4}-\d\d-\d\dT[\d:.]+Z by allixios_owner from /);
+    expect(after.stdout).toContain(`${postgresAssets.length} applied, 0 pending, 0 changed`);
+
+    const json = await bootstrap(['--status', '--json'], env);
+    const report = JSON.parse(json.stdout);
+    expect(report.ok).toBe(true);
+    expect(report.engines[0].status.every((status: { state: string }) => status.state === 'applied')).toBe(true);
+    expect(report.engines[0].status[0]).toMatchObject({ kind: 'versioned', version: 1, checksum: expect.stringMatching(/^sha256:/) });
+  });
+
+  it('exits 1 with the error on stderr when the engine is unreachable', async () => {
+    const port = await freePort();
+    const { code, stderr } = await bootstrap(['--ready-timeout', '1'], { DATABASE_URL: `postgresql://allixios_owner:x@127.0.0.1:${port}/allixios` });
+    expect(code).toBe(1);
+    expect(stderr).toContain(`error: postgresql: not reachable at 127.0.0.1:${port} after 1.`);
+  });
+
+  it('exits 2 with usage for an unknown engine or flag', async () => {
+    const engine = await bootstrap(['--only', 'oracle']);
+    expect(engine.code).toBe(2);
+    expect(engine.stderr).toContain('bootstrap: --only expects one of postgresql, mongodb, redis, elasticsearch, clickhouse, got "oracle"');
+    const flag = await bootstrap(['--force']);
+    expect(flag.code).toBe(2);
+    expect(flag.stderr).toContain("Unknown option '--force'");
+    const offline = await bootstrap(['--offline']);
+    expect(offline.stderr).toContain('--offline only goes with --dry-run');
+  });
+
+  it('exits 1 and names the variables it reads when no URL is set', async () => {
+    const { code, stderr } = await bootstrap([]);
+    expect(code).toBe(1);
+    expect(stderr).toContain('error: no engine to bootstrap: set at least one of DATABASE_URL (postgresql)');
+  });
+});
