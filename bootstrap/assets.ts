@@ -43,7 +43,7 @@ export interface AssetSource {
 }
 
 /** A first line `-- allixios:no-transaction` (or `// ...`) marks an asset that must run outside a transaction. */
-export const NO_TRANSACTION_MARKER = /^\s*(--|\/\/)\s*allixios:no-transaction\b/m;
+export const NO_TRANSACTION_MARKER = /^\s*(--|\/\/)\s*allixios:no-transaction\b/;
 
 const VERSIONED = /^V(\d+)__([A-Za-z0-9][A-Za-z0-9_.-]*)$/;
 const REPEATABLE = /^R__([A-Za-z0-9][A-Za-z0-9_.-]*)$/;

@@ -328,6 +328,13 @@ describe('initdb/10-roles.sh', () => {
     expect(row?.default_transaction_read_only).toBe('on');
   });
 
+  it('the platform roles cannot create temporary tables', async () => {
+    // Given the app role, when it creates a temporary table, then the server refuses
+    await expect(query('allixios_app', PASSWORDS.allixios_app, 'CREATE TEMP TABLE shadow (id int)')).rejects.toThrow(
+      'permission denied to create temporary tables in database "allixios"',
+    );
+  });
+
   it('pg_stat_statements is preloaded and its extension exists in the database', async () => {
     const rows = await superuserQuery<{ calls: string }>(`SELECT coalesce(sum(calls), 0) AS calls FROM pg_stat_statements`);
     expect(Number(rows[0]!.calls)).toBeGreaterThan(0);

