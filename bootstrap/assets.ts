@@ -40,6 +40,8 @@ export interface AssetSource {
   extension: string;
   /** Paths in messages are relative to this folder (the repository root). */
   root: string;
+  /** False for engines without transactional DDL (ClickHouse): no asset runs in a transaction. */
+  transactions?: boolean;
 }
 
 /** A first line `-- allixios:no-transaction` (or `// ...`) marks an asset that must run outside a transaction. */
@@ -82,7 +84,7 @@ export function loadAssets(source: AssetSource): Asset[] {
         path,
         content,
         checksum: checksum(content),
-        transactional: !NO_TRANSACTION_MARKER.test(content.split(/\r?\n/, 1)[0] ?? ''),
+        transactional: (source.transactions ?? true) && !NO_TRANSACTION_MARKER.test(content.split(/\r?\n/, 1)[0] ?? ''),
       });
     }
   }

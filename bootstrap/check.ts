@@ -1,9 +1,13 @@
 /**
- * `npm run check`: starts throwaway engines this machine can run embedded (PostgreSQL from npm),
+ * `npm run check`: starts throwaway engines this machine can run embedded (PostgreSQL from npm,
+ * ClickHouse in-process through chdb),
  * applies every asset with the real runner, runs it a second time (which must apply nothing),
  * prints a summary per engine and tears everything down. Exit code 1 on any failure.
  * The fast way to validate a new migration without Docker.
  */
+import type { EngineName } from '../databases/engine.ts';
+import type { AdapterOptions } from './adapters/types.ts';
+import { startChdb } from './embedded/clickhouse.ts';
 import { startEmbeddedPostgres } from './embedded/postgresql.ts';
 import { reportText } from './format.ts';
 import { runBootstrap, type BootstrapReport } from './runner.ts';
@@ -16,33 +20,51 @@ interface CheckResult {
 
 const TIMEOUTS = { readyTimeoutMs: 30_000, lockTimeoutMs: 30_000 };
 
-async function checkPostgres(): Promise<CheckResult> {
+/** Applies everything, then checks that a second run applies nothing; the summary says what ran. */
+async function applyTwice(engine: EngineName, connection: { env: Record<string, string>; clients?: AdapterOptions['clients'] }, what: string): Promise<CheckResult> {
   const started = performance.now();
+  const options = { mode: 'apply' as const, only: [engine], ...connection, ...TIMEOUTS };
+  const first: BootstrapReport = await runBootstrap(options);
+  if (!first.ok) return { engine, ok: false, summary: reportText(first).err.trim() };
+  const second = await runBootstrap(options);
+  const again = second.engines[0]?.applied.length ?? 0;
+  if (!second.ok || again > 0) {
+    return { engine, ok: false, summary: `a second run applied ${again} asset(s) again: ${reportText(second).err.trim()}` };
+  }
+  const applied = first.engines[0]!.applied;
+  const versioned = applied.filter((step) => step.asset.kind === 'versioned').length;
+  const seconds = ((performance.now() - started) / 1000).toFixed(1);
+  return {
+    engine,
+    ok: true,
+    summary: `${versioned} migrations and ${applied.length - versioned} repeatable assets applied to ${what}, second run applied nothing, ${seconds} s`,
+  };
+}
+
+async function checkPostgresql(): Promise<CheckResult> {
   const server = await startEmbeddedPostgres();
   try {
-    const env = { DATABASE_URL: server.url('allixios_owner') };
-    const first: BootstrapReport = await runBootstrap({ mode: 'apply', only: ['postgresql'], env, ...TIMEOUTS });
-    if (!first.ok) return { engine: 'postgresql', ok: false, summary: reportText(first).err.trim() };
-    const second = await runBootstrap({ mode: 'apply', only: ['postgresql'], env, ...TIMEOUTS });
-    const again = second.engines[0]?.applied.length ?? 0;
-    if (!second.ok || again > 0) {
-      return { engine: 'postgresql', ok: false, summary: `a second run applied ${again} asset(s) again: ${reportText(second).err.trim()}` };
-    }
-    const applied = first.engines[0]!.applied;
-    const versioned = applied.filter((step) => step.asset.kind === 'versioned').length;
-    const seconds = ((performance.now() - started) / 1000).toFixed(1);
-    return {
-      engine: 'postgresql',
-      ok: true,
-      summary: `${versioned} migrations and ${applied.length - versioned} repeatable assets applied to PostgreSQL 18 (embedded), second run applied nothing, ${seconds} s`,
-    };
+    return await applyTwice('postgresql', { env: { DATABASE_URL: server.url('allixios_owner') } }, 'PostgreSQL 18 (embedded)');
   } finally {
     await server.stop();
   }
 }
 
+async function checkClickhouse(): Promise<CheckResult> {
+  const engine = startChdb('check');
+  try {
+    const [row] = await (await engine.client.query({ query: 'SELECT version() AS version', format: 'JSONEachRow' })).json<{ version: string }>();
+    const result = await applyTwice('clickhouse', { env: {}, clients: { clickhouse: engine.client } }, `ClickHouse ${row?.version ?? ''} (chdb, in-process)`);
+    // chdb has no users.d: the users and grants of config/users.d are a server's, checked by
+    // test/engines/clickhouse-config.test.ts, not here.
+    return result.ok ? { ...result, summary: `${result.summary}; users come from users.d on a server (chdb has none)` } : result;
+  } finally {
+    await engine.close();
+  }
+}
+
 const results: CheckResult[] = [];
-for (const check of [checkPostgres]) {
+for (const check of [checkPostgresql, checkClickhouse]) {
   try {
     results.push(await check());
   } catch (error) {

@@ -5,6 +5,7 @@
 import type { EngineName } from '../databases/engine.ts';
 import { ENGINES } from '../databases/index.ts';
 import type { AssetSource } from './assets.ts';
+import { ClickHouseAdapter } from './adapters/clickhouse.ts';
 import { PostgresAdapter } from './adapters/postgresql.ts';
 import type { AdapterOptions, EngineAdapter } from './adapters/types.ts';
 
@@ -12,8 +13,10 @@ export interface BootstrapEngine {
   name: EngineName;
   /** The variable holding the URL the bootstrap connects with (owner or admin credentials). */
   urlVariable: string;
-  assets: Pick<AssetSource, 'folders' | 'extension'>;
-  createAdapter(url: string, options: AdapterOptions): EngineAdapter;
+  assets: Pick<AssetSource, 'folders' | 'extension' | 'transactions'>;
+  /** Whether the engine can be reached without its URL variable (an injected client). */
+  hasClient?(options: AdapterOptions): boolean;
+  createAdapter(url: string | undefined, options: AdapterOptions): EngineAdapter;
 }
 
 export const BOOTSTRAP_ENGINES: readonly BootstrapEngine[] = [
@@ -22,6 +25,17 @@ export const BOOTSTRAP_ENGINES: readonly BootstrapEngine[] = [
     urlVariable: ENGINES.postgresql.urlVariable,
     // The design document's layout; versions are unique across the three versioned folders.
     assets: { folders: ['schemas', 'indexes', 'migrations', 'functions'], extension: '.sql' },
-    createAdapter: (url, options) => new PostgresAdapter(url, options),
+    createAdapter: (url, options) => {
+      if (!url) throw new Error(`${ENGINES.postgresql.urlVariable} is not set`);
+      return new PostgresAdapter(url, options);
+    },
+  },
+  {
+    name: 'clickhouse',
+    urlVariable: ENGINES.clickhouse.urlVariable,
+    // ClickHouse DDL is not transactional: progress is recorded per statement instead.
+    assets: { folders: ['schemas'], extension: '.sql', transactions: false },
+    hasClient: (options) => options.clients?.clickhouse !== undefined,
+    createAdapter: (url, options) => new ClickHouseAdapter(url, { ...options, ...(options.clients?.clickhouse ? { client: options.clients.clickhouse } : {}) }),
   },
 ];

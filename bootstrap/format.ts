@@ -80,9 +80,13 @@ function engineLines(engine: EngineReport, report: BootstrapReport): string[] {
   return lines;
 }
 
+/** Every error of a report, the run's own first. */
+export function reportErrors(report: BootstrapReport): string[] {
+  return [report.error, ...report.engines.map((engine) => engine.error)].filter((message): message is string => Boolean(message));
+}
+
 /** The report for a terminal; errors are returned apart, for stderr. */
 export function reportText(report: BootstrapReport): { out: string; err: string } {
   const out = report.engines.flatMap((engine) => engineLines(engine, report)).join('\n');
-  const errors = [report.error, ...report.engines.map((engine) => engine.error)].filter((message): message is string => Boolean(message));
-  return { out: out ? `${out}\n` : '', err: errors.map((message) => `error: ${message}\n`).join('') };
+  return { out: out ? `${out}\n` : '', err: reportErrors(report).map((message) => `error: ${message}\n`).join('') };
 }

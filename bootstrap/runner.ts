@@ -59,14 +59,15 @@ export interface BootstrapReport {
 function selectEngines(options: BootstrapOptions): { engines: BootstrapEngine[]; error?: string } {
   const asked = options.only ? BOOTSTRAP_ENGINES.filter((engine) => options.only!.includes(engine.name)) : BOOTSTRAP_ENGINES;
   if (options.offline) return { engines: [...asked] };
+  const reachable = (engine: BootstrapEngine) => Boolean(options.env[engine.urlVariable]) || (engine.hasClient?.(options) ?? false);
   if (options.only) {
-    const missing = asked.filter((engine) => !options.env[engine.urlVariable]);
+    const missing = asked.filter((engine) => !reachable(engine));
     if (missing.length > 0) {
       return { engines: [], error: missing.map((engine) => `${engine.name}: ${engine.urlVariable} is not set`).join('; ') };
     }
     return { engines: [...asked] };
   }
-  const engines = asked.filter((engine) => options.env[engine.urlVariable]);
+  const engines = asked.filter(reachable);
   if (engines.length === 0) {
     const variables = BOOTSTRAP_ENGINES.map((engine) => `${engine.urlVariable} (${engine.name})`).join(', ');
     return { engines: [], error: `no engine to bootstrap: set at least one of ${variables}, or use --dry-run --offline` };
@@ -88,7 +89,7 @@ async function runEngine(engine: BootstrapEngine, options: BootstrapOptions): Pr
       report.plan = planEngine(engine.name, assets, []);
       return report;
     }
-    adapter = engine.createAdapter(options.env[engine.urlVariable]!, options);
+    adapter = engine.createAdapter(options.env[engine.urlVariable], options);
     report.target = adapter.target;
     options.onProgress?.({ type: 'connecting', engine: engine.name, target: adapter.target });
     await adapter.connect();

@@ -18,6 +18,9 @@ export interface SqlDialect {
 
 export const POSTGRESQL: SqlDialect = { backslashEscapes: false, dollarQuotes: true, backticks: false, rejectMetaCommands: true };
 
+/** ClickHouse: backslash escapes in strings, backtick identifiers, no dollar quoting. */
+export const CLICKHOUSE: SqlDialect = { backslashEscapes: true, dollarQuotes: false, backticks: true, rejectMetaCommands: false };
+
 export interface Statement {
   /** 1-based position of the statement in the file. */
   index: number;

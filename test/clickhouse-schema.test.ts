@@ -50,6 +50,8 @@ async function failure(run: () => Promise<unknown>): Promise<(Error & { type?: s
 /** Drops the database and applies every asset, as a first bootstrap of a new engine would. */
 async function freshSchema(): Promise<void> {
   await client.command({ query: 'DROP DATABASE IF EXISTS allixios SYNC' });
+  // The runner's ledger goes too: a fresh engine has neither.
+  await client.command({ query: 'DROP DATABASE IF EXISTS allixios_bootstrap SYNC' });
   await applyClickHouseAssets(client);
 }
 
@@ -92,6 +94,8 @@ describe('applying the assets', () => {
   it('creates the raw tables, the rollups with their materialized views and the dashboard views on a fresh engine', async () => {
     // Given an engine without the database
     await client.command({ query: 'DROP DATABASE IF EXISTS allixios SYNC' });
+    // The runner's ledger goes too: a fresh engine has neither.
+    await client.command({ query: 'DROP DATABASE IF EXISTS allixios_bootstrap SYNC' });
     // When every asset is applied
     await applyClickHouseAssets(client);
     // Then every object exists, with the kind the files declare
@@ -156,6 +160,8 @@ describe('applying the assets', () => {
     for (let done = 1; done < statements.length; done++) {
       // When a run stops after `done` statements and the next run applies everything
       await client.command({ query: 'DROP DATABASE IF EXISTS allixios SYNC' });
+      // The runner's ledger goes too: a fresh engine has neither.
+      await client.command({ query: 'DROP DATABASE IF EXISTS allixios_bootstrap SYNC' });
       await applyStatements(client, statements.slice(0, done));
       await applyStatements(client, statements);
       // Then the schema is the complete one
@@ -663,8 +669,15 @@ describe('a broken asset', () => {
     ].join('\n'),
   });
 
+  beforeAll(async () => {
+    // Its own history: the platform's assets applied above are another V0001.
+    await client.command({ query: 'DROP DATABASE IF EXISTS allixios_bootstrap SYNC' });
+  });
+
   afterAll(async () => {
     await client.command({ query: 'DROP DATABASE IF EXISTS allixios_broken SYNC' });
+    // The runner's ledger goes too: a fresh engine has neither.
+    await client.command({ query: 'DROP DATABASE IF EXISTS allixios_bootstrap SYNC' });
     rmSync(directory, { recursive: true, force: true });
   });
 

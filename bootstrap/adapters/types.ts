@@ -1,4 +1,5 @@
 /** What the runner needs from an engine; one adapter per engine, the runner knows none of them. */
+import type { ClickHouseClient } from '@clickhouse/client';
 import type { EngineName } from '../../databases/engine.ts';
 import type { LedgerEntry, PlanStep } from '../plan.ts';
 
@@ -7,6 +8,13 @@ export interface AdapterOptions {
   readyTimeoutMs: number;
   /** How long to wait for another bootstrap to finish. */
   lockTimeoutMs: number;
+  /** How long a lease lasts without renewal, for engines locked by a lease (ClickHouse). */
+  lockLeaseMs?: number;
+  /**
+   * Ready clients instead of ones made from URLs: the embedded engines of `npm run check` and
+   * the tests (ClickHouse in-process through chdb has no URL).
+   */
+  clients?: { clickhouse?: ClickHouseClient };
 }
 
 export interface EngineAdapter {

@@ -7,54 +7,20 @@
  * sent on its own. ClickHouse DDL is not transactional, so a failure leaves the statements
  * before it applied; the assets are written so that running them again resumes.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
-import { createClient, type ClickHouseClient } from '@clickhouse/client';
-import { createChdbConnection } from 'chdb/connection';
+import { relative } from 'node:path';
+import type { ClickHouseClient } from '@clickhouse/client';
 import { loadAssets, type Asset } from '../../bootstrap/assets.ts';
 import { BootstrapError } from '../../bootstrap/errors.ts';
-import { REPOSITORY_ROOT } from '../../bootstrap/runner.ts';
-import { splitStatements, type SqlDialect, type Statement } from '../../bootstrap/sql.ts';
+import { reportErrors } from '../../bootstrap/format.ts';
+import { REPOSITORY_ROOT, runBootstrap } from '../../bootstrap/runner.ts';
+import { CLICKHOUSE, splitStatements, type Statement } from '../../bootstrap/sql.ts';
 import { clickhouse } from '../../databases/clickhouse/index.ts';
 
-/**
- * ClickHouse SQL: backslash escapes in strings, backtick identifiers, no dollar quoting, and a
- * backslash at the start of a line is not a psql meta-command.
- */
-export const CLICKHOUSE: SqlDialect = { backslashEscapes: true, dollarQuotes: false, backticks: true, rejectMetaCommands: false };
+export { CLICKHOUSE } from '../../bootstrap/sql.ts';
+export { startChdb, type ChdbEngine } from '../../bootstrap/embedded/clickhouse.ts';
 
 /** The folders under databases/clickhouse that hold assets. */
 export const CLICKHOUSE_ASSET_FOLDERS = ['schemas'] as const;
-
-/**
- * chdb's connection is typed against @clickhouse/client-common 1.23.0, while @clickhouse/client
- * 1.23.1 bundles its own copy of the same declarations: one shape, two nominal types. The cast
- * bridges the copies, nothing else.
- */
-type ClientConnection = NonNullable<Parameters<typeof createClient>[0]>['connection'];
-
-export interface ChdbEngine {
-  client: ClickHouseClient;
-  /** Closes the client and removes the data directory. */
-  close(): Promise<void>;
-}
-
-/**
- * A client on a fresh chdb data directory. libchdb binds one data directory per process, so call
- * this once per test file (vitest runs each file in its own process).
- */
-export function startChdb(name: string): ChdbEngine {
-  const dataDir = mkdtempSync(join(tmpdir(), `allixios-${name}-`));
-  const client = createClient({ connection: createChdbConnection({ path: dataDir }) as unknown as ClientConnection });
-  return {
-    client,
-    async close() {
-      await client.close();
-      rmSync(dataDir, { recursive: true, force: true });
-    },
-  };
-}
 
 /** The ClickHouse assets of `directory` (the engine's folder by default), in the order they apply. */
 export function loadClickHouseAssets(directory: string = clickhouse.directory): Asset[] {
@@ -97,7 +63,16 @@ export async function applyStatements(client: ClickHouseClient, statements: read
   }
 }
 
-/** Applies every asset of `directory` (the engine's folder by default). */
+/** Applies every asset of `directory` (the engine's folder by default) with the real bootstrap runner. */
 export async function applyClickHouseAssets(client: ClickHouseClient, directory?: string): Promise<void> {
-  await applyStatements(client, assetStatements(loadClickHouseAssets(directory)));
+  const report = await runBootstrap({
+    mode: 'apply',
+    env: {},
+    only: ['clickhouse'],
+    clients: { clickhouse: client },
+    readyTimeoutMs: 5000,
+    lockTimeoutMs: 10_000,
+    ...(directory ? { assetDirectories: { clickhouse: directory } } : {}),
+  });
+  if (!report.ok) throw new Error(reportErrors(report).join('\n'));
 }

@@ -1,5 +1,5 @@
 /** Brings a test database to the platform's schema with the real bootstrap runner. */
-import { reportText } from '../../bootstrap/format.ts';
+import { reportErrors } from '../../bootstrap/format.ts';
 import { runBootstrap } from '../../bootstrap/runner.ts';
 
 /** Applies every PostgreSQL asset (or those of `directory`) as the owner; throws the runner's error. */
@@ -12,5 +12,5 @@ export async function applyPostgresAssets(ownerUrl: string, directory?: string):
     lockTimeoutMs: 30_000,
     ...(directory ? { assetDirectories: { postgresql: directory } } : {}),
   });
-  if (!report.ok) throw new Error(reportText(report).err.trim());
+  if (!report.ok) throw new Error(reportErrors(report).join('\n'));
 }

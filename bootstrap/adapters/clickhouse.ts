@@ -1,0 +1,301 @@
+/**
+ * The ClickHouse adapter. ClickHouse DDL is not transactional, so the ledger records progress per
+ * statement: a run that fails in the middle of a file leaves the statements before the failure
+ * applied and recorded, and the next run (with the file fixed) skips those and resumes at the
+ * first statement not yet applied in the same form. The assets are idempotent besides
+ * (`IF NOT EXISTS`), so even an unrecorded statement is safe to repeat.
+ *
+ * ClickHouse has no advisory locks: bootstraps are serialised by a lease in a table. A holder
+ * renews its lease while it works; a lease not renewed expires, so a killed bootstrap blocks
+ * others for at most one lease period.
+ */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { checksum } from '../checksum.ts';
+import { BootstrapError } from '../errors.ts';
+import type { LedgerEntry, PlanStep } from '../plan.ts';
+import { CLICKHOUSE, splitStatements, SqlSyntaxError, type Statement } from '../sql.ts';
+import type { AdapterOptions, EngineAdapter } from './types.ts';
+
+const DATABASE = 'allixios_bootstrap';
+const LEDGER = `${DATABASE}.ledger`;
+const LOCK = `${DATABASE}.lock`;
+/** Statement 0 in the ledger marks a whole asset applied; 1..n record progress within it. */
+const COMPLETE = 0;
+export const DEFAULT_LEASE_MS = 30_000;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** ClickHouse's error name (UNKNOWN_TYPE, ...): the client puts it in `type`. */
+function errorType(error: unknown): string | undefined {
+  const type = (error as { type?: unknown }).type;
+  return typeof type === 'string' && type !== '' ? type : undefined;
+}
+
+export interface ClickHouseAdapterOptions extends AdapterOptions {
+  /** A ready client instead of one made from the URL: chdb in `npm run check` and the tests. */
+  client?: ClickHouseClient;
+  /** How long a lease lasts without renewal. */
+  lockLeaseMs?: number;
+}
+
+export class ClickHouseAdapter implements EngineAdapter {
+  readonly engine = 'clickhouse' as const;
+  readonly target: string;
+  private readonly client: ClickHouseClient;
+  private readonly ownsClient: boolean;
+  private readonly holder = `${hostname()}/${process.pid}/${randomUUID()}`;
+  private readonly leaseMs: number;
+  private heartbeat?: NodeJS.Timeout;
+  private heartbeatError?: unknown;
+  private ledgerReady = false;
+
+  constructor(
+    url: string | undefined,
+    private readonly options: ClickHouseAdapterOptions,
+  ) {
+    this.leaseMs = options.lockLeaseMs ?? DEFAULT_LEASE_MS;
+    if (options.client) {
+      this.client = options.client;
+      this.ownsClient = false;
+      this.target = url ? new URL(url).host : 'embedded (chdb)';
+    } else {
+      if (!url) throw new BootstrapError(this.engine, 'no URL and no client');
+      const parsed = new URL(url);
+      this.target = `${parsed.host}${parsed.pathname === '/' ? '' : parsed.pathname}`;
+      this.client = createClient({
+        url: `${parsed.protocol}//${parsed.host}`,
+        username: decodeURIComponent(parsed.username) || 'default',
+        password: decodeURIComponent(parsed.password),
+        application: 'allixios-bootstrap',
+        // The bootstrap creates the platform's database itself: it must not be the default.
+        request_timeout: 300_000,
+      });
+      this.ownsClient = true;
+    }
+  }
+
+  async connect(): Promise<void> {
+    const started = Date.now();
+    let delay = 100;
+    for (;;) {
+      const result = await this.client.ping();
+      if (result.success) return;
+      const elapsed = Date.now() - started;
+      if (elapsed >= this.options.readyTimeoutMs) {
+        throw new BootstrapError(this.engine, `not reachable at ${this.target} after ${(elapsed / 1000).toFixed(1)} s (${result.error.message})`);
+      }
+      await sleep(Math.min(delay, this.options.readyTimeoutMs - elapsed));
+      delay = Math.min(delay * 2, 2000);
+    }
+  }
+
+  private async exists(table: 'ledger' | 'lock'): Promise<boolean> {
+    const result = await this.client.query({
+      query: 'SELECT count() AS n FROM system.tables WHERE database = {database:String} AND name = {table:String}',
+      query_params: { database: DATABASE, table },
+      format: 'JSONEachRow',
+    });
+    const [row] = await result.json<{ n: string | number }>();
+    return Number(row?.n) > 0;
+  }
+
+  /** The bookkeeping tables, created the first time a bootstrap needs them. */
+  private async ensureTables(): Promise<void> {
+    if (this.ledgerReady) return;
+    if (!(await this.exists('ledger')) || !(await this.exists('lock'))) {
+      await this.client.command({ query: `CREATE DATABASE IF NOT EXISTS ${DATABASE}` });
+      await this.client.command({
+        query: `CREATE TABLE IF NOT EXISTS ${LEDGER} (
+          kind LowCardinality(String), version UInt32, name String, path String, checksum String,
+          statement UInt32, statement_checksum String,
+          applied_at DateTime64(3, 'UTC') DEFAULT now64(3), duration_ms UInt32, applied_by String
+        ) ENGINE = MergeTree ORDER BY (kind, version, name, statement, applied_at)
+        COMMENT 'Assets applied by the Allixios bootstrap; statement 0 = whole asset (bootstrap/README.md)'`,
+      });
+      await this.client.command({
+        query: `CREATE TABLE IF NOT EXISTS ${LOCK} (
+          holder String, acquired_at DateTime64(3, 'UTC'), expires_at DateTime64(3, 'UTC'),
+          written_at DateTime64(3, 'UTC') DEFAULT now64(3)
+        ) ENGINE = MergeTree ORDER BY (holder, written_at)
+        TTL toDateTime(written_at) + INTERVAL 1 DAY`,
+      });
+    }
+    this.ledgerReady = true;
+  }
+
+  /** Live leases: the newest row of each holder, if it has not expired. Oldest claim first. */
+  private async liveLeases(): Promise<Array<{ holder: string; acquired_at: string }>> {
+    const result = await this.client.query({
+      query: `SELECT holder, min(acquired_at) AS acquired_at FROM ${LOCK} GROUP BY holder
+              HAVING argMax(expires_at, written_at) > now64(3) ORDER BY acquired_at, holder`,
+      format: 'JSONEachRow',
+    });
+    return result.json();
+  }
+
+  /**
+   * Writes this holder's lease row; every time comes from the server's clock, so the hosts'
+   * clocks never matter. `first` claims (acquired now), otherwise the claim keeps its time.
+   */
+  private async writeLease(expiresInMs: number, first = false): Promise<void> {
+    const acquired = first ? 'now64(3)' : `(SELECT min(acquired_at) FROM ${LOCK} WHERE holder = {holder:String})`;
+    await this.client.command({
+      query: `INSERT INTO ${LOCK} (holder, acquired_at, expires_at)
+              SELECT {holder:String}, ${acquired}, now64(3) + toIntervalMillisecond({ms:Int64})`,
+      query_params: { holder: this.holder, ms: expiresInMs },
+    });
+  }
+
+  /**
+   * Claims the lease and keeps it while no other live claim is older. Two bootstraps that claim
+   * at once both see both claims after the settle delay and agree on the older one.
+   */
+  async lock(): Promise<void> {
+    await this.ensureTables();
+    const started = Date.now();
+    const settleMs = 200;
+    let delay = 100;
+    for (;;) {
+      const others = (await this.liveLeases()).filter((lease) => lease.holder !== this.holder);
+      if (others.length === 0) {
+        await this.writeLease(this.leaseMs, true);
+        await sleep(settleMs);
+        const [oldest] = await this.liveLeases();
+        if (oldest?.holder === this.holder) {
+          this.startHeartbeat();
+          return;
+        }
+        await this.writeLease(-1); // Step back: another claim is older.
+      }
+      const waited = Date.now() - started;
+      if (waited >= this.options.lockTimeoutMs) {
+        const holders = (await this.liveLeases()).map((lease) => lease.holder).join(', ');
+        throw new BootstrapError(
+          this.engine,
+          `another bootstrap still holds the lock after ${(this.options.lockTimeoutMs / 1000).toFixed(1)} s (held by ${holders || 'a lease that just expired'})`,
+        );
+      }
+      await sleep(Math.min(delay, this.options.lockTimeoutMs - waited));
+      delay = Math.min(delay * 2, 1000);
+    }
+  }
+
+  private startHeartbeat(): void {
+    this.heartbeat = setInterval(() => {
+      this.writeLease(this.leaseMs).catch((error: unknown) => (this.heartbeatError = error));
+    }, Math.max(100, Math.floor(this.leaseMs / 3)));
+    this.heartbeat.unref();
+  }
+
+  async readLedger(): Promise<LedgerEntry[]> {
+    if (!(await this.exists('ledger'))) return [];
+    const result = await this.client.query({
+      query: `SELECT kind, version, name, argMax(checksum, applied_at) AS last_checksum, max(applied_at) AS last_applied_at,
+                     argMax(duration_ms, applied_at) AS last_duration_ms, argMax(applied_by, applied_at) AS last_applied_by
+              FROM ${LEDGER} WHERE statement = ${COMPLETE} GROUP BY kind, version, name ORDER BY kind DESC, version, name`,
+      format: 'JSONEachRow',
+    });
+    const rows = await result.json<{
+      kind: 'versioned' | 'repeatable';
+      version: number;
+      name: string;
+      last_checksum: string;
+      last_applied_at: string;
+      last_duration_ms: number;
+      last_applied_by: string;
+    }>();
+    return rows.map((row) => ({
+      kind: row.kind,
+      ...(row.kind === 'versioned' ? { version: Number(row.version) } : {}),
+      name: row.name,
+      checksum: row.last_checksum,
+      appliedAt: new Date(`${row.last_applied_at.replace(' ', 'T')}Z`),
+      durationMs: Number(row.last_duration_ms),
+      appliedBy: row.last_applied_by,
+    }));
+  }
+
+  /** Statements of the asset already applied in their current form since it was last completed. */
+  private async appliedStatements(step: PlanStep): Promise<Map<number, string>> {
+    const result = await this.client.query({
+      query: `SELECT statement, statement_checksum FROM ${LEDGER}
+              WHERE kind = {kind:String} AND name = {name:String} AND statement > 0
+                AND applied_at > (SELECT max(applied_at) FROM ${LEDGER} WHERE kind = {kind:String} AND name = {name:String} AND statement = ${COMPLETE})`,
+      query_params: { kind: step.asset.kind, name: step.asset.name },
+      format: 'JSONEachRow',
+    });
+    const rows = await result.json<{ statement: number; statement_checksum: string }>();
+    return new Map(rows.map((row) => [Number(row.statement), row.statement_checksum]));
+  }
+
+  private async record(step: PlanStep, statement: number, statementChecksum: string, durationMs: number): Promise<void> {
+    const { asset } = step;
+    await this.client.insert({
+      table: LEDGER,
+      values: [
+        {
+          kind: asset.kind,
+          version: asset.version ?? 0,
+          name: asset.name,
+          path: asset.path,
+          checksum: asset.checksum,
+          statement,
+          statement_checksum: statementChecksum,
+          duration_ms: Math.round(durationMs),
+          applied_by: `${hostname()}`,
+        },
+      ],
+      format: 'JSONEachRow',
+    });
+  }
+
+  private statementsOf(step: PlanStep): Statement[] {
+    try {
+      return splitStatements(step.asset.content, CLICKHOUSE);
+    } catch (error) {
+      if (!(error instanceof SqlSyntaxError)) throw error;
+      throw new BootstrapError(this.engine, error.message, { file: step.asset.path, line: error.line, column: error.column });
+    }
+  }
+
+  async apply(step: PlanStep): Promise<void> {
+    if (this.heartbeatError) throw new BootstrapError(this.engine, `lost the lock: its lease could not be renewed (${(this.heartbeatError as Error).message})`);
+    await this.ensureTables();
+    const statements = this.statementsOf(step);
+    const done = await this.appliedStatements(step);
+    const started = performance.now();
+    // Resume after the leading statements already applied in this very form; from the first
+    // one that was not (or was changed), everything runs.
+    let resuming = true;
+    for (const statement of statements) {
+      const statementChecksum = checksum(statement.text);
+      if (resuming && done.get(statement.index) === statementChecksum) continue;
+      resuming = false;
+      const statementStarted = performance.now();
+      try {
+        await this.client.command({ query: statement.text });
+      } catch (error) {
+        throw new BootstrapError(
+          this.engine,
+          `${(error as Error).message.trim()}; ClickHouse DDL is not transactional: the ${statement.index - 1} statement(s) before it stay applied and recorded, and the next run resumes here`,
+          { file: step.asset.path, statement: statement.index, line: statement.line, column: statement.column },
+          errorType(error),
+        );
+      }
+      await this.record(step, statement.index, statementChecksum, performance.now() - statementStarted);
+    }
+    await this.record(step, COMPLETE, step.asset.checksum, performance.now() - started);
+  }
+
+  async close(): Promise<void> {
+    if (this.heartbeat) {
+      clearInterval(this.heartbeat);
+      this.heartbeat = undefined;
+      // Release at once rather than letting the lease run out.
+      await this.writeLease(-1).catch(() => undefined);
+    }
+    if (this.ownsClient) await this.client.close();
+  }
+}
