@@ -8,8 +8,11 @@ import type { AssetSource } from './assets.ts';
 import { ClickHouseAdapter } from './adapters/clickhouse.ts';
 import { PostgresAdapter } from './adapters/postgresql.ts';
 import type { AdapterOptions, EngineAdapter } from './adapters/types.ts';
+import type { StateEngine } from './state.ts';
 
-export interface BootstrapEngine {
+/** An engine whose schema is a history of migration files (PostgreSQL, ClickHouse). */
+export interface MigrationEngine {
+  kind: 'migrations';
   name: EngineName;
   /** The variable holding the URL the bootstrap connects with (owner or admin credentials). */
   urlVariable: string;
@@ -19,8 +22,12 @@ export interface BootstrapEngine {
   createAdapter(url: string | undefined, options: AdapterOptions): EngineAdapter;
 }
 
+export type BootstrapEngine = MigrationEngine | StateEngine<any, any, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- each engine types its own state
+
+/** In the order the bootstrap applies them: the platform's engine order. */
 export const BOOTSTRAP_ENGINES: readonly BootstrapEngine[] = [
   {
+    kind: 'migrations',
     name: 'postgresql',
     urlVariable: ENGINES.postgresql.urlVariable,
     // The design document's layout; versions are unique across the three versioned folders.
@@ -31,6 +38,7 @@ export const BOOTSTRAP_ENGINES: readonly BootstrapEngine[] = [
     },
   },
   {
+    kind: 'migrations',
     name: 'clickhouse',
     urlVariable: ENGINES.clickhouse.urlVariable,
     // ClickHouse DDL is not transactional: progress is recorded per statement instead.

@@ -37,6 +37,14 @@ export function reportJson(report: BootstrapReport): unknown {
           }
         : {}),
       applied: engine.applied.map((applied) => ({ ...assetJson(applied.asset), durationMs: applied.durationMs })),
+      ...(engine.statePlan
+        ? {
+            changes: engine.statePlan.changes.map(({ subject, action, detail, source }) => ({ subject, action, detail, source })),
+            inSync: engine.statePlan.inSync,
+            refusals: engine.statePlan.refusals,
+            changed: engine.changed.map(({ change, durationMs }) => ({ subject: change.subject, action: change.action, durationMs })),
+          }
+        : {}),
     })),
   };
 }
@@ -77,6 +85,24 @@ function engineLines(engine: EngineReport, report: BootstrapReport): string[] {
     }
     for (const problem of plan.problems) lines.push(`  problem: ${problem}`);
   }
+  if (engine.statePlan) lines.push(...stateLines(engine, report));
+  return lines;
+}
+
+function stateLines(engine: EngineReport, report: BootstrapReport): string[] {
+  const plan = engine.statePlan!;
+  const lines: string[] = [];
+  if (report.mode === 'apply') {
+    for (const { change, durationMs } of engine.changed) lines.push(`  ${pad(change.action, 8)} ${change.subject}: ${change.detail}  ${durationMs} ms`);
+    lines.push(`  ${engine.changed.length} changed now, ${plan.inSync.length} already as defined, ${(engine.durationMs / 1000).toFixed(2)} s`);
+  } else {
+    plan.changes.forEach((change, index) =>
+      lines.push(`  ${report.mode === 'dry-run' ? `${String(index + 1).padStart(3)}. ` : ''}${pad(change.action, 8)} ${change.subject}: ${change.detail}  (${change.source})`),
+    );
+    if (report.mode === 'status') for (const subject of plan.inSync) lines.push(`  in sync  ${subject}`);
+    lines.push(`  ${plan.changes.length} to change, ${plan.inSync.length} already as defined`);
+  }
+  for (const refusal of plan.refusals) lines.push(`  refused: ${refusal}`);
   return lines;
 }
 

@@ -9,9 +9,10 @@ import type { EngineName } from '../databases/engine.ts';
 import { ENGINES } from '../databases/index.ts';
 import { loadAssets, type Asset } from './assets.ts';
 import type { AdapterOptions, EngineAdapter } from './adapters/types.ts';
-import { BOOTSTRAP_ENGINES, type BootstrapEngine } from './engines.ts';
+import { BOOTSTRAP_ENGINES, type BootstrapEngine, type MigrationEngine } from './engines.ts';
 import { BootstrapError } from './errors.ts';
 import { planEngine, type EnginePlan } from './plan.ts';
+import type { Change, StateAdapter, StateEngine, StateFlags, StatePlan } from './state.ts';
 
 export const REPOSITORY_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -27,6 +28,10 @@ export interface BootstrapOptions extends AdapterOptions {
   env: Readonly<Record<string, string | undefined>>;
   /** Asset folders per engine, instead of `databases/<engine>` (tests). */
   assetDirectories?: Partial<Record<EngineName, string>>;
+  /** Changes a state engine refuses by default (`--replace-indexes`). */
+  flags?: StateFlags;
+  /** The engines to run, in order; by default every engine the bootstrap knows (`engines.ts`). */
+  registry?: readonly BootstrapEngine[];
   /** Progress as it happens (the CLI prints it; `--json` collects the report instead). */
   onProgress?: (event: ProgressEvent) => void;
 }
@@ -34,14 +39,20 @@ export interface BootstrapOptions extends AdapterOptions {
 export type ProgressEvent =
   | { type: 'connecting'; engine: EngineName; target: string }
   | { type: 'waiting-for-lock'; engine: EngineName }
-  | { type: 'applied'; engine: EngineName; asset: Asset; reason: 'pending' | 'changed'; durationMs: number };
+  | { type: 'applied'; engine: EngineName; asset: Asset; reason: 'pending' | 'changed'; durationMs: number }
+  | { type: 'changed'; engine: EngineName; change: Change; durationMs: number };
 
 export interface EngineReport {
   engine: EngineName;
   target?: string;
+  /** Migration engines: the plan over the engine's asset files. */
   plan?: EnginePlan;
-  /** Steps applied by this run, in order. */
+  /** State engines: the changes from what the engine has to what it should have. */
+  statePlan?: StatePlan;
+  /** Steps applied by this run, in order (migration engines). */
   applied: Array<{ asset: Asset; durationMs: number }>;
+  /** Changes made by this run, in order (state engines). */
+  changed: Array<{ change: Change; durationMs: number }>;
   durationMs: number;
   error?: string;
 }
@@ -57,9 +68,11 @@ export interface BootstrapReport {
 }
 
 function selectEngines(options: BootstrapOptions): { engines: BootstrapEngine[]; error?: string } {
-  const asked = options.only ? BOOTSTRAP_ENGINES.filter((engine) => options.only!.includes(engine.name)) : BOOTSTRAP_ENGINES;
+  const registry = options.registry ?? BOOTSTRAP_ENGINES;
+  const asked = options.only ? registry.filter((engine) => options.only!.includes(engine.name)) : registry;
   if (options.offline) return { engines: [...asked] };
-  const reachable = (engine: BootstrapEngine) => Boolean(options.env[engine.urlVariable]) || (engine.hasClient?.(options) ?? false);
+  const reachable = (engine: BootstrapEngine) =>
+    Boolean(options.env[engine.urlVariable]) || (engine.kind === 'migrations' && (engine.hasClient?.(options) ?? false));
   if (options.only) {
     const missing = asked.filter((engine) => !reachable(engine));
     if (missing.length > 0) {
@@ -69,15 +82,67 @@ function selectEngines(options: BootstrapOptions): { engines: BootstrapEngine[];
   }
   const engines = asked.filter(reachable);
   if (engines.length === 0) {
-    const variables = BOOTSTRAP_ENGINES.map((engine) => `${engine.urlVariable} (${engine.name})`).join(', ');
+    const variables = registry.map((engine) => `${engine.urlVariable} (${engine.name})`).join(', ');
     return { engines: [], error: `no engine to bootstrap: set at least one of ${variables}, or use --dry-run --offline` };
   }
   return { engines };
 }
 
+async function runStateEngine(engine: StateEngine, options: BootstrapOptions, report: EngineReport): Promise<void> {
+  const desired = engine.desired();
+  const flags = options.flags ?? {};
+  if (options.offline) {
+    report.statePlan = engine.plan(desired, null, flags);
+    return;
+  }
+  let adapter: StateAdapter<unknown, unknown> | undefined;
+  try {
+    adapter = engine.createAdapter(options.env[engine.urlVariable]!, options);
+    report.target = adapter.target;
+    options.onProgress?.({ type: 'connecting', engine: engine.name, target: adapter.target });
+    await adapter.connect();
+    if (options.mode === 'apply') {
+      options.onProgress?.({ type: 'waiting-for-lock', engine: engine.name });
+      await adapter.lock();
+    }
+    report.statePlan = engine.plan(desired, await adapter.observe(), flags);
+    if (report.statePlan.refusals.length > 0) {
+      throw new BootstrapError(engine.name, `refusing to apply anything:\n  ${report.statePlan.refusals.join('\n  ')}`);
+    }
+    if (options.mode !== 'apply') return;
+    for (const change of report.statePlan.changes) {
+      const started = performance.now();
+      try {
+        await adapter.apply(change);
+      } catch (error) {
+        if (error instanceof BootstrapError) throw error;
+        throw new BootstrapError(engine.name, `${change.subject}: ${change.action} failed: ${(error as Error).message}`, { file: change.source });
+      }
+      const durationMs = Math.round(performance.now() - started);
+      report.changed.push({ change, durationMs });
+      options.onProgress?.({ type: 'changed', engine: engine.name, change, durationMs });
+    }
+  } finally {
+    await adapter?.close();
+  }
+}
+
 async function runEngine(engine: BootstrapEngine, options: BootstrapOptions): Promise<EngineReport> {
   const started = performance.now();
-  const report: EngineReport = { engine: engine.name, applied: [], durationMs: 0 };
+  const report: EngineReport = { engine: engine.name, applied: [], changed: [], durationMs: 0 };
+  if (engine.kind === 'state') {
+    try {
+      await runStateEngine(engine, options, report);
+    } catch (error) {
+      report.error = error instanceof BootstrapError ? error.message : `${engine.name}: ${(error as Error).message}`;
+    }
+    report.durationMs = Math.round(performance.now() - started);
+    return report;
+  }
+  return runMigrationEngine(engine, options, report, started);
+}
+
+async function runMigrationEngine(engine: MigrationEngine, options: BootstrapOptions, report: EngineReport, started: number): Promise<EngineReport> {
   const directory = options.assetDirectories?.[engine.name] ?? ENGINES[engine.name].directory;
   let adapter: EngineAdapter | undefined;
   try {
@@ -121,7 +186,14 @@ async function runEngine(engine: BootstrapEngine, options: BootstrapOptions): Pr
 }
 
 function engineDone(report: EngineReport, mode: Mode): boolean {
-  if (report.error || !report.plan || report.plan.problems.length > 0) return false;
+  if (report.error) return false;
+  if (report.statePlan) {
+    if (report.statePlan.refusals.length > 0) return false;
+    if (mode === 'apply') return report.changed.length === report.statePlan.changes.length;
+    if (mode === 'status') return report.statePlan.changes.length === 0;
+    return true;
+  }
+  if (!report.plan || report.plan.problems.length > 0) return false;
   if (mode === 'apply') return report.applied.length === report.plan.steps.length;
   if (mode === 'status') return report.plan.steps.length === 0;
   return true;

@@ -5,7 +5,7 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadAssets } from '../../bootstrap/assets.ts';
 import { freePort, startEmbeddedPostgres, type EmbeddedPostgresServer } from '../../bootstrap/embedded/postgresql.ts';
-import { BOOTSTRAP_ENGINES } from '../../bootstrap/engines.ts';
+import { BOOTSTRAP_ENGINES, type MigrationEngine } from '../../bootstrap/engines.ts';
 import { REPOSITORY_ROOT } from '../../bootstrap/runner.ts';
 import { ENGINES } from '../../databases/index.ts';
 
@@ -29,7 +29,7 @@ const postgresAssets = loadAssets({
   engine: 'postgresql',
   directory: ENGINES.postgresql.directory,
   root: REPOSITORY_ROOT,
-  ...BOOTSTRAP_ENGINES.find((engine) => engine.name === 'postgresql')!.assets,
+  ...(BOOTSTRAP_ENGINES.find((engine) => engine.name === 'postgresql') as MigrationEngine).assets,
 });
 
 let server: EmbeddedPostgresServer;
