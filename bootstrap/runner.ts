@@ -88,16 +88,23 @@ function selectEngines(options: BootstrapOptions): { engines: BootstrapEngine[];
   return { engines };
 }
 
-async function runStateEngine(engine: StateEngine, options: BootstrapOptions, report: EngineReport): Promise<void> {
-  const desired = engine.desired();
-  const flags = options.flags ?? {};
-  if (options.offline) {
-    report.statePlan = engine.plan(desired, null, flags);
-    return;
-  }
-  let adapter: StateAdapter<unknown, unknown> | undefined;
+/** What every adapter has: where it connects, and connecting, locking and closing. */
+interface Connection {
+  readonly target: string;
+  connect(): Promise<void>;
+  lock(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Connects (and, to apply, locks) an adapter, runs `work` with it, and always closes it. */
+async function connected<Adapter extends Connection>(
+  engine: BootstrapEngine,
+  options: BootstrapOptions,
+  report: EngineReport,
+  adapter: Adapter,
+  work: (adapter: Adapter) => Promise<void>,
+): Promise<void> {
   try {
-    adapter = engine.createAdapter(options.env[engine.urlVariable]!, options);
     report.target = adapter.target;
     options.onProgress?.({ type: 'connecting', engine: engine.name, target: adapter.target });
     await adapter.connect();
@@ -105,12 +112,29 @@ async function runStateEngine(engine: StateEngine, options: BootstrapOptions, re
       options.onProgress?.({ type: 'waiting-for-lock', engine: engine.name });
       await adapter.lock();
     }
-    report.statePlan = engine.plan(desired, await adapter.observe(), flags);
-    if (report.statePlan.refusals.length > 0) {
-      throw new BootstrapError(engine.name, `refusing to apply anything:\n  ${report.statePlan.refusals.join('\n  ')}`);
-    }
+    await work(adapter);
+  } finally {
+    await adapter.close();
+  }
+}
+
+function refuse(engine: BootstrapEngine, problems: readonly string[]): void {
+  if (problems.length > 0) throw new BootstrapError(engine.name, `refusing to apply anything:\n  ${problems.join('\n  ')}`);
+}
+
+async function runStateEngine(engine: StateEngine, options: BootstrapOptions, report: EngineReport): Promise<void> {
+  const desired = engine.desired();
+  const flags = options.flags ?? {};
+  if (options.offline) {
+    report.statePlan = engine.plan(desired, null, flags);
+    return;
+  }
+  await connected(engine, options, report, engine.createAdapter(options.env[engine.urlVariable]!, options), async (adapter: StateAdapter<unknown, unknown>) => {
+    // Observed under the lock: what a concurrent bootstrap changed meanwhile is seen now.
+    const plan = (report.statePlan = engine.plan(desired, await adapter.observe(), flags));
+    refuse(engine, plan.refusals);
     if (options.mode !== 'apply') return;
-    for (const change of report.statePlan.changes) {
+    for (const change of plan.changes) {
       const started = performance.now();
       try {
         await adapter.apply(change);
@@ -122,67 +146,45 @@ async function runStateEngine(engine: StateEngine, options: BootstrapOptions, re
       report.changed.push({ change, durationMs });
       options.onProgress?.({ type: 'changed', engine: engine.name, change, durationMs });
     }
-  } finally {
-    await adapter?.close();
+  });
+}
+
+async function runMigrationEngine(engine: MigrationEngine, options: BootstrapOptions, report: EngineReport): Promise<void> {
+  const directory = options.assetDirectories?.[engine.name] ?? ENGINES[engine.name].directory;
+  // Paths in messages and the ledger are relative to the repository (`databases/postgresql/...`),
+  // or to the folder itself when it lies elsewhere (an asset folder given by a test).
+  const root = relative(REPOSITORY_ROOT, directory).startsWith('..') ? directory : REPOSITORY_ROOT;
+  const assets = loadAssets({ engine: engine.name, directory, root, ...engine.assets });
+  if (options.offline) {
+    report.plan = planEngine(engine.name, assets, []);
+    return;
   }
+  await connected(engine, options, report, engine.createAdapter(options.env[engine.urlVariable], options), async (adapter: EngineAdapter) => {
+    // Read under the lock: whatever a concurrent bootstrap applied meanwhile is in the ledger now.
+    const plan = (report.plan = planEngine(engine.name, assets, await adapter.readLedger()));
+    refuse(engine, plan.problems);
+    if (options.mode !== 'apply') return;
+    for (const step of plan.steps) {
+      const started = performance.now();
+      await adapter.apply(step);
+      const durationMs = Math.round(performance.now() - started);
+      report.applied.push({ asset: step.asset, durationMs });
+      options.onProgress?.({ type: 'applied', engine: engine.name, asset: step.asset, reason: step.reason, durationMs });
+    }
+  });
 }
 
 async function runEngine(engine: BootstrapEngine, options: BootstrapOptions): Promise<EngineReport> {
   const started = performance.now();
   const report: EngineReport = { engine: engine.name, applied: [], changed: [], durationMs: 0 };
-  if (engine.kind === 'state') {
-    try {
-      await runStateEngine(engine, options, report);
-    } catch (error) {
-      report.error = error instanceof BootstrapError ? error.message : `${engine.name}: ${(error as Error).message}`;
-    }
-    report.durationMs = Math.round(performance.now() - started);
-    return report;
-  }
-  return runMigrationEngine(engine, options, report, started);
-}
-
-async function runMigrationEngine(engine: MigrationEngine, options: BootstrapOptions, report: EngineReport, started: number): Promise<EngineReport> {
-  const directory = options.assetDirectories?.[engine.name] ?? ENGINES[engine.name].directory;
-  let adapter: EngineAdapter | undefined;
   try {
-    // Paths in messages and the ledger are relative to the repository (`databases/postgresql/...`),
-    // or to the folder itself when it lies elsewhere (an asset folder given by a test).
-    const root = relative(REPOSITORY_ROOT, directory).startsWith('..') ? directory : REPOSITORY_ROOT;
-    const assets = loadAssets({ engine: engine.name, directory, root, ...engine.assets });
-    if (options.offline) {
-      report.plan = planEngine(engine.name, assets, []);
-      return report;
-    }
-    adapter = engine.createAdapter(options.env[engine.urlVariable], options);
-    report.target = adapter.target;
-    options.onProgress?.({ type: 'connecting', engine: engine.name, target: adapter.target });
-    await adapter.connect();
-    if (options.mode === 'apply') {
-      options.onProgress?.({ type: 'waiting-for-lock', engine: engine.name });
-      await adapter.lock();
-    }
-    // Read under the lock: whatever a concurrent bootstrap applied meanwhile is in the ledger now.
-    report.plan = planEngine(engine.name, assets, await adapter.readLedger());
-    if (report.plan.problems.length > 0) {
-      throw new BootstrapError(engine.name, `refusing to apply anything:\n  ${report.plan.problems.join('\n  ')}`);
-    }
-    if (options.mode !== 'apply') return report;
-    for (const step of report.plan.steps) {
-      const stepStarted = performance.now();
-      await adapter.apply(step);
-      const durationMs = Math.round(performance.now() - stepStarted);
-      report.applied.push({ asset: step.asset, durationMs });
-      options.onProgress?.({ type: 'applied', engine: engine.name, asset: step.asset, reason: step.reason, durationMs });
-    }
-    return report;
+    if (engine.kind === 'state') await runStateEngine(engine, options, report);
+    else await runMigrationEngine(engine, options, report);
   } catch (error) {
     report.error = error instanceof BootstrapError ? error.message : `${engine.name}: ${(error as Error).message}`;
-    return report;
-  } finally {
-    await adapter?.close();
-    report.durationMs = Math.round(performance.now() - started);
   }
+  report.durationMs = Math.round(performance.now() - started);
+  return report;
 }
 
 function engineDone(report: EngineReport, mode: Mode): boolean {
