@@ -6,7 +6,9 @@ import type { EngineName } from '../databases/engine.ts';
 import { ENGINES } from '../databases/index.ts';
 import type { AssetSource } from './assets.ts';
 import { ClickHouseAdapter } from './adapters/clickhouse.ts';
+import { mongodbEngine } from './adapters/mongodb.ts';
 import { PostgresAdapter } from './adapters/postgresql.ts';
+import { redisEngine } from './adapters/redis.ts';
 import type { AdapterOptions, EngineAdapter } from './adapters/types.ts';
 import type { StateEngine } from './state.ts';
 
@@ -37,6 +39,8 @@ export const BOOTSTRAP_ENGINES: readonly BootstrapEngine[] = [
       return new PostgresAdapter(url, options);
     },
   },
+  mongodbEngine,
+  redisEngine,
   {
     kind: 'migrations',
     name: 'clickhouse',

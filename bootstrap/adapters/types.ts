@@ -8,7 +8,7 @@ export interface AdapterOptions {
   readyTimeoutMs: number;
   /** How long to wait for another bootstrap to finish. */
   lockTimeoutMs: number;
-  /** How long a lease lasts without renewal, for engines locked by a lease (ClickHouse). */
+  /** How long a lease lasts without renewal, for engines locked by a lease (ClickHouse, MongoDB, Redis). */
   lockLeaseMs?: number;
   /**
    * Ready clients instead of ones made from URLs: the embedded engines of `npm run check` and

@@ -1,0 +1,493 @@
+/**
+ * The MongoDB planner: a pure function from the desired state (`databases/mongodb/definitions.ts`)
+ * and what the server has (listCollections, listIndexes, the bootstrap's ledger) to the changes,
+ * in the order they must be applied. No I/O: the adapter observes and applies, this file decides.
+ *
+ * Collections are matched by name, indexes by name within their collection. What MongoDB can
+ * change in place is changed (a validator with collMod, a TTL's expireAfterSeconds or an index's
+ * hidden flag with collMod); what it cannot is refused and named, never left stale in silence:
+ * an index whose key or options differ, an index on the server the definitions do not list, a
+ * creation-only option. `--replace-indexes` turns the two index refusals into drops (and creates).
+ */
+import { createHash } from 'node:crypto';
+import type { CollationOptions, CreateCollectionOptions, Document, IndexDescriptionInfo, IndexDirection } from 'mongodb';
+import type { CollectionDefinition, CreationOptions, NamedIndexDescription } from '../../databases/mongodb/definitions.ts';
+import type { Change, StateFlags, StatePlan } from '../state.ts';
+
+/** The ledger: one document per subject the bootstrap changed, in the platform's database. */
+export const LEDGER_COLLECTION = 'allixios_bootstrap';
+/** The lock: one document `_id: 'bootstrap'` while a bootstrap applies. */
+export const LOCK_COLLECTION = 'allixios_bootstrap_lock';
+
+export interface MongoDesired {
+  collections: readonly CollectionDefinition[];
+}
+
+/** One collection as listCollections and listIndexes report it. */
+export interface ObservedCollection {
+  name: string;
+  /** `collection`, `view` or `timeseries`. */
+  type: string;
+  /** listCollections' `options`: validator, validationLevel, validationAction, creation options. */
+  options: Document;
+  /** listIndexes, as the server reports them (a text key as `{ _fts: 'text', _ftsx: 1 }`). */
+  indexes: IndexDescriptionInfo[];
+}
+
+export interface MongoLedgerEntry {
+  subject: string;
+  action: Change['action'];
+  /** `sha256:<hex>` of the definition applied (canonical JSON, see `definitionChecksum`). */
+  definitionChecksum: string;
+  appliedAt: Date;
+  appliedBy: string;
+}
+
+export interface MongoObserved {
+  /** The desired collections that exist on the server (others are not the bootstrap's). */
+  collections: ObservedCollection[];
+  ledger: MongoLedgerEntry[];
+}
+
+/** What the adapter runs for a change; `checksum` goes to the ledger. */
+export type MongoPayload =
+  | { kind: 'create-collection'; collection: string; options: CreateCollectionOptions; checksum: string }
+  | {
+      kind: 'modify-collection';
+      collection: string;
+      validator: Document;
+      validationLevel: CollectionDefinition['validationLevel'];
+      validationAction: CollectionDefinition['validationAction'];
+      checksum: string;
+    }
+  | { kind: 'create-index'; collection: string; index: NamedIndexDescription; checksum: string }
+  | { kind: 'replace-index'; collection: string; index: NamedIndexDescription; checksum: string }
+  | { kind: 'modify-index'; collection: string; name: string; expireAfterSeconds?: number; hidden?: boolean; checksum: string }
+  | { kind: 'drop-index'; collection: string; name: string; checksum: string };
+
+export type MongoChange = Change<MongoPayload>;
+export type MongoPlan = StatePlan<MongoPayload>;
+
+// ---------------------------------------------------------------------------------------------
+// Canonical comparison
+
+/**
+ * A JSON form in which objects compare regardless of key order (validators, partial filters,
+ * weights: MongoDB gives their key order no meaning) and arrays keep theirs. Dates, regular
+ * expressions, 64-bit integers and other BSON values get a tagged form, so none of them collapses
+ * into a string or `{}` and compares equal to something else.
+ */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(canonicalValue(value)) ?? 'undefined';
+}
+
+function canonicalValue(value: unknown): unknown {
+  if (typeof value === 'bigint') return { $numberLong: value.toString() };
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) return { $number: String(value) };
+    return Object.is(value, -0) ? 0 : value;
+  }
+  if (value === null || typeof value !== 'object') return value;
+  if (Array.isArray(value)) return value.map((item) => (item === undefined ? null : canonicalValue(item)));
+  if (value instanceof Date) return { $date: value.toISOString() };
+  if (value instanceof RegExp) return { $regex: value.source, $options: value.flags };
+  if (value instanceof Map) return canonicalValue(Object.fromEntries(value));
+  const bsonType = (value as { _bsontype?: unknown })._bsontype;
+  if (typeof bsonType === 'string') {
+    // Int32 and Double are numbers to the server's comparisons as well.
+    if (bsonType === 'Int32' || bsonType === 'Double') return canonicalValue(Number((value as { valueOf(): unknown }).valueOf()));
+    const json = (value as { toJSON?: () => unknown }).toJSON;
+    return { [`$${bsonType}`]: canonicalValue(typeof json === 'function' ? json.call(value) : String(value)) };
+  }
+  const sorted: Record<string, unknown> = {};
+  for (const key of Object.keys(value).sort()) {
+    const item = (value as Record<string, unknown>)[key];
+    if (item !== undefined) sorted[key] = canonicalValue(item);
+  }
+  return sorted;
+}
+
+/** Deep equality by `canonicalJson`: key order of objects is ignored, array order is not. */
+export function sameValue(a: unknown, b: unknown): boolean {
+  return canonicalJson(a) === canonicalJson(b);
+}
+
+export type KeyPattern = Array<[field: string, direction: IndexDirection]>;
+
+/**
+ * An index key as an ordered list: `{ a: 1, b: 1 }` and `{ b: 1, a: 1 }` are different indexes
+ * (a compound index serves queries on its prefixes), so the key is never compared as an object.
+ */
+export function keyPattern(key: Record<string, IndexDirection> | Map<string, IndexDirection>): KeyPattern {
+  return key instanceof Map ? [...key.entries()] : Object.entries(key);
+}
+
+/** `sha256:<hex>` of the canonical JSON: what the ledger records for a definition. */
+export function definitionChecksum(definition: unknown): string {
+  return `sha256:${createHash('sha256').update(canonicalJson(definition)).digest('hex')}`;
+}
+
+/** Where a collection's validator and indexes are defined: one file per collection, named after it. */
+export function sourceOf(collection: string, what: 'collection' | 'indexes'): string {
+  return `databases/mongodb/${what === 'collection' ? 'collections' : 'indexes'}/${collection.replaceAll('_', '-')}.ts`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Indexes: the definition in the form listIndexes reports
+
+/** An index reduced to what makes it what it is: its key, in order, and its options. */
+export interface ComparableIndex {
+  key: KeyPattern;
+  options: Record<string, unknown>;
+}
+
+/** Fields of a listIndexes entry that are not options of the index. */
+const NOT_OPTIONS = new Set(['name', 'key', 'v', 'version', 'ns', 'background']);
+/** Options whose `false` is the same as leaving them out (listIndexes omits them then). */
+const FALSE_IS_ABSENT = new Set(['unique', 'sparse', 'hidden']);
+/** Versions the server fills in when the definition leaves them out: compared only when it sets them. */
+const SERVER_DEFAULTED = new Set(['textIndexVersion', '2dsphereIndexVersion']);
+/** What collMod changes on an existing index without a rebuild. */
+const MODIFIABLE_IN_PLACE = new Set(['expireAfterSeconds', 'hidden']);
+
+function indexOptions(index: Document): Record<string, unknown> {
+  const options: Record<string, unknown> = {};
+  for (const [name, value] of Object.entries(index)) {
+    if (NOT_OPTIONS.has(name) || value === undefined) continue;
+    if (FALSE_IS_ABSENT.has(name) && value === false) continue;
+    options[name] = value;
+  }
+  return options;
+}
+
+/** A listIndexes entry, as reported. */
+export function observedIndex(index: IndexDescriptionInfo): ComparableIndex {
+  return { key: keyPattern(index.key), options: indexOptions(index) };
+}
+
+/**
+ * A definition as listIndexes will report it once created: text fields become
+ * `_fts: 'text', _ftsx: 1` at the place of the first one, with every text field in `weights`
+ * (1 unless weighted) and the server's text defaults filled in; an index without a collation
+ * inherits the collection's default collation.
+ */
+export function desiredIndex(index: NamedIndexDescription, collectionCollation?: CollationOptions): ComparableIndex {
+  const pairs = keyPattern(index.key);
+  const options = indexOptions(index);
+  let key = pairs;
+  const first = pairs.findIndex(([, direction]) => direction === 'text');
+  if (first >= 0) {
+    const textFields = pairs.filter(([, direction]) => direction === 'text').map(([field]) => field);
+    const others = (list: KeyPattern) => list.filter(([, direction]) => direction !== 'text');
+    key = [...others(pairs.slice(0, first)), ['_fts', 'text'], ['_ftsx', 1], ...others(pairs.slice(first))];
+    options.weights = { ...Object.fromEntries(textFields.map((field) => [field, 1])), ...index.weights };
+    options.default_language ??= 'english';
+    options.language_override ??= 'language';
+  }
+  const collation = index.collation ?? collectionCollation;
+  if (collation && collation.locale !== 'simple') options.collation = collation;
+  else delete options.collation;
+  return { key, options };
+}
+
+export interface Difference {
+  field: string;
+  server: unknown;
+  definition: unknown;
+}
+
+/** Every key of the definition matches the server's; the server may fill in more (collation defaults). */
+function subsetOf(definition: unknown, server: unknown): boolean {
+  if (definition === undefined || server === undefined) return definition === server;
+  if (typeof definition !== 'object' || definition === null || typeof server !== 'object' || server === null) return sameValue(definition, server);
+  return Object.entries(definition).every(([key, value]) => value === undefined || sameValue(value, (server as Record<string, unknown>)[key]));
+}
+
+/** What differs between a definition and the server's index of the same name; key order counts. */
+export function indexDifferences(definition: ComparableIndex, server: ComparableIndex): Difference[] {
+  const differences: Difference[] = [];
+  if (!sameValue(definition.key, server.key)) {
+    differences.push({ field: 'key', server: Object.fromEntries(server.key), definition: Object.fromEntries(definition.key) });
+  }
+  const names = [...new Set([...Object.keys(definition.options), ...Object.keys(server.options)])].sort();
+  for (const name of names) {
+    if (SERVER_DEFAULTED.has(name) && !(name in definition.options)) continue;
+    const wanted = definition.options[name];
+    const actual = server.options[name];
+    const equal = name === 'collation' ? subsetOf(wanted, actual) : sameValue(wanted, actual);
+    if (!equal) differences.push({ field: name, server: actual, definition: wanted });
+  }
+  return differences;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Collections
+
+const CREATION_OPTIONS: ReadonlyArray<keyof CreationOptions> = [
+  'capped',
+  'size',
+  'max',
+  'timeseries',
+  'clusteredIndex',
+  'expireAfterSeconds',
+  'collation',
+  'changeStreamPreAndPostImages',
+];
+
+/** The part of a collection definition the ledger's checksum covers. */
+function collectionDefinition(definition: CollectionDefinition) {
+  return {
+    validator: definition.validator,
+    validationLevel: definition.validationLevel,
+    validationAction: definition.validationAction,
+    options: definition.options ?? {},
+  };
+}
+
+/** The part of an index definition the ledger's checksum covers: key order is kept. */
+function indexDefinition(definition: CollectionDefinition, index: NamedIndexDescription) {
+  const comparable = desiredIndex(index, definition.options?.collation);
+  return { name: index.name, key: comparable.key, options: comparable.options };
+}
+
+const BRIEF_LENGTH = 80;
+
+/** A value for a message: `none` when absent, JSON otherwise, cut to a readable length. */
+function brief(value: unknown): string {
+  if (value === undefined) return 'none';
+  const json = JSON.stringify(value instanceof Date ? value.toISOString() : value) ?? String(value);
+  return json.length > BRIEF_LENGTH ? `${json.slice(0, BRIEF_LENGTH - 1)}…` : json;
+}
+
+function describeDifferences(differences: readonly Difference[]): string {
+  return differences.map((difference) => `${difference.field} differs (server ${brief(difference.server)}, definition ${brief(difference.definition)})`).join('; ');
+}
+
+const isPlainObject = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value) && Object.getPrototypeOf(value) === Object.prototype;
+
+/** Paths where two documents differ (`$jsonSchema.properties.title.maxLength`), key order ignored. */
+export function differingPaths(server: unknown, definition: unknown, path = ''): Difference[] {
+  if (sameValue(server, definition)) return [];
+  if (isPlainObject(server) && isPlainObject(definition)) {
+    const keys = [...new Set([...Object.keys(server), ...Object.keys(definition)])].sort();
+    return keys.flatMap((key) => differingPaths(server[key], definition[key], path ? `${path}.${key}` : key));
+  }
+  if (Array.isArray(server) && Array.isArray(definition) && server.length === definition.length) {
+    return server.flatMap((item, index) => differingPaths(item, definition[index], `${path}[${index}]`));
+  }
+  return [{ field: path || '(the whole document)', server, definition }];
+}
+
+const SHOWN_PATHS = 3;
+
+function describeValidator(server: unknown, definition: unknown): string {
+  if (server === undefined) return 'the server has no validator';
+  const paths = differingPaths(server, definition);
+  const shown = paths.slice(0, SHOWN_PATHS).map((difference) => `${difference.field} (server ${brief(difference.server)}, definition ${brief(difference.definition)})`);
+  const more = paths.length > SHOWN_PATHS ? ` and ${paths.length - SHOWN_PATHS} more` : '';
+  return `validator differs at ${shown.join(', ')}${more}`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The ledger's part: what the bootstrap did last, for the messages
+
+function ledgerNote(ledger: ReadonlyMap<string, MongoLedgerEntry>, subject: string, checksum: string, missing: boolean): string {
+  const entry = ledger.get(subject);
+  if (!entry || entry.action === 'delete') return '';
+  const when = `${entry.appliedAt.toISOString()} by ${entry.appliedBy}`;
+  if (missing) return ` (the bootstrap created it at ${when}: dropped since)`;
+  if (entry.definitionChecksum === checksum) return ` (the bootstrap applied this same definition at ${when}: changed on the server since)`;
+  return ` (last applied at ${when}; the definition changed since)`;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The plan
+
+const REPLACE_HINT =
+  'MongoDB cannot change this in place: give the new definition a new name, or run with --replace-indexes to drop and recreate it (queries go without the index while it rebuilds)';
+const EXTRA_HINT = 'add it to the definitions, or run with --replace-indexes to drop it';
+
+function duplicates(names: readonly string[]): string[] {
+  return [...new Set(names.filter((name, index) => names.indexOf(name) !== index))];
+}
+
+/** Pure: the changes that bring `observed` (null: an empty database) to `desired`, in order. */
+export function planMongo(desired: MongoDesired, observed: MongoObserved | null, flags: StateFlags): MongoPlan {
+  const plan: MongoPlan = { engine: 'mongodb', changes: [], inSync: [], refusals: [] };
+  const servers = new Map((observed?.collections ?? []).map((collection) => [collection.name, collection]));
+  const ledger = new Map((observed?.ledger ?? []).map((entry) => [entry.subject, entry]));
+
+  for (const name of duplicates(desired.collections.map((definition) => definition.name))) {
+    plan.refusals.push(`collection ${name}: defined more than once in databases/mongodb/definitions.ts`);
+  }
+  for (const definition of desired.collections) {
+    for (const name of duplicates(definition.indexes.map((index) => index.name))) {
+      plan.refusals.push(`index ${definition.name}.${name}: defined more than once in ${sourceOf(definition.name, 'indexes')}`);
+    }
+    planCollection(plan, definition, servers.get(definition.name), ledger, flags);
+  }
+  return plan;
+}
+
+function planCollection(
+  plan: MongoPlan,
+  definition: CollectionDefinition,
+  server: ObservedCollection | undefined,
+  ledger: ReadonlyMap<string, MongoLedgerEntry>,
+  flags: StateFlags,
+): void {
+  const subject = `collection ${definition.name}`;
+  const source = sourceOf(definition.name, 'collection');
+  const checksum = definitionChecksum(collectionDefinition(definition));
+  const { validator, validationLevel, validationAction } = definition;
+
+  if (!server) {
+    plan.changes.push({
+      subject,
+      action: 'create',
+      detail: `missing${ledgerNote(ledger, subject, checksum, true)}`,
+      source,
+      payload: {
+        kind: 'create-collection',
+        collection: definition.name,
+        options: { ...definition.options, validator, validationLevel, validationAction },
+        checksum,
+      },
+    });
+    for (const index of definition.indexes) planIndex(plan, definition, index, undefined, ledger, flags);
+    return;
+  }
+
+  if (server.type === 'view') {
+    plan.refusals.push(`${subject}: the server has a view of that name, not a collection; drop or rename the view by hand`);
+    return;
+  }
+
+  const creationDifferences = CREATION_OPTIONS.flatMap((option): Difference[] =>
+    subsetOf(definition.options?.[option], server.options[option]) ? [] : [{ field: option, server: server.options[option], definition: definition.options?.[option] }],
+  );
+  if (creationDifferences.length > 0) {
+    plan.refusals.push(
+      `${subject}: creation option ${describeDifferences(creationDifferences)}; MongoDB sets it only when a collection is created, and the bootstrap never recreates one (its documents would go): migrate the data by hand or change the definition (${source})`,
+    );
+  }
+
+  const reasons: string[] = [];
+  if (!sameValue(server.options.validator, validator)) reasons.push(describeValidator(server.options.validator, validator));
+  const level = (server.options.validationLevel as string | undefined) ?? 'strict';
+  if (level !== validationLevel) reasons.push(`validationLevel differs (server ${level}, definition ${validationLevel})`);
+  const action = (server.options.validationAction as string | undefined) ?? 'error';
+  if (action !== validationAction) reasons.push(`validationAction differs (server ${action}, definition ${validationAction})`);
+  if (reasons.length > 0) {
+    plan.changes.push({
+      subject,
+      action: 'update',
+      detail: `${reasons.join('; ')}: collMod (existing documents are not re-checked)${ledgerNote(ledger, subject, checksum, false)}`,
+      source,
+      payload: { kind: 'modify-collection', collection: definition.name, validator, validationLevel, validationAction, checksum },
+    });
+  } else if (creationDifferences.length === 0) {
+    plan.inSync.push(subject);
+  }
+
+  const byName = new Map(server.indexes.map((index) => [index.name as string, index]));
+  const wanted = new Set(definition.indexes.map((index) => index.name));
+  // Drops first: a renamed index frees its key before the new name is created (MongoDB refuses
+  // two indexes with the same key and options).
+  for (const index of server.indexes) {
+    const name = index.name as string;
+    if (name === '_id_' || wanted.has(name)) continue;
+    planExtraIndex(plan, definition, index, server, flags);
+  }
+  for (const index of definition.indexes) planIndex(plan, definition, index, byName.get(index.name), ledger, flags);
+}
+
+function planExtraIndex(plan: MongoPlan, definition: CollectionDefinition, index: IndexDescriptionInfo, server: ObservedCollection, flags: StateFlags): void {
+  const name = index.name as string;
+  const subject = `index ${definition.name}.${name}`;
+  const source = sourceOf(definition.name, 'indexes');
+  const reported = observedIndex(index);
+  const present = new Set(server.indexes.map((candidate) => candidate.name));
+  const twin = definition.indexes.find(
+    (candidate) => !present.has(candidate.name) && indexDifferences(desiredIndex(candidate, definition.options?.collation), reported).length === 0,
+  );
+  const renamed = twin ? `; it is defined as ${twin.name} (a rename: MongoDB refuses a second index with the same key and options)` : '';
+  if (flags.replaceIndexes) {
+    plan.changes.push({
+      subject,
+      action: 'delete',
+      detail: `on the server, not in the definitions${renamed}: dropped (--replace-indexes)`,
+      source,
+      payload: { kind: 'drop-index', collection: definition.name, name, checksum: definitionChecksum({ name, ...reported }) },
+    });
+  } else {
+    plan.refusals.push(`${subject} ${brief(index.key)}: on the server, not in ${source}${renamed}; ${EXTRA_HINT}`);
+  }
+}
+
+function planIndex(
+  plan: MongoPlan,
+  definition: CollectionDefinition,
+  index: NamedIndexDescription,
+  server: IndexDescriptionInfo | undefined,
+  ledger: ReadonlyMap<string, MongoLedgerEntry>,
+  flags: StateFlags,
+): void {
+  const subject = `index ${definition.name}.${index.name}`;
+  const source = sourceOf(definition.name, 'indexes');
+  const checksum = definitionChecksum(indexDefinition(definition, index));
+  const collection = definition.name;
+
+  if (!server) {
+    plan.changes.push({
+      subject,
+      action: 'create',
+      detail: `missing${ledgerNote(ledger, subject, checksum, true)}`,
+      source,
+      payload: { kind: 'create-index', collection, index, checksum },
+    });
+    return;
+  }
+
+  const differences = indexDifferences(desiredIndex(index, definition.options?.collation), observedIndex(server));
+  if (differences.length === 0) {
+    plan.inSync.push(subject);
+    return;
+  }
+  const history = ledgerNote(ledger, subject, checksum, false);
+  // collMod changes expireAfterSeconds (and makes a single-field index a TTL index, MongoDB 5.1+)
+  // and the hidden flag without a rebuild. Removing a TTL is not among them.
+  const inPlace = differences.every(
+    (difference) => MODIFIABLE_IN_PLACE.has(difference.field) && (difference.field !== 'expireAfterSeconds' || typeof index.expireAfterSeconds === 'number'),
+  );
+  if (inPlace) {
+    const fields = new Set(differences.map((difference) => difference.field));
+    plan.changes.push({
+      subject,
+      action: 'update',
+      detail: `${describeDifferences(differences)}: collMod, no rebuild${history}`,
+      source,
+      payload: {
+        kind: 'modify-index',
+        collection,
+        name: index.name,
+        ...(fields.has('expireAfterSeconds') ? { expireAfterSeconds: index.expireAfterSeconds! } : {}),
+        ...(fields.has('hidden') ? { hidden: index.hidden ?? false } : {}),
+        checksum,
+      },
+    });
+    return;
+  }
+  if (flags.replaceIndexes) {
+    plan.changes.push({
+      subject,
+      action: 'replace',
+      detail: `${describeDifferences(differences)}: dropped and created (--replace-indexes)${history}`,
+      source,
+      payload: { kind: 'replace-index', collection, index, checksum },
+    });
+    return;
+  }
+  plan.refusals.push(`${subject}: ${describeDifferences(differences)}${history}; ${REPLACE_HINT}`);
+}

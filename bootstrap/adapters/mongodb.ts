@@ -1,0 +1,354 @@
+/**
+ * The MongoDB adapter and engine. The desired state is `databases/mongodb/definitions.ts`; this
+ * file observes the server (listCollections, listIndexes, the ledger), applies the changes
+ * `mongodb-plan.ts` decides, and serialises bootstraps.
+ *
+ * Everything the bootstrap keeps lives in the platform's database itself: the ledger
+ * (`allixios_bootstrap`, one document per subject changed) and the lock (`allixios_bootstrap_lock`,
+ * one document with a unique `_id` and an expiry). MongoDB has no session-scoped lock, so the
+ * lock is a lease: its holder renews it while it works, and a lease not renewed expires, so a
+ * killed bootstrap blocks others for one lease period at most. Expiry is judged by the server's
+ * clock (`$$NOW`), never by the hosts'.
+ */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { MongoClient, MongoNetworkError, MongoServerError, MongoServerSelectionError, type Db } from 'mongodb';
+import { ENGINES } from '../../databases/index.ts';
+import { MONGODB_COLLECTIONS, MONGODB_DATABASE } from '../../databases/mongodb/definitions.ts';
+import { BootstrapError } from '../errors.ts';
+import type { Change, StateAdapter, StateEngine } from '../state.ts';
+import {
+  LEDGER_COLLECTION,
+  LOCK_COLLECTION,
+  planMongo,
+  type MongoDesired,
+  type MongoLedgerEntry,
+  type MongoObserved,
+  type MongoPayload,
+  type ObservedCollection,
+} from './mongodb-plan.ts';
+import type { AdapterOptions } from './types.ts';
+
+export const DEFAULT_LEASE_MS = 30_000;
+const LOCK_ID = 'bootstrap';
+/** MongoDB's duplicate key error: the lock document exists. */
+const DUPLICATE_KEY = 11000;
+
+/**
+ * Server errors that mean "not ready yet" (a replica set electing, a server starting or
+ * stopping): retried until the readiness timeout. Anything else the server says (a wrong
+ * password: AuthenticationFailed) fails at once, since waiting does not fix it.
+ */
+const TRANSIENT_SERVER_CODES = new Set([
+  91, // ShutdownInProgress
+  189, // PrimarySteppedDown
+  10107, // NotWritablePrimary
+  11600, // InterruptedAtShutdown
+  11602, // InterruptedDueToReplStateChange
+  13435, // NotPrimaryNoSecondaryOk
+  13436, // NotPrimaryOrSecondary
+]);
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+interface LockDocument {
+  _id: string;
+  holder: string;
+  acquiredAt: Date;
+  expiresAt: Date;
+}
+
+interface LedgerDocument extends MongoLedgerEntry {
+  _id: string;
+}
+
+/** The parts of a connection string the messages need, read without the driver: hosts and database. */
+export interface ConnectionTarget {
+  hosts: string[];
+  database?: string;
+  username?: string;
+}
+
+/**
+ * `mongodb://user:password@host1:27017,host2/database?options`: the host list, the database
+ * (the path) and the user. Reserved characters in the user and password must be
+ * percent-encoded (the connection string specification says so), so `@` and `/` delimit.
+ */
+export function parseConnectionString(url: string): ConnectionTarget {
+  const scheme = /^mongodb(\+srv)?:\/\//.exec(url);
+  if (!scheme) throw new Error('expected a connection string starting with mongodb:// or mongodb+srv://');
+  const rest = url.slice(scheme[0].length);
+  const authority = rest.split(/[/?]/, 1)[0]!;
+  const at = authority.lastIndexOf('@');
+  const userinfo = at >= 0 ? authority.slice(0, at) : '';
+  const hostList = authority.slice(at + 1);
+  const defaultPort = scheme[1] ? '' : ':27017';
+  const hosts = hostList.split(',').map((host) => (/:\d+$/.test(host) || host.startsWith('[') ? host : `${host}${defaultPort}`));
+  const afterAuthority = rest.slice(authority.length);
+  const path = afterAuthority.startsWith('/') ? afterAuthority.slice(1).split('?', 1)[0]! : '';
+  const username = userinfo ? decodeURIComponent(userinfo.split(':', 1)[0]!) : undefined;
+  return { hosts, ...(path ? { database: decodeURIComponent(path) } : {}), ...(username ? { username } : {}) };
+}
+
+/** The same connection string naming another database (tests use throwaway ones). */
+export function withDatabase(url: string, database: string): string {
+  const scheme = /^mongodb(\+srv)?:\/\//.exec(url);
+  if (!scheme) throw new Error('expected a connection string starting with mongodb:// or mongodb+srv://');
+  const rest = url.slice(scheme[0].length);
+  const authority = rest.split(/[/?]/, 1)[0]!;
+  const query = rest.indexOf('?') >= 0 ? rest.slice(rest.indexOf('?')) : '';
+  return `${scheme[0]}${authority}/${encodeURIComponent(database)}${query}`;
+}
+
+function isTransient(error: unknown): boolean {
+  if (error instanceof MongoServerSelectionError || error instanceof MongoNetworkError) return true;
+  return error instanceof MongoServerError && typeof error.code === 'number' && TRANSIENT_SERVER_CODES.has(error.code);
+}
+
+/** The server's own name for an error (`IndexOptionsConflict`), or its number. */
+function serverCode(error: unknown): string | undefined {
+  if (!(error instanceof MongoServerError)) return undefined;
+  return error.codeName ?? (error.code !== undefined ? String(error.code) : undefined);
+}
+
+export interface MongoAdapterOptions extends AdapterOptions {
+  /** The collections of the definitions: the ones whose indexes are observed. */
+  collections: readonly string[];
+}
+
+export class MongoAdapter implements StateAdapter<MongoObserved, MongoPayload> {
+  readonly engine = 'mongodb' as const;
+  readonly target: string;
+  private readonly hosts: string;
+  private readonly databaseName: string;
+  private readonly appliedBy: string;
+  private readonly holder = `${hostname()}/${process.pid}/${randomUUID()}`;
+  private readonly leaseMs: number;
+  private client?: MongoClient;
+  private heartbeat?: NodeJS.Timeout;
+  private lockLost?: string;
+
+  constructor(
+    private readonly url: string,
+    private readonly options: MongoAdapterOptions,
+  ) {
+    let parsed: ConnectionTarget;
+    try {
+      parsed = parseConnectionString(url);
+    } catch (error) {
+      throw new BootstrapError(this.engine, `${ENGINES.mongodb.urlVariable} is not a MongoDB connection string: ${(error as Error).message}`);
+    }
+    this.hosts = parsed.hosts.join(',');
+    // The URL is the admin's (authSource=admin); its path names the platform's database.
+    this.databaseName = parsed.database ?? MONGODB_DATABASE;
+    this.target = `${this.hosts}/${this.databaseName}`;
+    this.appliedBy = `${parsed.username ?? 'unknown'} from ${hostname()}`;
+    this.leaseMs = options.lockLeaseMs ?? DEFAULT_LEASE_MS;
+  }
+
+  private get db(): Db {
+    if (!this.client) throw new BootstrapError(this.engine, 'not connected');
+    return this.client.db(this.databaseName);
+  }
+
+  async connect(): Promise<void> {
+    const started = Date.now();
+    let delay = 100;
+    for (;;) {
+      // Each attempt waits for a server at most until the readiness deadline (and 5 s at most, so
+      // a server that comes up is noticed soon); then backoff, and try again.
+      const remaining = this.options.readyTimeoutMs - (Date.now() - started);
+      const attemptMs = Math.max(500, Math.min(5000, remaining));
+      const client = new MongoClient(this.url, { appName: 'allixios-bootstrap', serverSelectionTimeoutMS: attemptMs, connectTimeoutMS: attemptMs });
+      try {
+        await client.connect();
+        await client.db(this.databaseName).command({ ping: 1 });
+        this.client = client;
+        return;
+      } catch (error) {
+        await client.close().catch(() => undefined);
+        const elapsed = Date.now() - started;
+        if (!isTransient(error)) {
+          throw new BootstrapError(this.engine, `cannot connect to ${this.target}: ${(error as Error).message}`, undefined, serverCode(error));
+        }
+        if (elapsed >= this.options.readyTimeoutMs) {
+          throw new BootstrapError(this.engine, `not reachable at ${this.hosts} after ${(elapsed / 1000).toFixed(1)} s (${(error as Error).message})`);
+        }
+        await sleep(Math.max(0, Math.min(delay, this.options.readyTimeoutMs - elapsed)));
+        delay = Math.min(delay * 2, 2000);
+      }
+    }
+  }
+
+  private get locks() {
+    return this.db.collection<LockDocument>(LOCK_COLLECTION);
+  }
+
+  /** Extends this holder's lease by the server's clock; false when the lease is no longer ours. */
+  private async renew(): Promise<boolean> {
+    const result = await this.locks.updateOne({ _id: LOCK_ID, holder: this.holder }, [{ $set: { expiresAt: { $add: ['$$NOW', this.leaseMs] } } }]);
+    return result.matchedCount === 1;
+  }
+
+  /** Takes the lock: insert it, or take over a lease that expired; true when this run holds it. */
+  private async tryAcquire(): Promise<boolean> {
+    try {
+      // The host's clock only dates the first write; `renew` below sets the expiry by the server's.
+      const now = new Date();
+      await this.locks.insertOne({ _id: LOCK_ID, holder: this.holder, acquiredAt: now, expiresAt: new Date(now.getTime() + this.leaseMs) });
+    } catch (error) {
+      if (!(error instanceof MongoServerError && error.code === DUPLICATE_KEY)) throw error;
+      const taken = await this.locks.findOneAndUpdate(
+        { _id: LOCK_ID, $expr: { $lt: ['$expiresAt', '$$NOW'] } },
+        [{ $set: { holder: { $literal: this.holder }, acquiredAt: '$$NOW', expiresAt: { $add: ['$$NOW', this.leaseMs] } } }],
+        { returnDocument: 'after' },
+      );
+      if (!taken) return false;
+    }
+    return this.renew();
+  }
+
+  async lock(): Promise<void> {
+    const started = Date.now();
+    let delay = 100;
+    for (;;) {
+      if (await this.tryAcquire()) {
+        this.startHeartbeat();
+        // The TTL index only tidies up a lease nobody took over (its monitor runs once a minute);
+        // whether a lease is live is always decided by comparing expiresAt with the server's
+        // clock. Created by the holder, so concurrent bootstraps never race to build it; a no-op
+        // once it exists.
+        await this.locks.createIndex({ expiresAt: 1 }, { name: 'expires_ttl', expireAfterSeconds: 0 });
+        return;
+      }
+      const waited = Date.now() - started;
+      if (waited >= this.options.lockTimeoutMs) {
+        const current = await this.locks.findOne({ _id: LOCK_ID });
+        const who = current
+          ? `held by ${current.holder} since ${current.acquiredAt.toISOString()}, lease until ${current.expiresAt.toISOString()}`
+          : 'released just now';
+        throw new BootstrapError(
+          this.engine,
+          `another bootstrap still holds the lock after ${(this.options.lockTimeoutMs / 1000).toFixed(1)} s (${who}; ${this.databaseName}.${LOCK_COLLECTION})`,
+        );
+      }
+      await sleep(Math.max(0, Math.min(delay, this.options.lockTimeoutMs - waited)));
+      delay = Math.min(delay * 2, 1000);
+    }
+  }
+
+  private startHeartbeat(): void {
+    this.heartbeat = setInterval(() => {
+      this.renew()
+        .then((held) => {
+          if (!held) this.lockLost ??= 'another bootstrap took it over after the lease expired';
+        })
+        .catch((error: unknown) => (this.lockLost ??= `its lease could not be renewed: ${(error as Error).message}`));
+    }, Math.max(100, Math.floor(this.leaseMs / 3)));
+    this.heartbeat.unref();
+  }
+
+  async observe(): Promise<MongoObserved> {
+    const wanted = new Set(this.options.collections);
+    const infos = await this.db.listCollections({}, { nameOnly: false }).toArray();
+    const collections: ObservedCollection[] = [];
+    for (const info of infos) {
+      if (!wanted.has(info.name)) continue;
+      const type = info.type ?? 'collection';
+      const indexes = type === 'view' ? [] : await this.db.collection(info.name).listIndexes().toArray();
+      collections.push({ name: info.name, type, options: info.options ?? {}, indexes });
+    }
+    const hasLedger = infos.some((info) => info.name === LEDGER_COLLECTION);
+    const ledger = hasLedger ? await this.db.collection<LedgerDocument>(LEDGER_COLLECTION).find().sort({ appliedAt: 1 }).toArray() : [];
+    return {
+      collections,
+      ledger: ledger.map(({ subject, action, definitionChecksum, appliedAt, appliedBy }) => ({ subject, action, definitionChecksum, appliedAt, appliedBy })),
+    };
+  }
+
+  private failure(change: Change<MongoPayload>, error: unknown, note = ''): BootstrapError {
+    return new BootstrapError(this.engine, `${change.subject}: ${change.action} failed: ${(error as Error).message}${note}`, { file: change.source }, serverCode(error));
+  }
+
+  async apply(change: Change<MongoPayload>): Promise<void> {
+    if (this.lockLost) throw new BootstrapError(this.engine, `lost the lock: ${this.lockLost}; ${change.subject} and what follows were not applied`);
+    const { payload } = change;
+    const collection = this.db.collection(payload.collection);
+    try {
+      switch (payload.kind) {
+        case 'create-collection':
+          await this.db.createCollection(payload.collection, payload.options);
+          break;
+        case 'modify-collection':
+          await this.db.command({
+            collMod: payload.collection,
+            validator: payload.validator,
+            validationLevel: payload.validationLevel,
+            validationAction: payload.validationAction,
+          });
+          break;
+        case 'create-index':
+          await collection.createIndexes([payload.index]);
+          break;
+        case 'replace-index':
+          // Not atomic: MongoDB has no "alter index". Between the two the collection goes without it.
+          await collection.dropIndex(payload.index.name);
+          try {
+            await collection.createIndexes([payload.index]);
+          } catch (error) {
+            throw this.failure(change, error, `; the old index was dropped and the new one could not be built, so ${payload.collection} has no index ${payload.index.name} until a run succeeds`);
+          }
+          break;
+        case 'modify-index':
+          // One property per collMod: each is its own documented form of the command.
+          if (payload.expireAfterSeconds !== undefined) {
+            await this.db.command({ collMod: payload.collection, index: { name: payload.name, expireAfterSeconds: payload.expireAfterSeconds } });
+          }
+          if (payload.hidden !== undefined) {
+            await this.db.command({ collMod: payload.collection, index: { name: payload.name, hidden: payload.hidden } });
+          }
+          break;
+        case 'drop-index':
+          await collection.dropIndex(payload.name);
+          break;
+      }
+    } catch (error) {
+      throw error instanceof BootstrapError ? error : this.failure(change, error);
+    }
+    await this.record(change);
+  }
+
+  /** The ledger entry of a change, written once it is applied; one document per subject. */
+  private async record(change: Change<MongoPayload>): Promise<void> {
+    const entry: LedgerDocument = {
+      _id: change.subject,
+      subject: change.subject,
+      action: change.action,
+      definitionChecksum: change.payload.checksum,
+      appliedAt: new Date(),
+      appliedBy: this.appliedBy,
+    };
+    await this.db.collection<LedgerDocument>(LEDGER_COLLECTION).replaceOne({ _id: change.subject }, entry, { upsert: true });
+  }
+
+  async close(): Promise<void> {
+    if (this.heartbeat) {
+      clearInterval(this.heartbeat);
+      this.heartbeat = undefined;
+      // Release at once rather than letting the lease run out; only our own lease.
+      await this.locks.deleteOne({ _id: LOCK_ID, holder: this.holder }).catch(() => undefined);
+    }
+    await this.client?.close().catch(() => undefined);
+    this.client = undefined;
+  }
+}
+
+/** MongoDB as a state engine: the definitions, the pure planner, and the adapter above. */
+export const mongodbEngine: StateEngine<MongoDesired, MongoObserved, MongoPayload> = {
+  kind: 'state',
+  name: 'mongodb',
+  urlVariable: ENGINES.mongodb.urlVariable,
+  desired: () => ({ collections: MONGODB_COLLECTIONS }),
+  plan: planMongo,
+  createAdapter: (url, options) => new MongoAdapter(url, { ...options, collections: MONGODB_COLLECTIONS.map((definition) => definition.name) }),
+};

@@ -1,0 +1,560 @@
+/**
+ * Redis's desired state and the pure planner of its bootstrap.
+ *
+ * Redis has no schema history: what the platform defines is its ACL users (`config/users.acl`)
+ * and its configuration (`config/redis.conf`), both mounted into the engine and loaded at start.
+ * The bootstrap compares the running server with those files and repairs at run time what it
+ * can: a config directive changed with CONFIG SET, a user's permissions changed with ACL SETUSER,
+ * a user nobody defined. Everything here is plain data in, plain data out; the adapter
+ * (`redis.ts`) reads the server and applies the changes.
+ */
+import { readFileSync } from 'node:fs';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { redis } from '../../databases/redis/index.ts';
+import { BootstrapError } from '../errors.ts';
+import type { Change, StateFlags, StatePlan } from '../state.ts';
+
+const REPOSITORY_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export const CONFIG_SOURCE = 'config/redis.conf';
+export const ACL_SOURCE = 'config/users.acl';
+
+/**
+ * How a directive's value is written and how CONFIG GET returns it. The file's value is brought
+ * to CONFIG GET's form before comparing: booleans as yes/no, enums in lower case, sizes in bytes
+ * (`64mb` -> 67108864), `save` as all its lines' pairs on one line.
+ */
+type ValueKind = 'bool' | 'enum' | 'int' | 'bytes' | 'save';
+
+/**
+ * Directives compared with CONFIG GET and repaired with CONFIG SET. A directive of redis.conf
+ * must be here or in {@link NOT_COMPARED}; an unclassified one stops the bootstrap, so a new line
+ * in redis.conf is a decision, not a silent gap.
+ */
+const COMPARED: Readonly<Record<string, ValueKind>> = {
+  'protected-mode': 'bool',
+  timeout: 'int',
+  'tcp-keepalive': 'int',
+  maxclients: 'int',
+  'acllog-max-len': 'int',
+  'acl-pubsub-default': 'enum',
+  'maxmemory-policy': 'enum',
+  'maxmemory-samples': 'int',
+  'maxmemory-eviction-tenacity': 'int',
+  'lazyfree-lazy-eviction': 'bool',
+  'lazyfree-lazy-expire': 'bool',
+  'lazyfree-lazy-server-del': 'bool',
+  'lazyfree-lazy-user-del': 'bool',
+  'lazyfree-lazy-user-flush': 'bool',
+  'active-expire-effort': 'int',
+  hz: 'int',
+  'dynamic-hz': 'bool',
+  appendonly: 'bool',
+  appendfsync: 'enum',
+  'aof-use-rdb-preamble': 'bool',
+  'no-appendfsync-on-rewrite': 'bool',
+  'auto-aof-rewrite-percentage': 'int',
+  'auto-aof-rewrite-min-size': 'bytes',
+  save: 'save',
+  'stop-writes-on-bgsave-error': 'bool',
+  rdbcompression: 'bool',
+  rdbchecksum: 'bool',
+  loglevel: 'enum',
+  'slowlog-log-slower-than': 'int',
+  'slowlog-max-len': 'int',
+  'latency-monitor-threshold': 'int',
+  'client-query-buffer-limit': 'bytes',
+  'proto-max-bulk-len': 'bytes',
+};
+
+/** Directives the bootstrap leaves alone, and why. */
+const NOT_COMPARED: Readonly<Record<string, string>> = {
+  // Where the server listens belongs to the deployment: the targets and the tests pass their own,
+  // and changing it at run time could cut off the bootstrap's own connection.
+  bind: 'the deployment decides where the server listens (targets and tests override it)',
+  port: 'the deployment decides where the server listens (targets and tests override it)',
+  // Paths of the mounted files and data: immutable at run time, and differ outside a container.
+  aclfile: 'the path of the mounted ACL file (immutable); the users it defines are compared instead',
+  dir: 'the data directory, passed by index.ts (protected config)',
+  dbfilename: 'a file name inside dir; a protected config that enable-protected-configs no keeps from being set at run time',
+  appendfilename: 'a file name inside dir; immutable at run time',
+  appenddirname: 'a folder name inside dir; immutable at run time',
+  logfile: 'where the log goes (stdout in a container); immutable at run time',
+  // Process supervision, by the container runtime: immutable at run time.
+  daemonize: 'process supervision by the container runtime; immutable at run time',
+  supervised: 'process supervision by the container runtime; immutable at run time',
+  // Immutable: CONFIG SET refuses them, so a difference could only be reported, and a refusal
+  // would block repairs the bootstrap can make (an intruding ACL user). They can only differ when
+  // the engine was started with another file, which a redeploy fixes; test/engines/redis-config.test.ts
+  // checks them on a server started from this file.
+  'enable-debug-command': 'immutable at run time; checked by test/engines/redis-config.test.ts',
+  'enable-module-command': 'immutable at run time; checked by test/engines/redis-config.test.ts',
+  'enable-protected-configs': 'immutable at run time; checked by test/engines/redis-config.test.ts',
+  // Not a redis.conf line today (index.ts passes --maxmemory from the container's memory limit,
+  // which the bootstrap does not know); listed so that moving it into the file is a decision.
+  maxmemory: 'set by index.ts from the container memory limit, which the bootstrap does not know',
+};
+
+export type PasswordState = 'set' | 'none' | 'nopass';
+
+export interface DesiredAclUser {
+  name: string;
+  /** Line of its `user` entry in users.acl (1-based). */
+  line: number;
+  enabled: boolean;
+  /** `set`: the file gives it a password (provisioning's, never the bootstrap's). */
+  password: PasswordState;
+  /** Its permission rules in file order, without on/off and password tokens. */
+  rules: string[];
+}
+
+export interface DesiredConfigValue {
+  name: string;
+  /** As CONFIG GET returns it. */
+  value: string;
+  /** Line of the directive in redis.conf (the first line, for `save`). */
+  line: number;
+}
+
+export interface RedisDesired {
+  users: DesiredAclUser[];
+  config: DesiredConfigValue[];
+  /**
+   * How a user's channels start out when the engine loads users.acl: redis.conf's
+   * `acl-pubsub-default` (Redis 7 defaults to resetchannels). Rules are normalised and applied on
+   * top of it, so a user without a channel rule gets what it would get at the next restart.
+   */
+  channelsBase: 'resetchannels' | 'allchannels';
+  /** The files, relative to the repository. */
+  sources: { acl: string; config: string };
+}
+
+/** A user's permissions as ACL GETUSER reports them. */
+export interface AclPermissions {
+  /** Flags other than on/off, nopass and sanitize-payload (a reset user's default), sorted. */
+  flags: string[];
+  commands: string;
+  keys: string;
+  channels: string;
+  /** Each selector as `(<keys> <channels> <commands>)`. */
+  selectors: string[];
+}
+
+export interface AclUserState extends AclPermissions {
+  enabled: boolean;
+  /** Whether it has a password; never the hashes. */
+  password: PasswordState;
+}
+
+export interface RedisObserved {
+  /** The user the bootstrap is connected as (ACL WHOAMI). */
+  self: string;
+  /** CONFIG GET per compared directive of the desired state; null when the server has no such directive. */
+  config: Record<string, string | null>;
+  /** Every user on the server. */
+  users: Record<string, AclUserState>;
+  /**
+   * Per desired user, the permissions its rules give on this server (a scratch user set to the
+   * rules and read back), and the rules that was computed from. Redis rewrites rules as it
+   * stores them (`+@all -@admin -@dangerous` reads back as `+@all -@dangerous`), so only its own
+   * normalisation compares reliably.
+   */
+  normalised: Record<string, { rules: string; permissions: AclPermissions }>;
+}
+
+export type RedisPayload =
+  | { kind: 'config-set'; name: string; value: string }
+  | {
+      kind: 'acl-setuser';
+      user: string;
+      /** Everything ACL SETUSER gets after the user name; never a password. */
+      rules: string[];
+      /** What ACL GETUSER must report afterwards. */
+      expected: AclUserState;
+      /** The user goes from on to off: its open connections are closed too. */
+      disconnect: boolean;
+    }
+  | { kind: 'acl-deluser'; user: string };
+
+export type RedisChange = Change<RedisPayload>;
+
+// ---------------------------------------------------------------------------------------------
+// Reading the files
+// ---------------------------------------------------------------------------------------------
+
+function fail(source: string, line: number, message: string): never {
+  throw new BootstrapError('redis', message, { file: source, line });
+}
+
+/**
+ * Splits a redis.conf line as Redis does (`sdssplitargs`): blanks separate arguments, double
+ * quotes allow escapes (`\n`, `\"`, `\xHH`), single quotes allow `\'`.
+ */
+export function splitConfigLine(text: string, source: string, line: number): string[] {
+  const args: string[] = [];
+  let i = 0;
+  while (i < text.length) {
+    while (i < text.length && /\s/.test(text[i]!)) i++;
+    if (i >= text.length) break;
+    let current = '';
+    const quote = text[i] === '"' || text[i] === "'" ? text[i] : undefined;
+    if (quote) {
+      i++;
+      for (;;) {
+        if (i >= text.length) fail(source, line, `unbalanced quotes: ${text}`);
+        const char = text[i]!;
+        if (char === '\\' && quote === '"' && i + 1 < text.length) {
+          const next = text[i + 1]!;
+          const hex = /^x([0-9a-fA-F]{2})/.exec(text.slice(i + 1));
+          if (hex) {
+            current += String.fromCharCode(parseInt(hex[1]!, 16));
+            i += 4;
+            continue;
+          }
+          current += ({ n: '\n', r: '\r', t: '\t', b: '\b', a: '\x07' } as Record<string, string>)[next] ?? next;
+          i += 2;
+        } else if (char === '\\' && quote === "'" && text[i + 1] === "'") {
+          current += "'";
+          i += 2;
+        } else if (char === quote) {
+          i++;
+          if (i < text.length && !/\s/.test(text[i]!)) fail(source, line, `a closing quote must be followed by a blank: ${text}`);
+          break;
+        } else {
+          current += char;
+          i++;
+        }
+      }
+    } else {
+      while (i < text.length && !/\s/.test(text[i]!)) current += text[i++];
+    }
+    args.push(current);
+  }
+  return args;
+}
+
+const SIZE_UNITS: Readonly<Record<string, number>> = { '': 1, k: 1e3, kb: 1024, m: 1e6, mb: 1024 ** 2, g: 1e9, gb: 1024 ** 3 };
+
+function normaliseValue(kind: ValueKind, name: string, args: string[], source: string, line: number): string {
+  if (kind === 'save') {
+    if (args.length === 1 && args[0] === '') return '';
+    if (args.length === 0 || args.length % 2 !== 0 || !args.every((arg) => /^\d+$/.test(arg))) {
+      fail(source, line, `save expects pairs of <seconds> <changes>, got "${args.join(' ')}"`);
+    }
+    return args.map(Number).join(' ');
+  }
+  if (args.length !== 1) fail(source, line, `${name} expects one value, got ${args.length}: "${args.join(' ')}"`);
+  const value = args[0]!;
+  switch (kind) {
+    case 'bool': {
+      const lower = value.toLowerCase();
+      if (lower !== 'yes' && lower !== 'no') fail(source, line, `${name} expects yes or no, got "${value}"`);
+      return lower;
+    }
+    case 'enum':
+      return value.toLowerCase();
+    case 'int':
+      if (!/^-?\d+$/.test(value)) fail(source, line, `${name} expects an integer, got "${value}"`);
+      return String(Number(value));
+    case 'bytes': {
+      const match = /^(\d+)([a-z]*)$/i.exec(value);
+      const unit = SIZE_UNITS[match?.[2]?.toLowerCase() ?? 'x'];
+      if (!match || unit === undefined) fail(source, line, `${name} expects a size such as 1048576, 64mb or 1gb, got "${value}"`);
+      return String(Number(match[1]) * unit);
+    }
+  }
+}
+
+/** The compared directives of a redis.conf, as CONFIG GET would return them, in file order. */
+export function parseRedisConf(text: string, source: string): DesiredConfigValue[] {
+  const values = new Map<string, DesiredConfigValue>();
+  const lines = text.split(/\r?\n/);
+  lines.forEach((raw, index) => {
+    const line = index + 1;
+    const trimmed = raw.trim();
+    if (trimmed === '' || trimmed.startsWith('#')) return;
+    const [rawName, ...args] = splitConfigLine(trimmed, source, line);
+    const name = rawName!.toLowerCase();
+    if (name in NOT_COMPARED) return;
+    const kind = COMPARED[name];
+    if (!kind) {
+      fail(
+        source,
+        line,
+        `the bootstrap does not know whether ${name} can be compared and set at run time: add it to COMPARED or NOT_COMPARED in bootstrap/adapters/redis-plan.ts`,
+      );
+    }
+    const value = normaliseValue(kind, name, args, source, line);
+    const previous = values.get(name);
+    if (kind === 'save' && previous && previous.value !== '' && value !== '') {
+      // Every save line of the file adds its pairs (the first one replaces Redis's defaults).
+      values.set(name, { ...previous, value: `${previous.value} ${value}` });
+    } else {
+      // Any other directive given twice: the last line wins, as in Redis.
+      values.delete(name);
+      values.set(name, { name, value, line: previous && kind === 'save' ? previous.line : line });
+    }
+  });
+  return [...values.values()];
+}
+
+/** Splits an ACL line on blanks, keeping a selector `( ... )` in one piece. */
+function aclTokens(text: string, source: string, line: number): string[] {
+  const tokens: string[] = [];
+  let selector: string[] | undefined;
+  for (const word of text.split(/\s+/).filter(Boolean)) {
+    if (selector) {
+      selector.push(word);
+      if (word.endsWith(')')) {
+        tokens.push(selector.join(' '));
+        selector = undefined;
+      }
+    } else if (word.startsWith('(') && !word.endsWith(')')) {
+      selector = [word];
+    } else {
+      tokens.push(word);
+    }
+  }
+  if (selector) fail(source, line, `unbalanced selector: ${selector.join(' ')}`);
+  return tokens;
+}
+
+/**
+ * The users of an ACL file (or its template): each `user <name> <rules>` line, its rules without
+ * on/off and password tokens (`#<hash>`, `>password`, `nopass`, `resetpass`), whether it is on,
+ * and whether the file gives it a password. Removing one password (`<password`, `!<hash>`) is
+ * refused: an ACL file has no earlier state to remove it from.
+ */
+export function parseUsersAcl(text: string, source: string): DesiredAclUser[] {
+  const users: DesiredAclUser[] = [];
+  text.split(/\r?\n/).forEach((raw, index) => {
+    const line = index + 1;
+    // A template's `{{ sha256 "<key>" }}` stands for one word (the digest) once rendered.
+    const trimmed = raw.replace(/\{\{[^}]*\}\}/g, 'placeholder').trim();
+    if (trimmed === '') return;
+    const [keyword, name, ...tokens] = aclTokens(trimmed, source, line);
+    // Redis 7 refuses anything else in an ACL file, comments included (README.md).
+    if (keyword !== 'user' || !name) fail(source, line, `expected "user <name> <rules>", got a line starting with "${keyword}"`);
+    if (users.some((user) => user.name === name)) fail(source, line, `user ${name} is defined twice`);
+    let enabled = false;
+    let password: PasswordState = 'none';
+    let rules: string[] = [];
+    for (const token of tokens) {
+      if (token === 'on' || token === 'off') enabled = token === 'on';
+      else if (token.startsWith('#') || token.startsWith('>')) password = 'set';
+      else if (token.startsWith('<') || token.startsWith('!')) {
+        // Removes one password: whether one is left depends on the others; the file never does this.
+        fail(source, line, `user ${name}: removing a password (${token[0]}...) has no place in an ACL file`);
+      } else if (token === 'nopass') password = 'nopass';
+      else if (token === 'resetpass') password = 'none';
+      else if (token === 'reset') {
+        // Everything before it is undone, passwords included.
+        enabled = false;
+        password = 'none';
+        rules = [];
+      } else rules.push(token);
+    }
+    if (name === 'default' && (enabled || password === 'nopass')) {
+      fail(source, line, 'user default must be off and have no password: nobody connects as the default user (databases/redis/README.md)');
+    }
+    users.push({ name, line, enabled, password, rules });
+  });
+  return users;
+}
+
+/** The desired state from an engine folder (by default `databases/redis`). */
+export function readRedisDesired(directory: string = redis.directory): RedisDesired {
+  const read = (source: string) => {
+    const path = join(directory, source);
+    const shown = relative(REPOSITORY_ROOT, path).startsWith('..') ? path : relative(REPOSITORY_ROOT, path);
+    try {
+      return { text: readFileSync(path, 'utf8'), shown };
+    } catch (error) {
+      throw new BootstrapError('redis', `cannot read ${shown}: ${(error as Error).message}`);
+    }
+  };
+  const config = read(CONFIG_SOURCE);
+  const acl = read(ACL_SOURCE);
+  const values = parseRedisConf(config.text, config.shown);
+  const pubsub = values.find((value) => value.name === 'acl-pubsub-default')?.value;
+  return {
+    users: parseUsersAcl(acl.text, acl.shown),
+    config: values,
+    channelsBase: pubsub === 'allchannels' ? 'allchannels' : 'resetchannels',
+    sources: { acl: acl.shown, config: config.shown },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Planning
+// ---------------------------------------------------------------------------------------------
+
+export const configSubject = (name: string) => `config ${name}`;
+export const userSubject = (name: string) => `ACL user ${name}`;
+
+/** A value for a message: quoted when empty or made of several words. */
+function shown(value: string): string {
+  return value === '' || /\s/.test(value) ? JSON.stringify(value) : value;
+}
+
+const PASSWORD_WORDS: Record<PasswordState, string> = { set: 'has a password', none: 'no password', nopass: 'nopass (any password is accepted)' };
+
+/** The differences of a user, field by field, for a change's detail; none when they match. */
+export function userDifferences(actual: AclUserState, expected: AclUserState, aclFile: string): string[] {
+  const differences: string[] = [];
+  const field = (label: string, server: string, file: string) => {
+    if (server !== file) differences.push(`${label}: ${shown(server)} on the server, ${shown(file)} in ${aclFile}`);
+  };
+  field('status', actual.enabled ? 'on' : 'off', expected.enabled ? 'on' : 'off');
+  if (actual.password !== expected.password) differences.push(`password: ${PASSWORD_WORDS[actual.password]} on the server, ${PASSWORD_WORDS[expected.password]} in ${aclFile}`);
+  field('flags', actual.flags.join(' '), expected.flags.join(' '));
+  field('commands', actual.commands, expected.commands);
+  field('keys', actual.keys, expected.keys);
+  field('channels', actual.channels, expected.channels);
+  field('selectors', actual.selectors.join(' '), expected.selectors.join(' '));
+  return differences;
+}
+
+function describeUser(state: AclUserState): string {
+  return [
+    state.enabled ? 'on' : 'off',
+    PASSWORD_WORDS[state.password],
+    `commands ${shown(state.commands)}`,
+    `keys ${shown(state.keys)}`,
+    `channels ${shown(state.channels)}`,
+    ...(state.selectors.length > 0 ? [`selectors ${state.selectors.join(' ')}`] : []),
+  ].join(', ');
+}
+
+/** `config/users.acl` for a source `databases/redis/config/users.acl`: how details name the files. */
+const inEngine = (source: string) => source.replace(/^databases\/redis\//, '');
+
+/**
+ * Pure: the changes that bring the observed server to the desired state. Order: users nobody
+ * defined are deleted first (they are access nobody granted), then users are brought to their
+ * rules, then config directives, each in file order.
+ *
+ * `observed` null (an offline dry run) stands for an engine just started from the mounted files,
+ * which already is the desired state: nothing to change, every subject listed as in sync.
+ */
+export function planRedis(desired: RedisDesired, observed: RedisObserved | null, _flags: StateFlags = {}): StatePlan<RedisPayload> {
+  const aclFile = inEngine(desired.sources.acl);
+  const configFile = inEngine(desired.sources.config);
+  const plan: StatePlan<RedisPayload> = { engine: 'redis', changes: [], inSync: [], refusals: [] };
+  const defaultDefined = desired.users.some((user) => user.name === 'default');
+  if (!observed) {
+    plan.inSync.push(...desired.users.map((user) => userSubject(user.name)), ...(defaultDefined ? [] : [userSubject('default')]));
+    plan.inSync.push(...desired.config.map((value) => configSubject(value.name)));
+    return plan;
+  }
+  const deletions: RedisChange[] = [];
+  const updates: RedisChange[] = [];
+  const settings: RedisChange[] = [];
+  const wanted = new Set(desired.users.map((user) => user.name));
+
+  // Users on the server that users.acl does not define: access nobody granted.
+  for (const [name, state] of Object.entries(observed.users).sort(([a], [b]) => a.localeCompare(b))) {
+    if (wanted.has(name) || name === 'default') continue;
+    if (name === observed.self) {
+      plan.refusals.push(
+        `the bootstrap is connected as ${name}, which ${aclFile} does not define; deleting it would cut the bootstrap off: connect as the admin user of ${aclFile} (REDIS_URL)`,
+      );
+      continue;
+    }
+    deletions.push({
+      subject: userSubject(name),
+      action: 'delete',
+      detail: `not in ${aclFile}; on the server: ${describeUser(state)}`,
+      source: desired.sources.acl,
+      payload: { kind: 'acl-deluser', user: name },
+    });
+  }
+
+  for (const user of desired.users) {
+    const subject = userSubject(user.name);
+    const actual = observed.users[user.name];
+    if (!actual) {
+      plan.refusals.push(`${subject} is missing; its password comes from provisioning (${aclFile}); redeploy the engine`);
+      continue;
+    }
+    const normalised = observed.normalised[user.name];
+    if (!normalised || normalised.rules !== user.rules.join(' ')) {
+      throw new Error(`redis: the observed state has no normalised rules for ${subject} as ${aclFile} defines them (observe and desired state disagree)`);
+    }
+    const expected: AclUserState = { ...normalised.permissions, enabled: user.enabled, password: user.password };
+    // Only provisioning knows the passwords: a user that should have one and has none (or accepts
+    // any) is beyond what the bootstrap can repair.
+    if (user.password === 'set' && actual.password !== 'set') {
+      plan.refusals.push(
+        actual.password === 'nopass'
+          ? `${subject} accepts any password (nopass) on the server; its password comes from provisioning (${aclFile}); redeploy the engine`
+          : `${subject} has no password on the server, so nobody can log in as it; its password comes from provisioning (${aclFile}); redeploy the engine`,
+      );
+      continue;
+    }
+    const differences = userDifferences(actual, expected, aclFile);
+    if (differences.length === 0) {
+      plan.inSync.push(subject);
+      continue;
+    }
+    const rules = [
+      // ACL SETUSER without `reset`, which would drop the password: every permission is cleared
+      // and rebuilt from the file's rules, starting from what a freshly loaded user has.
+      'resetkeys',
+      desired.channelsBase,
+      'clearselectors',
+      '-@all',
+      ...(actual.flags.includes('skip-sanitize-payload') ? ['sanitize-payload'] : []),
+      ...user.rules,
+      user.enabled ? 'on' : 'off',
+      ...(user.password === 'none' ? ['resetpass'] : user.password === 'nopass' ? ['nopass'] : []),
+    ];
+    updates.push({
+      subject,
+      action: 'update',
+      detail: differences.join('; '),
+      source: desired.sources.acl,
+      payload: { kind: 'acl-setuser', user: user.name, rules, expected, disconnect: actual.enabled && !user.enabled },
+    });
+  }
+
+  // The default user must be off even when the file does not mention it.
+  const defaultUser = observed.users.default;
+  if (!defaultDefined) {
+    if (defaultUser?.enabled) {
+      updates.push({
+        subject: userSubject('default'),
+        action: 'update',
+        detail: `status: on on the server; nobody connects as the default user, so it must be off (databases/redis/README.md)`,
+        source: desired.sources.acl,
+        payload: { kind: 'acl-setuser', user: 'default', rules: ['off'], expected: { ...defaultUser, enabled: false }, disconnect: true },
+      });
+    } else {
+      plan.inSync.push(userSubject('default'));
+    }
+  }
+
+  for (const value of desired.config) {
+    const subject = configSubject(value.name);
+    const actual = observed.config[value.name];
+    if (actual === null || actual === undefined) {
+      plan.refusals.push(`${subject}: the server does not know this directive (${configFile}, line ${value.line}); is it the Redis version the engine pins?`);
+      continue;
+    }
+    if (actual === value.value) {
+      plan.inSync.push(subject);
+      continue;
+    }
+    settings.push({
+      subject,
+      action: 'update',
+      detail: `${shown(actual)} on the server, ${shown(value.value)} in ${configFile}`,
+      source: desired.sources.config,
+      payload: { kind: 'config-set', name: value.name, value: value.value },
+    });
+  }
+
+  plan.changes.push(...deletions, ...updates, ...settings);
+  return plan;
+}

@@ -1,0 +1,312 @@
+/**
+ * The Redis adapter: observes the ACL users and the compared config directives of a running
+ * server, and applies the planner's changes with CONFIG SET, ACL SETUSER and ACL DELUSER. Redis
+ * keeps no ledger: its "schema" is the mounted redis.conf and users.acl, compared on every run.
+ *
+ * Bootstraps are serialised by a lease, a key set with NX and an expiry: the holder renews it while
+ * it works and deletes it (only if still its own) when done, so a killed bootstrap blocks others
+ * for at most one lease period.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { Redis } from 'ioredis';
+import { redis } from '../../databases/redis/index.ts';
+import { BootstrapError } from '../errors.ts';
+import type { Change, StateAdapter, StateEngine } from '../state.ts';
+import {
+  planRedis,
+  readRedisDesired,
+  userDifferences,
+  type AclPermissions,
+  type AclUserState,
+  type RedisDesired,
+  type RedisObserved,
+  type RedisPayload,
+} from './redis-plan.ts';
+import type { AdapterOptions } from './types.ts';
+
+export const LOCK_KEY = 'allixios:bootstrap:lock';
+export const DEFAULT_LEASE_MS = 30_000;
+const DEFAULT_PORT = 6379;
+
+/** Extends the lease only while it is still this holder's (another may have taken an expired one). */
+const RENEW_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end`;
+/** Deletes the lease only if it is still this holder's. */
+const RELEASE_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
+
+/** Network errors that mean "not ready yet": retried until the readiness timeout. */
+const TRANSIENT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE']);
+/** Server replies that mean "not ready yet": loading the AOF, a busy script, too many clients. */
+const TRANSIENT_REPLIES = /^(LOADING|BUSY|MASTERDOWN|TRYAGAIN|ERR max number of clients)/;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function isTransient(error: Error): boolean {
+  const code = (error as { code?: unknown }).code;
+  // "Connection is closed" with no error before it: something accepted the connection and dropped
+  // it (a proxy before its backend is up). A refused login always comes with its own error first.
+  return (typeof code === 'string' && TRANSIENT_CODES.has(code)) || TRANSIENT_REPLIES.test(error.message) || /connect ETIMEDOUT|^Connection is closed/.test(error.message);
+}
+
+/** A reply of field/value pairs (RESP2 flat array, RESP3 map) as a Map. */
+function fields(reply: unknown, what: string): Map<string, unknown> {
+  if (reply instanceof Map) return new Map([...reply].map(([key, value]) => [String(key), value]));
+  if (Array.isArray(reply)) {
+    const result = new Map<string, unknown>();
+    for (let i = 0; i + 1 < reply.length; i += 2) result.set(String(reply[i]), reply[i + 1]);
+    return result;
+  }
+  if (reply !== null && typeof reply === 'object') return new Map(Object.entries(reply));
+  throw new Error(`unexpected reply to ${what}: ${JSON.stringify(reply)}`);
+}
+
+/** A string field; Redis 6 returned key patterns as a list, 7 as one string. */
+function text(value: unknown): string {
+  if (Array.isArray(value)) return value.map(text).join(' ');
+  if (Buffer.isBuffer(value)) return value.toString();
+  return value === null || value === undefined ? '' : String(value);
+}
+
+function list(value: unknown): string[] {
+  return Array.isArray(value) ? value.map(text) : [];
+}
+
+function permissionsOf(reply: Map<string, unknown>): AclPermissions {
+  return {
+    flags: list(reply.get('flags'))
+      .filter((flag) => !['on', 'off', 'nopass', 'sanitize-payload'].includes(flag))
+      .sort(),
+    commands: text(reply.get('commands')),
+    keys: text(reply.get('keys')),
+    channels: text(reply.get('channels')),
+    selectors: (Array.isArray(reply.get('selectors')) ? (reply.get('selectors') as unknown[]) : []).map((selector) => {
+      const parts = fields(selector, 'ACL GETUSER (selector)');
+      return `(${[text(parts.get('keys')), text(parts.get('channels')), text(parts.get('commands'))].filter(Boolean).join(' ')})`;
+    }),
+  };
+}
+
+/** A user as ACL GETUSER reports it, without its password hashes (only whether it has any). */
+export function aclUserState(reply: unknown): AclUserState {
+  const parsed = fields(reply, 'ACL GETUSER');
+  const flags = list(parsed.get('flags'));
+  const passwords = list(parsed.get('passwords'));
+  return {
+    ...permissionsOf(parsed),
+    enabled: flags.includes('on'),
+    password: flags.includes('nopass') ? 'nopass' : passwords.length > 0 ? 'set' : 'none',
+  };
+}
+
+export class RedisAdapter implements StateAdapter<RedisObserved, RedisPayload> {
+  readonly engine = 'redis' as const;
+  readonly target: string;
+  private readonly url: URL;
+  private readonly host: string;
+  private readonly port: string;
+  private readonly holder = `${hostname()}/${process.pid}/${randomUUID()}`;
+  private readonly leaseMs: number;
+  private client?: Redis;
+  private heartbeat?: NodeJS.Timeout;
+  private holding = false;
+  private lostLock?: string;
+
+  constructor(
+    url: string,
+    private readonly options: AdapterOptions,
+    private readonly desired: RedisDesired,
+  ) {
+    this.url = new URL(url);
+    this.host = this.url.hostname;
+    this.port = this.url.port || String(DEFAULT_PORT);
+    this.target = `${this.host}:${this.port}${this.url.pathname && this.url.pathname !== '/' ? this.url.pathname : '/0'}`;
+    this.leaseMs = options.lockLeaseMs ?? DEFAULT_LEASE_MS;
+  }
+
+  private get db(): Redis {
+    if (!this.client) throw new BootstrapError(this.engine, 'not connected');
+    return this.client;
+  }
+
+  /** Connection attempts with backoff until the readiness timeout; an authentication error ends at once. */
+  async connect(): Promise<void> {
+    const started = Date.now();
+    let delay = 100;
+    for (;;) {
+      let lastError: Error | undefined;
+      const client = new Redis(this.url.toString(), {
+        lazyConnect: true,
+        connectionName: 'allixios-bootstrap',
+        connectTimeout: Math.max(1000, Math.min(5000, this.options.readyTimeoutMs)),
+        commandTimeout: 60_000,
+        // The loop below retries and bounds the wait; ioredis must neither reconnect on its own nor
+        // run its ready check, which waits for a loading server without a bound.
+        retryStrategy: () => null,
+        maxRetriesPerRequest: 0,
+        enableReadyCheck: false,
+      });
+      client.on('error', (error: Error) => (lastError = error));
+      try {
+        await client.connect();
+        // PING answers -LOADING while the AOF loads: not ready yet.
+        await client.ping();
+        this.client = client;
+        return;
+      } catch (caught) {
+        client.disconnect();
+        const error = lastError ?? (caught as Error);
+        const elapsed = Date.now() - started;
+        if (!isTransient(error)) {
+          throw new BootstrapError(this.engine, `cannot connect to ${this.target}: ${error.message}`);
+        }
+        if (elapsed >= this.options.readyTimeoutMs) {
+          throw new BootstrapError(this.engine, `not reachable at ${this.host}:${this.port} after ${(elapsed / 1000).toFixed(1)} s (${error.message})`);
+        }
+        // The last attempt is made at the deadline, not one backoff step before it.
+        await sleep(Math.min(delay, this.options.readyTimeoutMs - elapsed));
+        delay = Math.min(delay * 2, 2000);
+      }
+    }
+  }
+
+  async lock(): Promise<void> {
+    const started = Date.now();
+    let delay = 50;
+    for (;;) {
+      if ((await this.db.set(LOCK_KEY, this.holder, 'PX', this.leaseMs, 'NX')) === 'OK') {
+        this.holding = true;
+        this.startHeartbeat();
+        return;
+      }
+      const waited = Date.now() - started;
+      if (waited >= this.options.lockTimeoutMs) {
+        const holder = await this.db.get(LOCK_KEY);
+        throw new BootstrapError(
+          this.engine,
+          `another bootstrap still holds the lock after ${(this.options.lockTimeoutMs / 1000).toFixed(1)} s (held by ${holder ?? 'a lease that just expired'})`,
+        );
+      }
+      await sleep(Math.min(delay, this.options.lockTimeoutMs - waited));
+      delay = Math.min(delay * 2, 1000);
+    }
+  }
+
+  private startHeartbeat(): void {
+    this.heartbeat = setInterval(() => {
+      this.db
+        .eval(RENEW_SCRIPT, 1, LOCK_KEY, this.holder, String(this.leaseMs))
+        .then((renewed) => {
+          if (Number(renewed) !== 1) this.lostLock ??= 'the lease expired before it was renewed';
+        })
+        .catch((error: unknown) => (this.lostLock ??= `the lease could not be renewed: ${(error as Error).message}`));
+    }, Math.max(100, Math.floor(this.leaseMs / 3)));
+    this.heartbeat.unref();
+  }
+
+  private async configValue(name: string): Promise<string | null> {
+    const reply = fields(await this.db.call('CONFIG', 'GET', name), `CONFIG GET ${name}`);
+    return reply.has(name) ? text(reply.get(name)) : null;
+  }
+
+  private async userState(name: string): Promise<AclUserState | null> {
+    const reply = await this.db.call('ACL', 'GETUSER', name);
+    return reply === null ? null : aclUserState(reply);
+  }
+
+  /**
+   * The permissions each desired user's rules give on this server: a scratch user is set to the
+   * rules, read back and deleted in one MULTI/EXEC, so no other client ever sees it and a killed
+   * bootstrap cannot leave it behind. It is off and has no password while it exists.
+   */
+  private async normalise(): Promise<RedisObserved['normalised']> {
+    const probe = `allixios_bootstrap_probe_${randomBytes(6).toString('hex')}`;
+    const normalised: RedisObserved['normalised'] = {};
+    for (const user of this.desired.users) {
+      const results = await this.db
+        .multi()
+        .call('ACL', 'SETUSER', probe, 'reset', this.desired.channelsBase, ...user.rules)
+        .call('ACL', 'GETUSER', probe)
+        .call('ACL', 'DELUSER', probe)
+        .exec();
+      const [set, get] = results ?? [];
+      if (!set || set[0]) {
+        throw new BootstrapError(this.engine, `user ${user.name}: Redis refuses its rules: ${(set?.[0] as Error | undefined)?.message ?? 'the transaction was aborted'}`, {
+          file: this.desired.sources.acl,
+          line: user.line,
+        });
+      }
+      if (!get || get[0] || get[1] === null) throw new BootstrapError(this.engine, `user ${user.name}: the scratch user could not be read back (${(get?.[0] as Error | undefined)?.message ?? 'no reply'})`);
+      const { enabled: _enabled, password: _password, ...permissions } = aclUserState(get[1]);
+      normalised[user.name] = { rules: user.rules.join(' '), permissions };
+    }
+    return normalised;
+  }
+
+  async observe(): Promise<RedisObserved> {
+    try {
+      const self = text(await this.db.call('ACL', 'WHOAMI'));
+      const config: RedisObserved['config'] = {};
+      for (const value of this.desired.config) config[value.name] = await this.configValue(value.name);
+      const users: RedisObserved['users'] = {};
+      for (const name of list(await this.db.call('ACL', 'USERS'))) {
+        const state = await this.userState(name);
+        if (state) users[name] = state;
+      }
+      return { self, config, users, normalised: await this.normalise() };
+    } catch (error) {
+      if (error instanceof BootstrapError) throw error;
+      throw new BootstrapError(this.engine, `cannot read the server's ACL users and config at ${this.target}: ${(error as Error).message}`);
+    }
+  }
+
+  async apply(change: Change<RedisPayload>): Promise<void> {
+    if (this.lostLock) throw new BootstrapError(this.engine, `lost the lock: ${this.lostLock}; nothing more is applied`);
+    const payload = change.payload;
+    switch (payload.kind) {
+      case 'config-set': {
+        await this.db.call('CONFIG', 'SET', payload.name, payload.value);
+        const now = await this.configValue(payload.name);
+        if (now !== payload.value) {
+          throw new BootstrapError(this.engine, `${change.subject}: CONFIG SET accepted ${JSON.stringify(payload.value)} but the server reads ${JSON.stringify(now)}`, { file: change.source });
+        }
+        return;
+      }
+      case 'acl-setuser': {
+        await this.db.call('ACL', 'SETUSER', payload.user, ...payload.rules);
+        const now = await this.userState(payload.user);
+        const left = now ? userDifferences(now, payload.expected, change.source) : ['the user is gone'];
+        if (left.length > 0) throw new BootstrapError(this.engine, `${change.subject}: still differs after ACL SETUSER: ${left.join('; ')}`, { file: change.source });
+        // A user turned off keeps its open connections: close them (never this one, SKIPME is the default).
+        if (payload.disconnect) await this.db.call('CLIENT', 'KILL', 'USER', payload.user);
+        return;
+      }
+      case 'acl-deluser':
+        // Redis closes the deleted user's connections itself.
+        await this.db.call('ACL', 'DELUSER', payload.user);
+        return;
+    }
+  }
+
+  async close(): Promise<void> {
+    if (this.heartbeat) clearInterval(this.heartbeat);
+    this.heartbeat = undefined;
+    const client = this.client;
+    this.client = undefined;
+    if (!client) return;
+    if (this.holding) {
+      this.holding = false;
+      // Release at once rather than letting the lease run out.
+      await client.eval(RELEASE_SCRIPT, 1, LOCK_KEY, this.holder).catch(() => undefined);
+    }
+    await client.quit().catch(() => client.disconnect());
+  }
+}
+
+export const redisEngine: StateEngine<RedisDesired, RedisObserved, RedisPayload> = {
+  kind: 'state',
+  name: 'redis',
+  urlVariable: redis.urlVariable,
+  desired: () => readRedisDesired(),
+  plan: planRedis,
+  createAdapter: (url, options) => new RedisAdapter(url, options, readRedisDesired()),
+};

@@ -1,0 +1,123 @@
+/**
+ * A throwaway redis-server (the Debian package on PATH) started the way the engine starts: the
+ * project's `config/redis.conf`, and an ACL file rendered from the `config/users.acl` template
+ * with passwords generated for this server only. Only what cannot be the same outside a container
+ * is overridden: port, bind address, data directory and the ACL file's path. Used by
+ * `npm run check` and the tests.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { readEngineFile } from '../../databases/engine.ts';
+import { redis } from '../../databases/redis/index.ts';
+import { renderSecretFile } from '../../databases/secret-files.ts';
+import { ACL_SOURCE, CONFIG_SOURCE } from '../adapters/redis-plan.ts';
+import { freePort } from './postgresql.ts';
+
+const STARTUP_TIMEOUT_MS = 15_000;
+
+export interface EmbeddedRedisServer {
+  host: string;
+  port: number;
+  /** The generated password of each user users.acl gives one (`allixios_admin`, ...). */
+  passwords: Readonly<Record<string, string>>;
+  /** `redis://<user>:<password>@127.0.0.1:<port>/0`. */
+  url(user: string): string;
+  /** Stops the server and removes its files. */
+  stop(): Promise<void>;
+}
+
+/** redis-server must be installed; say so plainly when it is not. */
+export function requireRedisServer(): void {
+  const version = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
+  if (version.error) {
+    throw new Error(`redis-server is not on PATH (${version.error.message}): install it (apt-get install -y redis-server) to run Redis locally`);
+  }
+}
+
+/** The secret each user's password comes from, read from the template's `{{ sha256 "<key>" }}`. */
+function userSecrets(template: string): Map<string, string> {
+  const result = new Map<string, string>();
+  for (const line of template.split(/\r?\n/)) {
+    const match = /^user\s+(\S+)\s.*\{\{\s*sha256\s+"([a-z0-9-]+)"\s*\}\}/.exec(line.trim());
+    if (match) result.set(match[1]!, match[2]!);
+  }
+  return result;
+}
+
+function waitUntilReady(child: ChildProcess, output: () => string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`redis-server did not accept connections within ${STARTUP_TIMEOUT_MS / 1000} s:\n${output()}`));
+    }, STARTUP_TIMEOUT_MS);
+    const check = () => {
+      if (output().includes('Ready to accept connections')) {
+        clearTimeout(timer);
+        resolve();
+      }
+    };
+    child.stdout?.on('data', check);
+    child.stderr?.on('data', check);
+    child.once('error', (error) => {
+      clearTimeout(timer);
+      reject(new Error(`redis-server could not be started: ${error.message}`));
+    });
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer);
+      reject(new Error(`redis-server exited (code ${code}, signal ${signal}) before accepting connections:\n${output()}`));
+    });
+  });
+}
+
+/** Starts a fresh redis-server on a free port in a temporary directory. */
+export async function startEmbeddedRedis(): Promise<EmbeddedRedisServer> {
+  requireRedisServer();
+  const template = readEngineFile(redis, ACL_SOURCE);
+  const secrets = Object.fromEntries(redis.secrets.map((secret) => [secret.key, randomBytes(18).toString('base64url')]));
+  const passwords: Record<string, string> = {};
+  for (const [user, key] of userSecrets(template)) passwords[user] = secrets[key]!;
+
+  const workDir = await mkdtemp(join(tmpdir(), 'allixios-redis-'));
+  const dataDir = join(workDir, 'data');
+  await mkdir(dataDir);
+  const aclFile = join(workDir, 'users.acl');
+  await writeFile(aclFile, renderSecretFile(template, secrets, `databases/redis/${ACL_SOURCE}`), { mode: 0o600 });
+  const port = await freePort();
+
+  let log = '';
+  const child = spawn(
+    'redis-server',
+    [join(redis.directory, CONFIG_SOURCE), '--port', String(port), '--bind', '127.0.0.1', '--dir', dataDir, '--aclfile', aclFile, '--daemonize', 'no'],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  child.stdout.on('data', (chunk: Buffer) => (log += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (log += chunk.toString()));
+  // A test process that dies must not leave a server behind.
+  const killOnExit = () => child.kill('SIGKILL');
+  process.once('exit', killOnExit);
+
+  const stop = async () => {
+    process.removeListener('exit', killOnExit);
+    if (child.exitCode === null && child.signalCode === null) {
+      const exited = new Promise((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      await exited;
+    }
+    await rm(workDir, { recursive: true, force: true });
+  };
+  try {
+    await waitUntilReady(child, () => log);
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  const url = (user: string) => {
+    const password = passwords[user];
+    if (password === undefined) throw new Error(`redis: users.acl gives no password to ${user} (users with one: ${Object.keys(passwords).join(', ')})`);
+    return `redis://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${port}/0`;
+  };
+  return { host: '127.0.0.1', port, passwords, url, stop };
+}

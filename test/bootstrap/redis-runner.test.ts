@@ -1,0 +1,289 @@
+/**
+ * The runner against a real redis-server 7 started from the project's redis.conf and users.acl
+ * (rendered with throwaway passwords): a fresh server is in sync, drift made at run time is
+ * reported and repaired, the lease lock, and readiness. Each test gets its own server.
+ */
+import { createConnection, createServer, type Server } from 'node:net';
+import { Redis } from 'ioredis';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { LOCK_KEY, RedisAdapter, redisEngine } from '../../bootstrap/adapters/redis.ts';
+import { readRedisDesired } from '../../bootstrap/adapters/redis-plan.ts';
+import { freePort } from '../../bootstrap/embedded/postgresql.ts';
+import { startEmbeddedRedis, type EmbeddedRedisServer } from '../../bootstrap/embedded/redis.ts';
+import { reportText } from '../../bootstrap/format.ts';
+import { runBootstrap, type BootstrapOptions } from '../../bootstrap/runner.ts';
+
+let server: EmbeddedRedisServer;
+const clients: Redis[] = [];
+
+beforeEach(async () => {
+  server = await startEmbeddedRedis();
+});
+afterEach(async () => {
+  await Promise.all(clients.splice(0).map((client) => client.quit().catch(() => client.disconnect())));
+  await server?.stop();
+});
+
+function bootstrap(extra: Partial<BootstrapOptions> = {}) {
+  return runBootstrap({
+    mode: 'apply',
+    env: { REDIS_URL: server.url('allixios_admin') },
+    registry: [redisEngine],
+    readyTimeoutMs: 5000,
+    lockTimeoutMs: 10_000,
+    lockLeaseMs: 3000,
+    ...extra,
+  });
+}
+
+/** A client that never retries, so a refused or closed connection shows as an error. */
+async function connect(url: string): Promise<Redis> {
+  const client = new Redis(url, { lazyConnect: true, enableReadyCheck: false, maxRetriesPerRequest: 0, retryStrategy: () => null });
+  const errors: Error[] = [];
+  client.on('error', (error: Error) => errors.push(error));
+  clients.push(client);
+  try {
+    await client.connect();
+  } catch (error) {
+    throw errors.at(-1) ?? error;
+  }
+  return client;
+}
+
+const admin = () => connect(server.url('allixios_admin'));
+const anonymousUrl = () => `redis://127.0.0.1:${server.port}/0`;
+
+/** The drift of the issue: a config value, a widened user, a user nobody defined. */
+async function introduceDrift(): Promise<void> {
+  const client = await admin();
+  await client.config('SET', 'maxmemory-policy', 'allkeys-lru');
+  await client.call('ACL', 'SETUSER', 'allixios_app', '+flushall');
+  await client.call('ACL', 'SETUSER', 'intruder', 'on', '>intruder-password', '+@all', '~*');
+}
+
+const EXPECTED_DRIFT = ['delete ACL user intruder', 'update ACL user allixios_app', 'update config maxmemory-policy'];
+
+const changesOf = (report: Awaited<ReturnType<typeof runBootstrap>>) =>
+  report.engines[0]!.statePlan!.changes.map(({ action, subject }) => `${action} ${subject}`);
+const changedOf = (report: Awaited<ReturnType<typeof runBootstrap>>) => report.engines[0]!.changed.map(({ change }) => `${change.action} ${change.subject}`);
+
+describe('the bootstrap runner on Redis', () => {
+  it('finds a server fresh from the project files in sync: status is ok and an apply changes nothing', async () => {
+    // Given a server started from redis.conf and users.acl, when the status is asked
+    const status = await bootstrap({ mode: 'status' });
+    // Then nothing is to change, and the users and directives were compared
+    expect(status.engines[0]!.error).toBeUndefined();
+    expect(status.ok).toBe(true);
+    expect(status.engines[0]!.statePlan!.changes).toEqual([]);
+    expect(status.engines[0]!.statePlan!.inSync).toEqual(expect.arrayContaining(['ACL user default', 'ACL user allixios_app', 'ACL user allixios_monitor', 'config maxmemory-policy', 'config save']));
+    // And an apply changes nothing and leaves no lock behind
+    const applied = await bootstrap();
+    expect(applied.ok).toBe(true);
+    expect(applied.engines[0]!.changed).toEqual([]);
+    expect(await (await admin()).exists(LOCK_KEY)).toBe(0);
+  });
+
+  it('reports drift made at run time in --status and a dry run, and changes nothing', async () => {
+    // Given drift made at run time
+    await introduceDrift();
+
+    // When the status and a dry run are asked
+    const status = await bootstrap({ mode: 'status' });
+    const dryRun = await bootstrap({ mode: 'dry-run' });
+
+    // Then both list exactly the changes, and status is not ok
+    expect(status.ok).toBe(false);
+    expect(status.engines[0]!.error).toBeUndefined();
+    expect(changesOf(status)).toEqual(EXPECTED_DRIFT);
+    expect(dryRun.ok).toBe(true);
+    expect(changesOf(dryRun)).toEqual(EXPECTED_DRIFT);
+    expect(reportText(status).out).toContain(
+      'update   config maxmemory-policy: allkeys-lru on the server, volatile-ttl in config/redis.conf  (databases/redis/config/redis.conf)',
+    );
+    // And no password hash is printed
+    expect(reportText(status).out).not.toMatch(/[0-9a-f]{64}/);
+    // And the server still has the drift
+    const client = await admin();
+    expect(await client.config('GET', 'maxmemory-policy')).toEqual(['maxmemory-policy', 'allkeys-lru']);
+    expect(await client.call('ACL', 'USERS')).toContain('intruder');
+    expect(await client.call('ACL', 'DRYRUN', 'allixios_app', 'FLUSHALL')).toBe('OK');
+  });
+
+  it('repairs the drift: allixios_app is refused FLUSHALL again, the intruder is gone, and a second apply changes nothing', async () => {
+    // Given drift, and the intruder logged in
+    await introduceDrift();
+    const intruder = await connect(`redis://intruder:intruder-password@127.0.0.1:${server.port}/0`);
+    expect(await intruder.set('other:x', '1')).toBe('OK');
+
+    // When the bootstrap applies
+    const report = await bootstrap();
+
+    // Then it made exactly the changes
+    expect(report.engines[0]!.error).toBeUndefined();
+    expect(report.ok).toBe(true);
+    expect(changedOf(report)).toEqual(EXPECTED_DRIFT);
+    // And allixios_app, logging in with its password still, is refused FLUSHALL again
+    const app = await connect(server.url('allixios_app'));
+    await expect(app.flushall()).rejects.toThrow(/NOPERM/);
+    expect(await app.set('session:x', '1', 'EX', 60)).toBe('OK');
+    // And the intruder is gone, its open connection with it
+    const client = await admin();
+    expect(await client.call('ACL', 'USERS')).not.toContain('intruder');
+    await expect(intruder.get('other:x')).rejects.toThrow(/Connection is closed/);
+    await expect(connect(`redis://intruder:intruder-password@127.0.0.1:${server.port}/0`)).rejects.toThrow(/WRONGPASS/);
+    expect(await client.config('GET', 'maxmemory-policy')).toEqual(['maxmemory-policy', 'volatile-ttl']);
+
+    // And a second apply changes nothing
+    const again = await bootstrap();
+    expect(again.ok).toBe(true);
+    expect(again.engines[0]!.changed).toEqual([]);
+  });
+
+  it('turns a default user that was turned on off again, and closes the connections it let in', async () => {
+    // Given the default user turned on without a password, and a client that got in through it
+    await (await admin()).call('ACL', 'SETUSER', 'default', 'on', 'nopass', '+@all', '~*');
+    const anonymous = await connect(anonymousUrl());
+    expect(await anonymous.set('anything', '1')).toBe('OK');
+
+    // When the bootstrap applies
+    const report = await bootstrap();
+
+    // Then the default user is off again and the client is out: disconnected, not only refused
+    expect(changedOf(report)).toEqual(['update ACL user default']);
+    await expect(anonymous.get('anything')).rejects.toThrow(/Connection is closed/);
+    expect(await (await admin()).client('LIST')).not.toMatch(/ user=default /);
+    await expect(connect(anonymousUrl()).then((client) => client.get('anything'))).rejects.toThrow(/NOAUTH/);
+  });
+
+  it('refuses a user without its password, naming provisioning, and applies nothing at all', async () => {
+    // Given allixios_monitor without a password, and a config drift the bootstrap could repair
+    const client = await admin();
+    await client.call('ACL', 'SETUSER', 'allixios_monitor', 'resetpass');
+    await client.config('SET', 'maxmemory-policy', 'allkeys-lru');
+
+    // When the bootstrap applies
+    const report = await bootstrap();
+
+    // Then it refuses, saying why and what to do, and changes nothing
+    expect(report.ok).toBe(false);
+    expect(report.engines[0]!.error).toBe(
+      'redis: refusing to apply anything:\n  ACL user allixios_monitor has no password on the server, so nobody can log in as it; its password comes from provisioning (config/users.acl); redeploy the engine',
+    );
+    expect(await client.config('GET', 'maxmemory-policy')).toEqual(['maxmemory-policy', 'allkeys-lru']);
+  });
+});
+
+describe('the Redis lock', () => {
+  it('lets one of two concurrent applies make the changes; the other then finds nothing to change', async () => {
+    await introduceDrift();
+    const reports = await Promise.all([bootstrap(), bootstrap()]);
+    expect(reports.map((report) => report.engines[0]!.error ?? 'ok')).toEqual(['ok', 'ok']);
+    expect(reports.map((report) => report.engines[0]!.changed.length).sort()).toEqual([0, 3]);
+  });
+
+  it('gives up after the lock timeout when another holder keeps the lock, naming it; status does not wait', async () => {
+    // Given a lock held by another bootstrap
+    const client = await admin();
+    await client.set(LOCK_KEY, 'busy-host/2/y', 'PX', 60_000);
+    await client.config('SET', 'maxmemory-policy', 'allkeys-lru');
+    // When an apply starts, it gives up after the lock timeout, naming the holder
+    const report = await bootstrap({ lockTimeoutMs: 800 });
+    expect(report.ok).toBe(false);
+    expect(report.engines[0]!.error).toBe('redis: another bootstrap still holds the lock after 0.8 s (held by busy-host/2/y)');
+    expect(await client.config('GET', 'maxmemory-policy')).toEqual(['maxmemory-policy', 'allkeys-lru']);
+    // And a status, which changes nothing, does not wait for the lock
+    expect(changesOf(await bootstrap({ mode: 'status', lockTimeoutMs: 800 }))).toEqual(['update config maxmemory-policy']);
+    // And the other holder's lock is left alone
+    expect(await client.get(LOCK_KEY)).toBe('busy-host/2/y');
+  });
+
+  it('waits out the lease of a holder that stopped renewing it, then applies', async () => {
+    // Given a lease of a bootstrap that died (it will never renew it), and drift
+    const client = await admin();
+    await client.set(LOCK_KEY, 'dead-host/1/x', 'PX', 1500);
+    await client.config('SET', 'maxmemory-policy', 'allkeys-lru');
+    // When a bootstrap starts
+    const started = Date.now();
+    const report = await bootstrap();
+    // Then it applied once the lease ran out
+    expect(report.ok).toBe(true);
+    expect(changedOf(report)).toEqual(['update config maxmemory-policy']);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
+  });
+
+  it('renews its lease while it holds the lock and releases it when it closes', async () => {
+    // Given an adapter holding the lock with a 600 ms lease
+    const adapter = new RedisAdapter(server.url('allixios_admin'), { readyTimeoutMs: 5000, lockTimeoutMs: 5000, lockLeaseMs: 600 }, readRedisDesired());
+    await adapter.connect();
+    try {
+      await adapter.lock();
+      // When several lease periods pass
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      // Then the lease is still there, and another bootstrap gives up naming its holder
+      const client = await admin();
+      const holder = await client.get(LOCK_KEY);
+      expect(holder).toMatch(/^.+\/\d+\/[0-9a-f-]{36}$/);
+      const report = await bootstrap({ lockTimeoutMs: 300 });
+      expect(report.engines[0]!.error).toBe(`redis: another bootstrap still holds the lock after 0.3 s (held by ${holder})`);
+    } finally {
+      await adapter.close();
+    }
+    // And once closed, the lock is released at once
+    expect(await (await admin()).exists(LOCK_KEY)).toBe(0);
+  });
+});
+
+/** A TCP proxy to the test server on `port`, standing for a server that starts listening late. */
+function proxyTo(port: number, target: number): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const proxy = createServer((socket) => {
+      const upstream = createConnection(target, '127.0.0.1');
+      socket.pipe(upstream).pipe(socket);
+      socket.on('error', () => upstream.destroy());
+      upstream.on('error', () => socket.destroy());
+    });
+    proxy.on('error', reject);
+    proxy.listen(port, '127.0.0.1', () => resolve(proxy));
+  });
+}
+
+describe('Redis readiness', () => {
+  it('waits for a server that starts answering within the ready timeout', async () => {
+    // Given nothing listening yet on the port the URL names
+    const port = await freePort();
+    const url = server.url('allixios_admin').replace(`:${server.port}/`, `:${port}/`);
+    let proxy: Server | undefined;
+    const late = new Promise((resolve) => setTimeout(resolve, 800)).then(async () => (proxy = await proxyTo(port, server.port)));
+    try {
+      // When the bootstrap starts, and the server answers 0.8 s later
+      const started = Date.now();
+      const report = await bootstrap({ mode: 'status', env: { REDIS_URL: url }, readyTimeoutMs: 10_000 });
+      // Then it waited and went on
+      expect(report.engines[0]!.error).toBeUndefined();
+      expect(report.ok).toBe(true);
+      expect(Date.now() - started).toBeGreaterThanOrEqual(700);
+    } finally {
+      await late;
+      await new Promise((resolve) => proxy?.close(resolve) ?? resolve(undefined));
+    }
+  });
+
+  it('ends the run within the ready timeout when nothing answers, naming host and port', async () => {
+    const port = await freePort();
+    const started = Date.now();
+    const report = await bootstrap({ env: { REDIS_URL: `redis://allixios_admin:x@127.0.0.1:${port}/0` }, readyTimeoutMs: 1500 });
+    const elapsed = Date.now() - started;
+    expect(report.ok).toBe(false);
+    expect(report.engines[0]!.error).toMatch(new RegExp(`^redis: not reachable at 127\\.0\\.0\\.1:${port} after 1\\.\\d s \\(.*ECONNREFUSED.*\\)$`));
+    expect(elapsed).toBeGreaterThanOrEqual(1400);
+    expect(elapsed).toBeLessThan(4000);
+  });
+
+  it('fails at once on a wrong password, without printing it', async () => {
+    const started = Date.now();
+    const report = await bootstrap({ env: { REDIS_URL: `redis://allixios_admin:not-the-password@127.0.0.1:${server.port}/0` }, readyTimeoutMs: 10_000 });
+    expect(report.engines[0]!.error).toMatch(new RegExp(`^redis: cannot connect to 127\\.0\\.0\\.1:${server.port}/0: WRONGPASS`));
+    expect(report.engines[0]!.error).not.toContain('not-the-password');
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+});
