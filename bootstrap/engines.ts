@@ -6,6 +6,7 @@ import type { EngineName } from '../databases/engine.ts';
 import { ENGINES } from '../databases/index.ts';
 import type { AssetSource } from './assets.ts';
 import { ClickHouseAdapter } from './adapters/clickhouse.ts';
+import { elasticsearchEngine } from './adapters/elasticsearch.ts';
 import { mongodbEngine } from './adapters/mongodb.ts';
 import { PostgresAdapter } from './adapters/postgresql.ts';
 import { redisEngine } from './adapters/redis.ts';
@@ -41,6 +42,7 @@ export const BOOTSTRAP_ENGINES: readonly BootstrapEngine[] = [
   },
   mongodbEngine,
   redisEngine,
+  elasticsearchEngine,
   {
     kind: 'migrations',
     name: 'clickhouse',

@@ -123,7 +123,7 @@ function refuse(engine: BootstrapEngine, problems: readonly string[]): void {
 }
 
 async function runStateEngine(engine: StateEngine, options: BootstrapOptions, report: EngineReport): Promise<void> {
-  const desired = engine.desired();
+  const desired = engine.desired(options.env);
   const flags = options.flags ?? {};
   if (options.offline) {
     report.statePlan = engine.plan(desired, null, flags);

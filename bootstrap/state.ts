@@ -60,8 +60,11 @@ export interface StateEngine<Desired = unknown, Observed = unknown, Payload = un
   kind: 'state';
   name: EngineName;
   urlVariable: string;
-  /** The desired state, read from the engine's folder. */
-  desired(): Desired;
+  /**
+   * The desired state, read from the engine's folder. `env` is the run's environment (the URL
+   * variables and, for Elasticsearch, `ALLIXIOS_ENVIRONMENT`), never `process.env` directly.
+   */
+  desired(env: Readonly<Record<string, string | undefined>>): Desired;
   /** Pure: the changes from `observed` (null: an empty engine, for offline dry runs) to `desired`. */
   plan(desired: Desired, observed: Observed | null, flags: StateFlags): StatePlan<Payload>;
   createAdapter(url: string, options: AdapterOptions): StateAdapter<Observed, Payload>;

@@ -486,7 +486,7 @@ describe('canonical comparison', () => {
 describe('the plan for the platform\'s definitions', () => {
   it('creates every collection and index, collections before their indexes, offline', () => {
     // Given the real definitions and no server
-    const plan = mongodbEngine.plan(mongodbEngine.desired(), null, {});
+    const plan = mongodbEngine.plan(mongodbEngine.desired({}), null, {});
     // Then each collection is created, followed by its indexes, in definition order
     const expected = MONGODB_COLLECTIONS.flatMap((definition) => [
       `create collection ${definition.name}`,
@@ -505,7 +505,7 @@ describe('the plan for the platform\'s definitions', () => {
   });
 
   it('names a source file that exists for every change', () => {
-    const plan = mongodbEngine.plan(mongodbEngine.desired(), null, {});
+    const plan = mongodbEngine.plan(mongodbEngine.desired({}), null, {});
     for (const change of plan.changes) expect(existsSync(join(REPOSITORY_ROOT, change.source)), change.source).toBe(true);
   });
 
@@ -526,7 +526,7 @@ describe('the plan for the platform\'s definitions', () => {
       collections: MONGODB_COLLECTIONS.map((definition) => serverCollection(definition, [{ v: 2, key: { _id: 1 }, name: '_id_' }, ...definition.indexes.map(reported)])),
       ledger: [],
     };
-    const plan = mongodbEngine.plan(mongodbEngine.desired(), observed, {});
+    const plan = mongodbEngine.plan(mongodbEngine.desired({}), observed, {});
     expect(plan.changes).toEqual([]);
     expect(plan.refusals).toEqual([]);
     expect(plan.inSync).toHaveLength(MONGODB_COLLECTIONS.length + MONGODB_COLLECTIONS.reduce((count, definition) => count + definition.indexes.length, 0));

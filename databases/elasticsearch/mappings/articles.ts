@@ -145,8 +145,10 @@ export const articlesMappings: estypes.MappingTypeMapping = {
     view_count: { type: 'long' },
     // Relevance boost through a rank_feature query; cannot be sorted or aggregated on. Must be
     // strictly positive: the indexer omits it for an article without a score rather than
-    // sending 0, which Elasticsearch rejects.
-    popularity: { type: 'rank_feature', positive_score_impact: true },
+    // sending 0, which Elasticsearch rejects. A higher popularity scores higher: that is the
+    // default (positive_score_impact: true), left out because GET _mapping omits defaults and the
+    // bootstrap compares this mapping with what the cluster reports.
+    popularity: { type: 'rank_feature' },
   },
 };
 

@@ -1,0 +1,522 @@
+/**
+ * The Elasticsearch adapter and engine: the articles index behind its alias and the
+ * search-analytics index template, brought to the definitions of `databases/elasticsearch/`.
+ * The adapter observes the cluster, `elasticsearch-plan.ts` decides (pure), the adapter applies.
+ *
+ * Elasticsearch has no sessions to hang a lock on: bootstraps are serialised by a lease, one
+ * document in a hidden index, created with op_type=create (so only one bootstrap can create it)
+ * and renewed by its holder. A holder that stops renewing (killed) loses it when it expires; a
+ * waiting bootstrap then takes it over with a conditional write on the document's sequence
+ * number, which only one of several waiters can win. Every change applied is recorded in a
+ * hidden ledger index.
+ */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import { Client, errors, type estypes } from '@elastic/elasticsearch';
+import { ENVIRONMENTS, type Environment } from '../../databases/engine.ts';
+import { elasticsearchAssets } from '../../databases/elasticsearch/definitions.ts';
+import { ENGINES } from '../../databases/index.ts';
+import { BootstrapError } from '../errors.ts';
+import type { Change, StateAdapter, StateEngine } from '../state.ts';
+import {
+  planElasticsearch,
+  type ElasticsearchDesired,
+  type ElasticsearchObserved,
+  type ElasticsearchPayload,
+  type LedgerRecord,
+  type ObservedAliasedIndex,
+  type ObservedIndex,
+} from './elasticsearch-plan.ts';
+import type { AdapterOptions } from './types.ts';
+
+export const LEDGER_INDEX = 'allixios-bootstrap-ledger';
+export const LOCK_INDEX = 'allixios-bootstrap-lock';
+const LOCK_ID = 'lock';
+export const DEFAULT_LEASE_MS = 30_000;
+/** How long a reindex into the next version may take before the bootstrap gives up on it. */
+export const DEFAULT_REINDEX_TIMEOUT_MS = 60 * 60_000;
+
+/** The variable naming the environment whose settings (shards, replicas, refresh, retention) apply. */
+export const ENVIRONMENT_VARIABLE = 'ALLIXIOS_ENVIRONMENT';
+
+/** Where each definition lives, for change sources and refusals (paths relative to the repository). */
+const DEFINITIONS = 'databases/elasticsearch/definitions.ts';
+const INDEX_SOURCES: Readonly<Record<string, string>> = { articles: 'databases/elasticsearch/mappings/articles.ts' };
+const TEMPLATE_SOURCES: Readonly<Record<string, string>> = { 'search-analytics': 'databases/elasticsearch/mappings/search-analytics.ts' };
+
+/** The environment from ALLIXIOS_ENVIRONMENT; `dev` when unset, an error when it names none. */
+export function environmentFrom(env: Readonly<Record<string, string | undefined>>): { environment: Environment; from: string } {
+  const value = env[ENVIRONMENT_VARIABLE];
+  if (value === undefined || value === '') return { environment: 'dev', from: `${ENVIRONMENT_VARIABLE} unset` };
+  if (!(ENVIRONMENTS as readonly string[]).includes(value)) {
+    throw new Error(`${ENVIRONMENT_VARIABLE}: expected one of ${ENVIRONMENTS.join(', ')}, got "${value}"`);
+  }
+  return { environment: value as Environment, from: `${ENVIRONMENT_VARIABLE}=${value}` };
+}
+
+/** The desired state of the cluster for one environment, from the definitions. */
+export function elasticsearchDesired(environment: Environment, from = `environment ${environment}`): ElasticsearchDesired {
+  const assets = elasticsearchAssets(environment);
+  return {
+    environment,
+    environmentFrom: from,
+    indices: assets.indices.map((definition) => ({
+      alias: definition.alias,
+      version: definition.version,
+      index: definition.index,
+      settings: definition.settings(environment),
+      mappings: definition.mappings,
+      source: INDEX_SOURCES[definition.alias] ?? DEFINITIONS,
+      versionSource: DEFINITIONS,
+    })),
+    templates: assets.indexTemplates.map((request) => ({ request, source: TEMPLATE_SOURCES[request.name] ?? DEFINITIONS })),
+  };
+}
+
+/** What the adapter reads: the names the desired state uses. */
+export function watchedNames(desired: ElasticsearchDesired): { aliases: string[]; templates: string[] } {
+  return { aliases: desired.indices.map((index) => index.alias), templates: desired.templates.map((template) => template.request.name) };
+}
+
+export interface ElasticsearchAdapterOptions extends AdapterOptions {
+  /** The aliases (with their `<alias>_v<N>` indices) and the index templates to observe. */
+  watch: { aliases: string[]; templates: string[] };
+  /** Bookkeeping index names; tests give throwaway ones. */
+  ledgerIndex?: string;
+  lockIndex?: string;
+  reindexTimeoutMs?: number;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function statusOf(error: unknown): number | undefined {
+  return error instanceof errors.ResponseError ? error.statusCode : undefined;
+}
+
+function errorType(error: unknown): string | undefined {
+  if (!(error instanceof errors.ResponseError)) return undefined;
+  const body = error.body as { error?: { type?: unknown } } | undefined;
+  return typeof body?.error?.type === 'string' ? body.error.type : undefined;
+}
+
+/** The cluster's own words: `type: reason (HTTP status)`, or the client's message. */
+export function describeError(error: unknown): string {
+  if (error instanceof errors.ResponseError) {
+    const body = error.body as { error?: { type?: string; reason?: string; caused_by?: { type?: string; reason?: string } } | string; status?: string; timed_out?: boolean } | undefined;
+    if (body?.timed_out === true && typeof body.status === 'string') return `cluster health ${body.status}, not yet yellow (HTTP ${error.statusCode})`;
+    if (typeof body?.error === 'string') return `${body.error} (HTTP ${error.statusCode})`;
+    if (body?.error) {
+      const cause = body.error.caused_by ? `; caused by ${body.error.caused_by.type}: ${body.error.caused_by.reason}` : '';
+      return `${body.error.type}: ${body.error.reason}${cause} (HTTP ${error.statusCode})`;
+    }
+    return `HTTP ${error.statusCode}`;
+  }
+  return (error as Error).message;
+}
+
+/** Not ready yet: unreachable, timing out, or a node still starting (no master, security index). */
+function isTransient(error: unknown): boolean {
+  if (error instanceof errors.ConnectionError || error instanceof errors.TimeoutError || error instanceof errors.NoLivingConnectionsError) return true;
+  const status = statusOf(error);
+  return status === 408 || status === 429 || status === 502 || status === 503 || status === 504;
+}
+
+/** Bookkeeping indices: one shard, a replica once a second node exists, hidden from wildcards. */
+const BOOKKEEPING_SETTINGS: estypes.IndicesIndexSettings = { number_of_shards: 1, auto_expand_replicas: '0-1', hidden: true };
+
+const LEDGER_MAPPINGS: estypes.MappingTypeMapping = {
+  dynamic: 'strict',
+  properties: {
+    subject: { type: 'keyword' },
+    action: { type: 'keyword' },
+    detail: { type: 'text' },
+    appliedAt: { type: 'date' },
+    appliedBy: { type: 'keyword' },
+  },
+};
+
+const LOCK_MAPPINGS: estypes.MappingTypeMapping = {
+  dynamic: 'strict',
+  properties: { holder: { type: 'keyword' }, expiresAt: { type: 'date' } },
+};
+
+interface LockDocument {
+  holder: string;
+  /** ISO 8601, from the holder's clock. */
+  expiresAt: string;
+}
+
+/** The document's sequence number and primary term: what a conditional write must match. */
+interface LockVersion {
+  seqNo: number;
+  primaryTerm: number;
+}
+
+export class ElasticsearchAdapter implements StateAdapter<ElasticsearchObserved, ElasticsearchPayload> {
+  readonly engine = 'elasticsearch' as const;
+  readonly target: string;
+  private readonly hostPort: string;
+  private readonly user: string;
+  private readonly client: Client;
+  private readonly ledgerIndex: string;
+  private readonly lockIndex: string;
+  private readonly leaseMs: number;
+  private readonly holder = `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
+  private lockVersion?: LockVersion;
+  private heartbeat?: NodeJS.Timeout;
+  private renewal?: Promise<void>;
+  private lockLost?: string;
+  private ledgerReady = false;
+
+  constructor(
+    url: string,
+    private readonly options: ElasticsearchAdapterOptions,
+  ) {
+    const parsed = new URL(url);
+    const port = parsed.port || (parsed.protocol === 'https:' ? '443' : '80');
+    this.hostPort = `${parsed.hostname}:${port}`;
+    this.target = `${parsed.protocol}//${this.hostPort}`;
+    this.user = decodeURIComponent(parsed.username);
+    this.ledgerIndex = options.ledgerIndex ?? LEDGER_INDEX;
+    this.lockIndex = options.lockIndex ?? LOCK_INDEX;
+    this.leaseMs = options.lockLeaseMs ?? DEFAULT_LEASE_MS;
+    this.client = new Client({
+      node: `${parsed.protocol}//${parsed.host}${parsed.pathname === '/' ? '' : parsed.pathname}`,
+      ...(this.user ? { auth: { username: this.user, password: decodeURIComponent(parsed.password) } } : {}),
+      // Retries are the bootstrap's own: a create retried by the client after a lost response
+      // would conflict with itself.
+      maxRetries: 0,
+      requestTimeout: 120_000,
+      name: 'allixios-bootstrap',
+    });
+  }
+
+  /** Waits (bounded, with backoff) for the cluster to answer with status yellow or green. */
+  async connect(): Promise<void> {
+    const started = Date.now();
+    let delay = 100;
+    for (;;) {
+      const remaining = this.options.readyTimeoutMs - (Date.now() - started);
+      try {
+        await this.client.cluster.health(
+          { wait_for_status: 'yellow', timeout: `${Math.max(1, Math.min(5, Math.floor(remaining / 1000)))}s` },
+          { requestTimeout: Math.max(2000, Math.min(10_000, remaining + 1000)) },
+        );
+        return;
+      } catch (error) {
+        const status = statusOf(error);
+        if (status === 401 || status === 403) {
+          // Waiting does not fix a wrong password or a user without the monitor privilege.
+          throw new BootstrapError(
+            this.engine,
+            `cannot connect to ${this.hostPort} as ${this.user || 'an anonymous user'}: ${status === 401 ? 'authentication failed' : 'not allowed to read the cluster health'}: ${describeError(error)}`,
+            undefined,
+            errorType(error),
+          );
+        }
+        if (!isTransient(error)) throw new BootstrapError(this.engine, `cannot connect to ${this.hostPort}: ${describeError(error)}`, undefined, errorType(error));
+        const elapsed = Date.now() - started;
+        if (elapsed >= this.options.readyTimeoutMs) {
+          throw new BootstrapError(this.engine, `not reachable at ${this.hostPort} after ${(elapsed / 1000).toFixed(1)} s (${describeError(error)})`);
+        }
+        // The last attempt is made at the deadline, not one backoff step before it.
+        await sleep(Math.min(delay, this.options.readyTimeoutMs - elapsed));
+        delay = Math.min(delay * 2, 2000);
+      }
+    }
+  }
+
+  /** Creates a bookkeeping index unless it exists; two bootstraps creating it at once both succeed. */
+  private async ensureIndex(index: string, mappings: estypes.MappingTypeMapping): Promise<void> {
+    if (await this.client.indices.exists({ index, expand_wildcards: 'all' })) return;
+    try {
+      await this.client.indices.create({ index, settings: BOOKKEEPING_SETTINGS, mappings });
+    } catch (error) {
+      if (errorType(error) !== 'resource_already_exists_exception') throw error;
+    }
+  }
+
+  private async readLock(): Promise<{ document: LockDocument; version: LockVersion } | undefined> {
+    try {
+      const found = await this.client.get<LockDocument>({ index: this.lockIndex, id: LOCK_ID });
+      if (!found.found || !found._source || found._seq_no === undefined || found._primary_term === undefined) return undefined;
+      return { document: found._source, version: { seqNo: found._seq_no, primaryTerm: found._primary_term } };
+    } catch (error) {
+      if (statusOf(error) === 404) return undefined;
+      throw error;
+    }
+  }
+
+  private leaseDocument(): LockDocument {
+    return { holder: this.holder, expiresAt: new Date(Date.now() + this.leaseMs).toISOString() };
+  }
+
+  /**
+   * One attempt: create the lock document, or take over an expired one. Returns undefined when
+   * the lock is now this bootstrap's, otherwise the live holder.
+   */
+  private async tryLock(): Promise<LockDocument | undefined> {
+    try {
+      const created = await this.client.index({ index: this.lockIndex, id: LOCK_ID, op_type: 'create', document: this.leaseDocument() });
+      this.lockVersion = { seqNo: created._seq_no!, primaryTerm: created._primary_term! };
+      return undefined;
+    } catch (error) {
+      if (statusOf(error) !== 409) throw error;
+    }
+    const current = await this.readLock();
+    if (!current) return { holder: '(released just now)', expiresAt: new Date().toISOString() };
+    if (Date.parse(current.document.expiresAt) > Date.now()) return current.document;
+    // Expired: its holder stopped renewing. Of several waiters, the conditional write lets one win.
+    try {
+      const taken = await this.client.index({
+        index: this.lockIndex,
+        id: LOCK_ID,
+        if_seq_no: current.version.seqNo,
+        if_primary_term: current.version.primaryTerm,
+        document: this.leaseDocument(),
+      });
+      this.lockVersion = { seqNo: taken._seq_no!, primaryTerm: taken._primary_term! };
+      return undefined;
+    } catch (error) {
+      if (statusOf(error) !== 409) throw error;
+      return (await this.readLock())?.document ?? current.document;
+    }
+  }
+
+  async lock(): Promise<void> {
+    await this.ensureIndex(this.lockIndex, LOCK_MAPPINGS);
+    const started = Date.now();
+    let delay = 100;
+    for (;;) {
+      const holder = await this.tryLock();
+      if (holder === undefined) {
+        this.startHeartbeat();
+        return;
+      }
+      const waited = Date.now() - started;
+      if (waited >= this.options.lockTimeoutMs) {
+        throw new BootstrapError(
+          this.engine,
+          `another bootstrap still holds the lock after ${(this.options.lockTimeoutMs / 1000).toFixed(1)} s (held by ${holder.holder}, lease until ${holder.expiresAt}; ` +
+            `${this.lockIndex}/_doc/${LOCK_ID})`,
+        );
+      }
+      await sleep(Math.min(delay, this.options.lockTimeoutMs - waited));
+      delay = Math.min(delay * 2, 1000);
+    }
+  }
+
+  /** Renews the lease a third of the way through it, one renewal at a time. */
+  private startHeartbeat(): void {
+    const interval = Math.max(100, Math.floor(this.leaseMs / 3));
+    const beat = () => {
+      this.heartbeat = setTimeout(() => {
+        this.renewal = this.renew().finally(() => {
+          this.renewal = undefined;
+          if (this.heartbeat && !this.lockLost) beat();
+        });
+      }, interval);
+      this.heartbeat.unref();
+    };
+    beat();
+  }
+
+  private async renew(): Promise<void> {
+    const version = this.lockVersion;
+    if (!version) return;
+    try {
+      const renewed = await this.client.index({
+        index: this.lockIndex,
+        id: LOCK_ID,
+        if_seq_no: version.seqNo,
+        if_primary_term: version.primaryTerm,
+        document: this.leaseDocument(),
+      });
+      this.lockVersion = { seqNo: renewed._seq_no!, primaryTerm: renewed._primary_term! };
+    } catch (error) {
+      // A conflict means another bootstrap took the lock over: this one must stop. Anything else
+      // (a slow cluster) is retried at the next beat, while the lease still runs.
+      if (statusOf(error) === 409) {
+        const holder = (await this.readLock().catch(() => undefined))?.document.holder ?? 'another bootstrap';
+        this.lockLost = `lost the lock to ${holder}: the lease expired before it was renewed`;
+      }
+    }
+  }
+
+  private async stopHeartbeat(): Promise<void> {
+    if (this.heartbeat) clearTimeout(this.heartbeat);
+    this.heartbeat = undefined;
+    await this.renewal;
+  }
+
+  private async releaseLock(): Promise<void> {
+    await this.stopHeartbeat();
+    const version = this.lockVersion;
+    this.lockVersion = undefined;
+    if (!version || this.lockLost) return;
+    // Conditional: a lock taken over meanwhile is someone else's and stays.
+    await this.client.delete({ index: this.lockIndex, id: LOCK_ID, if_seq_no: version.seqNo, if_primary_term: version.primaryTerm }).catch(() => undefined);
+  }
+
+  private async observeAliased(alias: string): Promise<ObservedAliasedIndex> {
+    let aliasTargets: string[] = [];
+    let nameTakenByIndex = false;
+    if (await this.client.indices.existsAlias({ name: alias })) {
+      aliasTargets = Object.keys(await this.client.indices.getAlias({ name: alias })).sort();
+    } else {
+      nameTakenByIndex = await this.client.indices.exists({ index: alias, expand_wildcards: 'all' });
+    }
+    // Every version, hidden or closed included: a leftover blocks creating its name.
+    const pattern = `${alias}_v*`;
+    const wildcard = { index: pattern, expand_wildcards: 'all', allow_no_indices: true } as const;
+    const mappings = await this.client.indices.getMapping(wildcard);
+    const settings = await this.client.indices.getSettings({ ...wildcard, flat_settings: true });
+    const versions: Record<string, ObservedIndex> = {};
+    for (const [index, record] of Object.entries(mappings)) {
+      versions[index] = { mappings: record.mappings, settings: (settings[index]?.settings ?? {}) as Record<string, unknown> };
+    }
+    return { alias, aliasTargets, nameTakenByIndex, versions };
+  }
+
+  private async observeTemplate(name: string): Promise<estypes.IndicesIndexTemplate | null> {
+    try {
+      const found = await this.client.indices.getIndexTemplate({ name, flat_settings: true });
+      return found.index_templates.find((item) => item.name === name)?.index_template ?? null;
+    } catch (error) {
+      if (statusOf(error) === 404) return null;
+      throw error;
+    }
+  }
+
+  /** The latest ledger record per subject; none before the first change. */
+  private async readLedger(): Promise<LedgerRecord[]> {
+    const result = await this.client.search<LedgerRecord>({
+      index: this.ledgerIndex,
+      ignore_unavailable: true,
+      size: 1000,
+      sort: [{ appliedAt: 'desc' }],
+      collapse: { field: 'subject' },
+    });
+    return result.hits.hits.flatMap((hit) => (hit._source ? [hit._source] : []));
+  }
+
+  async observe(): Promise<ElasticsearchObserved> {
+    const indices: ObservedAliasedIndex[] = [];
+    for (const alias of this.options.watch.aliases) indices.push(await this.observeAliased(alias));
+    const templates: Record<string, estypes.IndicesIndexTemplate | null> = {};
+    for (const name of this.options.watch.templates) templates[name] = await this.observeTemplate(name);
+    return { indices, templates, ledger: await this.readLedger() };
+  }
+
+  private async createIndex(index: string, settings: estypes.IndicesIndexSettingsKeys, mappings: estypes.MappingTypeMapping, aliases?: Record<string, estypes.IndicesAlias>): Promise<void> {
+    await this.client.indices.create({ index, settings, mappings, ...(aliases ? { aliases } : {}) });
+  }
+
+  /** Reindexes as a task and follows it: a long reindex outlives any single HTTP request. */
+  private async reindex(from: string, to: string): Promise<void> {
+    const timeoutMs = this.options.reindexTimeoutMs ?? DEFAULT_REINDEX_TIMEOUT_MS;
+    const started = await this.client.reindex({ source: { index: from }, dest: { index: to, op_type: 'create' }, wait_for_completion: false, refresh: true });
+    const task = String(started.task);
+    const begun = Date.now();
+    let delay = 250;
+    for (;;) {
+      const status = await this.client.tasks.get({ task_id: task });
+      if (status.completed) {
+        if (status.error) throw new Error(`reindex from ${from} into ${to} failed: ${status.error.type}: ${status.error.reason} (task ${task})`);
+        const response = (status.response ?? {}) as estypes.ReindexResponse;
+        const failures = response.failures ?? [];
+        if (failures.length > 0) {
+          const first = failures[0]!;
+          throw new Error(
+            `reindex from ${from} into ${to} failed for ${failures.length} document(s), e.g. ${first.id}: ${first.cause.type}: ${first.cause.reason} (task ${task}); ` +
+              `the alias still points at ${from}`,
+          );
+        }
+        return;
+      }
+      if (Date.now() - begun >= timeoutMs) {
+        await this.client.tasks.cancel({ task_id: task }).catch(() => undefined);
+        throw new Error(`reindex from ${from} into ${to} did not finish within ${(timeoutMs / 1000).toFixed(0)} s; task ${task} was cancelled and the alias still points at ${from}`);
+      }
+      await sleep(delay);
+      delay = Math.min(delay * 2, 5000);
+    }
+  }
+
+  private async record(change: Change<ElasticsearchPayload>): Promise<void> {
+    if (!this.ledgerReady) {
+      await this.ensureIndex(this.ledgerIndex, LEDGER_MAPPINGS);
+      this.ledgerReady = true;
+    }
+    const record: LedgerRecord = {
+      subject: change.subject,
+      action: change.action,
+      detail: change.detail,
+      appliedAt: new Date().toISOString(),
+      appliedBy: `${this.user || 'anonymous'} from ${hostname()}`,
+    };
+    await this.client.index({ index: this.ledgerIndex, document: record, refresh: 'wait_for' });
+  }
+
+  private async applyPayload(payload: ElasticsearchPayload): Promise<void> {
+    switch (payload.kind) {
+      case 'create-index':
+        if (payload.deleteExisting) await this.client.indices.delete({ index: payload.index, ignore_unavailable: true });
+        // The alias comes with the index, in the same request: never one without the other.
+        await this.createIndex(payload.index, payload.settings, payload.mappings, { [payload.alias]: {} });
+        return;
+      case 'update-index':
+        if (payload.mappings) await this.client.indices.putMapping({ index: payload.index, ...payload.mappings });
+        if (payload.settings) await this.client.indices.putSettings({ index: payload.index, settings: payload.settings });
+        return;
+      case 'reindex':
+        if (payload.deleteExisting) await this.client.indices.delete({ index: payload.to, ignore_unavailable: true });
+        await this.createIndex(payload.to, payload.settings, payload.mappings);
+        await this.reindex(payload.from, payload.to);
+        // A reindex can outlast a lease whose renewals failed: never move the alias without the lock.
+        this.assertLock(`the alias ${payload.alias} still points at ${payload.from}`);
+        // One _aliases request is one cluster-state update: readers see the old index or the new
+        // one, never neither. must_exist fails the swap if someone moved the alias meanwhile.
+        await this.client.indices.updateAliases({
+          actions: [{ remove: { index: payload.from, alias: payload.alias, must_exist: true } }, { add: { index: payload.to, alias: payload.alias } }],
+        });
+        return;
+      case 'put-template':
+        await this.client.indices.putIndexTemplate(payload.request);
+        return;
+    }
+  }
+
+  private assertLock(consequence: string): void {
+    if (this.lockLost) throw new Error(`${this.lockLost}; ${consequence}`);
+  }
+
+  async apply(change: Change<ElasticsearchPayload>): Promise<void> {
+    if (this.lockLost) throw new BootstrapError(this.engine, `${change.subject}: not applied: ${this.lockLost}`);
+    try {
+      await this.applyPayload(change.payload);
+    } catch (error) {
+      throw new BootstrapError(this.engine, `${change.subject}: ${change.action} failed: ${describeError(error)}`, { file: change.source }, errorType(error));
+    }
+    await this.record(change);
+  }
+
+  async close(): Promise<void> {
+    await this.releaseLock().catch(() => undefined);
+    await this.client.close().catch(() => undefined);
+  }
+}
+
+/** The engine as the runner sees it; the environment is read once per run from the run's env. */
+export const elasticsearchEngine: StateEngine<ElasticsearchDesired, ElasticsearchObserved, ElasticsearchPayload> = {
+  kind: 'state',
+  name: 'elasticsearch',
+  urlVariable: ENGINES.elasticsearch.urlVariable,
+  desired: (env) => {
+    const { environment, from } = environmentFrom(env);
+    return elasticsearchDesired(environment, from);
+  },
+  plan: planElasticsearch,
+  // Names do not depend on the environment: observe what the definitions name in any of them.
+  createAdapter: (url, options) => new ElasticsearchAdapter(url, { ...options, watch: watchedNames(elasticsearchDesired('dev')) }),
+};
