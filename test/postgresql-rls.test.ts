@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmbeddedPostgres, type EmbeddedPostgresServer } from '../bootstrap/embedded/postgresql.ts';
-import { applyPostgresAssets } from './support/postgres.ts';
+import { applyPostgresAssets, closePool } from './support/postgres.ts';
 
 type AppRole = 'anonymous' | 'reader' | 'author' | 'editor' | 'admin';
 
@@ -167,24 +167,6 @@ async function seed(): Promise<void> {
   }
 }
 
-/**
- * Ends a pool and waits until its connections are closed. Pool.end() resolves before they are,
- * and a connection still open when the server stops gets an error no one listens to any more.
- */
-async function closePool(pool: pg.Pool | undefined): Promise<void> {
-  if (!pool) return;
-  const open = pool.totalCount;
-  let removed = 0;
-  const closed = new Promise<void>((resolve) => {
-    if (open === 0) resolve();
-    pool.on('remove', () => {
-      removed += 1;
-      if (removed === open) resolve();
-    });
-  });
-  await pool.end();
-  await closed;
-}
 
 beforeAll(async () => {
   server = await startEmbeddedPostgres();

@@ -13,7 +13,7 @@ import { NO_TRANSACTION_MARKER } from '../bootstrap/assets.ts';
 import { startEmbeddedPostgres, type EmbeddedPostgresServer } from '../bootstrap/embedded/postgresql.ts';
 import { splitStatements } from '../bootstrap/sql.ts';
 import { ENGINES } from '../databases/index.ts';
-import { applyPostgresAssets } from './support/postgres.ts';
+import { applyPostgresAssets, closePool } from './support/postgres.ts';
 
 const ASSETS = ENGINES.postgresql.directory;
 const RLS_TABLES = ['article_revisions', 'article_tags', 'articles', 'author_profiles', 'comments', 'users'];
@@ -94,24 +94,6 @@ function sqlFiles(folder: string): string[] {
     .map((name) => join(ASSETS, folder, name));
 }
 
-/**
- * Ends a pool and waits until its connections are closed. Pool.end() resolves before they are,
- * and a connection still open when the server stops gets an error no one listens to any more.
- */
-async function closePool(pool: pg.Pool | undefined): Promise<void> {
-  if (!pool) return;
-  const open = pool.totalCount;
-  let removed = 0;
-  const closed = new Promise<void>((resolve) => {
-    if (open === 0) resolve();
-    pool.on('remove', () => {
-      removed += 1;
-      if (removed === open) resolve();
-    });
-  });
-  await pool.end();
-  await closed;
-}
 
 beforeAll(async () => {
   server = await startEmbeddedPostgres();

@@ -1,4 +1,5 @@
 /** Brings a test database to the platform's schema with the real bootstrap runner. */
+import pg from 'pg';
 import { reportErrors } from '../../bootstrap/format.ts';
 import { runBootstrap } from '../../bootstrap/runner.ts';
 
@@ -13,4 +14,23 @@ export async function applyPostgresAssets(ownerUrl: string, directory?: string):
     ...(directory ? { assetDirectories: { postgresql: directory } } : {}),
   });
   if (!report.ok) throw new Error(reportErrors(report).join('\n'));
+}
+
+/**
+ * Ends a pool and waits until its connections are closed. Pool.end() resolves before they are,
+ * and a connection still open when the server stops gets an error no one listens to any more.
+ */
+export async function closePool(pool: pg.Pool | undefined): Promise<void> {
+  if (!pool) return;
+  const open = pool.totalCount;
+  let removed = 0;
+  const closed = new Promise<void>((resolve) => {
+    if (open === 0) resolve();
+    pool.on('remove', () => {
+      removed += 1;
+      if (removed === open) resolve();
+    });
+  });
+  await pool.end();
+  await closed;
 }
