@@ -18,3 +18,5 @@ export const bootstrapUrls = outputs.bootstrapUrls;
 /** Dev: the same application URLs through the ports published on 127.0.0.1, secret. */
 export const hostUrls = outputs.hostUrls;
 export const endpoints = outputs.endpoints;
+/** The bootstrap run of this deployment; a failed run fails `pulumi up` with its output. */
+export const bootstrap = outputs.bootstrap;

@@ -76,6 +76,25 @@ const engineSchema = z.strictObject(
   { error: 'an object of engine settings' },
 );
 
+const IMAGE_PHRASE = 'a pinned image reference such as ghcr.io/acme/allixios-bootstrap:1.4.0 or …@sha256:<digest>';
+const bootstrapSchema = z.strictObject(
+  {
+    enabled: z.boolean({ error: 'true or false' }).optional(),
+    image: z
+      .string({ error: IMAGE_PHRASE })
+      .regex(/^[a-z0-9][a-z0-9._\/-]*(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127}|@sha256:[0-9a-f]{64})$/, { error: IMAGE_PHRASE })
+      .refine((image) => !image.endsWith(':latest'), { error: IMAGE_PHRASE })
+      .optional(),
+    timeoutSeconds: z
+      .number({ error: 'a whole number of seconds from 60 to 7200' })
+      .int({ error: 'a whole number of seconds from 60 to 7200' })
+      .min(60, { error: 'a whole number of seconds from 60 to 7200' })
+      .max(7200, { error: 'a whole number of seconds from 60 to 7200' })
+      .optional(),
+  },
+  { error: 'an object with enabled, image and timeoutSeconds' },
+);
+
 const passwordSchema = z.string({ error: 'a string of at least 16 characters' }).min(16, { error: 'a string of at least 16 characters' });
 
 const stackSchema = z.strictObject({
@@ -85,6 +104,7 @@ const stackSchema = z.strictObject({
   exposeHostPorts: z.boolean({ error: 'true or false' }).optional(),
   protectData: z.boolean({ error: 'true or false' }).optional(),
   tls: z.literal(false, { error: 'false (TLS is reserved for a later release)' }).optional(),
+  bootstrap: bootstrapSchema.optional(),
   clientNamespaces: z
     .array(z.string({ error: DNS_LABEL_PHRASE }).regex(DNS_LABEL, { error: DNS_LABEL_PHRASE }), { error: 'a list of namespace names' })
     .optional(),
@@ -139,6 +159,16 @@ export interface StackConfig {
   pvcRetention: { whenDeleted: PvcRetention; whenScaled: PvcRetention };
   /** Enabled engines, in the platform's engine order. */
   engines: ResolvedEngine[];
+  /** The bootstrap run inside `pulumi up` (see `stacks/bootstrap/`). */
+  bootstrap: BootstrapSettings;
+}
+
+export interface BootstrapSettings {
+  enabled: boolean;
+  /** A pinned registry reference; unset on Docker, where the program builds the image itself. */
+  image?: string;
+  /** How long the run may take before it counts as failed. */
+  timeoutSeconds: number;
 }
 
 /** `allixios:engines.postgresql.replicas` from a path inside the config namespace. */
@@ -348,6 +378,12 @@ function resolve(raw: RawStackConfig, values: Readonly<Record<string, unknown>>,
       seen.set(engine.hostPort, engine.spec.name);
     }
   }
+  const bootstrapEnabled = raw.bootstrap?.enabled ?? true;
+  if (target === 'kubernetes' && bootstrapEnabled && raw.bootstrap?.image === undefined) {
+    problems.push(
+      `${keyName(['bootstrap', 'image'])}: required on the kubernetes target, where the cluster pulls the image; expected ${IMAGE_PHRASE} (or set ${keyName(['bootstrap', 'enabled'])} to false)`,
+    );
+  }
   if (problems.length > 0) throw new ConfigError(problems);
 
   return {
@@ -361,5 +397,10 @@ function resolve(raw: RawStackConfig, values: Readonly<Record<string, unknown>>,
     clientNamespaces: raw.clientNamespaces ?? [],
     pvcRetention: profile.pvcRetention,
     engines,
+    bootstrap: {
+      enabled: bootstrapEnabled,
+      ...(raw.bootstrap?.image ? { image: raw.bootstrap.image } : {}),
+      timeoutSeconds: raw.bootstrap?.timeoutSeconds ?? 900,
+    },
   };
 }

@@ -5,6 +5,10 @@
 import * as pulumi from '@pulumi/pulumi';
 import { ENGINE_NAMES, type EngineName } from '../databases/engine.ts';
 import { namespaceConfig, parseStackConfig, type StackConfig } from './config.ts';
+import { resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { DockerBootstrap } from './bootstrap/docker.ts';
+import { KubernetesBootstrap } from './bootstrap/kubernetes.ts';
 import { DockerDatabases } from './docker/index.ts';
 import type { Endpoints } from './endpoints.ts';
 import { KubernetesDatabases } from './kubernetes/index.ts';
@@ -24,16 +28,62 @@ export interface DatabaseOutputs {
   hostUrls: Record<string, pulumi.Output<string>>;
   /** Per engine: host and port inside the network or cluster. */
   endpoints: Partial<Record<EngineName, { host: pulumi.Output<string>; port: number }>>;
+  /** The bootstrap run of this deployment, once it succeeded. */
+  bootstrap?: pulumi.Output<string>;
 }
 
-/** Deploys the stack's engines on its target; `opts` apply to the top-level component. */
-export function deployDatabases(config: StackConfig, name = 'allixios', opts?: pulumi.ComponentResourceOptions): DatabaseOutputs {
-  const endpoints: Endpoints =
-    config.target === 'docker'
-      ? new DockerDatabases(name, { config }, opts).endpoints
-      : new KubernetesDatabases(name, { config }, opts).endpoints;
+/** The repository root: the bootstrap image's build context and the content its trigger hashes. */
+const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 
-  const outputs: DatabaseOutputs = { urls: {}, bootstrapUrls: {}, hostUrls: {}, endpoints: {} };
+/** Deploys the stack's engines on its target, then the bootstrap run; `opts` apply to the top-level components. */
+export function deployDatabases(config: StackConfig, name = 'allixios', opts?: pulumi.ComponentResourceOptions): DatabaseOutputs {
+  let endpoints: Endpoints;
+  let bootstrap: pulumi.Output<string> | undefined;
+  if (config.target === 'docker') {
+    const databases = new DockerDatabases(name, { config }, opts);
+    endpoints = databases.endpoints;
+    if (config.bootstrap.enabled) {
+      const run = new DockerBootstrap(
+        `${name}-bootstrap`,
+        {
+          config,
+          root: ROOT,
+          networkName: databases.network.name,
+          namePrefix: config.namespace,
+          urls: Object.fromEntries(Object.values(endpoints).map((endpoint) => [endpoint.urlVariable, endpoint.adminUrl])),
+          endpoints: databases.engines.map((engine) => `${engine.host}:${engine.port}`),
+          engines: databases.engines.map((engine) => engine.container),
+        },
+        opts,
+      );
+      bootstrap = run.exitCode.apply((code) => `container ${config.namespace}-bootstrap-${run.trigger} exited with ${code}`);
+    }
+  } else {
+    const databases = new KubernetesDatabases(name, { config }, opts);
+    endpoints = databases.endpoints;
+    if (config.bootstrap.enabled) {
+      const run = new KubernetesBootstrap(
+        `${name}-bootstrap`,
+        {
+          config,
+          root: ROOT,
+          namespace: databases.namespace.metadata.name,
+          instance: `${config.project}-${config.stack}`,
+          targets: config.engines.map((engine, index) => ({
+            module: engine.module,
+            spec: engine.spec,
+            secretName: databases.engines[index]!.secret.metadata.name,
+            host: `${engine.spec.name}.${config.namespace}.svc`,
+          })),
+          engines: databases.engines.map((engine) => engine.statefulSet),
+        },
+        opts,
+      );
+      bootstrap = run.job.metadata.name.apply((job) => `job ${job} succeeded`);
+    }
+  }
+
+  const outputs: DatabaseOutputs = { urls: {}, bootstrapUrls: {}, hostUrls: {}, endpoints: {}, ...(bootstrap ? { bootstrap } : {}) };
   for (const engine of ENGINE_NAMES) {
     const endpoint = endpoints[engine];
     if (!endpoint) continue;

@@ -3,7 +3,8 @@ import { ConfigError, namespaceConfig, parseStackConfig } from '../stacks/config
 import { createRecordingMocks } from '../stacks/render/mocks.ts';
 import * as pulumi from '@pulumi/pulumi';
 
-const prod = { environment: 'prod', namespace: 'allixios-prod' };
+const BOOTSTRAP = { image: 'ghcr.io/allixios/allixios-bootstrap:0.1.0' };
+const prod = { environment: 'prod', namespace: 'allixios-prod', bootstrap: BOOTSTRAP };
 
 function problemsOf(values: Record<string, unknown>): string[] {
   try {
@@ -42,7 +43,7 @@ describe('stack configuration', () => {
     ['an unknown target', { ...prod, target: 'nomad' }, 'allixios:target: expected one of docker, kubernetes, got "nomad"'],
     [
       'a kubernetes stack without namespace',
-      { environment: 'staging' },
+      { environment: 'staging', bootstrap: BOOTSTRAP },
       `allixios:namespace: required when allixios:target is kubernetes; expected ${DNS}`,
     ],
     [
@@ -52,13 +53,13 @@ describe('stack configuration', () => {
     ],
     [
       'an unknown environment',
-      { environment: 'production', namespace: 'x' },
+      { environment: 'production', namespace: 'x', bootstrap: BOOTSTRAP },
       'allixios:environment: expected one of dev, staging, prod, ephemeral, got "production"',
     ],
     [
       'an unknown top-level key',
       { ...prod, replicas: 2 },
-      'allixios:replicas: unknown key; expected one of environment, target, namespace, exposeHostPorts, protectData, tls, clientNamespaces, engines, passwords',
+      'allixios:replicas: unknown key; expected one of environment, target, namespace, exposeHostPorts, protectData, tls, bootstrap, clientNamespaces, engines, passwords',
     ],
     [
       'an unknown engine setting',
@@ -99,7 +100,7 @@ describe('stack configuration', () => {
     ],
     [
       'a protected ephemeral stack',
-      { environment: 'ephemeral', namespace: 'pr-12', protectData: true },
+      { environment: 'ephemeral', namespace: 'pr-12', protectData: true, bootstrap: BOOTSTRAP },
       'allixios:protectData: expected false for an ephemeral stack, whose teardown must remove everything, got true',
     ],
     [
@@ -131,6 +132,16 @@ describe('stack configuration', () => {
       'an unknown engine option',
       { ...prod, engines: { postgresql: { options: { workMem: '64MB' } } } },
       'allixios:engines.postgresql.options.workMem: unknown key; expected one of sharedBuffersRatio',
+    ],
+    [
+      'a kubernetes stack without a bootstrap image',
+      { environment: 'prod', namespace: 'allixios-prod' },
+      'allixios:bootstrap.image: required on the kubernetes target, where the cluster pulls the image; expected a pinned image reference such as ghcr.io/acme/allixios-bootstrap:1.4.0 or …@sha256:<digest> (or set allixios:bootstrap.enabled to false)',
+    ],
+    [
+      'a bootstrap image on latest',
+      { ...prod, bootstrap: { image: 'ghcr.io/allixios/allixios-bootstrap:latest' } },
+      'allixios:bootstrap.image: expected a pinned image reference such as ghcr.io/acme/allixios-bootstrap:1.4.0 or …@sha256:<digest>, got "ghcr.io/allixios/allixios-bootstrap:latest"',
     ],
     [
       'every engine disabled',

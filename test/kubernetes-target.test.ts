@@ -3,6 +3,7 @@ import { ConfigMap, Namespace, Secret, Service } from 'kubernetes-models/v1';
 import { StatefulSet } from 'kubernetes-models/apps/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
+import { Job } from 'kubernetes-models/batch/v1';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { redactSecrets, SECRET_SIGNATURE, SECRET_SIGNATURE_KEY, unwrapSecrets, type RecordedResource } from '../stacks/render/mocks.ts';
 import { deployDatabases } from '../stacks/program.ts';
@@ -12,6 +13,7 @@ import { evaluate, evaluateStack, unwrap, type Evaluation } from './support/pulu
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- test access to rendered objects
 
+const BOOTSTRAP = { image: 'ghcr.io/allixios/allixios-bootstrap:0.1.0' };
 const isEnvelope = (value: unknown) => (value as Record<string, unknown> | null)?.[SECRET_SIGNATURE_KEY] === SECRET_SIGNATURE;
 const kindOf = (resource: RecordedResource) => resource.inputs.kind as string;
 const objects = (evaluation: Evaluation, kind: string) =>
@@ -27,6 +29,7 @@ const MODELS: Record<string, new (data: Json) => { validate(): void }> = {
   StatefulSet,
   PodDisruptionBudget,
   NetworkPolicy,
+  Job,
 };
 
 describe('kubernetes target (stack prod)', () => {
@@ -47,7 +50,8 @@ describe('kubernetes target (stack prod)', () => {
 
   it('validates every object against the Kubernetes OpenAPI schema', () => {
     const kubernetesObjects = prod.resources.filter((resource) => resource.type.startsWith('kubernetes:'));
-    expect(kubernetesObjects.length).toBe(1 + 5 * 7);
+    // The namespace, seven objects per engine, and the bootstrap Job.
+    expect(kubernetesObjects.length).toBe(1 + 5 * 7 + 1);
     for (const resource of kubernetesObjects) {
       const Model = MODELS[kindOf(resource)];
       expect(Model, kindOf(resource)).toBeDefined();
@@ -119,7 +123,7 @@ describe('kubernetes target (stack prod)', () => {
   });
 
   it('creates a LoadBalancer Service only when the config asks for one', async () => {
-    const exposed = await evaluate({ environment: 'staging', namespace: 'allixios-staging', engines: { postgresql: { serviceType: 'LoadBalancer' } } });
+    const exposed = await evaluate({ environment: 'staging', namespace: 'allixios-staging', bootstrap: BOOTSTRAP, engines: { postgresql: { serviceType: 'LoadBalancer' } } });
     const types = objects(exposed, 'Service').filter((service) => service.spec.type === 'LoadBalancer').map((service) => service.metadata.name);
     expect(types).toEqual(['postgresql']);
   });
@@ -187,7 +191,7 @@ describe('kubernetes target (stack prod)', () => {
   });
 
   it('leaves ephemeral stacks unprotected with volume claims deleted alongside', async () => {
-    const ephemeral = await evaluate({ environment: 'ephemeral', namespace: 'pr-42' });
+    const ephemeral = await evaluate({ environment: 'ephemeral', namespace: 'pr-42', bootstrap: BOOTSTRAP });
     for (const { spec } of ephemeral.config.engines) {
       expect(ephemeral.options.get(`allixios-${spec.name}-statefulset`)!.protect).toBeFalsy();
       expect(forEngine(ephemeral, 'StatefulSet', spec.name)[0]!.spec.persistentVolumeClaimRetentionPolicy).toEqual({
@@ -207,6 +211,7 @@ describe('kubernetes target (stack prod)', () => {
     const prerequisite = await evaluate({
       environment: 'prod',
       namespace: 'allixios-prod',
+      bootstrap: BOOTSTRAP,
       engines: { elasticsearch: { options: { maxMapCount: 'nodePrerequisite' } } },
     });
     expect(forEngine(prerequisite, 'StatefulSet', 'elasticsearch')[0]!.spec.template.spec.initContainers).toBeUndefined();
@@ -218,7 +223,7 @@ describe('kubernetes target (stack prod)', () => {
     // Replicated topologies are refused by the config for now; the renderer is ready for them.
     const recorder = createRecordingMocks();
     pulumi.runtime.setMocks(recorder.mocks, 'allixios', 'replicated', false);
-    const config = parseStackConfig({ environment: 'staging', namespace: 'allixios-staging' }, 'allixios', 'replicated');
+    const config = parseStackConfig({ environment: 'staging', namespace: 'allixios-staging', bootstrap: BOOTSTRAP }, 'allixios', 'replicated');
     config.engines[0]!.spec.replicas = 3;
     deployDatabases(config);
     await settled(recorder.resources);

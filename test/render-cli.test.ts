@@ -20,7 +20,7 @@ describe('npm run render', () => {
     expect(code).toBe(0);
     expect(stdout).toContain('(docker)');
     const directory = join(out, 'dev', 'docker');
-    expect(readdirSync(directory).sort()).toEqual(['clickhouse.json', 'elasticsearch.json', 'mongodb.json', 'network.json', 'postgresql.json', 'redis.json']);
+    expect(readdirSync(directory).sort()).toEqual(['bootstrap.json', 'clickhouse.json', 'elasticsearch.json', 'mongodb.json', 'network.json', 'postgresql.json', 'redis.json']);
     const postgresql = JSON.parse(readFileSync(join(directory, 'postgresql.json'), 'utf8'));
     expect(Object.keys(postgresql).sort()).toEqual(['container', 'remoteimage', 'volume']);
     // The env list holds passwords, so all of it is secret: its length shows, its values do not.

@@ -18,7 +18,7 @@ describe('offline render of the prod stack', () => {
 
   it('writes one multi-document YAML file per engine, plus the namespace', () => {
     expect(result.target).toBe('kubernetes');
-    expect(readdirSync(result.directory).sort()).toEqual(['clickhouse.yaml', 'elasticsearch.yaml', 'mongodb.yaml', 'namespace.yaml', 'postgresql.yaml', 'redis.yaml']);
+    expect(readdirSync(result.directory).sort()).toEqual(['bootstrap.yaml', 'clickhouse.yaml', 'elasticsearch.yaml', 'mongodb.yaml', 'namespace.yaml', 'postgresql.yaml', 'redis.yaml']);
     const kinds = parseAllDocuments(readFileSync(join(result.directory, 'postgresql.yaml'), 'utf8')).map((document) => document.get('kind'));
     expect(kinds).toEqual(['Secret', 'ConfigMap', 'Service', 'Service', 'StatefulSet', 'PodDisruptionBudget', 'NetworkPolicy']);
   });

@@ -11,9 +11,13 @@ export interface RenderedFiles {
   files: Record<string, unknown[]>;
 }
 
-/** Resource names derive from the parent's: `allixios-postgresql-container`. */
-function engineOf(resourceName: string): EngineName | undefined {
-  return ENGINE_NAMES.find((engine) => resourceName.split('-').includes(engine));
+/**
+ * The file a resource goes to: its engine's (names derive from the parent's:
+ * `allixios-postgresql-container`), or the bootstrap run's (`allixios-bootstrap-job-<trigger>`).
+ */
+function ownerOf(resourceName: string): EngineName | 'bootstrap' | undefined {
+  const parts = resourceName.split('-');
+  return parts.includes('bootstrap') ? 'bootstrap' : ENGINE_NAMES.find((engine) => parts.includes(engine));
 }
 
 export function groupRendered(resources: readonly RecordedResource[]): RenderedFiles {
@@ -23,7 +27,7 @@ export function groupRendered(resources: readonly RecordedResource[]): RenderedF
 
   for (const resource of resources) {
     const inputs = redactSecrets(resource.inputs, REDACTED) as Record<string, unknown>;
-    const engine = engineOf(resource.name);
+    const engine = ownerOf(resource.name);
     if (resource.type.startsWith('kubernetes:')) {
       add(engine ? `${engine}.yaml` : `${String(inputs.kind ?? 'cluster').toLowerCase()}.yaml`, inputs);
     } else if (resource.type.startsWith('docker:')) {
@@ -41,7 +45,7 @@ export function groupRendered(resources: readonly RecordedResource[]): RenderedF
   return { target: kubernetes ? 'kubernetes' : 'docker', files };
 }
 
-const KIND_ORDER = ['Namespace', 'Secret', 'ConfigMap', 'Service', 'StatefulSet', 'PodDisruptionBudget', 'NetworkPolicy'];
+const KIND_ORDER = ['Namespace', 'Secret', 'ConfigMap', 'Service', 'StatefulSet', 'PodDisruptionBudget', 'NetworkPolicy', 'Job'];
 
 function byKindThenName(a: unknown, b: unknown): number {
   const key = (document: unknown) => {

@@ -33,7 +33,12 @@ export function unwrapSecrets(value: unknown): unknown {
   return value;
 }
 
-export function createRecordingMocks(): RecordingMocks {
+export interface MockOptions {
+  /** Exit code and logs of a one-shot container (the Docker bootstrap run); 0 by default. */
+  containerExit?: (name: string) => { code: number; logs: string };
+}
+
+export function createRecordingMocks(options: MockOptions = {}): RecordingMocks {
   const resources: RecordedResource[] = [];
   const generatedSecrets: string[] = [];
   const mocks: pulumi.runtime.Mocks = {
@@ -51,6 +56,14 @@ export function createRecordingMocks(): RecordingMocks {
           const digest = createHash('sha256').update(String(state.name)).digest('hex');
           state.imageId = `sha256:${digest}`;
           state.repoDigest = `${String(state.name).split(':')[0]}@sha256:${digest}`;
+          break;
+        }
+        case 'docker:index/container:Container': {
+          if (state.attach === true) {
+            const exit = options.containerExit?.(args.name) ?? { code: 0, logs: '' };
+            state.exitCode = exit.code;
+            state.containerLogs = exit.logs;
+          }
           break;
         }
         default:

@@ -5,7 +5,7 @@
 import * as pulumi from '@pulumi/pulumi';
 import { namespaceConfig, parseStackConfig, type StackConfig } from '../../stacks/config.ts';
 import { deployDatabases, type DatabaseOutputs } from '../../stacks/program.ts';
-import { createRecordingMocks, settled, type RecordedResource } from '../../stacks/render/mocks.ts';
+import { createRecordingMocks, settled, type MockOptions, type RecordedResource } from '../../stacks/render/mocks.ts';
 import { readStackFile } from '../../stacks/render/stack-file.ts';
 
 export const ROOT = new URL('../..', import.meta.url).pathname;
@@ -25,8 +25,8 @@ export function unwrap<T>(output: pulumi.Output<T>): Promise<T> {
 }
 
 /** Evaluates the program for `values` (namespace keys without the `allixios:` prefix). */
-export async function evaluate(values: Record<string, unknown>, stack = 'test'): Promise<Evaluation> {
-  const recorder = createRecordingMocks();
+export async function evaluate(values: Record<string, unknown>, stack = 'test', mockOptions: MockOptions = {}): Promise<Evaluation> {
+  const recorder = createRecordingMocks(mockOptions);
   pulumi.runtime.setMocks(recorder.mocks, 'allixios', stack, false);
   const config = parseStackConfig(values, 'allixios', stack);
   const options = new Map<string, pulumi.CustomResourceOptions>();

@@ -1,0 +1,125 @@
+/**
+ * The bootstrap on the Kubernetes target: a Job from a pinned image, labelled so the engines'
+ * NetworkPolicies admit it, started after every StatefulSet is ready. Pulumi waits for the Job;
+ * `pulumi up` fails when it fails. Passwords reach it only by reference to the engines' Secrets:
+ * each URL is assembled in the pod from `$(VAR)` references, never written into the Job.
+ */
+import * as k8s from '@pulumi/kubernetes';
+import * as pulumi from '@pulumi/pulumi';
+import type { EngineModule, EngineSpec } from '../../databases/engine.ts';
+import type { StackConfig } from '../config.ts';
+import { BOOTSTRAP_POD_LABELS } from '../labels.ts';
+import { bootstrapContentHash, bootstrapTrigger } from './trigger.ts';
+
+/** An engine as the bootstrap Job reaches it. */
+export interface BootstrapTarget {
+  module: EngineModule;
+  spec: EngineSpec;
+  /** The engine's Secret, holding its passwords. */
+  secretName: pulumi.Input<string>;
+  /** In-cluster host of its ClusterIP Service. */
+  host: string;
+}
+
+/** Arguments of {@link KubernetesBootstrap}. */
+export interface KubernetesBootstrapArgs {
+  config: StackConfig;
+  root: string;
+  namespace: pulumi.Input<string>;
+  instance: string;
+  targets: readonly BootstrapTarget[];
+  /** The engines' StatefulSets: the Job starts once all are ready. */
+  engines: readonly pulumi.Resource[];
+}
+
+/** `$(BOOTSTRAP_POSTGRESQL_PASSWORD)`-style variable holding an engine's admin password. */
+function passwordVariable(spec: EngineSpec): string {
+  return `BOOTSTRAP_${spec.name.toUpperCase()}_PASSWORD`;
+}
+
+/** The engine's admin URL with the password as a Kubernetes dependent-variable reference. */
+export function urlTemplate(target: BootstrapTarget): string {
+  const connection = target.spec.adminConnection;
+  const query = connection.query ? `?${connection.query}` : '';
+  return `${connection.scheme}://${connection.username}:$(${passwordVariable(target.spec)})@${target.host}:${target.spec.ports[0]!.containerPort}${connection.path ?? ''}${query}`;
+}
+
+/** One bootstrap run on Kubernetes. Type token `allixios:kubernetes:Bootstrap`. */
+export class KubernetesBootstrap extends pulumi.ComponentResource {
+  readonly job: k8s.batch.v1.Job;
+  readonly trigger: string;
+
+  constructor(name: string, args: KubernetesBootstrapArgs, opts?: pulumi.ComponentResourceOptions) {
+    super('allixios:kubernetes:Bootstrap', name, {}, opts);
+    const { image, timeoutSeconds } = args.config.bootstrap;
+    if (!image) throw new Error('the Kubernetes bootstrap needs allixios:bootstrap.image (the config validation requires it)');
+    this.trigger = bootstrapTrigger(
+      bootstrapContentHash(args.root),
+      image,
+      args.targets.map((target) => `${target.host}:${target.spec.ports[0]!.containerPort}`),
+    );
+    const labels = {
+      'app.kubernetes.io/name': 'allixios-bootstrap',
+      ...BOOTSTRAP_POD_LABELS,
+      'app.kubernetes.io/instance': args.instance,
+      'app.kubernetes.io/managed-by': 'pulumi',
+    };
+
+    const env: k8s.types.input.core.v1.EnvVar[] = [
+      { name: 'ALLIXIOS_ENVIRONMENT', value: args.config.environment },
+      // Each password first, then the URL that refers to it: Kubernetes expands $(VAR) only for
+      // variables defined earlier in the list.
+      ...args.targets.flatMap((target) => [
+        { name: passwordVariable(target.spec), valueFrom: { secretKeyRef: { name: target.secretName, key: target.spec.adminConnection.passwordSecret } } },
+        { name: target.module.urlVariable, value: urlTemplate(target) },
+      ]),
+    ];
+
+    // The trigger in the name: Jobs are immutable, and a new name is a new run. The same trigger
+    // is no change, so an unchanged `pulumi up` runs nothing.
+    this.job = new k8s.batch.v1.Job(
+      `${name}-job-${this.trigger}`,
+      {
+        metadata: { name: `bootstrap-${this.trigger}`, namespace: args.namespace, labels },
+        spec: {
+          // Transient failures (an engine restarting) get two more tries; the ledger makes them safe.
+          backoffLimit: 2,
+          activeDeadlineSeconds: timeoutSeconds,
+          // Kept a week for its logs, then removed by the cluster; Pulumi recreates nothing.
+          ttlSecondsAfterFinished: 7 * 24 * 3600,
+          template: {
+            metadata: { labels },
+            spec: {
+              restartPolicy: 'Never',
+              automountServiceAccountToken: false,
+              enableServiceLinks: false,
+              securityContext: { runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, seccompProfile: { type: 'RuntimeDefault' } },
+              containers: [
+                {
+                  name: 'bootstrap',
+                  image,
+                  imagePullPolicy: 'IfNotPresent',
+                  args: ['--ready-timeout', '300', '--lock-timeout', String(timeoutSeconds)],
+                  env,
+                  resources: { requests: { cpu: '100m', memory: '256Mi' }, limits: { cpu: '1', memory: '512Mi' } },
+                  securityContext: {
+                    runAsNonRoot: true,
+                    allowPrivilegeEscalation: false,
+                    readOnlyRootFilesystem: true,
+                    capabilities: { drop: ['ALL'] },
+                    seccompProfile: { type: 'RuntimeDefault' },
+                  },
+                  // tsx caches compiled TypeScript under the temp directory.
+                  volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
+                },
+              ],
+              volumes: [{ name: 'tmp', emptyDir: {} }],
+            },
+          },
+        },
+      },
+      { parent: this, dependsOn: [...args.engines] },
+    );
+    this.registerOutputs({ trigger: this.trigger, job: this.job.metadata.name });
+  }
+}

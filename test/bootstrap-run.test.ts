@@ -1,0 +1,167 @@
+/** The bootstrap as part of `pulumi up`: its Docker container and Kubernetes Job, under mocks. */
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import * as pulumi from '@pulumi/pulumi';
+import { describe, expect, it } from 'vitest';
+import { BOOTSTRAP_INPUTS, bootstrapContentHash, bootstrapTrigger } from '../stacks/bootstrap/trigger.ts';
+import { SECRET_SIGNATURE, SECRET_SIGNATURE_KEY, unwrapSecrets } from '../stacks/render/mocks.ts';
+import { evaluate, evaluateStack, ofType, ROOT, unwrap } from './support/pulumi.ts';
+
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- rendered objects
+const isEnvelope = (value: unknown) => (value as Record<string, unknown> | null)?.[SECRET_SIGNATURE_KEY] === SECRET_SIGNATURE;
+const ENGINE_VARIABLES = ['DATABASE_URL', 'MONGODB_URL', 'REDIS_URL', 'ELASTICSEARCH_URL', 'CLICKHOUSE_URL'];
+
+describe('the bootstrap run on Docker (stack dev)', () => {
+  it('runs once, on the databases network, after every engine container is healthy', async () => {
+    const dev = await evaluateStack('dev');
+    const [run] = ofType(dev, 'docker:index/container:Container').filter((resource) => resource.name.includes('-bootstrap-'));
+    expect(run).toBeDefined();
+    expect(run!.inputs).toMatchObject({ attach: true, logs: true, mustRun: false, restart: 'no', networksAdvanced: [{ name: 'allixios-dev' }] });
+    expect(run!.inputs.user).toBe('1000:1000');
+    const dependsOn = (dev.options.get(run!.name)!.dependsOn ?? []) as Array<{ __name?: string }>;
+    expect(dependsOn.map((resource) => resource.__name).sort()).toEqual(
+      ['clickhouse', 'elasticsearch', 'mongodb', 'postgresql', 'redis'].map((engine) => `allixios-${engine}-container`),
+    );
+  });
+
+  it('builds its image from bootstrap/Dockerfile with the repository as context, without pushing it', async () => {
+    const dev = await evaluateStack('dev');
+    const [image] = ofType(dev, 'docker:index/image:Image');
+    expect(image!.inputs).toMatchObject({ skipPush: true, build: { context: resolve(ROOT), dockerfile: join(ROOT, 'bootstrap', 'Dockerfile') } });
+    expect(image!.inputs.imageName).toMatch(/^allixios-bootstrap:[0-9a-f]{12}$/);
+  });
+
+  it('gets every engine URL with the owner or admin credentials, as a secret', async () => {
+    const dev = await evaluateStack('dev');
+    const [run] = ofType(dev, 'docker:index/container:Container').filter((resource) => resource.name.includes('-bootstrap-'));
+    expect(isEnvelope(run!.inputs.envs)).toBe(true);
+    const envs = unwrapSecrets(run!.inputs.envs) as string[];
+    expect(envs[0]).toBe('ALLIXIOS_ENVIRONMENT=dev');
+    expect(envs.slice(1).map((entry) => entry.split('=')[0])).toEqual(ENGINE_VARIABLES);
+    const databaseUrl = new URL(envs[1]!.slice('DATABASE_URL='.length));
+    expect([databaseUrl.username, databaseUrl.host]).toEqual(['allixios_owner', 'postgresql:5432']);
+    expect(dev.generatedSecrets).toContain(decodeURIComponent(databaseUrl.password));
+  });
+
+  it('fails the deployment with the bootstrap’s own output when it exits non-zero', async () => {
+    // Pulumi fails a program on an unhandled rejection (its handler logs it on the resource).
+    // Stand in for that handler while the failing run settles, then give vitest its own back.
+    const listeners = process.listeners('unhandledRejection');
+    const rejections: unknown[] = [];
+    process.removeAllListeners('unhandledRejection');
+    process.on('unhandledRejection', (reason) => rejections.push(reason));
+    try {
+      await evaluate({ environment: 'dev' }, 'dev', {
+        containerExit: (name) => (name.includes('-bootstrap-') ? { code: 1, logs: 'error: postgresql: schemas/V0009__x.sql, statement 2: boom' } : { code: 0, logs: '' }),
+      });
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    } finally {
+      process.removeAllListeners('unhandledRejection');
+      for (const listener of listeners) process.on('unhandledRejection', listener);
+    }
+    expect(rejections.length).toBeGreaterThan(0);
+    for (const reason of rejections) {
+      expect(reason).toBeInstanceOf(pulumi.ResourceError);
+      expect((reason as Error).message).toMatch(/^the bootstrap \(container allixios-dev-bootstrap-[0-9a-f]{10}\) exited with 1:\nerror: postgresql: schemas\/V0009__x\.sql, statement 2: boom$/);
+    }
+    const passing = await evaluate({ environment: 'dev' }, 'dev');
+    expect(await unwrap(passing.outputs.bootstrap!)).toMatch(/^container allixios-dev-bootstrap-[0-9a-f]{10} exited with 0$/);
+  });
+
+  it('is left out when the stack disables it', async () => {
+    const without = await evaluate({ environment: 'dev', bootstrap: { enabled: false } });
+    expect(ofType(without, 'docker:index/container:Container').filter((resource) => resource.name.includes('-bootstrap-'))).toEqual([]);
+    expect(without.outputs.bootstrap).toBeUndefined();
+  });
+});
+
+describe('the bootstrap run on Kubernetes (stack prod)', () => {
+  it('is a Job from the pinned image, bounded in retries and time, removed a week after it finished', async () => {
+    const prod = await evaluateStack('prod');
+    const [job] = ofType(prod, 'kubernetes:batch/v1:Job');
+    const spec = (job!.inputs as Json).spec;
+    expect(spec).toMatchObject({ backoffLimit: 2, activeDeadlineSeconds: 900, ttlSecondsAfterFinished: 604800 });
+    const container = spec.template.spec.containers[0];
+    expect(container.image).toBe('ghcr.io/allixios/allixios-bootstrap:0.1.0');
+    expect(container.securityContext).toMatchObject({ runAsNonRoot: true, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
+    expect(spec.template.spec.restartPolicy).toBe('Never');
+  });
+
+  it('carries the labels every engine NetworkPolicy admits, and starts after every StatefulSet is ready', async () => {
+    const prod = await evaluateStack('prod');
+    const [job] = ofType(prod, 'kubernetes:batch/v1:Job');
+    const podLabels = (job!.inputs as Json).spec.template.metadata.labels;
+    for (const policy of ofType(prod, 'kubernetes:networking.k8s.io/v1:NetworkPolicy')) {
+      const admitted = ((policy.inputs as Json).spec.ingress[0].from as Json[]).some((peer) =>
+        Object.entries(peer.podSelector?.matchLabels ?? { none: 'none' }).every(([key, value]) => podLabels[key] === value) && !peer.namespaceSelector,
+      );
+      expect(admitted, policy.name).toBe(true);
+    }
+    const dependsOn = (prod.options.get(job!.name)!.dependsOn ?? []) as Array<{ __name?: string }>;
+    expect(dependsOn.map((resource) => resource.__name).sort()).toEqual(
+      ['clickhouse', 'elasticsearch', 'mongodb', 'postgresql', 'redis'].map((engine) => `allixios-${engine}-statefulset`),
+    );
+  });
+
+  it('gets passwords only by reference to the engines’ Secrets and builds the URLs in the pod', async () => {
+    const prod = await evaluateStack('prod');
+    const [job] = ofType(prod, 'kubernetes:batch/v1:Job');
+    const env = (job!.inputs as Json).spec.template.spec.containers[0].env as Json[];
+    expect(env.find((variable) => variable.name === 'BOOTSTRAP_POSTGRESQL_PASSWORD')!.valueFrom).toEqual({
+      secretKeyRef: { name: 'postgresql-credentials', key: 'owner-password' },
+    });
+    expect(env.find((variable) => variable.name === 'DATABASE_URL')!.value).toBe(
+      'postgresql://allixios_owner:$(BOOTSTRAP_POSTGRESQL_PASSWORD)@postgresql.allixios-prod.svc:5432/allixios',
+    );
+    expect(env.filter((variable) => ENGINE_VARIABLES.includes(variable.name)).map((variable) => variable.name)).toEqual(ENGINE_VARIABLES);
+    // Every password variable comes before the URL that refers to it (Kubernetes expands only those).
+    for (const [index, variable] of env.entries()) {
+      for (const reference of String(variable.value ?? '').matchAll(/\$\((\w+)\)/g)) {
+        expect(env.findIndex((other) => other.name === reference[1])).toBeLessThan(index);
+      }
+    }
+    const text = JSON.stringify(job!.inputs);
+    for (const secret of prod.generatedSecrets) expect(text).not.toContain(secret);
+  });
+
+  it('keeps the same Job on a second run with the same assets and config, so nothing runs again', async () => {
+    const [first, second] = [await evaluateStack('prod'), await evaluateStack('prod')];
+    const name = (evaluation: typeof first) => (ofType(evaluation, 'kubernetes:batch/v1:Job')[0]!.inputs as Json).metadata.name;
+    expect(name(second)).toBe(name(first));
+    expect(name(first)).toMatch(/^bootstrap-[0-9a-f]{10}$/);
+  });
+});
+
+describe('the bootstrap trigger', () => {
+  function copyInputs(): string {
+    const directory = mkdtempSync(join(tmpdir(), 'allixios-trigger-'));
+    for (const input of BOOTSTRAP_INPUTS) cpSync(join(ROOT, input), join(directory, input), { recursive: true });
+    return directory;
+  }
+
+  it('changes when an asset changes', () => {
+    const copy = copyInputs();
+    const before = bootstrapContentHash(copy);
+    const asset = join(copy, 'databases/postgresql/functions/R__updated_at.sql');
+    writeFileSync(asset, `${readFileSync(asset, 'utf8')}\n-- a real edit\nSELECT 1;\n`);
+    expect(bootstrapContentHash(copy)).not.toBe(before);
+  });
+
+  it('does not change for a CRLF checkout of the same files', () => {
+    const copy = copyInputs();
+    const before = bootstrapContentHash(copy);
+    const asset = join(copy, 'databases/clickhouse/schemas/V0002__user_events.sql');
+    writeFileSync(asset, readFileSync(asset, 'utf8').replaceAll('\n', '\r\n'));
+    expect(bootstrapContentHash(copy)).toBe(before);
+    expect(bootstrapContentHash(copy)).toBe(bootstrapContentHash(ROOT));
+  });
+
+  it('changes when an engine moves or the image changes, whatever the order of the endpoints', () => {
+    const base = bootstrapTrigger('abc', 'image:1', ['postgresql:5432', 'redis:6379']);
+    expect(bootstrapTrigger('abc', 'image:1', ['redis:6379', 'postgresql:5432'])).toBe(base);
+    expect(bootstrapTrigger('abc', 'image:1', ['postgresql:5433', 'redis:6379'])).not.toBe(base);
+    expect(bootstrapTrigger('abc', 'image:2', ['postgresql:5432', 'redis:6379'])).not.toBe(base);
+    expect(bootstrapTrigger('abd', 'image:1', ['postgresql:5432', 'redis:6379'])).not.toBe(base);
+  });
+});
