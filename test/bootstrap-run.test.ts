@@ -86,6 +86,8 @@ describe('the bootstrap run on Kubernetes (stack prod)', () => {
     expect(container.image).toBe('ghcr.io/allixios/allixios-bootstrap:0.1.0');
     expect(container.securityContext).toMatchObject({ runAsNonRoot: true, allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, capabilities: { drop: ['ALL'] } });
     expect(spec.template.spec.restartPolicy).toBe('Never');
+    // Pulumi waits past the Job's own deadline (its default wait is 10 minutes).
+    expect(prod.options.get(job!.name)!.customTimeouts).toEqual({ create: '960s', update: '960s' });
   });
 
   it('carries the labels every engine NetworkPolicy admits, and starts after every StatefulSet is ready', async () => {

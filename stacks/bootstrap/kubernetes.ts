@@ -118,7 +118,13 @@ export class KubernetesBootstrap extends pulumi.ComponentResource {
           },
         },
       },
-      { parent: this, dependsOn: [...args.engines] },
+      {
+        parent: this,
+        dependsOn: [...args.engines],
+        // Pulumi waits for a Job's completion for 10 minutes by default; wait a minute longer
+        // than the Job's own deadline, so the Job's verdict, not Pulumi's clock, ends the wait.
+        customTimeouts: { create: `${timeoutSeconds + 60}s`, update: `${timeoutSeconds + 60}s` },
+      },
     );
     this.registerOutputs({ trigger: this.trigger, job: this.job.metadata.name });
   }
