@@ -53,6 +53,8 @@ export interface EngineReport {
   applied: Array<{ asset: Asset; durationMs: number }>;
   /** Changes made by this run, in order (state engines). */
   changed: Array<{ change: Change; durationMs: number }>;
+  /** Of `durationMs`, the time spent connecting (readiness wait included). */
+  connectMs?: number;
   durationMs: number;
   error?: string;
 }
@@ -96,7 +98,7 @@ interface Connection {
   close(): Promise<void>;
 }
 
-/** Connects (and, to apply, locks) an adapter, runs `work` with it, and always closes it. */
+/** Connects an adapter, runs `work` with it, and always closes it. */
 async function connected<Adapter extends Connection>(
   engine: BootstrapEngine,
   options: BootstrapOptions,
@@ -107,15 +109,32 @@ async function connected<Adapter extends Connection>(
   try {
     report.target = adapter.target;
     options.onProgress?.({ type: 'connecting', engine: engine.name, target: adapter.target });
+    const connecting = performance.now();
     await adapter.connect();
-    if (options.mode === 'apply') {
-      options.onProgress?.({ type: 'waiting-for-lock', engine: engine.name });
-      await adapter.lock();
-    }
+    report.connectMs = Math.round((performance.now() - connecting) * 10) / 10;
     await work(adapter);
   } finally {
     await adapter.close();
   }
+}
+
+/**
+ * Plans, and when an apply has work to do, takes the engine's lock and plans again under it:
+ * whatever a concurrent bootstrap applied meanwhile is seen then. A run with nothing to do takes
+ * no lock at all (on ClickHouse a lease costs a claim and a settle delay).
+ */
+async function planUnderLock<Plan>(
+  engine: BootstrapEngine,
+  options: BootstrapOptions,
+  adapter: Connection,
+  plan: () => Promise<Plan>,
+  hasWork: (plan: Plan) => boolean,
+): Promise<Plan> {
+  const first = await plan();
+  if (options.mode !== 'apply' || !hasWork(first)) return first;
+  options.onProgress?.({ type: 'waiting-for-lock', engine: engine.name });
+  await adapter.lock();
+  return plan();
 }
 
 function refuse(engine: BootstrapEngine, problems: readonly string[]): void {
@@ -130,8 +149,13 @@ async function runStateEngine(engine: StateEngine, options: BootstrapOptions, re
     return;
   }
   await connected(engine, options, report, engine.createAdapter(options.env[engine.urlVariable]!, options), async (adapter: StateAdapter<unknown, unknown>) => {
-    // Observed under the lock: what a concurrent bootstrap changed meanwhile is seen now.
-    const plan = (report.statePlan = engine.plan(desired, await adapter.observe(), flags));
+    const plan = (report.statePlan = await planUnderLock(
+      engine,
+      options,
+      adapter,
+      async () => engine.plan(desired, await adapter.observe(), flags),
+      (candidate) => candidate.changes.length > 0,
+    ));
     refuse(engine, plan.refusals);
     if (options.mode !== 'apply') return;
     for (const change of plan.changes) {
@@ -160,8 +184,13 @@ async function runMigrationEngine(engine: MigrationEngine, options: BootstrapOpt
     return;
   }
   await connected(engine, options, report, engine.createAdapter(options.env[engine.urlVariable], options), async (adapter: EngineAdapter) => {
-    // Read under the lock: whatever a concurrent bootstrap applied meanwhile is in the ledger now.
-    const plan = (report.plan = planEngine(engine.name, assets, await adapter.readLedger()));
+    const plan = (report.plan = await planUnderLock(
+      engine,
+      options,
+      adapter,
+      async () => planEngine(engine.name, assets, await adapter.readLedger()),
+      (candidate) => candidate.steps.length > 0,
+    ));
     refuse(engine, plan.problems);
     if (options.mode !== 'apply') return;
     for (const step of plan.steps) {
