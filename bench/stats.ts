@@ -1,0 +1,72 @@
+/** Timing a query many times and summarising it; no timing is ever asserted in tests. */
+
+export interface Timing {
+  runs: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  /** Milliseconds. */
+  mean: number;
+}
+
+/** Nearest-rank percentile of sorted milliseconds. */
+export function percentile(sorted: readonly number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+export function summarise(samples: readonly number[]): Timing {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return {
+    runs: sorted.length,
+    p50: percentile(sorted, 50),
+    p95: percentile(sorted, 95),
+    p99: percentile(sorted, 99),
+    mean: sorted.reduce((sum, value) => sum + value, 0) / Math.max(1, sorted.length),
+  };
+}
+
+/**
+ * Runs `query` `warmup` times unmeasured, then `runs` times measured; `parameters(i)` varies the
+ * input per run (a different category, slug, author) so caches do not flatter the numbers.
+ */
+export async function measure<P>(runs: number, warmup: number, parameters: (i: number) => P, query: (p: P) => Promise<unknown>): Promise<Timing> {
+  for (let i = 0; i < warmup; i++) await query(parameters(i));
+  const samples: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const p = parameters(warmup + i);
+    const started = performance.now();
+    await query(p);
+    samples.push(performance.now() - started);
+  }
+  return summarise(samples);
+}
+
+/** One benchmarked query: its timings, its baseline's, and whether its plan is the expected one. */
+export interface QueryReport {
+  engine: 'postgresql' | 'clickhouse';
+  name: string;
+  /** The query as the platform issues it. */
+  sql: string;
+  timing: Timing;
+  /** The same query without the design's index strategy (PostgreSQL) or on the raw events (ClickHouse). */
+  baseline?: Timing;
+  /** baseline p50 / timing p50. */
+  speedup?: number;
+  /** The plan, as the engine printed it (EXPLAIN (ANALYZE, BUFFERS) / EXPLAIN indexes = 1). */
+  plan: string;
+  /** What the plan must show (index used, no sequential scan of articles, rollup read), checked. */
+  planChecks: Array<{ expectation: string; ok: boolean }>;
+  /** Targets from the issue, reported, never asserted. */
+  target?: { p95Ms?: number; speedup?: number };
+  /** Why a target is missed and what would fix it, when it is. */
+  note?: string;
+}
+
+export interface LoadReport {
+  engine: 'postgresql' | 'clickhouse';
+  table: string;
+  rows: number;
+  seconds: number;
+  rowsPerSecond: number;
+}
