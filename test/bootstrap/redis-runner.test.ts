@@ -5,6 +5,7 @@
  */
 import { createConnection, createServer, type Server } from 'node:net';
 import { Redis } from 'ioredis';
+import { connectOnce } from '../support/redis.ts';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LOCK_KEY, RedisAdapter, redisEngine } from '../../bootstrap/adapters/redis.ts';
 import { readRedisDesired } from '../../bootstrap/adapters/redis-plan.ts';
@@ -37,17 +38,8 @@ function bootstrap(extra: Partial<BootstrapOptions> = {}) {
 }
 
 /** A client that never retries, so a refused or closed connection shows as an error. */
-async function connect(url: string): Promise<Redis> {
-  const client = new Redis(url, { lazyConnect: true, enableReadyCheck: false, maxRetriesPerRequest: 0, retryStrategy: () => null });
-  const errors: Error[] = [];
-  client.on('error', (error: Error) => errors.push(error));
-  clients.push(client);
-  try {
-    await client.connect();
-  } catch (error) {
-    throw errors.at(-1) ?? error;
-  }
-  return client;
+function connect(url: string): Promise<Redis> {
+  return connectOnce(url, clients);
 }
 
 const admin = () => connect(server.url('allixios_admin'));

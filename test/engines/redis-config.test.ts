@@ -12,6 +12,7 @@ import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { connectOnce } from '../support/redis.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readEngineFile } from '../../databases/engine.ts';
 import { redis } from '../../databases/redis/index.ts';
@@ -90,26 +91,8 @@ const clients: Redis[] = [];
  * handshake rejects with the server's reply (WRONGPASS, NOAUTH), not only "Connection is closed".
  */
 async function connectAs(username?: string, password?: string, protocol: 2 | 3 = 3): Promise<Redis> {
-  const client = new Redis({
-    host: '127.0.0.1',
-    port,
-    ...(username ? { username, password } : {}),
-    protocol,
-    lazyConnect: true,
-    // The ready check runs INFO, which allixios_app may not; README.md says to turn it off.
-    enableReadyCheck: false,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  });
-  const errors: Error[] = [];
-  client.on('error', (error: Error) => errors.push(error));
-  clients.push(client);
-  try {
-    await client.connect();
-  } catch (error) {
-    throw errors.at(-1) ?? error;
-  }
-  return client;
+  // The ready check runs INFO, which allixios_app may not; README.md says to turn it off.
+  return connectOnce({ host: '127.0.0.1', port, ...(username ? { username, password } : {}), protocol }, clients);
 }
 
 const connectWithSecret = (username: string, secret: string) => connectAs(username, PASSWORDS[secret]);
