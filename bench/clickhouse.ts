@@ -17,7 +17,7 @@
  */
 import type { ClickHouseClient } from '@clickhouse/client';
 import { startChdb } from '../bootstrap/embedded/clickhouse.ts';
-import { applyClickHouseAssets } from '../test/support/clickhouse.ts';
+import { applyAssets } from '../bootstrap/apply.ts';
 import { SEED, SIZES, type Scale, type ScaleSize } from './scale.ts';
 import { measure, type LoadReport, type QueryReport, type Timing } from './stats.ts';
 
@@ -772,7 +772,7 @@ export async function runClickHouseBench(options: ClickHouseBenchOptions): Promi
     if (existing !== '0') {
       throw new Error(`ClickHouse bench: allixios already holds ${existing} raw rows; the bench loads and measures its own data, so it needs an empty database`);
     }
-    await applyClickHouseAssets(client);
+    await applyAssets('clickhouse', { env: {}, clients: { clickhouse: client } });
     const version = await scalar(client, 'SELECT version() AS value');
     const end = new Date().toISOString().slice(0, 10);
     log(`clickhouse ${version}, scale ${scale}: ${formatNumber(size.events)} events over the ${size.days} days before ${end}, seed ${SEED}`);

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import pg from 'pg';
 import { startEmbeddedPostgres, type EmbeddedPostgresServer } from '../bootstrap/embedded/postgresql.ts';
 import { ENGINES } from '../databases/index.ts';
-import { applyPostgresAssets } from '../test/support/postgres.ts';
+import { applyAssets } from '../bootstrap/apply.ts';
 import { random, SEED, SIZES, type Scale, type ScaleSize } from './scale.ts';
 import { measure, type LoadReport, type QueryReport, type Timing } from './stats.ts';
 
@@ -1148,7 +1148,7 @@ export async function runPostgresBench(options: PostgresBenchOptions): Promise<P
   const owner = new pg.Client({ connectionString: server.url('allixios_owner') });
   const app = new pg.Client({ connectionString: server.url('allixios_app') });
   try {
-    await applyPostgresAssets(server.url('allixios_owner'));
+    await applyAssets('postgresql', { env: { DATABASE_URL: server.url('allixios_owner') } });
     await superuser.connect();
     await owner.connect();
     const version = (await superuser.query<{ server_version: string }>('SHOW server_version')).rows[0]!.server_version;

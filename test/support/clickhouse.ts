@@ -11,8 +11,8 @@ import { relative } from 'node:path';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { loadAssets, type Asset } from '../../bootstrap/assets.ts';
 import { BootstrapError } from '../../bootstrap/errors.ts';
-import { reportErrors } from '../../bootstrap/format.ts';
-import { REPOSITORY_ROOT, runBootstrap } from '../../bootstrap/runner.ts';
+import { applyAssets } from '../../bootstrap/apply.ts';
+import { REPOSITORY_ROOT } from '../../bootstrap/runner.ts';
 import { CLICKHOUSE, splitStatements, type Statement } from '../../bootstrap/sql.ts';
 import { clickhouse } from '../../databases/clickhouse/index.ts';
 
@@ -65,14 +65,9 @@ export async function applyStatements(client: ClickHouseClient, statements: read
 
 /** Applies every asset of `directory` (the engine's folder by default) with the real bootstrap runner. */
 export async function applyClickHouseAssets(client: ClickHouseClient, directory?: string): Promise<void> {
-  const report = await runBootstrap({
-    mode: 'apply',
-    env: {},
-    only: ['clickhouse'],
-    clients: { clickhouse: client },
-    readyTimeoutMs: 5000,
-    lockTimeoutMs: 10_000,
-    ...(directory ? { assetDirectories: { clickhouse: directory } } : {}),
-  });
-  if (!report.ok) throw new Error(reportErrors(report).join('\n'));
+  await applyAssets(
+    'clickhouse',
+    { env: {}, clients: { clickhouse: client }, ...(directory ? { assetDirectories: { clickhouse: directory } } : {}) },
+    { readyTimeoutMs: 5000, lockTimeoutMs: 10_000 },
+  );
 }
