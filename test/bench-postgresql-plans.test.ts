@@ -61,43 +61,24 @@ describe('benchmark query plans on the small data set, as the application', () =
 
   it("measures and explains every query of the issue, each with its plan's expectations", () => {
     // Given the small benchmark run / Then every query is there, with a plan and checks on it
-    for (const name of Object.values(POSTGRES_QUERIES).filter((name) => !name.includes('fix:'))) {
+    for (const name of Object.values(POSTGRES_QUERIES)) {
       const query = report(name);
       expect(query.plan, name).toMatch(/Execution Time/);
       expect(query.planChecks.length, name).toBeGreaterThanOrEqual(2);
     }
   });
 
-  it('every query but the full-text search reads its index and never scans articles whole', () => {
-    // Given the listing, slug, drafts, tag and statistics queries as the application issues them
-    const reports = result.queries.filter((query) => query.name !== POSTGRES_QUERIES.search && !query.name.includes('fix:'));
+  it('every query, the full-text search included, reads its index and never scans articles whole', () => {
+    // Given the listing, slug, drafts, tag, search and statistics queries as the application issues them
     // Then no plan expectation fails
-    expect(failedChecks(reports)).toEqual([]);
+    expect(failedChecks(result.queries)).toEqual([]);
   });
 
-  it('full-text search reads articles_search_vector_idx once @@ is LEAKPROOF (the proposed fix)', () => {
-    // Given the same searches with pg_catalog.ts_match_vq marked LEAKPROOF
-    const reports = [report(POSTGRES_QUERIES.searchNameFixed), report(POSTGRES_QUERIES.searchCommonFixed)];
-    // Then the GIN index serves them and articles is not scanned
-    expect(failedChecks(reports)).toEqual([]);
-  });
-
-  // A known defect of the design, reported by the benchmark (QueryReport.note): under
-  // row-level security the non-LEAKPROOF @@ cannot be an index condition, so search_articles()
-  // scans every article for the application. Expected to fail until the schema or the server
-  // setup fixes it; when it passes, vitest reports it and this becomes a plain `it`.
-  it.fails("full-text search as the application reads articles_search_vector_idx (known defect: @@ is not LEAKPROOF)", () => {
-    // Given search_articles() called by allixios_app, anonymous
+  it('explains the full-text search as search_articles() runs it: as its owner, with the application\'s claim', () => {
+    // Given the search, a SECURITY DEFINER function so that @@ (not LEAKPROOF) can use the GIN index
     const search = report(POSTGRES_QUERIES.search);
-    // Then the plan of its statement reads the GIN index and does not scan articles
-    expect(failedChecks([search])).toEqual([]);
-  });
-
-  it('says why the full-text search misses its plan and what would fix it', () => {
-    // Given the application's search, whose plan scans articles
-    const search = report(POSTGRES_QUERIES.search);
-    // Then its note names the cause and the fix
-    expect(search.note).toMatch(/not LEAKPROOF/);
-    expect(search.note).toMatch(/ALTER FUNCTION pg_catalog\.ts_match_vq\(tsvector, tsquery\) LEAKPROOF/);
+    // Then the plan shown is the body run with the owner's rights, filtered by article_visible()
+    expect(search.plan).toMatch(/^-- the statement inside search_articles\(\), run as allixios_owner \(SECURITY DEFINER\)/);
+    expect(search.plan).toMatch(/Bitmap Index Scan on articles_search_vector_idx/);
   });
 });

@@ -203,6 +203,22 @@ describe('articles: who sees what', () => {
     expect(visible).toEqual(expected);
   });
 
+  it.each(matrix)('%s finds by full-text search exactly the articles the role matrix lets them see', async (name, expected) => {
+    // Given search_articles(), which runs as the owner so that its GIN index can serve @@, and
+    // the word "author", which every seeded article contains
+    // When the actor searches for it
+    const found = await as(actors[name], (tx) => tx.rows<{ slug: string }>(`SELECT slug FROM search_articles('author')`));
+    // Then the function returns what the articles policy lets the actor see, no more
+    expect(found.map((row) => row.slug).sort()).toEqual(expected);
+  });
+
+  it('search_articles() is for the application only', async () => {
+    // Given the reporting role, whose policy sees every article
+    const error = await asReadonly((tx) => tx.failure(`SELECT slug FROM search_articles('author')`));
+    // Then it may not call the function that applies the application's claims
+    expect(error).toMatchObject({ code: '42501' });
+  });
+
   it('a transaction that sets no role is anonymous: published articles only', async () => {
     // Given an application transaction that never calls set_config
     // When it lists articles
@@ -687,8 +703,12 @@ describe('no way around row-level security for the application', () => {
     const ownerClient = await owner.connect();
     let asOwner;
     try {
+      // (search_articles() filters by the application's claim whoever calls it: an editor's here)
+      await ownerClient.query('BEGIN');
+      await ownerClient.query(`SELECT set_config('app.user_role', 'editor', true), set_config('app.user_id', $1, true)`, [ids.editor]);
       asOwner = await probes(new Transaction(ownerClient));
     } finally {
+      await ownerClient.query('ROLLBACK').catch(() => undefined);
       ownerClient.release();
     }
     // When author B probes each path

@@ -204,16 +204,23 @@ describe('applying the assets to a fresh database', () => {
 });
 
 describe('privileges', () => {
-  it('only the slug-availability check runs as its owner, and every view as its caller', async () => {
+  it('only the slug-availability check and the search run as their owner, for the application only, and every view as its caller', async () => {
     // Given the functions and views in public
-    const definers = await rows<{ name: string }>(`SELECT proname AS name FROM pg_proc WHERE pronamespace = 'public'::regnamespace AND prosecdef`);
+    const definers = await rows<{ name: string; callers: string[] }>(
+      `SELECT proname AS name,
+              array(SELECT r.rolname FROM pg_roles r WHERE has_function_privilege(r.oid, p.oid, 'EXECUTE') AND r.rolname LIKE 'allixios%' ORDER BY 1)::text[] AS callers
+         FROM pg_proc p WHERE pronamespace = 'public'::regnamespace AND prosecdef ORDER BY 1`,
+    );
     const views = await rows<{ name: string; options: string[] | null }>(
       `SELECT relname AS name, reloptions AS options FROM pg_class
         WHERE relnamespace = 'public'::regnamespace AND relkind = 'v' AND relowner = 'allixios_owner'::regrole`,
     );
     // When their security is read (pg_stat_statements' views belong to the superuser, not to the schema)
     // Then no other path reads with the owner's rights
-    expect(definers).toEqual([{ name: 'article_slug_available' }]);
+    expect(definers).toEqual([
+      { name: 'article_slug_available', callers: ['allixios_app', 'allixios_owner'] },
+      { name: 'search_articles', callers: ['allixios_app', 'allixios_owner'] },
+    ]);
     expect(views.length).toBeGreaterThan(0);
     expect(views.filter((view) => !view.options?.includes('security_invoker=true'))).toEqual([]);
   });
