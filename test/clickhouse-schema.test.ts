@@ -106,12 +106,15 @@ describe('applying the assets', () => {
       revenue_events: 'MergeTree',
       article_views_daily_agg: 'AggregatingMergeTree',
       article_views_daily_mv: 'MaterializedView',
+      category_visitors_daily_agg: 'AggregatingMergeTree',
+      category_visitors_daily_mv: 'MaterializedView',
       endpoint_latency_hourly_agg: 'AggregatingMergeTree',
       endpoint_latency_hourly_mv: 'MaterializedView',
       revenue_daily_agg: 'SummingMergeTree',
       revenue_daily_mv: 'MaterializedView',
       article_views_daily: 'View',
       article_views_period: 'View',
+      category_visitors_period: 'View',
       endpoint_latency_hourly: 'View',
       revenue_daily: 'View',
     });
@@ -129,6 +132,8 @@ describe('applying the assets', () => {
       'V0005__article_views_daily.sql',
       'V0006__endpoint_latency_hourly.sql',
       'V0007__revenue_daily.sql',
+      'V0008__category_visitors_daily.sql',
+      'V0009__article_views_by_article.sql',
       'R__dashboard_views.sql',
     ]);
   });
@@ -169,6 +174,30 @@ describe('applying the assets', () => {
     }
   });
 
+  it('the category rollup, added to a database that holds events, counts them, and its backfill can run again', async () => {
+    // Given a database bootstrapped before V0008 that already holds page views in a category
+    await client.command({ query: 'DROP DATABASE IF EXISTS allixios SYNC' });
+    await client.command({ query: 'DROP DATABASE IF EXISTS allixios_bootstrap SYNC' });
+    const statements = assetStatements(loadClickHouseAssets());
+    const before = statements.filter(({ asset }) => /^V\d+__/.test(asset.name) && asset.name < 'V0008');
+    await applyStatements(client, before);
+    const category = randomUUID();
+    const visitors = [randomUUID(), randomUUID(), randomUUID()];
+    const pageView = (visitor: string, day: number) => ({ event_time: `${utcDay(day)} 10:00:00.000`, event_type: 'page_view', anonymous_id: visitor, session_id: randomUUID(), article_id: randomUUID(), category_id: category });
+    await insert('user_events', [pageView(visitors[0]!, 2), pageView(visitors[1]!, 2), pageView(visitors[0]!, 1)]);
+    // When the rest of the assets is applied, a new visitor comes, and the backfill runs a second time
+    await applyStatements(client, statements.filter((statement) => !before.includes(statement)));
+    await insert('user_events', [pageView(visitors[2]!, 1)]);
+    const backfill = statements.find(({ asset, statement }) => asset.name.startsWith('V0008') && /^\s*INSERT INTO/i.test(statement.text));
+    expect(backfill).toBeDefined();
+    await applyStatements(client, [backfill!]);
+    // Then the older events are counted, and each visitor once
+    const week = await rows<{ visitors: number }>(
+      `SELECT toUInt32(unique_visitors) AS visitors FROM allixios.category_visitors_period(first_day = '${utcDay(7)}', last_day = '${utcDay(0)}') WHERE category_id = '${category}'`,
+    );
+    expect(week).toEqual([{ visitors: 3 }]);
+  });
+
   it('creates no users, roles or grants: users.d/allixios.xml defines them', () => {
     // Given every statement of the assets; when access-control statements are looked for
     const access = assetStatements(loadClickHouseAssets())
@@ -207,6 +236,7 @@ describe('table definitions', () => {
       performance_metrics: { engine: 'MergeTree', partitionKey: monthly('event_date'), sortingKey: 'endpoint, method, event_time', ttl: 'event_date + toIntervalDay(90)', dropsWholeParts: true },
       revenue_events: { engine: 'MergeTree', partitionKey: monthly('event_date'), sortingKey: 'source, campaign, event_time', ttl: 'event_date + toIntervalYear(7)', dropsWholeParts: true },
       article_views_daily_agg: { engine: 'AggregatingMergeTree', partitionKey: monthly('event_date'), sortingKey: 'event_date, article_id', ttl: 'event_date + toIntervalYear(5)', dropsWholeParts: true },
+      category_visitors_daily_agg: { engine: 'AggregatingMergeTree', partitionKey: monthly('event_date'), sortingKey: 'event_date, category_id', ttl: 'event_date + toIntervalYear(5)', dropsWholeParts: true },
       endpoint_latency_hourly_agg: { engine: 'AggregatingMergeTree', partitionKey: monthly('hour'), sortingKey: 'endpoint, method, hour', ttl: 'toDate(hour) + toIntervalMonth(13)', dropsWholeParts: true },
       revenue_daily_agg: {
         engine: 'SummingMergeTree',
@@ -227,18 +257,19 @@ describe('table definitions', () => {
       views.map((view) => [view.name, { to: /\bTO (\S+)/.exec(view.create_table_query)?.[1], from: /\bFROM (\S+)/.exec(view.create_table_query)?.[1] }]),
     );
     const triggers = await rows<{ name: string; dependencies_table: string[] }>(
-      "SELECT name, dependencies_table FROM system.tables WHERE database = 'allixios' AND notEmpty(dependencies_table) ORDER BY name",
+      "SELECT name, arraySort(dependencies_table) AS dependencies_table FROM system.tables WHERE database = 'allixios' AND notEmpty(dependencies_table) ORDER BY name",
     );
     // Then each raw table triggers exactly one view, into the rollup of the same name
     expect(flows).toEqual({
       article_views_daily_mv: { from: 'allixios.user_events', to: 'allixios.article_views_daily_agg' },
+      category_visitors_daily_mv: { from: 'allixios.user_events', to: 'allixios.category_visitors_daily_agg' },
       endpoint_latency_hourly_mv: { from: 'allixios.performance_metrics', to: 'allixios.endpoint_latency_hourly_agg' },
       revenue_daily_mv: { from: 'allixios.revenue_events', to: 'allixios.revenue_daily_agg' },
     });
     expect(triggers).toEqual([
       { name: 'performance_metrics', dependencies_table: ['endpoint_latency_hourly_mv'] },
       { name: 'revenue_events', dependencies_table: ['revenue_daily_mv'] },
-      { name: 'user_events', dependencies_table: ['article_views_daily_mv'] },
+      { name: 'user_events', dependencies_table: ['article_views_daily_mv', 'category_visitors_daily_mv'] },
     ]);
   });
 
@@ -397,6 +428,58 @@ describe('rollups', () => {
         `SELECT toUInt32(views) AS views FROM allixios.article_views_period(first_day = '${days[1]}', last_day = '${days[1]}') WHERE article_id = '${articles[0]}'`,
       );
       expect(oneDay).toEqual({ views: expectedByDay.get(`${days[1]} ${articles[0]}`)!.views });
+    });
+  });
+
+  describe('unique visitors per category per day', () => {
+    const categories = [randomUUID(), randomUUID()];
+    const days = [utcDay(3), utcDay(2), utcDay(1)];
+    const inList = categories.map((id) => `'${id}'`).join(', ');
+    /** Distinct visitors per category over the three days, as written. */
+    const expected = new Map<string, Set<string>>();
+
+    beforeAll(async () => {
+      // Page views and clicks in two categories over three days by twelve visitors, some signed
+      // in, who come back on several days; in three batches.
+      const next = random(7);
+      const identities = Array.from({ length: 12 }, (_, k) => ({ user: k < 4 ? randomUUID() : NIL, browser: randomUUID() }));
+      const events = Array.from({ length: 600 }, () => {
+        const who = pick(next, identities);
+        return {
+          event_time: `${pick(next, days)} ${String(Math.floor(next() * 24)).padStart(2, '0')}:15:00.000`,
+          event_type: pick(next, ['page_view', 'page_view', 'click']),
+          user_id: who.user,
+          anonymous_id: who.browser,
+          session_id: randomUUID(),
+          article_id: randomUUID(),
+          category_id: pick(next, categories),
+        };
+      });
+      for (const event of events) {
+        if (event.event_type !== 'page_view') continue;
+        const visitors = expected.get(event.category_id) ?? new Set<string>();
+        visitors.add(event.user_id === NIL ? event.anonymous_id : event.user_id);
+        expected.set(event.category_id, visitors);
+      }
+      for (let batch = 0; batch < 3; batch++) await insert('user_events', events.slice(batch * 200, (batch + 1) * 200));
+    });
+
+    const period = () =>
+      rows<{ category_id: string; visitors: number }>(
+        `SELECT category_id, toUInt32(unique_visitors) AS visitors
+         FROM allixios.category_visitors_period(first_day = '${days[0]}', last_day = '${days[2]}') WHERE category_id IN (${inList}) ORDER BY toString(category_id)`,
+      );
+
+    it('the period view counts each visitor of a category once over the days, before and after merges', async () => {
+      // Given the events; when the period view is read for the three days
+      const want = [...expected.entries()].sort(byKey).map(([category, visitors]) => ({ category_id: category, visitors: visitors.size }));
+      // Then each category has its distinct visitors, clicks left out
+      expect(await period()).toEqual(want);
+      // And after the merges have run to the end, a row per category and day and the same figures
+      await client.command({ query: 'OPTIMIZE TABLE allixios.category_visitors_daily_agg FINAL' });
+      const [stored] = await rows<{ rows: number }>(`SELECT toUInt32(count()) AS rows FROM allixios.category_visitors_daily_agg WHERE category_id IN (${inList})`);
+      expect(stored).toEqual({ rows: categories.length * days.length });
+      expect(await period()).toEqual(want);
     });
   });
 
@@ -593,6 +676,7 @@ describe('rollups', () => {
 
 describe('dashboard queries', () => {
   const article = randomUUID();
+  const category = randomUUID();
 
   beforeAll(async () => {
     await freshSchema();
@@ -601,7 +685,7 @@ describe('dashboard queries', () => {
     const day = utcDay(1);
     await insert(
       'user_events',
-      Array.from({ length: 5000 }, (_, i) => ({ event_time: `${day} 12:00:00.${String(i % 1000).padStart(3, '0')}`, event_type: 'page_view', anonymous_id: randomUUID(), session_id: randomUUID(), article_id: article })),
+      Array.from({ length: 5000 }, (_, i) => ({ event_time: `${day} 12:00:00.${String(i % 1000).padStart(3, '0')}`, event_type: 'page_view', anonymous_id: randomUUID(), session_id: randomUUID(), article_id: article, category_id: category })),
     );
     await insert('performance_metrics', Array.from({ length: 5000 }, (_, i) => ({ event_time: `${day} 12:00:00.000`, endpoint: '/api/articles/:id', method: 'GET', status: 200, duration_ms: 10 + (i % 90) })));
     await insert('revenue_events', Array.from({ length: 500 }, () => ({ event_time: `${day} 12:00:00.000`, event_id: randomUUID(), source: 'google', conversion_type: 'purchase', amount: '9.99', currency: 'EUR' })));
@@ -616,6 +700,7 @@ describe('dashboard queries', () => {
   it.each([
     ['SELECT * FROM allixios.article_views_daily', 'allixios.article_views_daily_agg'],
     [`SELECT * FROM allixios.article_views_period(first_day = '${utcDay(7)}', last_day = '${utcDay(0)}')`, 'allixios.article_views_daily_agg'],
+    [`SELECT * FROM allixios.category_visitors_period(first_day = '${utcDay(7)}', last_day = '${utcDay(0)}')`, 'allixios.category_visitors_daily_agg'],
     ['SELECT * FROM allixios.endpoint_latency_hourly', 'allixios.endpoint_latency_hourly_agg'],
     ['SELECT * FROM allixios.revenue_daily', 'allixios.revenue_daily_agg'],
   ])('%s reads only %s', async (query, rollup) => {
@@ -635,6 +720,33 @@ describe('dashboard queries', () => {
     const [rollup] = await rows<{ rows: number }>('SELECT toUInt32(count()) AS rows FROM allixios.article_views_daily_agg');
     expect(result.statistics?.rows_read).toBeLessThanOrEqual(rollup!.rows);
     expect(rollup!.rows).toBeLessThan(5000);
+  });
+
+  it("one article's daily views read the rollup's projection by article, not a granule per day", async () => {
+    // Given the rollup holding the article's page views among 200,000 others on 20,000 articles over 35 days
+    await client.command({
+      query: `INSERT INTO allixios.user_events (event_time, event_type, anonymous_id, session_id, article_id)
+              SELECT toDateTime64('${utcDay(1)} 12:00:00', 3, 'UTC') - toIntervalDay(number % 35), 'page_view', generateUUIDv4(number), generateUUIDv4(number),
+                     reinterpretAsUUID(cityHash64(number % 20000, 'projection-test'))
+                FROM numbers(200000)`,
+    });
+    const [{ id }] = (await rows<{ id: string }>(`SELECT toString(reinterpretAsUUID(cityHash64(7, 'projection-test'))) AS id`)) as [{ id: string }];
+    // When the month of one of those articles (viewed on seven days across both months) is planned
+    const plan = await (
+      await client.query({
+        query: `EXPLAIN indexes = 1 SELECT event_date, views FROM allixios.article_views_daily WHERE article_id = '${id}' AND event_date BETWEEN '${utcDay(30)}' AND '${utcDay(0)}'`,
+        format: 'TabSeparatedRaw',
+      })
+    ).text();
+    // Then every active part of the rollup carries the projection
+    const parts = await rows<{ part: string; projections: string[] }>(
+      `SELECT name AS part, projections FROM system.parts WHERE database = 'allixios' AND table = 'article_views_daily_agg' AND active ORDER BY name`,
+    );
+    expect(parts.length).toBeGreaterThan(0);
+    expect(parts.filter((part) => !part.projections.includes('by_article'))).toEqual([]);
+    // And ClickHouse reads the projection ordered by (article_id, event_date), keyed on the article
+    expect(plan).toMatch(/ReadFromMergeTree \(by_article\)/);
+    expect(plan).toMatch(/PrimaryKey\s+Keys:\s+article_id\s+event_date\s+Condition: .*article_id in/);
   });
 
   it('a date filter on a dashboard view reaches the rollup as a key condition', async () => {

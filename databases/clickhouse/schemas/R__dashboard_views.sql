@@ -34,6 +34,17 @@ FROM allixios.article_views_daily_agg
 WHERE event_date BETWEEN {first_day:Date} AND {last_day:Date}
 GROUP BY article_id;
 
+-- Unique visitors per category over a period, both days included:
+--   SELECT * FROM allixios.category_visitors_period(first_day = '2026-11-01', last_day = '2026-11-07')
+-- Parameterized for the reason given at article_views_period.
+CREATE OR REPLACE VIEW allixios.category_visitors_period AS
+SELECT
+    category_id,
+    uniqCombinedMerge(visitors) AS unique_visitors
+FROM allixios.category_visitors_daily_agg
+WHERE event_date BETWEEN {first_day:Date} AND {last_day:Date}
+GROUP BY category_id;
+
 -- Requests, errors and latency quantiles per endpoint per hour.
 CREATE OR REPLACE VIEW allixios.endpoint_latency_hourly AS
 SELECT
