@@ -16,6 +16,7 @@ import { checksum } from '../checksum.ts';
 import { BootstrapError } from '../errors.ts';
 import type { LedgerEntry, PlanStep } from '../plan.ts';
 import { CLICKHOUSE, splitStatements, SqlSyntaxError, type Statement } from '../sql.ts';
+import { lockHeld, lockWait, notReachable, readiness, retryWithBackoff, sleep, TRY_AGAIN } from './backoff.ts';
 import type { AdapterOptions, EngineAdapter } from './types.ts';
 
 const DATABASE = 'allixios_bootstrap';
@@ -24,8 +25,6 @@ const LOCK = `${DATABASE}.lock`;
 /** Statement 0 in the ledger marks a whole asset applied; 1..n record progress within it. */
 const COMPLETE = 0;
 export const DEFAULT_LEASE_MS = 30_000;
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** ClickHouse's error name (UNKNOWN_TYPE, ...): the client puts it in `type`. */
 function errorType(error: unknown): string | undefined {
@@ -77,18 +76,14 @@ export class ClickHouseAdapter implements EngineAdapter {
   }
 
   async connect(): Promise<void> {
-    const started = Date.now();
-    let delay = 100;
-    for (;;) {
+    let last = 'no attempt made';
+    const attempt = async () => {
       const result = await this.client.ping();
-      if (result.success) return;
-      const elapsed = Date.now() - started;
-      if (elapsed >= this.options.readyTimeoutMs) {
-        throw new BootstrapError(this.engine, `not reachable at ${this.target} after ${(elapsed / 1000).toFixed(1)} s (${result.error.message})`);
-      }
-      await sleep(Math.min(delay, this.options.readyTimeoutMs - elapsed));
-      delay = Math.min(delay * 2, 2000);
-    }
+      if (result.success) return true;
+      last = result.error.message;
+      return TRY_AGAIN;
+    };
+    await retryWithBackoff(readiness(this.options.readyTimeoutMs), attempt, (elapsed) => notReachable(this.engine, this.target, elapsed, last));
   }
 
   private async exists(table: 'ledger' | 'lock'): Promise<boolean> {
@@ -154,32 +149,22 @@ export class ClickHouseAdapter implements EngineAdapter {
    */
   async lock(): Promise<void> {
     await this.ensureTables();
-    const started = Date.now();
     const settleMs = 200;
-    let delay = 100;
-    for (;;) {
+    const attempt = async () => {
       const others = (await this.liveLeases()).filter((lease) => lease.holder !== this.holder);
-      if (others.length === 0) {
-        await this.writeLease(this.leaseMs, true);
-        await sleep(settleMs);
-        const [oldest] = await this.liveLeases();
-        if (oldest?.holder === this.holder) {
-          this.startHeartbeat();
-          return;
-        }
-        await this.writeLease(-1); // Step back: another claim is older.
-      }
-      const waited = Date.now() - started;
-      if (waited >= this.options.lockTimeoutMs) {
-        const holders = (await this.liveLeases()).map((lease) => lease.holder).join(', ');
-        throw new BootstrapError(
-          this.engine,
-          `another bootstrap still holds the lock after ${(this.options.lockTimeoutMs / 1000).toFixed(1)} s (held by ${holders || 'a lease that just expired'})`,
-        );
-      }
-      await sleep(Math.min(delay, this.options.lockTimeoutMs - waited));
-      delay = Math.min(delay * 2, 1000);
-    }
+      if (others.length > 0) return TRY_AGAIN;
+      await this.writeLease(this.leaseMs, true);
+      await sleep(settleMs);
+      const [oldest] = await this.liveLeases();
+      if (oldest?.holder === this.holder) return true;
+      await this.writeLease(-1); // Step back: another claim is older.
+      return TRY_AGAIN;
+    };
+    await retryWithBackoff(lockWait(this.options.lockTimeoutMs), attempt, async () => {
+      const holders = (await this.liveLeases()).map((lease) => lease.holder).join(', ');
+      return lockHeld(this.engine, this.options.lockTimeoutMs, `held by ${holders || 'a lease that just expired'}`);
+    });
+    this.startHeartbeat();
   }
 
   private startHeartbeat(): void {

@@ -27,6 +27,7 @@ import {
   type ObservedAliasedIndex,
   type ObservedIndex,
 } from './elasticsearch-plan.ts';
+import { lockHeld, lockWait, notReachable, readiness, retryWithBackoff, TRY_AGAIN } from './backoff.ts';
 import type { AdapterOptions } from './types.ts';
 
 export const LEDGER_INDEX = 'allixios-bootstrap-ledger';
@@ -86,8 +87,6 @@ export interface ElasticsearchAdapterOptions extends AdapterOptions {
   lockIndex?: string;
   reindexTimeoutMs?: number;
 }
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function statusOf(error: unknown): number | undefined {
   return error instanceof errors.ResponseError ? error.statusCode : undefined;
@@ -193,16 +192,14 @@ export class ElasticsearchAdapter implements StateAdapter<ElasticsearchObserved,
 
   /** Waits (bounded, with backoff) for the cluster to answer with status yellow or green. */
   async connect(): Promise<void> {
-    const started = Date.now();
-    let delay = 100;
-    for (;;) {
-      const remaining = this.options.readyTimeoutMs - (Date.now() - started);
+    let last = 'no attempt made';
+    const attempt = async (remaining: number) => {
       try {
         await this.client.cluster.health(
           { wait_for_status: 'yellow', timeout: `${Math.max(1, Math.min(5, Math.floor(remaining / 1000)))}s` },
           { requestTimeout: Math.max(2000, Math.min(10_000, remaining + 1000)) },
         );
-        return;
+        return true;
       } catch (error) {
         const status = statusOf(error);
         if (status === 401 || status === 403) {
@@ -215,15 +212,11 @@ export class ElasticsearchAdapter implements StateAdapter<ElasticsearchObserved,
           );
         }
         if (!isTransient(error)) throw new BootstrapError(this.engine, `cannot connect to ${this.hostPort}: ${describeError(error)}`, undefined, errorType(error));
-        const elapsed = Date.now() - started;
-        if (elapsed >= this.options.readyTimeoutMs) {
-          throw new BootstrapError(this.engine, `not reachable at ${this.hostPort} after ${(elapsed / 1000).toFixed(1)} s (${describeError(error)})`);
-        }
-        // The last attempt is made at the deadline, not one backoff step before it.
-        await sleep(Math.min(delay, this.options.readyTimeoutMs - elapsed));
-        delay = Math.min(delay * 2, 2000);
+        last = describeError(error);
+        return TRY_AGAIN;
       }
-    }
+    };
+    await retryWithBackoff(readiness(this.options.readyTimeoutMs), attempt, (elapsed) => notReachable(this.engine, this.hostPort, elapsed, last));
   }
 
   /** Creates a bookkeeping index unless it exists; two bootstraps creating it at once both succeed. */
@@ -285,25 +278,15 @@ export class ElasticsearchAdapter implements StateAdapter<ElasticsearchObserved,
 
   async lock(): Promise<void> {
     await this.ensureIndex(this.lockIndex, LOCK_MAPPINGS);
-    const started = Date.now();
-    let delay = 100;
-    for (;;) {
-      const holder = await this.tryLock();
-      if (holder === undefined) {
-        this.startHeartbeat();
-        return;
-      }
-      const waited = Date.now() - started;
-      if (waited >= this.options.lockTimeoutMs) {
-        throw new BootstrapError(
-          this.engine,
-          `another bootstrap still holds the lock after ${(this.options.lockTimeoutMs / 1000).toFixed(1)} s (held by ${holder.holder}, lease until ${holder.expiresAt}; ` +
-            `${this.lockIndex}/_doc/${LOCK_ID})`,
-        );
-      }
-      await sleep(Math.min(delay, this.options.lockTimeoutMs - waited));
-      delay = Math.min(delay * 2, 1000);
-    }
+    let holder: LockDocument | undefined;
+    const attempt = async () => {
+      holder = await this.tryLock();
+      return holder === undefined ? true : TRY_AGAIN;
+    };
+    await retryWithBackoff(lockWait(this.options.lockTimeoutMs), attempt, () =>
+      lockHeld(this.engine, this.options.lockTimeoutMs, `held by ${holder!.holder}, lease until ${holder!.expiresAt}; ${this.lockIndex}/_doc/${LOCK_ID}`),
+    );
+    this.startHeartbeat();
   }
 
   /** Renews the lease a third of the way through it, one renewal at a time. */
@@ -417,30 +400,25 @@ export class ElasticsearchAdapter implements StateAdapter<ElasticsearchObserved,
     const timeoutMs = this.options.reindexTimeoutMs ?? DEFAULT_REINDEX_TIMEOUT_MS;
     const started = await this.client.reindex({ source: { index: from }, dest: { index: to, op_type: 'create' }, wait_for_completion: false, refresh: true });
     const task = String(started.task);
-    const begun = Date.now();
-    let delay = 250;
-    for (;;) {
+    const attempt = async () => {
       const status = await this.client.tasks.get({ task_id: task });
-      if (status.completed) {
-        if (status.error) throw new Error(`reindex from ${from} into ${to} failed: ${status.error.type}: ${status.error.reason} (task ${task})`);
-        const response = (status.response ?? {}) as estypes.ReindexResponse;
-        const failures = response.failures ?? [];
-        if (failures.length > 0) {
-          const first = failures[0]!;
-          throw new Error(
-            `reindex from ${from} into ${to} failed for ${failures.length} document(s), e.g. ${first.id}: ${first.cause.type}: ${first.cause.reason} (task ${task}); ` +
-              `the alias still points at ${from}`,
-          );
-        }
-        return;
+      if (!status.completed) return TRY_AGAIN;
+      if (status.error) throw new Error(`reindex from ${from} into ${to} failed: ${status.error.type}: ${status.error.reason} (task ${task})`);
+      const response = (status.response ?? {}) as estypes.ReindexResponse;
+      const failures = response.failures ?? [];
+      if (failures.length > 0) {
+        const first = failures[0]!;
+        throw new Error(
+          `reindex from ${from} into ${to} failed for ${failures.length} document(s), e.g. ${first.id}: ${first.cause.type}: ${first.cause.reason} (task ${task}); ` +
+            `the alias still points at ${from}`,
+        );
       }
-      if (Date.now() - begun >= timeoutMs) {
-        await this.client.tasks.cancel({ task_id: task }).catch(() => undefined);
-        throw new Error(`reindex from ${from} into ${to} did not finish within ${(timeoutMs / 1000).toFixed(0)} s; task ${task} was cancelled and the alias still points at ${from}`);
-      }
-      await sleep(delay);
-      delay = Math.min(delay * 2, 5000);
-    }
+      return true;
+    };
+    await retryWithBackoff({ timeoutMs, firstDelayMs: 250, maxDelayMs: 5000 }, attempt, async () => {
+      await this.client.tasks.cancel({ task_id: task }).catch(() => undefined);
+      return new Error(`reindex from ${from} into ${to} did not finish within ${(timeoutMs / 1000).toFixed(0)} s; task ${task} was cancelled and the alias still points at ${from}`);
+    });
   }
 
   private async record(change: Change<ElasticsearchPayload>): Promise<void> {

@@ -27,6 +27,7 @@ import {
   type MongoPayload,
   type ObservedCollection,
 } from './mongodb-plan.ts';
+import { lockHeld, lockWait, notReachable, readiness, retryWithBackoff, TRY_AGAIN } from './backoff.ts';
 import type { AdapterOptions } from './types.ts';
 
 export const DEFAULT_LEASE_MS = 30_000;
@@ -48,8 +49,6 @@ const TRANSIENT_SERVER_CODES = new Set([
   13435, // NotPrimaryNoSecondaryOk
   13436, // NotPrimaryOrSecondary
 ]);
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 interface LockDocument {
   _id: string;
@@ -152,32 +151,26 @@ export class MongoAdapter implements StateAdapter<MongoObserved, MongoPayload> {
   }
 
   async connect(): Promise<void> {
-    const started = Date.now();
-    let delay = 100;
-    for (;;) {
+    let last = 'no attempt made';
+    const attempt = async (remaining: number): Promise<MongoClient | typeof TRY_AGAIN> => {
       // Each attempt waits for a server at most until the readiness deadline (and 5 s at most, so
       // a server that comes up is noticed soon); then backoff, and try again.
-      const remaining = this.options.readyTimeoutMs - (Date.now() - started);
       const attemptMs = Math.max(500, Math.min(5000, remaining));
       const client = new MongoClient(this.url, { appName: 'allixios-bootstrap', serverSelectionTimeoutMS: attemptMs, connectTimeoutMS: attemptMs });
       try {
         await client.connect();
         await client.db(this.databaseName).command({ ping: 1 });
-        this.client = client;
-        return;
+        return client;
       } catch (error) {
         await client.close().catch(() => undefined);
-        const elapsed = Date.now() - started;
         if (!isTransient(error)) {
           throw new BootstrapError(this.engine, `cannot connect to ${this.target}: ${(error as Error).message}`, undefined, serverCode(error));
         }
-        if (elapsed >= this.options.readyTimeoutMs) {
-          throw new BootstrapError(this.engine, `not reachable at ${this.hosts} after ${(elapsed / 1000).toFixed(1)} s (${(error as Error).message})`);
-        }
-        await sleep(Math.max(0, Math.min(delay, this.options.readyTimeoutMs - elapsed)));
-        delay = Math.min(delay * 2, 2000);
+        last = (error as Error).message;
+        return TRY_AGAIN;
       }
-    }
+    };
+    this.client = await retryWithBackoff(readiness(this.options.readyTimeoutMs), attempt, (elapsed) => notReachable(this.engine, this.hosts, elapsed, last));
   }
 
   private get locks() {
@@ -209,32 +202,17 @@ export class MongoAdapter implements StateAdapter<MongoObserved, MongoPayload> {
   }
 
   async lock(): Promise<void> {
-    const started = Date.now();
-    let delay = 100;
-    for (;;) {
-      if (await this.tryAcquire()) {
-        this.startHeartbeat();
-        // The TTL index only tidies up a lease nobody took over (its monitor runs once a minute);
-        // whether a lease is live is always decided by comparing expiresAt with the server's
-        // clock. Created by the holder, so concurrent bootstraps never race to build it; a no-op
-        // once it exists.
-        await this.locks.createIndex({ expiresAt: 1 }, { name: 'expires_ttl', expireAfterSeconds: 0 });
-        return;
-      }
-      const waited = Date.now() - started;
-      if (waited >= this.options.lockTimeoutMs) {
-        const current = await this.locks.findOne({ _id: LOCK_ID });
-        const who = current
-          ? `held by ${current.holder} since ${current.acquiredAt.toISOString()}, lease until ${current.expiresAt.toISOString()}`
-          : 'released just now';
-        throw new BootstrapError(
-          this.engine,
-          `another bootstrap still holds the lock after ${(this.options.lockTimeoutMs / 1000).toFixed(1)} s (${who}; ${this.databaseName}.${LOCK_COLLECTION})`,
-        );
-      }
-      await sleep(Math.max(0, Math.min(delay, this.options.lockTimeoutMs - waited)));
-      delay = Math.min(delay * 2, 1000);
-    }
+    await retryWithBackoff(lockWait(this.options.lockTimeoutMs), async () => ((await this.tryAcquire()) ? true : TRY_AGAIN), async () => {
+      const current = await this.locks.findOne({ _id: LOCK_ID });
+      const who = current ? `held by ${current.holder} since ${current.acquiredAt.toISOString()}, lease until ${current.expiresAt.toISOString()}` : 'released just now';
+      return lockHeld(this.engine, this.options.lockTimeoutMs, `${who}; ${this.databaseName}.${LOCK_COLLECTION}`);
+    });
+    this.startHeartbeat();
+    // The TTL index only tidies up a lease nobody took over (its monitor runs once a minute);
+    // whether a lease is live is always decided by comparing expiresAt with the server's
+    // clock. Created by the holder, so concurrent bootstraps never race to build it; a no-op
+    // once it exists.
+    await this.locks.createIndex({ expiresAt: 1 }, { name: 'expires_ttl', expireAfterSeconds: 0 });
   }
 
   private startHeartbeat(): void {

@@ -9,6 +9,7 @@ import { assetLabel } from '../assets.ts';
 import { BootstrapError } from '../errors.ts';
 import type { LedgerEntry, PlanStep } from '../plan.ts';
 import { lineAndColumn, splitStatements, SqlSyntaxError, type Statement } from '../sql.ts';
+import { lockHeld, lockWait, notReachable, readiness, retryWithBackoff, TRY_AGAIN } from './backoff.ts';
 import type { AdapterOptions, EngineAdapter } from './types.ts';
 
 /** Key of the advisory lock; any 64-bit number no other tool of the platform uses. */
@@ -17,8 +18,6 @@ const LEDGER = 'allixios_bootstrap.ledger';
 
 /** Errors that mean "not ready yet": retried until the readiness timeout. */
 const TRANSIENT = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EAI_AGAIN', 'ENOTFOUND', 'EHOSTUNREACH', '57P03']);
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function errorCode(error: unknown): string | undefined {
   return (error as { code?: string }).code;
@@ -44,9 +43,8 @@ export class PostgresAdapter implements EngineAdapter {
   }
 
   async connect(): Promise<void> {
-    const started = Date.now();
-    let delay = 100;
-    for (;;) {
+    let last: { message: string; code?: string } = { message: 'no attempt made' };
+    const attempt = async (): Promise<pg.Client | typeof TRY_AGAIN> => {
       const client = new pg.Client({
         connectionString: this.url.toString(),
         application_name: 'allixios-bootstrap',
@@ -61,50 +59,38 @@ export class PostgresAdapter implements EngineAdapter {
         // within a second and ends the session, and with it the advisory lock.
         await client.query(`SET client_connection_check_interval = '1s'`);
         client.on('error', () => undefined); // A dropped connection surfaces on the next query.
-        this.client = client;
-        return;
+        return client;
       } catch (error) {
         await client.end().catch(() => undefined);
         const code = errorCode(error);
-        const elapsed = Date.now() - started;
-        const transient = (code !== undefined && TRANSIENT.has(code)) || /terminated unexpectedly|timeout/i.test((error as Error).message);
-        if (!transient) {
-          throw new BootstrapError(this.engine, `cannot connect to ${this.target}: ${(error as Error).message}`, undefined, code);
+        const message = (error as Error).message;
+        if (!((code !== undefined && TRANSIENT.has(code)) || /terminated unexpectedly|timeout/i.test(message))) {
+          throw new BootstrapError(this.engine, `cannot connect to ${this.target}: ${message}`, undefined, code);
         }
-        if (elapsed >= this.options.readyTimeoutMs) {
-          throw new BootstrapError(
-            this.engine,
-            `not reachable at ${this.url.hostname}:${this.url.port || '5432'} after ${(elapsed / 1000).toFixed(1)} s (${(error as Error).message})`,
-            undefined,
-            code,
-          );
-        }
-        // The last attempt is made at the deadline, not one backoff step before it.
-        await sleep(Math.min(delay, this.options.readyTimeoutMs - elapsed));
-        delay = Math.min(delay * 2, 2000);
+        last = { message, ...(code ? { code } : {}) };
+        return TRY_AGAIN;
       }
-    }
+    };
+    const address = `${this.url.hostname}:${this.url.port || '5432'}`;
+    this.client = await retryWithBackoff(readiness(this.options.readyTimeoutMs), attempt, (elapsed) => notReachable(this.engine, address, elapsed, last.message, last.code));
   }
 
   async lock(): Promise<void> {
-    const started = Date.now();
-    let delay = 50;
-    for (;;) {
+    const attempt = async () => {
       const { rows } = await this.db.query<{ locked: boolean }>('SELECT pg_try_advisory_lock($1) AS locked', [LOCK_KEY.toString()]);
-      if (rows[0]!.locked) return;
-      const waited = Date.now() - started;
-      if (waited >= this.options.lockTimeoutMs) {
-        const holder = await this.db.query<{ pid: number; application_name: string; since: Date }>(
-          `SELECT l.pid, a.application_name, a.backend_start AS since FROM pg_locks l JOIN pg_stat_activity a USING (pid)
-            WHERE l.locktype = 'advisory' AND l.granted AND (l.classid::bigint << 32 | l.objid::bigint) = $1`,
-          [LOCK_KEY.toString()],
-        );
-        const who = holder.rows[0] ? ` (held by backend ${holder.rows[0].pid}, ${holder.rows[0].application_name})` : '';
-        throw new BootstrapError(this.engine, `another bootstrap still holds the lock after ${(this.options.lockTimeoutMs / 1000).toFixed(1)} s${who}`);
-      }
-      await sleep(Math.min(delay, this.options.lockTimeoutMs - waited));
-      delay = Math.min(delay * 2, 1000);
-    }
+      return rows[0]!.locked ? true : TRY_AGAIN;
+    };
+    await retryWithBackoff(lockWait(this.options.lockTimeoutMs, 50), attempt, async () => lockHeld(this.engine, this.options.lockTimeoutMs, await this.lockHolder()));
+  }
+
+  /** The backend holding the advisory lock, as the lock-timeout error names it. */
+  private async lockHolder(): Promise<string | undefined> {
+    const { rows } = await this.db.query<{ pid: number; application_name: string }>(
+      `SELECT l.pid, a.application_name FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+        WHERE l.locktype = 'advisory' AND l.granted AND (l.classid::bigint << 32 | l.objid::bigint) = $1`,
+      [LOCK_KEY.toString()],
+    );
+    return rows[0] ? `held by backend ${rows[0].pid}, ${rows[0].application_name}` : undefined;
   }
 
   async readLedger(): Promise<LedgerEntry[]> {

@@ -23,6 +23,7 @@ import {
   type RedisObserved,
   type RedisPayload,
 } from './redis-plan.ts';
+import { lockHeld, lockWait, notReachable, readiness, retryWithBackoff, TRY_AGAIN } from './backoff.ts';
 import type { AdapterOptions } from './types.ts';
 
 export const LOCK_KEY = 'allixios:bootstrap:lock';
@@ -38,8 +39,6 @@ const RELEASE_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then return red
 const TRANSIENT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE']);
 /** Server replies that mean "not ready yet": loading the AOF, a busy script, too many clients. */
 const TRANSIENT_REPLIES = /^(LOADING|BUSY|MASTERDOWN|TRYAGAIN|ERR max number of clients)/;
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 function isTransient(error: Error): boolean {
   const code = (error as { code?: unknown }).code;
@@ -130,16 +129,15 @@ export class RedisAdapter implements StateAdapter<RedisObserved, RedisPayload> {
 
   /** Connection attempts with backoff until the readiness timeout; an authentication error ends at once. */
   async connect(): Promise<void> {
-    const started = Date.now();
-    let delay = 100;
-    for (;;) {
+    let last = 'no attempt made';
+    const attempt = async (): Promise<Redis | typeof TRY_AGAIN> => {
       let lastError: Error | undefined;
       const client = new Redis(this.url.toString(), {
         lazyConnect: true,
         connectionName: 'allixios-bootstrap',
         connectTimeout: Math.max(1000, Math.min(5000, this.options.readyTimeoutMs)),
         commandTimeout: 60_000,
-        // The loop below retries and bounds the wait; ioredis must neither reconnect on its own nor
+        // The backoff retries and bounds the wait; ioredis must neither reconnect on its own nor
         // run its ready check, which waits for a loading server without a bound.
         retryStrategy: () => null,
         maxRetriesPerRequest: 0,
@@ -150,45 +148,25 @@ export class RedisAdapter implements StateAdapter<RedisObserved, RedisPayload> {
         await client.connect();
         // PING answers -LOADING while the AOF loads: not ready yet.
         await client.ping();
-        this.client = client;
-        return;
+        return client;
       } catch (caught) {
         client.disconnect();
         const error = lastError ?? (caught as Error);
-        const elapsed = Date.now() - started;
-        if (!isTransient(error)) {
-          throw new BootstrapError(this.engine, `cannot connect to ${this.target}: ${error.message}`);
-        }
-        if (elapsed >= this.options.readyTimeoutMs) {
-          throw new BootstrapError(this.engine, `not reachable at ${this.host}:${this.port} after ${(elapsed / 1000).toFixed(1)} s (${error.message})`);
-        }
-        // The last attempt is made at the deadline, not one backoff step before it.
-        await sleep(Math.min(delay, this.options.readyTimeoutMs - elapsed));
-        delay = Math.min(delay * 2, 2000);
+        if (!isTransient(error)) throw new BootstrapError(this.engine, `cannot connect to ${this.target}: ${error.message}`);
+        last = error.message;
+        return TRY_AGAIN;
       }
-    }
+    };
+    this.client = await retryWithBackoff(readiness(this.options.readyTimeoutMs), attempt, (elapsed) => notReachable(this.engine, `${this.host}:${this.port}`, elapsed, last));
   }
 
   async lock(): Promise<void> {
-    const started = Date.now();
-    let delay = 50;
-    for (;;) {
-      if ((await this.db.set(LOCK_KEY, this.holder, 'PX', this.leaseMs, 'NX')) === 'OK') {
-        this.holding = true;
-        this.startHeartbeat();
-        return;
-      }
-      const waited = Date.now() - started;
-      if (waited >= this.options.lockTimeoutMs) {
-        const holder = await this.db.get(LOCK_KEY);
-        throw new BootstrapError(
-          this.engine,
-          `another bootstrap still holds the lock after ${(this.options.lockTimeoutMs / 1000).toFixed(1)} s (held by ${holder ?? 'a lease that just expired'})`,
-        );
-      }
-      await sleep(Math.min(delay, this.options.lockTimeoutMs - waited));
-      delay = Math.min(delay * 2, 1000);
-    }
+    const attempt = async () => ((await this.db.set(LOCK_KEY, this.holder, 'PX', this.leaseMs, 'NX')) === 'OK' ? true : TRY_AGAIN);
+    await retryWithBackoff(lockWait(this.options.lockTimeoutMs, 50), attempt, async () =>
+      lockHeld(this.engine, this.options.lockTimeoutMs, `held by ${(await this.db.get(LOCK_KEY)) ?? 'a lease that just expired'}`),
+    );
+    this.holding = true;
+    this.startHeartbeat();
   }
 
   private startHeartbeat(): void {

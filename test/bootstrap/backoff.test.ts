@@ -1,0 +1,72 @@
+/**
+ * The readiness and lock waits every adapter shares (bootstrap/adapters/backoff.ts): attempts
+ * until one settles, pauses that double up to a cap, a last attempt at the deadline, and the
+ * engine's own error when the wait gives up. Small real timeouts, no engine.
+ */
+import { describe, expect, it } from 'vitest';
+import { lockHeld, notReachable, retryWithBackoff, TRY_AGAIN } from '../../bootstrap/adapters/backoff.ts';
+
+describe('retryWithBackoff', () => {
+  it('returns the first value an attempt settles on, after retrying the ones that asked to', async () => {
+    // Given an engine that answers on the third attempt
+    let attempts = 0;
+    const attempt = async () => (++attempts < 3 ? TRY_AGAIN : 'connected');
+    // When the wait runs with room to spare
+    const result = await retryWithBackoff({ timeoutMs: 5_000, firstDelayMs: 5, maxDelayMs: 20 }, attempt, () => new Error('gave up'));
+    // Then it returns that answer after exactly three attempts
+    expect(result).toBe('connected');
+    expect(attempts).toBe(3);
+  });
+
+  it('doubles the pause up to the cap, makes its last attempt at the deadline, then throws the engine\'s error', async () => {
+    // Given an engine that never answers, and a wait of 400 ms with pauses from 20 ms up to 80 ms
+    const times: number[] = [];
+    const remaining: number[] = [];
+    const started = Date.now();
+    const attempt = async (left: number) => {
+      times.push(Date.now() - started);
+      remaining.push(left);
+      return TRY_AGAIN;
+    };
+    // When it runs out
+    const error = await retryWithBackoff({ timeoutMs: 400, firstDelayMs: 20, maxDelayMs: 80 }, attempt, (elapsed) => new Error(`gave up after ${elapsed} ms`)).catch((caught: Error) => caught);
+    // Then the pauses grew 20, 40, 80 and stayed at 80
+    const pauses = times.slice(1).map((time, k) => time - times[k]!);
+    expect(pauses.slice(0, 3).map((pause) => Math.round(pause / 10) * 10)).toEqual([20, 40, 80]);
+    expect(Math.max(...pauses)).toBeLessThan(80 + 40);
+    // And the last attempt was made at the deadline (not a pause before it), with nothing left
+    expect(times.at(-1)!).toBeGreaterThanOrEqual(390);
+    expect(remaining.at(-1)).toBe(0);
+    expect(remaining[0]).toBe(400);
+    // And the error is the one the engine made of the elapsed time
+    expect(error).toBeInstanceOf(Error);
+    expect((error as Error).message).toMatch(/^gave up after \d+ ms$/);
+  });
+
+  it('does not wait on an error the attempt throws: a wrong password ends the wait at once', async () => {
+    // Given an attempt that meets a permanent error
+    let attempts = 0;
+    const attempt = async () => {
+      attempts += 1;
+      throw new Error('password authentication failed');
+    };
+    // When the wait runs
+    const started = Date.now();
+    const error = await retryWithBackoff({ timeoutMs: 5_000, firstDelayMs: 100, maxDelayMs: 1000 }, attempt, () => new Error('gave up')).catch((caught: Error) => caught);
+    // Then that error comes back after one attempt, without waiting
+    expect(error.message).toBe('password authentication failed');
+    expect(attempts).toBe(1);
+    expect(Date.now() - started).toBeLessThan(100);
+  });
+});
+
+describe('the waits\' errors', () => {
+  it('name the engine, the address or the holder, and how long was waited', () => {
+    // Given a readiness and a lock wait that gave up / Then their messages say what, where and how long
+    expect(notReachable('postgresql', 'db:5432', 1234, 'connect ECONNREFUSED', 'ECONNREFUSED').message).toBe(
+      'postgresql: not reachable at db:5432 after 1.2 s (connect ECONNREFUSED) [ECONNREFUSED]',
+    );
+    expect(lockHeld('redis', 800, 'held by host/1/abc').message).toBe('redis: another bootstrap still holds the lock after 0.8 s (held by host/1/abc)');
+    expect(lockHeld('postgresql', 1000).message).toBe('postgresql: another bootstrap still holds the lock after 1.0 s');
+  });
+});
