@@ -1285,6 +1285,7 @@ export async function runPostgresBench(options: PostgresBenchOptions): Promise<P
 
     for (const report of reports) {
       const workload = measured.find((candidate) => candidate.name === report.name)!;
+      if (workload.explain) addCause(report.name, `The plan shown is of its first search, for ${JSON.stringify(workload.draws[0]!.values[0])}.`);
       const headline = workload.explain ? headlineCost(report.plan) : undefined;
       if (headline) addCause(report.name, headline);
       const note = explainMisses(report, workload, transactionFloor, causes.get(report.name) ?? []);
