@@ -4,6 +4,8 @@ import type { LoadReport, QueryReport, Timing } from './stats.ts';
 
 export interface BenchReport {
   date: string;
+  /** The commit measured (`git describe --always --dirty`), when the run is in a git checkout. */
+  commit?: string;
   scale: string;
   machine: { cores: number; memoryGiB: number; node: string; os: string };
   versions: { postgresql?: string; clickhouse?: string };
@@ -28,7 +30,7 @@ export function markdown(report: BenchReport): string {
   const lines: string[] = [];
   lines.push(`# Benchmark, scale ${report.scale}`, '');
   lines.push(
-    `${report.date}; ${report.machine.cores} cores, ${report.machine.memoryGiB} GiB; ${report.machine.os}; Node.js ${report.machine.node}; ` +
+    `${report.date}${report.commit ? `, commit ${report.commit}` : ''}; ${report.machine.cores} cores, ${report.machine.memoryGiB} GiB; ${report.machine.os}; Node.js ${report.machine.node}; ` +
       `PostgreSQL ${report.versions.postgresql ?? '–'}; ClickHouse ${report.versions.clickhouse ?? '–'} (chdb); ${report.durationSeconds.toFixed(0)} s in all.`,
     '',
   );

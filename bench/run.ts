@@ -44,8 +44,18 @@ function renderSeconds(): number {
   return (performance.now() - begin) / 1000;
 }
 
+function commit(): string | undefined {
+  try {
+    return execFileSync('git', ['describe', '--always', '--dirty'], { cwd: REPOSITORY_ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  } catch {
+    return undefined; // Not a git checkout, or no git: the report goes without.
+  }
+}
+
+const measuredCommit = commit();
 const report: BenchReport = {
   date: new Date().toISOString(),
+  ...(measuredCommit ? { commit: measuredCommit } : {}),
   scale,
   machine: { cores: cpus().length, memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.versions.node, os: `${platform()} ${release()}` },
   versions: {},
