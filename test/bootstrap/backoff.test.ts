@@ -1,9 +1,9 @@
 /**
  * The readiness and lock waits every adapter shares (bootstrap/adapters/backoff.ts): attempts
  * until one settles, pauses that double up to a cap, a last attempt at the deadline, and the
- * engine's own error when the wait gives up. Small real timeouts, no engine.
+ * engine's own error when the wait gives up. No engine; fake timers where the schedule is asserted.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { lockHeld, notReachable, retryWithBackoff, TRY_AGAIN } from '../../bootstrap/adapters/backoff.ts';
 
 describe('retryWithBackoff', () => {
@@ -20,27 +20,30 @@ describe('retryWithBackoff', () => {
 
   it('doubles the pause up to the cap, makes its last attempt at the deadline, then throws the engine\'s error', async () => {
     // Given an engine that never answers, and a wait of 400 ms with pauses from 20 ms up to 80 ms
-    const times: number[] = [];
-    const remaining: number[] = [];
-    const started = Date.now();
-    const attempt = async (left: number) => {
-      times.push(Date.now() - started);
-      remaining.push(left);
-      return TRY_AGAIN;
-    };
-    // When it runs out
-    const error = await retryWithBackoff({ timeoutMs: 400, firstDelayMs: 20, maxDelayMs: 80 }, attempt, (elapsed) => new Error(`gave up after ${elapsed} ms`)).catch((caught: Error) => caught);
-    // Then the pauses grew 20, 40, 80 and stayed at 80
-    const pauses = times.slice(1).map((time, k) => time - times[k]!);
-    expect(pauses.slice(0, 3).map((pause) => Math.round(pause / 10) * 10)).toEqual([20, 40, 80]);
-    expect(Math.max(...pauses)).toBeLessThan(80 + 40);
-    // And the last attempt was made at the deadline (not a pause before it), with nothing left
-    expect(times.at(-1)!).toBeGreaterThanOrEqual(390);
-    expect(remaining.at(-1)).toBe(0);
-    expect(remaining[0]).toBe(400);
-    // And the error is the one the engine made of the elapsed time
-    expect(error).toBeInstanceOf(Error);
-    expect((error as Error).message).toMatch(/^gave up after \d+ ms$/);
+    // (fake timers: the schedule is exact whatever the machine's load)
+    vi.useFakeTimers({ toFake: ['setTimeout', 'Date'] });
+    try {
+      const started = Date.now();
+      const times: number[] = [];
+      const remaining: number[] = [];
+      const attempt = async (left: number) => {
+        times.push(Date.now() - started);
+        remaining.push(left);
+        return TRY_AGAIN;
+      };
+      // When it runs out
+      const outcome = retryWithBackoff({ timeoutMs: 400, firstDelayMs: 20, maxDelayMs: 80 }, attempt, (elapsed) => new Error(`gave up after ${elapsed} ms`)).catch((caught: Error) => caught);
+      await vi.runAllTimersAsync();
+      const error = await outcome;
+      // Then the pauses grew 20, 40, 80 and stayed at 80, and the last attempt was at the deadline
+      expect(times).toEqual([0, 20, 60, 140, 220, 300, 380, 400]);
+      expect(remaining).toEqual([400, 380, 340, 260, 180, 100, 20, 0]);
+      // And the error is the one the engine made of the elapsed time
+      expect(error).toBeInstanceOf(Error);
+      expect((error as Error).message).toBe('gave up after 400 ms');
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('does not wait on an error the attempt throws: a wrong password ends the wait at once', async () => {
@@ -50,13 +53,17 @@ describe('retryWithBackoff', () => {
       attempts += 1;
       throw new Error('password authentication failed');
     };
-    // When the wait runs
-    const started = Date.now();
-    const error = await retryWithBackoff({ timeoutMs: 5_000, firstDelayMs: 100, maxDelayMs: 1000 }, attempt, () => new Error('gave up')).catch((caught: Error) => caught);
-    // Then that error comes back after one attempt, without waiting
+    // When the wait runs, with timers that never fire unless advanced (a pause would hang it)
+    vi.useFakeTimers({ toFake: ['setTimeout'] });
+    let error: Error;
+    try {
+      error = await retryWithBackoff({ timeoutMs: 5_000, firstDelayMs: 100, maxDelayMs: 1000 }, attempt, () => new Error('gave up')).catch((caught: Error) => caught);
+    } finally {
+      vi.useRealTimers();
+    }
+    // Then that error comes back after one attempt, without a pause
     expect(error.message).toBe('password authentication failed');
     expect(attempts).toBe(1);
-    expect(Date.now() - started).toBeLessThan(100);
   });
 });
 
