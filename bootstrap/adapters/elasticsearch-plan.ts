@@ -16,7 +16,7 @@
  */
 import type { estypes } from '@elastic/elasticsearch';
 import type { Environment } from '../../databases/engine.ts';
-import { classifyMappingChange, nextIndexName, parseIndexVersion } from '../../databases/elasticsearch/definitions.ts';
+import { classifyMappingChange, nextIndexName, parseIndexVersion, sameValue } from '../../databases/elasticsearch/definitions.ts';
 import type { Change, StateFlags, StatePlan } from '../state.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -217,22 +217,6 @@ function sameSetting(left: SettingValue | undefined, right: SettingValue | undef
 
 function show(value: unknown): string {
   return value === undefined ? '(unset)' : JSON.stringify(value);
-}
-
-/** JSON equality with object keys in any order. */
-function sameJson(left: unknown, right: unknown): boolean {
-  return canonical(left) === canonical(right);
-}
-
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, entry]) => entry !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([key, entry]) => `${JSON.stringify(key)}:${canonical(entry)}`).join(',')}}`;
-  }
-  return JSON.stringify(value) ?? 'undefined';
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -456,12 +440,12 @@ function planIndex(desired: DesiredIndex, observed: ObservedAliasedIndex, flags:
 export function compareTemplate(desired: estypes.IndicesPutIndexTemplateRequest, observed: estypes.IndicesIndexTemplate): string[] {
   const details: string[] = [];
   const list = (value: string | string[] | undefined) => (value === undefined ? [] : Array.isArray(value) ? [...value].sort() : [value]);
-  if (!sameJson(list(desired.index_patterns), list(observed.index_patterns))) {
+  if (!sameValue(list(desired.index_patterns), list(observed.index_patterns))) {
     details.push(`index_patterns ${show(list(observed.index_patterns))} → ${show(list(desired.index_patterns))}`);
   }
-  if (!sameJson(desired.composed_of ?? [], observed.composed_of ?? [])) details.push(`composed_of ${show(observed.composed_of)} → ${show(desired.composed_of)}`);
+  if (!sameValue(desired.composed_of ?? [], observed.composed_of ?? [])) details.push(`composed_of ${show(observed.composed_of)} → ${show(desired.composed_of)}`);
   for (const key of ['priority', 'version', '_meta', 'allow_auto_create'] as const) {
-    if (!sameJson(desired[key], observed[key])) details.push(`${key} ${show(observed[key])} → ${show(desired[key])}`);
+    if (!sameValue(desired[key], observed[key])) details.push(`${key} ${show(observed[key])} → ${show(desired[key])}`);
   }
   if ((desired.data_stream === undefined) !== (observed.data_stream === undefined)) {
     details.push(`data_stream ${show(observed.data_stream)} → ${show(desired.data_stream)}`);
@@ -482,7 +466,7 @@ export function compareTemplate(desired: estypes.IndicesPutIndexTemplateRequest,
   }
   const mapping = classifyMappingChange(comparableMapping(have.mappings ?? {}), comparableMapping(want.mappings ?? {}));
   details.push(...mapping.details.map((detail) => `template.mappings: ${detail}`));
-  if (!sameJson(want.aliases ?? {}, have.aliases ?? {})) details.push(`template.aliases ${show(have.aliases)} → ${show(want.aliases)}`);
+  if (!sameValue(want.aliases ?? {}, have.aliases ?? {})) details.push(`template.aliases ${show(have.aliases)} → ${show(want.aliases)}`);
   const wantLifecycle = (want.lifecycle ?? undefined) as Record<string, unknown> | undefined;
   const haveLifecycle = (have.lifecycle ?? undefined) as Record<string, unknown> | undefined;
   if ((wantLifecycle === undefined) !== (haveLifecycle === undefined)) {
@@ -492,7 +476,7 @@ export function compareTemplate(desired: estypes.IndicesPutIndexTemplateRequest,
     for (const key of new Set([...Object.keys(wantLifecycle), 'enabled'])) {
       const wanted = key === 'enabled' ? (wantLifecycle.enabled ?? true) : wantLifecycle[key];
       const had = key === 'enabled' ? (haveLifecycle.enabled ?? true) : haveLifecycle[key];
-      if (!sameJson(wanted, had)) details.push(`template.lifecycle.${key} ${show(had)} → ${show(wanted)}`);
+      if (!sameValue(wanted, had)) details.push(`template.lifecycle.${key} ${show(had)} → ${show(wanted)}`);
     }
   }
   return details;

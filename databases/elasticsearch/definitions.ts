@@ -16,6 +16,7 @@ export {
   classifyMappingChange,
   nextIndexName,
   parseIndexVersion,
+  sameValue,
   type MappingChange,
   type MappingChangeKind,
   type VersionedIndexDefinition,

@@ -106,8 +106,8 @@ function normalized(key: string, value: unknown): unknown {
   return key === 'dynamic' && typeof value === 'boolean' ? String(value) : value;
 }
 
-/** JSON equality with object keys in any order. */
-function sameValue(left: unknown, right: unknown): boolean {
+/** JSON equality with object keys in any order (mappings, settings, templates). */
+export function sameValue(left: unknown, right: unknown): boolean {
   return canonicalJson(left) === canonicalJson(right);
 }
 
