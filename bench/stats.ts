@@ -31,15 +31,11 @@ export function summarise(samples: readonly number[]): Timing {
  * input per run (a different category, slug, author) so caches do not flatter the numbers.
  */
 export async function measure<P>(runs: number, warmup: number, parameters: (i: number) => P, query: (p: P) => Promise<unknown>): Promise<Timing> {
-  for (let i = 0; i < warmup; i++) await query(parameters(i));
-  const samples: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const p = parameters(warmup + i);
-    const started = performance.now();
+  const timed = async (p: P): Promise<number> => {
     await query(p);
-    samples.push(performance.now() - started);
-  }
-  return summarise(samples);
+    return 0;
+  };
+  return (await measureStatement(runs, warmup, parameters, timed)).whole;
 }
 
 /**
