@@ -90,16 +90,21 @@ describe('docker target (stack dev)', () => {
     for (const secret of dev.generatedSecrets) expect(visible).not.toContain(secret);
   });
 
-  it('ships files with password digests (Redis ACL, Elasticsearch users) as secret uploads, plain config files as they are', () => {
+  it('ships files with password digests (Redis ACL, Elasticsearch users, PostgreSQL role verifiers) as secret uploads, plain config files as they are', () => {
     const uploads = (engine: string) => containerOf(dev, engine).uploads;
     expect(isEnvelope(uploads('redis'))).toBe(true);
     const acl = (unwrapSecrets(uploads('redis')) as Array<{ file: string; content: string }>).find((upload) => upload.file === '/etc/redis/users.acl')!;
     expect(acl.content).toMatch(/^user allixios_app on #[0-9a-f]{64} /m);
     for (const secret of dev.generatedSecrets) expect(acl.content).not.toContain(secret);
     expect(isEnvelope(uploads('elasticsearch'))).toBe(true);
-    expect(isEnvelope(uploads('postgresql'))).toBe(false);
-    const conf = (uploads('postgresql') as Array<{ file: string; content: string }>).find((upload) => upload.file === '/etc/postgresql/postgresql.conf')!;
+    expect(isEnvelope(uploads('postgresql'))).toBe(true);
+    const postgresql = unwrapSecrets(uploads('postgresql')) as Array<{ file: string; content: string }>;
+    const verifiers = postgresql.find((upload) => upload.file === '/etc/postgresql/secrets/role-verifiers')!;
+    expect(verifiers.content).toMatch(/^allixios_app SCRAM-SHA-256\$4096:[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+$/m);
+    for (const secret of dev.generatedSecrets) expect(verifiers.content).not.toContain(secret);
+    const conf = postgresql.find((upload) => upload.file === '/etc/postgresql/postgresql.conf')!;
     expect(conf.content).toContain("password_encryption = 'scram-sha-256'");
+    expect(isEnvelope(uploads('mongodb'))).toBe(false);
   });
 
   it("gives PostgreSQL a /dev/shm larger than Docker's 64 MB default", () => {

@@ -23,9 +23,13 @@ describe('npm run render', () => {
     expect(readdirSync(directory).sort()).toEqual(['bootstrap.json', 'clickhouse.json', 'elasticsearch.json', 'mongodb.json', 'network.json', 'postgresql.json', 'redis.json']);
     const postgresql = JSON.parse(readFileSync(join(directory, 'postgresql.json'), 'utf8'));
     expect(Object.keys(postgresql).sort()).toEqual(['container', 'remoteimage', 'volume']);
-    // The env list holds passwords, so all of it is secret: its length shows, its values do not.
-    expect(postgresql.container.envs).toEqual(Array(7).fill('<redacted>'));
-    expect(postgresql.container.uploads.map((upload: { file: string }) => upload.file)).toContain('/etc/postgresql/postgresql.conf');
+    // The env list holds the superuser's password, and the uploads the roles' verifiers, so all
+    // of each is secret: their length shows, their values do not.
+    expect(postgresql.container.envs).toEqual(Array(5).fill('<redacted>'));
+    expect(postgresql.container.uploads).toEqual(Array(4).fill(expect.objectContaining({ file: '<redacted>', content: '<redacted>' })));
+    // An engine whose files hold no digest ships them as they are.
+    const mongodb = JSON.parse(readFileSync(join(directory, 'mongodb.json'), 'utf8'));
+    expect(mongodb.container.uploads.map((upload: { file: string }) => upload.file)).toContain('/etc/mongo/mongod.conf');
   });
 
   it('refuses an unknown stack and names the stacks it has', async () => {

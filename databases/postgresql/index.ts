@@ -15,6 +15,29 @@ const secrets = [
   { key: 'readonly-password', description: 'allixios_readonly, read-only reporting role' },
 ];
 
+/** Where the roles script finds the verifiers of the platform's roles (a secret file). */
+const ROLE_VERIFIERS_PATH = '/etc/postgresql/secrets/role-verifiers';
+
+/**
+ * Settings the platform's connections pin at connect (the `options` startup parameter of
+ * `DATABASE_URL`): row-level security on, read-write, and the role's own timeouts
+ * (initdb/10-roles.sh). Any role may `ALTER ROLE` itself `SET row_security = off` (every new
+ * connection of the platform then fails) or drop its timeouts; a client's startup options take
+ * precedence over every role default, so the platform's connections keep these whatever a
+ * compromised session did to its role. test/postgresql-attacks.test.ts holds them equal to the
+ * roles script's values.
+ */
+export const APP_SESSION_OPTIONS = [
+  'row_security=on',
+  'default_transaction_read_only=off',
+  'statement_timeout=15s',
+  'lock_timeout=5s',
+  'idle_in_transaction_session_timeout=30s',
+  'transaction_timeout=60s',
+]
+  .map((setting) => `-c ${setting}`)
+  .join(' ');
+
 const optionsSchema = z.strictObject({
   /** Fraction of the memory limit given to shared_buffers (PostgreSQL's advice: about a quarter). */
   sharedBuffersRatio: z.number().gt(0).max(0.5).default(0.25),
@@ -72,16 +95,16 @@ export const postgresql: EngineModule<typeof optionsSchema> = {
         POSTGRES_PASSWORD: { secret: 'superuser-password' },
         // initdb must hash the superuser password with SCRAM too, not only later roles.
         POSTGRES_INITDB_ARGS: '--auth-local=peer --auth-host=scram-sha-256',
-        ALLIXIOS_OWNER_PASSWORD: { secret: 'owner-password' },
-        ALLIXIOS_APP_PASSWORD: { secret: 'app-password' },
-        ALLIXIOS_READONLY_PASSWORD: { secret: 'readonly-password' },
+        // The platform roles' passwords never reach the server: initdb/10-roles.sh reads their
+        // SCRAM verifiers from this secret file.
+        ALLIXIOS_ROLE_VERIFIERS_FILE: ROLE_VERIFIERS_PATH,
       },
       configFiles: [
         { source: 'config/postgresql.conf', mountPath: '/etc/postgresql/postgresql.conf' },
         { source: 'config/pg_hba.conf', mountPath: '/etc/postgresql/pg_hba.conf' },
         { source: 'initdb/10-roles.sh', mountPath: '/docker-entrypoint-initdb.d/10-roles.sh', executable: true },
       ],
-      secretFiles: [],
+      secretFiles: [{ source: 'initdb/role-verifiers', mountPath: ROLE_VERIFIERS_PATH }],
       secrets,
       healthCheck: {
         command: ['pg_isready', '--host=127.0.0.1', '--port=5432', '--username=postgres', '--dbname=allixios'],
@@ -91,7 +114,7 @@ export const postgresql: EngineModule<typeof optionsSchema> = {
         startupSeconds: 120,
       },
       terminationGracePeriodSeconds: 60,
-      appConnection: { scheme: 'postgresql', username: 'allixios_app', passwordSecret: 'app-password', path: '/allixios' },
+      appConnection: { scheme: 'postgresql', username: 'allixios_app', passwordSecret: 'app-password', path: '/allixios', query: `options=${encodeURIComponent(APP_SESSION_OPTIONS)}` },
       adminConnection: { scheme: 'postgresql', username: 'allixios_owner', passwordSecret: 'owner-password', path: '/allixios' },
       nodeSysctls: [],
       replicas: settings.replicas,

