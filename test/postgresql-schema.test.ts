@@ -13,11 +13,10 @@ import { NO_TRANSACTION_MARKER } from '../bootstrap/assets.ts';
 import { startEmbeddedPostgres, type EmbeddedPostgresServer } from '../bootstrap/embedded/postgresql.ts';
 import { splitStatements } from '../bootstrap/sql.ts';
 import { ENGINES } from '../databases/index.ts';
-import { applyPostgresAssets, closePool } from './support/postgres.ts';
+import { applyPostgresAssets, claim, closePool } from './support/postgres.ts';
 
 const ASSETS = ENGINES.postgresql.directory;
-const RLS_TABLES = ['article_revisions', 'article_tags', 'articles', 'author_profiles', 'comments', 'users'];
-const ALL_TABLES = [...RLS_TABLES, 'categories', 'daily_article_stats', 'media', 'tags'].sort();
+const ALL_TABLES = ['article_revisions', 'article_tags', 'articles', 'author_profiles', 'categories', 'comments', 'daily_article_stats', 'media', 'tags', 'users'];
 
 let server: EmbeddedPostgresServer;
 /** The migrator: tables are seeded and inspected as allixios_owner. */
@@ -75,7 +74,7 @@ async function asApp<T>(role: string, userId: string | null, work: (client: pg.P
   const client = await app.connect();
   try {
     await client.query('BEGIN');
-    await client.query(`SELECT set_config('app.user_role', $1, true), set_config('app.user_id', $2, true)`, [role, userId ?? '']);
+    await claim(client, role, userId);
     const result = await work(client);
     await client.query('COMMIT');
     return result;
@@ -113,7 +112,7 @@ afterAll(async () => {
 });
 
 describe('applying the assets to a fresh database', () => {
-  it('creates the platform\'s tables, with row-level security enabled and forced on the protected ones', async () => {
+  it('creates the platform\'s tables, every one with row-level security enabled and forced', async () => {
     // Given the assets applied by beforeAll
     // When the catalog lists the tables of public
     const tables = await rows<{ name: string; rls: boolean; forced: boolean }>(
@@ -122,7 +121,7 @@ describe('applying the assets to a fresh database', () => {
     );
     // Then all of them exist, owned by the migrator's schema, and RLS is forced exactly where intended
     expect(tables.map((table) => table.name)).toEqual(ALL_TABLES);
-    expect(tables.filter((table) => table.rls && table.forced).map((table) => table.name)).toEqual(RLS_TABLES);
+    expect(tables.filter((table) => table.rls && table.forced).map((table) => table.name)).toEqual(ALL_TABLES);
   });
 
   it('every index in public says which query it serves', async () => {
@@ -141,7 +140,7 @@ describe('applying the assets to a fresh database', () => {
         'articles_published_by_category_idx',
         'articles_published_newest_idx',
         'articles_author_status_updated_idx',
-        'articles_slug_key',
+        'articles_published_slug_key',
         'articles_search_vector_idx',
         'article_tags_tag_article_idx',
         'comments_article_created_idx',
@@ -204,7 +203,7 @@ describe('applying the assets to a fresh database', () => {
 });
 
 describe('privileges', () => {
-  it('only the slug-availability check and the search run as their owner, for the application only, and every view as its caller', async () => {
+  it('only the search, the visibility helpers and the system\'s triggers run as their owner, never for reporting, and every view as its caller', async () => {
     // Given the functions and views in public
     const definers = await rows<{ name: string; callers: string[] }>(
       `SELECT proname AS name,
@@ -217,9 +216,15 @@ describe('privileges', () => {
     );
     // When their security is read (pg_stat_statements' views belong to the superuser, not to the schema)
     // Then no other path reads with the owner's rights
+    // (trigger functions cannot be called directly; no platform role but the owner may)
     expect(definers).toEqual([
-      { name: 'article_slug_available', callers: ['allixios_app', 'allixios_owner'] },
+      { name: 'articles_capture_revision', callers: ['allixios_owner'] },
+      { name: 'articles_fill_slug', callers: ['allixios_owner'] },
+      { name: 'comment_reply_allowed', callers: ['allixios_app', 'allixios_owner'] },
+      { name: 'media_shown', callers: ['allixios_app', 'allixios_owner'] },
+      { name: 'media_usable', callers: ['allixios_app', 'allixios_owner'] },
       { name: 'search_articles', callers: ['allixios_app', 'allixios_owner'] },
+      { name: 'users_guard_email', callers: ['allixios_owner'] },
     ]);
     expect(views.length).toBeGreaterThan(0);
     expect(views.filter((view) => !view.options?.includes('security_invoker=true'))).toEqual([]);
@@ -241,20 +246,19 @@ describe('privileges', () => {
         WHERE p.pronamespace = 'public'::regnamespace AND p.proowner = 'allixios_owner'::regrole
           AND acl.grantee = 0 AND acl.privilege_type = 'EXECUTE'`,
     );
-    // When the privileges are counted / Then: the app reads and writes (fewer tables for
-    // append-only history, links and stats), never TRUNCATE/REFERENCES/TRIGGER; reporting
-    // selects from every table except users, where it has selected columns only
+    // When the privileges are counted / Then: the app reads every table and deletes where
+    // users remove things, but inserts and updates no table as a whole (only named columns:
+    // schemas/V0011__system_columns.sql), never TRUNCATE/REFERENCES/TRIGGER; reporting selects
+    // from every table except users, where it has selected columns only
     expect(tableRights).toEqual([
       { role: 'allixios_app', privilege: 'DELETE', tables: 8 },
-      { role: 'allixios_app', privilege: 'INSERT', tables: 10 },
       { role: 'allixios_app', privilege: 'SELECT', tables: 10 },
-      { role: 'allixios_app', privilege: 'UPDATE', tables: 8 },
       { role: 'allixios_readonly', privilege: 'SELECT', tables: 9 },
     ]);
     expect(publicFunctions).toEqual([]);
   });
 
-  it('a table a later migration adds gets the platform\'s privileges by default', async () => {
+  it('a table a later migration adds is reachable by no platform role until it grants and writes policies', async () => {
     const client = await owner.connect();
     try {
       // Given a new table created by the migrator (rolled back afterwards)
@@ -262,13 +266,13 @@ describe('privileges', () => {
       await client.query('CREATE TABLE later_table (id int PRIMARY KEY)');
       // When its privileges are read
       const { rows: rights } = await client.query(
-        `SELECT has_table_privilege('allixios_app', 'later_table', 'SELECT,INSERT,UPDATE,DELETE') AS app_rows,
+        `SELECT has_any_column_privilege('allixios_app', 'later_table', 'SELECT,INSERT,UPDATE') OR has_table_privilege('allixios_app', 'later_table', 'DELETE') AS app_rows,
                 has_table_privilege('allixios_app', 'later_table', 'TRUNCATE') AS app_truncate,
                 has_table_privilege('allixios_readonly', 'later_table', 'SELECT') AS readonly_select,
                 has_table_privilege('allixios_readonly', 'later_table', 'INSERT') AS readonly_insert`,
       );
-      // Then they follow the defaults
-      expect(rights).toEqual([{ app_rows: true, app_truncate: false, readonly_select: true, readonly_insert: false }]);
+      // Then nothing is granted by default
+      expect(rights).toEqual([{ app_rows: false, app_truncate: false, readonly_select: false, readonly_insert: false }]);
     } finally {
       await client.query('ROLLBACK');
       client.release();
@@ -284,13 +288,16 @@ describe('constraints', () => {
     expect(error).toMatchObject({ code: '23514', constraint: 'articles_status_check' });
   });
 
-  it('a duplicate slug is refused', async () => {
-    // Given an article with slug "unique-slug"
-    await insertArticle({ slug: 'unique-slug' });
-    // When another takes the same slug explicitly
-    const error = await failure(`INSERT INTO articles (title, slug, author_id) VALUES ('t', 'unique-slug', $1)`, [users.author]);
-    // Then the unique constraint refuses it
-    expect(error).toMatchObject({ code: '23505', constraint: 'articles_slug_key' });
+  it('a slug used by a published article is refused to another published article', async () => {
+    // Given a published article with slug "unique-slug"
+    await insertArticle({ slug: 'unique-slug', status: 'published', publishedAt: new Date() });
+    // When the migrator (which the slug trigger trusts) publishes another one with it
+    const error = await failure(
+      `INSERT INTO articles (title, slug, body, author_id, category_id, status, published_at) VALUES ('t', 'unique-slug', 'b', $1, $2, 'published', now())`,
+      [users.editor, category],
+    );
+    // Then the unique index on published slugs refuses it
+    expect(error).toMatchObject({ code: '23505', constraint: 'articles_published_slug_key' });
   });
 
   it('a published article needs published_at, and a title, body and category', async () => {

@@ -2,6 +2,14 @@
 import pg from 'pg';
 import { applyAssets } from '../../bootstrap/apply.ts';
 
+/**
+ * Says who acts in the client's open transaction, as the platform does after BEGIN
+ * (databases/postgresql/README.md): `SELECT app_claim(user_id, role)`.
+ */
+export async function claim(client: pg.ClientBase, role: string, userId: string | null): Promise<void> {
+  await client.query('SELECT app_claim($1, $2)', [userId, role]);
+}
+
 /** Applies every PostgreSQL asset (or those of `directory`) as the owner; throws the runner's error. */
 export async function applyPostgresAssets(ownerUrl: string, directory?: string): Promise<void> {
   await applyAssets('postgresql', { env: { DATABASE_URL: ownerUrl }, ...(directory ? { assetDirectories: { postgresql: directory } } : {}) });

@@ -2,8 +2,15 @@
 -- guarded: publish_article() (the normal path, with validation and the publication time) and a
 -- direct UPDATE/INSERT, which the trigger below checks.
 
--- Only staff (or the migrator) may move an article to published, or set its publication time
--- (an author could otherwise lift an article to the top of the homepage by dating it ahead).
+-- What only the staff (or the migrator) may do to an article, whatever the policies let an
+-- author update (their own articles):
+--   * publish it (status published), or set its publication time (an author could otherwise
+--     lift an article to the top of the homepage by dating it ahead);
+--   * unpublish or archive it: once published, an article's status is editorial, and so is
+--     its slug (its URL); an archived article is the staff's to change at all;
+--   * create it in any status other than draft or review.
+-- An author keeps correcting the text of a published article (every version stays in
+-- article_revisions) and moves their unpublished articles between draft and review.
 CREATE OR REPLACE FUNCTION articles_guard_editorial() RETURNS trigger
 LANGUAGE plpgsql
 SET search_path = pg_catalog, public, pg_temp
@@ -17,6 +24,28 @@ BEGIN
       USING ERRCODE = 'insufficient_privilege',
             HINT = 'set the status to review; an editor publishes with publish_article()';
   END IF;
+  IF TG_OP = 'INSERT' AND NEW.status NOT IN ('draft', 'review') THEN
+    RAISE EXCEPTION 'an author creates drafts and articles in review, not % ones; app.user_role is %', NEW.status, public.app_current_role()
+      USING ERRCODE = 'insufficient_privilege';
+  END IF;
+  IF TG_OP = 'UPDATE' THEN
+    IF OLD.status = 'archived' THEN
+      RAISE EXCEPTION 'article % is archived: only editors and admins change it', OLD.id
+        USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF OLD.status = 'published' AND NEW.status IS DISTINCT FROM OLD.status THEN
+      RAISE EXCEPTION 'only editors and admins unpublish or archive an article; app.user_role is %', public.app_current_role()
+        USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF NEW.status = 'archived' THEN
+      RAISE EXCEPTION 'only editors and admins archive articles; app.user_role is %', public.app_current_role()
+        USING ERRCODE = 'insufficient_privilege';
+    END IF;
+    IF OLD.status = 'published' AND NEW.slug IS DISTINCT FROM OLD.slug THEN
+      RAISE EXCEPTION 'the slug of a published article is its URL: only editors and admins change it'
+        USING ERRCODE = 'insufficient_privilege';
+    END IF;
+  END IF;
   IF (TG_OP = 'INSERT' AND NEW.published_at IS NOT NULL)
      OR (TG_OP = 'UPDATE' AND NEW.published_at IS DISTINCT FROM OLD.published_at) THEN
     RAISE EXCEPTION 'only editors and admins set published_at; app.user_role is %', public.app_current_role()
@@ -27,7 +56,7 @@ END;
 $$;
 
 CREATE OR REPLACE TRIGGER articles_guard_editorial
-  BEFORE INSERT OR UPDATE OF status, published_at ON articles
+  BEFORE INSERT OR UPDATE ON articles
   FOR EACH ROW EXECUTE FUNCTION articles_guard_editorial();
 
 -- Publishes an article the caller can see: checks that it is complete, sets status and
@@ -64,6 +93,13 @@ BEGIN
   IF cardinality(missing) > 0 THEN
     RAISE EXCEPTION 'article % cannot be published: it needs %', target.id, array_to_string(missing, ', ')
       USING ERRCODE = 'check_violation';
+  END IF;
+  -- Published slugs are unique (articles_published_slug_key); say which article has it.
+  IF EXISTS (SELECT 1 FROM public.articles a WHERE a.slug = target.slug AND a.status = 'published' AND a.id <> target.id) THEN
+    RAISE EXCEPTION 'article % cannot be published: the published article % already has the slug "%"', target.id,
+        (SELECT a.id FROM public.articles a WHERE a.slug = target.slug AND a.status = 'published' AND a.id <> target.id), target.slug
+      USING ERRCODE = 'unique_violation',
+            HINT = 'give the article another slug, then publish it';
   END IF;
 
   UPDATE public.articles a

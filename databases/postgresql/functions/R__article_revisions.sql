@@ -2,12 +2,15 @@
 -- article_revisions, numbered 1, 2, ... per article. Edits of other columns (category, cover)
 -- are not revisions of the text and are not recorded.
 --
--- SECURITY INVOKER: the insert runs as the editing user and passes the
--- article_revisions_app_insert policy (an article that user may edit, under that user's name).
+-- SECURITY DEFINER: history is the system's. The application has no INSERT on
+-- article_revisions (schemas/V0011__system_columns.sql), so no client can forge a revision or
+-- its number; this trigger writes it as the owner, under the name of the claiming user
+-- (edited_by = app_current_user_id(), NULL for the migrator). A trigger function cannot be
+-- called directly, and it only ever copies OLD, a row the writer could update.
 -- Concurrent edits of one article are serialised by the row lock of the UPDATE, so max() + 1
 -- sees the previous edit's revision; the primary key is the backstop.
 CREATE OR REPLACE FUNCTION articles_capture_revision() RETURNS trigger
-LANGUAGE plpgsql
+LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, public, pg_temp
 AS $$
 BEGIN
@@ -19,6 +22,7 @@ BEGIN
   RETURN NULL;
 END;
 $$;
+REVOKE ALL ON FUNCTION articles_capture_revision() FROM PUBLIC, allixios_app, allixios_readonly;
 
 CREATE OR REPLACE TRIGGER articles_capture_revision
   AFTER UPDATE ON articles

@@ -20,3 +20,51 @@ $$;
 CREATE OR REPLACE TRIGGER users_guard_role_and_status
   BEFORE UPDATE OF role, status ON users
   FOR EACH ROW EXECUTE FUNCTION users_guard_role_and_status();
+
+-- One account per e-mail address (users_email_lower_key), checked before the row is written.
+--
+-- The unique index alone answered an upsert on the address with the other account's row:
+-- INSERT ... ON CONFLICT (lower(email)) DO UPDATE ... WHERE <expression over that row> is
+-- evaluated, by PostgreSQL, before row-level security refuses the row, so its errors carried
+-- the hidden account's values. This trigger refuses a taken address first, saying only that it
+-- is taken: to a self-signup or to a user changing their own address, the one thing a "one
+-- account per address" rule cannot keep from them (README: Threat model). It answers nothing
+-- to a writer the users policy would refuse anyway (that row is left to the policy), and
+-- serialises the decision per address with a transaction lock, so two signups with one address
+-- never both pass it (app_transaction_lock, V0014). SECURITY DEFINER: it must see every account,
+-- and that lock is the owner's alone. A trigger function cannot be called directly.
+CREATE OR REPLACE FUNCTION users_guard_email() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, public, pg_temp
+AS $$
+DECLARE
+  claimed_role text;
+  address text := lower(NEW.email);
+BEGIN
+  -- Inside this function current_user is the owner; session_user is who is writing.
+  IF session_user = 'allixios_owner' THEN
+    RETURN NEW;
+  END IF;
+  IF TG_OP = 'UPDATE' AND address = lower(OLD.email) THEN
+    RETURN NEW;
+  END IF;
+  claimed_role := public.app_current_role();
+  -- The users insert policy: admins create any account; anyone else only their own, as an
+  -- active reader. (An UPDATE reaches this trigger only for a row its policy let through.)
+  IF TG_OP = 'INSERT' AND claimed_role <> 'admin'
+     AND NOT (claimed_role <> 'anonymous' AND NEW.id = public.app_current_user_id() AND NEW.role = 'reader' AND NEW.status = 'active') THEN
+    RETURN NEW;
+  END IF;
+  PERFORM public.app_transaction_lock('users.email', address);
+  IF EXISTS (SELECT 1 FROM public.users u WHERE lower(u.email) = address AND u.id <> NEW.id) THEN
+    RAISE EXCEPTION 'an account with this e-mail address already exists'
+      USING ERRCODE = 'unique_violation';
+  END IF;
+  RETURN NEW;
+END;
+$$;
+REVOKE ALL ON FUNCTION users_guard_email() FROM PUBLIC, allixios_app, allixios_readonly;
+
+CREATE OR REPLACE TRIGGER users_guard_email
+  BEFORE INSERT OR UPDATE OF email ON users
+  FOR EACH ROW EXECUTE FUNCTION users_guard_email();
