@@ -3,10 +3,12 @@
  *   V<version>__<description>.<ext>  versioned: applied once, in version order, never edited after
  *   R__<description>.<ext>           repeatable: re-applied whenever its content changes, after
  *                                    every versioned asset, in file-name order
- * Other files (README.md, ...) are not assets. A file that looks like an asset but is misnamed is
- * an error, never silently skipped.
+ * Nothing in an asset folder is skipped: a file with another extension (`.SQL`, `.md`), a
+ * misnamed asset, a sub-folder, a broken link, each is an error naming it. Symbolic links are
+ * followed (a Kubernetes ConfigMap mounts every file as one); the entries Kubernetes keeps for
+ * itself in such a mount (`..data`, `..2026_...`) are the only ones passed over.
  */
-import { readdirSync, readFileSync, type Dirent } from 'node:fs';
+import { readdirSync, readFileSync, statSync, type Dirent, type Stats } from 'node:fs';
 import { join, relative } from 'node:path';
 import type { EngineName } from '../databases/engine.ts';
 import { checksum } from './checksum.ts';
@@ -58,13 +60,26 @@ export function loadAssets(source: AssetSource): Asset[] {
     try {
       // With file types: no stat call per file, which a long history would pay on every run.
       entries = readdirSync(directory, { withFileTypes: true });
-    } catch {
-      continue; // A folder the engine does not use yet.
+    } catch (error) {
+      // A folder the engine does not use yet; anything else (not a folder, not readable) is an error.
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
+      throw new BootstrapError(source.engine, `cannot read the asset folder ${relative(source.root, directory)}: ${(error as Error).message}`, { file: relative(source.root, directory) });
     }
-    for (const name of entries.filter((entry) => entry.isFile()).map((entry) => entry.name).sort()) {
+    for (const entry of [...entries].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
+      const name = entry.name;
+      // A ConfigMap volume's own bookkeeping: its files are links into ..data.
+      if (name.startsWith('..')) continue;
       const file = join(directory, name);
-      if (!name.endsWith(source.extension)) continue;
       const path = relative(source.root, file);
+      assertAssetFile(source, entry, file, path);
+      if (!name.endsWith(source.extension)) {
+        const hint = name.toLowerCase().endsWith(source.extension) ? ` (the extension is case-sensitive: rename it to ${name.slice(0, -source.extension.length)}${source.extension})` : '';
+        throw new BootstrapError(
+          source.engine,
+          `expected only assets named like V0001__description${source.extension} or R__description${source.extension} in ${folder}/, got "${name}"${hint}`,
+          { file: path },
+        );
+      }
       const stem = name.slice(0, -source.extension.length);
       const versioned = VERSIONED.exec(stem);
       const repeatable = REPEATABLE.exec(stem);
@@ -91,6 +106,23 @@ export function loadAssets(source: AssetSource): Asset[] {
   }
   checkUnique(source.engine, assets);
   return sortAssets(assets);
+}
+
+/** An entry of an asset folder must be a file to read (a regular file, or a link to one). */
+function assertAssetFile(source: AssetSource, entry: Dirent, file: string, path: string): void {
+  let stats: Stats | Dirent = entry;
+  if (entry.isSymbolicLink()) {
+    try {
+      stats = statSync(file);
+    } catch (error) {
+      throw new BootstrapError(source.engine, `the link ${path} points at nothing readable (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, { file: path });
+    }
+  }
+  if (stats.isFile()) return;
+  if (stats.isDirectory()) {
+    throw new BootstrapError(source.engine, `${path} is a folder: assets sit directly in their folder, and a sub-folder would never be applied`, { file: path });
+  }
+  throw new BootstrapError(source.engine, `${path} is not a regular file`, { file: path });
 }
 
 function checkUnique(engine: EngineName, assets: readonly Asset[]): void {
