@@ -75,7 +75,7 @@ function engineLines(engine: EngineReport, report: BootstrapReport): string[] {
         lines.push(`  ${pad(status.state, 8)} ${label(status.asset)} ${status.asset.path}${status.state === 'applied' ? when : ''}`);
       }
       const count = (state: string) => plan.statuses.filter((status) => status.state === state).length;
-      lines.push(`  ${count('applied')} applied, ${count('pending')} pending, ${count('changed')} changed`);
+      lines.push(`  ${count('applied')} applied, ${count('pending')} pending, ${count('changed')} changed${count('edited') ? `, ${count('edited')} edited after it was applied` : ''}`);
     } else {
       for (const applied of engine.applied) {
         lines.push(`  applied  ${label(applied.asset)} ${applied.asset.path}  ${applied.durationMs} ms`);

@@ -16,10 +16,16 @@ export interface LedgerEntry {
   appliedAt?: Date;
   durationMs?: number;
   appliedBy?: string;
+  /** Where the file was when it was applied, relative to the repository (PostgreSQL's ledger keeps it). */
+  path?: string;
 }
 
-/** `applied`: nothing to do. `pending`: never applied. `changed`: a repeatable asset whose file changed. */
-export type AssetState = 'applied' | 'pending' | 'changed';
+/**
+ * `applied`: nothing to do. `pending`: never applied. `changed`: a repeatable asset whose file
+ * changed (re-applied). `edited`: a versioned migration whose file changed after it was applied
+ * (a problem: nothing is applied until it is restored).
+ */
+export type AssetState = 'applied' | 'pending' | 'changed' | 'edited';
 
 export interface AssetStatus {
   asset: Asset;
@@ -73,20 +79,22 @@ export function planEngine(engine: EngineName, assets: readonly Asset[], ledger:
           `(ledger checksum ${shortChecksum(entry.checksum)}, file checksum ${shortChecksum(asset.checksum)}); ` +
           'restore the file and add a new migration for the change',
       );
-      statuses.push({ asset, state: 'applied', entry });
+      statuses.push({ asset, state: 'edited', entry });
     }
   }
 
   const versionsOnDisk = new Set(assets.filter((asset) => asset.kind === 'versioned').map((asset) => asset.version));
   for (const entry of versionedEntries.values()) {
     if (!versionsOnDisk.has(entry.version)) {
-      problems.push(`${entry.name}: V${String(entry.version).padStart(4, '0')} is applied but its file is gone; restore it (applied migrations are history)`);
+      problems.push(`${entry.path ?? entry.name}: V${String(entry.version).padStart(4, '0')} is applied but its file is gone; restore it (applied migrations are history)`);
     }
   }
 
   const steps: PlanStep[] =
     problems.length > 0
       ? []
-      : statuses.filter((status) => status.state !== 'applied').map((status) => ({ asset: status.asset, reason: status.state as PlanStep['reason'] }));
+      : statuses
+          .filter((status): status is AssetStatus & { state: PlanStep['reason'] } => status.state === 'pending' || status.state === 'changed')
+          .map((status) => ({ asset: status.asset, reason: status.state }));
   return { engine, statuses, steps, problems };
 }

@@ -179,6 +179,7 @@ async function runMigrationEngine(engine: MigrationEngine, options: BootstrapOpt
   // or to the folder itself when it lies elsewhere (an asset folder given by a test).
   const root = relative(REPOSITORY_ROOT, directory).startsWith('..') ? directory : REPOSITORY_ROOT;
   const assets = loadAssets({ engine: engine.name, directory, root, ...engine.assets });
+  for (const asset of assets) engine.checkAsset?.(asset);
   if (options.offline) {
     report.plan = planEngine(engine.name, assets, []);
     return;

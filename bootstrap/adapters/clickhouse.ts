@@ -15,7 +15,8 @@ import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { checksum } from '../checksum.ts';
 import { BootstrapError } from '../errors.ts';
 import type { LedgerEntry, PlanStep } from '../plan.ts';
-import { CLICKHOUSE, splitStatements, SqlSyntaxError, type Statement } from '../sql.ts';
+import { assetStatements } from '../sql-assets.ts';
+import { CLICKHOUSE, type Statement } from '../sql.ts';
 import { lockHeld, lockWait, notReachable, readiness, retryWithBackoff, sleep, TRY_AGAIN } from './backoff.ts';
 import type { AdapterOptions, EngineAdapter } from './types.ts';
 
@@ -177,7 +178,7 @@ export class ClickHouseAdapter implements EngineAdapter {
   async readLedger(): Promise<LedgerEntry[]> {
     if (!(await this.exists('ledger'))) return [];
     const result = await this.client.query({
-      query: `SELECT kind, version, name, argMax(checksum, applied_at) AS last_checksum, max(applied_at) AS last_applied_at,
+      query: `SELECT kind, version, name, argMax(path, applied_at) AS last_path, argMax(checksum, applied_at) AS last_checksum, max(applied_at) AS last_applied_at,
                      argMax(duration_ms, applied_at) AS last_duration_ms, argMax(applied_by, applied_at) AS last_applied_by
               FROM ${LEDGER} WHERE statement = ${COMPLETE} GROUP BY kind, version, name ORDER BY kind DESC, version, name`,
       format: 'JSONEachRow',
@@ -186,6 +187,7 @@ export class ClickHouseAdapter implements EngineAdapter {
       kind: 'versioned' | 'repeatable';
       version: number;
       name: string;
+      last_path: string;
       last_checksum: string;
       last_applied_at: string;
       last_duration_ms: number;
@@ -195,6 +197,7 @@ export class ClickHouseAdapter implements EngineAdapter {
       kind: row.kind,
       ...(row.kind === 'versioned' ? { version: Number(row.version) } : {}),
       name: row.name,
+      path: row.last_path,
       checksum: row.last_checksum,
       appliedAt: new Date(`${row.last_applied_at.replace(' ', 'T')}Z`),
       durationMs: Number(row.last_duration_ms),
@@ -237,12 +240,7 @@ export class ClickHouseAdapter implements EngineAdapter {
   }
 
   private statementsOf(step: PlanStep): Statement[] {
-    try {
-      return splitStatements(step.asset.content, CLICKHOUSE);
-    } catch (error) {
-      if (!(error instanceof SqlSyntaxError)) throw error;
-      throw new BootstrapError(this.engine, error.message, { file: step.asset.path, line: error.line, column: error.column });
-    }
+    return assetStatements(this.engine, step.asset, CLICKHOUSE);
   }
 
   async apply(step: PlanStep): Promise<void> {

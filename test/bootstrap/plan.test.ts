@@ -18,7 +18,7 @@ function asset(name: string, content = `-- ${name}\nSELECT 1;\n`): Asset {
   };
 }
 
-const applied = (a: Asset): LedgerEntry => ({ kind: a.kind, ...(a.version !== undefined ? { version: a.version } : {}), name: a.name, checksum: a.checksum });
+const applied = (a: Asset): LedgerEntry => ({ kind: a.kind, ...(a.version !== undefined ? { version: a.version } : {}), name: a.name, checksum: a.checksum, path: a.path });
 
 const V1 = asset('V0001__users.sql');
 const V2 = asset('V0002__articles.sql');
@@ -57,6 +57,8 @@ describe('the plan', () => {
     const tampered = asset('V0001__users.sql', '-- V0001__users.sql\nSELECT 42;\n');
     const plan = planEngine('postgresql', [tampered, V2], [V1].map(applied));
     expect(plan.steps).toEqual([]);
+    // and its status says so (a status report must not call it applied)
+    expect(plan.statuses.map((status) => status.state)).toEqual(['edited', 'pending']);
     expect(plan.problems).toEqual([
       `databases/postgresql/schemas/V0001__users.sql: V0001 was changed after it was applied (ledger checksum ${V1.checksum.slice(7, 19)}, file checksum ${tampered.checksum.slice(7, 19)}); restore the file and add a new migration for the change`,
     ]);
@@ -70,9 +72,12 @@ describe('the plan', () => {
     ]);
   });
 
-  it('refuses to go on when an applied migration file is gone', () => {
+  it('refuses to go on when an applied migration file is gone, naming the path it was applied from', () => {
     const plan = planEngine('postgresql', [V2], [V1, V2].map(applied));
-    expect(plan.problems).toEqual(['V0001__users.sql: V0001 is applied but its file is gone; restore it (applied migrations are history)']);
+    expect(plan.problems).toEqual(['databases/postgresql/schemas/V0001__users.sql: V0001 is applied but its file is gone; restore it (applied migrations are history)']);
+    // (a ledger that kept no path: the name)
+    const { path: _path, ...withoutPath } = applied(V1);
+    expect(planEngine('postgresql', [V2], [withoutPath, applied(V2)]).problems[0]).toMatch(/^V0001__users\.sql: /);
   });
 });
 
