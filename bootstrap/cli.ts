@@ -1,6 +1,6 @@
 /**
  * `npm run bootstrap -- [--only <engine>] [--dry-run [--offline]] [--status] [--json]
- *                      [--ready-timeout <s>] [--lock-timeout <s>] [--replace-indexes]`
+ *                      [--ready-timeout <s>] [--lock-timeout <s>] [--statement-timeout <s>] [--replace-indexes]`
  * Applies pending assets to every engine whose URL variable is set (DATABASE_URL, ...).
  * Exit code 0 only when everything asked for is done; 1 when not; 2 for a usage error.
  */
@@ -10,7 +10,8 @@ import { reportJson, reportText } from './format.ts';
 import { runBootstrap, type Mode } from './runner.ts';
 
 const USAGE = `usage: npm run bootstrap -- [--only <engine>[,<engine>]] [--dry-run [--offline]] [--status] [--json]
-                            [--ready-timeout <seconds>] [--lock-timeout <seconds>] [--replace-indexes]
+                            [--ready-timeout <seconds>] [--lock-timeout <seconds>] [--statement-timeout <seconds>]
+                            [--replace-indexes]
 engines: ${ENGINE_NAMES.join(', ')}; URLs from DATABASE_URL, MONGODB_URL, REDIS_URL, ELASTICSEARCH_URL, CLICKHOUSE_URL`;
 
 function usage(message: string): never {
@@ -36,6 +37,7 @@ try {
       json: { type: 'boolean', default: false },
       'ready-timeout': { type: 'string' },
       'lock-timeout': { type: 'string' },
+      'statement-timeout': { type: 'string' },
       'replace-indexes': { type: 'boolean', default: false },
       help: { type: 'boolean', default: false },
     },
@@ -65,6 +67,7 @@ const report = await runBootstrap({
   env: process.env,
   readyTimeoutMs: seconds(values['ready-timeout'], '--ready-timeout', 60),
   lockTimeoutMs: seconds(values['lock-timeout'], '--lock-timeout', 300),
+  statementTimeoutMs: seconds(values['statement-timeout'], '--statement-timeout', 600),
   flags: { replaceIndexes: values['replace-indexes'] },
   ...(values.json
     ? {}

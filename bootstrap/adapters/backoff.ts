@@ -25,6 +25,12 @@ export interface Backoff {
 /** Waiting for an engine to come up: pauses up to 2 s, so a server that starts is noticed soon. */
 export const readiness = (timeoutMs: number): Backoff => ({ timeoutMs, firstDelayMs: 100, maxDelayMs: 2000 });
 
+/**
+ * A migration stepping back from a table lock and trying again: pauses from half a second up to
+ * 10 s, leaving the platform's queries time to get through between attempts.
+ */
+export const lockContention = (timeoutMs: number): Backoff => ({ timeoutMs, firstDelayMs: 500, maxDelayMs: 10_000 });
+
 /** Waiting for another bootstrap's lock: pauses up to 1 s. */
 export const lockWait = (timeoutMs: number, firstDelayMs = 100): Backoff => ({ timeoutMs, firstDelayMs, maxDelayMs: 1000 });
 

@@ -12,7 +12,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { MongoClient, MongoNetworkError, MongoServerError, MongoServerSelectionError, type Db } from 'mongodb';
+import { MongoClient, MongoNetworkError, MongoServerError, MongoServerSelectionError, type Db, type MongoClientOptions } from 'mongodb';
 import { ENGINES } from '../../databases/index.ts';
 import { MONGODB_COLLECTIONS, MONGODB_DATABASE } from '../../databases/mongodb/definitions.ts';
 import { BootstrapError } from '../errors.ts';
@@ -28,7 +28,7 @@ import {
   type ObservedCollection,
 } from './mongodb-plan.ts';
 import { lockHeld, lockWait, notReachable, readiness, retryWithBackoff, TRY_AGAIN } from './backoff.ts';
-import type { AdapterOptions } from './types.ts';
+import { DEFAULT_STATEMENT_TIMEOUT_MS, type AdapterOptions } from './types.ts';
 
 export const DEFAULT_LEASE_MS = 30_000;
 const LOCK_ID = 'bootstrap';
@@ -115,6 +115,20 @@ export interface MongoAdapterOptions extends AdapterOptions {
   collections: readonly string[];
 }
 
+/**
+ * The driver's options for one connection attempt. A socket that goes silent (a stalled network
+ * path) fails after the statement timeout instead of holding the run forever; the driver keeps
+ * TCP keepalive on by itself.
+ */
+export function mongoClientOptions(attemptMs: number, options: Pick<AdapterOptions, 'statementTimeoutMs'>): MongoClientOptions {
+  return {
+    appName: 'allixios-bootstrap',
+    serverSelectionTimeoutMS: attemptMs,
+    connectTimeoutMS: attemptMs,
+    socketTimeoutMS: options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS,
+  };
+}
+
 export class MongoAdapter implements StateAdapter<MongoObserved, MongoPayload> {
   readonly engine = 'mongodb' as const;
   readonly target: string;
@@ -156,7 +170,7 @@ export class MongoAdapter implements StateAdapter<MongoObserved, MongoPayload> {
       // Each attempt waits for a server at most until the readiness deadline (and 5 s at most, so
       // a server that comes up is noticed soon); then backoff, and try again.
       const attemptMs = Math.max(500, Math.min(5000, remaining));
-      const client = new MongoClient(this.url, { appName: 'allixios-bootstrap', serverSelectionTimeoutMS: attemptMs, connectTimeoutMS: attemptMs });
+      const client = new MongoClient(this.url, mongoClientOptions(attemptMs, this.options));
       try {
         await client.connect();
         await client.db(this.databaseName).command({ ping: 1 });

@@ -8,13 +8,39 @@ import pg from 'pg';
 import { assetLabel } from '../assets.ts';
 import { BootstrapError } from '../errors.ts';
 import type { LedgerEntry, PlanStep } from '../plan.ts';
-import { lineAndColumn, splitStatements, SqlSyntaxError, type Statement } from '../sql.ts';
-import { lockHeld, lockWait, notReachable, readiness, retryWithBackoff, TRY_AGAIN } from './backoff.ts';
-import type { AdapterOptions, EngineAdapter } from './types.ts';
+import { assetStatements } from '../sql-assets.ts';
+import { lineAndColumn, POSTGRESQL, type Statement } from '../sql.ts';
+import { lockContention, lockHeld, lockWait, notReachable, readiness, retryWithBackoff, TRY_AGAIN } from './backoff.ts';
+import { DEFAULT_STATEMENT_TIMEOUT_MS, type AdapterOptions, type EngineAdapter } from './types.ts';
 
 /** Key of the advisory lock; any 64-bit number no other tool of the platform uses. */
 const LOCK_KEY = 7_263_001_337n;
 const LEDGER = 'allixios_bootstrap.ledger';
+/** lock_not_available: a lock_timeout expired. */
+const LOCK_NOT_AVAILABLE = '55P03';
+
+function poolerError(target: string, cause: string): BootstrapError {
+  return new BootstrapError(
+    'postgresql',
+    `${target} looks like a connection pooler, not PostgreSQL itself (${cause}): the bootstrap keeps its lock and settings in its own session, which a pooler in transaction mode shares between clients; point the bootstrap's DATABASE_URL at the server (the engine's Service), not at PgBouncer`,
+  );
+}
+
+/**
+ * How long one attempt of a migration waits for a table lock. Short, as safe-migration practice
+ * has it: a DDL statement waiting for a lock makes every query of the platform on that table
+ * queue behind it (PostgreSQL grants locks in order), so it gives up quickly, releases
+ * everything, and tries again after a pause, until the bootstrap's lock budget (--lock-timeout)
+ * is spent.
+ */
+const MIGRATION_LOCK_TIMEOUT = '2s';
+
+/**
+ * The session every migration starts from: the settings the runner connected with (startup
+ * options, which RESET ALL restores) and nothing a previous migration left behind. Not DISCARD
+ * ALL, which would also release the bootstrap's advisory lock.
+ */
+const RESET_SESSION = 'RESET ALL; SET SESSION AUTHORIZATION DEFAULT; DEALLOCATE ALL; CLOSE ALL; UNLISTEN *; DISCARD TEMP; DISCARD SEQUENCES; DISCARD PLANS';
 
 /** Errors that mean "not ready yet": retried until the readiness timeout. */
 const TRANSIENT = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EAI_AGAIN', 'ENOTFOUND', 'EHOSTUNREACH', '57P03']);
@@ -44,26 +70,41 @@ export class PostgresAdapter implements EngineAdapter {
 
   async connect(): Promise<void> {
     let last: { message: string; code?: string } = { message: 'no attempt made' };
+    const statementTimeoutMs = this.options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS;
+    // The runner's own settings, as startup options: RESET ALL between migrations comes back to
+    // them, so nothing a migration sets can clear them.
+    const settings: Record<string, string> = {
+      lock_timeout: MIGRATION_LOCK_TIMEOUT,
+      // A statement that runs longer than this fails (index builds on a large table: raise it
+      // with --statement-timeout), and the client below stops waiting for a reply soon after.
+      statement_timeout: `${statementTimeoutMs}ms`,
+      // A bootstrap killed in the middle of a long statement: the server notices the dead client
+      // within a second and ends the session, and with it the advisory lock.
+      client_connection_check_interval: '1s',
+    };
     const attempt = async (): Promise<pg.Client | typeof TRY_AGAIN> => {
       const client = new pg.Client({
         connectionString: this.url.toString(),
         application_name: 'allixios-bootstrap',
+        options: Object.entries(settings).map(([name, value]) => `-c ${name}=${value}`).join(' '),
         connectionTimeoutMillis: Math.max(1000, Math.min(5000, this.options.readyTimeoutMs)),
+        // A network path that goes silent (a stopped pooler, a dropped NAT entry): TCP keepalive
+        // notices a dead peer, and no reply is awaited longer than the statement may run.
+        keepAlive: true,
+        keepAliveInitialDelayMillis: 10_000,
+        query_timeout: statementTimeoutMs + 5_000,
       });
       try {
         await client.connect();
-        // DDL waits for locks the platform holds (a long transaction on a table being altered);
-        // a bounded wait fails the migration instead of queueing every query behind it.
-        await client.query(`SET lock_timeout = '60s'`);
-        // A bootstrap killed in the middle of a long statement: the server notices the dead client
-        // within a second and ends the session, and with it the advisory lock.
-        await client.query(`SET client_connection_check_interval = '1s'`);
         client.on('error', () => undefined); // A dropped connection surfaces on the next query.
+        await this.refusePooler(client, settings);
         return client;
       } catch (error) {
         await client.end().catch(() => undefined);
+        if (error instanceof BootstrapError) throw error;
         const code = errorCode(error);
         const message = (error as Error).message;
+        if (/unsupported startup parameter/i.test(message)) throw poolerError(this.target, message);
         if (!((code !== undefined && TRANSIENT.has(code)) || /terminated unexpectedly|timeout/i.test(message))) {
           throw new BootstrapError(this.engine, `cannot connect to ${this.target}: ${message}`, undefined, code);
         }
@@ -73,6 +114,25 @@ export class PostgresAdapter implements EngineAdapter {
     };
     const address = `${this.url.hostname}:${this.url.port || '5432'}`;
     this.client = await retryWithBackoff(readiness(this.options.readyTimeoutMs), attempt, (elapsed) => notReachable(this.engine, address, elapsed, last.message, last.code));
+  }
+
+  /**
+   * The bootstrap needs a session of its own: its advisory lock and settings live in it. A
+   * connection pooler in transaction mode hands each transaction to whichever server connection
+   * is free, so two bootstraps would share a lock and one's settings reach the other. PgBouncer
+   * refuses the startup options the runner connects with ("unsupported startup parameter") or,
+   * told to ignore them, drops them: either way the bootstrap refuses, naming the cause.
+   */
+  private async refusePooler(client: pg.Client, settings: Readonly<Record<string, string>>): Promise<void> {
+    const names = Object.keys(settings);
+    const { rows } = await client.query<{ name: string; setting: string; source: string }>(
+      `SELECT name, setting, source FROM pg_settings WHERE name = ANY($1)`,
+      [names],
+    );
+    const notApplied = names.filter((name) => rows.find((row) => row.name === name)?.source !== 'client');
+    if (notApplied.length > 0) {
+      throw poolerError(this.target, `the settings it connected with did not reach the server (${notApplied.join(', ')})`);
+    }
   }
 
   async lock(): Promise<void> {
@@ -104,7 +164,8 @@ export class PostgresAdapter implements EngineAdapter {
       applied_at: Date;
       duration_ms: number;
       applied_by: string;
-    }>(`SELECT kind, version, name, checksum, applied_at, duration_ms, applied_by FROM ${LEDGER} ORDER BY kind DESC, version, name`);
+      path: string;
+    }>(`SELECT kind, version, name, path, checksum, applied_at, duration_ms, applied_by FROM ${LEDGER} ORDER BY kind DESC, version, name`);
     return rows.map((row) => ({
       kind: row.kind,
       ...(row.version !== null ? { version: row.version } : {}),
@@ -113,6 +174,7 @@ export class PostgresAdapter implements EngineAdapter {
       appliedAt: row.applied_at,
       durationMs: row.duration_ms,
       appliedBy: row.applied_by,
+      path: row.path,
     }));
   }
 
@@ -138,12 +200,7 @@ export class PostgresAdapter implements EngineAdapter {
   }
 
   private statementsOf(step: PlanStep): Statement[] {
-    try {
-      return splitStatements(step.asset.content);
-    } catch (error) {
-      if (!(error instanceof SqlSyntaxError)) throw error;
-      throw new BootstrapError(this.engine, error.message, { file: step.asset.path, line: error.line, column: error.column });
-    }
+    return assetStatements(this.engine, step.asset, POSTGRESQL);
   }
 
   /** The error of a statement, located in the file from the statement's offset and the server's position. */
@@ -172,8 +229,43 @@ export class PostgresAdapter implements EngineAdapter {
     );
   }
 
+  /**
+   * Applies the step, again and again while its attempts fail only for want of a lock (55P03
+   * after MIGRATION_LOCK_TIMEOUT), until the lock budget is spent. A transactional attempt rolls
+   * back whole; a no-transaction file runs again from its first statement (its statements must be
+   * idempotent, and a failed CREATE INDEX CONCURRENTLY leaves an invalid index its DROP removes).
+   */
   async apply(step: PlanStep): Promise<void> {
     const statements = this.statementsOf(step);
+    let attempts = 0;
+    let lastLockError: BootstrapError | undefined;
+    await retryWithBackoff(
+      lockContention(this.options.lockTimeoutMs),
+      async () => {
+        attempts += 1;
+        await this.db.query(RESET_SESSION);
+        try {
+          await this.applyOnce(step, statements);
+          return true;
+        } catch (error) {
+          if (!(error instanceof BootstrapError) || error.code !== LOCK_NOT_AVAILABLE) throw error;
+          lastLockError = error;
+          return TRY_AGAIN;
+        }
+      },
+      (elapsedMs) =>
+        new BootstrapError(
+          this.engine,
+          `gave up after ${attempts} attempt(s) in ${(elapsedMs / 1000).toFixed(1)} s: each waited ${MIGRATION_LOCK_TIMEOUT} for a lock that other sessions hold, ` +
+            `then stepped back so the platform's queries were not queued behind it (last: ${lastLockError?.message.replace(/^postgresql: /, '')}); ` +
+            'find the long transaction on that table (pg_stat_activity), or run again with a longer --lock-timeout',
+          lastLockError?.location,
+          LOCK_NOT_AVAILABLE,
+        ),
+    );
+  }
+
+  private async applyOnce(step: PlanStep, statements: readonly Statement[]): Promise<void> {
     const started = performance.now();
     if (step.asset.transactional) {
       await this.db.query('BEGIN');

@@ -3,11 +3,20 @@ import type { ClickHouseClient } from '@clickhouse/client';
 import type { EngineName } from '../../databases/engine.ts';
 import type { LedgerEntry, PlanStep } from '../plan.ts';
 
+/** How long one statement or request may run when --statement-timeout does not say. */
+export const DEFAULT_STATEMENT_TIMEOUT_MS = 10 * 60_000;
+
 export interface AdapterOptions {
   /** How long to wait for the engine to accept connections. */
   readyTimeoutMs: number;
-  /** How long to wait for another bootstrap to finish. */
+  /** How long to wait for another bootstrap to finish, and for the locks a migration needs. */
   lockTimeoutMs: number;
+  /**
+   * How long one statement may run, and so how long a silent connection is waited on
+   * (PostgreSQL's statement and query timeouts, MongoDB's socket timeout; default
+   * DEFAULT_STATEMENT_TIMEOUT_MS).
+   */
+  statementTimeoutMs?: number;
   /** How long a lease lasts without renewal, for engines locked by a lease (ClickHouse, MongoDB, Redis). */
   lockLeaseMs?: number;
   /**

@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import { MongoClient, type Db, type Document } from 'mongodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { mongodbEngine, parseConnectionString, withDatabase } from '../../bootstrap/adapters/mongodb.ts';
+import { mongoClientOptions, mongodbEngine, parseConnectionString, withDatabase } from '../../bootstrap/adapters/mongodb.ts';
 import { LEDGER_COLLECTION, LOCK_COLLECTION, type MongoPayload } from '../../bootstrap/adapters/mongodb-plan.ts';
 import { runBootstrap, type BootstrapOptions, type BootstrapReport } from '../../bootstrap/runner.ts';
 import type { Change } from '../../bootstrap/state.ts';
@@ -34,6 +34,13 @@ describe('the MongoDB bootstrap without a server', () => {
     expect(plan.changes.map((change) => change.subject)).toEqual(ALL_SUBJECTS);
     expect(plan.changes.every((change) => change.action === 'create')).toBe(true);
     expect(report.engines[0]!.target).toBeUndefined();
+  });
+
+  it('bounds every socket by the statement timeout, so a silent network path ends the run', () => {
+    // (No server runs here: the driver's options are what can be checked.) The driver's default
+    // socketTimeoutMS is 0, waiting forever on a connection that stopped answering.
+    expect(mongoClientOptions(5_000, {})).toMatchObject({ socketTimeoutMS: 600_000, serverSelectionTimeoutMS: 5_000, connectTimeoutMS: 5_000 });
+    expect(mongoClientOptions(5_000, { statementTimeoutMs: 30_000 }).socketTimeoutMS).toBe(30_000);
   });
 
   it('gives up on an unreachable server after the readiness timeout, naming host and port', async () => {

@@ -4,12 +4,14 @@
  */
 import { spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort, startEmbeddedPostgres, type EmbeddedPostgresServer } from '../../bootstrap/embedded/postgresql.ts';
 import { runBootstrap, type BootstrapOptions } from '../../bootstrap/runner.ts';
 import { assetFolder, writeAssets } from '../support/assets.ts';
+import { requirePgBouncer, startPgBouncer } from '../support/pgbouncer.ts';
 
 const TIMEOUTS = { readyTimeoutMs: 10_000, lockTimeoutMs: 20_000 };
 
@@ -340,10 +342,181 @@ describe('choosing engines', () => {
 
   it('plans for an empty engine offline without any URL', async () => {
     const directory = assetFolder(BASE);
-    writeFileSync(join(directory, 'schemas', 'README.md'), 'not an asset');
     const report = await runBootstrap({ mode: 'dry-run', offline: true, env: {}, assetDirectories: { postgresql: directory }, ...TIMEOUTS });
     expect(report.ok).toBe(true);
     expect(report.engines[0]!.target).toBeUndefined();
     expect(report.engines[0]!.plan!.steps).toHaveLength(3);
+  });
+});
+
+describe('what a migration cannot do to the run, and the run to the platform', () => {
+  it('refuses transaction control inside a migration before applying anything, and says where', async () => {
+    // Given a migration that commits half of itself, then fails
+    const url = await freshDatabase();
+    const directory = assetFolder({ ...BASE, 'schemas/V0003__half.sql': 'BEGIN;\nCREATE TABLE half (id int);\nCOMMIT;\nSELECT 1 / 0;\n' });
+    // When a dry run and an apply meet it
+    const dry = await bootstrap(url, directory, { mode: 'dry-run' });
+    const report = await bootstrap(url, directory);
+    // Then both refuse it, naming file, statement and line, and nothing at all is applied
+    for (const run of [dry, report]) {
+      expect(run.ok).toBe(false);
+      expect(run.engines[0]!.error).toMatch(/^postgresql: schemas\/V0003__half\.sql, statement 1, line 1, column 1: "BEGIN" controls the transaction, which is the runner's/);
+    }
+    expect(await query(url, `SELECT to_regclass('half') AS half, to_regclass('accounts') AS accounts, to_regclass('allixios_bootstrap.ledger') AS ledger`)).toEqual([
+      { half: null, accounts: null, ledger: null },
+    ]);
+  });
+
+  it.each([
+    ['empty', ''],
+    ['comment-only', '-- TODO: write this migration\n/* later */\n'],
+  ])('refuses an %s migration instead of recording it as applied', async (_case, content) => {
+    const url = await freshDatabase();
+    const report = await bootstrap(url, assetFolder({ ...BASE, 'schemas/V0003__nothing.sql': content }));
+    expect(report.ok).toBe(false);
+    expect(report.engines[0]!.error).toBe(
+      'postgresql: schemas/V0003__nothing.sql: has no statement, only comments or blanks: an empty migration would be recorded as applied and do nothing; add its statements or delete the file',
+    );
+  });
+
+  it('starts every migration from the same session: a SET in one reaches neither the next nor the runner\'s timeouts', async () => {
+    // Given a migration that moves search_path and clears the timeouts for the session, and a
+    // next one that creates a table and records the settings it runs with
+    const url = await freshDatabase();
+    const directory = assetFolder({
+      'schemas/V0001__reporting.sql': `CREATE SCHEMA reporting;
+SET search_path = reporting, public;
+SET lock_timeout = 0;
+SET statement_timeout = 0;
+CREATE TEMP TABLE shadow (id int);
+`,
+      'schemas/V0002__seen.sql': `CREATE TABLE seen AS SELECT current_setting('search_path') AS path, current_setting('lock_timeout') AS lock, current_setting('statement_timeout') AS statement, to_regclass('pg_temp.shadow') AS shadow;\n`,
+      'functions/R__where.sql': `CREATE OR REPLACE FUNCTION where_am_i() RETURNS text LANGUAGE sql RETURN 'here';\n`,
+    });
+    // When both and the repeatable run in one bootstrap
+    const report = await bootstrap(url, directory);
+    // Then the second ran with the runner's settings, and everything landed in public
+    expect(report.ok).toBe(true);
+    expect(await query(url, `SELECT path, lock, statement, shadow, (SELECT count(*)::int FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'reporting') AS in_reporting FROM public.seen`)).toEqual([
+      { path: '"$user", public', lock: '2s', statement: '10min', shadow: null, in_reporting: 0 },
+    ]);
+    expect(await query(url, `SELECT pronamespace::regnamespace::text AS schema FROM pg_proc WHERE proname = 'where_am_i'`)).toEqual([{ schema: 'public' }]);
+  });
+
+  it('steps back from a table lock the platform holds, so the platform\'s queries are not queued behind the migration', async () => {
+    // Given an applied schema, a platform transaction holding a read lock on accounts, and a
+    // migration that must alter accounts
+    const url = await freshDatabase();
+    const directory = assetFolder(BASE);
+    await bootstrap(url, directory);
+    writeAssets(directory, { 'schemas/V0003__email.sql': 'ALTER TABLE accounts ADD COLUMN email text;\n' });
+    const reader = new pg.Client({ connectionString: url });
+    const platform = new pg.Client({ connectionString: url });
+    await Promise.all([reader.connect(), platform.connect()]);
+    try {
+      await reader.query('BEGIN');
+      await reader.query('SELECT count(*) FROM accounts');
+      // When the bootstrap runs while the platform keeps reading accounts
+      const running = bootstrap(url, directory, { lockTimeoutMs: 30_000 });
+      const latencies: number[] = [];
+      const until = Date.now() + 5_000;
+      while (Date.now() < until) {
+        const started = performance.now();
+        await platform.query('SELECT count(*) FROM accounts');
+        latencies.push(performance.now() - started);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+      await reader.query('COMMIT');
+      const report = await running;
+      // Then no read waited more than one attempt's lock_timeout (2 s) and some, and the
+      // migration went through once the long transaction ended
+      expect(Math.max(...latencies)).toBeLessThan(3_000);
+      expect(report.ok).toBe(true);
+      expect(report.engines[0]!.applied.map((step) => step.asset.name)).toEqual(['V0003__email.sql']);
+    } finally {
+      await reader.query('ROLLBACK').catch(() => undefined);
+      await Promise.all([reader.end(), platform.end()]);
+    }
+  });
+
+  it('gives up on a lock held past --lock-timeout, saying how often it tried and what it waited for', async () => {
+    const url = await freshDatabase();
+    const directory = assetFolder(BASE);
+    await bootstrap(url, directory);
+    writeAssets(directory, { 'schemas/V0003__email.sql': 'ALTER TABLE accounts ADD COLUMN email text;\n' });
+    const reader = new pg.Client({ connectionString: url });
+    await reader.connect();
+    try {
+      await reader.query('BEGIN');
+      await reader.query('SELECT count(*) FROM accounts');
+      const report = await bootstrap(url, directory, { lockTimeoutMs: 4_000 });
+      expect(report.ok).toBe(false);
+      expect(report.engines[0]!.error).toMatch(
+        /^postgresql: schemas\/V0003__email\.sql, statement 1, line 1, column 1: gave up after \d+ attempt\(s\) in \d+\.\d s: each waited 2s for a lock that other sessions hold, then stepped back .*canceling statement due to lock timeout.*\[55P03\]$/,
+      );
+      expect(await query(url, `SELECT count(*)::int AS n FROM allixios_bootstrap.ledger WHERE version = 3`)).toEqual([{ n: 0 }]);
+    } finally {
+      await reader.query('ROLLBACK').catch(() => undefined);
+      await reader.end();
+    }
+  });
+
+  it('ends the run when the network path goes silent, instead of waiting forever', async () => {
+    // Given a TCP path to the server that can be frozen (as a stopped pooler freezes it)
+    const url = new URL(await freshDatabase());
+    const frozen = { now: false };
+    const proxy = createServer((client) => {
+      const upstream = connect({ host: '127.0.0.1', port: Number(url.port) });
+      client.on('data', (chunk) => (frozen.now ? undefined : upstream.write(chunk)));
+      upstream.on('data', (chunk) => (frozen.now ? undefined : client.write(chunk)));
+      for (const socket of [client, upstream]) socket.on('error', () => undefined);
+      client.on('close', () => upstream.destroy());
+    });
+    await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+    const proxied = new URL(url);
+    proxied.port = String((proxy.address() as { port: number }).port);
+    try {
+      // When the path freezes in the middle of a migration
+      const directory = assetFolder({ 'schemas/V0001__slow.sql': 'SELECT pg_sleep(1);\nCREATE TABLE after_sleep (id int);\n' });
+      const started = Date.now();
+      const running = bootstrap(proxied.toString(), directory, { statementTimeoutMs: 1_000 });
+      setTimeout(() => (frozen.now = true), 500);
+      const report = await running;
+      // Then it fails within the statement timeout and its margin, saying so
+      expect(report.ok).toBe(false);
+      expect(report.engines[0]!.error).toMatch(/timeout/i);
+      expect(Date.now() - started).toBeLessThan(15_000);
+    } finally {
+      proxy.close();
+    }
+  });
+});
+
+describe('behind a connection pooler (PgBouncer, transaction mode)', () => {
+  beforeAll(() => {
+    requirePgBouncer();
+  });
+
+  it.each([
+    ['refusing the bootstrap\'s startup options', undefined, /unsupported startup parameter: options/],
+    ['told to ignore them', 'options', /the settings it connected with did not reach the server \(lock_timeout, statement_timeout, client_connection_check_interval\)/],
+  ])('refuses to run through PgBouncer %s, and ten at once apply nothing', async (_case, ignoreStartupParameters, cause) => {
+    // Given PgBouncer in transaction mode in front of a fresh database
+    const url = await freshDatabase();
+    const pooler = await startPgBouncer(url, { ...(ignoreStartupParameters ? { ignoreStartupParameters } : {}) });
+    try {
+      // When ten bootstraps run through it at once
+      const reports = await Promise.all(Array.from({ length: 10 }, () => bootstrap(pooler.url, assetFolder(BASE), { readyTimeoutMs: 5_000 })));
+      // Then each refuses, naming the pooler, and the database is as it was
+      for (const report of reports) {
+        expect(report.ok).toBe(false);
+        expect(report.engines[0]!.error).toMatch(/looks like a connection pooler, not PostgreSQL itself/);
+        expect(report.engines[0]!.error).toMatch(cause);
+      }
+      expect(await query(url, `SELECT to_regclass('accounts') AS accounts, to_regclass('allixios_bootstrap.ledger') AS ledger`)).toEqual([{ accounts: null, ledger: null }]);
+      expect(await query(superuserOn(url), `SELECT count(*)::int AS locks FROM pg_locks WHERE locktype = 'advisory'`)).toEqual([{ locks: 0 }]);
+    } finally {
+      await pooler.stop();
+    }
   });
 });
