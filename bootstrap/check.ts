@@ -73,7 +73,7 @@ async function checkRedis(): Promise<CheckResult> {
   }
   const server = await startEmbeddedRedis();
   try {
-    const options = { mode: 'apply' as const, only: ['redis' as const], env: { REDIS_URL: server.url('allixios_admin') }, ...TIMEOUTS };
+    const options = { mode: 'apply' as const, only: ['redis' as const], env: { REDIS_URL: server.url('allixios_admin'), REDIS_USERS_ACL: server.usersAcl }, ...TIMEOUTS };
     const first = await runBootstrap(options);
     if (!first.ok) return { engine: 'redis', ok: false, summary: reportText(first).err.trim() };
     const second = await runBootstrap(options);

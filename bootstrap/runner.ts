@@ -137,8 +137,10 @@ async function planUnderLock<Plan>(
   return plan();
 }
 
-function refuse(engine: BootstrapEngine, problems: readonly string[]): void {
-  if (problems.length > 0) throw new BootstrapError(engine.name, `refusing to apply anything:\n  ${problems.join('\n  ')}`);
+function refuse(engine: BootstrapEngine, problems: readonly string[], restApplied = false): void {
+  if (problems.length === 0) return;
+  const what = restApplied ? 'repaired everything else, but not' : 'refusing to apply anything';
+  throw new BootstrapError(engine.name, `${what}:\n  ${problems.join('\n  ')}`);
 }
 
 async function runStateEngine(engine: StateEngine, options: BootstrapOptions, report: EngineReport): Promise<void> {
@@ -148,7 +150,7 @@ async function runStateEngine(engine: StateEngine, options: BootstrapOptions, re
     report.statePlan = engine.plan(desired, null, flags);
     return;
   }
-  await connected(engine, options, report, engine.createAdapter(options.env[engine.urlVariable]!, options), async (adapter: StateAdapter<unknown, unknown>) => {
+  await connected(engine, options, report, engine.createAdapter(options.env[engine.urlVariable]!, options, desired), async (adapter: StateAdapter<unknown, unknown>) => {
     const plan = (report.statePlan = await planUnderLock(
       engine,
       options,
@@ -156,8 +158,8 @@ async function runStateEngine(engine: StateEngine, options: BootstrapOptions, re
       async () => engine.plan(desired, await adapter.observe(), flags),
       (candidate) => candidate.changes.length > 0,
     ));
-    refuse(engine, plan.refusals);
-    if (options.mode !== 'apply') return;
+    if (!engine.applyDespiteRefusals) refuse(engine, plan.refusals);
+    if (options.mode !== 'apply') return refuse(engine, plan.refusals);
     for (const change of plan.changes) {
       const started = performance.now();
       try {
@@ -170,6 +172,8 @@ async function runStateEngine(engine: StateEngine, options: BootstrapOptions, re
       report.changed.push({ change, durationMs });
       options.onProgress?.({ type: 'changed', engine: engine.name, change, durationMs });
     }
+    // What could be repaired is; what could not still fails the run.
+    refuse(engine, plan.refusals, true);
   });
 }
 

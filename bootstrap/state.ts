@@ -31,7 +31,9 @@ export interface StatePlan<Payload = unknown> {
   /**
    * Differences the bootstrap will not resolve on its own (an index whose options differ, a
    * breaking mapping change without a new version), each naming the subject, what differs and
-   * how to proceed. A plan with refusals applies nothing.
+   * how to proceed. A plan with refusals applies nothing, unless its engine's repairs are
+   * independent of each other ({@link StateEngine.applyDespiteRefusals}): then the rest is
+   * applied, and the run still fails on the refusals.
    */
   refusals: string[];
 }
@@ -67,5 +69,11 @@ export interface StateEngine<Desired = unknown, Observed = unknown, Payload = un
   desired(env: Readonly<Record<string, string | undefined>>): Desired;
   /** Pure: the changes from `observed` (null: an empty engine, for offline dry runs) to `desired`. */
   plan(desired: Desired, observed: Observed | null, flags: StateFlags): StatePlan<Payload>;
-  createAdapter(url: string, options: AdapterOptions): StateAdapter<Observed, Payload>;
+  /**
+   * Whether the changes of a plan with refusals are applied all the same. For an engine whose
+   * changes do not depend on each other (Redis: one user, one directive each), so that one
+   * refusal does not hold back a security repair.
+   */
+  applyDespiteRefusals?: boolean;
+  createAdapter(url: string, options: AdapterOptions, desired: Desired): StateAdapter<Observed, Payload>;
 }

@@ -74,7 +74,13 @@ export interface ConfigFile {
  * digests of the secret's value (see `databases/secret-files.ts`). It reaches the engine only
  * through a Kubernetes Secret or a secret Docker upload, never a ConfigMap.
  */
-export type SecretFile = ConfigFile;
+export interface SecretFile extends ConfigFile {
+  /**
+   * The bootstrap gets the rendered file (digests only) in this environment variable, to compare
+   * the engine's live credentials with it (Redis: `REDIS_USERS_ACL`). Secret on every target.
+   */
+  bootstrapVariable?: string;
+}
 
 /** A container port of the engine. The first one is the port clients connect to. */
 export interface PortSpec {

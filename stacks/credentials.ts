@@ -35,6 +35,7 @@ export class EngineCredentials extends pulumi.ComponentResource {
   readonly passwords: Readonly<Record<string, pulumi.Output<string>>>;
   /** Files whose content derives from the passwords (secret). */
   readonly secretFiles: readonly EngineFile[];
+  private readonly bootstrapFiles: ReadonlyArray<{ variable: string; file: EngineFile }>;
 
   constructor(name: string, args: EngineCredentialsArgs, opts?: pulumi.ComponentResourceOptions) {
     super('allixios:databases:Credentials', name, {}, opts);
@@ -63,7 +64,14 @@ export class EngineCredentials extends pulumi.ComponentResource {
         content: pulumi.secret(allPasswords.apply((values) => renderSecretFile(template, values, source))),
       };
     });
+    this.bootstrapFiles = spec.secretFiles.flatMap((file, index) => (file.bootstrapVariable ? [{ variable: file.bootstrapVariable, file: this.secretFiles[index]! }] : []));
     this.registerOutputs({});
+  }
+
+  /** The rendered secret files the bootstrap compares, by the variable it reads each from (secret). */
+  bootstrapEnv(): Record<string, pulumi.Output<string>> {
+    const specFiles = this.bootstrapFiles;
+    return Object.fromEntries(specFiles.map(({ variable, file }) => [variable, file.content]));
   }
 
   /** A connection URL with this engine's password for `connection` (secret). */

@@ -14,6 +14,8 @@ export interface EngineEndpoint {
   adminUrl: pulumi.Output<string>;
   /** The application's URL through the published port on 127.0.0.1, when there is one (secret). */
   hostUrl?: pulumi.Output<string>;
+  /** Variables the bootstrap gets besides the URL: the engine's secret files it compares (secret). */
+  bootstrapEnv: Record<string, pulumi.Output<string>>;
 }
 
 export type Endpoints = Partial<Record<EngineName, EngineEndpoint>>;

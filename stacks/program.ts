@@ -50,7 +50,7 @@ export function deployDatabases(config: StackConfig, name = 'allixios', opts?: p
           root: ROOT,
           networkName: databases.network.name,
           namePrefix: config.namespace,
-          urls: Object.fromEntries(Object.values(endpoints).map((endpoint) => [endpoint.urlVariable, endpoint.adminUrl])),
+          env: Object.fromEntries(Object.values(endpoints).flatMap((endpoint) => [[endpoint.urlVariable, endpoint.adminUrl], ...Object.entries(endpoint.bootstrapEnv)])),
           endpoints: databases.engines.map((engine) => `${engine.host}:${engine.port}`),
           engines: databases.engines.map((engine) => engine.container),
         },

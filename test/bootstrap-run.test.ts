@@ -38,10 +38,16 @@ describe('the bootstrap run on Docker (stack dev)', () => {
     expect(isEnvelope(run!.inputs.envs)).toBe(true);
     const envs = unwrapSecrets(run!.inputs.envs) as string[];
     expect(envs[0]).toBe('ALLIXIOS_ENVIRONMENT=dev');
-    expect(envs.slice(1).map((entry) => entry.split('=')[0])).toEqual(ENGINE_VARIABLES);
-    const databaseUrl = new URL(envs[1]!.slice('DATABASE_URL='.length));
+    const names = envs.slice(1).map((entry) => entry.split('=')[0]);
+    expect(names.filter((name) => ENGINE_VARIABLES.includes(name!))).toEqual(ENGINE_VARIABLES);
+    const databaseUrl = new URL(envs.find((entry) => entry.startsWith('DATABASE_URL='))!.slice('DATABASE_URL='.length));
     expect([databaseUrl.username, databaseUrl.host]).toEqual(['allixios_owner', 'postgresql:5432']);
     expect(dev.generatedSecrets).toContain(decodeURIComponent(databaseUrl.password));
+    // and the rendered Redis ACL file, digests only, to compare live passwords with
+    const acl = envs.find((entry) => entry.startsWith('REDIS_USERS_ACL='))!;
+    expect(acl).toMatch(/^REDIS_USERS_ACL=user default off/);
+    expect(acl).toMatch(/user allixios_app on #[0-9a-f]{64} /);
+    for (const secret of dev.generatedSecrets) expect(acl).not.toContain(secret);
   });
 
   it('fails the deployment with the bootstrap’s own output when it exits non-zero', async () => {
@@ -123,6 +129,10 @@ describe('the bootstrap run on Kubernetes (stack prod)', () => {
         expect(env.findIndex((other) => other.name === reference[1])).toBeLessThan(index);
       }
     }
+    // The rendered Redis ACL file (digests), to compare live passwords with, from the Secret too.
+    expect(env.find((variable) => variable.name === 'REDIS_USERS_ACL')!.valueFrom).toEqual({
+      secretKeyRef: { name: 'redis-credentials', key: 'config.users.acl' },
+    });
     const text = JSON.stringify(job!.inputs);
     for (const secret of prod.generatedSecrets) expect(text).not.toContain(secret);
   });

@@ -8,10 +8,11 @@
  * a user nobody defined. Everything here is plain data in, plain data out; the adapter
  * (`redis.ts`) reads the server and applies the changes.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { redis } from '../../databases/redis/index.ts';
+import { redis, USERS_ACL_VARIABLE } from '../../databases/redis/index.ts';
 import { BootstrapError } from '../errors.ts';
 import type { Change, StateFlags, StatePlan } from '../state.ts';
 
@@ -105,6 +106,11 @@ export interface DesiredAclUser {
   enabled: boolean;
   /** `set`: the file gives it a password (provisioning's, never the bootstrap's). */
   password: PasswordState;
+  /**
+   * The SHA-256 digests of its passwords, sorted, when the file read is the rendered one
+   * (REDIS_USERS_ACL); undefined when only the template is known, whose placeholders hide them.
+   */
+  passwordHashes?: string[];
   /** Its permission rules in file order, without on/off and password tokens. */
   rules: string[];
 }
@@ -128,7 +134,10 @@ export interface RedisDesired {
   channelsBase: 'resetchannels' | 'allchannels';
   /** The files, relative to the repository. */
   sources: { acl: string; config: string };
+  /** Whether the users come from the rendered ACL file (REDIS_USERS_ACL), passwords included. */
+  passwordsKnown: boolean;
 }
+
 
 /** A user's permissions as ACL GETUSER reports them. */
 export interface AclPermissions {
@@ -143,8 +152,13 @@ export interface AclPermissions {
 
 export interface AclUserState extends AclPermissions {
   enabled: boolean;
-  /** Whether it has a password; never the hashes. */
+  /** Whether it has a password. */
   password: PasswordState;
+  /**
+   * The SHA-256 digests of its passwords, sorted (ACL GETUSER's `passwords`); on an expected
+   * state, only when the rendered ACL file is known. Compared, never shown in a message.
+   */
+  passwordHashes?: string[];
 }
 
 export interface RedisObserved {
@@ -339,32 +353,48 @@ export function parseUsersAcl(text: string, source: string): DesiredAclUser[] {
     if (users.some((user) => user.name === name)) fail(source, line, `user ${name} is defined twice`);
     let enabled = false;
     let password: PasswordState = 'none';
+    let hashes: string[] | undefined = [];
     let rules: string[] = [];
     for (const token of tokens) {
       if (token === 'on' || token === 'off') enabled = token === 'on';
-      else if (token.startsWith('#') || token.startsWith('>')) password = 'set';
-      else if (token.startsWith('<') || token.startsWith('!')) {
+      else if (token.startsWith('#') || token.startsWith('>')) {
+        password = 'set';
+        if (token.startsWith('>')) hashes?.push(createHash('sha256').update(token.slice(1)).digest('hex'));
+        else if (/^#[0-9a-f]{64}$/i.test(token)) hashes?.push(token.slice(1).toLowerCase());
+        // A template's placeholder: the digest is not known here.
+        else hashes = undefined;
+      } else if (token.startsWith('<') || token.startsWith('!')) {
         // Removes one password: whether one is left depends on the others; the file never does this.
         fail(source, line, `user ${name}: removing a password (${token[0]}...) has no place in an ACL file`);
-      } else if (token === 'nopass') password = 'nopass';
-      else if (token === 'resetpass') password = 'none';
-      else if (token === 'reset') {
+      } else if (token === 'nopass') {
+        password = 'nopass';
+        hashes = [];
+      } else if (token === 'resetpass') {
+        password = 'none';
+        hashes = [];
+      } else if (token === 'reset') {
         // Everything before it is undone, passwords included.
         enabled = false;
         password = 'none';
+        hashes = [];
         rules = [];
       } else rules.push(token);
     }
     if (name === 'default' && (enabled || password === 'nopass')) {
       fail(source, line, 'user default must be off and have no password: nobody connects as the default user (databases/redis/README.md)');
     }
-    users.push({ name, line, enabled, password, rules });
+    users.push({ name, line, enabled, password, rules, ...(hashes ? { passwordHashes: [...new Set(hashes)].sort() } : {}) });
   });
   return users;
 }
 
-/** The desired state from an engine folder (by default `databases/redis`). */
-export function readRedisDesired(directory: string = redis.directory): RedisDesired {
+/**
+ * The desired state from an engine folder (by default `databases/redis`). With `renderedAcl`
+ * (REDIS_USERS_ACL: the users.acl the engine loaded, rendered from the template with the
+ * stack's passwords) the users come from it, password digests included, after checking that it
+ * renders this very template: same users, same rules, in the same order.
+ */
+export function readRedisDesired(directory: string = redis.directory, renderedAcl?: string): RedisDesired {
   const read = (source: string) => {
     const path = join(directory, source);
     const shown = relative(REPOSITORY_ROOT, path).startsWith('..') ? path : relative(REPOSITORY_ROOT, path);
@@ -378,11 +408,29 @@ export function readRedisDesired(directory: string = redis.directory): RedisDesi
   const acl = read(ACL_SOURCE);
   const values = parseRedisConf(config.text, config.shown);
   const pubsub = values.find((value) => value.name === 'acl-pubsub-default')?.value;
+  const template = parseUsersAcl(acl.text, acl.shown);
+  let users = template;
+  if (renderedAcl !== undefined) {
+    users = parseUsersAcl(renderedAcl, USERS_ACL_VARIABLE);
+    const shape = (list: DesiredAclUser[]) => list.map((user) => `${user.name} ${user.enabled ? 'on' : 'off'} ${user.password} ${user.rules.join(' ')}`);
+    const [expected, got] = [shape(template), shape(users)];
+    const differing = expected.findIndex((line, index) => line !== got[index]);
+    if (differing !== -1 || expected.length !== got.length) {
+      const index = differing === -1 ? Math.min(expected.length, got.length) : differing;
+      throw new BootstrapError(
+        'redis',
+        `${USERS_ACL_VARIABLE} is not a rendering of ${acl.shown}: its user ${index + 1} is "${got[index] ?? '(none)'}", the template's is "${expected[index] ?? '(none)'}" (passwords aside); deploy the stack that rendered it, or unset ${USERS_ACL_VARIABLE} to compare without passwords`,
+      );
+    }
+    const unknown = users.find((user) => user.password === 'set' && user.passwordHashes === undefined);
+    if (unknown) throw new BootstrapError('redis', `${USERS_ACL_VARIABLE}: user ${unknown.name} has a password that is not a SHA-256 digest (#<64 hex digits>)`);
+  }
   return {
-    users: parseUsersAcl(acl.text, acl.shown),
+    users,
     config: values,
     channelsBase: pubsub === 'allchannels' ? 'allchannels' : 'resetchannels',
     sources: { acl: acl.shown, config: config.shown },
+    passwordsKnown: renderedAcl !== undefined,
   };
 }
 
@@ -408,6 +456,15 @@ export function userDifferences(actual: AclUserState, expected: AclUserState, ac
   };
   field('status', actual.enabled ? 'on' : 'off', expected.enabled ? 'on' : 'off');
   if (actual.password !== expected.password) differences.push(`password: ${PASSWORD_WORDS[actual.password]} on the server, ${PASSWORD_WORDS[expected.password]} in ${aclFile}`);
+  else if (expected.passwordHashes && actual.passwordHashes) {
+    // Digests are compared, never shown: only how many differ.
+    const extra = actual.passwordHashes.filter((hash) => !expected.passwordHashes!.includes(hash)).length;
+    const missing = expected.passwordHashes.filter((hash) => !actual.passwordHashes!.includes(hash)).length;
+    if (extra > 0 || missing > 0) {
+      const parts = [extra > 0 ? `${extra} on the server that ${aclFile} does not give` : '', missing > 0 ? `${missing} of ${aclFile} missing on the server` : ''];
+      differences.push(`passwords: ${parts.filter(Boolean).join(', ')}`);
+    }
+  }
   field('flags', actual.flags.join(' '), expected.flags.join(' '));
   field('commands', actual.commands, expected.commands);
   field('keys', actual.keys, expected.keys);
@@ -425,6 +482,13 @@ function describeUser(state: AclUserState): string {
     `channels ${shown(state.channels)}`,
     ...(state.selectors.length > 0 ? [`selectors ${state.selectors.join(' ')}`] : []),
   ].join(', ');
+}
+
+/** Whether the server has a password for the user that the file no longer gives it. */
+function passwordRemoved(actual: AclUserState, expected: AclUserState): boolean {
+  if (actual.password === 'nopass' && expected.password !== 'nopass') return true;
+  if (!expected.passwordHashes || !actual.passwordHashes) return false;
+  return actual.passwordHashes.some((hash) => !expected.passwordHashes!.includes(hash));
 }
 
 /** `config/users.acl` for a source `databases/redis/config/users.acl`: how details name the files. */
@@ -474,18 +538,40 @@ export function planRedis(desired: RedisDesired, observed: RedisObserved | null,
   for (const user of desired.users) {
     const subject = userSubject(user.name);
     const actual = observed.users[user.name];
-    if (!actual) {
-      plan.refusals.push(`${subject} is missing; its password comes from provisioning (${aclFile}); redeploy the engine`);
-      continue;
-    }
     const normalised = observed.normalised[user.name];
     if (!normalised || normalised.rules !== user.rules.join(' ')) {
       throw new Error(`redis: the observed state has no normalised rules for ${subject} as ${aclFile} defines them (observe and desired state disagree)`);
     }
-    const expected: AclUserState = { ...normalised.permissions, enabled: user.enabled, password: user.password };
-    // Only provisioning knows the passwords: a user that should have one and has none (or accepts
-    // any) is beyond what the bootstrap can repair.
-    if (user.password === 'set' && actual.password !== 'set') {
+    const expected: AclUserState = {
+      ...normalised.permissions,
+      enabled: user.enabled,
+      password: user.password,
+      ...(user.passwordHashes ? { passwordHashes: user.passwordHashes } : {}),
+    };
+    // With the rendered file, the passwords are the file's digests: set exactly those. Without it,
+    // only provisioning knows them, and their absence is beyond what the bootstrap can repair.
+    const passwordRules = user.passwordHashes ? ['resetpass', ...user.passwordHashes.map((hash) => `#${hash}`)] : [];
+    if (!actual) {
+      if (!user.passwordHashes) {
+        plan.refusals.push(`${subject} is missing; its password comes from provisioning (${aclFile}); redeploy the engine, or give the bootstrap ${USERS_ACL_VARIABLE}`);
+        continue;
+      }
+      updates.push({
+        subject,
+        action: 'create',
+        detail: `missing on the server; as ${aclFile} defines it`,
+        source: desired.sources.acl,
+        payload: {
+          kind: 'acl-setuser',
+          user: user.name,
+          rules: ['reset', desired.channelsBase, ...user.rules, ...passwordRules, ...(user.password === 'nopass' ? ['nopass'] : []), user.enabled ? 'on' : 'off'],
+          expected,
+          disconnect: false,
+        },
+      });
+      continue;
+    }
+    if (user.password === 'set' && actual.password !== 'set' && !user.passwordHashes) {
       plan.refusals.push(
         actual.password === 'nopass'
           ? `${subject} accepts any password (nopass) on the server; its password comes from provisioning (${aclFile}); redeploy the engine`
@@ -508,14 +594,15 @@ export function planRedis(desired: RedisDesired, observed: RedisObserved | null,
       ...(actual.flags.includes('skip-sanitize-payload') ? ['sanitize-payload'] : []),
       ...user.rules,
       user.enabled ? 'on' : 'off',
-      ...(user.password === 'none' ? ['resetpass'] : user.password === 'nopass' ? ['nopass'] : []),
+      ...(user.password === 'none' ? ['resetpass'] : user.password === 'nopass' ? ['nopass'] : passwordRules),
     ];
     updates.push({
       subject,
       action: 'update',
       detail: differences.join('; '),
       source: desired.sources.acl,
-      payload: { kind: 'acl-setuser', user: user.name, rules, expected, disconnect: actual.enabled && !user.enabled },
+      // A password that was taken away (a rotation, a backdoor removed) ends its sessions too.
+      payload: { kind: 'acl-setuser', user: user.name, rules, expected, disconnect: (actual.enabled && !user.enabled) || passwordRemoved(actual, expected) },
     });
   }
 

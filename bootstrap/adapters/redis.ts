@@ -10,7 +10,7 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Redis } from 'ioredis';
-import { redis } from '../../databases/redis/index.ts';
+import { redis, USERS_ACL_VARIABLE } from '../../databases/redis/index.ts';
 import { BootstrapError } from '../errors.ts';
 import type { Change, StateAdapter, StateEngine } from '../state.ts';
 import {
@@ -85,7 +85,7 @@ function permissionsOf(reply: Map<string, unknown>): AclPermissions {
   };
 }
 
-/** A user as ACL GETUSER reports it, without its password hashes (only whether it has any). */
+/** A user as ACL GETUSER reports it: its permissions, and the digests of its passwords. */
 export function aclUserState(reply: unknown): AclUserState {
   const parsed = fields(reply, 'ACL GETUSER');
   const flags = list(parsed.get('flags'));
@@ -94,6 +94,7 @@ export function aclUserState(reply: unknown): AclUserState {
     ...permissionsOf(parsed),
     enabled: flags.includes('on'),
     password: flags.includes('nopass') ? 'nopass' : passwords.length > 0 ? 'set' : 'none',
+    passwordHashes: passwords.map((hash) => hash.toLowerCase()).sort(),
   };
 }
 
@@ -214,7 +215,7 @@ export class RedisAdapter implements StateAdapter<RedisObserved, RedisPayload> {
         });
       }
       if (!get || get[0] || get[1] === null) throw new BootstrapError(this.engine, `user ${user.name}: the scratch user could not be read back (${(get?.[0] as Error | undefined)?.message ?? 'no reply'})`);
-      const { enabled: _enabled, password: _password, ...permissions } = aclUserState(get[1]);
+      const { enabled: _enabled, password: _password, passwordHashes: _hashes, ...permissions } = aclUserState(get[1]);
       normalised[user.name] = { rules: user.rules.join(' '), permissions };
     }
     return normalised;
@@ -284,7 +285,9 @@ export const redisEngine: StateEngine<RedisDesired, RedisObserved, RedisPayload>
   kind: 'state',
   name: 'redis',
   urlVariable: redis.urlVariable,
-  desired: () => readRedisDesired(),
+  desired: (env) => readRedisDesired(undefined, env[USERS_ACL_VARIABLE]),
   plan: planRedis,
-  createAdapter: (url, options) => new RedisAdapter(url, options, readRedisDesired()),
+  // Its repairs are independent of each other: what it may not repair is refused, the rest done.
+  applyDespiteRefusals: true,
+  createAdapter: (url, options, desired) => new RedisAdapter(url, options, desired),
 };

@@ -25,6 +25,8 @@ export interface EmbeddedRedisServer {
   passwords: Readonly<Record<string, string>>;
   /** `redis://<user>:<password>@127.0.0.1:<port>/0`. */
   url(user: string): string;
+  /** The rendered ACL file the server loaded (digests only), as the bootstrap gets it in REDIS_USERS_ACL. */
+  usersAcl: string;
   /** Stops the server and removes its files. */
   stop(): Promise<void>;
 }
@@ -84,7 +86,8 @@ export async function startEmbeddedRedis(): Promise<EmbeddedRedisServer> {
   const dataDir = join(workDir, 'data');
   await mkdir(dataDir);
   const aclFile = join(workDir, 'users.acl');
-  await writeFile(aclFile, renderSecretFile(template, secrets, `databases/redis/${ACL_SOURCE}`), { mode: 0o600 });
+  const usersAcl = renderSecretFile(template, secrets, `databases/redis/${ACL_SOURCE}`);
+  await writeFile(aclFile, usersAcl, { mode: 0o600 });
   const port = await freePort();
 
   let log = '';
@@ -119,5 +122,5 @@ export async function startEmbeddedRedis(): Promise<EmbeddedRedisServer> {
     if (password === undefined) throw new Error(`redis: users.acl gives no password to ${user} (users with one: ${Object.keys(passwords).join(', ')})`);
     return `redis://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${port}/0`;
   };
-  return { host: '127.0.0.1', port, passwords, url, stop };
+  return { host: '127.0.0.1', port, passwords, url, usersAcl, stop };
 }

@@ -9,6 +9,9 @@
 import { z } from 'zod';
 import { memoryBytes, moduleDirectory, type EngineModule, type EngineSpec } from '../engine.ts';
 
+/** The variable that hands the bootstrap the rendered users.acl (digests, never passwords). */
+export const USERS_ACL_VARIABLE = 'REDIS_USERS_ACL';
+
 const secrets = [
   { key: 'admin-password', description: 'allixios_admin, all commands and keys: bootstrap and operations' },
   { key: 'app-password', description: 'allixios_app, the platform: its key prefixes only, no admin or dangerous commands' },
@@ -74,7 +77,7 @@ export const redis: EngineModule<typeof optionsSchema> = {
         REDIS_MONITOR_PASSWORD: { secret: 'monitor-password' },
       },
       configFiles: [{ source: 'config/redis.conf', mountPath: '/etc/redis/redis.conf' }],
-      secretFiles: [{ source: 'config/users.acl', mountPath: '/etc/redis/users.acl' }],
+      secretFiles: [{ source: 'config/users.acl', mountPath: '/etc/redis/users.acl', bootstrapVariable: USERS_ACL_VARIABLE }],
       secrets,
       healthCheck: {
         // The password goes through the environment so it never shows in the process list.

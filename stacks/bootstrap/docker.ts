@@ -17,8 +17,11 @@ export interface DockerBootstrapArgs {
   networkName: pulumi.Input<string>;
   /** Prefix of the container name, e.g. `allixios-dev`. */
   namePrefix: string;
-  /** URL variable -> the engine's owner/admin URL (secret), as the bootstrap reads them. */
-  urls: Readonly<Record<string, pulumi.Output<string>>>;
+  /**
+   * What the bootstrap reads (secret): each URL variable -> the engine's owner/admin URL, and the
+   * engines' secret files it compares (REDIS_USERS_ACL).
+   */
+  env: Readonly<Record<string, pulumi.Output<string>>>;
   /** `host:port` of every engine: moving an engine runs the bootstrap again. */
   endpoints: readonly string[];
   /** The engines' containers: the run starts once all are healthy. */
@@ -54,7 +57,7 @@ export class DockerBootstrap extends pulumi.ComponentResource {
 
     const envs = [
       pulumi.output(`ALLIXIOS_ENVIRONMENT=${args.config.environment}`),
-      ...Object.entries(args.urls).map(([variable, url]) => pulumi.interpolate`${variable}=${url}`),
+      ...Object.entries(args.env).map(([variable, value]) => pulumi.interpolate`${variable}=${value}`),
     ];
 
     // The trigger is in the resource's name: a new trigger is a new container (and the old one

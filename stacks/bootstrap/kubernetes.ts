@@ -9,6 +9,7 @@ import * as pulumi from '@pulumi/pulumi';
 import type { EngineModule, EngineSpec } from '../../databases/engine.ts';
 import type { StackConfig } from '../config.ts';
 import { BOOTSTRAP_POD_LABELS } from '../labels.ts';
+import { fileKey } from '../credentials.ts';
 import { bootstrapContentHash, bootstrapTrigger } from './trigger.ts';
 
 /** An engine as the bootstrap Job reaches it. */
@@ -72,6 +73,10 @@ export class KubernetesBootstrap extends pulumi.ComponentResource {
       ...args.targets.flatMap((target) => [
         { name: passwordVariable(target.spec), valueFrom: { secretKeyRef: { name: target.secretName, key: target.spec.adminConnection.passwordSecret } } },
         { name: target.module.urlVariable, value: urlTemplate(target) },
+        // The engine's secret files the bootstrap compares (REDIS_USERS_ACL), from its Secret too.
+        ...target.spec.secretFiles.flatMap((file) =>
+          file.bootstrapVariable ? [{ name: file.bootstrapVariable, valueFrom: { secretKeyRef: { name: target.secretName, key: fileKey(file.source) } } }] : [],
+        ),
       ]),
     ];
 

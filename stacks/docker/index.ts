@@ -60,6 +60,7 @@ export class DockerDatabases extends pulumi.ComponentResource {
         urlVariable: engine.module.urlVariable,
         url: credentials.url(spec.appConnection, host, dockerEngine.port),
         adminUrl: credentials.url(spec.adminConnection, host, dockerEngine.port),
+        bootstrapEnv: credentials.bootstrapEnv(),
         ...(config.exposeHostPorts
           ? { hostUrl: credentials.url(spec.appConnection, dockerEngine.container.id.apply(() => '127.0.0.1'), engine.hostPort) }
           : {}),

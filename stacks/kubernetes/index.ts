@@ -77,6 +77,7 @@ export class KubernetesDatabases extends pulumi.ComponentResource {
         urlVariable: engine.module.urlVariable,
         url: credentials.url(spec.appConnection, host, kubernetesEngine.port),
         adminUrl: credentials.url(spec.adminConnection, host, kubernetesEngine.port),
+        bootstrapEnv: credentials.bootstrapEnv(),
       };
       return kubernetesEngine;
     });

@@ -73,9 +73,9 @@ describe('the MongoDB bootstrap without a server', () => {
     });
     expect(parseConnectionString('mongodb://db:27017/?authSource=admin')).toEqual({ hosts: ['db:27017'] });
     expect(parseConnectionString('mongodb://db')).toEqual({ hosts: ['db:27017'] });
-    const adapter = mongodbEngine.createAdapter('mongodb://root:secret@db:27018/?authSource=admin', TIMEOUTS);
+    const adapter = mongodbEngine.createAdapter('mongodb://root:secret@db:27018/?authSource=admin', TIMEOUTS, mongodbEngine.desired({}));
     expect(adapter.target).toBe('db:27018/allixios');
-    expect(() => mongodbEngine.createAdapter('postgresql://db/allixios', TIMEOUTS)).toThrow(/^mongodb: MONGODB_URL is not a MongoDB connection string/);
+    expect(() => mongodbEngine.createAdapter('postgresql://db/allixios', TIMEOUTS, mongodbEngine.desired({}))).toThrow(/^mongodb: MONGODB_URL is not a MongoDB connection string/);
   });
 
   it('names another database in the same connection string, keeping credentials and options', () => {

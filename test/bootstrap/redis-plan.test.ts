@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 /**
  * Redis's desired state (read from the project's redis.conf and users.acl) and the pure planner,
  * on plain data: no server involved.
@@ -51,13 +52,13 @@ describe('the desired state read from the project files', () => {
     expect(new Set(names).size).toBe(names.length);
   });
 
-  it('reads the users of the users.acl template without any password token', () => {
+  it('reads the users of the users.acl template without any password token, their digests unknown', () => {
     // Given the users.acl template, when it is read
-    const { users, sources, channelsBase } = readRedisDesired();
+    const { users, sources, channelsBase, passwordsKnown } = readRedisDesired();
 
     // Then each user has its rules, whether it is on, and whether the file gives it a password
     expect(users).toEqual([
-      { name: 'default', line: 1, enabled: false, password: 'none', rules: ['resetkeys', 'resetchannels', '-@all'] },
+      { name: 'default', line: 1, enabled: false, password: 'none', passwordHashes: [], rules: ['resetkeys', 'resetchannels', '-@all'] },
       { name: 'allixios_admin', line: 2, enabled: true, password: 'set', rules: ['~*', '&*', '+@all'] },
       {
         name: 'allixios_app',
@@ -76,20 +77,37 @@ describe('the desired state read from the project files', () => {
     ]);
     expect(sources).toEqual({ acl: ACL, config: CONF });
     expect(channelsBase).toBe('resetchannels');
+    expect(passwordsKnown).toBe(false);
   });
 
-  it('reads the rendered ACL file as it reads the template: hashes are dropped, never kept', () => {
-    const rendered = renderSecretFile(aclTemplate, { 'admin-password': 'a-secret', 'app-password': 'b-secret', 'monitor-password': 'c-secret' });
-    const users = parseUsersAcl(rendered, ACL);
-    expect(users).toEqual(parseUsersAcl(aclTemplate, ACL));
-    expect(JSON.stringify(users)).not.toMatch(/[0-9a-f]{64}/);
+  it('reads the rendered ACL file (REDIS_USERS_ACL) as the template, with each password\'s digest', () => {
+    const secrets = { 'admin-password': 'a-secret', 'app-password': 'b-secret', 'monitor-password': 'c-secret' };
+    const rendered = renderSecretFile(aclTemplate, secrets);
+    const desired = readRedisDesired(undefined, rendered);
+    const digest = (value: string) => createHash('sha256').update(value).digest('hex');
+    expect(desired.passwordsKnown).toBe(true);
+    expect(desired.users.map((user) => [user.name, user.passwordHashes])).toEqual([
+      ['default', []],
+      ['allixios_admin', [digest('a-secret')]],
+      ['allixios_app', [digest('b-secret')]],
+      ['allixios_monitor', [digest('c-secret')]],
+    ]);
+    // Everything but the digests is the template's
+    const withoutDigests = (users: typeof desired.users) => users.map(({ passwordHashes: _hashes, ...user }) => user);
+    expect(withoutDigests(desired.users)).toEqual(withoutDigests(readRedisDesired().users));
+  });
+
+  it('refuses a REDIS_USERS_ACL that does not render this template, naming the user that differs', () => {
+    const rendered = renderSecretFile(aclTemplate, { 'admin-password': 'a', 'app-password': 'b', 'monitor-password': 'c' }).replace('+latency|latest', '+@all');
+    expect(() => readRedisDesired(undefined, rendered)).toThrow(/^redis: REDIS_USERS_ACL is not a rendering of databases\/redis\/config\/users\.acl: its user 4 is "allixios_monitor on set .*\+@all", the template's is "allixios_monitor on set .*\+latency\|latest"/);
+    expect(() => readRedisDesired(undefined, aclTemplate)).toThrow('redis: REDIS_USERS_ACL: user allixios_admin has a password that is not a SHA-256 digest (#<64 hex digits>)');
   });
 
   it('strips every password token, and `reset` undoes what came before it', () => {
     const [user] = parseUsersAcl('user u on >one #abc nopass ~a +get resetpass >two reset ~b +set on', ACL);
-    expect(user).toEqual({ name: 'u', line: 1, enabled: true, password: 'none', rules: ['~b', '+set'] });
+    expect(user).toEqual({ name: 'u', line: 1, enabled: true, password: 'none', passwordHashes: [], rules: ['~b', '+set'] });
     const [other] = parseUsersAcl('user v off nopass ~a (~b +get) +set', ACL);
-    expect(other).toEqual({ name: 'v', line: 1, enabled: false, password: 'nopass', rules: ['~a', '(~b +get)', '+set'] });
+    expect(other).toEqual({ name: 'v', line: 1, enabled: false, password: 'nopass', passwordHashes: [], rules: ['~a', '(~b +get)', '+set'] });
   });
 
   it('refuses a default user that is on, a comment and a user defined twice, naming the line', () => {
@@ -134,6 +152,7 @@ const DESIRED: RedisDesired = {
   ],
   channelsBase: 'resetchannels',
   sources: { acl: ACL, config: CONF },
+  passwordsKnown: false,
 };
 
 /** What Redis 7.0 makes of each user's rules. */
@@ -225,10 +244,70 @@ describe('the Redis plan', () => {
     const observed = observedInSync();
     delete observed.users.allixios_app;
     const plan = planRedis(DESIRED, observed);
-    expect(plan.refusals).toEqual(['ACL user allixios_app is missing; its password comes from provisioning (config/users.acl); redeploy the engine']);
+    expect(plan.refusals).toEqual(['ACL user allixios_app is missing; its password comes from provisioning (config/users.acl); redeploy the engine, or give the bootstrap REDIS_USERS_ACL']);
     expect(plan.changes).toEqual([]);
   });
+});
 
+describe('the Redis plan with the rendered ACL file: passwords compared', () => {
+  const [ADMIN, APP, OTHER] = ['a', 'b', 'c'].map((seed) => createHash('sha256').update(seed).digest('hex')) as [string, string, string];
+  const KNOWN: RedisDesired = {
+    ...DESIRED,
+    passwordsKnown: true,
+    users: DESIRED.users.map((user) => ({ ...user, passwordHashes: user.name === 'allixios_admin' ? [ADMIN] : user.name === 'allixios_app' ? [APP] : [] })),
+  };
+  const observedKnown = () => {
+    const observed = observedInSync();
+    observed.users.default!.passwordHashes = [];
+    observed.users.allixios_admin!.passwordHashes = [ADMIN];
+    observed.users.allixios_app!.passwordHashes = [APP];
+    return observed;
+  };
+
+  it('finds users with the file\'s passwords in sync', () => {
+    expect(planRedis(KNOWN, observedKnown())).toEqual({ engine: 'redis', changes: [], inSync: ALL_SUBJECTS, refusals: [] });
+  });
+
+  it.each([
+    ['another password than the file\'s', [OTHER], 'passwords: 1 on the server that config/users.acl does not give, 1 of config/users.acl missing on the server'],
+    ['an extra password besides the file\'s (a backdoor)', [APP, OTHER].sort(), 'passwords: 1 on the server that config/users.acl does not give'],
+  ])('sets exactly the file\'s password on a user with %s, and ends its sessions', (_case, hashes, detail) => {
+    const observed = observedKnown();
+    observed.users.allixios_app!.passwordHashes = hashes;
+    const [change, ...others] = planRedis(KNOWN, observed).changes;
+    expect(others).toEqual([]);
+    expect(change).toMatchObject({ subject: 'ACL user allixios_app', action: 'update', detail, payload: { kind: 'acl-setuser', disconnect: true } });
+    const rules = (change!.payload as { rules: string[] }).rules;
+    expect(rules.slice(-2)).toEqual(['resetpass', `#${APP}`]);
+    // No digest in what is shown
+    expect(change!.detail).not.toContain(APP);
+    expect(change!.detail).not.toContain(OTHER);
+  });
+
+  it('repairs a user that accepts any password (nopass) or lost its password, instead of refusing', () => {
+    const observed = observedKnown();
+    observed.users.allixios_app! = { ...observed.users.allixios_app!, password: 'nopass', passwordHashes: [] };
+    observed.users.allixios_admin! = { ...observed.users.allixios_admin!, password: 'none', passwordHashes: [] };
+    const plan = planRedis(KNOWN, observed);
+    expect(plan.refusals).toEqual([]);
+    expect(plan.changes.map(({ action, subject, payload }) => [action, subject, (payload as { disconnect: boolean }).disconnect])).toEqual([
+      ['update', 'ACL user allixios_admin', false],
+      ['update', 'ACL user allixios_app', true],
+    ]);
+  });
+
+  it('creates a missing user with its rules and the file\'s password', () => {
+    const observed = observedKnown();
+    delete observed.users.allixios_app;
+    const plan = planRedis(KNOWN, observed);
+    expect(plan.refusals).toEqual([]);
+    expect(plan.changes).toEqual([
+      expect.objectContaining({ subject: 'ACL user allixios_app', action: 'create', payload: expect.objectContaining({ rules: ['reset', 'resetchannels', ...APP_RULES, 'resetpass', `#${APP}`, 'on'] }) }),
+    ]);
+  });
+});
+
+describe('the Redis plan without the rendered ACL file', () => {
   it('refuses a user that lost its password or accepts any', () => {
     const observed = observedInSync();
     observed.users.allixios_app!.password = 'none';
@@ -238,6 +317,9 @@ describe('the Redis plan', () => {
       'ACL user allixios_app has no password on the server, so nobody can log in as it; its password comes from provisioning (config/users.acl); redeploy the engine',
     ]);
   });
+});
+
+describe('the Redis plan: users nobody defined, the default user, unknown directives', () => {
 
   it('deletes a user the file does not define, first, describing what it may do', () => {
     const observed = observedInSync();

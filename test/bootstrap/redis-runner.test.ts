@@ -147,21 +147,82 @@ describe('the bootstrap runner on Redis', () => {
     await expect(connect(anonymousUrl()).then((client) => client.get('anything'))).rejects.toThrow(/NOAUTH/);
   });
 
-  it('refuses a user without its password, naming provisioning, and applies nothing at all', async () => {
-    // Given allixios_monitor without a password, and a config drift the bootstrap could repair
+  it('without the rendered ACL file, refuses a user without its password but repairs everything else, and fails the run', async () => {
+    // Given allixios_monitor without a password, a config drift and an intruder the bootstrap can repair
     const client = await admin();
     await client.call('ACL', 'SETUSER', 'allixios_monitor', 'resetpass');
     await client.config('SET', 'maxmemory-policy', 'allkeys-lru');
+    await client.call('ACL', 'SETUSER', 'intruder', 'on', '>intruder-password', '+@all', '~*');
 
-    // When the bootstrap applies
+    // When the bootstrap applies, without REDIS_USERS_ACL
     const report = await bootstrap();
 
-    // Then it refuses, saying why and what to do, and changes nothing
+    // Then the repairs it can make are made (the security one included), the refusal is reported
+    // with what to do, and the run fails
     expect(report.ok).toBe(false);
     expect(report.engines[0]!.error).toBe(
-      'redis: refusing to apply anything:\n  ACL user allixios_monitor has no password on the server, so nobody can log in as it; its password comes from provisioning (config/users.acl); redeploy the engine',
+      'redis: repaired everything else, but not:\n  ACL user allixios_monitor has no password on the server, so nobody can log in as it; its password comes from provisioning (config/users.acl); redeploy the engine',
     );
-    expect(await client.config('GET', 'maxmemory-policy')).toEqual(['maxmemory-policy', 'allkeys-lru']);
+    expect(changedOf(report)).toEqual(['delete ACL user intruder', 'update config maxmemory-policy']);
+    expect(await client.config('GET', 'maxmemory-policy')).toEqual(['maxmemory-policy', 'volatile-ttl']);
+    expect(await client.call('ACL', 'GETUSER', 'intruder')).toBeNull();
+  });
+});
+
+describe('the bootstrap runner on Redis with the rendered ACL file: passwords', () => {
+  const withAcl = (extra: Partial<BootstrapOptions> = {}) =>
+    bootstrap({ env: { REDIS_URL: server.url('allixios_admin'), REDIS_USERS_ACL: server.usersAcl }, ...extra });
+  const loginFails = async (url: string) => {
+    await expect(connect(url)).rejects.toThrow(/WRONGPASS|invalid username-password/);
+  };
+  const withPassword = (user: string, password: string) => `redis://${user}:${password}@127.0.0.1:${server.port}/0`;
+
+  it('finds a fresh server in sync, passwords included', async () => {
+    const report = await withAcl({ mode: 'status' });
+    expect(report.ok).toBe(true);
+    expect(report.engines[0]!.statePlan!.changes).toEqual([]);
+  });
+
+  it('puts back the file\'s password on a user whose live password differs', async () => {
+    // Given allixios_app's password changed at run time
+    await (await admin()).call('ACL', 'SETUSER', 'allixios_app', 'resetpass', '>changed-behind-our-back');
+    // When status, then an apply, run
+    const status = await withAcl({ mode: 'status' });
+    const applied = await withAcl();
+    // Then the difference is seen (counted, never shown), repaired, and only the stack's password logs in
+    expect(status.ok).toBe(false);
+    expect(status.engines[0]!.statePlan!.changes.map(({ subject, detail }) => `${subject}: ${detail}`)).toEqual([
+      'ACL user allixios_app: passwords: 1 on the server that config/users.acl does not give, 1 of config/users.acl missing on the server',
+    ]);
+    expect(applied.ok).toBe(true);
+    await connect(server.url('allixios_app'));
+    await loginFails(withPassword('allixios_app', 'changed-behind-our-back'));
+  });
+
+  it('removes a second password added to a user (a backdoor) and ends the sessions opened with it', async () => {
+    // Given a backdoor password on allixios_app, and a session opened with it
+    await (await admin()).call('ACL', 'SETUSER', 'allixios_app', '>backdoor');
+    const intruder = await connect(withPassword('allixios_app', 'backdoor'));
+    // When the bootstrap applies
+    const report = await withAcl();
+    // Then the backdoor is gone, its session closed, the real password still works
+    expect(report.ok).toBe(true);
+    expect(changedOf(report)).toEqual(['update ACL user allixios_app']);
+    await loginFails(withPassword('allixios_app', 'backdoor'));
+    await expect(intruder.ping()).rejects.toThrow();
+    await connect(server.url('allixios_app'));
+  });
+
+  it('repairs a user set to nopass and recreates a deleted one, in one run', async () => {
+    const client = await admin();
+    await client.call('ACL', 'SETUSER', 'allixios_app', 'nopass');
+    await client.call('ACL', 'DELUSER', 'allixios_monitor');
+    const report = await withAcl();
+    expect(report.ok).toBe(true);
+    expect(changedOf(report).sort()).toEqual(['create ACL user allixios_monitor', 'update ACL user allixios_app']);
+    await loginFails(withPassword('allixios_app', 'anything'));
+    expect(await (await connect(server.url('allixios_monitor'))).ping()).toBe('PONG');
+    expect((await withAcl({ mode: 'status' })).ok).toBe(true);
   });
 });
 
