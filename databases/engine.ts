@@ -114,7 +114,8 @@ export interface ConnectionSpec {
 
 /**
  * A kernel setting the engine needs on its node, which no unprivileged container can set.
- * The Kubernetes target can set it from a privileged init container when the stack allows it.
+ * The Kubernetes target sets it on every node from a privileged DaemonSet in a namespace of its
+ * own (never the engines' namespace, which stays at Pod Security `restricted`).
  */
 export interface NodeSysctl {
   name: string;
@@ -162,7 +163,7 @@ export interface EngineSpec {
   appConnection: ConnectionSpec;
   /** The connection the bootstrap uses to create schemas (owner, admin or superuser). */
   adminConnection: ConnectionSpec;
-  /** Kernel settings the node must have; see {@link NodeSysctl}. */
+  /** Kernel settings the stack sets on its nodes (empty: the nodes have them, or none is needed); see {@link NodeSysctl}. */
   nodeSysctls: NodeSysctl[];
   replicas: number;
   storage: string;

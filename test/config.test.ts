@@ -126,7 +126,7 @@ describe('stack configuration', () => {
     [
       'an engine option of the wrong kind',
       { ...prod, engines: { elasticsearch: { options: { maxMapCount: 'sysctl' } } } },
-      'allixios:engines.elasticsearch.options.maxMapCount: expected one of initContainer, nodePrerequisite, disableMmap, got "sysctl"',
+      'allixios:engines.elasticsearch.options.maxMapCount: expected one of nodePrerequisite, daemonSet, disableMmap, got "sysctl"',
     ],
     [
       'an unknown engine option',

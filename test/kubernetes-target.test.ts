@@ -1,6 +1,6 @@
 import * as pulumi from '@pulumi/pulumi';
 import { ConfigMap, Namespace, Secret, Service } from 'kubernetes-models/v1';
-import { StatefulSet } from 'kubernetes-models/apps/v1';
+import { DaemonSet, StatefulSet } from 'kubernetes-models/apps/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { Job } from 'kubernetes-models/batch/v1';
@@ -201,21 +201,38 @@ describe('kubernetes target (stack prod)', () => {
     }
   });
 
-  it("sets Elasticsearch's vm.max_map_count from a privileged init container only when the stack chooses it", async () => {
-    const pod = forEngine(prod, 'StatefulSet', 'elasticsearch')[0]!.spec.template.spec;
-    expect(pod.initContainers).toHaveLength(1);
-    expect(pod.initContainers[0].command).toEqual(['sysctl', '-w', 'vm.max_map_count=1048576']);
-    expect(pod.initContainers[0].securityContext.privileged).toBe(true);
-    expect(objects(prod, 'Namespace')[0]!.metadata.labels['pod-security.kubernetes.io/enforce']).toBe('privileged');
+  it('enforces Pod Security restricted on the engines\' namespace, and explains it', () => {
+    const [namespace] = objects(prod, 'Namespace');
+    expect(namespace!.metadata.labels).toMatchObject({
+      'pod-security.kubernetes.io/enforce': 'restricted',
+      'pod-security.kubernetes.io/warn': 'restricted',
+      'pod-security.kubernetes.io/audit': 'restricted',
+    });
+    expect(namespace!.metadata.annotations['allixios.io/pod-security']).toMatch(/^restricted/);
+    // Nothing privileged by default: Elasticsearch's vm.max_map_count is a node prerequisite in prod
+    for (const statefulSet of objects(prod, 'StatefulSet')) expect(statefulSet.spec.template.spec.initContainers, statefulSet.metadata.name).toBeUndefined();
+    expect(objects(prod, 'DaemonSet')).toEqual([]);
+  });
 
-    const prerequisite = await evaluate({
+  it("sets Elasticsearch's vm.max_map_count from a privileged DaemonSet in a namespace of its own only when the stack chooses it", async () => {
+    const tuned = await evaluate({
       environment: 'prod',
       namespace: 'allixios-prod',
       bootstrap: BOOTSTRAP,
-      engines: { elasticsearch: { options: { maxMapCount: 'nodePrerequisite' } } },
+      engines: { elasticsearch: { options: { maxMapCount: 'daemonSet' } } },
     });
-    expect(forEngine(prerequisite, 'StatefulSet', 'elasticsearch')[0]!.spec.template.spec.initContainers).toBeUndefined();
-    expect(objects(prerequisite, 'Namespace')[0]!.metadata.labels['pod-security.kubernetes.io/enforce']).toBe('restricted');
+    const namespaces = objects(tuned, 'Namespace');
+    expect(namespaces.map((namespace) => [namespace.metadata.name, namespace.metadata.labels['pod-security.kubernetes.io/enforce']])).toEqual([
+      ['allixios-prod', 'restricted'],
+      ['allixios-prod-node-tuning', 'privileged'],
+    ]);
+    const [daemonSet] = objects(tuned, 'DaemonSet');
+    expect(daemonSet!.metadata.namespace).toBe('allixios-prod-node-tuning');
+    expect(daemonSet!.spec.template.spec.initContainers[0]).toMatchObject({ command: ['sysctl', '-w', 'vm.max_map_count=1048576'], securityContext: { privileged: true } });
+    expect(daemonSet!.spec.template.spec.tolerations).toEqual([{ operator: 'Exists' }]);
+    expect(() => new DaemonSet(daemonSet as Json).validate()).not.toThrow();
+    // and the engines' pods stay unprivileged
+    expect(forEngine(tuned, 'StatefulSet', 'elasticsearch')[0]!.spec.template.spec.initContainers).toBeUndefined();
   });
 
   it('spreads replicas across nodes with pod anti-affinity when an engine has more than one', async () => {

@@ -19,14 +19,14 @@ const secrets = [
 
 /**
  * How the node gets the `vm.max_map_count` Elasticsearch needs for memory-mapped index files
- * (README.md): a privileged init container sets it, the node already has it, or Elasticsearch
- * does not memory-map and needs none.
+ * (README.md): the node already has it (Elastic's documented way), a privileged DaemonSet in a
+ * namespace of its own sets it on every node, or Elasticsearch does not memory-map and needs none.
  */
-export const MAX_MAP_COUNT_MODES = ['initContainer', 'nodePrerequisite', 'disableMmap'] as const;
+export const MAX_MAP_COUNT_MODES = ['nodePrerequisite', 'daemonSet', 'disableMmap'] as const;
 export type MaxMapCountMode = (typeof MAX_MAP_COUNT_MODES)[number];
 
 const optionsSchema = z.strictObject({
-  /** Unset: `disableMmap` in dev (Docker), `initContainer` in the Kubernetes environments. */
+  /** Unset: `nodePrerequisite` in staging and prod, `disableMmap` in dev (Docker) and ephemeral stacks. */
   maxMapCount: z.enum(MAX_MAP_COUNT_MODES).optional(),
 });
 
@@ -34,12 +34,13 @@ const optionsSchema = z.strictObject({
 export const MAX_MAP_COUNT = '1048576';
 
 /**
- * dev runs on Docker, which cannot set vm.max_map_count for one container: it is not a namespaced
- * sysctl, so `--sysctl` refuses it and only the host's value counts. The other environments run
- * on Kubernetes, where a privileged init container can set it on the node.
+ * staging and prod run on node pools the platform team prepares: vm.max_map_count is a node
+ * prerequisite there, as Elastic documents it, and nothing privileged runs. dev runs on Docker,
+ * which cannot set it for one container (it is not a namespaced sysctl), and an ephemeral stack
+ * lands on whatever cluster a pull request uses: both run without memory mapping.
  */
 function defaultMaxMapCountMode(environment: Environment): MaxMapCountMode {
-  return environment === 'dev' ? 'disableMmap' : 'initContainer';
+  return environment === 'staging' || environment === 'prod' ? 'nodePrerequisite' : 'disableMmap';
 }
 
 export const elasticsearch: EngineModule<typeof optionsSchema> = {
@@ -59,7 +60,7 @@ export const elasticsearch: EngineModule<typeof optionsSchema> = {
   },
   describe(settings): EngineSpec {
     const maxMapCount = settings.options.maxMapCount ?? defaultMaxMapCountMode(settings.environment);
-    const nodeSysctls: NodeSysctl[] = maxMapCount === 'initContainer' ? [{ name: 'vm.max_map_count', value: MAX_MAP_COUNT }] : [];
+    const nodeSysctls: NodeSysctl[] = maxMapCount === 'daemonSet' ? [{ name: 'vm.max_map_count', value: MAX_MAP_COUNT }] : [];
     const mmapEnv: Record<string, EnvValue> =
       // Lower-case dotted variables are settings in the Docker distribution; without mmap the
       // node uses niofs and the max_map_count bootstrap check does not apply.

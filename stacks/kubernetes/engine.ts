@@ -30,9 +30,6 @@ export interface KubernetesEngineArgs
   statefulSetOverrides?: Partial<Omit<StatefulSetSpec, 'selector' | 'serviceName' | 'volumeClaimTemplates'>>;
 }
 
-/** A pinned image for the privileged sysctl init container (see `EngineSpec.nodeSysctls`). */
-export const SYSCTL_INIT_IMAGE = 'busybox:1.37.0';
-
 const CONFIG_VOLUME = 'config';
 const SECRET_VOLUME = 'secret-files';
 const DATA_VOLUME = 'data';
@@ -184,20 +181,6 @@ export class KubernetesEngine extends pulumi.ComponentResource {
       ],
     };
 
-    const initContainers: Container[] = spec.nodeSysctls.length
-      ? [
-          {
-            name: 'sysctl',
-            image: SYSCTL_INIT_IMAGE,
-            command: ['sysctl', '-w', ...spec.nodeSysctls.map((sysctl) => `${sysctl.name}=${sysctl.value}`)],
-            // Node-wide kernel settings can only be written by a privileged container; the
-            // engine's own container stays unprivileged.
-            securityContext: { privileged: true, runAsUser: 0, runAsNonRoot: false },
-            resources: { requests: { cpu: '10m', memory: '16Mi' }, limits: { cpu: '100m', memory: '32Mi' } },
-          },
-        ]
-      : [];
-
     const volumes: k8s.types.input.core.v1.Volume[] = [
       ...(this.configMap
         ? [{ name: CONFIG_VOLUME, configMap: { name: this.configMap.metadata.name, items: fileItems(files, 0o444) } }]
@@ -243,7 +226,6 @@ export class KubernetesEngine extends pulumi.ComponentResource {
                 },
               }
             : {}),
-          ...(initContainers.length ? { initContainers } : {}),
           containers: [container],
           volumes,
         },

@@ -8,24 +8,26 @@ import type { StackConfig } from '../config.ts';
 import { EngineCredentials } from '../credentials.ts';
 import type { Endpoints } from '../endpoints.ts';
 import { PART_OF } from '../labels.ts';
+import type { NodeSysctl } from '../../databases/engine.ts';
 import { KubernetesEngine } from './engine.ts';
+import { NodeTuning } from './node-tuning.ts';
 
 export interface KubernetesDatabasesArgs {
   config: StackConfig;
 }
 
-/**
- * Pod Security Admission level for the namespace: `restricted` unless an engine needs the
- * privileged sysctl init container, which only the `privileged` level admits. Warnings and audit
- * stay at `restricted` so anything else that drifts is still reported.
- */
-export function podSecurityLevel(config: StackConfig): 'restricted' | 'privileged' {
-  return config.engines.some((engine) => engine.spec.nodeSysctls.length > 0) ? 'privileged' : 'restricted';
+/** The node settings of every engine, once each (a node-wide setting has one value). */
+function nodeSysctls(config: StackConfig): NodeSysctl[] {
+  const byName = new Map<string, NodeSysctl>();
+  for (const engine of config.engines) for (const sysctl of engine.spec.nodeSysctls) byName.set(sysctl.name, sysctl);
+  return [...byName.values()];
 }
 
 /** All engines of a stack on Kubernetes. Type token `allixios:kubernetes:Databases`. */
 export class KubernetesDatabases extends pulumi.ComponentResource {
   readonly namespace: k8s.core.v1.Namespace;
+  /** Only when an engine asks for node settings (Elasticsearch's `maxMapCount: daemonSet`). */
+  readonly nodeTuning?: NodeTuning;
   readonly engines: readonly KubernetesEngine[];
   readonly endpoints: Endpoints;
 
@@ -43,14 +45,24 @@ export class KubernetesDatabases extends pulumi.ComponentResource {
             'app.kubernetes.io/part-of': PART_OF,
             'app.kubernetes.io/instance': instance,
             'app.kubernetes.io/managed-by': 'pulumi',
-            'pod-security.kubernetes.io/enforce': podSecurityLevel(config),
+            // Pod Security Admission's strictest level, enforced: no engine pod is privileged,
+            // runs as root, keeps capabilities or escapes its seccomp profile.
+            'pod-security.kubernetes.io/enforce': 'restricted',
             'pod-security.kubernetes.io/warn': 'restricted',
             'pod-security.kubernetes.io/audit': 'restricted',
+          },
+          annotations: {
+            'allixios.io/pod-security': 'restricted (Pod Security Standards): every engine runs unprivileged, as non-root, without capabilities; node settings an engine needs are met outside this namespace',
           },
         },
       },
       { parent: this, protect: config.protectData, retainOnDelete: config.protectData },
     );
+
+    const sysctls = nodeSysctls(config);
+    if (sysctls.length > 0) {
+      this.nodeTuning = new NodeTuning(`${name}-node-tuning`, { namespace: `${config.namespace}-node-tuning`, instance, sysctls }, { parent: this });
+    }
 
     const endpoints: Endpoints = {};
     this.engines = config.engines.map((engine) => {

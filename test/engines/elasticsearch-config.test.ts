@@ -266,7 +266,7 @@ describe('file realm: users, users_roles and roles.yml', () => {
 
 describe('the engine description', () => {
   it.each([
-    ['initContainer', [{ name: 'vm.max_map_count', value: MAX_MAP_COUNT }], undefined],
+    ['daemonSet', [{ name: 'vm.max_map_count', value: MAX_MAP_COUNT }], undefined],
     ['nodePrerequisite', [], undefined],
     ['disableMmap', [], 'false'],
   ] as const)('maxMapCount %s gives the expected node sysctls and mmap setting', (mode, sysctls, allowMmap) => {
@@ -277,15 +277,17 @@ describe('the engine description', () => {
     }
   });
 
-  it('defaults to disableMmap in dev (Docker) and to the init container elsewhere', () => {
-    expect(describeFor('dev').env['node.store.allow_mmap']).toBe('false');
-    expect(describeFor('dev').nodeSysctls).toEqual([]);
-    for (const environment of ['ephemeral', 'staging', 'prod'] as const) {
-      expect(describeFor(environment).nodeSysctls).toEqual([{ name: 'vm.max_map_count', value: '1048576' }]);
+  it('defaults to the node prerequisite in staging and prod, to no memory mapping in dev and ephemeral stacks: nothing privileged by default', () => {
+    for (const environment of ['staging', 'prod'] as const) {
+      expect(describeFor(environment).nodeSysctls).toEqual([]);
       expect(describeFor(environment).env).not.toHaveProperty(['node.store.allow_mmap']);
     }
-    expect(MAX_MAP_COUNT_MODES).toEqual(['initContainer', 'nodePrerequisite', 'disableMmap']);
-    expect(() => elasticsearch.optionsSchema.parse({ maxMapCount: 'sysctl' })).toThrow();
+    for (const environment of ['dev', 'ephemeral'] as const) {
+      expect(describeFor(environment).nodeSysctls).toEqual([]);
+      expect(describeFor(environment).env['node.store.allow_mmap']).toBe('false');
+    }
+    expect(MAX_MAP_COUNT_MODES).toEqual(['nodePrerequisite', 'daemonSet', 'disableMmap']);
+    expect(() => elasticsearch.optionsSchema.parse({ maxMapCount: 'initContainer' })).toThrow();
   });
 
   it('every setting passed as an environment variable is a documented setting', () => {
