@@ -338,6 +338,32 @@ describe('no yes/no answer about a hidden row: a hidden row and a missing one lo
     expect(shape(hidden)).toEqual(shape(free));
   });
 
+  it('a statement that changes the claim between its rows cannot slip a row past the slug or e-mail checks', async () => {
+    // Given two of A's drafts, and a statement that switches app.user_id from its second row on
+    // (the policies judge every row by the claim of the first; the triggers read it per row)
+    const switching = `set_config('app.user_id', '${randomUUID()}', true) IS NOT NULL`;
+    const counter = `set_config('test.rows', (coalesce(nullif(current_setting('test.rows', true), ''), '0')::int + 1)::text, true)::int >= 2`;
+    const slugs = await attack(
+      actors.authorA,
+      `UPDATE articles SET slug = CASE WHEN ${counter} AND ${switching} THEN 'one-slug' ELSE 'one-slug' END WHERE id IN ($1, $2) RETURNING slug`,
+      [articles['a-draft'], articles['a-review']],
+    );
+    const newcomer = randomUUID();
+    const signup = await attack(
+      { role: 'reader', userId: newcomer },
+      `INSERT INTO users (id, email, display_name)
+       SELECT CASE WHEN ${counter} AND ${switching} THEN $1::uuid ELSE $1::uuid END, e.email, 'x'
+         FROM (VALUES ('fresh-${newcomer.slice(0, 8)}@example.com'), ('eve@example.com')) e(email)
+       ON CONFLICT (lower(email)) DO UPDATE SET display_name = 'x' WHERE (users.display_name)::integer = 0`,
+      [newcomer],
+    );
+    // Then the rows the triggers no longer see as the writer's are refused as the policy would
+    for (const outcome of [slugs, signup]) {
+      expect(outcome.error).toMatchObject({ code: '42501' });
+      expect(outcome.error?.message).toMatch(/new row violates row-level security policy for table "(articles|users)"/);
+    }
+  });
+
   it('the visibility helpers answer false for a hidden row, as for a missing one', async () => {
     const rows = await as(actors.authorA, (tx) =>
       tx.rows(`SELECT media_shown($1) AS shown, media_usable($1) AS usable, comment_reply_allowed($2, $3) AS reply,
@@ -408,7 +434,7 @@ describe('publication rules: once published, an article is the staff\'s to unpub
     ['archive it', `UPDATE articles SET status = 'archived' WHERE id = $1`, 'only editors and admins unpublish or archive'],
     ['change its URL', `UPDATE articles SET slug = 'moved' WHERE id = $1`, 'only editors and admins change it'],
     ['regenerate its slug', `UPDATE articles SET slug = '' WHERE id = $1`, 'only editors and admins change it'],
-    ['clear its publication date', `UPDATE articles SET published_at = NULL, status = 'review' WHERE id = $1`, 'only editors and admins'],
+    ['clear its publication date', `UPDATE articles SET published_at = NULL, status = 'review' WHERE id = $1`, 'can be moved but not cleared'],
   ])('an author cannot %s', async (_case, sql, message) => {
     const outcome = await attack(actors.authorA, sql, [articles['a-published']]);
     expect(outcome.error).toMatchObject({ code: '42501' });
@@ -432,6 +458,15 @@ describe('publication rules: once published, an article is the staff\'s to unpub
       await client.query(`DELETE FROM articles WHERE id = $1`, [unpublished]);
       client.release();
     }
+  });
+
+  it('nobody clears published_at, the record that an article went out (so no author deletes it later)', async () => {
+    // Given A's published article / When an editor unpublishes it and clears its publication time
+    const outcome = await attack(actors.editor, `UPDATE articles SET status = 'draft', published_at = NULL WHERE id = $1`, [articles['a-published']]);
+    // Then the guard keeps it; moving it (redating) stays the staff's
+    expect(outcome.error).toMatchObject({ code: '42501' });
+    expect(outcome.error?.message).toContain('can be moved but not cleared');
+    expect((await attack(actors.editor, `UPDATE articles SET status = 'draft' WHERE id = $1`, [articles['a-published']])).rowCount).toBe(1);
   });
 
   it.each(['archived', 'published'])('an author cannot create an article %s', async (status) => {
@@ -630,6 +665,7 @@ describe('shared primitives: locks, other databases, storage outside the tables,
     `SELECT pg_notify('channel', 'payload')`,
     'SELECT pg_terminate_backend(pg_backend_pid())',
     'SELECT pg_cancel_backend(pg_backend_pid())',
+    'SELECT pg_isolation_test_session_is_blocked(pg_backend_pid(), ARRAY[pg_backend_pid()])',
     `SET session_replication_role = replica`,
     `SET temp_file_limit = -1`,
     `ALTER ROLE allixios_app CONNECTION LIMIT -1`,
@@ -852,7 +888,7 @@ describe('plans and statistics tell nothing about hidden text', () => {
     // one, and fresh statistics
     const marker = `zq${randomUUID().slice(0, 6)}`;
     await owner.query(
-      `INSERT INTO articles (slug, title, author_id) SELECT $1 || '-' || i, 'Hidden ' || i, $2 FROM generate_series(1, 200) i`,
+      `INSERT INTO articles (slug, title, body, author_id) SELECT $1 || '-' || i, 'Hidden ' || i, 'Codename ' || $1, $2 FROM generate_series(1, 200) i`,
       [marker, ids.authorB],
     );
     await owner.query(`INSERT INTO users (email, display_name) SELECT $1 || i || '@corp.example', 'Hidden ' || i FROM generate_series(1, 200) i`, [marker]);
@@ -868,6 +904,16 @@ describe('plans and statistics tell nothing about hidden text', () => {
         [await estimate(`SELECT 1 FROM articles WHERE slug = $1`, `${marker}-7`), await estimate(`SELECT 1 FROM articles WHERE slug = $1`, 'no-such-slug')],
         [await estimate(`SELECT 1 FROM users WHERE email < $1`, marker), await estimate(`SELECT 1 FROM users WHERE email >= $1`, marker)],
         [await estimate(`SELECT 1 FROM users WHERE lower(email) < $1`, marker), await estimate(`SELECT 1 FROM users WHERE lower(email) >= $1`, marker)],
+        // and the words of hidden text, which search_vector holds: a word of every hidden draft
+        // and a word no article has
+        [
+          await estimate(`SELECT 1 FROM articles WHERE search_vector @@ plainto_tsquery('english', $1)`, marker),
+          await estimate(`SELECT 1 FROM articles WHERE search_vector @@ plainto_tsquery('english', $1)`, 'xyzzyplugh'),
+        ],
+        [
+          await estimate(`SELECT 1 FROM articles WHERE search_vector @@ to_tsquery('english', $1)`, `${marker.slice(0, 4)}:*`),
+          await estimate(`SELECT 1 FROM articles WHERE search_vector @@ to_tsquery('english', $1)`, 'xyzz:*'),
+        ],
       ];
       // Then the planner has no statistics of that text: both sides get the same estimate
       for (const [one, other] of pairs) expect(one).toBe(other);

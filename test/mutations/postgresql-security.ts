@@ -65,11 +65,11 @@ const MUTATIONS: Mutation[] = [
   },
   {
     fix: "slug trigger skips foreign authors",
-    undo: "DO $d$ DECLARE src text; BEGIN SELECT pg_get_functiondef('public.articles_fill_slug'::regproc) INTO src; src := regexp_replace(src, 'IF NOT by_migrator AND NOT public\\.app_is_staff\\(\\)\\s+AND NEW\\.author_id IS DISTINCT FROM public\\.app_current_user_id\\(\\) THEN\\s+RETURN NEW;\\s+END IF;', ''); EXECUTE src; END $d$;",
+    undo: "DO $d$ DECLARE src text; BEGIN SELECT pg_get_functiondef('public.articles_fill_slug'::regproc) INTO src; src := regexp_replace(src, 'IF NOT by_migrator AND NOT public\\.app_is_staff\\(\\).*?THEN.*?END IF;', ''); EXECUTE src; END $d$;",
   },
   {
     fix: "e-mail guard skips refused writers",
-    undo: "DO $d$ DECLARE src text; BEGIN SELECT pg_get_functiondef('public.users_guard_email'::regproc) INTO src; src := regexp_replace(src, 'IF TG_OP = .INSERT. AND claimed_role <> .admin.\\s+AND NOT .*?THEN\\s+RETURN NEW;\\s+END IF;', ''); EXECUTE src; END $d$;",
+    undo: "DO $d$ DECLARE src text; BEGIN SELECT pg_get_functiondef('public.users_guard_email'::regproc) INTO src; src := regexp_replace(src, 'IF TG_OP = .INSERT. AND claimed_role <> .admin..*?THEN.*?END IF;', ''); EXECUTE src; END $d$;",
   },
   {
     fix: "statistics views revoke (roles script)",
@@ -110,6 +110,22 @@ const MUTATIONS: Mutation[] = [
   {
     fix: "slug text in no index (plans)",
     undo: "CREATE INDEX articles_any_slug_idx ON public.articles (slug);",
+  },
+  {
+    fix: "no statistics of search words (V0018)",
+    undo: "ALTER TABLE public.articles ALTER COLUMN search_vector SET STATISTICS -1;",
+  },
+  {
+    fix: "triggers refuse a row whose claim changed mid-statement",
+    undo: "DO $d$ DECLARE src text; BEGIN SELECT pg_get_functiondef('public.articles_fill_slug'::regproc) INTO src; src := regexp_replace(src, 'RAISE EXCEPTION ''new row violates row-level security policy for table \"articles\"''\\s+USING ERRCODE = ''insufficient_privilege'';', 'RETURN NEW;'); EXECUTE src; END $d$;",
+  },
+  {
+    fix: "lock wait graph revoke (roles script)",
+    undo: "GRANT EXECUTE ON FUNCTION pg_isolation_test_session_is_blocked(integer, integer[]) TO PUBLIC;",
+  },
+  {
+    fix: "published_at is never cleared (editorial guard)",
+    undo: "DO $d$ DECLARE src text; BEGIN SELECT pg_get_functiondef('public.articles_guard_editorial'::regproc) INTO src; src := replace(src, 'AND NEW.published_at IS NULL AND NOT public.app_is_migrator()', 'AND false'); EXECUTE src; END $d$;",
   },
 ];
 

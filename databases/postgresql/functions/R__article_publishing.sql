@@ -16,6 +16,12 @@ LANGUAGE plpgsql
 SET search_path = pg_catalog, public, pg_temp
 AS $$
 BEGIN
+  -- published_at records that the article went out: an author may delete only what never did
+  -- (articles_app_delete), so nobody but the migrator takes that record back.
+  IF TG_OP = 'UPDATE' AND OLD.published_at IS NOT NULL AND NEW.published_at IS NULL AND NOT public.app_is_migrator() THEN
+    RAISE EXCEPTION 'article % was published: its published_at is kept, and can be moved but not cleared', OLD.id
+      USING ERRCODE = 'insufficient_privilege';
+  END IF;
   IF public.app_is_migrator() OR public.app_is_staff() THEN
     RETURN NEW;
   END IF;

@@ -57,8 +57,10 @@ REVOKE ALL ON FUNCTION article_slug_published(text, uuid) FROM PUBLIC, allixios_
 -- article of the same author has it; a slug given explicitly must be free the same way. Every
 -- decision is a claim (article_slug_claim above), so two transactions never both get a slug.
 -- SECURITY DEFINER: the claims are the system's, and a trigger function cannot be called by
--- anyone directly. It never answers about an author the writer cannot write for: that row is
--- left to the insert or update policy, which refuses it.
+-- anyone directly. It never answers about an author the writer cannot write for: such a row is
+-- refused here with the policy's own error, so the answer is the same whatever the author's
+-- slugs. (Refused rather than left to the policy: a statement can change the claim between rows
+-- with set_config(), and the policy judges every row by the claim of its first.)
 CREATE OR REPLACE FUNCTION articles_fill_slug() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, public, pg_temp
@@ -72,7 +74,8 @@ DECLARE
 BEGIN
   IF NOT by_migrator AND NOT public.app_is_staff()
      AND NEW.author_id IS DISTINCT FROM public.app_current_user_id() THEN
-    RETURN NEW;
+    RAISE EXCEPTION 'new row violates row-level security policy for table "articles"'
+      USING ERRCODE = 'insufficient_privilege';
   END IF;
   IF NEW.slug IS NOT NULL AND NEW.slug <> '' THEN
     IF TG_OP = 'UPDATE' AND NEW.slug = OLD.slug AND NEW.author_id = OLD.author_id THEN

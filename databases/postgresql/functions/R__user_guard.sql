@@ -29,7 +29,8 @@ CREATE OR REPLACE TRIGGER users_guard_role_and_status
 -- the hidden account's values. This trigger refuses a taken address first, saying only that it
 -- is taken: to a self-signup or to a user changing their own address, the one thing a "one
 -- account per address" rule cannot keep from them (README: Threat model). It answers nothing
--- to a writer the users policy would refuse anyway (that row is left to the policy), and
+-- to a writer the users policy refuses: such a row is refused here with the policy's own error
+-- (not left to the policy, which judges every row of a statement by the claim of its first), and
 -- serialises the decision per address with a transaction lock, so two signups with one address
 -- never both pass it (app_transaction_lock, V0014). SECURITY DEFINER: it must see every account,
 -- and that lock is the owner's alone. A trigger function cannot be called directly.
@@ -53,7 +54,8 @@ BEGIN
   -- active reader. (An UPDATE reaches this trigger only for a row its policy let through.)
   IF TG_OP = 'INSERT' AND claimed_role <> 'admin'
      AND NOT (claimed_role <> 'anonymous' AND NEW.id = public.app_current_user_id() AND NEW.role = 'reader' AND NEW.status = 'active') THEN
-    RETURN NEW;
+    RAISE EXCEPTION 'new row violates row-level security policy for table "users"'
+      USING ERRCODE = 'insufficient_privilege';
   END IF;
   PERFORM public.app_transaction_lock('users.email', address);
   IF EXISTS (SELECT 1 FROM public.users u WHERE lower(u.email) = address AND u.id <> NEW.id) THEN

@@ -167,7 +167,8 @@ SELECT format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', p.oid::regprocedure),
 -- Statistics and monitoring views are for monitoring, not for the platform's roles: they count
 -- and show what row-level security hides. pg_stat_xact_user_tables counted the rows a SECURITY
 -- DEFINER search fetched before filtering them (a word oracle on other users' drafts),
--- pg_stat_user_tables their updates, pg_locks the keys of other transactions' locks, and
+-- pg_stat_user_tables their updates, pg_locks (and pg_isolation_test_session_is_blocked) whose
+-- lock another transaction waits for, and
 -- pg_stat_activity / pg_stat_statements the statements of every session of one's own role.
 -- Revoked from PUBLIC, views and the functions behind them; granted back to the owner (the
 -- bootstrap names a lock's holder) and to pg_monitor, the role monitoring agents are given.
@@ -182,7 +183,8 @@ SELECT format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', p.oid::regprocedure),
        format('GRANT EXECUTE ON FUNCTION %s TO allixios_owner, pg_monitor', p.oid::regprocedure)
   FROM pg_catalog.pg_proc p
  WHERE p.pronamespace = 'pg_catalog'::regnamespace
-   AND (p.proname ~ '^pg_stat_get_' OR p.proname IN ('pg_lock_status', 'pg_blocking_pids', 'pg_safe_snapshot_blocking_pids'))
+   AND (p.proname ~ '^pg_stat_get_'
+        OR p.proname IN ('pg_lock_status', 'pg_blocking_pids', 'pg_safe_snapshot_blocking_pids', 'pg_isolation_test_session_is_blocked'))
 \gexec
 
 -- postgresql.conf preloads pg_stat_statements; creating the extension needs a superuser, which
