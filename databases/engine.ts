@@ -90,8 +90,17 @@ export interface PortSpec {
 
 /** The engine's own health check, run inside the container. */
 export interface HealthCheck {
-  /** Exec form; use `['sh', '-c', '...']` where a shell is needed. */
+  /**
+   * Ready: serves clients now (Kubernetes readiness, Docker's health check). Exec form; use
+   * `['sh', '-c', '...']` where a shell is needed.
+   */
   command: string[];
+  /**
+   * Alive: the process answers, including while it starts, recovers or loads its data and
+   * refuses clients meanwhile (Kubernetes startup and liveness probes). A crash recovery longer
+   * than the startup budget must not get the engine restarted in a loop. Default: `command`.
+   */
+  liveCommand?: string[];
   intervalSeconds: number;
   timeoutSeconds: number;
   /** Consecutive failures before the engine counts as unhealthy. */

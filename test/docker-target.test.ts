@@ -105,6 +105,20 @@ describe('docker target (stack dev)', () => {
     const conf = postgresql.find((upload) => upload.file === '/etc/postgresql/postgresql.conf')!;
     expect(conf.content).toContain("password_encryption = 'scram-sha-256'");
     expect(isEnvelope(uploads('mongodb'))).toBe(false);
+    // Owned by the engine's user, digests readable by it alone, config read-only
+    const aclUpload = (unwrapSecrets(uploads('redis')) as Array<Record<string, string>>).find((upload) => upload.file === '/etc/redis/users.acl')!;
+    expect(aclUpload).toMatchObject({ owner: '999', group: '999', permissions: '0440' });
+    const mongod = (uploads('mongodb') as Array<Record<string, string>>).find((upload) => upload.file === '/etc/mongo/mongod.conf')!;
+    expect(mongod).toMatchObject({ permissions: '0444' });
+    expect(verifiers).toMatchObject({ owner: '999', group: '999', permissions: '0440' });
+  });
+
+  it('gives every engine its stop grace when Pulumi replaces or removes its container, not a SIGKILL', () => {
+    for (const engine of ['postgresql', 'mongodb', 'redis', 'elasticsearch', 'clickhouse']) {
+      const container = containerOf(dev, engine);
+      expect(container.destroyGraceSeconds, engine).toBe(container.stopTimeout);
+      expect(container.stopTimeout, engine).toBeGreaterThanOrEqual(30);
+    }
   });
 
   it("gives PostgreSQL a /dev/shm larger than Docker's 64 MB default", () => {

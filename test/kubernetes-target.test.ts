@@ -68,7 +68,8 @@ describe('kubernetes target (stack prod)', () => {
       expect(claim.spec.accessModes).toEqual(['ReadWriteOnce']);
       const container = statefulSet.spec.template.spec.containers[0];
       for (const probe of ['startupProbe', 'readinessProbe', 'livenessProbe']) {
-        expect(container[probe].exec.command, `${spec.name} ${probe}`).toEqual(spec.healthCheck.command);
+        const command = probe === 'readinessProbe' ? spec.healthCheck.command : (spec.healthCheck.liveCommand ?? spec.healthCheck.command);
+        expect(container[probe].exec.command, `${spec.name} ${probe}`).toEqual(command);
       }
       expect(container.resources).toEqual(spec.resources);
       expect(container.volumeMounts[0]).toEqual({ name: 'data', mountPath: spec.dataPath });
@@ -199,6 +200,20 @@ describe('kubernetes target (stack prod)', () => {
         whenScaled: 'Delete',
       });
     }
+  });
+
+  it('probes whether an engine is alive on startup and liveness (recovering counts) and whether it serves on readiness', () => {
+    for (const { spec } of prod.config.engines) {
+      const container = forEngine(prod, 'StatefulSet', spec.name)[0]!.spec.template.spec.containers[0];
+      const alive = spec.healthCheck.liveCommand ?? spec.healthCheck.command;
+      expect(container.startupProbe.exec.command, spec.name).toEqual(alive);
+      expect(container.livenessProbe.exec.command, spec.name).toEqual(alive);
+      expect(container.readinessProbe.exec.command, spec.name).toEqual(spec.healthCheck.command);
+      expect(container.startupProbe.failureThreshold * container.startupProbe.periodSeconds, spec.name).toBeGreaterThanOrEqual(spec.healthCheck.startupSeconds);
+    }
+    const postgresql = forEngine(prod, 'StatefulSet', 'postgresql')[0]!.spec.template.spec;
+    expect(postgresql.containers[0].livenessProbe.exec.command.join(' ')).toContain('test $? -le 1');
+    expect(postgresql.terminationGracePeriodSeconds).toBe(133);
   });
 
   it('enforces Pod Security restricted on the engines\' namespace, and explains it', () => {

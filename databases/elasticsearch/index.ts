@@ -104,13 +104,17 @@ export const elasticsearch: EngineModule<typeof optionsSchema> = {
       ],
       secrets,
       healthCheck: {
-        // Green or yellow (a single node leaves replicas unassigned) within 5 s, as the monitor
-        // user: fails when the node is down, security is broken or the cluster is red.
+        // The node, not the cluster: it answers an authenticated request from its own state
+        // (local=true, no wait_for_status). A red index is an alert, not a reason to take the
+        // node out of its Service or to restart it every few minutes, which only makes it worse.
         command: [
           'sh',
           '-c',
-          'curl -fsS --max-time 8 -u "allixios_monitor:$ES_MONITOR_PASSWORD" "http://127.0.0.1:9200/_cluster/health?wait_for_status=yellow&timeout=5s" >/dev/null',
+          'curl -fsS --max-time 8 -u "allixios_monitor:$ES_MONITOR_PASSWORD" "http://127.0.0.1:9200/_cluster/health?local=true&timeout=5s" >/dev/null',
         ],
+        // Alive: the HTTP layer answers at all (a 401 or 503 while the security index recovers
+        // counts: curl without -f exits 0 on any HTTP reply).
+        liveCommand: ['sh', '-c', 'curl -sS --max-time 8 -o /dev/null http://127.0.0.1:9200/'],
         intervalSeconds: 15,
         timeoutSeconds: 10,
         failureThreshold: 5,

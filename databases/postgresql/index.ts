@@ -43,13 +43,43 @@ const optionsSchema = z.strictObject({
   sharedBuffersRatio: z.number().gt(0).max(0.5).default(0.25),
 });
 
-/** shared_buffers and effective_cache_size follow the memory limit, so resizing needs no config edit. */
-function memoryArgs(memoryLimit: string, sharedBuffersRatio: number): string[] {
-  const limitMb = Math.floor(memoryBytes(memoryLimit) / 2 ** 20);
-  const sharedBuffersMb = Math.max(32, Math.floor(limitMb * sharedBuffersRatio));
-  const effectiveCacheMb = Math.max(64, Math.floor(limitMb * 0.6));
-  return ['-c', `shared_buffers=${sharedBuffersMb}MB`, '-c', `effective_cache_size=${effectiveCacheMb}MB`];
+/** shared_buffers follows the memory limit, so resizing needs no config edit. */
+function sharedBuffersMb(memoryLimit: string, sharedBuffersRatio: number): number {
+  return Math.max(32, Math.floor((memoryBytes(memoryLimit) / 2 ** 20) * sharedBuffersRatio));
 }
+
+function memoryArgs(memoryLimit: string, sharedBuffersRatio: number): string[] {
+  const effectiveCacheMb = Math.max(64, Math.floor((memoryBytes(memoryLimit) / 2 ** 20) * 0.6));
+  return ['-c', `shared_buffers=${sharedBuffersMb(memoryLimit, sharedBuffersRatio)}MB`, '-c', `effective_cache_size=${effectiveCacheMb}MB`];
+}
+
+/** postgresql.conf's max_wal_size in MB (test/engines/postgresql-config.test.ts holds them equal). */
+export const MAX_WAL_SIZE_MB = 1024;
+
+/**
+ * Throughputs the budgets below assume, chosen low (a busy network volume, not a local SSD): a
+ * crash recovery replays the WAL written since the last checkpoint, at most max_wal_size, and a
+ * clean shutdown's checkpoint writes every dirty page, at most shared_buffers.
+ */
+const REPLAY_MB_PER_SECOND = 8;
+const CHECKPOINT_MB_PER_SECOND = 20;
+
+/**
+ * How long a starting server may take to answer at all (the startup probe): initdb on a fresh
+ * volume, then at most max_wal_size of WAL to replay. While it replays it is alive (the probes
+ * below accept "rejecting connections"), so this only bounds a server that never answers.
+ */
+export function startupSeconds(): number {
+  return Math.max(120, 60 + Math.ceil(MAX_WAL_SIZE_MB / REPLAY_MB_PER_SECOND));
+}
+
+/** How long a shutdown may take before the kill: its checkpoint writes up to shared_buffers. */
+export function shutdownGraceSeconds(memoryLimit: string, sharedBuffersRatio: number): number {
+  return Math.max(60, 30 + Math.ceil(sharedBuffersMb(memoryLimit, sharedBuffersRatio) / CHECKPOINT_MB_PER_SECOND));
+}
+
+/** pg_isready against the server inside the container (exit 0 accepting, 1 rejecting: starting or recovering, 2 no answer). */
+const PG_ISREADY = ['pg_isready', '--host=127.0.0.1', '--port=5432', '--username=postgres', '--dbname=allixios'];
 
 /** An eighth of the memory limit, at least 64Mi, for /dev/shm. */
 function sharedMemorySize(memoryLimit: string): string {
@@ -107,13 +137,16 @@ export const postgresql: EngineModule<typeof optionsSchema> = {
       secretFiles: [{ source: 'initdb/role-verifiers', mountPath: ROLE_VERIFIERS_PATH }],
       secrets,
       healthCheck: {
-        command: ['pg_isready', '--host=127.0.0.1', '--port=5432', '--username=postgres', '--dbname=allixios'],
+        command: PG_ISREADY,
+        // Alive while it starts or replays WAL after a crash (pg_isready exits 1, "rejecting
+        // connections"): only a server that does not answer at all (2) is restarted.
+        liveCommand: ['sh', '-c', `${PG_ISREADY.join(' ')} >/dev/null; test $? -le 1`],
         intervalSeconds: 10,
         timeoutSeconds: 5,
         failureThreshold: 6,
-        startupSeconds: 120,
+        startupSeconds: startupSeconds(),
       },
-      terminationGracePeriodSeconds: 60,
+      terminationGracePeriodSeconds: shutdownGraceSeconds(settings.resources.limits.memory, settings.options.sharedBuffersRatio),
       appConnection: { scheme: 'postgresql', username: 'allixios_app', passwordSecret: 'app-password', path: '/allixios', query: `options=${encodeURIComponent(APP_SESSION_OPTIONS)}` },
       adminConnection: { scheme: 'postgresql', username: 'allixios_owner', passwordSecret: 'owner-password', path: '/allixios' },
       nodeSysctls: [],

