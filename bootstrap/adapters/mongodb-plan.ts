@@ -439,6 +439,16 @@ function planIndex(
   const checksum = definitionChecksum(indexDefinition(definition, index));
   const collection = definition.name;
 
+  // TTL indexes are single-field: MongoDB ignores expireAfterSeconds on a compound index it
+  // creates, and collMod refuses to add it to one. Planned as a change, it would fail on the
+  // server, or leave documents that never expire.
+  if (typeof index.expireAfterSeconds === 'number' && Object.keys(index.key).length > 1) {
+    plan.refusals.push(
+      `${subject} ${brief(index.key)}: expireAfterSeconds on a compound index, which MongoDB does not expire (TTL indexes are single-field); give the TTL an index of its own on the date field (${source})`,
+    );
+    return;
+  }
+
   if (!server) {
     plan.changes.push({
       subject,

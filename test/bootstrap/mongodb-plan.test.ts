@@ -304,6 +304,22 @@ describe('the MongoDB plan', () => {
     expect(removal.refusals[0]).toMatch(/^index posts\.title_at: expireAfterSeconds differs \(server 60, definition none\)/);
   });
 
+  it('refuses a TTL on a compound index at plan time, on a fresh collection and on an existing index alike', () => {
+    // Given title_at (title, at) defined with a TTL
+    const withTtl: MongoDesired = {
+      collections: [{ ...posts, indexes: posts.indexes!.map((index) => (index.name === 'title_at' ? { ...index, expireAfterSeconds: 86_400 } : index)) }, tags],
+    };
+    const onExisting = planMongo(withTtl, withIndex('title_at', (index) => index), {});
+    const onFresh = planMongo(withTtl, null, {});
+    // Then neither plans a change MongoDB would refuse (collMod) or ignore (create)
+    for (const plan of [onExisting, onFresh]) {
+      expect(plan.changes.filter((change) => change.subject === 'index posts.title_at')).toEqual([]);
+      expect(plan.refusals).toEqual([
+        expect.stringMatching(/^index posts\.title_at \{"title":1,"at":-1\}: expireAfterSeconds on a compound index, which MongoDB does not expire/),
+      ]);
+    }
+  });
+
   it('unhides a hidden index with collMod', () => {
     const plan = planMongo(DESIRED, withIndex('title_at', (index) => ({ ...index, hidden: true })), {});
     expect(summary(plan.changes)).toEqual(['update index posts.title_at']);
