@@ -82,8 +82,19 @@ export interface ElasticsearchObserved {
   indices: ObservedAliasedIndex[];
   /** By name; null when the cluster has no template of that name. */
   templates: Record<string, estypes.IndicesIndexTemplate | null>;
+  /**
+   * The data streams each template has made so far, by template name, with their lifecycle
+   * (`GET _data_stream/<pattern>/_lifecycle`): a template's lifecycle only reaches streams
+   * created after it changes.
+   */
+  dataStreams?: Record<string, ObservedDataStream[]>;
   /** The latest record per subject. */
   ledger: LedgerRecord[];
+}
+
+export interface ObservedDataStream {
+  name: string;
+  lifecycle?: { enabled?: boolean; data_retention?: string };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -117,7 +128,9 @@ export type ElasticsearchPayload =
       /** Delete `to` first: what an interrupted earlier run left (`--replace-indexes`). */
       deleteExisting: boolean;
     }
-  | { kind: 'put-template'; request: estypes.IndicesPutIndexTemplateRequest };
+  | { kind: 'put-template'; request: estypes.IndicesPutIndexTemplateRequest }
+  /** `PUT _data_stream/<name>/_lifecycle`: an existing stream gets the template's retention. */
+  | { kind: 'put-data-stream-lifecycle'; name: string; dataRetention: string };
 
 export type ElasticsearchChange = Change<ElasticsearchPayload>;
 export type ElasticsearchPlan = StatePlan<ElasticsearchPayload>;
@@ -527,6 +540,37 @@ export function planElasticsearch(desired: ElasticsearchDesired, observed: Elast
     const seen = cluster.indices.find((candidate) => candidate.alias === index.alias) ?? { alias: index.alias, aliasTargets: [], nameTakenByIndex: false, versions: {} };
     add(planIndex(index, seen, flags, environmentNote, cluster.ledger));
   }
-  for (const template of desired.templates) add(planTemplate(template, cluster.templates[template.request.name] ?? null, environmentNote, cluster.ledger));
+  for (const template of desired.templates) {
+    add(planTemplate(template, cluster.templates[template.request.name] ?? null, environmentNote, cluster.ledger));
+    add(planDataStreams(template, cluster.dataStreams?.[template.request.name] ?? [], environmentNote));
+  }
   return plan;
+}
+
+/**
+ * A template's retention for the data streams it already made. Changing the template changes
+ * only streams created from then on; an existing one keeps the retention it was born with until
+ * its own lifecycle is put. Without this the ledger said "applied" while events were kept (or
+ * deleted) by the old rule.
+ */
+function planDataStreams(desired: DesiredTemplate, streams: readonly ObservedDataStream[], environmentNote: string): Outcome {
+  const outcome: Outcome = { changes: [], inSync: [], refusals: [] };
+  const retention = (desired.request.template?.lifecycle as { data_retention?: string } | undefined)?.data_retention;
+  if (retention === undefined) return outcome;
+  for (const stream of streams) {
+    const subject = `data stream ${stream.name}`;
+    const had = stream.lifecycle?.data_retention;
+    if (had === retention && stream.lifecycle?.enabled !== false) {
+      outcome.inSync.push(subject);
+      continue;
+    }
+    outcome.changes.push({
+      subject,
+      action: 'update',
+      detail: `data_retention ${show(had ?? null)} → ${show(retention)} (${environmentNote}): the template's lifecycle reaches existing streams only this way`,
+      source: desired.source,
+      payload: { kind: 'put-data-stream-lifecycle', name: stream.name, dataRetention: retention },
+    });
+  }
+  return outcome;
 }

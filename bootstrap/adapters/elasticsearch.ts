@@ -25,6 +25,7 @@ import {
   type ElasticsearchPayload,
   type LedgerRecord,
   type ObservedAliasedIndex,
+  type ObservedDataStream,
   type ObservedIndex,
 } from './elasticsearch-plan.ts';
 import { lockHeld, lockWait, notReachable, readiness, retryWithBackoff, TRY_AGAIN } from './backoff.ts';
@@ -151,6 +152,20 @@ interface LockVersion {
   primaryTerm: number;
 }
 
+/**
+ * One entry of a reindex's `failures`: a bulk failure (a document refused: `id` and `cause`) or
+ * a search failure (a shard that could not be read: `index`, `shard` and `reason`, no `cause`).
+ */
+export function describeReindexFailure(failure: unknown): string {
+  const entry = failure as { id?: string; index?: string; shard?: number; cause?: { type?: string; reason?: string }; reason?: { type?: string; reason?: string } | string };
+  if (entry.cause) return `document ${entry.id ?? '(no id)'}: ${entry.cause.type}: ${entry.cause.reason}`;
+  if (entry.reason !== undefined) {
+    const reason = typeof entry.reason === 'string' ? entry.reason : `${entry.reason.type}: ${entry.reason.reason}`;
+    return `reading ${entry.index ?? 'the source'}${entry.shard !== undefined ? ` shard ${entry.shard}` : ''}: ${reason}`;
+  }
+  return JSON.stringify(failure).slice(0, 300);
+}
+
 export class ElasticsearchAdapter implements StateAdapter<ElasticsearchObserved, ElasticsearchPayload> {
   readonly engine = 'elasticsearch' as const;
   readonly target: string;
@@ -193,6 +208,7 @@ export class ElasticsearchAdapter implements StateAdapter<ElasticsearchObserved,
   /** Waits (bounded, with backoff) for the cluster to answer with status yellow or green. */
   async connect(): Promise<void> {
     let last = 'no attempt made';
+    let unauthorised = false;
     const attempt = async (remaining: number) => {
       try {
         await this.client.cluster.health(
@@ -202,21 +218,28 @@ export class ElasticsearchAdapter implements StateAdapter<ElasticsearchObserved,
         return true;
       } catch (error) {
         const status = statusOf(error);
-        if (status === 401 || status === 403) {
-          // Waiting does not fix a wrong password or a user without the monitor privilege.
-          throw new BootstrapError(
-            this.engine,
-            `cannot connect to ${this.hostPort} as ${this.user || 'an anonymous user'}: ${status === 401 ? 'authentication failed' : 'not allowed to read the cluster health'}: ${describeError(error)}`,
-            undefined,
-            errorType(error),
-          );
+        if (status === 401) {
+          // A wrong password, or a node whose security index is still recovering (its native
+          // users cannot be checked yet): only waiting tells them apart, so it is waited on.
+          unauthorised = true;
+          last = `authentication failed as ${this.user || 'an anonymous user'} (a wrong password, or the security index still recovering): ${describeError(error)}`;
+          return TRY_AGAIN;
         }
+        if (status === 403) {
+          // Waiting does not fix a user without the monitor privilege.
+          throw new BootstrapError(this.engine, `cannot connect to ${this.hostPort} as ${this.user || 'an anonymous user'}: not allowed to read the cluster health: ${describeError(error)}`, undefined, errorType(error));
+        }
+        unauthorised = false;
         if (!isTransient(error)) throw new BootstrapError(this.engine, `cannot connect to ${this.hostPort}: ${describeError(error)}`, undefined, errorType(error));
         last = describeError(error);
         return TRY_AGAIN;
       }
     };
-    await retryWithBackoff(readiness(this.options.readyTimeoutMs), attempt, (elapsed) => notReachable(this.engine, this.hostPort, elapsed, last));
+    await retryWithBackoff(readiness(this.options.readyTimeoutMs), attempt, (elapsed) =>
+      unauthorised
+        ? new BootstrapError(this.engine, `cannot connect to ${this.hostPort} after ${(elapsed / 1000).toFixed(1)} s: ${last}`, undefined, 'security_exception')
+        : notReachable(this.engine, this.hostPort, elapsed, last),
+    );
   }
 
   /** Creates a bookkeeping index unless it exists; two bootstraps creating it at once both succeed. */
@@ -317,11 +340,17 @@ export class ElasticsearchAdapter implements StateAdapter<ElasticsearchObserved,
       });
       this.lockVersion = { seqNo: renewed._seq_no!, primaryTerm: renewed._primary_term! };
     } catch (error) {
-      // A conflict means another bootstrap took the lock over: this one must stop. Anything else
-      // (a slow cluster) is retried at the next beat, while the lease still runs.
+      // A conflict: the document changed since this holder last wrote it. Another bootstrap
+      // took the lock over (this one must stop), or an earlier renewal of this one was applied
+      // but its reply lost (the lock is still this one's, at a newer version: carry on with it).
+      // Anything else (a slow cluster) is retried at the next beat, while the lease still runs.
       if (statusOf(error) === 409) {
-        const holder = (await this.readLock().catch(() => undefined))?.document.holder ?? 'another bootstrap';
-        this.lockLost = `lost the lock to ${holder}: the lease expired before it was renewed`;
+        const current = await this.readLock().catch(() => undefined);
+        if (current?.document.holder === this.holder) {
+          this.lockVersion = current.version;
+          return;
+        }
+        this.lockLost = `lost the lock to ${current?.document.holder ?? 'another bootstrap'}: the lease expired before it was renewed`;
       }
     }
   }
@@ -383,12 +412,32 @@ export class ElasticsearchAdapter implements StateAdapter<ElasticsearchObserved,
     return result.hits.hits.flatMap((hit) => (hit._source ? [hit._source] : []));
   }
 
+  /** The data streams matching a template's patterns, with their lifecycle. */
+  private async observeDataStreams(template: estypes.IndicesIndexTemplate | null): Promise<ObservedDataStream[]> {
+    if (!template?.data_stream) return [];
+    const patterns = Array.isArray(template.index_patterns) ? template.index_patterns : [template.index_patterns];
+    try {
+      const found = await this.client.indices.getDataLifecycle({ name: patterns.join(','), expand_wildcards: 'all' });
+      return found.data_streams.map((stream) => ({
+        name: stream.name,
+        ...(stream.lifecycle ? { lifecycle: { enabled: stream.lifecycle.enabled ?? true, ...(stream.lifecycle.data_retention !== undefined ? { data_retention: String(stream.lifecycle.data_retention) } : {}) } } : {}),
+      }));
+    } catch (error) {
+      if (statusOf(error) === 404) return [];
+      throw error;
+    }
+  }
+
   async observe(): Promise<ElasticsearchObserved> {
     const indices: ObservedAliasedIndex[] = [];
     for (const alias of this.options.watch.aliases) indices.push(await this.observeAliased(alias));
     const templates: Record<string, estypes.IndicesIndexTemplate | null> = {};
-    for (const name of this.options.watch.templates) templates[name] = await this.observeTemplate(name);
-    return { indices, templates, ledger: await this.readLedger() };
+    const dataStreams: Record<string, ObservedDataStream[]> = {};
+    for (const name of this.options.watch.templates) {
+      templates[name] = await this.observeTemplate(name);
+      dataStreams[name] = await this.observeDataStreams(templates[name]);
+    }
+    return { indices, templates, dataStreams, ledger: await this.readLedger() };
   }
 
   private async createIndex(index: string, settings: estypes.IndicesIndexSettingsKeys, mappings: estypes.MappingTypeMapping, aliases?: Record<string, estypes.IndicesAlias>): Promise<void> {
@@ -407,11 +456,7 @@ export class ElasticsearchAdapter implements StateAdapter<ElasticsearchObserved,
       const response = (status.response ?? {}) as estypes.ReindexResponse;
       const failures = response.failures ?? [];
       if (failures.length > 0) {
-        const first = failures[0]!;
-        throw new Error(
-          `reindex from ${from} into ${to} failed for ${failures.length} document(s), e.g. ${first.id}: ${first.cause.type}: ${first.cause.reason} (task ${task}); ` +
-            `the alias still points at ${from}`,
-        );
+        throw new Error(`reindex from ${from} into ${to} failed ${failures.length} time(s), e.g. ${describeReindexFailure(failures[0]!)} (task ${task}); the alias still points at ${from}`);
       }
       return true;
     };
@@ -461,6 +506,9 @@ export class ElasticsearchAdapter implements StateAdapter<ElasticsearchObserved,
         return;
       case 'put-template':
         await this.client.indices.putIndexTemplate(payload.request);
+        return;
+      case 'put-data-stream-lifecycle':
+        await this.client.indices.putDataLifecycle({ name: payload.name, data_retention: payload.dataRetention });
         return;
     }
   }
