@@ -5,7 +5,7 @@
  * the image's `clickhouse`), creates nothing outside the data volume once the logs go to the
  * console, and writes a `default-user.xml` into users.d unless `CLICKHOUSE_SKIP_USER_SETUP=1`:
  * that variable keeps the root filesystem read-only and the `default` user as users.d/allixios.xml
- * defines it (local only, password from a secret).
+ * defines it (local only, the digest of a secret as its password).
  *
  * The database `allixios` is created by the bootstrap (as allixios_admin), not by the image's
  * `CLICKHOUSE_DB`: that path starts a temporary server and connects as `default` with
@@ -70,18 +70,15 @@ export const clickhouse: EngineModule<typeof optionsSchema> = {
       scratchPaths: ['/tmp'],
       env: {
         CLICKHOUSE_SKIP_USER_SETUP: '1',
-        CLICKHOUSE_DEFAULT_PASSWORD: { secret: 'default-password' },
-        CLICKHOUSE_ADMIN_PASSWORD: { secret: 'admin-password' },
-        CLICKHOUSE_APP_PASSWORD: { secret: 'app-password' },
-        CLICKHOUSE_READONLY_PASSWORD: { secret: 'readonly-password' },
         CLICKHOUSE_QUERY_MAX_MEMORY_BYTES: queryMaxMemoryBytes(settings.resources.limits.memory, settings.options.queryMemoryRatio),
       },
       configFiles: [
         // Takes the place of the image's file of that name; see the comment at the top of the file.
         { source: 'config/config.d/allixios.xml', mountPath: '/etc/clickhouse-server/config.d/docker_related_config.xml' },
-        { source: 'config/users.d/allixios.xml', mountPath: '/etc/clickhouse-server/users.d/allixios.xml' },
       ],
-      secretFiles: [],
+      // The users with the SHA-256 digests of their passwords: a secret file, no password in the
+      // environment or on the data volume (see the comment at the top of the file).
+      secretFiles: [{ source: 'config/users.d/allixios.xml', mountPath: '/etc/clickhouse-server/users.d/allixios.xml' }],
       secrets,
       healthCheck: {
         // /ping answers without authentication once the server accepts queries; the image ships

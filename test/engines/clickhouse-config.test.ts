@@ -8,6 +8,8 @@
  * either a setting ClickHouse knows or one of a short, explicit list of structural elements, each
  * with its own rule. Anything else fails, and the checker's own tests prove that it does.
  */
+import { renderSecretFile } from '../../databases/secret-files.ts';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -230,7 +232,7 @@ const IMAGE_PROFILES = ['default', 'readonly'];
 const IMAGE_QUOTAS = ['default'];
 const CONSTRAINT_BOUNDS = new Set(['min', 'max', 'disallowed']);
 const CONSTRAINT_WRITABILITY = new Set(['const', 'readonly', 'changeable_in_readonly']);
-const USER_ELEMENTS = new Set(['password', 'networks', 'profile', 'quota', 'access_management', 'grants']);
+const USER_ELEMENTS = new Set(['password', 'password_sha256_hex', 'networks', 'profile', 'quota', 'access_management', 'grants']);
 
 /**
  * The value ClickHouse will read for an element: its text, or the engine's env var it names with
@@ -280,7 +282,7 @@ async function usersConfigErrors(root: XmlElement, catalog: ClickHouseCatalog, e
       }
     } else if (section.name === 'users') {
       for (const user of section.children) {
-        if (!user.children.some((child) => child.name === 'password')) errors.push(`${user.path}: no <password>`);
+        if (!user.children.some((child) => child.name === 'password_sha256_hex')) errors.push(`${user.path}: no <password_sha256_hex>`);
         for (const entry of user.children) {
           if (!USER_ELEMENTS.has(entry.name)) {
             errors.push(`${entry.path}: element this test has no rule for (allowed: ${[...USER_ELEMENTS].join(', ')})`);
@@ -312,15 +314,20 @@ async function usersConfigErrors(root: XmlElement, catalog: ClickHouseCatalog, e
   return errors;
 }
 
-/** Every element holding a password that does not come from a secret through from_env. */
-function literalPasswordErrors(root: XmlElement, env: Record<string, EnvValue>): string[] {
+/**
+ * Every element holding a password that is not the digest of an engine secret: the only password
+ * element is <password_sha256_hex> with a `{{ sha256 "<secret>" }}` placeholder, and a <password>
+ * only appears to remove the image's (remove="remove").
+ */
+function literalPasswordErrors(root: XmlElement, secretKeys: readonly string[]): string[] {
   return allElements(root)
     .filter((element) => /password/i.test(element.name))
     .flatMap((element) => {
-      const variable = element.attributes.from_env;
-      if (variable === undefined || element.text !== '') return [`${element.path}: password written in the file instead of from_env`];
-      const value = env[variable];
-      if (value === undefined || typeof value === 'string') return [`${element.path}: from_env="${variable}" is not set from a secret`];
+      if (element.name === 'password' && element.attributes.remove === 'remove' && element.text === '') return [];
+      if (element.name !== 'password_sha256_hex') return [`${element.path}: a password as ${element.name}, not the digest of a secret (password_sha256_hex)`];
+      const key = /^\{\{\s*sha256\s+"([a-z0-9-]+)"\s*\}\}$/.exec(element.text)?.[1];
+      if (!key) return [`${element.path}: "${element.text}" is not a {{ sha256 "<secret>" }} placeholder`];
+      if (!secretKeys.includes(key)) return [`${element.path}: names no secret of the engine (${key})`];
       return [];
     });
 }
@@ -388,11 +395,11 @@ describe('the checker itself', () => {
     const root = parseXml(
       `<clickhouse>
          <profiles><p><max_execution_tme>60</max_execution_tme><max_execution_time>soon</max_execution_time></p></profiles>
-         <users><u><password from_env="SECRET"/><grants><query>GRANT SELEC ON allixios.*</query><query>GRANT SELECT ON allixios.* TO u</query></grants></u></users>
+         <users><u><password_sha256_hex>{{ sha256 "x" }}</password_sha256_hex><grants><query>GRANT SELEC ON allixios.*</query><query>GRANT SELECT ON allixios.* TO u</query></grants></u></users>
        </clickhouse>`,
       'bad.xml',
     );
-    const errors = await usersConfigErrors(root, catalog, { SECRET: { secret: 'x' } });
+    const errors = await usersConfigErrors(root, catalog, {});
     expect(errors).toHaveLength(4);
     expect(errors[0]).toContain('unknown setting max_execution_tme');
     expect(errors[1]).toContain('value "soon" rejected for max_execution_time');
@@ -400,11 +407,15 @@ describe('the checker itself', () => {
     expect(errors[3]).toContain('names no grantee');
   });
 
-  it('refuses a literal password and one taken from a non-secret variable', () => {
-    const root = parseXml('<clickhouse><users><u><password>hunter2</password></u><v><password from_env="PLAIN"/></v></users></clickhouse>', 'bad.xml');
-    expect(literalPasswordErrors(root, { PLAIN: 'not-a-secret' })).toEqual([
-      expect.stringContaining('<u>/<password>: password written in the file'),
-      expect.stringContaining('<v>/<password>: from_env="PLAIN" is not set from a secret'),
+  it('refuses a literal password, one from the environment, and a digest written in the file', () => {
+    const root = parseXml(
+      '<clickhouse><users><u><password>hunter2</password></u><v><password from_env="SECRET"/></v><w><password_sha256_hex>5e884898da28047151d0e56f8dc6292773603d0d6aabbdd62a11ef721d1542d8</password_sha256_hex></w></users></clickhouse>',
+      'bad.xml',
+    );
+    expect(literalPasswordErrors(root, ['app-password'])).toEqual([
+      expect.stringContaining('<u>/<password>: a password as password, not the digest of a secret'),
+      expect.stringContaining('<v>/<password>: a password as password, not the digest of a secret'),
+      expect.stringContaining('is not a {{ sha256 "<secret>" }} placeholder'),
     ]);
   });
 });
@@ -447,21 +458,29 @@ describe('users.d/allixios.xml', () => {
     expect(errors).toEqual([]);
   });
 
-  it('every password comes from a secret through from_env, for every user it defines', () => {
+  it('every user\'s password is the SHA-256 digest of its own secret: no password in the file, the environment or the rendered copy', () => {
     const root = readEngineXml(USERS_CONFIG);
-    const { env } = describeFor('prod');
-    expect(literalPasswordErrors(root, env)).toEqual([]);
-    const passwords = Object.fromEntries(
+    const spec = describeFor('prod');
+    expect(literalPasswordErrors(root, spec.secrets.map((secret) => secret.key))).toEqual([]);
+    const digests = Object.fromEntries(
       root.children
         .find((child) => child.name === 'users')!
-        .children.map((user) => [user.name, env[user.children.find((child) => child.name === 'password')!.attributes.from_env!]]),
+        .children.map((user) => [user.name, user.children.find((child) => child.name === 'password_sha256_hex')!.text]),
     );
-    expect(passwords).toEqual({
-      default: { secret: 'default-password' },
-      allixios_admin: { secret: 'admin-password' },
-      allixios_app: { secret: 'app-password' },
-      allixios_readonly: { secret: 'readonly-password' },
+    expect(digests).toEqual({
+      default: '{{ sha256 "default-password" }}',
+      allixios_admin: '{{ sha256 "admin-password" }}',
+      allixios_app: '{{ sha256 "app-password" }}',
+      allixios_readonly: '{{ sha256 "readonly-password" }}',
     });
+    // Shipped as a secret file, rendered to digests; the environment holds no password at all
+    expect(spec.secretFiles.map((file) => file.source)).toEqual([USERS_CONFIG]);
+    expect(spec.configFiles.map((file) => file.source)).not.toContain(USERS_CONFIG);
+    expect(Object.values(spec.env).filter((value) => typeof value !== 'string')).toEqual([]);
+    const secrets = { 'default-password': 'd-secret', 'admin-password': 'a-secret', 'app-password': 'p-secret', 'readonly-password': 'r-secret' };
+    const rendered = renderSecretFile(readFileSync(join(clickhouse.directory, USERS_CONFIG), 'utf8'), secrets);
+    expect(rendered).toContain(`<password_sha256_hex>${createHash('sha256').update('a-secret').digest('hex')}</password_sha256_hex>`);
+    for (const secret of Object.values(secrets)) expect(rendered).not.toContain(secret);
   });
 
   it('keeps the default user local and grants the platform users only the allixios database', () => {
@@ -477,15 +496,11 @@ describe('users.d/allixios.xml', () => {
 });
 
 describe('the engine description', () => {
-  it('sets a password variable per secret, skips the image user setup and sizes queries from the memory limit', () => {
+  it('has a secret per user, no password in its environment, skips the image user setup and sizes queries from the memory limit', () => {
     const dev = describeFor('dev');
     expect(dev.secrets.map((secret) => secret.key).sort()).toEqual(['admin-password', 'app-password', 'default-password', 'readonly-password']);
-    expect(dev.env).toMatchObject({
+    expect(dev.env).toEqual({
       CLICKHOUSE_SKIP_USER_SETUP: '1',
-      CLICKHOUSE_DEFAULT_PASSWORD: { secret: 'default-password' },
-      CLICKHOUSE_ADMIN_PASSWORD: { secret: 'admin-password' },
-      CLICKHOUSE_APP_PASSWORD: { secret: 'app-password' },
-      CLICKHOUSE_READONLY_PASSWORD: { secret: 'readonly-password' },
       // 512Mi * 0.5
       CLICKHOUSE_QUERY_MAX_MEMORY_BYTES: String(256 * 2 ** 20),
     });
