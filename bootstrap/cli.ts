@@ -6,6 +6,8 @@
  */
 import { parseArgs } from 'node:util';
 import { ENGINE_NAMES, type EngineName } from '../databases/engine.ts';
+import { BOOTSTRAP_ENGINES } from './engines.ts';
+import { withPasswords } from './env.ts';
 import { reportJson, reportText } from './format.ts';
 import { runBootstrap, type Mode } from './runner.ts';
 
@@ -60,11 +62,18 @@ for (const engine of only ?? []) {
 }
 const mode: Mode = values.status ? 'status' : values['dry-run'] ? 'dry-run' : 'apply';
 
+let runEnv: Record<string, string | undefined>;
+try {
+  runEnv = withPasswords(process.env, BOOTSTRAP_ENGINES.map((engine) => engine.urlVariable));
+} catch (error) {
+  usage((error as Error).message);
+}
+
 const report = await runBootstrap({
   mode,
   offline: values.offline,
   ...(only ? { only: only as EngineName[] } : {}),
-  env: process.env,
+  env: runEnv,
   readyTimeoutMs: seconds(values['ready-timeout'], '--ready-timeout', 60),
   lockTimeoutMs: seconds(values['lock-timeout'], '--lock-timeout', 300),
   statementTimeoutMs: seconds(values['statement-timeout'], '--statement-timeout', 600),

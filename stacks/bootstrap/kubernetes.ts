@@ -2,7 +2,7 @@
  * The bootstrap on the Kubernetes target: a Job from a pinned image, labelled so the engines'
  * NetworkPolicies admit it, started after every StatefulSet is ready. Pulumi waits for the Job;
  * `pulumi up` fails when it fails. Passwords reach it only by reference to the engines' Secrets:
- * each URL is assembled in the pod from `$(VAR)` references, never written into the Job.
+ * each URL comes without its password, which the bootstrap puts in itself (bootstrap/env.ts).
  */
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
@@ -33,16 +33,15 @@ export interface KubernetesBootstrapArgs {
   engines: readonly pulumi.Resource[];
 }
 
-/** `$(BOOTSTRAP_POSTGRESQL_PASSWORD)`-style variable holding an engine's admin password. */
-function passwordVariable(spec: EngineSpec): string {
-  return `BOOTSTRAP_${spec.name.toUpperCase()}_PASSWORD`;
-}
-
-/** The engine's admin URL with the password as a Kubernetes dependent-variable reference. */
-export function urlTemplate(target: BootstrapTarget): string {
+/**
+ * The engine's admin URL without its password: the bootstrap reads the password from
+ * `<URL variable>_PASSWORD` and puts it in percent-encoded (bootstrap/env.ts). Not `$(VAR)`:
+ * Kubernetes would paste the password in as it is, and one with `@:/#%` breaks the URL.
+ */
+export function urlWithoutPassword(target: BootstrapTarget): string {
   const connection = target.spec.adminConnection;
   const query = connection.query ? `?${connection.query}` : '';
-  return `${connection.scheme}://${connection.username}:$(${passwordVariable(target.spec)})@${target.host}:${target.spec.ports[0]!.containerPort}${connection.path ?? ''}${query}`;
+  return `${connection.scheme}://${encodeURIComponent(connection.username)}@${target.host}:${target.spec.ports[0]!.containerPort}${connection.path ?? ''}${query}`;
 }
 
 /** One bootstrap run on Kubernetes. Type token `allixios:kubernetes:Bootstrap`. */
@@ -68,11 +67,10 @@ export class KubernetesBootstrap extends pulumi.ComponentResource {
 
     const env: k8s.types.input.core.v1.EnvVar[] = [
       { name: 'ALLIXIOS_ENVIRONMENT', value: args.config.environment },
-      // Each password first, then the URL that refers to it: Kubernetes expands $(VAR) only for
-      // variables defined earlier in the list.
+      // Each URL without its password, and the password beside it, from the engine's Secret.
       ...args.targets.flatMap((target) => [
-        { name: passwordVariable(target.spec), valueFrom: { secretKeyRef: { name: target.secretName, key: target.spec.adminConnection.passwordSecret } } },
-        { name: target.module.urlVariable, value: urlTemplate(target) },
+        { name: target.module.urlVariable, value: urlWithoutPassword(target) },
+        { name: `${target.module.urlVariable}_PASSWORD`, valueFrom: { secretKeyRef: { name: target.secretName, key: target.spec.adminConnection.passwordSecret } } },
         // The engine's secret files the bootstrap compares (REDIS_USERS_ACL), from its Secret too.
         ...target.spec.secretFiles.flatMap((file) =>
           file.bootstrapVariable ? [{ name: file.bootstrapVariable, valueFrom: { secretKeyRef: { name: target.secretName, key: fileKey(file.source) } } }] : [],

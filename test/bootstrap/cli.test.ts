@@ -2,6 +2,7 @@
 import { execFile } from 'node:child_process';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadAssets } from '../../bootstrap/assets.ts';
 import { freePort, startEmbeddedPostgres, type EmbeddedPostgresServer } from '../../bootstrap/embedded/postgresql.ts';
@@ -88,6 +89,30 @@ describe('npm run bootstrap', () => {
     expect(flag.stderr).toContain("Unknown option '--force'");
     const offline = await bootstrap(['--offline']);
     expect(offline.stderr).toContain('--offline only goes with --dry-run');
+  });
+
+  it('takes the password from <URL variable>_PASSWORD and encodes it, so a password with @:/#% works (the Job\'s way)', async () => {
+    // Given the owner with a password full of URL delimiters, in a database of its own
+    const database = 'cli_password';
+    const superuser = new pg.Client({ connectionString: server.url('postgres', 'postgres') });
+    await superuser.connect();
+    const password = 'p@ss:w/o#r%d?x';
+    await superuser.query(`CREATE ROLE cli_owner LOGIN PASSWORD '${password.replaceAll("'", "''")}'`);
+    await superuser.query(`CREATE DATABASE ${database} OWNER cli_owner`);
+    await superuser.end();
+    // When the bootstrap gets the URL without the password and the password beside it
+    const { code, stdout, stderr } = await bootstrap(['--status'], {
+      DATABASE_URL: `postgresql://cli_owner@127.0.0.1:${server.port}/${database}`,
+      DATABASE_URL_PASSWORD: password,
+    });
+    // Then it connects (a fresh database: everything pending, exit 1, no connection error)
+    expect(stderr).not.toContain('cannot connect');
+    expect(stdout).toContain(`0 applied, ${postgresAssets.length} pending`);
+    expect(code).toBe(1);
+    // And a password given twice is a usage error
+    const twice = await bootstrap(['--status'], { DATABASE_URL: `postgresql://cli_owner:x@127.0.0.1:${server.port}/${database}`, DATABASE_URL_PASSWORD: password });
+    expect(twice.code).toBe(2);
+    expect(twice.stderr).toContain('DATABASE_URL has a password and DATABASE_URL_PASSWORD is set too');
   });
 
   it('exits 1 and names the variables it reads when no URL is set', async () => {
