@@ -5,12 +5,15 @@
  * SHA-256 of the secret (Redis ACL `#<hash>` form), `{{ bcrypt "app-password" }}` its bcrypt hash
  * (Elasticsearch file realm), `{{ scram-sha-256 "app-password" }}` its PostgreSQL SCRAM verifier
  * (RFC 5802/7677, what `pg_authid` stores). Digests, not plain values, so a leaked file does not
- * leak a password.
+ * leak a password. `{{ value "superuser-password" }}` is the secret itself, for the one thing that
+ * needs it: an image's `*_FILE` variable (`POSTGRES_PASSWORD_FILE`), so the password is a file
+ * readable by the engine's user instead of an environment variable every process inherits and
+ * `docker inspect` shows.
  */
 import { createHash, createHmac, pbkdf2Sync } from 'node:crypto';
 import bcrypt from 'bcryptjs';
 
-const PLACEHOLDER = /\{\{\s*(sha256|bcrypt|scram-sha-256)\s+"([a-z0-9-]+)"\s*\}\}/g;
+const PLACEHOLDER = /\{\{\s*(sha256|bcrypt|scram-sha-256|value)\s+"([a-z0-9-]+)"\s*\}\}/g;
 /** PostgreSQL's default (scram_iterations). */
 const SCRAM_ITERATIONS = 4096;
 const BCRYPT_ALPHABET = './ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
@@ -58,6 +61,7 @@ export function renderSecretFile(template: string, secrets: Readonly<Record<stri
       throw new Error(`${source}: the placeholder {{ ${fn} "${key}" }} names no secret of this engine (known: ${Object.keys(secrets).sort().join(', ')})`);
     }
     if (fn === 'sha256') return createHash('sha256').update(value).digest('hex');
+    if (fn === 'value') return value;
     if (fn === 'scram-sha-256') return scramSha256Verifier(value, key);
     return bcrypt.hashSync(value, deterministicSalt(key, value));
   });

@@ -17,6 +17,8 @@ const secrets = [
 
 /** Where the roles script finds the verifiers of the platform's roles (a secret file). */
 const ROLE_VERIFIERS_PATH = '/etc/postgresql/secrets/role-verifiers';
+/** The superuser's password, for the image's POSTGRES_PASSWORD_FILE (a secret file). */
+const SUPERUSER_PASSWORD_PATH = '/etc/postgresql/secrets/superuser-password';
 
 /**
  * Settings the platform's connections pin at connect (the `options` startup parameter of
@@ -122,7 +124,9 @@ export const postgresql: EngineModule<typeof optionsSchema> = {
       env: {
         POSTGRES_USER: 'postgres',
         POSTGRES_DB: 'allixios',
-        POSTGRES_PASSWORD: { secret: 'superuser-password' },
+        // Read by the entrypoint once, for initdb; a secret file rather than a variable that the
+        // server and every process it starts would carry.
+        POSTGRES_PASSWORD_FILE: SUPERUSER_PASSWORD_PATH,
         // initdb must hash the superuser password with SCRAM too, not only later roles.
         POSTGRES_INITDB_ARGS: '--auth-local=peer --auth-host=scram-sha-256',
         // The platform roles' passwords never reach the server: initdb/10-roles.sh reads their
@@ -134,7 +138,10 @@ export const postgresql: EngineModule<typeof optionsSchema> = {
         { source: 'config/pg_hba.conf', mountPath: '/etc/postgresql/pg_hba.conf' },
         { source: 'initdb/10-roles.sh', mountPath: '/docker-entrypoint-initdb.d/10-roles.sh', executable: true },
       ],
-      secretFiles: [{ source: 'initdb/role-verifiers', mountPath: ROLE_VERIFIERS_PATH }],
+      secretFiles: [
+        { source: 'initdb/role-verifiers', mountPath: ROLE_VERIFIERS_PATH },
+        { source: 'initdb/superuser-password', mountPath: SUPERUSER_PASSWORD_PATH },
+      ],
       secrets,
       healthCheck: {
         command: PG_ISREADY,
