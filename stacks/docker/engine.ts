@@ -124,7 +124,10 @@ export class DockerEngine extends pulumi.ComponentResource {
         logDriver: 'json-file',
         logOpts: { 'max-size': '10m', 'max-file': '3' },
       },
-      { parent: this },
+      // The Docker provider creates a replacement before it deletes the old container (by
+      // design, pulumi-docker#1356): with a fixed name, a published port and a data volume no two
+      // engines may open at once, the old one goes first.
+      { parent: this, deleteBeforeReplace: true },
     );
 
     this.registerOutputs({ host: this.host, port: this.port, container: this.container.name });
