@@ -25,6 +25,16 @@ export function reportJson(report: BootstrapReport): unknown {
       ...(engine.target ? { target: engine.target } : {}),
       durationMs: engine.durationMs,
       ...(engine.error ? { error: engine.error } : {}),
+      ...(engine.login ? { login: engine.login } : {}),
+      ...(engine.credentials
+        ? {
+            credentials: {
+              changes: engine.credentials.changes.map(({ subject, action, detail, source }) => ({ subject, action, detail, source })),
+              changed: engine.credentials.changed.map(({ change, durationMs }) => ({ subject: change.subject, action: change.action, durationMs })),
+            },
+          }
+        : {}),
+      ...(engine.verifiedLogin ? { verifiedLogin: engine.verifiedLogin } : {}),
       ...(engine.plan
         ? {
             plan: engine.plan.steps.map((step) => ({ ...assetJson(step.asset), reason: step.reason })),
@@ -57,8 +67,24 @@ function header(engine: EngineReport, report: BootstrapReport): string {
   return `${engine.engine}  ${where}${suffix}`;
 }
 
+/** How the run logged in and what it did to the engine's logins (a password rotation). */
+function credentialLines(engine: EngineReport, report: BootstrapReport): string[] {
+  const lines: string[] = [];
+  if (engine.login === 'previous') lines.push('  logged in with the previous password the rotation keeps: the engine did not have the current one yet');
+  const credentials = engine.credentials;
+  if (credentials) {
+    if (report.mode === 'apply') {
+      for (const { change, durationMs } of credentials.changed) lines.push(`  ${pad(change.action, 8)} ${change.subject}: ${change.detail}  ${durationMs} ms`);
+    } else {
+      for (const change of credentials.changes) lines.push(`  ${pad(change.action, 8)} ${change.subject}: ${change.detail}  (${change.source})`);
+    }
+  }
+  if (engine.verifiedLogin) lines.push(`  the application's login ${engine.verifiedLogin} is accepted`);
+  return lines;
+}
+
 function engineLines(engine: EngineReport, report: BootstrapReport): string[] {
-  const lines = [header(engine, report)];
+  const lines = [header(engine, report), ...credentialLines(engine, report)];
   const plan = engine.plan;
   const width = Math.max(5, ...(plan?.statuses ?? []).map((status) => assetLabel(status.asset).length));
   const label = (asset: Asset) => pad(assetLabel(asset), width);

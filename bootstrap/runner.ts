@@ -8,7 +8,9 @@ import { fileURLToPath } from 'node:url';
 import type { EngineName } from '../databases/engine.ts';
 import { ENGINES } from '../databases/index.ts';
 import { loadAssets, type Asset } from './assets.ts';
-import type { AdapterOptions, EngineAdapter } from './adapters/types.ts';
+import type { AdapterOptions, CredentialAdapter, EngineAdapter, Login } from './adapters/types.ts';
+import { APP_SUFFIX, PREVIOUS_SUFFIX } from './env.ts';
+import { urlUser } from './adapters/logins.ts';
 import { BOOTSTRAP_ENGINES, type BootstrapEngine, type MigrationEngine } from './engines.ts';
 import { BootstrapError } from './errors.ts';
 import { planEngine, type EnginePlan } from './plan.ts';
@@ -40,7 +42,8 @@ export type ProgressEvent =
   | { type: 'connecting'; engine: EngineName; target: string }
   | { type: 'waiting-for-lock'; engine: EngineName }
   | { type: 'applied'; engine: EngineName; asset: Asset; reason: 'pending' | 'changed'; durationMs: number }
-  | { type: 'changed'; engine: EngineName; change: Change; durationMs: number };
+  | { type: 'changed'; engine: EngineName; change: Change; durationMs: number }
+  | { type: 'verifying-login'; engine: EngineName; user: string };
 
 export interface EngineReport {
   engine: EngineName;
@@ -55,6 +58,15 @@ export interface EngineReport {
   changed: Array<{ change: Change; durationMs: number }>;
   /** Of `durationMs`, the time spent connecting (readiness wait included). */
   connectMs?: number;
+  /** Which password the bootstrap logged in with: `previous` while a rotation is being applied. */
+  login?: Login;
+  /**
+   * The changes that bring the engine's logins to the stack's passwords (a rotation), and those
+   * this run made; absent for engines whose users are part of their state plan (Redis).
+   */
+  credentials?: { changes: Change[]; changed: Array<{ change: Change; durationMs: number }> };
+  /** The application's login (`<URL variable>_APP`) the engine was seen to accept after the run. */
+  verifiedLogin?: string;
   durationMs: number;
   error?: string;
 }
@@ -90,21 +102,62 @@ function selectEngines(options: BootstrapOptions): { engines: BootstrapEngine[];
   return { engines };
 }
 
-/** What every adapter has: where it connects, and connecting, locking and closing. */
-interface Connection {
+/** What every adapter has: where it connects, connecting, locking, closing, and its logins. */
+interface Connection extends CredentialAdapter {
   readonly target: string;
   connect(): Promise<void>;
   lock(): Promise<void>;
   close(): Promise<void>;
 }
 
-/** Connects an adapter, runs `work` with it, and always closes it. */
+/** The adapter options of one engine: the run's, with the engine's other logins from the environment. */
+function engineOptions(engine: BootstrapEngine, options: BootstrapOptions): BootstrapOptions {
+  const previousUrl = options.env[`${engine.urlVariable}${PREVIOUS_SUFFIX}`];
+  const appUrl = options.env[`${engine.urlVariable}${APP_SUFFIX}`];
+  return { ...options, logins: { ...(previousUrl ? { previousUrl } : {}), ...(appUrl ? { appUrl } : {}) } };
+}
+
+/** Takes the engine's lock at most once per run, however many phases need it. */
+function lockOnce(adapter: Connection): () => Promise<void> {
+  let locked: Promise<void> | undefined;
+  return () => (locked ??= adapter.lock());
+}
+
+/**
+ * Brings the engine's logins to the stack's passwords (a rotation), before anything else: the
+ * changes are planned, and in an apply with work to do planned again under the lock and applied.
+ */
+async function applyCredentials(engine: BootstrapEngine, options: BootstrapOptions, report: EngineReport, adapter: Connection, lock: () => Promise<void>): Promise<void> {
+  if (!adapter.planCredentials) return;
+  let changes = await adapter.planCredentials();
+  report.credentials = { changes, changed: [] };
+  if (options.mode !== 'apply' || changes.length === 0) return;
+  await lock();
+  changes = report.credentials.changes = await adapter.planCredentials();
+  for (const change of changes) {
+    const started = performance.now();
+    try {
+      await adapter.applyCredential!(change);
+    } catch (error) {
+      if (error instanceof BootstrapError) throw error;
+      throw new BootstrapError(engine.name, `${change.subject}: ${change.action} failed: ${(error as Error).message}`, { file: change.source });
+    }
+    const durationMs = Math.round(performance.now() - started);
+    report.credentials.changed.push({ change, durationMs });
+    options.onProgress?.({ type: 'changed', engine: engine.name, change, durationMs });
+  }
+}
+
+/**
+ * Connects an adapter, brings its logins to the stack's passwords, runs `work` with it, checks
+ * that the application's URL is accepted (apply only), and always closes it.
+ */
 async function connected<Adapter extends Connection>(
   engine: BootstrapEngine,
   options: BootstrapOptions,
   report: EngineReport,
   adapter: Adapter,
-  work: (adapter: Adapter) => Promise<void>,
+  work: (adapter: Adapter, lock: () => Promise<void>) => Promise<void>,
 ): Promise<void> {
   try {
     report.target = adapter.target;
@@ -112,7 +165,23 @@ async function connected<Adapter extends Connection>(
     const connecting = performance.now();
     await adapter.connect();
     report.connectMs = Math.round((performance.now() - connecting) * 10) / 10;
-    await work(adapter);
+    if (adapter.login) report.login = adapter.login;
+    const lock = lockOnce(adapter);
+    await applyCredentials(engine, options, report, adapter, lock);
+    await work(adapter, lock);
+    if (options.mode === 'apply' && adapter.verifyLogin) {
+      // Logged in with the previous password: the run must have brought the engine to the
+      // current one (an engine whose credentials were not given to the bootstrap would not be).
+      const adminUrl = options.env[engine.urlVariable];
+      if (adapter.login === 'previous' && adminUrl) await adapter.verifyLogin(adminUrl);
+      const appUrl = options.logins?.appUrl;
+      if (appUrl) {
+        const user = urlUser(appUrl);
+        options.onProgress?.({ type: 'verifying-login', engine: engine.name, user });
+        await adapter.verifyLogin(appUrl);
+        report.verifiedLogin = user;
+      }
+    }
   } finally {
     await adapter.close();
   }
@@ -126,14 +195,14 @@ async function connected<Adapter extends Connection>(
 async function planUnderLock<Plan>(
   engine: BootstrapEngine,
   options: BootstrapOptions,
-  adapter: Connection,
+  lock: () => Promise<void>,
   plan: () => Promise<Plan>,
   hasWork: (plan: Plan) => boolean,
 ): Promise<Plan> {
   const first = await plan();
   if (options.mode !== 'apply' || !hasWork(first)) return first;
   options.onProgress?.({ type: 'waiting-for-lock', engine: engine.name });
-  await adapter.lock();
+  await lock();
   return plan();
 }
 
@@ -143,18 +212,19 @@ function refuse(engine: BootstrapEngine, problems: readonly string[], restApplie
   throw new BootstrapError(engine.name, `${what}:\n  ${problems.join('\n  ')}`);
 }
 
-async function runStateEngine(engine: StateEngine, options: BootstrapOptions, report: EngineReport): Promise<void> {
+async function runStateEngine(engine: StateEngine, runOptions: BootstrapOptions, report: EngineReport): Promise<void> {
+  const options = engineOptions(engine, runOptions);
   const desired = engine.desired(options.env);
   const flags = options.flags ?? {};
   if (options.offline) {
     report.statePlan = engine.plan(desired, null, flags);
     return;
   }
-  await connected(engine, options, report, engine.createAdapter(options.env[engine.urlVariable]!, options, desired), async (adapter: StateAdapter<unknown, unknown>) => {
+  await connected(engine, options, report, engine.createAdapter(options.env[engine.urlVariable]!, options, desired), async (adapter: StateAdapter<unknown, unknown>, lock) => {
     const plan = (report.statePlan = await planUnderLock(
       engine,
       options,
-      adapter,
+      lock,
       async () => engine.plan(desired, await adapter.observe(), flags),
       (candidate) => candidate.changes.length > 0,
     ));
@@ -177,7 +247,8 @@ async function runStateEngine(engine: StateEngine, options: BootstrapOptions, re
   });
 }
 
-async function runMigrationEngine(engine: MigrationEngine, options: BootstrapOptions, report: EngineReport): Promise<void> {
+async function runMigrationEngine(engine: MigrationEngine, runOptions: BootstrapOptions, report: EngineReport): Promise<void> {
+  const options = engineOptions(engine, runOptions);
   const directory = options.assetDirectories?.[engine.name] ?? ENGINES[engine.name].directory;
   // Paths in messages and the ledger are relative to the repository (`databases/postgresql/...`),
   // or to the folder itself when it lies elsewhere (an asset folder given by a test).
@@ -188,11 +259,11 @@ async function runMigrationEngine(engine: MigrationEngine, options: BootstrapOpt
     report.plan = planEngine(engine.name, assets, []);
     return;
   }
-  await connected(engine, options, report, engine.createAdapter(options.env[engine.urlVariable], options), async (adapter: EngineAdapter) => {
+  await connected(engine, options, report, engine.createAdapter(options.env[engine.urlVariable], options), async (adapter: EngineAdapter, lock) => {
     const plan = (report.plan = await planUnderLock(
       engine,
       options,
-      adapter,
+      lock,
       async () => planEngine(engine.name, assets, await adapter.readLedger()),
       (candidate) => candidate.steps.length > 0,
     ));
@@ -223,6 +294,9 @@ async function runEngine(engine: BootstrapEngine, options: BootstrapOptions): Pr
 
 function engineDone(report: EngineReport, mode: Mode): boolean {
   if (report.error) return false;
+  const credentials = report.credentials;
+  if (credentials && mode === 'apply' && credentials.changed.length !== credentials.changes.length) return false;
+  if (credentials && mode === 'status' && credentials.changes.length > 0) return false;
   if (report.statePlan) {
     if (report.statePlan.refusals.length > 0) return false;
     if (mode === 'apply') return report.changed.length === report.statePlan.changes.length;

@@ -7,7 +7,7 @@
  * readiness wait, clear errors, and a second run with nothing to change changes nothing.
  */
 import type { EngineName } from '../databases/engine.ts';
-import type { AdapterOptions } from './adapters/types.ts';
+import type { AdapterOptions, CredentialAdapter } from './adapters/types.ts';
 
 /** One change the bootstrap would make to an engine. */
 export interface Change<Payload = unknown> {
@@ -45,7 +45,7 @@ export interface StateFlags {
 }
 
 /** What the runner needs from a state engine's adapter. */
-export interface StateAdapter<Observed, Payload> {
+export interface StateAdapter<Observed, Payload> extends CredentialAdapter {
   readonly engine: EngineName;
   /** Where it connects, without credentials, for messages. */
   readonly target: string;

@@ -70,14 +70,25 @@ export interface ConfigFile {
 
 /**
  * A file that holds credentials (an ACL file with password hashes, a users file). Its source is
- * a template: `{{ sha256 "<secret-key>" }}` and `{{ bcrypt "<secret-key>" }}` are replaced by
- * digests of the secret's value (see `databases/secret-files.ts`). It reaches the engine only
- * through a Kubernetes Secret or a secret Docker upload, never a ConfigMap.
+ * a template: `{{ sha256 "<secret-key>" }}`, `{{ bcrypt "<secret-key>" }}` and the other
+ * placeholders of `databases/secret-files.ts` are replaced by digests of the secret's value. It
+ * reaches the engine only through a Kubernetes Secret or a secret Docker upload, never a ConfigMap.
+ *
+ * On Kubernetes the files of one directory are mounted together as that directory (not file by
+ * file with `subPath`, which never refreshes): a rotated password reaches a running pod within
+ * the kubelet's sync period, without a restart. So a directory holding a secret file holds
+ * nothing else, and an engine or health check reads such a file when it needs it.
  */
-export interface SecretFile extends ConfigFile {
+export interface SecretFile {
+  /** Path relative to the engine's folder, e.g. `config/users.acl`. */
+  source: string;
+  /** Absolute path inside the container; absent for a file only the bootstrap reads. */
+  mountPath?: string;
+  /** The file is a script the image's entrypoint executes. */
+  executable?: boolean;
   /**
-   * The bootstrap gets the rendered file (digests only) in this environment variable, to compare
-   * the engine's live credentials with it (Redis: `REDIS_USERS_ACL`). Secret on every target.
+   * The bootstrap gets the rendered file in this environment variable, to compare the engine's
+   * live credentials with it (Redis: `REDIS_USERS_ACL`). Secret on every target.
    */
   bootstrapVariable?: string;
 }

@@ -97,6 +97,33 @@ const bootstrapSchema = z.strictObject(
 
 const passwordSchema = z.string({ error: 'a string of at least 16 characters' }).min(16, { error: 'a string of at least 16 characters' });
 
+/** What the previous password of a rotation becomes: kept (the default) or retired. */
+export const PREVIOUS_PASSWORD_STATES = ['keep', 'retire'] as const;
+const GENERATION_PHRASE = 'a whole number from 0 (the first generated password) up';
+const rotationSchema = z.strictObject(
+  {
+    generation: z.number({ error: GENERATION_PHRASE }).int({ error: GENERATION_PHRASE }).min(0, { error: GENERATION_PHRASE }).optional(),
+    previous: z.enum(PREVIOUS_PASSWORD_STATES, { error: oneOf(PREVIOUS_PASSWORD_STATES) }).optional(),
+    previousPassword: passwordSchema.optional(),
+  },
+  { error: 'an object with generation, previous and previousPassword' },
+);
+
+/** An object keyed by engine, then by each engine's secret keys, of `value` (passwords, rotations). */
+function perSecret<Value extends z.ZodType>(value: Value, what: string) {
+  return z
+    .strictObject(
+      Object.fromEntries(
+        ENGINE_NAMES.map((name) => [
+          name,
+          z.strictObject(Object.fromEntries(ENGINES[name].secrets.map((secret) => [secret.key, value.optional()])), { error: `an object of ${what} keyed by secret name` }).optional(),
+        ]),
+      ),
+      { error: 'an object keyed by engine name' },
+    )
+    .optional();
+}
+
 const stackSchema = z.strictObject({
   environment: z.enum(ENVIRONMENTS, { error: oneOf(ENVIRONMENTS) }),
   target: z.enum(TARGETS, { error: oneOf(TARGETS) }).optional(),
@@ -114,21 +141,8 @@ const stackSchema = z.strictObject({
       { error: 'an object keyed by engine name' },
     )
     .optional(),
-  passwords: z
-    .strictObject(
-      Object.fromEntries(
-        ENGINE_NAMES.map((name) => [
-          name,
-          z
-            .strictObject(Object.fromEntries(ENGINES[name].secrets.map((secret) => [secret.key, passwordSchema.optional()])), {
-              error: 'an object of passwords keyed by secret name',
-            })
-            .optional(),
-        ]),
-      ),
-      { error: 'an object keyed by engine name' },
-    )
-    .optional(),
+  passwords: perSecret(passwordSchema, 'passwords'),
+  rotations: perSecret(rotationSchema, 'rotations'),
 });
 
 type RawStackConfig = z.output<typeof stackSchema>;
@@ -141,8 +155,22 @@ export interface ResolvedEngine {
   hostPort: number;
   serviceType: ServiceType;
   storageClass?: string;
-  /** Passwords given in secret config; the others are generated. */
-  configuredPasswords: Record<string, string>;
+  /** Per secret key, where its current and previous passwords come from (README "Rotating a password"). */
+  passwords: Record<string, PasswordSettings>;
+}
+
+/** A password: given in secret config, or generated (one generation per rotation). */
+export type PasswordSource = { configured: string } | { generation: number };
+
+/** Where an engine secret's passwords come from. */
+export interface PasswordSettings {
+  current: PasswordSource;
+  /**
+   * The password before the current one, while the rotation keeps it: the bootstrap logs in with
+   * it when the engine does not have the current one yet, and an engine that can hold two
+   * passwords for a user (Redis) still accepts it. Absent once retired.
+   */
+  previous?: PasswordSource;
 }
 
 /** The validated stack configuration with every default applied. */
@@ -185,8 +213,13 @@ function valueAt(root: unknown, path: readonly PropertyKey[]): unknown {
   return value;
 }
 
+/** Whether a config path holds a password, whose value is never shown. */
+function isPasswordPath(path: readonly PropertyKey[]): boolean {
+  return path[0] === 'passwords' || (path[0] === 'rotations' && path[3] === 'previousPassword');
+}
+
 function describeValue(value: unknown, path: readonly PropertyKey[]): string {
-  if (path[0] === 'passwords') {
+  if (isPasswordPath(path)) {
     return typeof value === 'string' ? `a value of ${value.length} characters (not shown)` : `a ${typeof value} (not shown)`;
   }
   if (value === undefined) return 'nothing';
@@ -290,6 +323,43 @@ function resourceProblems(name: EngineName, resources: ComputeResources): string
 }
 
 /**
+ * Where each secret's current and previous passwords come from. A generated password is rotated
+ * by raising its generation by one, which keeps the generation before as the previous password;
+ * a configured one by setting a new value and the old one as `previousPassword`. The previous
+ * password is kept until the rotation says `previous: retire`.
+ */
+function passwordSettings(module: EngineModule, raw: RawStackConfig, problems: string[]): Record<string, PasswordSettings> {
+  const settings: Record<string, PasswordSettings> = {};
+  for (const { key } of module.secrets) {
+    const configured = raw.passwords?.[module.name]?.[key];
+    const rotation = raw.rotations?.[module.name]?.[key] ?? {};
+    const path = ['rotations', module.name, key];
+    if (configured !== undefined && rotation.generation !== undefined) {
+      problems.push(
+        `${keyName([...path, 'generation'])}: expected unset, since ${keyName(['passwords', module.name, key])} is configured (a configured password is rotated by setting a new value, with the old one as previousPassword), got ${rotation.generation}`,
+      );
+    }
+    const generation = rotation.generation ?? 0;
+    const current: PasswordSource = configured !== undefined ? { configured } : { generation };
+    let previous: PasswordSource | undefined;
+    if (rotation.previous !== 'retire') {
+      if (rotation.previousPassword !== undefined) previous = { configured: rotation.previousPassword };
+      else if (configured === undefined && generation > 0) previous = { generation: generation - 1 };
+    }
+    if (rotation.previous === 'keep' && previous === undefined) {
+      problems.push(
+        `${keyName([...path, 'previous'])}: expected "keep" only with a password to keep (previousPassword, or a generation of 1 or more), got "keep" with none`,
+      );
+    }
+    if (configured !== undefined && rotation.previousPassword === configured) {
+      problems.push(`${keyName([...path, 'previousPassword'])}: expected the password before the current one, got the current password itself (not shown)`);
+    }
+    settings[key] = { current, ...(previous ? { previous } : {}) };
+  }
+  return settings;
+}
+
+/**
  * Validates the stack's config and applies the defaults of its environment and engines.
  * Throws a {@link ConfigError} listing every problem; returns only a fully valid config.
  */
@@ -362,7 +432,7 @@ function resolve(raw: RawStackConfig, values: Readonly<Record<string, unknown>>,
       hostPort: engineConfig.hostPort ?? spec.ports[0]!.containerPort,
       serviceType: engineConfig.serviceType ?? 'ClusterIP',
       ...(engineConfig.storageClass ? { storageClass: engineConfig.storageClass } : {}),
-      configuredPasswords: stripUndefined(raw.passwords?.[name]) as Record<string, string>,
+      passwords: passwordSettings(module, raw, problems),
     });
   }
   if (engines.length === 0 && problems.length === 0) {

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { DockerBootstrap } from './bootstrap/docker.ts';
 import { KubernetesBootstrap } from './bootstrap/kubernetes.ts';
 import { DockerDatabases } from './docker/index.ts';
+import { credentialsFingerprint } from './credentials.ts';
 import type { Endpoints } from './endpoints.ts';
 import { KubernetesDatabases } from './kubernetes/index.ts';
 
@@ -52,11 +53,12 @@ export function deployDatabases(config: StackConfig, name = 'allixios', opts?: p
           namePrefix: config.namespace,
           env: Object.fromEntries(Object.values(endpoints).flatMap((endpoint) => [[endpoint.urlVariable, endpoint.adminUrl], ...Object.entries(endpoint.bootstrapEnv)])),
           endpoints: databases.engines.map((engine) => `${engine.host}:${engine.port}`),
+          credentialsFingerprint: credentialsFingerprint(name, databases.credentials, { parent: databases }),
           engines: databases.engines.map((engine) => engine.container),
         },
         opts,
       );
-      bootstrap = run.exitCode.apply((code) => `container ${config.namespace}-bootstrap-${run.trigger} exited with ${code}`);
+      bootstrap = pulumi.interpolate`container ${run.container.name} exited with ${run.exitCode}`;
     }
   } else {
     const databases = new KubernetesDatabases(name, { config }, opts);
@@ -74,7 +76,9 @@ export function deployDatabases(config: StackConfig, name = 'allixios', opts?: p
             spec: engine.spec,
             secretName: databases.engines[index]!.secret.metadata.name,
             host: `${engine.spec.name}.${config.namespace}.svc`,
+            previousKeys: Object.keys(databases.credentials[index]!.previousPasswords),
           })),
+          credentialsFingerprint: credentialsFingerprint(name, databases.credentials, { parent: databases }),
           engines: databases.engines.map((engine) => engine.statefulSet),
         },
         opts,

@@ -7,6 +7,8 @@ import { describe, expect, it } from 'vitest';
 import { BOOTSTRAP_INPUTS, bootstrapContentHash, bootstrapTrigger } from '../stacks/bootstrap/trigger.ts';
 import { SECRET_SIGNATURE, SECRET_SIGNATURE_KEY, unwrapSecrets } from '../stacks/render/mocks.ts';
 import { evaluate, evaluateStack, ofType, ROOT, unwrap } from './support/pulumi.ts';
+import { namespaceConfig } from '../stacks/config.ts';
+import { readStackFile } from '../stacks/render/stack-file.ts';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- rendered objects
 const isEnvelope = (value: unknown) => (value as Record<string, unknown> | null)?.[SECRET_SIGNATURE_KEY] === SECRET_SIGNATURE;
@@ -69,10 +71,10 @@ describe('the bootstrap run on Docker (stack dev)', () => {
     expect(rejections.length).toBeGreaterThan(0);
     for (const reason of rejections) {
       expect(reason).toBeInstanceOf(pulumi.ResourceError);
-      expect((reason as Error).message).toMatch(/^the bootstrap \(container allixios-dev-bootstrap-[0-9a-f]{10}\) exited with 1:\nerror: postgresql: schemas\/V0009__x\.sql, statement 2: boom$/);
+      expect((reason as Error).message).toMatch(/^the bootstrap \(container allixios-dev-bootstrap-[0-9a-f]{10}-[0-9a-f]{8}\) exited with 1:\nerror: postgresql: schemas\/V0009__x\.sql, statement 2: boom$/);
     }
     const passing = await evaluate({ environment: 'dev' }, 'dev');
-    expect(await unwrap(passing.outputs.bootstrap!)).toMatch(/^container allixios-dev-bootstrap-[0-9a-f]{10} exited with 0$/);
+    expect(await unwrap(passing.outputs.bootstrap!)).toMatch(/^container allixios-dev-bootstrap-[0-9a-f]{10}-[0-9a-f]{8} exited with 0$/);
   });
 
   it('is left out when the stack disables it', async () => {
@@ -137,7 +139,37 @@ describe('the bootstrap run on Kubernetes (stack prod)', () => {
     const [first, second] = [await evaluateStack('prod'), await evaluateStack('prod')];
     const name = (evaluation: typeof first) => (ofType(evaluation, 'kubernetes:batch/v1:Job')[0]!.inputs as Json).metadata.name;
     expect(name(second)).toBe(name(first));
-    expect(name(first)).toMatch(/^bootstrap-[0-9a-f]{10}$/);
+    expect(name(first)).toMatch(/^bootstrap-[0-9a-f]{10}-[0-9a-f]{8}$/);
+  });
+
+  it('runs a new Job when a password rotates, and again when the rotation retires the previous one', async () => {
+    const jobName = async (rotations?: Json) => {
+      const evaluation = await evaluate({ ...namespaceConfig(readStackFile(ROOT, 'prod').config), ...(rotations ? { rotations } : {}) }, 'prod');
+      return (ofType(evaluation, 'kubernetes:batch/v1:Job')[0]!.inputs as Json).metadata.name as string;
+    };
+    const before = await jobName();
+    const rotated = await jobName({ redis: { 'app-password': { generation: 1 } } });
+    const retired = await jobName({ redis: { 'app-password': { generation: 1, previous: 'retire' } } });
+    // The content trigger stays; the credentials' fingerprint moves with each step
+    expect(new Set([before, rotated, retired]).size).toBe(3);
+    expect(rotated.slice(0, 20)).toBe(before.slice(0, 20));
+    expect(await jobName({ redis: { 'app-password': { generation: 1 } } })).toBe(rotated);
+  });
+
+  it("hands the Job the admin's previous password while a rotation keeps it, and the application's URL to check, all by reference", async () => {
+    const config = { ...namespaceConfig(readStackFile(ROOT, 'prod').config), rotations: { redis: { 'admin-password': { generation: 1 } } } };
+    const evaluation = await evaluate(config, 'prod');
+    const job = ofType(evaluation, 'kubernetes:batch/v1:Job')[0]!.inputs as Json;
+    const env = job.spec.template.spec.containers[0].env as Array<{ name: string; value?: string; valueFrom?: Json }>;
+    const byName = Object.fromEntries(env.map((variable) => [variable.name, variable]));
+    expect(byName.REDIS_URL_PREVIOUS_PASSWORD?.valueFrom).toEqual({ secretKeyRef: { name: 'redis-credentials', key: 'previous-admin-password' } });
+    expect(byName.DATABASE_URL_PREVIOUS_PASSWORD).toBeUndefined();
+    expect(byName.REDIS_URL_APP?.value).toBe('redis://allixios_app@redis.allixios-prod.svc:6379/0');
+    expect(byName.REDIS_URL_APP_PASSWORD?.valueFrom).toEqual({ secretKeyRef: { name: 'redis-credentials', key: 'app-password' } });
+    expect(byName.POSTGRES_ROLE_VERIFIERS?.valueFrom).toEqual({ secretKeyRef: { name: 'postgresql-credentials', key: 'initdb.role-verifiers' } });
+    expect(byName.MONGODB_USER_PASSWORDS?.valueFrom).toEqual({ secretKeyRef: { name: 'mongodb-credentials', key: 'bootstrap.user-passwords.json' } });
+    // No value of any password in the Job: every one is a reference
+    for (const secret of evaluation.generatedSecrets) expect(JSON.stringify(job)).not.toContain(secret);
   });
 });
 

@@ -59,7 +59,7 @@ describe('stack configuration', () => {
     [
       'an unknown top-level key',
       { ...prod, replicas: 2 },
-      'allixios:replicas: unknown key; expected one of environment, target, namespace, exposeHostPorts, protectData, tls, bootstrap, clientNamespaces, engines, passwords',
+      'allixios:replicas: unknown key; expected one of environment, target, namespace, exposeHostPorts, protectData, tls, bootstrap, clientNamespaces, engines, passwords, rotations',
     ],
     [
       'an unknown engine setting',
@@ -153,6 +153,54 @@ describe('stack configuration', () => {
     ],
   ])('refuses %s with a sentence naming key, expectation and value', (_case, values, expected) => {
     expect(problemsOf(values)).toEqual([expected]);
+  });
+
+  it.each([
+    [
+      'a generation with a configured password',
+      { ...prod, passwords: { redis: { 'app-password': 'x'.repeat(20) } }, rotations: { redis: { 'app-password': { generation: 1 } } } },
+      'allixios:rotations.redis.app-password.generation: expected unset, since allixios:passwords.redis.app-password is configured (a configured password is rotated by setting a new value, with the old one as previousPassword), got 1',
+    ],
+    [
+      'a negative generation',
+      { ...prod, rotations: { postgresql: { 'app-password': { generation: -1 } } } },
+      'allixios:rotations.postgresql.app-password.generation: expected a whole number from 0 (the first generated password) up, got -1',
+    ],
+    [
+      'a previous password to keep when there is none',
+      { ...prod, rotations: { postgresql: { 'app-password': { previous: 'keep' } } } },
+      'allixios:rotations.postgresql.app-password.previous: expected "keep" only with a password to keep (previousPassword, or a generation of 1 or more), got "keep" with none',
+    ],
+    [
+      'an unknown state of the previous password',
+      { ...prod, rotations: { postgresql: { 'app-password': { generation: 2, previous: 'drop' } } } },
+      'allixios:rotations.postgresql.app-password.previous: expected one of keep, retire, got "drop"',
+    ],
+    [
+      'a rotation of a secret the engine does not have',
+      { ...prod, rotations: { redis: { 'root-password': { generation: 1 } } } },
+      'allixios:rotations.redis.root-password: unknown key; expected one of admin-password, app-password, monitor-password',
+    ],
+  ])('refuses a rotation with %s, naming key, expectation and value', (_case, values, expected) => {
+    expect(problemsOf(values)).toEqual([expected]);
+  });
+
+  it('never echoes a previous password, neither a short one nor the current one given again', () => {
+    const current = 'the-current-password-of-app';
+    const short = problemsOf({ ...prod, rotations: { postgresql: { 'app-password': { previousPassword: 'short-pw' } } } });
+    expect(short).toEqual(['allixios:rotations.postgresql.app-password.previousPassword: expected a string of at least 16 characters, got a value of 8 characters (not shown)']);
+    const same = problemsOf({ ...prod, passwords: { postgresql: { 'app-password': current } }, rotations: { postgresql: { 'app-password': { previousPassword: current } } } });
+    expect(same).toEqual(['allixios:rotations.postgresql.app-password.previousPassword: expected the password before the current one, got the current password itself (not shown)']);
+    expect([...short, ...same].join('\n')).not.toMatch(/short-pw|the-current-password-of-app/);
+  });
+
+  it('says where each password comes from: a generation, a configured value, and the previous one a rotation keeps until it is retired', () => {
+    const engine = (values: Record<string, unknown>) => parseStackConfig(values, 'allixios', 'prod').engines.find((candidate) => candidate.spec.name === 'redis')!.passwords;
+    expect(engine(prod)['app-password']).toEqual({ current: { generation: 0 } });
+    expect(engine({ ...prod, rotations: { redis: { 'app-password': { generation: 3 } } } })['app-password']).toEqual({ current: { generation: 3 }, previous: { generation: 2 } });
+    expect(engine({ ...prod, rotations: { redis: { 'app-password': { generation: 3, previous: 'retire' } } } })['app-password']).toEqual({ current: { generation: 3 } });
+    const configured = { ...prod, passwords: { redis: { 'app-password': 'n'.repeat(20) } }, rotations: { redis: { 'app-password': { previousPassword: 'o'.repeat(20) } } } };
+    expect(engine(configured)['app-password']).toEqual({ current: { configured: 'n'.repeat(20) }, previous: { configured: 'o'.repeat(20) } });
   });
 
   it('never echoes a configured password, even a wrong one', () => {

@@ -95,7 +95,7 @@ describe('docker target (stack dev)', () => {
   it('ships files with password digests (Redis ACL, Elasticsearch users, PostgreSQL role verifiers) as secret uploads, plain config files as they are', () => {
     const uploads = (engine: string) => containerOf(dev, engine).uploads;
     expect(isEnvelope(uploads('redis'))).toBe(true);
-    const acl = (unwrapSecrets(uploads('redis')) as Array<{ file: string; content: string }>).find((upload) => upload.file === '/etc/redis/users.acl')!;
+    const acl = (unwrapSecrets(uploads('redis')) as Array<{ file: string; content: string }>).find((upload) => upload.file === '/etc/redis/secrets/users.acl')!;
     expect(acl.content).toMatch(/^user allixios_app on #[0-9a-f]{64} /m);
     for (const secret of dev.generatedSecrets) expect(acl.content).not.toContain(secret);
     expect(isEnvelope(uploads('elasticsearch'))).toBe(true);
@@ -106,13 +106,21 @@ describe('docker target (stack dev)', () => {
     for (const secret of dev.generatedSecrets) expect(verifiers.content).not.toContain(secret);
     const conf = postgresql.find((upload) => upload.file === '/etc/postgresql/postgresql.conf')!;
     expect(conf.content).toContain("password_encryption = 'scram-sha-256'");
+    // MongoDB's user passwords go to the bootstrap only, never into the engine's container
     expect(isEnvelope(uploads('mongodb'))).toBe(false);
+    expect((uploads('mongodb') as Array<{ file: string }>).map((upload) => upload.file)).not.toContain(undefined);
     // Owned by the engine's user, digests readable by it alone, config read-only
-    const aclUpload = (unwrapSecrets(uploads('redis')) as Array<Record<string, string>>).find((upload) => upload.file === '/etc/redis/users.acl')!;
+    const aclUpload = (unwrapSecrets(uploads('redis')) as Array<Record<string, string>>).find((upload) => upload.file === '/etc/redis/secrets/users.acl')!;
     expect(aclUpload).toMatchObject({ owner: '999', group: '999', permissions: '0440' });
     const mongod = (uploads('mongodb') as Array<Record<string, string>>).find((upload) => upload.file === '/etc/mongo/mongod.conf')!;
     expect(mongod).toMatchObject({ permissions: '0444' });
     expect(verifiers).toMatchObject({ owner: '999', group: '999', permissions: '0440' });
+  });
+
+  it('removes an engine container before it creates its replacement: the name, the host port and the data volume are the old one\'s', () => {
+    for (const engine of ['postgresql', 'mongodb', 'redis', 'elasticsearch', 'clickhouse']) {
+      expect(dev.options.get(`allixios-${engine}-container`)?.deleteBeforeReplace, engine).toBe(true);
+    }
   });
 
   it('gives every engine its stop grace when Pulumi replaces or removes its container, not a SIGKILL', () => {

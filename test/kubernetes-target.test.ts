@@ -9,7 +9,13 @@ import { redactSecrets, SECRET_SIGNATURE, SECRET_SIGNATURE_KEY, unwrapSecrets, t
 import { deployDatabases } from '../stacks/program.ts';
 import { parseStackConfig } from '../stacks/config.ts';
 import { createRecordingMocks, settled } from '../stacks/render/mocks.ts';
-import { evaluate, evaluateStack, unwrap, type Evaluation } from './support/pulumi.ts';
+import { createHash } from 'node:crypto';
+import { secretDirectories } from '../stacks/kubernetes/engine.ts';
+import { namespaceConfig } from '../stacks/config.ts';
+import { readStackFile } from '../stacks/render/stack-file.ts';
+import { evaluate, evaluateStack, ROOT, unwrap, type Evaluation } from './support/pulumi.ts';
+
+const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- test access to rendered objects
 
@@ -278,4 +284,65 @@ describe('kubernetes target (stack prod)', () => {
       '?authSource=admin',
     ]);
   });
+
+  it('mounts each directory of secret files whole from the Secret, never file by file, so a rotated password reaches a running pod', () => {
+    for (const { spec } of prod.config.engines) {
+      const podSpec = forEngine(prod, 'StatefulSet', spec.name)[0]!.spec.template.spec;
+      const mounts = podSpec.containers[0].volumeMounts as Json[];
+      const secretVolumes = (podSpec.volumes as Json[]).filter((volume) => volume.secret);
+      const mounted = spec.secretFiles.filter((file) => file.mountPath);
+      // One Secret volume per directory, mounted at the directory, without subPath
+      expect(secretVolumes.length, spec.name).toBe(new Set(mounted.map((file) => file.mountPath!.replace(/\/[^/]+$/, ''))).size);
+      for (const volume of secretVolumes) {
+        const mount = mounts.find((candidate) => candidate.name === volume.name)!;
+        expect(mount.subPath, `${spec.name} ${mount.mountPath}`).toBeUndefined();
+        expect(mount.readOnly).toBe(true);
+        for (const item of volume.secret.items as Json[]) {
+          const file = mounted.find((candidate) => candidate.source.replaceAll('/', '.') === item.key)!;
+          expect(`${mount.mountPath}/${item.path}`).toBe(file.mountPath);
+          expect(item.mode).toBe(0o440);
+        }
+      }
+      // Every secret file the engine reads is in one of them; the bootstrap's own are in none
+      expect(secretVolumes.flatMap((volume) => (volume.secret.items as Json[]).map((item) => item.key)).sort()).toEqual(mounted.map((file) => file.source.replaceAll('/', '.')).sort());
+      // And no config file hides inside a mounted secret directory
+      for (const volume of secretVolumes) {
+        const directory = mounts.find((candidate) => candidate.name === volume.name)!.mountPath;
+        for (const config of spec.configFiles) expect(config.mountPath.startsWith(`${directory}/`), `${spec.name}: ${config.mountPath}`).toBe(false);
+      }
+    }
+  });
+
+  it('refuses to mount a secret directory over a config file', () => {
+    const files = (paths: string[]) => paths.map((mountPath) => ({ source: mountPath.slice(1), mountPath, key: mountPath.slice(1).replaceAll('/', '.'), executable: false, content: '' }));
+    expect(() => secretDirectories({ name: 'redis' }, files(['/etc/redis/users.acl']), files(['/etc/redis/redis.conf']))).toThrow(
+      'redis: the config file etc/redis/redis.conf is mounted at /etc/redis/redis.conf, inside /etc/redis, the directory the engine\'s secret files are mounted as; give the secret files a directory of their own',
+    );
+  });
+
+  it('keeps the previous password of a rotated secret in the Secret, from the generation before, until the rotation retires it', async () => {
+    const base = namespaceConfig(readStackFile(ROOT, 'prod').config);
+    const passwordsOf = (evaluation: Evaluation) =>
+      evaluation.resources.filter((resource) => resource.type === 'random:index/randomPassword:RandomPassword' && resource.name.includes('-redis-credentials-app-password')).map((resource) => resource.name);
+    const redisSecret = (evaluation: Evaluation) => unwrapSecrets(forEngine(evaluation, 'Secret', 'redis')[0]!.stringData) as Record<string, string>;
+
+    const rotated = await evaluate({ ...base, rotations: { redis: { 'app-password': { generation: 1 } } } }, 'prod');
+    expect(passwordsOf(rotated).sort()).toEqual(['allixios-redis-credentials-app-password', 'allixios-redis-credentials-app-password-g1']);
+    const secret = redisSecret(rotated);
+    const [previous, current] = [secret['previous-app-password']!, secret['app-password']!];
+    expect(previous).toBe(redisSecret(prod)['app-password']);
+    expect(current).not.toBe(previous);
+    // The ACL gives allixios_app both passwords meanwhile; the others keep one
+    const acl = secret['config.users.acl']!;
+    expect(acl).toMatch(new RegExp(`^user allixios_app on #${sha256(current)} #${sha256(previous)} `, 'm'));
+    expect(acl).toMatch(/^user allixios_admin on #[0-9a-f]{64} ~/m);
+    // The application's URL is the new one
+    expect(new URL(await unwrap(rotated.outputs.urls.REDIS_URL!)).password).toBe(current);
+
+    const retired = await evaluate({ ...base, rotations: { redis: { 'app-password': { generation: 1, previous: 'retire' } } } }, 'prod');
+    expect(passwordsOf(retired)).toEqual(['allixios-redis-credentials-app-password-g1']);
+    expect(Object.keys(redisSecret(retired))).not.toContain('previous-app-password');
+    expect(redisSecret(retired)['config.users.acl']).toMatch(new RegExp(`^user allixios_app on #${sha256(current)} ~`, 'm'));
+  });
 });
+

@@ -34,6 +34,7 @@ describe('offline render of the prod stack', () => {
       'app-password': REDACTED,
       'monitor-password': REDACTED,
       'config.users.acl': REDACTED,
+      'config.monitor-password': REDACTED,
     });
   });
 

@@ -8,17 +8,24 @@
  * ClickHouse has no advisory locks: bootstraps are serialised by a lease in a table. A holder
  * renews its lease while it works; a lease not renewed expires, so a killed bootstrap blocks
  * others for at most one lease period.
+ *
+ * Passwords rotate (README "Rotating a password"). ClickHouse's users come from its users.d file,
+ * which SQL cannot change: the server reloads it when the stack's rotated Secret reaches the
+ * mounted directory. The adapter logs in with the current password or, until the server has
+ * reloaded the file, with the previous one the rotation keeps, and then waits for the reload.
  */
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { createClient, type ClickHouseClient } from '@clickhouse/client';
+import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { checksum } from '../checksum.ts';
 import { BootstrapError } from '../errors.ts';
 import type { LedgerEntry, PlanStep } from '../plan.ts';
 import { assetStatements } from '../sql-assets.ts';
 import { CLICKHOUSE, type Statement } from '../sql.ts';
+import type { Change } from '../state.ts';
 import { lockHeld, lockWait, notReachable, readiness, retryWithBackoff, sleep, TRY_AGAIN } from './backoff.ts';
-import type { AdapterOptions, EngineAdapter } from './types.ts';
+import { LoginRefused, openWithRotation, urlUser, waitUntilAccepted, type LoginAttempt } from './logins.ts';
+import type { AdapterOptions, EngineAdapter, Login } from './types.ts';
 
 const DATABASE = 'allixios_bootstrap';
 const LEDGER = `${DATABASE}.ledger`;
@@ -26,11 +33,37 @@ const LOCK = `${DATABASE}.lock`;
 /** Statement 0 in the ledger marks a whole asset applied; 1..n record progress within it. */
 const COMPLETE = 0;
 export const DEFAULT_LEASE_MS = 30_000;
+/** Where the admin's password reaches the server from (rendered into the engine's Secret). */
+const USERS_FILE = 'databases/clickhouse/config/users.d/allixios.xml';
+/** How long one check of a login may wait for an answer: it is repeated within the readiness timeout. */
+const MAX_CHECK_MS = 5000;
+/** AUTHENTICATION_FAILED (a wrong user or password) and REQUIRED_PASSWORD: waiting does not fix them. */
+const REFUSED_CODES = new Set(['516', '194']);
 
 /** ClickHouse's error name (UNKNOWN_TYPE, ...): the client puts it in `type`. */
 function errorType(error: unknown): string | undefined {
   const type = (error as { type?: unknown }).type;
   return typeof type === 'string' && type !== '' ? type : undefined;
+}
+
+/**
+ * A refused login: the client parses ClickHouse's error (`Code: 516. ... (AUTHENTICATION_FAILED)`)
+ * into its code; a proxy's 401/403 page is only text.
+ */
+function isLoginRefused(error: unknown): boolean {
+  const code = (error as { code?: unknown }).code;
+  if (typeof code === 'string' && REFUSED_CODES.has(code)) return true;
+  return /Authentication failed|AUTHENTICATION_FAILED|REQUIRED_PASSWORD/.test((error as Error).message ?? '');
+}
+
+/** How one authenticated request went: accepted, refused, or not answered (yet). */
+type Check = { accepted: true } | { accepted: false; refused: boolean; reason: string; code?: string };
+
+const asAttempt = (check: Check): LoginAttempt => (check.accepted ? check : { accepted: false, reason: check.refused ? `refused: ${check.reason}` : check.reason });
+
+/** What the rotation's change does: nothing to the server, it waits for the server's reload. */
+export interface ClickHouseCredentialPayload {
+  kind: 'wait';
 }
 
 export interface ClickHouseAdapterOptions extends AdapterOptions {
@@ -43,8 +76,19 @@ export interface ClickHouseAdapterOptions extends AdapterOptions {
 export class ClickHouseAdapter implements EngineAdapter {
   readonly engine = 'clickhouse' as const;
   readonly target: string;
-  private readonly client: ClickHouseClient;
-  private readonly ownsClient: boolean;
+  /** The admin URL; none with an injected client (chdb), which has no logins to rotate. */
+  private readonly url?: string;
+  private readonly user: string;
+  /** The client the adapter works with. */
+  private connection?: ClickHouseClient;
+  /** The client with the stack's current password, once made. */
+  private current?: ClickHouseClient;
+  /**
+   * Clients made from URLs, closed only by `close()`: a lease renewal may still be running on
+   * one given up for another, and closing it under the renewal would lose the lock.
+   */
+  private readonly owned: ClickHouseClient[] = [];
+  private loggedIn?: Login;
   private readonly holder = `${hostname()}/${process.pid}/${randomUUID()}`;
   private readonly leaseMs: number;
   private heartbeat?: NodeJS.Timeout;
@@ -57,26 +101,71 @@ export class ClickHouseAdapter implements EngineAdapter {
   ) {
     this.leaseMs = options.lockLeaseMs ?? DEFAULT_LEASE_MS;
     if (options.client) {
-      this.client = options.client;
-      this.ownsClient = false;
+      this.connection = options.client;
       this.target = url ? new URL(url).host : 'embedded (chdb)';
+      this.user = 'default';
     } else {
       if (!url) throw new BootstrapError(this.engine, 'no URL and no client');
       const parsed = new URL(url);
+      this.url = url;
+      this.user = decodeURIComponent(parsed.username) || 'default';
       this.target = `${parsed.host}${parsed.pathname === '/' ? '' : parsed.pathname}`;
-      this.client = createClient({
-        url: `${parsed.protocol}//${parsed.host}`,
-        username: decodeURIComponent(parsed.username) || 'default',
-        password: decodeURIComponent(parsed.password),
-        application: 'allixios-bootstrap',
-        // The bootstrap creates the platform's database itself: it must not be the default.
-        request_timeout: 300_000,
-      });
-      this.ownsClient = true;
     }
   }
 
+  private get client(): ClickHouseClient {
+    if (!this.connection) throw new BootstrapError(this.engine, 'not connected');
+    return this.connection;
+  }
+
+  /** A client for `url`, with its credentials. */
+  private clientFor(url: string): ClickHouseClient {
+    const parsed = new URL(url);
+    return createClient({
+      // The bootstrap creates the platform's database itself: it must not be the default.
+      url: `${parsed.protocol}//${parsed.host}`,
+      username: decodeURIComponent(parsed.username) || 'default',
+      password: decodeURIComponent(parsed.password),
+      application: 'allixios-bootstrap',
+      request_timeout: 300_000,
+      // The client logs every failed request: a server not up yet, a password not reloaded yet, a
+      // lease renewal refused during the reload. The adapter handles each and reports what it
+      // gave up on, with the engine's own error: the client's log would only repeat it.
+      log: { level: ClickHouseLogLevel.OFF },
+    });
+  }
+
+  /** Which password `connect()` logged in with; `current` again once the server has reloaded its users. */
+  get login(): Login | undefined {
+    return this.loggedIn;
+  }
+
+  /**
+   * One authenticated request (`SELECT 'ping'`: the /ping endpoint checks no credentials), given
+   * at most `timeoutMs` to answer.
+   */
+  private async check(client: ClickHouseClient, timeoutMs: number): Promise<Check> {
+    const signal = AbortSignal.timeout(timeoutMs);
+    const result = await client.ping({ select: true, abort_signal: signal });
+    if (result.success) return { accepted: true };
+    const { error } = result;
+    const code = errorType(error);
+    if (isLoginRefused(error)) return { accepted: false, refused: true, reason: error.message.trim(), ...(code ? { code } : {}) };
+    return { accepted: false, refused: false, reason: signal.aborted ? `no answer within ${(timeoutMs / 1000).toFixed(1)} s` : error.message.trim() };
+  }
+
+  /** Waits (bounded, with backoff) until the server accepts the admin, with the current password or, when refused, the previous one. */
   async connect(): Promise<void> {
+    if (!this.url) return this.waitForEmbedded();
+    const urls = { current: this.url, previous: this.options.logins?.previousUrl };
+    const { client, login } = await openWithRotation(this.engine, urls, (url) => this.open(url));
+    this.connection = client;
+    if (login === 'current') this.current = client;
+    this.loggedIn = login;
+  }
+
+  /** An injected client (chdb): waits until it answers; it has no credentials. */
+  private async waitForEmbedded(): Promise<void> {
     let last = 'no attempt made';
     const attempt = async () => {
       const result = await this.client.ping();
@@ -85,6 +174,98 @@ export class ClickHouseAdapter implements EngineAdapter {
       return TRY_AGAIN;
     };
     await retryWithBackoff(readiness(this.options.readyTimeoutMs), attempt, (elapsed) => notReachable(this.engine, this.target, elapsed, last));
+  }
+
+  /** Waits (bounded, with backoff) until the server accepts `url`; a refused login is not waited on. */
+  private async open(url: string): Promise<ClickHouseClient> {
+    const client = this.clientFor(url);
+    let last = 'no attempt made';
+    const attempt = async (remaining: number) => {
+      const check = await this.check(client, Math.max(500, Math.min(MAX_CHECK_MS, remaining)));
+      if (check.accepted) return true;
+      if (check.refused) throw new LoginRefused(this.engine, check.reason, `cannot connect to ${this.target} as ${urlUser(url)}: ${check.reason}`, check.code);
+      last = check.reason;
+      return TRY_AGAIN;
+    };
+    try {
+      await retryWithBackoff(readiness(this.options.readyTimeoutMs), attempt, (elapsed) => notReachable(this.engine, this.target, elapsed, last));
+    } catch (error) {
+      await client.close().catch(() => undefined);
+      throw error;
+    }
+    this.owned.push(client);
+    return client;
+  }
+
+  /** The client with the stack's current password, made once. */
+  private currentClient(): ClickHouseClient {
+    if (!this.current) {
+      this.current = this.clientFor(this.url!);
+      this.owned.push(this.current);
+    }
+    return this.current;
+  }
+
+  /**
+   * Works with the current password from now on. A lease renewal refused while the server
+   * reloaded its users was skipped (see `startHeartbeat`): the lease is renewed at once, if it
+   * is still this bootstrap's.
+   */
+  private async useCurrent(): Promise<void> {
+    this.connection = this.currentClient();
+    this.loggedIn = 'current';
+    if (!this.heartbeat) return;
+    const [oldest] = await this.liveLeases();
+    if (oldest?.holder !== this.holder) {
+      this.heartbeatError = new Error('it expired while the server reloaded its users');
+      return;
+    }
+    await this.writeLease(this.leaseMs);
+  }
+
+  /**
+   * Logged in with the previous password: the server has not reloaded its users.d from the
+   * rotated Secret yet, and the change is to wait for it. Unless it accepts the current
+   * password by now: then the adapter switches to it.
+   */
+  async planCredentials(): Promise<Array<Change<ClickHouseCredentialPayload>>> {
+    if (this.loggedIn !== 'previous') return [];
+    if ((await this.check(this.currentClient(), MAX_CHECK_MS)).accepted) {
+      await this.useCurrent();
+      return [];
+    }
+    return [
+      {
+        subject: `user ${this.user}`,
+        action: 'update',
+        detail: "the server still has the previous password: waiting for it to reload users.d from the engine's Secret",
+        source: USERS_FILE,
+        payload: { kind: 'wait' },
+      },
+    ];
+  }
+
+  /** Waits (within the readiness timeout) until the server accepts the current password, then works with it. */
+  async applyCredential(change: Change<ClickHouseCredentialPayload>): Promise<void> {
+    const current = this.currentClient();
+    const what = `${change.subject} with the stack's current password`;
+    await waitUntilAccepted(this.engine, what, this.options.readyTimeoutMs, async () => asAttempt(await this.check(current, MAX_CHECK_MS)));
+    await this.useCurrent();
+  }
+
+  /** Waits until the server accepts `url` (the application's login), each check with a client of its own. */
+  async verifyLogin(url: string): Promise<void> {
+    // An injected client (chdb) has no users to log in as.
+    if (!this.url) return;
+    const timeoutMs = Math.min(MAX_CHECK_MS, this.options.readyTimeoutMs);
+    await waitUntilAccepted(this.engine, `the login ${urlUser(url)}`, this.options.readyTimeoutMs, async () => {
+      const client = this.clientFor(url);
+      try {
+        return asAttempt(await this.check(client, timeoutMs));
+      } finally {
+        await client.close().catch(() => undefined);
+      }
+    });
   }
 
   private async exists(table: 'ledger' | 'lock'): Promise<boolean> {
@@ -170,7 +351,13 @@ export class ClickHouseAdapter implements EngineAdapter {
 
   private startHeartbeat(): void {
     this.heartbeat = setInterval(() => {
-      this.writeLease(this.leaseMs).catch((error: unknown) => (this.heartbeatError = error));
+      this.writeLease(this.leaseMs).catch((error: unknown) => {
+        // Logged in with the previous password, the server refuses it from its reload of
+        // users.d until the adapter switches to the current one (at most one check later):
+        // the lease outlasts two missed renewals, and `useCurrent` renews it at once.
+        if (this.loggedIn === 'previous' && isLoginRefused(error)) return;
+        this.heartbeatError = error;
+      });
     }, Math.max(100, Math.floor(this.leaseMs / 3)));
     this.heartbeat.unref();
   }
@@ -279,6 +466,6 @@ export class ClickHouseAdapter implements EngineAdapter {
       // Release at once rather than letting the lease run out.
       await this.writeLease(-1).catch(() => undefined);
     }
-    if (this.ownsClient) await this.client.close();
+    for (const client of this.owned) await client.close().catch(() => undefined);
   }
 }

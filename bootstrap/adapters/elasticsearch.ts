@@ -9,6 +9,12 @@
  * waiting bootstrap then takes it over with a conditional write on the document's sequence
  * number, which only one of several waiters can win. Every change applied is recorded in a
  * hidden ledger index.
+ *
+ * Passwords rotate (README "Rotating a password"): the admin user (`elastic`, native realm) logs
+ * in with the stack's current password or, while the cluster still has the previous one the
+ * rotation keeps, with that one, and then sets the current one. The platform's users live in the
+ * file realm, which Elasticsearch reloads from its mounted Secret: the bootstrap only checks that
+ * the application's login is accepted.
  */
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
@@ -29,7 +35,8 @@ import {
   type ObservedIndex,
 } from './elasticsearch-plan.ts';
 import { lockHeld, lockWait, notReachable, readiness, retryWithBackoff, TRY_AGAIN } from './backoff.ts';
-import type { AdapterOptions } from './types.ts';
+import { urlUser, waitUntilAccepted, type LoginAttempt } from './logins.ts';
+import type { AdapterOptions, Login } from './types.ts';
 
 export const LEDGER_INDEX = 'allixios-bootstrap-ledger';
 export const LOCK_INDEX = 'allixios-bootstrap-lock';
@@ -37,6 +44,17 @@ const LOCK_ID = 'lock';
 export const DEFAULT_LEASE_MS = 30_000;
 /** How long a reindex into the next version may take before the bootstrap gives up on it. */
 export const DEFAULT_REINDEX_TIMEOUT_MS = 60 * 60_000;
+
+/** Where the admin's password is defined, for the change that sets it. */
+const PASSWORD_SOURCE = 'databases/elasticsearch/index.ts';
+/** How long one check of a login may take: it is repeated within the readiness timeout. */
+const LOGIN_CHECK_TIMEOUT_MS = 10_000;
+
+/** What setting the admin's password needs: never printed. */
+export interface ElasticsearchCredentialPayload {
+  /** The stack's current password. */
+  password: string;
+}
 
 /** The variable naming the environment whose settings (shards, replicas, refresh, retention) apply. */
 export const ENVIRONMENT_VARIABLE = 'ALLIXIOS_ENVIRONMENT';
@@ -121,6 +139,9 @@ function isTransient(error: unknown): boolean {
   return status === 408 || status === 429 || status === 502 || status === 503 || status === 504;
 }
 
+/** How one cluster health request went: answered, or why not (a refused login kept apart). */
+type HealthOutcome = { answered: true } | { answered: false; refused: boolean; reason: string };
+
 /** Bookkeeping indices: one shard, a replica once a second node exists, hidden from wildcards. */
 const BOOKKEEPING_SETTINGS: estypes.IndicesIndexSettings = { number_of_shards: 1, auto_expand_replicas: '0-1', hidden: true };
 
@@ -171,7 +192,15 @@ export class ElasticsearchAdapter implements StateAdapter<ElasticsearchObserved,
   readonly target: string;
   private readonly hostPort: string;
   private readonly user: string;
-  private readonly client: Client;
+  /** The admin URL, with the stack's current password. */
+  private readonly url: string;
+  /** The client with the stack's current password. */
+  private readonly currentClient: Client;
+  /** The client the adapter works with: the current one, or the previous one until a rotation sets the current password. */
+  private client: Client;
+  /** Every client made for the admin, closed by `close()`. */
+  private readonly clients: Client[] = [];
+  private loggedIn?: Login;
   private readonly ledgerIndex: string;
   private readonly lockIndex: string;
   private readonly leaseMs: number;
@@ -191,55 +220,166 @@ export class ElasticsearchAdapter implements StateAdapter<ElasticsearchObserved,
     this.hostPort = `${parsed.hostname}:${port}`;
     this.target = `${parsed.protocol}//${this.hostPort}`;
     this.user = decodeURIComponent(parsed.username);
+    this.url = url;
     this.ledgerIndex = options.ledgerIndex ?? LEDGER_INDEX;
     this.lockIndex = options.lockIndex ?? LOCK_INDEX;
     this.leaseMs = options.lockLeaseMs ?? DEFAULT_LEASE_MS;
-    this.client = new Client({
+    this.currentClient = this.client = this.adminClient(url);
+  }
+
+  /** A client for `url`, with its credentials. */
+  private clientFor(url: string, requestTimeout: number): Client {
+    const parsed = new URL(url);
+    const user = decodeURIComponent(parsed.username);
+    return new Client({
       node: `${parsed.protocol}//${parsed.host}${parsed.pathname === '/' ? '' : parsed.pathname}`,
-      ...(this.user ? { auth: { username: this.user, password: decodeURIComponent(parsed.password) } } : {}),
+      ...(user ? { auth: { username: user, password: decodeURIComponent(parsed.password) } } : {}),
       // Retries are the bootstrap's own: a create retried by the client after a lost response
       // would conflict with itself.
       maxRetries: 0,
-      requestTimeout: 120_000,
+      requestTimeout,
       name: 'allixios-bootstrap',
     });
   }
 
-  /** Waits (bounded, with backoff) for the cluster to answer with status yellow or green. */
+  /** A client for the admin URL with one of its passwords, closed with the adapter. */
+  private adminClient(url: string): Client {
+    const client = this.clientFor(url, 120_000);
+    this.clients.push(client);
+    return client;
+  }
+
+  /** Which password `connect()` logged in with; `current` again once a rotation has set it. */
+  get login(): Login | undefined {
+    return this.loggedIn;
+  }
+
+  /** One cluster health request: answered, refused (401), or not ready; throws what waiting does not fix. */
+  private async health(client: Client, remaining: number): Promise<HealthOutcome> {
+    try {
+      await client.cluster.health(
+        { wait_for_status: 'yellow', timeout: `${Math.max(1, Math.min(5, Math.floor(remaining / 1000)))}s` },
+        { requestTimeout: Math.max(2000, Math.min(10_000, remaining + 1000)) },
+      );
+      return { answered: true };
+    } catch (error) {
+      const status = statusOf(error);
+      if (status === 401) return { answered: false, refused: true, reason: describeError(error) };
+      if (status === 403) {
+        // Waiting does not fix a user without the monitor privilege.
+        throw new BootstrapError(this.engine, `cannot connect to ${this.hostPort} as ${this.user || 'an anonymous user'}: not allowed to read the cluster health: ${describeError(error)}`, undefined, errorType(error));
+      }
+      if (!isTransient(error)) throw new BootstrapError(this.engine, `cannot connect to ${this.hostPort}: ${describeError(error)}`, undefined, errorType(error));
+      return { answered: false, refused: false, reason: describeError(error) };
+    }
+  }
+
+  /**
+   * Waits (bounded, with backoff) for the cluster to answer with status yellow or green, with the
+   * current password or, when the cluster refuses it and a rotation keeps the previous one, with
+   * that one. A 401 is a wrong password or a node whose security index is still recovering (its
+   * native users cannot be checked yet): only waiting tells them apart, so it is waited on, and
+   * both passwords are tried in every attempt.
+   */
   async connect(): Promise<void> {
+    const previousUrl = this.options.logins?.previousUrl;
+    const previous = previousUrl ? this.adminClient(previousUrl) : undefined;
+    const who = this.user || 'an anonymous user';
     let last = 'no attempt made';
     let unauthorised = false;
-    const attempt = async (remaining: number) => {
-      try {
-        await this.client.cluster.health(
-          { wait_for_status: 'yellow', timeout: `${Math.max(1, Math.min(5, Math.floor(remaining / 1000)))}s` },
-          { requestTimeout: Math.max(2000, Math.min(10_000, remaining + 1000)) },
-        );
-        return true;
-      } catch (error) {
-        const status = statusOf(error);
-        if (status === 401) {
-          // A wrong password, or a node whose security index is still recovering (its native
-          // users cannot be checked yet): only waiting tells them apart, so it is waited on.
-          unauthorised = true;
-          last = `authentication failed as ${this.user || 'an anonymous user'} (a wrong password, or the security index still recovering): ${describeError(error)}`;
-          return TRY_AGAIN;
-        }
-        if (status === 403) {
-          // Waiting does not fix a user without the monitor privilege.
-          throw new BootstrapError(this.engine, `cannot connect to ${this.hostPort} as ${this.user || 'an anonymous user'}: not allowed to read the cluster health: ${describeError(error)}`, undefined, errorType(error));
-        }
-        unauthorised = false;
-        if (!isTransient(error)) throw new BootstrapError(this.engine, `cannot connect to ${this.hostPort}: ${describeError(error)}`, undefined, errorType(error));
-        last = describeError(error);
-        return TRY_AGAIN;
-      }
+    const attempt = async (remaining: number): Promise<Login | typeof TRY_AGAIN> => {
+      const current = await this.health(this.currentClient, remaining);
+      if (current.answered) return 'current';
+      unauthorised = current.refused;
+      last = current.refused ? `authentication failed as ${who} (a wrong password, or the security index still recovering): ${current.reason}` : current.reason;
+      if (!current.refused || !previous) return TRY_AGAIN;
+      const fallback = await this.health(previous, remaining);
+      if (fallback.answered) return 'previous';
+      unauthorised = fallback.refused;
+      last = fallback.refused
+        ? `authentication failed as ${who} with the stack's current password and with the previous one the rotation keeps (wrong passwords, or the security index still recovering): current: ${current.reason}; previous: ${fallback.reason}`
+        : fallback.reason;
+      return TRY_AGAIN;
     };
-    await retryWithBackoff(readiness(this.options.readyTimeoutMs), attempt, (elapsed) =>
+    const login = await retryWithBackoff(readiness(this.options.readyTimeoutMs), attempt, (elapsed) =>
       unauthorised
         ? new BootstrapError(this.engine, `cannot connect to ${this.hostPort} after ${(elapsed / 1000).toFixed(1)} s: ${last}`, undefined, 'security_exception')
         : notReachable(this.engine, this.hostPort, elapsed, last),
     );
+    this.loggedIn = login;
+    if (login === 'previous') this.client = previous!;
+  }
+
+  /** Whether `client`'s credentials are accepted now (`_authenticate` needs no privilege); throws what waiting does not fix. */
+  private async authenticates(client: Client, what: string): Promise<LoginAttempt> {
+    try {
+      await client.security.authenticate();
+      return { accepted: true };
+    } catch (error) {
+      if (statusOf(error) === 401) return { accepted: false, reason: `refused: ${describeError(error)}` };
+      if (isTransient(error)) return { accepted: false, reason: describeError(error) };
+      throw new BootstrapError(this.engine, `${what}: ${describeError(error)}`, undefined, errorType(error));
+    }
+  }
+
+  /** From now on the adapter works with the current password. */
+  private useCurrent(): void {
+    this.client = this.currentClient;
+    this.loggedIn = 'current';
+  }
+
+  /**
+   * Logged in with the previous password: set the stack's. Unless the cluster accepts the
+   * current one by now (a concurrent bootstrap set it): then the adapter switches to it.
+   */
+  async planCredentials(): Promise<Array<Change<ElasticsearchCredentialPayload>>> {
+    if (this.loggedIn !== 'previous') return [];
+    if ((await this.authenticates(this.currentClient, `${this.user} with the stack's current password`)).accepted) {
+      this.useCurrent();
+      return [];
+    }
+    return [
+      {
+        subject: `user ${this.user}`,
+        action: 'update',
+        detail: "the engine still has the previous password: set the stack's",
+        source: PASSWORD_SOURCE,
+        payload: { password: decodeURIComponent(new URL(this.url).password) },
+      },
+    ];
+  }
+
+  /**
+   * Sets the admin's password with the previous one, then works with the current one. The
+   * previous password stops working at once: the switch comes before anything else (the lease
+   * renewals go through `this.client` too).
+   */
+  async applyCredential(change: Change<ElasticsearchCredentialPayload>): Promise<void> {
+    if (this.lockLost) throw new BootstrapError(this.engine, `${change.subject}: not applied: ${this.lockLost}`);
+    try {
+      await this.client.security.changePassword({ username: this.user, password: change.payload.password });
+    } catch (error) {
+      throw new BootstrapError(this.engine, `${change.subject}: setting the stack's password failed: ${describeError(error)}`, { file: change.source }, errorType(error));
+    }
+    this.useCurrent();
+    const what = `${this.user} with the stack's current password`;
+    await waitUntilAccepted(this.engine, what, this.options.readyTimeoutMs, () => this.authenticates(this.currentClient, what));
+  }
+
+  /**
+   * Waits until the cluster accepts `url` (the application's login, a file-realm user whose
+   * password Elasticsearch reloads from its mounted Secret), each check with a client of its own.
+   */
+  async verifyLogin(url: string): Promise<void> {
+    const what = `the login ${urlUser(url)}`;
+    await waitUntilAccepted(this.engine, what, this.options.readyTimeoutMs, async () => {
+      const client = this.clientFor(url, LOGIN_CHECK_TIMEOUT_MS);
+      try {
+        return await this.authenticates(client, what);
+      } finally {
+        await client.close().catch(() => undefined);
+      }
+    });
   }
 
   /** Creates a bookkeeping index unless it exists; two bootstraps creating it at once both succeed. */
@@ -529,7 +669,7 @@ export class ElasticsearchAdapter implements StateAdapter<ElasticsearchObserved,
 
   async close(): Promise<void> {
     await this.releaseLock().catch(() => undefined);
-    await this.client.close().catch(() => undefined);
+    for (const client of this.clients) await client.close().catch(() => undefined);
   }
 }
 

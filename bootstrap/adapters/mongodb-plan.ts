@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto';
 import type { CollationOptions, CreateCollectionOptions, Document, IndexDescriptionInfo, IndexDirection } from 'mongodb';
 import type { CollectionDefinition, CreationOptions, NamedIndexDescription } from '../../databases/mongodb/definitions.ts';
 import type { Change, StateFlags, StatePlan } from '../state.ts';
+import type { MongoUserPasswords } from './mongodb-credentials.ts';
 
 /** The ledger: one document per subject the bootstrap changed, in the platform's database. */
 export const LEDGER_COLLECTION = 'allixios_bootstrap';
@@ -21,6 +22,12 @@ export const LOCK_COLLECTION = 'allixios_bootstrap_lock';
 
 export interface MongoDesired {
   collections: readonly CollectionDefinition[];
+  /**
+   * The passwords the stack wants for the platform's users (`MONGODB_USER_PASSWORDS`); absent
+   * when the variable is not set, and then no password is checked. Not this planner's: the
+   * adapter plans them (`mongodb-credentials.ts`), before the collections.
+   */
+  users?: MongoUserPasswords;
 }
 
 /** One collection as listCollections and listIndexes report it. */

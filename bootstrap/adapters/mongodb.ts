@@ -9,14 +9,28 @@
  * lock is a lease: its holder renews it while it works, and a lease not renewed expires, so a
  * killed bootstrap blocks others for one lease period at most. Expiry is judged by the server's
  * clock (`$$NOW`), never by the hosts'.
+ *
+ * Passwords rotate (README "Rotating a password"): the adapter logs in with the stack's current
+ * root password or, when the server refuses it and the rotation keeps it, the previous one; it
+ * then sets every platform user's password that differs from the stack's
+ * (`mongodb-credentials.ts` decides which).
  */
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { MongoClient, MongoNetworkError, MongoServerError, MongoServerSelectionError, type Db, type MongoClientOptions } from 'mongodb';
 import { ENGINES } from '../../databases/index.ts';
 import { MONGODB_COLLECTIONS, MONGODB_DATABASE } from '../../databases/mongodb/definitions.ts';
+import { USER_PASSWORDS_VARIABLE } from '../../databases/mongodb/index.ts';
 import { BootstrapError } from '../errors.ts';
 import type { Change, StateAdapter, StateEngine } from '../state.ts';
+import {
+  observedUsers,
+  parseUserPasswords,
+  planMongoCredentials,
+  USERS_DATABASE,
+  type MongoCredentialChange,
+  type MongoUserPasswords,
+} from './mongodb-credentials.ts';
 import {
   LEDGER_COLLECTION,
   LOCK_COLLECTION,
@@ -28,12 +42,17 @@ import {
   type ObservedCollection,
 } from './mongodb-plan.ts';
 import { lockHeld, lockWait, notReachable, readiness, retryWithBackoff, TRY_AGAIN } from './backoff.ts';
-import { DEFAULT_STATEMENT_TIMEOUT_MS, type AdapterOptions } from './types.ts';
+import { LoginRefused, openWithRotation, waitUntilAccepted, type LoginAttempt } from './logins.ts';
+import { DEFAULT_STATEMENT_TIMEOUT_MS, type AdapterOptions, type Login } from './types.ts';
 
 export const DEFAULT_LEASE_MS = 30_000;
 const LOCK_ID = 'bootstrap';
 /** MongoDB's duplicate key error: the lock document exists. */
 const DUPLICATE_KEY = 11000;
+/** A wrong user or password (MongoDB does not say which): waiting does not fix it. */
+const AUTHENTICATION_FAILED = 18;
+/** How long one attempt to log in may wait for a server, so a server that comes up is noticed soon. */
+const MAX_ATTEMPT_MS = 5000;
 
 /**
  * Server errors that mean "not ready yet" (a replica set electing, a server starting or
@@ -99,6 +118,10 @@ export function withDatabase(url: string, database: string): string {
   return `${scheme[0]}${authority}/${encodeURIComponent(database)}${query}`;
 }
 
+function isLoginRefused(error: unknown): boolean {
+  return error instanceof MongoServerError && error.code === AUTHENTICATION_FAILED;
+}
+
 function isTransient(error: unknown): boolean {
   if (error instanceof MongoServerSelectionError || error instanceof MongoNetworkError) return true;
   return error instanceof MongoServerError && typeof error.code === 'number' && TRANSIENT_SERVER_CODES.has(error.code);
@@ -113,6 +136,8 @@ function serverCode(error: unknown): string | undefined {
 export interface MongoAdapterOptions extends AdapterOptions {
   /** The collections of the definitions: the ones whose indexes are observed. */
   collections: readonly string[];
+  /** The passwords the stack wants for the platform's users; without them no password is checked. */
+  users?: MongoUserPasswords;
 }
 
 /**
@@ -137,7 +162,15 @@ export class MongoAdapter implements StateAdapter<MongoObserved, MongoPayload> {
   private readonly appliedBy: string;
   private readonly holder = `${hostname()}/${process.pid}/${randomUUID()}`;
   private readonly leaseMs: number;
+  /** The user the admin URL logs in as (root). */
+  private readonly loginUser?: string;
   private client?: MongoClient;
+  /**
+   * Clients given up for one with the current password. Closed only by `close()`: a lease
+   * renewal may still be running on one, and closing it under the renewal would lose the lock.
+   */
+  private readonly retired: MongoClient[] = [];
+  private loggedIn?: Login;
   private heartbeat?: NodeJS.Timeout;
   private lockLost?: string;
 
@@ -156,6 +189,7 @@ export class MongoAdapter implements StateAdapter<MongoObserved, MongoPayload> {
     this.databaseName = parsed.database ?? MONGODB_DATABASE;
     this.target = `${this.hosts}/${this.databaseName}`;
     this.appliedBy = `${parsed.username ?? 'unknown'} from ${hostname()}`;
+    if (parsed.username) this.loginUser = parsed.username;
     this.leaseMs = options.lockLeaseMs ?? DEFAULT_LEASE_MS;
   }
 
@@ -164,27 +198,113 @@ export class MongoAdapter implements StateAdapter<MongoObserved, MongoPayload> {
     return this.client.db(this.databaseName);
   }
 
+  /** The database the platform's users live in. */
+  private get admin(): Db {
+    if (!this.client) throw new BootstrapError(this.engine, 'not connected');
+    return this.client.db(USERS_DATABASE);
+  }
+
+  /** Which password `connect()` logged in with; `current` again once a rotation has set it. */
+  get login(): Login | undefined {
+    return this.loggedIn;
+  }
+
   async connect(): Promise<void> {
+    const urls = { current: this.url, previous: this.options.logins?.previousUrl };
+    const { client, login } = await openWithRotation(this.engine, urls, (url) => this.open(url));
+    this.client = client;
+    this.loggedIn = login;
+  }
+
+  /** Waits (bounded, with backoff) until the server accepts a connection with `url`; a refused login is not waited on. */
+  private async open(url: string): Promise<MongoClient> {
     let last = 'no attempt made';
     const attempt = async (remaining: number): Promise<MongoClient | typeof TRY_AGAIN> => {
       // Each attempt waits for a server at most until the readiness deadline (and 5 s at most, so
       // a server that comes up is noticed soon); then backoff, and try again.
-      const attemptMs = Math.max(500, Math.min(5000, remaining));
-      const client = new MongoClient(this.url, mongoClientOptions(attemptMs, this.options));
+      const attemptMs = Math.max(500, Math.min(MAX_ATTEMPT_MS, remaining));
+      const client = new MongoClient(url, mongoClientOptions(attemptMs, this.options));
       try {
         await client.connect();
         await client.db(this.databaseName).command({ ping: 1 });
         return client;
       } catch (error) {
         await client.close().catch(() => undefined);
-        if (!isTransient(error)) {
-          throw new BootstrapError(this.engine, `cannot connect to ${this.target}: ${(error as Error).message}`, undefined, serverCode(error));
-        }
+        const message = `cannot connect to ${this.target}: ${(error as Error).message}`;
+        if (isLoginRefused(error)) throw new LoginRefused(this.engine, (error as Error).message, message, serverCode(error));
+        if (!isTransient(error)) throw new BootstrapError(this.engine, message, undefined, serverCode(error));
         last = (error as Error).message;
         return TRY_AGAIN;
       }
     };
-    this.client = await retryWithBackoff(readiness(this.options.readyTimeoutMs), attempt, (elapsed) => notReachable(this.engine, this.hosts, elapsed, last));
+    return retryWithBackoff(readiness(this.options.readyTimeoutMs), attempt, (elapsed) => notReachable(this.engine, this.hosts, elapsed, last));
+  }
+
+  /** Logs in anew with the current password, once the server has it, and works with that client from now on. */
+  private async switchToCurrent(): Promise<void> {
+    const client = await this.open(this.url);
+    if (this.client) this.retired.push(this.client);
+    this.client = client;
+    this.loggedIn = 'current';
+  }
+
+  /**
+   * The platform users whose password differs from the stack's, read with `usersInfo` (root may
+   * read the credentials). Logged in with the previous password while root already has the
+   * current one (a concurrent bootstrap set it), the adapter logs in anew with the current one.
+   */
+  async planCredentials(): Promise<MongoCredentialChange[]> {
+    const users = this.options.users;
+    if (!users) return [];
+    const reply = await this.admin.command({
+      usersInfo: Object.keys(users).map((user) => ({ user, db: USERS_DATABASE })),
+      showCredentials: true,
+    });
+    const changes = planMongoCredentials(users, observedUsers(reply));
+    const login = this.loginUser;
+    if (this.loggedIn === 'previous' && login !== undefined && Object.hasOwn(users, login) && !changes.some((change) => change.payload.user === login)) {
+      await this.switchToCurrent();
+    }
+    return changes;
+  }
+
+  /**
+   * Sets one user's password. Root may set its own while logged in with it: the session stays
+   * authenticated; but the driver authenticates every new pooled connection with the password
+   * it was given, so after setting its own the adapter logs in with the current one.
+   */
+  async applyCredential(change: MongoCredentialChange): Promise<void> {
+    if (this.lockLost) throw new BootstrapError(this.engine, `lost the lock: ${this.lockLost}; ${change.subject} and what follows were not applied`);
+    const { user, password } = change.payload;
+    try {
+      await this.admin.command({ updateUser: user, pwd: password, mechanisms: ['SCRAM-SHA-256'] });
+    } catch (error) {
+      throw this.failure(change, error);
+    }
+    if (user === this.loginUser && this.loggedIn === 'previous') await this.switchToCurrent();
+  }
+
+  /** Waits until the server accepts `url` (the application's), each attempt with a client of its own. */
+  async verifyLogin(url: string): Promise<void> {
+    const user = parseConnectionString(url).username ?? '(no user)';
+    await waitUntilAccepted(this.engine, `the login ${user}`, this.options.readyTimeoutMs, () => this.tryLogin(url, user));
+  }
+
+  /** One login with `url`: a ping runs on a connection the driver has authenticated. */
+  private async tryLogin(url: string, user: string): Promise<LoginAttempt> {
+    const client = new MongoClient(url, mongoClientOptions(Math.min(MAX_ATTEMPT_MS, this.options.readyTimeoutMs), this.options));
+    try {
+      await client.connect();
+      await client.db().command({ ping: 1 });
+      return { accepted: true };
+    } catch (error) {
+      const reason = (error as Error).message;
+      if (isLoginRefused(error)) return { accepted: false, reason: `refused: ${reason}` };
+      if (isTransient(error)) return { accepted: false, reason };
+      throw new BootstrapError(this.engine, `the login ${user}: ${reason}`, undefined, serverCode(error));
+    } finally {
+      await client.close().catch(() => undefined);
+    }
   }
 
   private get locks() {
@@ -258,7 +378,7 @@ export class MongoAdapter implements StateAdapter<MongoObserved, MongoPayload> {
     };
   }
 
-  private failure(change: Change<MongoPayload>, error: unknown, note = ''): BootstrapError {
+  private failure(change: Change, error: unknown, note = ''): BootstrapError {
     return new BootstrapError(this.engine, `${change.subject}: ${change.action} failed: ${(error as Error).message}${note}`, { file: change.source }, serverCode(error));
   }
 
@@ -330,7 +450,8 @@ export class MongoAdapter implements StateAdapter<MongoObserved, MongoPayload> {
       // Release at once rather than letting the lease run out; only our own lease.
       await this.locks.deleteOne({ _id: LOCK_ID, holder: this.holder }).catch(() => undefined);
     }
-    await this.client?.close().catch(() => undefined);
+    for (const client of [...this.retired, this.client]) await client?.close().catch(() => undefined);
+    this.retired.length = 0;
     this.client = undefined;
   }
 }
@@ -340,7 +461,11 @@ export const mongodbEngine: StateEngine<MongoDesired, MongoObserved, MongoPayloa
   kind: 'state',
   name: 'mongodb',
   urlVariable: ENGINES.mongodb.urlVariable,
-  desired: () => ({ collections: MONGODB_COLLECTIONS }),
+  desired: (env) => {
+    const users = parseUserPasswords(env[USER_PASSWORDS_VARIABLE]);
+    return { collections: MONGODB_COLLECTIONS, ...(users ? { users } : {}) };
+  },
   plan: planMongo,
-  createAdapter: (url, options) => new MongoAdapter(url, { ...options, collections: MONGODB_COLLECTIONS.map((definition) => definition.name) }),
+  createAdapter: (url, options, desired) =>
+    new MongoAdapter(url, { ...options, collections: MONGODB_COLLECTIONS.map((definition) => definition.name), ...(desired.users ? { users: desired.users } : {}) }),
 };

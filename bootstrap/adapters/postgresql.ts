@@ -3,15 +3,19 @@
  * connection, so a killed run leaves no lock), each migration runs statement by statement inside
  * one transaction together with its ledger row, and the ledger lives in `allixios_bootstrap`.
  */
+import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import pg from 'pg';
+import { ROLE_VERIFIERS_VARIABLE } from '../../databases/postgresql/index.ts';
 import { assetLabel } from '../assets.ts';
 import { BootstrapError } from '../errors.ts';
 import type { LedgerEntry, PlanStep } from '../plan.ts';
 import { assetStatements } from '../sql-assets.ts';
+import type { Change } from '../state.ts';
 import { lineAndColumn, POSTGRESQL, type Statement } from '../sql.ts';
 import { lockContention, lockHeld, lockWait, notReachable, readiness, retryWithBackoff, TRY_AGAIN } from './backoff.ts';
-import { DEFAULT_STATEMENT_TIMEOUT_MS, type AdapterOptions, type EngineAdapter } from './types.ts';
+import { LoginRefused, openWithRotation, urlUser, waitUntilAccepted, type LoginAttempt } from './logins.ts';
+import { DEFAULT_STATEMENT_TIMEOUT_MS, type AdapterOptions, type EngineAdapter, type Login } from './types.ts';
 
 /** Key of the advisory lock; any 64-bit number no other tool of the platform uses. */
 const LOCK_KEY = 7_263_001_337n;
@@ -44,6 +48,17 @@ const RESET_SESSION = 'RESET ALL; SET SESSION AUTHORIZATION DEFAULT; DEALLOCATE 
 
 /** Errors that mean "not ready yet": retried until the readiness timeout. */
 const TRANSIENT = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EAI_AGAIN', 'ENOTFOUND', 'EHOSTUNREACH', '57P03']);
+/** A refused login: a wrong password (28P01), or no such role or no pg_hba.conf line for it (28000). */
+const LOGIN_REFUSED = new Set(['28P01', '28000']);
+/** object_not_in_prerequisite_state: the mounted verifiers file is not the stack's yet (allixios_credentials). */
+const FILE_NOT_REFRESHED = '55000';
+const VERIFIERS_SOURCE = 'databases/postgresql/initdb/role-verifiers';
+
+/** A role whose password the bootstrap sets to the mounted Secret's verifier. */
+interface VerifierPayload {
+  role: string;
+  fileSha256: string;
+}
 
 function errorCode(error: unknown): string | undefined {
   return (error as { code?: string }).code;
@@ -52,6 +67,7 @@ function errorCode(error: unknown): string | undefined {
 export class PostgresAdapter implements EngineAdapter {
   readonly engine = 'postgresql' as const;
   readonly target: string;
+  login?: Login;
   private readonly url: URL;
   private client?: pg.Client;
 
@@ -82,9 +98,9 @@ export class PostgresAdapter implements EngineAdapter {
       // within a second and ends the session, and with it the advisory lock.
       client_connection_check_interval: '1s',
     };
-    const attempt = async (): Promise<pg.Client | typeof TRY_AGAIN> => {
+    const attempt = async (url: string): Promise<pg.Client | typeof TRY_AGAIN> => {
       const client = new pg.Client({
-        connectionString: this.url.toString(),
+        connectionString: url,
         application_name: 'allixios-bootstrap',
         options: Object.entries(settings).map(([name, value]) => `-c ${name}=${value}`).join(' '),
         connectionTimeoutMillis: Math.max(1000, Math.min(5000, this.options.readyTimeoutMs)),
@@ -105,6 +121,7 @@ export class PostgresAdapter implements EngineAdapter {
         const code = errorCode(error);
         const message = (error as Error).message;
         if (/unsupported startup parameter/i.test(message)) throw poolerError(this.target, message);
+        if (code !== undefined && LOGIN_REFUSED.has(code)) throw new LoginRefused(this.engine, message, `cannot connect to ${this.target}: ${message}`, code);
         if (!((code !== undefined && TRANSIENT.has(code)) || /terminated unexpectedly|timeout/i.test(message))) {
           throw new BootstrapError(this.engine, `cannot connect to ${this.target}: ${message}`, undefined, code);
         }
@@ -113,7 +130,85 @@ export class PostgresAdapter implements EngineAdapter {
       }
     };
     const address = `${this.url.hostname}:${this.url.port || '5432'}`;
-    this.client = await retryWithBackoff(readiness(this.options.readyTimeoutMs), attempt, (elapsed) => notReachable(this.engine, address, elapsed, last.message, last.code));
+    const open = (url: string) =>
+      retryWithBackoff(readiness(this.options.readyTimeoutMs), () => attempt(url), (elapsed) => notReachable(this.engine, address, elapsed, last.message, last.code));
+    const opened = await openWithRotation(this.engine, { current: this.url.toString(), previous: this.options.logins?.previousUrl }, open);
+    this.client = opened.client;
+    this.login = opened.login;
+  }
+
+  /**
+   * The roles whose password is not the stack's (a rotation), as the server sees them: compared
+   * with the mounted verifiers file by `allixios_credentials` (initdb/10-roles.sh), once that file
+   * is the one the bootstrap was given (POSTGRES_ROLE_VERIFIERS): after a rotation the kubelet
+   * refreshes the mounted Secret within about a minute, which is waited on within the readiness
+   * timeout. Without POSTGRES_ROLE_VERIFIERS there is nothing to compare.
+   */
+  async planCredentials(): Promise<Change[]> {
+    const file = this.options.env?.[ROLE_VERIFIERS_VARIABLE];
+    if (file === undefined) return [];
+    const fileSha256 = createHash('sha256').update(file).digest('hex');
+    const { rows: installed } = await this.db.query<{ ok: boolean }>(`SELECT to_regprocedure('allixios_credentials.verifier_drift(text)') IS NOT NULL AS ok`);
+    if (!installed[0]!.ok) {
+      throw new BootstrapError(
+        this.engine,
+        `the server has no allixios_credentials functions, with which the bootstrap brings the roles to the stack's passwords: its volume was initialised by an older databases/postgresql/initdb/10-roles.sh. Run the script once on it (kubectl exec <pod> -- bash /docker-entrypoint-initdb.d/10-roles.sh, or docker exec), then deploy again`,
+      );
+    }
+    let last = '';
+    const roles = await retryWithBackoff(
+      readiness(this.options.readyTimeoutMs),
+      async () => {
+        try {
+          const { rows } = await this.db.query<{ role: string }>('SELECT role FROM allixios_credentials.verifier_drift($1) AS role', [fileSha256]);
+          return rows.map((row) => row.role);
+        } catch (error) {
+          if (errorCode(error) !== FILE_NOT_REFRESHED) throw new BootstrapError(this.engine, `cannot compare the roles' passwords with the stack's: ${(error as Error).message}`, undefined, errorCode(error));
+          last = (error as Error).message;
+          return TRY_AGAIN;
+        }
+      },
+      (elapsed) =>
+        new BootstrapError(
+          this.engine,
+          `${last} after ${(elapsed / 1000).toFixed(1)} s: the Secret mounted in the server and the bootstrap's ${ROLE_VERIFIERS_VARIABLE} differ (raise --ready-timeout if the kubelet is slow to refresh it)`,
+          undefined,
+          FILE_NOT_REFRESHED,
+        ),
+    );
+    return roles.map((role) => ({
+      subject: `role ${role}`,
+      action: 'update' as const,
+      detail: "its password is not the stack's (a rotation): set to the verifier of the mounted Secret",
+      source: VERIFIERS_SOURCE,
+      payload: { role, fileSha256 } satisfies VerifierPayload,
+    }));
+  }
+
+  /** Gives a role the mounted Secret's verifier; its open sessions stay, new logins need the new password. */
+  async applyCredential(change: Change): Promise<void> {
+    const { role, fileSha256 } = change.payload as VerifierPayload;
+    try {
+      await this.db.query('SELECT allixios_credentials.apply_verifier($1, $2)', [role, fileSha256]);
+    } catch (error) {
+      throw new BootstrapError(this.engine, `${change.subject}: ${(error as Error).message}`, { file: change.source }, errorCode(error));
+    }
+  }
+
+  /** Waits until the server accepts a new session with `url` (the application's URL). */
+  async verifyLogin(url: string): Promise<void> {
+    await waitUntilAccepted(this.engine, `the login ${urlUser(url)}`, this.options.readyTimeoutMs, async (): Promise<LoginAttempt> => {
+      const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: Math.max(1000, Math.min(5000, this.options.readyTimeoutMs)) });
+      try {
+        await client.connect();
+        await client.query('SELECT 1');
+        return { accepted: true };
+      } catch (error) {
+        return { accepted: false, reason: (error as Error).message };
+      } finally {
+        await client.end().catch(() => undefined);
+      }
+    });
   }
 
   /**

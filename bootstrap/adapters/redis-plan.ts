@@ -344,8 +344,8 @@ export function parseUsersAcl(text: string, source: string): DesiredAclUser[] {
   const users: DesiredAclUser[] = [];
   text.split(/\r?\n/).forEach((raw, index) => {
     const line = index + 1;
-    // A template's `{{ sha256 "<key>" }}` stands for one word (the digest) once rendered.
-    const trimmed = raw.replace(/\{\{[^}]*\}\}/g, 'placeholder').trim();
+    // A template's `{{ each-sha256 "<key>" "#" }}` stands for one password word or more (`#<digest>`) once rendered.
+    const trimmed = raw.replace(/#?\{\{[^}]*\}\}/g, '#placeholder').trim();
     if (trimmed === '') return;
     const [keyword, name, ...tokens] = aclTokens(trimmed, source, line);
     // Redis 7 refuses anything else in an ACL file, comments included (README.md).

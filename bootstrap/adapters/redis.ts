@@ -24,7 +24,8 @@ import {
   type RedisPayload,
 } from './redis-plan.ts';
 import { lockHeld, lockWait, notReachable, readiness, retryWithBackoff, TRY_AGAIN } from './backoff.ts';
-import type { AdapterOptions } from './types.ts';
+import { LoginRefused, openWithRotation, urlUser, waitUntilAccepted, type LoginAttempt } from './logins.ts';
+import type { AdapterOptions, Login } from './types.ts';
 
 export const LOCK_KEY = 'allixios:bootstrap:lock';
 export const DEFAULT_LEASE_MS = 30_000;
@@ -37,6 +38,9 @@ const RELEASE_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then return red
 
 /** Network errors that mean "not ready yet": retried until the readiness timeout. */
 const TRANSIENT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE']);
+/** A refused login: a wrong user or password (or a user that is off). */
+const LOGIN_REFUSED = /^WRONGPASS/;
+
 /** Server replies that mean "not ready yet": loading the AOF, a busy script, too many clients. */
 const TRANSIENT_REPLIES = /^(LOADING|BUSY|MASTERDOWN|TRYAGAIN|ERR max number of clients)/;
 
@@ -101,6 +105,7 @@ export function aclUserState(reply: unknown): AclUserState {
 export class RedisAdapter implements StateAdapter<RedisObserved, RedisPayload> {
   readonly engine = 'redis' as const;
   readonly target: string;
+  login?: Login;
   private readonly url: URL;
   private readonly host: string;
   private readonly port: string;
@@ -128,22 +133,30 @@ export class RedisAdapter implements StateAdapter<RedisObserved, RedisPayload> {
     return this.client;
   }
 
-  /** Connection attempts with backoff until the readiness timeout; an authentication error ends at once. */
+  /** A client for `url` that neither reconnects nor waits on its own: the callers' backoff does. */
+  private newClient(url: string): Redis {
+    return new Redis(url, {
+      lazyConnect: true,
+      connectionName: 'allixios-bootstrap',
+      connectTimeout: Math.max(1000, Math.min(5000, this.options.readyTimeoutMs)),
+      commandTimeout: 60_000,
+      // The backoff retries and bounds the wait; ioredis must neither reconnect on its own nor
+      // run its ready check, which waits for a loading server without a bound.
+      retryStrategy: () => null,
+      maxRetriesPerRequest: 0,
+      enableReadyCheck: false,
+    });
+  }
+
+  /**
+   * Connection attempts with backoff until the readiness timeout; a refused login ends at once,
+   * or, while a rotation keeps the admin's previous password, is tried again with that one.
+   */
   async connect(): Promise<void> {
     let last = 'no attempt made';
-    const attempt = async (): Promise<Redis | typeof TRY_AGAIN> => {
+    const attempt = async (url: string): Promise<Redis | typeof TRY_AGAIN> => {
       let lastError: Error | undefined;
-      const client = new Redis(this.url.toString(), {
-        lazyConnect: true,
-        connectionName: 'allixios-bootstrap',
-        connectTimeout: Math.max(1000, Math.min(5000, this.options.readyTimeoutMs)),
-        commandTimeout: 60_000,
-        // The backoff retries and bounds the wait; ioredis must neither reconnect on its own nor
-        // run its ready check, which waits for a loading server without a bound.
-        retryStrategy: () => null,
-        maxRetriesPerRequest: 0,
-        enableReadyCheck: false,
-      });
+      const client = this.newClient(url);
       client.on('error', (error: Error) => (lastError = error));
       try {
         await client.connect();
@@ -153,12 +166,35 @@ export class RedisAdapter implements StateAdapter<RedisObserved, RedisPayload> {
       } catch (caught) {
         client.disconnect();
         const error = lastError ?? (caught as Error);
+        if (LOGIN_REFUSED.test(error.message)) throw new LoginRefused(this.engine, error.message, `cannot connect to ${this.target}: ${error.message}`);
         if (!isTransient(error)) throw new BootstrapError(this.engine, `cannot connect to ${this.target}: ${error.message}`);
         last = error.message;
         return TRY_AGAIN;
       }
     };
-    this.client = await retryWithBackoff(readiness(this.options.readyTimeoutMs), attempt, (elapsed) => notReachable(this.engine, `${this.host}:${this.port}`, elapsed, last));
+    const open = (url: string) =>
+      retryWithBackoff(readiness(this.options.readyTimeoutMs), () => attempt(url), (elapsed) => notReachable(this.engine, `${this.host}:${this.port}`, elapsed, last));
+    const opened = await openWithRotation(this.engine, { current: this.url.toString(), previous: this.options.logins?.previousUrl }, open);
+    this.client = opened.client;
+    this.login = opened.login;
+  }
+
+  /** Waits until the server accepts a new connection with `url` (the application's URL). */
+  async verifyLogin(url: string): Promise<void> {
+    await waitUntilAccepted(this.engine, `the login ${urlUser(url)}`, this.options.readyTimeoutMs, async (): Promise<LoginAttempt> => {
+      const client = this.newClient(url);
+      let lastError: Error | undefined;
+      client.on('error', (error: Error) => (lastError = error));
+      try {
+        await client.connect();
+        await client.ping();
+        return { accepted: true };
+      } catch (caught) {
+        return { accepted: false, reason: (lastError ?? (caught as Error)).message };
+      } finally {
+        client.disconnect();
+      }
+    });
   }
 
   async lock(): Promise<void> {

@@ -29,6 +29,10 @@ export interface EmbeddedPostgresServer {
   port: number;
   /** `postgresql://<role>:<password>@127.0.0.1:<port>/allixios`. */
   url(role: EmbeddedRole, database?: string): string;
+  /** The role verifiers file the roles script read (and `allixios_credentials` reads again), when the roles were created. */
+  verifiersFile?: string;
+  /** Its content as the bootstrap gets it (POSTGRES_ROLE_VERIFIERS). */
+  roleVerifiers?: string;
   stop(): Promise<void>;
 }
 
@@ -55,18 +59,28 @@ export function requirePsql(): void {
   if (!(major >= 15)) throw new Error(`the PostgreSQL init script needs psql 15 or newer (\\getenv), found: ${version.stdout.trim()}`);
 }
 
+/** The variable that hands the bootstrap the rendered role verifiers (see databases/postgresql/index.ts). */
+export { ROLE_VERIFIERS_VARIABLE } from '../../databases/postgresql/index.ts';
+
 /**
  * The role verifiers file the image gets from the engine's Secret, rendered from the same
- * template (`databases/postgresql/initdb/role-verifiers`) with this server's passwords.
+ * template (`databases/postgresql/initdb/role-verifiers`) with this server's passwords; returns
+ * what it wrote (what the bootstrap gets as POSTGRES_ROLE_VERIFIERS). Readable by the server's
+ * OS user, as the engine's user reads the mounted Secret: the server reads it again when the
+ * bootstrap brings the roles to it (allixios_credentials).
  */
-export async function writeRoleVerifiers(path: string, passwords: Readonly<Record<Exclude<EmbeddedRole, 'postgres'>, string>> = EMBEDDED_PASSWORDS): Promise<void> {
+export async function writeRoleVerifiers(path: string, passwords: Readonly<Record<EmbeddedRole, string>> = EMBEDDED_PASSWORDS): Promise<string> {
   const template = await readFile(join(ENGINES.postgresql.directory, 'initdb', 'role-verifiers'), 'utf8');
   const secrets = {
+    'superuser-password': passwords.postgres,
     'owner-password': passwords.allixios_owner,
     'app-password': passwords.allixios_app,
     'readonly-password': passwords.allixios_readonly,
   };
-  await writeFile(path, renderSecretFile(template, secrets, 'databases/postgresql/initdb/role-verifiers'), { mode: 0o600 });
+  const content = renderSecretFile(template, secrets, 'databases/postgresql/initdb/role-verifiers');
+  await writeFile(path, content, { mode: 0o644 });
+  await chmod(path, 0o644);
+  return content;
 }
 
 /** Runs `databases/postgresql/initdb/10-roles.sh` against the server as the image would. */
@@ -132,9 +146,10 @@ export async function startEmbeddedPostgres(options: { roles?: boolean } = {}): 
     await client.query(`CREATE DATABASE ${DATABASE}`);
     await client.end();
     if (withRoles) {
-      const verifiers = join(workDir, 'role-verifiers');
-      await writeRoleVerifiers(verifiers);
-      await runRolesScript(port, verifiers);
+      const verifiersFile = join(workDir, 'role-verifiers');
+      const roleVerifiers = await writeRoleVerifiers(verifiersFile);
+      await runRolesScript(port, verifiersFile);
+      return { host: '127.0.0.1', port, url, stop, verifiersFile, roleVerifiers };
     }
   } catch (error) {
     await stop();

@@ -39,11 +39,11 @@ export function requireRedisServer(): void {
   }
 }
 
-/** The secret each user's password comes from, read from the template's `{{ sha256 "<key>" }}`. */
+/** The secret each user's password comes from, read from the template's `{{ each-sha256 "<key>" "#" }}`. */
 function userSecrets(template: string): Map<string, string> {
   const result = new Map<string, string>();
   for (const line of template.split(/\r?\n/)) {
-    const match = /^user\s+(\S+)\s.*\{\{\s*sha256\s+"([a-z0-9-]+)"\s*\}\}/.exec(line.trim());
+    const match = /^user\s+(\S+)\s.*\{\{\s*(?:each-)?sha256\s+"([a-z0-9-]+)"/.exec(line.trim());
     if (match) result.set(match[1]!, match[2]!);
   }
   return result;

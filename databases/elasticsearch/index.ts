@@ -30,6 +30,19 @@ const optionsSchema = z.strictObject({
   maxMapCount: z.enum(MAX_MAP_COUNT_MODES).optional(),
 });
 
+/** The engine's secret files: a directory of their own, which Kubernetes refreshes when a password rotates. */
+const CONFIG_PATH = '/usr/share/elasticsearch/config';
+const SECRETS_PATH = `${CONFIG_PATH}/secrets`;
+
+/**
+ * The file realm reads `config/users` and nothing else, and reloads it when it changes
+ * (`resource.reload.interval.high`, 5 s). The users file lives in the secrets directory, so a
+ * rotated password reaches it; the link makes the realm read it there. Then the image's own
+ * entrypoint starts Elasticsearch as it would have (a command other than `eswrapper` is run as
+ * it is, so the entrypoint is asked for `eswrapper` again).
+ */
+const START_WITH_USERS_LINK = ['sh', '-c', `ln -sfn secrets/users ${CONFIG_PATH}/users && exec /usr/local/bin/docker-entrypoint.sh eswrapper`];
+
 /** Elastic's value for Elasticsearch 8.16 and later (262144 before). */
 export const MAX_MAP_COUNT = '1048576';
 
@@ -81,12 +94,13 @@ export const elasticsearch: EngineModule<typeof optionsSchema> = {
       // mounted there. An emptyDir over config/ would hide jvm.options and log4j2.properties.
       readOnlyRootFilesystem: false,
       scratchPaths: [],
+      args: START_WITH_USERS_LINK,
       env: {
         // The entrypoint writes it to the keystore as bootstrap.password: the password of `elastic`
-        // until the bootstrap changes it in the native realm.
+        // until the bootstrap changes it in the native realm (a rotation, README "Rotating a password").
         ELASTIC_PASSWORD: { secret: 'elastic-password' },
-        // For the health check only.
-        ES_MONITOR_PASSWORD: { secret: 'monitor-password' },
+        // For the health check only, which reads the file at every check (see healthCheck).
+        ES_MONITOR_AUTH_FILE: `${SECRETS_PATH}/monitor-auth`,
         ...mmapEnv,
         // No ES_JAVA_OPTS: Elasticsearch sizes its heap from the container's memory limit (about
         // half of it for a node with the data role) and resizes with the limit; Elastic recommends
@@ -99,8 +113,12 @@ export const elasticsearch: EngineModule<typeof optionsSchema> = {
         { source: 'config/users_roles', mountPath: '/usr/share/elasticsearch/config/users_roles' },
       ],
       secretFiles: [
-        // username:bcrypt-hash lines rendered from the secrets (databases/secret-files.ts).
-        { source: 'config/users', mountPath: '/usr/share/elasticsearch/config/users' },
+        // username:bcrypt-hash lines rendered from the secrets (databases/secret-files.ts), read
+        // by the file realm through the config/users link (START_WITH_USERS_LINK).
+        { source: 'config/users', mountPath: `${SECRETS_PATH}/users` },
+        // The monitor user's Authorization header: the health check sends it with `curl -H @file`,
+        // so the password is on no command line and a rotated one is used without a restart.
+        { source: 'config/monitor-auth', mountPath: `${SECRETS_PATH}/monitor-auth` },
       ],
       secrets,
       healthCheck: {
@@ -110,7 +128,7 @@ export const elasticsearch: EngineModule<typeof optionsSchema> = {
         command: [
           'sh',
           '-c',
-          'curl -fsS --max-time 8 -u "allixios_monitor:$ES_MONITOR_PASSWORD" "http://127.0.0.1:9200/_cluster/health?local=true&timeout=5s" >/dev/null',
+          'curl -fsS --max-time 8 -H @"$ES_MONITOR_AUTH_FILE" "http://127.0.0.1:9200/_cluster/health?local=true&timeout=5s" >/dev/null',
         ],
         // Alive: the HTTP layer answers at all (a 401 or 503 while the security index recovers
         // counts: curl without -f exits 0 on any HTTP reply).

@@ -10,6 +10,14 @@
 import { z } from 'zod';
 import { EngineSettingError, memoryBytes, moduleDirectory, type EngineModule, type EngineSpec } from '../engine.ts';
 
+/**
+ * The variable that hands the bootstrap the platform users' passwords (a JSON object of user to
+ * password, rendered from `bootstrap/user-passwords.json`): MongoDB hashes a password itself, so
+ * setting one (a rotation) needs its plain value. Only the bootstrap gets the file; the engine
+ * does not.
+ */
+export const USER_PASSWORDS_VARIABLE = 'MONGODB_USER_PASSWORDS';
+
 const secrets = [
   { key: 'root-password', description: 'root, the superuser the image creates on first start, used by the bootstrap' },
   { key: 'app-password', description: 'allixios_app, the platform: readWrite on the allixios database' },
@@ -87,7 +95,7 @@ export const mongodb: EngineModule<typeof optionsSchema> = {
         // Run by mongosh, so it needs no executable bit.
         { source: 'initdb/10-app-user.js', mountPath: '/docker-entrypoint-initdb.d/10-app-user.js' },
       ],
-      secretFiles: [],
+      secretFiles: [{ source: 'bootstrap/user-passwords.json', bootstrapVariable: USER_PASSWORDS_VARIABLE }],
       secrets,
       healthCheck: {
         // ping needs no authentication. mongosh exits 1 when it cannot connect or the command

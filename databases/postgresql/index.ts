@@ -15,6 +15,12 @@ const secrets = [
   { key: 'readonly-password', description: 'allixios_readonly, read-only reporting role' },
 ];
 
+/**
+ * The variable that hands the bootstrap the rendered role verifiers (verifiers only): it checks
+ * that the file mounted in the server is this one and brings the roles to it after a rotation.
+ */
+export const ROLE_VERIFIERS_VARIABLE = 'POSTGRES_ROLE_VERIFIERS';
+
 /** Where the roles script finds the verifiers of the platform's roles (a secret file). */
 const ROLE_VERIFIERS_PATH = '/etc/postgresql/secrets/role-verifiers';
 /** The superuser's password, for the image's POSTGRES_PASSWORD_FILE (a secret file). */
@@ -139,7 +145,7 @@ export const postgresql: EngineModule<typeof optionsSchema> = {
         { source: 'initdb/10-roles.sh', mountPath: '/docker-entrypoint-initdb.d/10-roles.sh', executable: true },
       ],
       secretFiles: [
-        { source: 'initdb/role-verifiers', mountPath: ROLE_VERIFIERS_PATH },
+        { source: 'initdb/role-verifiers', mountPath: ROLE_VERIFIERS_PATH, bootstrapVariable: ROLE_VERIFIERS_VARIABLE },
         { source: 'initdb/superuser-password', mountPath: SUPERUSER_PASSWORD_PATH },
       ],
       secrets,

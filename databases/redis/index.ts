@@ -40,8 +40,17 @@ function maxmemoryArgs(memoryLimit: string, ratio: number): string[] {
 
 const DATA_PATH = '/data';
 
-/** PING as the monitor user; redis-cli prints the reply (PONG, or the error such as LOADING ...). */
-const REDIS_PING = 'REDISCLI_AUTH="$REDIS_MONITOR_PASSWORD" redis-cli --no-auth-warning --user allixios_monitor ping 2>&1';
+/** Where the engine's secret files are: a directory of their own, refreshed on a rotation. */
+const SECRETS_PATH = '/etc/redis/secrets';
+
+/**
+ * PING as the monitor user; redis-cli prints the reply (PONG, or the error such as LOADING ...).
+ * The password is read from its secret file at every check, not from an environment variable
+ * fixed when the container started: after a rotation the check logs in with the new password as
+ * soon as the kubelet has refreshed the file. It reaches redis-cli through REDISCLI_AUTH, never
+ * its command line.
+ */
+const REDIS_PING = 'REDISCLI_AUTH="$(cat "$REDIS_MONITOR_PASSWORD_FILE")" redis-cli --no-auth-warning --user allixios_monitor ping 2>&1';
 
 export const redis: EngineModule<typeof optionsSchema> = {
   name: 'redis',
@@ -79,11 +88,15 @@ export const redis: EngineModule<typeof optionsSchema> = {
         ...maxmemoryArgs(settings.resources.limits.memory, settings.options.maxmemoryRatio),
       ],
       env: {
-        // Only the health check reads it; redis-cli takes it from REDISCLI_AUTH, not argv.
-        REDIS_MONITOR_PASSWORD: { secret: 'monitor-password' },
+        // Only the health check reads it (see REDIS_PING).
+        REDIS_MONITOR_PASSWORD_FILE: `${SECRETS_PATH}/monitor-password`,
       },
       configFiles: [{ source: 'config/redis.conf', mountPath: '/etc/redis/redis.conf' }],
-      secretFiles: [{ source: 'config/users.acl', mountPath: '/etc/redis/users.acl', bootstrapVariable: USERS_ACL_VARIABLE }],
+      secretFiles: [
+        // Both ACL passwords of a user while a rotation keeps the previous one (README "Rotating a password").
+        { source: 'config/users.acl', mountPath: `${SECRETS_PATH}/users.acl`, bootstrapVariable: USERS_ACL_VARIABLE },
+        { source: 'config/monitor-password', mountPath: `${SECRETS_PATH}/monitor-password` },
+      ],
       secrets,
       healthCheck: {
         // The password goes through the environment so it never shows in the process list.

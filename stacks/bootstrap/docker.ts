@@ -24,6 +24,8 @@ export interface DockerBootstrapArgs {
   env: Readonly<Record<string, pulumi.Output<string>>>;
   /** `host:port` of every engine: moving an engine runs the bootstrap again. */
   endpoints: readonly string[];
+  /** Changes with every password rotation (`credentialsFingerprint`): a rotation runs the bootstrap again. */
+  credentialsFingerprint: pulumi.Input<string>;
   /** The engines' containers: the run starts once all are healthy. */
   engines: readonly pulumi.Resource[];
 }
@@ -61,11 +63,14 @@ export class DockerBootstrap extends pulumi.ComponentResource {
     ];
 
     // The trigger is in the resource's name: a new trigger is a new container (and the old one
-    // goes), the same trigger is no change at all, so an unchanged `pulumi up` runs nothing.
+    // goes), the same trigger is no change at all, so an unchanged `pulumi up` runs nothing. A
+    // password rotation changes the container's environment, which replaces it: its name carries
+    // the credentials' fingerprint, so the replacement (created first, pulumi-docker#1356) gets a
+    // name of its own.
     this.container = new docker.Container(
       `${name}-run-${this.trigger}`,
       {
-        name: `${args.namePrefix}-bootstrap-${this.trigger}`,
+        name: pulumi.interpolate`${args.namePrefix}-bootstrap-${this.trigger}-${args.credentialsFingerprint}`,
         image: imageId,
         command: ['--ready-timeout', '120', '--lock-timeout', String(timeoutSeconds)],
         envs,
@@ -91,9 +96,9 @@ export class DockerBootstrap extends pulumi.ComponentResource {
     // ResourceError (stack hidden) reaches Pulumi's handler, which reports it on this container
     // with the bootstrap's own output and fails `pulumi up`.
     const container = this.container;
-    this.exitCode = pulumi.all([container.exitCode, container.containerLogs]).apply(([code, logs]) => {
+    this.exitCode = pulumi.all([container.exitCode, container.containerLogs, container.name]).apply(([code, logs, containerName]) => {
       if (code !== 0) {
-        throw new pulumi.ResourceError(`the bootstrap (container ${args.namePrefix}-bootstrap-${this.trigger}) exited with ${code}:\n${logs || '(no output)'}`, container, true);
+        throw new pulumi.ResourceError(`the bootstrap (container ${containerName}) exited with ${code}:\n${logs || '(no output)'}`, container, true);
       }
       return code;
     });

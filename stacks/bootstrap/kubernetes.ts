@@ -6,10 +6,11 @@
  */
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
-import type { EngineModule, EngineSpec } from '../../databases/engine.ts';
+import type { ConnectionSpec, EngineModule, EngineSpec } from '../../databases/engine.ts';
+import { APP_SUFFIX } from '../../bootstrap/env.ts';
 import type { StackConfig } from '../config.ts';
 import { BOOTSTRAP_POD_LABELS } from '../labels.ts';
-import { fileKey } from '../credentials.ts';
+import { fileKey, previousKey } from '../credentials.ts';
 import { bootstrapContentHash, bootstrapTrigger } from './trigger.ts';
 
 /** An engine as the bootstrap Job reaches it. */
@@ -20,6 +21,8 @@ export interface BootstrapTarget {
   secretName: pulumi.Input<string>;
   /** In-cluster host of its ClusterIP Service. */
   host: string;
+  /** Secret keys whose previous password a rotation keeps (in the Secret as `previous-<key>`). */
+  previousKeys: readonly string[];
 }
 
 /** Arguments of {@link KubernetesBootstrap}. */
@@ -31,17 +34,38 @@ export interface KubernetesBootstrapArgs {
   targets: readonly BootstrapTarget[];
   /** The engines' StatefulSets: the Job starts once all are ready. */
   engines: readonly pulumi.Resource[];
+  /** Changes with every password rotation (`credentialsFingerprint`): a rotation runs the bootstrap again. */
+  credentialsFingerprint: pulumi.Input<string>;
 }
 
 /**
- * The engine's admin URL without its password: the bootstrap reads the password from
- * `<URL variable>_PASSWORD` and puts it in percent-encoded (bootstrap/env.ts). Not `$(VAR)`:
+ * A connection's URL without its password: the bootstrap reads the password from
+ * `<variable>_PASSWORD` and puts it in percent-encoded (bootstrap/env.ts). Not `$(VAR)`:
  * Kubernetes would paste the password in as it is, and one with `@:/#%` breaks the URL.
  */
-export function urlWithoutPassword(target: BootstrapTarget): string {
-  const connection = target.spec.adminConnection;
+export function urlWithoutPassword(target: BootstrapTarget, connection: ConnectionSpec = target.spec.adminConnection): string {
   const query = connection.query ? `?${connection.query}` : '';
   return `${connection.scheme}://${encodeURIComponent(connection.username)}@${target.host}:${target.spec.ports[0]!.containerPort}${connection.path ?? ''}${query}`;
+}
+
+/**
+ * What the Job reads for one engine (bootstrap/env.ts), the passwords by reference to the
+ * engine's Secret: the admin URL and password, the admin's previous password while a rotation
+ * keeps it, the application's URL and password (checked after the run), and the secret files the
+ * bootstrap compares (REDIS_USERS_ACL, ...).
+ */
+export function engineEnv(target: BootstrapTarget): k8s.types.input.core.v1.EnvVar[] {
+  const variable = target.module.urlVariable;
+  const fromSecret = (name: string, key: string) => ({ name, valueFrom: { secretKeyRef: { name: target.secretName, key } } });
+  const { adminConnection, appConnection } = target.spec;
+  return [
+    { name: variable, value: urlWithoutPassword(target) },
+    fromSecret(`${variable}_PASSWORD`, adminConnection.passwordSecret),
+    ...(target.previousKeys.includes(adminConnection.passwordSecret) ? [fromSecret(`${variable}_PREVIOUS_PASSWORD`, previousKey(adminConnection.passwordSecret))] : []),
+    { name: `${variable}${APP_SUFFIX}`, value: urlWithoutPassword(target, appConnection) },
+    fromSecret(`${variable}${APP_SUFFIX}_PASSWORD`, appConnection.passwordSecret),
+    ...target.spec.secretFiles.flatMap((file) => (file.bootstrapVariable ? [fromSecret(file.bootstrapVariable, fileKey(file.source))] : [])),
+  ];
 }
 
 /** One bootstrap run on Kubernetes. Type token `allixios:kubernetes:Bootstrap`. */
@@ -65,25 +89,16 @@ export class KubernetesBootstrap extends pulumi.ComponentResource {
       'app.kubernetes.io/managed-by': 'pulumi',
     };
 
-    const env: k8s.types.input.core.v1.EnvVar[] = [
-      { name: 'ALLIXIOS_ENVIRONMENT', value: args.config.environment },
-      // Each URL without its password, and the password beside it, from the engine's Secret.
-      ...args.targets.flatMap((target) => [
-        { name: target.module.urlVariable, value: urlWithoutPassword(target) },
-        { name: `${target.module.urlVariable}_PASSWORD`, valueFrom: { secretKeyRef: { name: target.secretName, key: target.spec.adminConnection.passwordSecret } } },
-        // The engine's secret files the bootstrap compares (REDIS_USERS_ACL), from its Secret too.
-        ...target.spec.secretFiles.flatMap((file) =>
-          file.bootstrapVariable ? [{ name: file.bootstrapVariable, valueFrom: { secretKeyRef: { name: target.secretName, key: fileKey(file.source) } } }] : [],
-        ),
-      ]),
-    ];
+    const env: k8s.types.input.core.v1.EnvVar[] = [{ name: 'ALLIXIOS_ENVIRONMENT', value: args.config.environment }, ...args.targets.flatMap(engineEnv)];
 
     // The trigger in the name: Jobs are immutable, and a new name is a new run. The same trigger
-    // is no change, so an unchanged `pulumi up` runs nothing.
+    // is no change, so an unchanged `pulumi up` runs nothing. The credentials' fingerprint is in
+    // the Job's name too: a password rotation (which changes the Secret, not the Job) runs the
+    // bootstrap again, to bring the engines to the new passwords.
     this.job = new k8s.batch.v1.Job(
       `${name}-job-${this.trigger}`,
       {
-        metadata: { name: `bootstrap-${this.trigger}`, namespace: args.namespace, labels },
+        metadata: { name: pulumi.interpolate`bootstrap-${this.trigger}-${args.credentialsFingerprint}`, namespace: args.namespace, labels },
         spec: {
           // Transient failures (an engine restarting) get two more tries; the ledger makes them safe.
           backoffLimit: 2,

@@ -84,7 +84,7 @@ export class DockerEngine extends pulumi.ComponentResource {
     const owner = { owner: String(spec.runAs.user), group: String(spec.runAs.fsGroup ?? spec.runAs.group) };
     const uploads = [
       ...configFiles(args.engine).map((file) => ({ file: file.mountPath, content: file.content, ...owner, permissions: file.executable ? '0555' : '0444' })),
-      ...args.credentials.secretFiles.map((file) => ({ file: file.mountPath, content: file.content, ...owner, permissions: file.executable ? '0550' : '0440' })),
+      ...args.credentials.mountedFiles.map((file) => ({ file: file.mountPath, content: file.content, ...owner, permissions: file.executable ? '0550' : '0440' })),
     ];
 
     this.container = new docker.Container(

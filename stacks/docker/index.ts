@@ -19,6 +19,8 @@ export class DockerDatabases extends pulumi.ComponentResource {
   readonly network: docker.Network;
   readonly engines: readonly DockerEngine[];
   readonly endpoints: Endpoints;
+  /** Each engine's passwords, in the order of `engines`. */
+  readonly credentials: readonly EngineCredentials[];
 
   constructor(name: string, args: DockerDatabasesArgs, opts?: pulumi.ComponentResourceOptions) {
     super('allixios:docker:Databases', name, {}, opts);
@@ -36,9 +38,11 @@ export class DockerDatabases extends pulumi.ComponentResource {
     );
 
     const endpoints: Endpoints = {};
+    const allCredentials: EngineCredentials[] = [];
     this.engines = config.engines.map((engine) => {
       const { spec } = engine;
       const credentials = new EngineCredentials(`${name}-${spec.name}-credentials`, { engine }, { parent: this });
+      allCredentials.push(credentials);
       const dockerEngine = new DockerEngine(
         `${name}-${spec.name}`,
         {
@@ -60,7 +64,7 @@ export class DockerDatabases extends pulumi.ComponentResource {
         urlVariable: engine.module.urlVariable,
         url: credentials.url(spec.appConnection, host, dockerEngine.port),
         adminUrl: credentials.url(spec.adminConnection, host, dockerEngine.port),
-        bootstrapEnv: credentials.bootstrapEnv(),
+        bootstrapEnv: credentials.bootstrapEnv(spec, engine.module.urlVariable, host, dockerEngine.port),
         ...(config.exposeHostPorts
           ? { hostUrl: credentials.url(spec.appConnection, dockerEngine.container.id.apply(() => '127.0.0.1'), engine.hostPort) }
           : {}),
@@ -68,6 +72,7 @@ export class DockerDatabases extends pulumi.ComponentResource {
       return dockerEngine;
     });
     this.endpoints = endpoints;
+    this.credentials = allCredentials;
     this.registerOutputs({});
   }
 }

@@ -4,11 +4,12 @@
  * everything comes from the engine's {@link EngineSpec}.
  */
 import { createHash } from 'node:crypto';
+import { posix } from 'node:path';
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 import type { EngineSpec } from '../../databases/engine.ts';
 import type { ResolvedEngine, StackConfig } from '../config.ts';
-import { configFiles, type EngineCredentials, type EngineFile } from '../credentials.ts';
+import { configFiles, type EngineCredentials, type MountedFile } from '../credentials.ts';
 import { BOOTSTRAP_POD_LABELS, clientLabel, engineLabels, selectorLabels } from '../labels.ts';
 
 type StatefulSetSpec = k8s.types.input.apps.v1.StatefulSetSpec;
@@ -31,7 +32,6 @@ export interface KubernetesEngineArgs
 }
 
 const CONFIG_VOLUME = 'config';
-const SECRET_VOLUME = 'secret-files';
 const DATA_VOLUME = 'data';
 const SHARED_MEMORY_VOLUME = 'shared-memory';
 
@@ -67,13 +67,44 @@ function scratchVolumeName(index: number): string {
   return `scratch-${index}`;
 }
 
-/** A file mounted on its own from a ConfigMap or Secret volume. */
-function fileMounts(volume: string, files: readonly EngineFile<unknown>[]): k8s.types.input.core.v1.VolumeMount[] {
+/** A file mounted on its own from the ConfigMap: config files change only with the ConfigMap's name, which rolls the pods. */
+function fileMounts(volume: string, files: readonly MountedFile<unknown>[]): k8s.types.input.core.v1.VolumeMount[] {
   return files.map((file) => ({ name: volume, mountPath: file.mountPath, subPath: file.key, readOnly: true }));
 }
 
-function fileItems(files: readonly EngineFile<unknown>[], mode: number): k8s.types.input.core.v1.KeyToPath[] {
-  return files.map((file) => ({ key: file.key, path: file.key, mode: file.executable ? 0o555 : mode }));
+function fileItems(files: readonly MountedFile<unknown>[], mode: number, path: (file: MountedFile<unknown>) => string = (file) => file.key): k8s.types.input.core.v1.KeyToPath[] {
+  return files.map((file) => ({ key: file.key, path: path(file), mode: file.executable ? 0o555 : mode }));
+}
+
+/** A directory of secret files, mounted whole from the engine's Secret. */
+export interface SecretDirectory {
+  volume: string;
+  path: string;
+  files: MountedFile<unknown>[];
+}
+
+/**
+ * The engine's secret files grouped by the directory they live in, each directory a volume of
+ * the Secret mounted as a whole. Not file by file with `subPath`: such a mount never sees a
+ * change of the Secret, while a whole-directory mount is refreshed by the kubelet (atomically,
+ * within its sync period), so a rotated password reaches the running engine without a restart.
+ * A mounted directory hides what the image had there, so no config file may live in one.
+ */
+export function secretDirectories(spec: Pick<EngineSpec, 'name'>, secretFiles: readonly MountedFile<unknown>[], configs: readonly MountedFile<unknown>[]): SecretDirectory[] {
+  const byPath = new Map<string, MountedFile<unknown>[]>();
+  for (const file of secretFiles) {
+    const directory = posix.dirname(file.mountPath);
+    byPath.set(directory, [...(byPath.get(directory) ?? []), file]);
+  }
+  return [...byPath].map(([path, files], index) => {
+    const inside = configs.find((config) => config.mountPath.startsWith(`${path}/`));
+    if (inside) {
+      throw new Error(
+        `${spec.name}: the config file ${inside.source} is mounted at ${inside.mountPath}, inside ${path}, the directory the engine's secret files are mounted as; give the secret files a directory of their own`,
+      );
+    }
+    return { volume: `secret-files-${index}`, path, files };
+  });
 }
 
 /**
@@ -110,10 +141,7 @@ export class KubernetesEngine extends pulumi.ComponentResource {
         metadata: metadata(secretName),
         type: 'Opaque',
         // One secret value per key, so a review of the render sees which keys the Secret holds.
-        stringData: {
-          ...args.credentials.passwords,
-          ...Object.fromEntries(args.credentials.secretFiles.map((file) => [file.key, file.content])),
-        },
+        stringData: args.credentials.secretData(),
       },
       { parent: this },
     );
@@ -149,6 +177,7 @@ export class KubernetesEngine extends pulumi.ComponentResource {
       { parent: this },
     );
 
+    const secretDirs = secretDirectories(spec, args.credentials.mountedFiles, files);
     const scratchMounts = spec.scratchPaths.map((path, index) => ({ name: scratchVolumeName(index), mountPath: path }));
     const fsGroup = spec.runAs.fsGroup ?? spec.runAs.group;
 
@@ -180,7 +209,7 @@ export class KubernetesEngine extends pulumi.ComponentResource {
       volumeMounts: [
         { name: DATA_VOLUME, mountPath: spec.dataPath },
         ...fileMounts(CONFIG_VOLUME, files),
-        ...fileMounts(SECRET_VOLUME, args.credentials.secretFiles),
+        ...secretDirs.map((directory) => ({ name: directory.volume, mountPath: directory.path, readOnly: true })),
         ...scratchMounts,
         ...(spec.sharedMemory ? [{ name: SHARED_MEMORY_VOLUME, mountPath: '/dev/shm' }] : []),
       ],
@@ -190,9 +219,10 @@ export class KubernetesEngine extends pulumi.ComponentResource {
       ...(this.configMap
         ? [{ name: CONFIG_VOLUME, configMap: { name: this.configMap.metadata.name, items: fileItems(files, 0o444) } }]
         : []),
-      ...(args.credentials.secretFiles.length
-        ? [{ name: SECRET_VOLUME, secret: { secretName: this.secret.metadata.name, items: fileItems(args.credentials.secretFiles, 0o440) } }]
-        : []),
+      ...secretDirs.map((directory) => ({
+        name: directory.volume,
+        secret: { secretName: this.secret.metadata.name, items: fileItems(directory.files, 0o440, (file) => posix.basename(file.mountPath)) },
+      })),
       ...spec.scratchPaths.map((_path, index) => ({ name: scratchVolumeName(index), emptyDir: {} })),
       ...(spec.sharedMemory ? [{ name: SHARED_MEMORY_VOLUME, emptyDir: { medium: 'Memory', sizeLimit: spec.sharedMemory } }] : []),
     ];

@@ -30,6 +30,8 @@ export class KubernetesDatabases extends pulumi.ComponentResource {
   readonly nodeTuning?: NodeTuning;
   readonly engines: readonly KubernetesEngine[];
   readonly endpoints: Endpoints;
+  /** Each engine's passwords, in the order of `engines`. */
+  readonly credentials: readonly EngineCredentials[];
 
   constructor(name: string, args: KubernetesDatabasesArgs, opts?: pulumi.ComponentResourceOptions) {
     super('allixios:kubernetes:Databases', name, {}, opts);
@@ -65,9 +67,11 @@ export class KubernetesDatabases extends pulumi.ComponentResource {
     }
 
     const endpoints: Endpoints = {};
+    const allCredentials: EngineCredentials[] = [];
     this.engines = config.engines.map((engine) => {
       const { spec } = engine;
       const credentials = new EngineCredentials(`${name}-${spec.name}-credentials`, { engine }, { parent: this });
+      allCredentials.push(credentials);
       const kubernetesEngine = new KubernetesEngine(
         `${name}-${spec.name}`,
         {
@@ -89,11 +93,12 @@ export class KubernetesDatabases extends pulumi.ComponentResource {
         urlVariable: engine.module.urlVariable,
         url: credentials.url(spec.appConnection, host, kubernetesEngine.port),
         adminUrl: credentials.url(spec.adminConnection, host, kubernetesEngine.port),
-        bootstrapEnv: credentials.bootstrapEnv(),
+        bootstrapEnv: credentials.bootstrapEnv(spec, engine.module.urlVariable, host, kubernetesEngine.port),
       };
       return kubernetesEngine;
     });
     this.endpoints = endpoints;
+    this.credentials = allCredentials;
     this.registerOutputs({});
   }
 }

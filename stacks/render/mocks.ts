@@ -2,7 +2,7 @@
  * Pulumi mocks that record every resource the program registers, as it registered it. Used by the
  * offline render and by the tests; no Pulumi CLI, Docker engine or cluster involved.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import type * as pulumi from '@pulumi/pulumi';
 
 export interface RecordedResource {
@@ -47,7 +47,10 @@ export function createRecordingMocks(options: MockOptions = {}): RecordingMocks 
       const state: Record<string, unknown> = { ...(unwrapSecrets(args.inputs) as Record<string, unknown>) };
       switch (args.type) {
         case 'random:index/randomPassword:RandomPassword': {
-          const password = randomBytes(24).toString('base64url').slice(0, 32);
+          // The same value for the same resource on every run, as Pulumi's state keeps it: a
+          // second evaluation of an unchanged stack is no change, a new resource (a rotation's
+          // generation) a new password.
+          const password = createHash('sha256').update(`allixios-mock-password:${args.name}`).digest('base64url').slice(0, 32);
           generatedSecrets.push(password);
           state.result = password;
           break;

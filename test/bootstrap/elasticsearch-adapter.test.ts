@@ -3,7 +3,8 @@
  * against a small HTTP server that answers as Elasticsearch does for the few requests at hand
  * (no Elasticsearch runs here; the tests against a real one need ELASTICSEARCH_URL). Each case is
  * one situation Elasticsearch produces that the adapter got wrong: a 401 while the security
- * index recovers, a lost reply to a lock renewal, a data stream that keeps an old retention.
+ * index recovers, a lost reply to a lock renewal, a data stream that keeps an old retention, a
+ * password rotation.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -15,6 +16,8 @@ interface Request {
   method: string;
   path: string;
   body: unknown;
+  /** The Basic credentials sent, decoded (`user:password`). */
+  auth?: string;
 }
 
 /** What the fake answers: a status and a JSON body, or `drop` (the reply is lost). */
@@ -33,7 +36,13 @@ async function fakeElasticsearch(answer: (request: Request) => Answer): Promise<
     let raw = '';
     incoming.on('data', (chunk: Buffer) => (raw += chunk.toString()));
     incoming.on('end', () => {
-      const request = { method: incoming.method ?? 'GET', path: incoming.url ?? '/', body: raw ? JSON.parse(raw) : undefined };
+      const basic = /^Basic (.+)$/.exec(incoming.headers.authorization ?? '');
+      const request: Request = {
+        method: incoming.method ?? 'GET',
+        path: incoming.url ?? '/',
+        body: raw ? JSON.parse(raw) : undefined,
+        ...(basic ? { auth: Buffer.from(basic[1]!, 'base64').toString() } : {}),
+      };
       requests.push(request);
       const reply = answer(request);
       if (reply === 'drop') {
@@ -154,5 +163,119 @@ describe('data streams and reindex failures', () => {
       'reading articles_v1 shard 3: node_disconnected_exception: node left',
     );
     expect(describeReindexFailure({ something: 'else' })).toBe('{"something":"else"}');
+  });
+});
+
+/** The fake's URL with other credentials. */
+const as = (url: string, user: string, password: string) => url.replace('elastic:secret', `${user}:${password}`);
+
+describe('a password rotation', () => {
+  /**
+   * A cluster whose `elastic` has `state.password`: other credentials get a 401, and a
+   * _password request by elastic sets it, as the native realm does.
+   */
+  function rotatingCluster(state: { password: string }) {
+    return fakeElasticsearch((request) => {
+      if (request.auth !== `elastic:${state.password}`) return unauthorised;
+      if (request.path.startsWith('/_security/user/elastic/_password')) {
+        state.password = (request.body as { password: string }).password;
+        return { status: 200, body: {} };
+      }
+      if (request.path.startsWith('/_security/_authenticate')) return { status: 200, body: { username: 'elastic' } };
+      if (request.path.includes('/_search')) return { status: 200, body: { hits: { hits: [] } } };
+      return healthy;
+    });
+  }
+
+  it("logs in with the previous password the rotation keeps, sets the stack's with it, and works with the stack's afterwards", async () => {
+    // Given a cluster that still has the previous password
+    const state = { password: 'previous-pw' };
+    const fake = await rotatingCluster(state);
+    const es = adapter(as(fake.url, 'elastic', 'current-pw'), { logins: { previousUrl: as(fake.url, 'elastic', 'previous-pw') } });
+    try {
+      // When the adapter connects
+      await es.connect();
+      // Then it is logged in with the previous password, and plans to set the current one
+      expect(es.login).toBe('previous');
+      const changes = await es.planCredentials();
+      expect(changes).toEqual([
+        {
+          subject: 'user elastic',
+          action: 'update',
+          detail: "the engine still has the previous password: set the stack's",
+          source: 'databases/elasticsearch/index.ts',
+          payload: { password: 'current-pw' },
+        },
+      ]);
+      // When it applies the change
+      const before = fake.requests.length;
+      await es.applyCredential(changes[0]!);
+      // Then the password was set by elastic with the previous password, to the current one
+      const sets = fake.requests.filter((request) => request.path.startsWith('/_security/user/elastic/_password'));
+      expect(sets).toEqual([{ method: 'PUT', path: '/_security/user/elastic/_password', body: { password: 'current-pw' }, auth: 'elastic:previous-pw' }]);
+      expect(state.password).toBe('current-pw');
+      // and what follows the change goes with the current password
+      expect(es.login).toBe('current');
+      await es.observe();
+      const after = fake.requests.slice(before).filter((request) => !request.path.includes('/_password'));
+      expect(after.some((request) => request.path.includes('/_search'))).toBe(true);
+      expect(after.every((request) => request.auth === 'elastic:current-pw')).toBe(true);
+    } finally {
+      await es.close();
+    }
+  });
+
+  it('plans nothing when the cluster accepts the current password by the time it plans (a concurrent bootstrap set it)', async () => {
+    // Given an adapter logged in with the previous password
+    const state = { password: 'previous-pw' };
+    const fake = await rotatingCluster(state);
+    const es = adapter(as(fake.url, 'elastic', 'current-pw'), { logins: { previousUrl: as(fake.url, 'elastic', 'previous-pw') } });
+    try {
+      await es.connect();
+      expect(es.login).toBe('previous');
+      // When another bootstrap sets the current password before this one plans
+      state.password = 'current-pw';
+      // Then there is nothing to set, and the adapter works with the current password
+      expect(await es.planCredentials()).toEqual([]);
+      expect(es.login).toBe('current');
+    } finally {
+      await es.close();
+    }
+  });
+
+  it('names both refusals when the cluster refuses the current and the previous password past the readiness budget', async () => {
+    // Given a cluster that refuses both passwords
+    const fake = await rotatingCluster({ password: 'a-third-one' });
+    const es = adapter(as(fake.url, 'elastic', 'current-pw'), { readyTimeoutMs: 1_500, logins: { previousUrl: as(fake.url, 'elastic', 'previous-pw') } });
+    const started = Date.now();
+    // When it connects / Then it waits out the budget and says both were refused, without a password
+    const error = await es.connect().then(() => undefined, (reason: Error) => reason);
+    expect(error?.message).toMatch(
+      /^elasticsearch: cannot connect to 127\.0\.0\.1:\d+ after 1\.\d s: authentication failed as elastic with the stack's current password and with the previous one the rotation keeps \(wrong passwords, or the security index still recovering\): current: security_exception: .*; previous: security_exception: /,
+    );
+    expect(error?.message).not.toMatch(/current-pw|previous-pw/);
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1_400);
+    // and it tried both in each attempt
+    const tried = new Set(fake.requests.map((request) => request.auth));
+    expect(tried).toEqual(new Set(['elastic:current-pw', 'elastic:previous-pw']));
+    await es.close();
+  });
+
+  it("waits for the application's login through 401s (the file realm reloading its Secret), then accepts it", async () => {
+    // Given a cluster that refuses allixios_app's new password twice, then accepts it
+    let checks = 0;
+    const fake = await fakeElasticsearch((request) =>
+      request.path.startsWith('/_security/_authenticate') && request.auth === 'allixios_app:app-pw' && ++checks > 2 ? { status: 200, body: { username: 'allixios_app' } } : unauthorised,
+    );
+    // When the login is verified / Then it is, after three checks
+    await adapter(fake.url).verifyLogin(as(fake.url, 'allixios_app', 'app-pw'));
+    expect(fake.requests.filter((request) => request.auth === 'allixios_app:app-pw')).toHaveLength(3);
+  });
+
+  it("gives up on an application's login still refused after the readiness budget, naming the user", async () => {
+    const fake = await fakeElasticsearch(() => unauthorised);
+    await expect(adapter(fake.url, { readyTimeoutMs: 800 }).verifyLogin(as(fake.url, 'allixios_app', 'app-pw'))).rejects.toThrow(
+      /^elasticsearch: the login allixios_app is still refused after 0\.\d s \(refused: security_exception: unable to authenticate user/,
+    );
   });
 });

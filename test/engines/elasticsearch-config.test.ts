@@ -297,13 +297,17 @@ describe('the engine description', () => {
     }
   });
 
-  it('takes every password from a secret and checks health as the monitor user', () => {
+  it('takes every password from a secret and checks health as the monitor user, reading its header from a secret file at every check', () => {
     const spec = describeFor('staging');
-    expect(spec.env).toMatchObject({ ELASTIC_PASSWORD: { secret: 'elastic-password' }, ES_MONITOR_PASSWORD: { secret: 'monitor-password' } });
+    expect(spec.env).toMatchObject({ ELASTIC_PASSWORD: { secret: 'elastic-password' }, ES_MONITOR_AUTH_FILE: '/usr/share/elasticsearch/config/secrets/monitor-auth' });
+    // Only elastic's first-start password is an environment variable; the health check's is a file (a rotation reaches it)
+    expect(Object.entries(spec.env).filter(([, value]) => typeof value !== 'string').map(([name]) => name)).toEqual(['ELASTIC_PASSWORD']);
     expect(spec.env).not.toHaveProperty('ES_JAVA_OPTS');
     expect(spec.secrets.map((secret) => secret.key).sort()).toEqual(['app-password', 'elastic-password', 'monitor-password']);
     const check = spec.healthCheck.command.join(' ');
-    expect(check).toContain('allixios_monitor:$ES_MONITOR_PASSWORD');
+    expect(check).toContain('-H @"$ES_MONITOR_AUTH_FILE"');
+    const header = renderSecretFile(readEngineFile('config/monitor-auth'), TEST_PASSWORDS, 'config/monitor-auth').trim();
+    expect(header).toBe(`Authorization: Basic ${Buffer.from(`allixios_monitor:${TEST_PASSWORDS['monitor-password']}`).toString('base64')}`);
     // The node's own answer, never the cluster's status: one red index must not take it out of
     // its Service or get it restarted
     expect(check).toContain('http://127.0.0.1:9200/_cluster/health?local=true&timeout=5s');
@@ -314,17 +318,22 @@ describe('the engine description', () => {
     expect(spec.healthCheck.startupSeconds).toBeGreaterThanOrEqual(180);
   });
 
-  it('mounts the realm files in the config directory, the users file as a secret', () => {
+  it('mounts the realm files in the config directory, the users file as a secret in a directory of its own that the realm reads through a link', () => {
     const spec = describeFor('prod');
     const mounts = Object.fromEntries([...spec.configFiles, ...spec.secretFiles].map((file) => [file.source, file.mountPath]));
     expect(mounts).toEqual({
       'config/elasticsearch.yml': '/usr/share/elasticsearch/config/elasticsearch.yml',
       'config/roles.yml': '/usr/share/elasticsearch/config/roles.yml',
       'config/users_roles': '/usr/share/elasticsearch/config/users_roles',
-      'config/users': '/usr/share/elasticsearch/config/users',
+      'config/users': '/usr/share/elasticsearch/config/secrets/users',
+      'config/monitor-auth': '/usr/share/elasticsearch/config/secrets/monitor-auth',
     });
-    expect(spec.secretFiles.map((file) => file.source)).toEqual(['config/users']);
+    expect(spec.secretFiles.map((file) => file.source)).toEqual(['config/users', 'config/monitor-auth']);
     for (const source of Object.keys(mounts)) readEngineFile(source);
+    // The file realm reads config/users only: the container links it to the secret file, then
+    // starts the image's entrypoint as the image would
+    expect(spec.command).toBeUndefined();
+    expect(spec.args).toEqual(['sh', '-c', 'ln -sfn secrets/users /usr/share/elasticsearch/config/users && exec /usr/local/bin/docker-entrypoint.sh eswrapper']);
   });
 
   it('runs as uid 1000 in group 0 with a writable root filesystem and connects over HTTP', () => {

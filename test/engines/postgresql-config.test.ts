@@ -233,7 +233,7 @@ describe('initdb/10-roles.sh', () => {
   async function runRolesScript(options: { passwords?: Partial<Record<PlatformRole, string>>; verifiers?: string; env?: Record<string, string | undefined> } = {}) {
     const verifiersFile = join(workDir, `role-verifiers-${randomUUID()}`);
     if (options.verifiers !== undefined) await writeFile(verifiersFile, options.verifiers, { mode: 0o600 });
-    else await writeRoleVerifiers(verifiersFile, { ...PASSWORDS, ...options.passwords });
+    else await writeRoleVerifiers(verifiersFile, { postgres: SUPERUSER_PASSWORD, ...PASSWORDS, ...options.passwords });
     const env: Record<string, string> = {};
     const wanted: Record<string, string | undefined> = {
       PATH: process.env.PATH,
@@ -362,14 +362,16 @@ describe('initdb/10-roles.sh', () => {
   });
 
   it.each([
-    ['a clear-text password', 'allixios_owner {{owner}}\nallixios_app app-test-password\nallixios_readonly {{readonly}}\n', 'line 2 of', 'the value for allixios_app is not a SCRAM-SHA-256 verifier'],
-    ['a missing role', 'allixios_owner {{owner}}\nallixios_readonly {{readonly}}\n', '', 'has no verifier for allixios_app'],
-    ['an unknown role', 'allixios_owner {{owner}}\nallixios_app {{app}}\nallixios_readonly {{readonly}}\npostgres {{owner}}\n', 'line 4 of', 'does not start with one of allixios_owner allixios_app allixios_readonly'],
-    ['a role given twice', 'allixios_owner {{owner}}\nallixios_app {{app}}\nallixios_app {{app}}\nallixios_readonly {{readonly}}\n', 'line 3 of', 'gives allixios_app a second verifier'],
+    ['a clear-text password', 'postgres {{superuser}}\nallixios_owner {{owner}}\nallixios_app app-test-password\nallixios_readonly {{readonly}}\n', 'line 3 of', 'the value for allixios_app is not a SCRAM-SHA-256 verifier'],
+    ['a missing role', 'postgres {{superuser}}\nallixios_owner {{owner}}\nallixios_readonly {{readonly}}\n', '', 'has no verifier for allixios_app'],
+    ['a missing superuser', 'allixios_owner {{owner}}\nallixios_app {{app}}\nallixios_readonly {{readonly}}\n', '', 'has no verifier for postgres'],
+    ['an unknown role', 'postgres {{superuser}}\nallixios_owner {{owner}}\nallixios_app {{app}}\nallixios_readonly {{readonly}}\nintruder {{owner}}\n', 'line 5 of', 'does not start with one of postgres allixios_owner allixios_app allixios_readonly'],
+    ['a role given twice', 'postgres {{superuser}}\nallixios_owner {{owner}}\nallixios_app {{app}}\nallixios_app {{app}}\nallixios_readonly {{readonly}}\n', 'line 4 of', 'gives allixios_app a second verifier'],
   ])('refuses a verifiers file with %s, changing no role and echoing no value', async (_case, content, where, message) => {
     // Given a verifiers file whose owner line carries a new owner password
     const verifier = (password: string) => scramSha256Verifier(password, 'test');
     const verifiers = content
+      .replaceAll('{{superuser}}', verifier(SUPERUSER_PASSWORD))
       .replaceAll('{{owner}}', verifier('would-be-new-owner-password'))
       .replaceAll('{{app}}', verifier(PASSWORDS.allixios_app))
       .replaceAll('{{readonly}}', verifier(PASSWORDS.allixios_readonly));

@@ -269,6 +269,8 @@ describe('health check', () => {
    * wrapper adding `-p <test port>`, since the container's port 6379 is not the test's.
    */
   async function runHealthCheck(monitorPassword: string) {
+    const passwordFile = join(workDir, 'monitor-password');
+    await writeFile(passwordFile, renderSecretFile(readEngineFile(redis, 'config/monitor-password'), { ...PASSWORDS, 'monitor-password': monitorPassword }), { mode: 0o600 });
     const realCli = spawnSync('sh', ['-c', 'command -v redis-cli'], { encoding: 'utf8' }).stdout.trim();
     if (!realCli) throw new Error('redis-cli is not on PATH: install redis-tools (a dependency of redis-server)');
     const binDir = join(workDir, 'bin');
@@ -278,7 +280,7 @@ describe('health check', () => {
     const [program, ...args] = spec.healthCheck.command;
     return spawnSync(program!, args, {
       encoding: 'utf8',
-      env: { PATH: `${binDir}:${process.env.PATH}`, REDIS_MONITOR_PASSWORD: monitorPassword },
+      env: { PATH: `${binDir}:${process.env.PATH}`, REDIS_MONITOR_PASSWORD_FILE: passwordFile },
     });
   }
 
@@ -286,6 +288,22 @@ describe('health check', () => {
     const result = await runHealthCheck(PASSWORDS['monitor-password']!);
     expect(result.status, result.stderr).toBe(0);
     expect(spec.healthCheck.command.join(' ')).not.toContain(PASSWORDS['monitor-password']);
+  });
+
+  it('reads the password from its secret file at every check, so a rotated password is used without a restart', async () => {
+    // Given the engine reads no password from its environment, only the file's path
+    expect(Object.values(spec.env).every((value) => typeof value === 'string')).toBe(true);
+    expect(spec.env.REDIS_MONITOR_PASSWORD_FILE).toBe(spec.secretFiles.find((file) => file.source === 'config/monitor-password')?.mountPath);
+    // When the monitor's password changes on the server and in the file (a rotation), the next check passes
+    const admin = await connectWithSecret('allixios_admin', 'admin-password');
+    const rotated = 'rotated-monitor-password-0123456789';
+    await admin.call('ACL', 'SETUSER', 'allixios_monitor', `>${rotated}`);
+    try {
+      const result = await runHealthCheck(rotated);
+      expect(result.status, result.stderr).toBe(0);
+    } finally {
+      await admin.call('ACL', 'SETUSER', 'allixios_monitor', `<${rotated}`);
+    }
   });
 
   it('fails when the monitor password is wrong', async () => {
@@ -344,9 +362,11 @@ describe('the health checks while Redis loads its data', () => {
     expect(program).toBe('redis-server');
     const loadingPort = await freePort();
     const loading = spawn('redis-server', [repositoryPathOf(containerConfig!), '--port', String(loadingPort), '--bind', '127.0.0.1', '--dir', loadDir, '--appendonly', 'no', '--aclfile', aclFile, '--daemonize', 'no'], { stdio: 'ignore' });
+    const passwordFile = join(workDir, 'monitor-password-loading');
+    await writeFile(passwordFile, PASSWORDS['monitor-password']!, { mode: 0o600 });
     const run = (command: string[]) =>
       spawnSync(command[0]!, command.slice(1).map((part) => part.replace('redis-cli', `redis-cli -p ${loadingPort}`)), {
-        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', REDIS_MONITOR_PASSWORD: PASSWORDS['monitor-password']! },
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', REDIS_MONITOR_PASSWORD_FILE: passwordFile },
         encoding: 'utf8',
       }).status;
     const seen: Array<{ alive: number | null; ready: number | null }> = [];

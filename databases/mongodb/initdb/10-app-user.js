@@ -8,7 +8,8 @@
 // they exist only while this script runs.
 //
 // Running the file again by hand (mongosh as root, same variables) sets the passwords and roles
-// anew: that is how a password is rotated.
+// anew. A rotation does not need it: the bootstrap compares each user's stored SCRAM key with the
+// stack's password and updates the user where they differ (README "Rotating a password").
 
 const DATABASE = 'allixios';
 

@@ -10,6 +10,7 @@
 # clusters to the same hardening.
 #
 # Roles:
+#   $POSTGRES_USER     the superuser the image created (postgres); its verifier comes from the file too.
 #   allixios_owner     owns $POSTGRES_DB and its public schema; the bootstrap migrates as it.
 #   allixios_app       the platform: no superuser, no BYPASSRLS, so row-level security applies.
 #   allixios_readonly  reporting; read-only by default even where a grant would allow writes.
@@ -28,7 +29,7 @@ set -euo pipefail
 
 readonly SCRIPT_NAME=10-roles.sh
 readonly VERIFIERS_FILE="${ALLIXIOS_ROLE_VERIFIERS_FILE:-/etc/postgresql/secrets/role-verifiers}"
-readonly ROLES=(allixios_owner allixios_app allixios_readonly)
+readonly PLATFORM_ROLES=(allixios_owner allixios_app allixios_readonly)
 # What PostgreSQL stores for a SCRAM password: SCRAM-SHA-256$<iterations>:<salt>$<StoredKey>:<ServerKey>.
 readonly VERIFIER_FORMAT='^SCRAM-SHA-256\$[0-9]+:[A-Za-z0-9+/]+={0,2}\$[A-Za-z0-9+/]+={0,2}:[A-Za-z0-9+/]+={0,2}$'
 
@@ -41,6 +42,9 @@ fail() {
 for name in POSTGRES_USER POSTGRES_DB; do
   [[ -n "${!name:-}" ]] || fail "environment variable ${name} is missing or empty; it must hold the superuser the entrypoint connects as (POSTGRES_USER) and the database it created (POSTGRES_DB)."
 done
+readonly ROLES=("${POSTGRES_USER}" "${PLATFORM_ROLES[@]}")
+[[ "${VERIFIERS_FILE}" == /* ]] || fail "the role verifiers file ${VERIFIERS_FILE} is not an absolute path; the server reads it again on later deploys (allixios_credentials), from its own working directory."
+
 [[ -r "${VERIFIERS_FILE}" ]] || fail "the role verifiers file ${VERIFIERS_FILE} cannot be read; it must hold one line '<role> SCRAM-SHA-256\$...' for each of ${ROLES[*]} (the engine's secret file initdb/role-verifiers; ALLIXIOS_ROLE_VERIFIERS_FILE names another path)."
 
 # Lines are '<role> <verifier>'; blank lines and '#' comments are skipped. A value is never
@@ -63,6 +67,8 @@ done
 
 # One transaction: a failure leaves no half-configured roles behind. The quoted heredoc keeps
 # the shell from expanding anything inside the SQL.
+ALLIXIOS_SUPERUSER_VERIFIER="${VERIFIER[${POSTGRES_USER}]}" \
+ALLIXIOS_ROLE_VERIFIERS_PATH="${VERIFIERS_FILE}" \
 ALLIXIOS_OWNER_VERIFIER="${VERIFIER[allixios_owner]}" \
 ALLIXIOS_APP_VERIFIER="${VERIFIER[allixios_app]}" \
 ALLIXIOS_READONLY_VERIFIER="${VERIFIER[allixios_readonly]}" \
@@ -71,6 +77,9 @@ psql --no-psqlrc --no-password --single-transaction \
   --username="${POSTGRES_USER}" \
   --dbname="${POSTGRES_DB}" <<'SQL'
 \getenv database POSTGRES_DB
+\getenv superuser POSTGRES_USER
+\getenv superuser_verifier ALLIXIOS_SUPERUSER_VERIFIER
+\getenv verifiers_file ALLIXIOS_ROLE_VERIFIERS_PATH
 \getenv owner_verifier ALLIXIOS_OWNER_VERIFIER
 \getenv app_verifier ALLIXIOS_APP_VERIFIER
 \getenv readonly_verifier ALLIXIOS_READONLY_VERIFIER
@@ -99,6 +108,9 @@ ALTER ROLE allixios_app WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICA
   PASSWORD :'app_verifier';
 ALTER ROLE allixios_readonly WITH LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS
   PASSWORD :'readonly_verifier';
+-- The superuser's password as the stack has it (the image hashed it with a salt of its own at
+-- initdb; the same password, now with the verifier a rotation compares against).
+ALTER ROLE :"superuser" PASSWORD :'superuser_verifier';
 -- A second lock besides the grants: a write grant given by mistake still fails unless the
 -- session explicitly asks for a read-write transaction.
 ALTER ROLE allixios_readonly SET default_transaction_read_only = on;
@@ -198,6 +210,99 @@ SELECT format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', p.oid::regprocedure),
   FROM pg_catalog.pg_proc p
  WHERE p.proname IN ('pg_stat_statements', 'pg_stat_statements_info')
 \gexec
+
+-- Password rotation (README "Rotating a password"): the bootstrap, which runs as allixios_owner
+-- and may not change another role's password, brings every role to the verifiers of the mounted
+-- Secret through these functions. They run as the superuser but take no verifier from their
+-- caller: they read the file this script read (a Secret the kubelet refreshes after a rotation)
+-- and check it is the file the bootstrap was given (its SHA-256), so the owner can only make the
+-- server agree with the stack, never set a password of its choosing. No verifier ever comes back
+-- from them, not even in an error's text. Only allixios_owner may call them.
+CREATE SCHEMA IF NOT EXISTS allixios_credentials AUTHORIZATION :"superuser";
+REVOKE ALL ON SCHEMA allixios_credentials FROM PUBLIC;
+GRANT USAGE ON SCHEMA allixios_credentials TO allixios_owner;
+COMMENT ON SCHEMA allixios_credentials IS 'Brings the roles to the verifiers of the mounted Secret (initdb/10-roles.sh); the bootstrap''s, after a password rotation';
+
+-- Where the file is and which roles it may name, fixed when this script ran.
+SELECT format('CREATE OR REPLACE FUNCTION allixios_credentials.verifiers_file() RETURNS text LANGUAGE sql IMMUTABLE RETURN %L', :'verifiers_file')
+\gexec
+SELECT format('CREATE OR REPLACE FUNCTION allixios_credentials.managed_roles() RETURNS name[] LANGUAGE sql IMMUTABLE RETURN ARRAY[%L, %L, %L, %L]::name[]',
+              :'superuser', 'allixios_owner', 'allixios_app', 'allixios_readonly')
+\gexec
+
+-- The roles and verifiers of the mounted file, if it is the one the bootstrap expects: a Secret
+-- rotated a moment ago may not have reached the pod yet (55000, which the bootstrap waits on).
+CREATE OR REPLACE FUNCTION allixios_credentials.mounted_verifiers(expected_sha256 text)
+  RETURNS TABLE (role_name name, verifier text)
+  LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+  content text;
+  line text;
+  parts text[];
+  line_number integer := 0;
+  seen name[] := '{}';
+BEGIN
+  content := pg_read_file(allixios_credentials.verifiers_file());
+  IF encode(sha256(convert_to(content, 'UTF8')), 'hex') IS DISTINCT FROM lower(expected_sha256) THEN
+    RAISE EXCEPTION 'the role verifiers file % is not the one the bootstrap was given (yet)', allixios_credentials.verifiers_file()
+      USING ERRCODE = 'object_not_in_prerequisite_state',
+            HINT = 'After a rotation the kubelet refreshes a mounted Secret within about a minute; otherwise the Secret and the bootstrap''s POSTGRES_ROLE_VERIFIERS differ.';
+  END IF;
+  FOREACH line IN ARRAY string_to_array(content, E'\n') LOOP
+    line_number := line_number + 1;
+    CONTINUE WHEN line ~ '^\s*(#.*)?$';
+    parts := regexp_match(line, '^(\S+) (SCRAM-SHA-256\$[0-9]+:[A-Za-z0-9+/]+={0,2}\$[A-Za-z0-9+/]+={0,2}:[A-Za-z0-9+/]+={0,2})$');
+    -- Never the line itself in the message: a password put there by mistake stays out of logs.
+    IF parts IS NULL OR NOT (parts[1]::name = ANY (allixios_credentials.managed_roles())) OR parts[1]::name = ANY (seen) THEN
+      RAISE EXCEPTION 'line % of the role verifiers file is not "<role> <SCRAM-SHA-256 verifier>" for a role of its own among %', line_number, allixios_credentials.managed_roles()
+        USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    seen := seen || parts[1]::name;
+    role_name := parts[1];
+    verifier := parts[2];
+    RETURN NEXT;
+  END LOOP;
+END
+$function$;
+
+-- Which roles the server does not give the mounted file's verifier: the bootstrap's plan.
+CREATE OR REPLACE FUNCTION allixios_credentials.verifier_drift(expected_sha256 text)
+  RETURNS SETOF name
+  LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+BEGIN ATOMIC
+  SELECT mounted.role_name
+    FROM allixios_credentials.mounted_verifiers(expected_sha256) AS mounted
+    LEFT JOIN pg_catalog.pg_authid AS stored ON stored.rolname = mounted.role_name
+   WHERE stored.rolpassword IS DISTINCT FROM mounted.verifier
+   ORDER BY array_position(allixios_credentials.managed_roles(), mounted.role_name);
+END;
+
+-- Gives one role the mounted file's verifier. Sessions already open stay; new logins need it.
+CREATE OR REPLACE FUNCTION allixios_credentials.apply_verifier(target name, expected_sha256 text)
+  RETURNS void
+  LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp
+AS $function$
+DECLARE
+  wanted text;
+BEGIN
+  SELECT mounted.verifier INTO wanted FROM allixios_credentials.mounted_verifiers(expected_sha256) AS mounted WHERE mounted.role_name = target;
+  IF wanted IS NULL THEN
+    RAISE EXCEPTION 'the role verifiers file names no role %', target USING ERRCODE = 'invalid_parameter_value';
+  END IF;
+  BEGIN
+    EXECUTE format('ALTER ROLE %I PASSWORD %L', target, wanted);
+  EXCEPTION WHEN OTHERS THEN
+    -- Re-raised without the statement, whose text (the verifier) PL/pgSQL would add as context.
+    RAISE EXCEPTION 'could not set the verifier of %: %', target, SQLERRM USING ERRCODE = SQLSTATE;
+  END;
+END
+$function$;
+
+REVOKE ALL ON FUNCTION allixios_credentials.verifiers_file(), allixios_credentials.managed_roles(),
+  allixios_credentials.mounted_verifiers(text), allixios_credentials.verifier_drift(text),
+  allixios_credentials.apply_verifier(name, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION allixios_credentials.verifier_drift(text), allixios_credentials.apply_verifier(name, text) TO allixios_owner;
 SQL
 
-echo "${SCRIPT_NAME}: roles allixios_owner, allixios_app and allixios_readonly are ready in database ${POSTGRES_DB}."
+echo "${SCRIPT_NAME}: roles allixios_owner, allixios_app and allixios_readonly are ready in database ${POSTGRES_DB}, with allixios_credentials for password rotation."
