@@ -84,39 +84,37 @@ describe('articles: who sees what', () => {
     expect(error?.message).toContain('app.user_role');
   });
 
-  it.each(['superuser', 'Editor', 'owner'])('an unknown app.user_role (%s) set without app_claim() raises instead of granting or denying', async (role) => {
+  it.each(['superuser', 'Editor', 'owner'])('an unknown app.user_role (%s) set without app_claim() sees nothing and writes nothing, instead of any role', async (role) => {
     // Given a transaction whose settings claim a role the platform does not have
-    const errors = await as({ role: role as AppRole, userId: ids.editor, unchecked: true }, async (tx) => [
-      // When it reads published articles, public profiles, or its own account
-      await tx.failure(`SELECT slug FROM articles WHERE status = 'published'`),
-      await tx.failure(`SELECT display_name FROM author_profiles`),
-      await tx.failure(`SELECT email FROM users`),
-    ]);
-    // Then each statement fails, naming the setting
-    for (const error of errors) {
-      expect(error).toMatchObject({ code: '22023' });
-      expect(error?.message).toContain('app.user_role');
-    }
+    const outcomes = await as({ role: role as AppRole, userId: ids.editor, unchecked: true }, async (tx) => ({
+      // When it reads published articles, public profiles, or its own account, and writes
+      articles: await tx.rows(`SELECT slug FROM articles WHERE status = 'published'`),
+      profiles: await tx.rows(`SELECT display_name FROM author_profiles`),
+      users: await tx.rows(`SELECT email FROM users`),
+      insert: await tx.failure(`INSERT INTO tags (slug, name) VALUES ('claimed', 'Claimed')`),
+    }));
+    // Then no policy lets anything through (a policy that raised would tell which rows reached it)
+    expect(outcomes).toMatchObject({ articles: [], profiles: [], users: [], insert: { code: '42501' } });
   });
 
   it.each([
     ['an author without app.user_id', { role: 'author', userId: null }, '22023', 'app.user_id is not set'],
     ['an anonymous transaction naming a user', { role: 'anonymous', userId: ids.reader }, '22023', 'app.user_role is anonymous'],
     ['an author whose app.user_id is not a uuid', { role: 'author', userId: 'user-42' }, '22P02', 'uuid'],
-  ] as const)('%s raises rather than seeing less or more', async (_case, actor, code, message) => {
+  ] as const)('%s: app_claim() raises, and the same settings written directly see nothing', async (_case, actor, code, message) => {
     // Given a transaction whose two settings contradict each other or are malformed, claimed
     // through app_claim() or written directly
     const viaClaim = await as({ role: null, userId: null }, (tx) =>
       tx.failure('SELECT app_claim($1, $2)', [actor.userId, actor.role]),
     );
-    const error = await as({ ...actor, unchecked: true }, (tx) =>
+    const visible = await as({ ...actor, unchecked: true }, (tx) =>
       // When it reads all articles
-      tx.failure('SELECT slug FROM articles'),
+      tx.rows('SELECT slug FROM articles'),
     );
-    // Then both fail, saying what is wrong
-    expect(error).toMatchObject({ code });
-    expect(error?.message).toContain(message);
+    // Then the claim fails, saying what is wrong, and the settings alone grant nothing
     expect(viaClaim).toMatchObject({ code });
+    expect(viaClaim?.message).toContain(message);
+    expect(visible).toEqual([]);
   });
 });
 

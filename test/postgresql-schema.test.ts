@@ -141,7 +141,8 @@ describe('applying the assets to a fresh database', () => {
         'articles_published_newest_idx',
         'articles_author_status_updated_idx',
         'articles_published_slug_key',
-        'articles_search_vector_idx',
+        'articles_published_search_idx',
+        'articles_unpublished_search_idx',
         'article_tags_tag_article_idx',
         'comments_article_created_idx',
         'comments_author_created_idx',
@@ -183,22 +184,26 @@ describe('applying the assets to a fresh database', () => {
     expect(repeatables.every((file) => /\/R__[a-z0-9_]+\.sql$/.test(file))).toBe(true);
   });
 
-  it('the no-transaction index migration converges when it runs again statement by statement', async () => {
-    // Given the one migration marked no-transaction, already applied
-    const [file, ...others] = [...sqlFiles('schemas'), ...sqlFiles('indexes'), ...sqlFiles('migrations')].filter((path) =>
-      NO_TRANSACTION_MARKER.test(readFileSync(path, 'utf8')),
-    );
-    expect(others).toEqual([]);
-    const statements = splitStatements(readFileSync(file!, 'utf8')).map((statement) => statement.text);
-    // When each statement runs again on its own, as the runner sends them (CONCURRENTLY refuses
-    // a transaction block)
-    for (const statement of statements) await owner.query(statement);
-    // Then the index is there once, valid, and described
-    expect(statements.some((statement) => /CREATE INDEX CONCURRENTLY IF NOT EXISTS/.test(statement))).toBe(true);
+  it('the no-transaction index migrations converge when they run again statement by statement', async () => {
+    // Given the migrations marked no-transaction, already applied
+    const files = [...sqlFiles('schemas'), ...sqlFiles('indexes'), ...sqlFiles('migrations')].filter((path) => NO_TRANSACTION_MARKER.test(readFileSync(path, 'utf8')));
+    expect(files.map((path) => path.replace(/^.*\//, ''))).toEqual(['V0020__search_indexes_by_visibility.sql', 'V0008__comments_by_author_index.sql']);
+    for (const file of files) {
+      const statements = splitStatements(readFileSync(file, 'utf8')).map((statement) => statement.text);
+      // When each statement runs again on its own, as the runner sends them (CONCURRENTLY refuses
+      // a transaction block)
+      for (const statement of statements) await owner.query(statement);
+      expect(statements.some((statement) => /CREATE INDEX CONCURRENTLY IF NOT EXISTS/.test(statement)), file).toBe(true);
+    }
+    // Then each index is there once, valid, and described
     expect(
-      await rows(`SELECT i.indisvalid AS valid, obj_description(i.indexrelid, 'pg_class') IS NOT NULL AS described
-                    FROM pg_index i WHERE i.indexrelid = 'comments_author_created_idx'::regclass`),
-    ).toEqual([{ valid: true, described: true }]);
+      await rows(`SELECT i.indexrelid::regclass::text AS name, i.indisvalid AS valid, obj_description(i.indexrelid, 'pg_class') IS NOT NULL AS described
+                    FROM pg_index i WHERE i.indexrelid::regclass::text IN ('comments_author_created_idx', 'articles_published_search_idx', 'articles_unpublished_search_idx') ORDER BY 1`),
+    ).toEqual([
+      { name: 'articles_published_search_idx', valid: true, described: true },
+      { name: 'articles_unpublished_search_idx', valid: true, described: true },
+      { name: 'comments_author_created_idx', valid: true, described: true },
+    ]);
   });
 });
 
@@ -218,10 +223,14 @@ describe('privileges', () => {
     // Then no other path reads with the owner's rights
     // (trigger functions cannot be called directly; no platform role but the owner may)
     expect(definers).toEqual([
+      { name: 'article_revisions_fill_author', callers: ['allixios_owner'] },
       { name: 'articles_capture_revision', callers: ['allixios_owner'] },
       { name: 'articles_fill_slug', callers: ['allixios_owner'] },
+      { name: 'articles_propagate_visibility', callers: ['allixios_owner'] },
+      { name: 'author_profiles_propagate_avatar', callers: ['allixios_owner'] },
       { name: 'comment_reply_allowed', callers: ['allixios_app', 'allixios_owner'] },
-      { name: 'media_shown', callers: ['allixios_app', 'allixios_owner'] },
+      { name: 'comments_fill_on_published_article', callers: ['allixios_owner'] },
+      { name: 'media_refresh_public_use', callers: ['allixios_owner'] },
       { name: 'media_usable', callers: ['allixios_app', 'allixios_owner'] },
       { name: 'search_articles', callers: ['allixios_app', 'allixios_owner'] },
       { name: 'users_guard_email', callers: ['allixios_owner'] },
@@ -329,11 +338,18 @@ describe('constraints', () => {
     expect(cycle?.message).toContain('is inside it');
   });
 
-  it('e-mail addresses are unique whatever their case', async () => {
-    // Given ann@example.com / When ANN@Example.com signs up
+  it('e-mail addresses are unique whatever their case, decided by an index no platform role reaches', async () => {
+    // Given ann@example.com / When ANN@Example.com signs up, and when another account takes it
     const error = await failure(`INSERT INTO users (email, display_name) VALUES ('ANN@Example.com', 'Ann again')`);
-    // Then the expression index refuses it
-    expect(error).toMatchObject({ code: '23505', constraint: 'users_email_lower_key' });
+    const [other] = await rows<{ id: string }>(`INSERT INTO users (email, display_name) VALUES ('unique-case@example.com', 'Other') RETURNING id`);
+    const change = await failure(`UPDATE users SET email = 'Ann@EXAMPLE.com' WHERE id = $1`, [other!.id]);
+    // Then both are refused, saying only that the address is taken
+    for (const refused of [error, change]) expect(refused).toMatchObject({ code: '23505', message: 'an account with this e-mail address already exists' });
+    // And the index that decides it lives in app_private, with one row per account
+    const [kept] = await rows<{ accounts: number; addresses: number }>(
+      `SELECT (SELECT count(*)::int FROM users) AS accounts, (SELECT count(*)::int FROM app_private.user_emails e JOIN users u ON u.id = e.user_id AND lower(u.email) = e.address) AS addresses`,
+    );
+    expect(kept!.addresses).toBe(kept!.accounts);
   });
 
   it('media must have a positive size and both dimensions or none', async () => {

@@ -34,6 +34,11 @@ const SUPERUSER_PASSWORD_PATH = '/etc/postgresql/secrets/superuser-password';
  * precedence over every role default, so the platform's connections keep these whatever a
  * compromised session did to its role. test/postgresql-attacks.test.ts holds them equal to the
  * roles script's values.
+ *
+ * Beside them, what a role could set for itself to turn the platform's connections against it:
+ * the plan and parse dumps (`debug_print_*`, which write every statement's bind values to the
+ * server log, and with `client_min_messages = log` to the client too) and the `search_path` the
+ * platform's unqualified names resolve through.
  */
 export const APP_SESSION_OPTIONS = [
   'row_security=on',
@@ -42,6 +47,11 @@ export const APP_SESSION_OPTIONS = [
   'lock_timeout=5s',
   'idle_in_transaction_session_timeout=30s',
   'transaction_timeout=60s',
+  'debug_print_parse=off',
+  'debug_print_rewritten=off',
+  'debug_print_plan=off',
+  'client_min_messages=notice',
+  'search_path=public',
 ]
   .map((setting) => `-c ${setting}`)
   .join(' ');

@@ -1,9 +1,9 @@
 /**
  * Mutation check of the PostgreSQL security contract: each fix of the threat model
  * (databases/postgresql/README.md) is undone in turn, on a fresh server, by a statement run as the
- * superuser right after the assets are applied, and the attack and matrix suites run against the
- * result. Every fix must make at least one test fail when it is gone: a fix no test notices is
- * not proven. Not part of `npm test` (it runs both suites once per fix, about 2 minutes):
+ * superuser right after the assets are applied, and the attack, side-channel and matrix suites
+ * run against the result. Every fix must make at least one test fail when it is gone: a fix no test notices is
+ * not proven. Not part of `npm test` (it runs the suites once per fix, about 8 minutes):
  *
  *   npx tsx test/mutations/postgresql-security.ts [fix name filter...]
  *
@@ -77,7 +77,7 @@ const MUTATIONS: Mutation[] = [
   },
   {
     fix: "no statistics of hidden text (V0015)",
-    undo: "ALTER TABLE public.articles ALTER COLUMN slug SET STATISTICS -1; ALTER TABLE public.users ALTER COLUMN email SET STATISTICS -1; ALTER INDEX public.users_email_lower_key ALTER COLUMN 1 SET STATISTICS -1;",
+    undo: "ALTER TABLE public.articles ALTER COLUMN slug SET STATISTICS -1; ALTER TABLE public.users ALTER COLUMN email SET STATISTICS -1; ALTER INDEX public.users_email_lookup_idx ALTER COLUMN 1 SET STATISTICS -1;",
   },
   {
     fix: "slug claims (V0017)",
@@ -127,6 +127,42 @@ const MUTATIONS: Mutation[] = [
     fix: "published_at is never cleared (editorial guard)",
     undo: "DO $d$ DECLARE src text; BEGIN SELECT pg_get_functiondef('public.articles_guard_editorial'::regproc) INTO src; src := replace(src, 'AND NEW.published_at IS NULL AND NOT public.app_is_migrator()', 'AND false'); EXECUTE src; END $d$;",
   },
+  {
+    fix: "claims inlined and failing closed in the policies (V0019)",
+    undo: "CREATE OR REPLACE FUNCTION public.app_policy_role() RETURNS text LANGUAGE plpgsql STABLE AS $$ BEGIN RETURN public.app_current_role(); END $$;",
+  },
+  {
+    fix: "comments judged on the row, not on articles (V0019)",
+    undo: "ALTER POLICY comments_app_select ON public.comments USING (CASE WHEN app_policy_role() IN ('editor', 'admin') THEN true WHEN app_policy_role() IN ('anonymous', 'reader', 'author') THEN (status = 'visible' AND EXISTS (SELECT 1 FROM public.articles a WHERE a.id = comments.article_id AND a.status = 'published')) OR author_id = app_policy_user_id() ELSE false END);",
+  },
+  {
+    fix: "revisions judged on the row, not on articles (V0019)",
+    undo: "ALTER POLICY article_revisions_app_select ON public.article_revisions USING (CASE app_policy_role() WHEN 'editor' THEN true WHEN 'admin' THEN true WHEN 'author' THEN EXISTS (SELECT 1 FROM public.articles a WHERE a.id = article_revisions.article_id AND a.author_id = app_policy_user_id()) ELSE false END);",
+  },
+  {
+    fix: "media judged on the row, not on articles (V0019)",
+    undo: "CREATE FUNCTION public.media_shown_old(media_id uuid) RETURNS boolean LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$ SELECT EXISTS (SELECT 1 FROM public.articles a WHERE a.cover_media_id = media_id AND public.article_visible(a.status, a.author_id, public.app_policy_role(), public.app_policy_user_id())) OR EXISTS (SELECT 1 FROM public.author_profiles p WHERE p.avatar_media_id = media_id) $$; GRANT EXECUTE ON FUNCTION public.media_shown_old(uuid) TO allixios_app; ALTER POLICY media_app_select ON public.media USING (CASE WHEN app_policy_role() IN ('editor', 'admin') THEN true WHEN app_policy_role() IN ('anonymous', 'reader', 'author') THEN uploaded_by = app_policy_user_id() OR public.media_shown_old(id) ELSE false END);",
+  },
+  {
+    fix: "no B-tree over storage keys (V0019)",
+    undo: "CREATE UNIQUE INDEX media_storage_key_btree ON public.media (storage_key);",
+  },
+  {
+    fix: "e-mail uniqueness out of reach (V0019)",
+    undo: "CREATE UNIQUE INDEX users_email_btree ON public.users (lower(email));",
+  },
+  {
+    fix: "search reads published postings only (V0020)",
+    undo: "CREATE INDEX articles_all_search_idx ON public.articles USING gin (search_vector); DROP INDEX public.articles_published_search_idx; DROP INDEX public.articles_unpublished_search_idx;",
+  },
+  {
+    fix: "no statistics of mime types (V0019)",
+    undo: "ALTER TABLE public.media ALTER COLUMN mime_type SET STATISTICS -1;",
+  },
+  {
+    fix: "WAL messages revoked (roles script)",
+    undo: "GRANT EXECUTE ON FUNCTION pg_logical_emit_message(boolean, text, text), pg_logical_emit_message(boolean, text, bytea) TO PUBLIC;",
+  },
 ];
 
 interface VitestReport {
@@ -137,7 +173,7 @@ const filters = process.argv.slice(2);
 const report = join(mkdtempSync(join(tmpdir(), 'allixios-mutations-')), 'report.json');
 let unnoticed = 0;
 for (const mutation of MUTATIONS.filter((candidate) => filters.length === 0 || filters.some((filter) => candidate.fix.includes(filter)))) {
-  const run = spawnSync('npx', ['vitest', 'run', 'test/postgresql-attacks.test.ts', 'test/postgresql-rls.test.ts', '--reporter=json', `--outputFile.json=${report}`], {
+  const run = spawnSync('npx', ['vitest', 'run', 'test/postgresql-attacks.test.ts', 'test/postgresql-rls.test.ts', 'test/postgresql-side-channels.test.ts', '--reporter=json', `--outputFile.json=${report}`], {
     env: { ...process.env, ALLIXIOS_TEST_MUTATION_SQL: mutation.undo },
     encoding: 'utf8',
   });

@@ -17,11 +17,13 @@ CREATE OR REPLACE TRIGGER users_set_updated_at
   BEFORE UPDATE ON users FOR EACH ROW EXECUTE FUNCTION set_updated_at();
 CREATE OR REPLACE TRIGGER author_profiles_set_updated_at
   BEFORE UPDATE ON author_profiles FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+-- Only what a user edits: the system keeps media.public_use and comments.on_published_article
+-- current (schemas/V0019), which is no edit of the file or the comment.
 CREATE OR REPLACE TRIGGER media_set_updated_at
-  BEFORE UPDATE ON media FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+  BEFORE UPDATE OF mime_type, size_bytes, width, height, alt_text ON media FOR EACH ROW EXECUTE FUNCTION set_updated_at();
 CREATE OR REPLACE TRIGGER categories_set_updated_at
   BEFORE UPDATE ON categories FOR EACH ROW EXECUTE FUNCTION set_updated_at();
 CREATE OR REPLACE TRIGGER articles_set_updated_at
   BEFORE UPDATE ON articles FOR EACH ROW EXECUTE FUNCTION set_updated_at();
 CREATE OR REPLACE TRIGGER comments_set_updated_at
-  BEFORE UPDATE ON comments FOR EACH ROW EXECUTE FUNCTION set_updated_at();
+  BEFORE UPDATE OF body, status ON comments FOR EACH ROW EXECUTE FUNCTION set_updated_at();

@@ -165,6 +165,8 @@ GRANT USAGE ON SCHEMA public TO allixios_app, allixios_readonly;
 --                    postgresql.conf bounds its queue)
 --   pg_terminate_backend, pg_cancel_backend   end or cancel any session of one's own role, the
 --                    platform's other requests included
+--   pg_logical_emit_message   writes records of any size into the WAL, outside every table and
+--                    quota, from a read-only transaction too
 -- PostgreSQL grants all of these to PUBLIC; EXECUTE is revoked in this database only (pg_proc
 -- is per database).
 SELECT format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', p.oid::regprocedure),
@@ -173,7 +175,7 @@ SELECT format('REVOKE EXECUTE ON FUNCTION %s FROM PUBLIC', p.oid::regprocedure),
  WHERE p.pronamespace = 'pg_catalog'::regnamespace
    AND (p.proname ~ '^pg_(try_)?advisory_'
         OR p.proname IN ('lo_creat', 'lo_create', 'lo_from_bytea', 'lo_import', 'lo_put', 'pg_notify',
-                         'pg_terminate_backend', 'pg_cancel_backend'))
+                         'pg_terminate_backend', 'pg_cancel_backend', 'pg_logical_emit_message'))
 \gexec
 
 -- Statistics and monitoring views are for monitoring, not for the platform's roles: they count
