@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import type { EngineName } from '../databases/engine.ts';
 import type { AdapterOptions } from './adapters/types.ts';
 import { startChdb } from './embedded/clickhouse.ts';
-import { startEmbeddedPostgres } from './embedded/postgresql.ts';
+import { ROLE_VERIFIERS_VARIABLE, startEmbeddedPostgres } from './embedded/postgresql.ts';
 import { startEmbeddedRedis } from './embedded/redis.ts';
 import { reportText } from './format.ts';
 import { runBootstrap, type BootstrapReport } from './runner.ts';
@@ -22,6 +22,11 @@ interface CheckResult {
 }
 
 const TIMEOUTS = { readyTimeoutMs: 30_000, lockTimeoutMs: 30_000 };
+
+/** What a run said of the application's login, checked after it. */
+function logins(engine: BootstrapReport['engines'][number]): string {
+  return engine.verifiedLogin ? `; ${engine.verifiedLogin}'s login accepted` : '';
+}
 
 /** Applies everything, then checks that a second run applies nothing; the summary says what ran. */
 async function applyTwice(engine: EngineName, connection: { env: Record<string, string>; clients?: AdapterOptions['clients'] }, what: string): Promise<CheckResult> {
@@ -40,14 +45,18 @@ async function applyTwice(engine: EngineName, connection: { env: Record<string, 
   return {
     engine,
     ok: true,
-    summary: `${versioned} migrations and ${applied.length - versioned} repeatable assets applied to ${what}, second run applied nothing, ${seconds} s`,
+    summary: `${versioned} migrations and ${applied.length - versioned} repeatable assets applied to ${what}, second run applied nothing${logins(second.engines[0]!)}, ${seconds} s`,
   };
 }
 
 async function checkPostgresql(): Promise<CheckResult> {
   const server = await startEmbeddedPostgres();
   try {
-    return await applyTwice('postgresql', { env: { DATABASE_URL: server.url('allixios_owner') } }, 'PostgreSQL 18 (embedded)');
+    // The role verifiers and the application's URL as a deployment hands them over: the roles'
+    // passwords are compared with the stack's, and the application's login checked after the run.
+    const env = { DATABASE_URL: server.url('allixios_owner'), DATABASE_URL_APP: server.url('allixios_app'), [ROLE_VERIFIERS_VARIABLE]: server.roleVerifiers! };
+    const result = await applyTwice('postgresql', { env }, 'PostgreSQL 18 (embedded)');
+    return result.ok ? { ...result, summary: `${result.summary}; every role's password the stack's (allixios_credentials)` } : result;
   } finally {
     await server.stop();
   }
@@ -73,7 +82,8 @@ async function checkRedis(): Promise<CheckResult> {
   }
   const server = await startEmbeddedRedis();
   try {
-    const options = { mode: 'apply' as const, only: ['redis' as const], env: { REDIS_URL: server.url('allixios_admin'), REDIS_USERS_ACL: server.usersAcl }, ...TIMEOUTS };
+    const env = { REDIS_URL: server.url('allixios_admin'), REDIS_URL_APP: server.url('allixios_app'), REDIS_USERS_ACL: server.usersAcl };
+    const options = { mode: 'apply' as const, only: ['redis' as const], env, ...TIMEOUTS };
     const first = await runBootstrap(options);
     if (!first.ok) return { engine: 'redis', ok: false, summary: reportText(first).err.trim() };
     const second = await runBootstrap(options);
@@ -83,7 +93,7 @@ async function checkRedis(): Promise<CheckResult> {
     return {
       engine: 'redis',
       ok: true,
-      summary: `${first.engines[0]!.changed.length} changed, ${inSync} ACL users and config values in sync on redis-server (embedded), second run changed nothing`,
+      summary: `${first.engines[0]!.changed.length} changed, ${inSync} ACL users and config values in sync on redis-server (embedded), second run changed nothing${logins(second.engines[0]!)}`,
     };
   } finally {
     await server.stop();

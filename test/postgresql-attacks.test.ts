@@ -22,6 +22,7 @@ import { connectionUrl } from '../databases/connection.ts';
 import { ENGINES } from '../databases/index.ts';
 import { APP_SESSION_OPTIONS } from '../databases/postgresql/index.ts';
 import { claim } from './support/postgres.ts';
+import { appClient as appClientOf, attacker, shape } from './support/attacker.ts';
 import { describeWithDefaults } from './support/engines.ts';
 import { actors, app, articles, as, asReadonly, comments, ids, owner, readonly, startWorld, stopWorld, type Actor, type Transaction } from './support/platform-world.ts';
 
@@ -52,45 +53,8 @@ const extra = {
 
 let server: EmbeddedPostgresServer;
 
-/** Everything a statement gave back, as one string to look for hidden values in. */
-function everything(outcome: { rows?: unknown; rowCount?: number | null; error?: pg.DatabaseError }): string {
-  const error = outcome.error;
-  return JSON.stringify({
-    rows: outcome.rows,
-    rowCount: outcome.rowCount,
-    error: error && { message: error.message, detail: error.detail, hint: error.hint, where: error.where, code: error.code },
-  });
-}
-
-/** The hidden values `actor` may not see (staff see everything; these attacks are not theirs). */
-function hiddenFrom(actor: Actor): string[] {
-  return HIDDEN.filter(([, ownerOf]) => ownerOf !== actor.userId).map(([value]) => value);
-}
-
-function expectNothingHidden(actor: Actor, outcome: Parameters<typeof everything>[0]): void {
-  const text = everything(outcome);
-  for (const value of hiddenFrom(actor)) expect(text, `a hidden value came back: ${value}`).not.toContain(value);
-}
-
-/** The statement under `actor`, rolled back: what it gave back, checked for hidden values. */
-async function attack(actor: Actor, sql: string, params: unknown[] = []) {
-  const outcome = await as(actor, (tx) => tx.outcome(sql, params));
-  if (!['editor', 'admin'].includes(actor.role ?? '')) expectNothingHidden(actor, outcome);
-  return outcome;
-}
-
-/** The code and message of an error, without the ids that differ between two probes. */
-function shape(outcome: { error?: pg.DatabaseError; rowCount?: number | null }): unknown {
-  if (!outcome.error) return { rowCount: outcome.rowCount };
-  return { code: outcome.error.code, message: outcome.error.message.replace(/[0-9a-f-]{36}/g, '<id>') };
-}
-
-/** A second connection of the application role, for the tests that need two sessions. */
-async function appClient(): Promise<pg.Client> {
-  const client = new pg.Client({ connectionString: server.url('allixios_app') });
-  await client.connect();
-  return client;
-}
+const { attack, hiddenFrom } = attacker(HIDDEN);
+const appClient = () => appClientOf(server);
 
 /** psql as allixios_app: what COPY and other client-side protocols need. */
 function psqlAsApp(sql: string, input?: string): { status: number | null; stdout: string; stderr: string } {

@@ -224,12 +224,14 @@ describe('privileges', () => {
     // (trigger functions cannot be called directly; no platform role but the owner may)
     expect(definers).toEqual([
       { name: 'article_revisions_fill_author', callers: ['allixios_owner'] },
+      { name: 'article_tags_fill_article', callers: ['allixios_owner'] },
       { name: 'articles_capture_revision', callers: ['allixios_owner'] },
       { name: 'articles_fill_slug', callers: ['allixios_owner'] },
       { name: 'articles_propagate_visibility', callers: ['allixios_owner'] },
       { name: 'author_profiles_propagate_avatar', callers: ['allixios_owner'] },
       { name: 'comment_reply_allowed', callers: ['allixios_app', 'allixios_owner'] },
       { name: 'comments_fill_on_published_article', callers: ['allixios_owner'] },
+      { name: 'daily_article_stats_fill_author', callers: ['allixios_owner'] },
       { name: 'media_refresh_public_use', callers: ['allixios_owner'] },
       { name: 'media_usable', callers: ['allixios_app', 'allixios_owner'] },
       { name: 'search_articles', callers: ['allixios_app', 'allixios_owner'] },
@@ -491,6 +493,79 @@ describe('triggers and derived columns', () => {
       { revision_number: 1, title: 'First', body: 'One', status: 'draft' },
       { revision_number: 2, title: 'Second', body: 'One', status: 'draft' },
     ]);
+  });
+});
+
+describe('what the policies read on the row follows its article (schemas/V0019)', () => {
+  it('publishing and unpublishing an article shows and hides its comments; reassigning it moves its history, tag links and statistics', async () => {
+    // Given a published article with a comment, a tag link, a revision and a day of statistics
+    const article = await insertArticle({ status: 'published', publishedAt: new Date() });
+    await owner.query(`INSERT INTO comments (article_id, author_id, body) VALUES ($1, $2, 'Hello')`, [article.id, users.editor]);
+    const [tag] = await rows<{ id: string }>(`INSERT INTO tags (slug, name) VALUES ($1, 'Follows') RETURNING id`, [`follows-${randomUUID().slice(0, 8)}`]);
+    await owner.query(`INSERT INTO article_tags (article_id, tag_id) VALUES ($1, $2)`, [article.id, tag!.id]);
+    await owner.query(`UPDATE articles SET title = 'Retitled' WHERE id = $1`, [article.id]);
+    await owner.query(`INSERT INTO daily_article_stats (article_id, day, views, unique_visitors) VALUES ($1, current_date, 1, 1)`, [article.id]);
+    const state = async () =>
+      (
+        await rows(
+          `SELECT (SELECT bool_and(on_published_article) FROM comments WHERE article_id = $1) AS comments_on_published,
+                  (SELECT min(article_status) FROM article_tags WHERE article_id = $1) AS link_status,
+                  (SELECT min(article_author_id::text) FROM article_tags WHERE article_id = $1) AS link_author,
+                  (SELECT min(article_author_id::text) FROM article_revisions WHERE article_id = $1) AS revision_author,
+                  (SELECT min(article_author_id::text) FROM daily_article_stats WHERE article_id = $1) AS stats_author`,
+          [article.id],
+        )
+      )[0];
+    expect(await state()).toEqual({ comments_on_published: true, link_status: 'published', link_author: users.author, revision_author: users.author, stats_author: users.author });
+    // When the staff archive it, then hand it to another author
+    await owner.query(`UPDATE articles SET status = 'archived' WHERE id = $1`, [article.id]);
+    await owner.query(`UPDATE articles SET author_id = $2 WHERE id = $1`, [article.id, users.editor]);
+    // Then every row that follows it says so
+    expect(await state()).toEqual({ comments_on_published: false, link_status: 'archived', link_author: users.editor, revision_author: users.editor, stats_author: users.editor });
+    // And published again, its comments show again
+    await owner.query(`UPDATE articles SET status = 'published' WHERE id = $1`, [article.id]);
+    expect(await state()).toMatchObject({ comments_on_published: true, link_status: 'published' });
+  });
+
+  it('a file is shown publicly while it is the cover of a published article or an avatar', async () => {
+    const [file] = await rows<{ id: string }>(`INSERT INTO media (uploaded_by, mime_type, size_bytes) VALUES ($1, 'image/png', 1) RETURNING id`, [users.editor]);
+    const shown = async () => (await rows<{ public_use: boolean }>(`SELECT public_use FROM media WHERE id = $1`, [file!.id]))[0]!.public_use;
+    // As the cover of a draft: not shown; the draft published: shown; unpublished: not shown
+    const draft = await insertArticle();
+    expect(await shown()).toBe(false);
+    await owner.query(`UPDATE articles SET cover_media_id = $2 WHERE id = $1`, [draft.id, file!.id]);
+    expect(await shown()).toBe(false);
+    await owner.query(`UPDATE articles SET status = 'published', published_at = now(), category_id = $2 WHERE id = $1`, [draft.id, category]);
+    expect(await shown()).toBe(true);
+    await owner.query(`UPDATE articles SET cover_media_id = NULL WHERE id = $1`, [draft.id]);
+    expect(await shown()).toBe(false);
+    // As an avatar: shown until the profile lets go of it
+    await owner.query(`INSERT INTO author_profiles (user_id, display_name, avatar_media_id) VALUES ($1, 'Ed', $2) ON CONFLICT (user_id) DO UPDATE SET avatar_media_id = EXCLUDED.avatar_media_id`, [users.editor, file!.id]);
+    expect(await shown()).toBe(true);
+    await owner.query(`UPDATE author_profiles SET avatar_media_id = NULL WHERE user_id = $1`, [users.editor]);
+    expect(await shown()).toBe(false);
+  });
+
+  it('what the system keeps is no client\'s to write', async () => {
+    const client = await app.connect();
+    try {
+      await client.query('BEGIN');
+      await claim(client, 'admin', users.editor);
+      for (const sql of [
+        `UPDATE comments SET on_published_article = true`,
+        `UPDATE media SET public_use = true`,
+        `INSERT INTO article_tags (article_id, tag_id, article_status) SELECT id, NULL, 'published' FROM articles LIMIT 1`,
+        `UPDATE daily_article_stats SET article_author_id = $1`,
+      ]) {
+        await client.query('SAVEPOINT attempt');
+        const error = await client.query(sql, sql.includes('$1') ? [users.editor] : []).then(() => undefined, (caught: pg.DatabaseError) => caught);
+        await client.query('ROLLBACK TO SAVEPOINT attempt');
+        expect(error, sql).toMatchObject({ code: '42501' });
+      }
+    } finally {
+      await client.query('ROLLBACK');
+      client.release();
+    }
   });
 });
 

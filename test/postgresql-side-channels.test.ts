@@ -18,6 +18,7 @@ import { connectionUrl } from '../databases/connection.ts';
 import { ENGINES } from '../databases/index.ts';
 import { describeWithDefaults } from './support/engines.ts';
 import { claim } from './support/postgres.ts';
+import { appClient as appClientOf, attacker, everything, shape } from './support/attacker.ts';
 import { actors, articles, as, asReadonly, comments, ids, owner, startWorld, stopWorld, type Actor, type Transaction } from './support/platform-world.ts';
 
 /** Values hidden from everyone but their owner (and the staff). */
@@ -49,39 +50,8 @@ const extra = {
 
 let server: EmbeddedPostgresServer;
 
-function everything(outcome: { rows?: unknown; rowCount?: number | null; error?: pg.DatabaseError }): string {
-  const error = outcome.error;
-  return JSON.stringify({
-    rows: outcome.rows,
-    rowCount: outcome.rowCount,
-    error: error && { message: error.message, detail: error.detail, hint: error.hint, where: error.where, code: error.code },
-  });
-}
-
-function hiddenFrom(actor: Actor): string[] {
-  return HIDDEN.filter(([, ownerOf]) => ownerOf !== actor.userId).map(([value]) => value);
-}
-
-function expectNothingHidden(actor: Actor, text: string): void {
-  for (const value of hiddenFrom(actor)) expect(text, `a hidden value came back: ${value}`).not.toContain(value);
-}
-
-async function attack(actor: Actor, sql: string, params: unknown[] = []) {
-  const outcome = await as(actor, (tx) => tx.outcome(sql, params));
-  if (!['editor', 'admin'].includes(actor.role ?? '')) expectNothingHidden(actor, everything(outcome));
-  return outcome;
-}
-
-function shape(outcome: { error?: pg.DatabaseError; rowCount?: number | null }): unknown {
-  if (!outcome.error) return { rowCount: outcome.rowCount };
-  return { code: outcome.error.code, message: outcome.error.message.replace(/[0-9a-f-]{36}/g, '<id>') };
-}
-
-async function appClient(): Promise<pg.Client> {
-  const client = new pg.Client({ connectionString: server.url('allixios_app') });
-  await client.connect();
-  return client;
-}
+const { attack, expectNothingHidden } = attacker(HIDDEN);
+const appClient = () => appClientOf(server);
 
 interface PlanNode {
   'Node Type'?: string;
@@ -182,6 +152,25 @@ beforeAll(async () => {
 }, 120_000);
 
 afterAll(stopWorld);
+
+/**
+ * Runs `work` with 3000 more published articles, so that a search reads a GIN index (as it does
+ * on a real platform) rather than scanning a table this small; removes them after.
+ */
+async function withManyPublishedArticles<T>(work: () => Promise<T>): Promise<T> {
+  await owner.query(
+    `INSERT INTO articles (slug, title, body, author_id, category_id, status, published_at)
+     SELECT 'many-' || i, 'Many ' || i, 'ordinary published words ' || i, $1, $2, 'published', now() FROM generate_series(1, 3000) i`,
+    [ids.authorA, ids.category],
+  );
+  try {
+    // (VACUUM moves the new entries out of the GIN indexes' pending lists, as autovacuum would)
+    await owner.query('VACUUM ANALYZE articles');
+    return await work();
+  } finally {
+    await owner.query(`DELETE FROM articles WHERE slug LIKE 'many-%'`);
+  }
+}
 
 /**
  * How much work a plan did beside scanning: the loops of its subplans and the buffers it
@@ -343,21 +332,13 @@ describe('HOLES: plans and statistics still spell out hidden text', () => {
   it("a visitor's search reads no index that holds an unpublished article, whatever the table's size", async () => {
     // Given enough published articles that the search reads a GIN index, and the statement
     // inside search_articles() as it runs: as its owner, with an anonymous visitor's claim
-    await owner.query(
-      `INSERT INTO articles (slug, title, body, author_id, category_id, status, published_at)
-       SELECT 'many-' || i, 'Many ' || i, 'ordinary published words ' || i, $1, $2, 'published', now() FROM generate_series(1, 3000) i`,
-      [ids.authorA, ids.category],
-    );
-    // (VACUUM moves the new entries out of the GIN indexes' pending lists, as autovacuum would)
-    await owner.query('VACUUM ANALYZE articles');
-    try {
+    await withManyPublishedArticles(async () => {
       const [definition] = (await owner.query<{ body: string }>(`SELECT prosrc AS body FROM pg_proc WHERE oid = 'public.search_articles(text, integer)'::regprocedure`)).rows;
       const body = definition!.body.replace(/\bsearch_articles\.query\b/g, '$1::text').replace(/\bsearch_articles\.max_results\b/g, '20');
       const publishedOnly = new Set(
         (await owner.query<{ name: string }>(`SELECT indexname AS name FROM pg_indexes WHERE tablename = 'articles' AND indexdef LIKE '%WHERE (status = ''published''::text)'`)).rows.map((row) => row.name),
       );
-      const session = await server.url('allixios_owner');
-      const client = new pg.Client({ connectionString: session });
+      const client = new pg.Client({ connectionString: server.url('allixios_owner') });
       await client.connect();
       try {
         await client.query('BEGIN');
@@ -373,23 +354,15 @@ describe('HOLES: plans and statistics still spell out hidden text', () => {
       } finally {
         await client.end();
       }
-    } finally {
-      await owner.query(`DELETE FROM articles WHERE slug LIKE 'many-%'`);
-    }
+    });
   });
 
   it('EXPLAIN (ANALYZE, BUFFERS) of search_articles() does not tell which words hidden drafts contain', async () => {
     // Given B's secret draft ("Merger memo ... quokkasecret acquisition of Initech") and A's and
     // B's drafts ("zanzibar"), none visible to an anonymous visitor, among enough published
     // articles that the search reads a GIN index (as it does on a real platform), not a scan
-    await owner.query(
-      `INSERT INTO articles (slug, title, body, author_id, category_id, status, published_at)
-       SELECT 'filler-' || i, 'Filler ' || i, 'ordinary published words ' || i, $1, $2, 'published', now() FROM generate_series(1, 3000) i`,
-      [ids.authorA, ids.category],
-    );
-    await owner.query('VACUUM ANALYZE articles');
     const buffers = (root: PlanNode) => (root['Shared Hit Blocks'] ?? 0) + (root['Shared Read Blocks'] ?? 0);
-    const result = await as(actors.anonymous, async (tx) => {
+    const result = await withManyPublishedArticles(() => as(actors.anonymous, async (tx) => {
       // (a plan made for today's table: the session may hold one from before the fillers)
       await tx.rows('DISCARD PLANS');
       // (the first calls also read the catalog and build the function's cached plan)
@@ -407,8 +380,7 @@ describe('HOLES: plans and statistics still spell out hidden text', () => {
         if (rows.length === 0 && (await measure(word)) !== baseline) found.push(word);
       }
       return found;
-    });
-    await owner.query(`DELETE FROM articles WHERE slug LIKE 'filler-%'`);
+    }));
     // Then no word of a hidden draft stands out: the buffers the definer's plan touched before
     // article_visible() filtered are not the caller's to count
     expect(result, `words of hidden drafts told apart by buffer counts: ${result.join(', ')}`).toEqual([]);

@@ -128,20 +128,20 @@ const MUTATIONS: Mutation[] = [
     undo: "DO $d$ DECLARE src text; BEGIN SELECT pg_get_functiondef('public.articles_guard_editorial'::regproc) INTO src; src := replace(src, 'AND NEW.published_at IS NULL AND NOT public.app_is_migrator()', 'AND false'); EXECUTE src; END $d$;",
   },
   {
-    fix: "claims inlined and failing closed in the policies (V0019)",
+    fix: "claims read per row and failing closed in the policies (V0019)",
     undo: "CREATE OR REPLACE FUNCTION public.app_policy_role() RETURNS text LANGUAGE plpgsql STABLE AS $$ BEGIN RETURN public.app_current_role(); END $$;",
   },
   {
     fix: "comments judged on the row, not on articles (V0019)",
-    undo: "ALTER POLICY comments_app_select ON public.comments USING (CASE WHEN app_policy_role() IN ('editor', 'admin') THEN true WHEN app_policy_role() IN ('anonymous', 'reader', 'author') THEN (status = 'visible' AND EXISTS (SELECT 1 FROM public.articles a WHERE a.id = comments.article_id AND a.status = 'published')) OR author_id = app_policy_user_id() ELSE false END);",
+    undo: "ALTER POLICY comments_app_select ON public.comments USING (CASE WHEN app_policy_role() IN ('editor', 'admin') THEN true WHEN app_policy_role() IN ('anonymous', 'reader', 'author') THEN (status = 'visible' AND EXISTS (SELECT 1 FROM public.articles a WHERE a.id = comments.article_id AND a.status = 'published')) OR author_id::text = app_policy_user_id() ELSE false END);",
   },
   {
     fix: "revisions judged on the row, not on articles (V0019)",
-    undo: "ALTER POLICY article_revisions_app_select ON public.article_revisions USING (CASE app_policy_role() WHEN 'editor' THEN true WHEN 'admin' THEN true WHEN 'author' THEN EXISTS (SELECT 1 FROM public.articles a WHERE a.id = article_revisions.article_id AND a.author_id = app_policy_user_id()) ELSE false END);",
+    undo: "ALTER POLICY article_revisions_app_select ON public.article_revisions USING (CASE app_policy_role() WHEN 'editor' THEN true WHEN 'admin' THEN true WHEN 'author' THEN EXISTS (SELECT 1 FROM public.articles a WHERE a.id = article_revisions.article_id AND a.author_id::text = app_policy_user_id()) ELSE false END);",
   },
   {
     fix: "media judged on the row, not on articles (V0019)",
-    undo: "CREATE FUNCTION public.media_shown_old(media_id uuid) RETURNS boolean LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$ SELECT EXISTS (SELECT 1 FROM public.articles a WHERE a.cover_media_id = media_id AND public.article_visible(a.status, a.author_id, public.app_policy_role(), public.app_policy_user_id())) OR EXISTS (SELECT 1 FROM public.author_profiles p WHERE p.avatar_media_id = media_id) $$; GRANT EXECUTE ON FUNCTION public.media_shown_old(uuid) TO allixios_app; ALTER POLICY media_app_select ON public.media USING (CASE WHEN app_policy_role() IN ('editor', 'admin') THEN true WHEN app_policy_role() IN ('anonymous', 'reader', 'author') THEN uploaded_by = app_policy_user_id() OR public.media_shown_old(id) ELSE false END);",
+    undo: "CREATE FUNCTION public.media_shown_old(media_id uuid) RETURNS boolean LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, public AS $$ SELECT EXISTS (SELECT 1 FROM public.articles a WHERE a.cover_media_id = media_id AND public.article_visible(a.status, a.author_id, public.app_policy_role(), public.app_policy_user_id())) OR EXISTS (SELECT 1 FROM public.author_profiles p WHERE p.avatar_media_id = media_id) $$; GRANT EXECUTE ON FUNCTION public.media_shown_old(uuid) TO allixios_app; ALTER POLICY media_app_select ON public.media USING (CASE WHEN app_policy_role() IN ('editor', 'admin') THEN true WHEN app_policy_role() IN ('anonymous', 'reader', 'author') THEN uploaded_by::text = app_policy_user_id() OR public.media_shown_old(id) ELSE false END);",
   },
   {
     fix: "no B-tree over storage keys (V0019)",
@@ -161,7 +161,7 @@ const MUTATIONS: Mutation[] = [
   },
   {
     fix: "WAL messages revoked (roles script)",
-    undo: "GRANT EXECUTE ON FUNCTION pg_logical_emit_message(boolean, text, text), pg_logical_emit_message(boolean, text, bytea) TO PUBLIC;",
+    undo: "DO $d$ DECLARE f regprocedure; BEGIN FOR f IN SELECT oid::regprocedure FROM pg_proc WHERE proname = 'pg_logical_emit_message' LOOP EXECUTE format('GRANT EXECUTE ON FUNCTION %s TO PUBLIC', f); END LOOP; END $d$;",
   },
 ];
 
