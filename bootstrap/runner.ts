@@ -134,16 +134,27 @@ async function applyCredentials(engine: BootstrapEngine, options: BootstrapOptio
   if (options.mode !== 'apply' || changes.length === 0) return;
   await lock();
   changes = report.credentials.changes = await adapter.planCredentials();
+  await applyEach(engine, options, changes, (change) => adapter.applyCredential!(change), report.credentials.changed);
+}
+
+/** Applies changes in order, recording each (and its time) in `done`; an error names the change. */
+async function applyEach(
+  engine: BootstrapEngine,
+  options: BootstrapOptions,
+  changes: readonly Change[],
+  apply: (change: Change) => Promise<void>,
+  done: Array<{ change: Change; durationMs: number }>,
+): Promise<void> {
   for (const change of changes) {
     const started = performance.now();
     try {
-      await adapter.applyCredential!(change);
+      await apply(change);
     } catch (error) {
       if (error instanceof BootstrapError) throw error;
       throw new BootstrapError(engine.name, `${change.subject}: ${change.action} failed: ${(error as Error).message}`, { file: change.source });
     }
     const durationMs = Math.round(performance.now() - started);
-    report.credentials.changed.push({ change, durationMs });
+    done.push({ change, durationMs });
     options.onProgress?.({ type: 'changed', engine: engine.name, change, durationMs });
   }
 }
@@ -230,18 +241,7 @@ async function runStateEngine(engine: StateEngine, runOptions: BootstrapOptions,
     ));
     if (!engine.applyDespiteRefusals) refuse(engine, plan.refusals);
     if (options.mode !== 'apply') return refuse(engine, plan.refusals);
-    for (const change of plan.changes) {
-      const started = performance.now();
-      try {
-        await adapter.apply(change);
-      } catch (error) {
-        if (error instanceof BootstrapError) throw error;
-        throw new BootstrapError(engine.name, `${change.subject}: ${change.action} failed: ${(error as Error).message}`, { file: change.source });
-      }
-      const durationMs = Math.round(performance.now() - started);
-      report.changed.push({ change, durationMs });
-      options.onProgress?.({ type: 'changed', engine: engine.name, change, durationMs });
-    }
+    await applyEach(engine, options, plan.changes, (change) => adapter.apply(change), report.changed);
     // What could be repaired is; what could not still fails the run.
     refuse(engine, plan.refusals, true);
   });
