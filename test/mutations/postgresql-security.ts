@@ -116,10 +116,6 @@ const MUTATIONS: Mutation[] = [
     undo: "ALTER TABLE public.articles ALTER COLUMN search_vector SET STATISTICS -1;",
   },
   {
-    fix: "triggers refuse a row whose claim changed mid-statement",
-    undo: "DO $d$ DECLARE src text; BEGIN SELECT pg_get_functiondef('public.articles_fill_slug'::regproc) INTO src; src := regexp_replace(src, 'RAISE EXCEPTION ''new row violates row-level security policy for table \"articles\"''\\s+USING ERRCODE = ''insufficient_privilege'';', 'RETURN NEW;'); EXECUTE src; END $d$;",
-  },
-  {
     fix: "lock wait graph revoke (roles script)",
     undo: "GRANT EXECUTE ON FUNCTION pg_isolation_test_session_is_blocked(integer, integer[]) TO PUBLIC;",
   },

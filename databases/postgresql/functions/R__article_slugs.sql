@@ -59,8 +59,8 @@ REVOKE ALL ON FUNCTION article_slug_published(text, uuid) FROM PUBLIC, allixios_
 -- SECURITY DEFINER: the claims are the system's, and a trigger function cannot be called by
 -- anyone directly. It never answers about an author the writer cannot write for: such a row is
 -- refused here with the policy's own error, so the answer is the same whatever the author's
--- slugs. (Refused rather than left to the policy: a statement can change the claim between rows
--- with set_config(), and the policy judges every row by the claim of its first.)
+-- slugs. (Refused here as well as by the policy: a statement can change the claim between rows
+-- with set_config(); the policies read the claim per row since V0019, and this check does too.)
 CREATE OR REPLACE FUNCTION articles_fill_slug() RETURNS trigger
 LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, public, pg_temp

@@ -32,8 +32,8 @@ CREATE OR REPLACE TRIGGER users_guard_role_and_status
 -- address with the other account's row: INSERT ... ON CONFLICT ... DO UPDATE ... WHERE <expression
 -- over that row> is evaluated, by PostgreSQL, before row-level security refuses the row.) It
 -- answers nothing to a writer the users policy refuses: such a row is refused here with the
--- policy's own error (not left to the policy, which judges every row of a statement by the claim
--- of its first), and serialises the decision per address with a transaction lock, so two signups
+-- policy's own error (as well as by the policy: both read the claim per row, which a statement
+-- can change between rows with set_config()), and serialises the decision per address with a transaction lock, so two signups
 -- with one address never both pass it under READ COMMITTED (app_transaction_lock, V0014); under
 -- REPEATABLE READ, whose look cannot see a concurrent signup, the unique index decides, and its
 -- refusal is reported the same way. SECURITY DEFINER: it must see every account, and that lock
