@@ -8,14 +8,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ClickHouseClient } from '@clickhouse/client';
 import pg from 'pg';
-import { loadAssets, type Asset } from '../bootstrap/assets.ts';
+import { clickhouseEngine } from '../bootstrap/adapters/clickhouse.ts';
+import { postgresqlEngine } from '../bootstrap/adapters/postgresql.ts';
+import type { Asset } from '../bootstrap/assets.ts';
 import type { EmbeddedPostgresServer } from '../bootstrap/embedded/postgresql.ts';
 import { startEmbeddedRedis } from '../bootstrap/embedded/redis.ts';
-import { BOOTSTRAP_ENGINES, type MigrationEngine } from '../bootstrap/engines.ts';
-import { REPOSITORY_ROOT, runBootstrap, type BootstrapOptions, type BootstrapReport } from '../bootstrap/runner.ts';
+import { runBootstrap, type BootstrapOptions, type BootstrapReport } from '../bootstrap/runner.ts';
 import { CLICKHOUSE, POSTGRESQL, splitStatements } from '../bootstrap/sql.ts';
-import { ENGINES } from '../databases/index.ts';
 import type { EngineName } from '../databases/engine.ts';
+import { toError } from '../bootstrap/errors.ts';
 import { summarise, type Timing } from './stats.ts';
 
 export interface BootstrapBenchReport {
@@ -40,11 +41,6 @@ export interface BootstrapBenchReport {
 
 const TIMEOUTS = { readyTimeoutMs: 30_000, lockTimeoutMs: 30_000 };
 const median = (values: number[]) => summarise(values).p50;
-
-function migrationAssets(engine: EngineName, directory = ENGINES[engine].directory): Asset[] {
-  const definition = BOOTSTRAP_ENGINES.find((candidate) => candidate.name === engine) as MigrationEngine;
-  return loadAssets({ engine, directory, root: REPOSITORY_ROOT, ...definition.assets });
-}
 
 async function freshPostgresDatabase(server: EmbeddedPostgresServer, name: string): Promise<string> {
   const admin = new pg.Client({ connectionString: server.url('postgres', 'postgres') });
@@ -110,7 +106,7 @@ export async function runBootstrapBench(options: {
   const freshApply: BootstrapBenchReport['freshApply'] = {};
 
   // PostgreSQL: fresh databases, alternating runner and raw so neither gets a warmer cache.
-  const pgAssets = migrationAssets('postgresql');
+  const pgAssets: Asset[] = postgresqlEngine.desired({});
   const runner: number[] = [];
   const raw: number[] = [];
   for (let i = 0; i < repeats; i++) {
@@ -124,7 +120,7 @@ export async function runBootstrapBench(options: {
   notes.push('Fresh apply: both sides exclude connecting; the runner\'s time includes the advisory lock, reading and writing the ledger, and one transaction per migration.');
 
   // ClickHouse (chdb): the same, dropping the databases between runs.
-  const chAssets = migrationAssets('clickhouse');
+  const chAssets: Asset[] = clickhouseEngine.desired({});
   const chRunner: number[] = [];
   const chRaw: number[] = [];
   const chOptions = { only: ['clickhouse' as const], env: {}, clients: { clickhouse: options.clickhouse }, ...TIMEOUTS };
@@ -145,7 +141,7 @@ export async function runBootstrapBench(options: {
   const pgUrl = await freshPostgresDatabase(options.postgres, 'bench_noop');
   await timedRun({ mode: 'apply', only: ['postgresql'], env: { DATABASE_URL: pgUrl }, ...TIMEOUTS });
   const redis = await startEmbeddedRedis().catch((error: unknown) => {
-    notes.push(`Redis left out of the no-op: ${(error as Error).message}`);
+    notes.push(`Redis left out of the no-op: ${toError(error).message}`);
     return undefined;
   });
   const engines: EngineName[] = ['postgresql', 'clickhouse', ...(redis ? (['redis'] as const) : [])];
@@ -153,7 +149,7 @@ export async function runBootstrapBench(options: {
   // The same PostgreSQL with 1,000 extra migrations in its history.
   const extra = 1000;
   const directory = mkdtempSync(join(tmpdir(), 'allixios-bench-history-'));
-  cpSync(ENGINES.postgresql.directory, directory, { recursive: true });
+  cpSync(postgresqlEngine.directory, directory, { recursive: true });
   const highest = Math.max(...pgAssets.filter((asset) => asset.kind === 'versioned').map((asset) => asset.version!));
   for (let i = 1; i <= extra; i++) {
     writeFileSync(join(directory, 'migrations', `V${String(highest + i).padStart(4, '0')}__synthetic_${i}.sql`), `-- Synthetic history for the benchmark.\nSELECT ${i};\n`);
@@ -177,7 +173,7 @@ export async function runBootstrapBench(options: {
       const plain = await timedRun(runs.noop);
       const history = await timedRun(runs.history);
       for (const { report } of [plain, history]) {
-        if (report.engines.some((engine) => engine.applied.length > 0 || engine.changed.length > 0)) throw new Error('the no-op run changed something');
+        if (report.engines.some((engine) => engine.changed.length > 0)) throw new Error('the no-op run changed something');
       }
       if (i < 3) continue; // warm-up
       const parts = split(plain.report, plain.totalMs);

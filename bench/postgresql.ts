@@ -14,10 +14,11 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import pg from 'pg';
 import { startEmbeddedPostgres, type EmbeddedPostgresServer } from '../bootstrap/embedded/postgresql.ts';
-import { ENGINES } from '../databases/index.ts';
+import { postgresql } from '../databases/postgresql/index.ts';
 import { applyAssets } from '../bootstrap/apply.ts';
 import { random, SEED, SIZES, type Scale, type ScaleSize } from './scale.ts';
 import { measureStatement, type LoadReport, type QueryReport, type Timing } from './stats.ts';
+import { toError } from '../bootstrap/errors.ts';
 
 export interface PostgresBenchOptions {
   scale: Scale;
@@ -762,7 +763,7 @@ async function loadData(ownerUrl: string, world: World, log: (line: string) => v
 const PLATFORM_PLANNER_SETTINGS = ['random_page_cost', 'effective_io_concurrency', 'jit'] as const;
 
 async function platformPlannerSettings(): Promise<Array<[string, string]>> {
-  const file = join(ENGINES.postgresql.directory, 'config', 'postgresql.conf');
+  const file = join(postgresql.directory, 'config', 'postgresql.conf');
   const text = await readFile(file, 'utf8');
   return PLATFORM_PLANNER_SETTINGS.map((name) => {
     const match = new RegExp(`^\\s*${name}\\s*=\\s*'?([^'#\\s]+)'?`, 'm').exec(text);
@@ -1100,7 +1101,7 @@ async function runOnce(app: pg.Client, workload: Workload, draw: Draw): Promise<
       return performance.now() - started;
     });
   } catch (error) {
-    throw new Error(`postgresql query "${workload.name}" failed: ${(error as Error).message}`, { cause: error });
+    throw new Error(`postgresql query "${workload.name}" failed: ${toError(error).message}`, { cause: error });
   }
 }
 

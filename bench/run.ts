@@ -13,7 +13,7 @@ import { startChdb } from '../bootstrap/embedded/clickhouse.ts';
 import { startEmbeddedPostgres } from '../bootstrap/embedded/postgresql.ts';
 import { REPOSITORY_ROOT } from '../bootstrap/runner.ts';
 import { memoryBytes } from '../databases/engine.ts';
-import { namespaceConfig, parseStackConfig } from '../stacks/config.ts';
+import { namespaceConfig, parseStackConfig } from '../stacks/config/index.ts';
 import { readStackFile } from '../stacks/render/stack-file.ts';
 import { runBootstrapBench } from './bootstrap.ts';
 import { runClickHouseBench } from './clickhouse.ts';

@@ -12,7 +12,7 @@ import { readdirSync, readFileSync, statSync, type Dirent, type Stats } from 'no
 import { join, relative } from 'node:path';
 import type { EngineName } from '../databases/engine.ts';
 import { checksum } from './checksum.ts';
-import { BootstrapError } from './errors.ts';
+import { BootstrapError, toError } from './errors.ts';
 
 export type AssetKind = 'versioned' | 'repeatable';
 
@@ -63,7 +63,7 @@ export function loadAssets(source: AssetSource): Asset[] {
     } catch (error) {
       // A folder the engine does not use yet; anything else (not a folder, not readable) is an error.
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
-      throw new BootstrapError(source.engine, `cannot read the asset folder ${relative(source.root, directory)}: ${(error as Error).message}`, { file: relative(source.root, directory) });
+      throw new BootstrapError(source.engine, `cannot read the asset folder ${relative(source.root, directory)}: ${toError(error).message}`, { location: { file: relative(source.root, directory) }, cause: error });
     }
     for (const entry of [...entries].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
       const name = entry.name;
@@ -77,7 +77,7 @@ export function loadAssets(source: AssetSource): Asset[] {
         throw new BootstrapError(
           source.engine,
           `expected only assets named like V0001__description${source.extension} or R__description${source.extension} in ${folder}/, got "${name}"${hint}`,
-          { file: path },
+          { location: { file: path } },
         );
       }
       const stem = name.slice(0, -source.extension.length);
@@ -87,7 +87,7 @@ export function loadAssets(source: AssetSource): Asset[] {
         throw new BootstrapError(
           source.engine,
           `expected an asset name like V0001__description${source.extension} or R__description${source.extension}, got "${name}"`,
-          { file: path },
+          { location: { file: path } },
         );
       }
       const content = readFileSync(file, 'utf8');
@@ -115,14 +115,14 @@ function assertAssetFile(source: AssetSource, entry: Dirent, file: string, path:
     try {
       stats = statSync(file);
     } catch (error) {
-      throw new BootstrapError(source.engine, `the link ${path} points at nothing readable (${(error as NodeJS.ErrnoException).code ?? (error as Error).message})`, { file: path });
+      throw new BootstrapError(source.engine, `the link ${path} points at nothing readable (${(error as NodeJS.ErrnoException).code ?? toError(error).message})`, { location: { file: path }, cause: error });
     }
   }
   if (stats.isFile()) return;
   if (stats.isDirectory()) {
-    throw new BootstrapError(source.engine, `${path} is a folder: assets sit directly in their folder, and a sub-folder would never be applied`, { file: path });
+    throw new BootstrapError(source.engine, `${path} is a folder: assets sit directly in their folder, and a sub-folder would never be applied`, { location: { file: path } });
   }
-  throw new BootstrapError(source.engine, `${path} is not a regular file`, { file: path });
+  throw new BootstrapError(source.engine, `${path} is not a regular file`, { location: { file: path } });
 }
 
 function checkUnique(engine: EngineName, assets: readonly Asset[]): void {
@@ -130,7 +130,7 @@ function checkUnique(engine: EngineName, assets: readonly Asset[]): void {
   for (const asset of assets) {
     const key = asset.kind === 'versioned' ? `version ${asset.version}` : `repeatable ${asset.name}`;
     const other = seen.get(key);
-    if (other) throw new BootstrapError(engine, `${key} is defined twice: ${other.path} and ${asset.path}`, { file: asset.path });
+    if (other) throw new BootstrapError(engine, `${key} is defined twice: ${other.path} and ${asset.path}`, { location: { file: asset.path } });
     seen.set(key, asset);
   }
 }

@@ -5,16 +5,17 @@
  * Exit code 0 only when everything asked for is done; 1 when not; 2 for a usage error.
  */
 import { parseArgs } from 'node:util';
-import { ENGINE_NAMES, type EngineName } from '../databases/engine.ts';
 import { BOOTSTRAP_ENGINES } from './engines.ts';
 import { withPasswords } from './env.ts';
-import { reportJson, reportText } from './format.ts';
+import { toError } from './errors.ts';
+import { exitCode, reportJson, reportText } from './format.ts';
 import { runBootstrap, type Mode } from './runner.ts';
 
 const USAGE = `usage: npm run bootstrap -- [--only <engine>[,<engine>]] [--dry-run [--offline]] [--status] [--json]
                             [--ready-timeout <seconds>] [--lock-timeout <seconds>] [--statement-timeout <seconds>]
                             [--replace-indexes]
-engines: ${ENGINE_NAMES.join(', ')}; URLs from DATABASE_URL, MONGODB_URL, REDIS_URL, ELASTICSEARCH_URL, CLICKHOUSE_URL`;
+engines, in the order they are applied, each with the variable its URL is read from:
+  ${BOOTSTRAP_ENGINES.map((engine) => `${engine.name} (${engine.urlVariable})`).join(', ')}`;
 
 function usage(message: string): never {
   process.stderr.write(`bootstrap: ${message}\n${USAGE}\n`);
@@ -46,7 +47,7 @@ try {
     strict: true,
   });
 } catch (error) {
-  usage((error as Error).message);
+  usage(toError(error).message);
 }
 const { values } = parsed;
 if (values.help) {
@@ -57,8 +58,9 @@ if (values['dry-run'] && values.status) usage('--dry-run and --status are two di
 if (values.offline && !values['dry-run']) usage('--offline only goes with --dry-run');
 
 const only = values.only?.flatMap((value) => value.split(',')).map((value) => value.trim());
+const names = BOOTSTRAP_ENGINES.map((engine) => engine.name);
 for (const engine of only ?? []) {
-  if (!(ENGINE_NAMES as readonly string[]).includes(engine)) usage(`--only expects one of ${ENGINE_NAMES.join(', ')}, got "${engine}"`);
+  if (!names.includes(engine)) usage(`--only expects one of ${names.join(', ')}, got "${engine}"`);
 }
 const mode: Mode = values.status ? 'status' : values['dry-run'] ? 'dry-run' : 'apply';
 
@@ -66,13 +68,13 @@ let runEnv: Record<string, string | undefined>;
 try {
   runEnv = withPasswords(process.env, BOOTSTRAP_ENGINES.map((engine) => engine.urlVariable));
 } catch (error) {
-  usage((error as Error).message);
+  usage(toError(error).message);
 }
 
 const report = await runBootstrap({
   mode,
   offline: values.offline,
-  ...(only ? { only: only as EngineName[] } : {}),
+  ...(only ? { only } : {}),
   env: runEnv,
   readyTimeoutMs: seconds(values['ready-timeout'], '--ready-timeout', 60),
   lockTimeoutMs: seconds(values['lock-timeout'], '--lock-timeout', 300),
@@ -95,4 +97,4 @@ if (values.json) {
   process.stdout.write(out);
   process.stderr.write(err);
 }
-process.exit(report.ok ? 0 : 1);
+process.exit(exitCode(report));

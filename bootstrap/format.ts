@@ -1,19 +1,11 @@
 /** Human and JSON renderings of a bootstrap report. */
-import { assetLabel, type Asset } from './assets.ts';
+import type { Change } from './contract.ts';
 import type { BootstrapReport, EngineReport } from './runner.ts';
 
-function assetJson(asset: Asset) {
-  return {
-    kind: asset.kind,
-    ...(asset.version !== undefined ? { version: asset.version } : {}),
-    name: asset.name,
-    path: asset.path,
-    checksum: asset.checksum,
-    transactional: asset.transactional,
-  };
-}
+/** A change without its payload, which is never printed. */
+const changeJson = ({ subject, action, detail, source }: Change) => ({ subject, action, detail, source });
 
-/** The report without file contents, for `--json`. */
+/** The report without payloads, for `--json`. */
 export function reportJson(report: BootstrapReport): unknown {
   return {
     mode: report.mode,
@@ -29,32 +21,14 @@ export function reportJson(report: BootstrapReport): unknown {
       ...(engine.credentials
         ? {
             credentials: {
-              changes: engine.credentials.changes.map(({ subject, action, detail, source }) => ({ subject, action, detail, source })),
+              changes: engine.credentials.changes.map(changeJson),
               changed: engine.credentials.changed.map(({ change, durationMs }) => ({ subject: change.subject, action: change.action, durationMs })),
             },
           }
         : {}),
       ...(engine.verifiedLogin ? { verifiedLogin: engine.verifiedLogin } : {}),
-      ...(engine.plan
-        ? {
-            plan: engine.plan.steps.map((step) => ({ ...assetJson(step.asset), reason: step.reason })),
-            status: engine.plan.statuses.map((status) => ({
-              ...assetJson(status.asset),
-              state: status.state,
-              ...(status.entry?.appliedAt ? { appliedAt: status.entry.appliedAt.toISOString(), appliedBy: status.entry.appliedBy } : {}),
-            })),
-            problems: engine.plan.problems,
-          }
-        : {}),
-      applied: engine.applied.map((applied) => ({ ...assetJson(applied.asset), durationMs: applied.durationMs })),
-      ...(engine.statePlan
-        ? {
-            changes: engine.statePlan.changes.map(({ subject, action, detail, source }) => ({ subject, action, detail, source })),
-            inSync: engine.statePlan.inSync,
-            refusals: engine.statePlan.refusals,
-            changed: engine.changed.map(({ change, durationMs }) => ({ subject: change.subject, action: change.action, durationMs })),
-          }
-        : {}),
+      ...(engine.plan ? { changes: engine.plan.changes.map(changeJson), inSync: engine.plan.inSync, refusals: engine.plan.refusals } : {}),
+      changed: engine.changed.map(({ change, durationMs }) => ({ subject: change.subject, action: change.action, durationMs })),
     })),
   };
 }
@@ -86,38 +60,7 @@ function credentialLines(engine: EngineReport, report: BootstrapReport): string[
 function engineLines(engine: EngineReport, report: BootstrapReport): string[] {
   const lines = [header(engine, report), ...credentialLines(engine, report)];
   const plan = engine.plan;
-  const width = Math.max(5, ...(plan?.statuses ?? []).map((status) => assetLabel(status.asset).length));
-  const label = (asset: Asset) => pad(assetLabel(asset), width);
-  if (plan) {
-    if (report.mode === 'dry-run') {
-      plan.steps.forEach((step, index) =>
-        lines.push(`  ${String(index + 1).padStart(3)}. ${pad(step.reason === 'changed' ? 're-apply' : 'apply', 8)} ${label(step.asset)} ${step.asset.path}${step.asset.transactional ? '' : '  (no transaction)'}`),
-      );
-      const applied = plan.statuses.filter((status) => status.state === 'applied').length;
-      lines.push(`  ${plan.steps.length} to apply, ${applied} already applied`);
-    } else if (report.mode === 'status') {
-      for (const status of plan.statuses) {
-        const when = status.entry?.appliedAt ? `  ${status.entry.appliedAt.toISOString()} by ${status.entry.appliedBy}` : '';
-        lines.push(`  ${pad(status.state, 8)} ${label(status.asset)} ${status.asset.path}${status.state === 'applied' ? when : ''}`);
-      }
-      const count = (state: string) => plan.statuses.filter((status) => status.state === state).length;
-      lines.push(`  ${count('applied')} applied, ${count('pending')} pending, ${count('changed')} changed${count('edited') ? `, ${count('edited')} edited after it was applied` : ''}`);
-    } else {
-      for (const applied of engine.applied) {
-        lines.push(`  applied  ${label(applied.asset)} ${applied.asset.path}  ${applied.durationMs} ms`);
-      }
-      const already = plan.statuses.filter((status) => status.state === 'applied').length;
-      lines.push(`  ${engine.applied.length} applied now, ${already} already applied, ${(engine.durationMs / 1000).toFixed(2)} s`);
-    }
-    for (const problem of plan.problems) lines.push(`  problem: ${problem}`);
-  }
-  if (engine.statePlan) lines.push(...stateLines(engine, report));
-  return lines;
-}
-
-function stateLines(engine: EngineReport, report: BootstrapReport): string[] {
-  const plan = engine.statePlan!;
-  const lines: string[] = [];
+  if (!plan) return lines;
   if (report.mode === 'apply') {
     for (const { change, durationMs } of engine.changed) lines.push(`  ${pad(change.action, 8)} ${change.subject}: ${change.detail}  ${durationMs} ms`);
     lines.push(`  ${engine.changed.length} changed now, ${plan.inSync.length} already as defined, ${(engine.durationMs / 1000).toFixed(2)} s`);
@@ -130,6 +73,11 @@ function stateLines(engine: EngineReport, report: BootstrapReport): string[] {
   }
   for (const refusal of plan.refusals) lines.push(`  refused: ${refusal}`);
   return lines;
+}
+
+/** The CLI's exit code for a report: 0 only when everything asked for is done (for status: nothing left to do). */
+export function exitCode(report: BootstrapReport): 0 | 1 {
+  return report.ok ? 0 : 1;
 }
 
 /** Every error of a report, the run's own first. */

@@ -1,7 +1,7 @@
 /**
- * The plan: what the bootstrap would do to one engine, computed from the assets on disk and the
- * ledger read from the engine, with no I/O. Dry runs print it, `--status` summarises it, and the
- * executor applies exactly its steps.
+ * The plan of a migration engine, computed from the assets on disk and the ledger read from the
+ * engine, with no I/O: the state of every asset, the steps to apply, and the problems that stop
+ * everything. `migrations.ts` turns it into the runner's one {@link Plan} shape.
  */
 import type { EngineName } from '../databases/engine.ts';
 import { assetLabel, type Asset, type AssetKind } from './assets.ts';
@@ -38,7 +38,7 @@ export interface PlanStep {
   reason: 'pending' | 'changed';
 }
 
-export interface EnginePlan {
+export interface MigrationPlan {
   engine: EngineName;
   statuses: AssetStatus[];
   /** In order; empty when everything is applied or when there are problems. */
@@ -52,7 +52,7 @@ export interface EnginePlan {
 
 const shortChecksum = (value: string) => value.replace(/^sha256:/, '').slice(0, 12);
 
-export function planEngine(engine: EngineName, assets: readonly Asset[], ledger: readonly LedgerEntry[]): EnginePlan {
+export function planMigrations(engine: EngineName, assets: readonly Asset[], ledger: readonly LedgerEntry[]): MigrationPlan {
   const versionedEntries = new Map(ledger.filter((entry) => entry.kind === 'versioned').map((entry) => [entry.version!, entry]));
   const repeatableEntries = new Map(ledger.filter((entry) => entry.kind === 'repeatable').map((entry) => [entry.name, entry]));
   const highestApplied = Math.max(0, ...versionedEntries.keys());

@@ -1,22 +1,16 @@
 /**
- * The bootstrap runner: for each engine asked for, in a fixed order, read its assets, read its
- * ledger, plan (a pure function), then apply the plan under the engine's lock. Dry runs and
- * status stop after the plan.
+ * The bootstrap runner: for each engine asked for, in a fixed order, read its desired state,
+ * observe the engine, plan (a pure function), then apply the plan under the engine's lock. Dry
+ * runs and status stop after the plan. One path for every engine (`contract.ts`).
  */
-import { dirname, join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { EngineName } from '../databases/engine.ts';
-import { ENGINES } from '../databases/index.ts';
-import { loadAssets, type Asset } from './assets.ts';
-import type { AdapterOptions, CredentialAdapter, EngineAdapter, Login } from './adapters/types.ts';
-import { APP_SUFFIX, PREVIOUS_SUFFIX } from './env.ts';
 import { urlUser } from './adapters/logins.ts';
-import { BOOTSTRAP_ENGINES, type BootstrapEngine, type MigrationEngine } from './engines.ts';
-import { BootstrapError } from './errors.ts';
-import { planEngine, type EnginePlan } from './plan.ts';
-import type { Change, StateAdapter, StateEngine, StateFlags, StatePlan } from './state.ts';
+import type { Adapter, AdapterOptions, AnyBootstrapEngine, Change, Flags, Login, Plan } from './contract.ts';
+import { BOOTSTRAP_ENGINES } from './engines.ts';
+import { APP_SUFFIX, PREVIOUS_SUFFIX } from './env.ts';
+import { BootstrapError, toError } from './errors.ts';
 
-export const REPOSITORY_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+export { REPOSITORY_ROOT } from './paths.ts';
 
 export type Mode = 'apply' | 'dry-run' | 'status';
 
@@ -28,12 +22,12 @@ export interface BootstrapOptions extends AdapterOptions {
   only?: readonly EngineName[];
   /** Where the URL variables are read from (normally `process.env`). */
   env: Readonly<Record<string, string | undefined>>;
-  /** Asset folders per engine, instead of `databases/<engine>` (tests). */
-  assetDirectories?: Partial<Record<EngineName, string>>;
-  /** Changes a state engine refuses by default (`--replace-indexes`). */
-  flags?: StateFlags;
+  /** Folders an engine's desired state is read from, instead of `databases/<engine>` (tests). */
+  assetDirectories?: Readonly<Record<EngineName, string>>;
+  /** Changes an engine refuses by default (`--replace-indexes`). */
+  flags?: Flags;
   /** The engines to run, in order; by default every engine the bootstrap knows (`engines.ts`). */
-  registry?: readonly BootstrapEngine[];
+  registry?: readonly AnyBootstrapEngine[];
   /** Progress as it happens (the CLI prints it; `--json` collects the report instead). */
   onProgress?: (event: ProgressEvent) => void;
 }
@@ -41,20 +35,15 @@ export interface BootstrapOptions extends AdapterOptions {
 export type ProgressEvent =
   | { type: 'connecting'; engine: EngineName; target: string }
   | { type: 'waiting-for-lock'; engine: EngineName }
-  | { type: 'applied'; engine: EngineName; asset: Asset; reason: 'pending' | 'changed'; durationMs: number }
   | { type: 'changed'; engine: EngineName; change: Change; durationMs: number }
   | { type: 'verifying-login'; engine: EngineName; user: string };
 
 export interface EngineReport {
   engine: EngineName;
   target?: string;
-  /** Migration engines: the plan over the engine's asset files. */
-  plan?: EnginePlan;
-  /** State engines: the changes from what the engine has to what it should have. */
-  statePlan?: StatePlan;
-  /** Steps applied by this run, in order (migration engines). */
-  applied: Array<{ asset: Asset; durationMs: number }>;
-  /** Changes made by this run, in order (state engines). */
+  /** The changes from what the engine has to what it should have (absent when the run failed before planning). */
+  plan?: Plan;
+  /** Changes made by this run, in order. */
   changed: Array<{ change: Change; durationMs: number }>;
   /** Of `durationMs`, the time spent connecting (readiness wait included). */
   connectMs?: number;
@@ -81,12 +70,11 @@ export interface BootstrapReport {
   error?: string;
 }
 
-function selectEngines(options: BootstrapOptions): { engines: BootstrapEngine[]; error?: string } {
+function selectEngines(options: BootstrapOptions): { engines: AnyBootstrapEngine[]; error?: string } {
   const registry = options.registry ?? BOOTSTRAP_ENGINES;
   const asked = options.only ? registry.filter((engine) => options.only!.includes(engine.name)) : registry;
   if (options.offline) return { engines: [...asked] };
-  const reachable = (engine: BootstrapEngine) =>
-    Boolean(options.env[engine.urlVariable]) || (engine.kind === 'migrations' && (engine.hasClient?.(options) ?? false));
+  const reachable = (engine: AnyBootstrapEngine) => Boolean(options.env[engine.urlVariable]) || options.clients?.[engine.name] !== undefined;
   if (options.only) {
     const missing = asked.filter((engine) => !reachable(engine));
     if (missing.length > 0) {
@@ -102,23 +90,15 @@ function selectEngines(options: BootstrapOptions): { engines: BootstrapEngine[];
   return { engines };
 }
 
-/** What every adapter has: where it connects, connecting, locking, closing, and its logins. */
-interface Connection extends CredentialAdapter {
-  readonly target: string;
-  connect(): Promise<void>;
-  lock(): Promise<void>;
-  close(): Promise<void>;
-}
-
 /** The adapter options of one engine: the run's, with the engine's other logins from the environment. */
-function engineOptions(engine: BootstrapEngine, options: BootstrapOptions): BootstrapOptions {
+function engineOptions(engine: AnyBootstrapEngine, options: BootstrapOptions): BootstrapOptions {
   const previousUrl = options.env[`${engine.urlVariable}${PREVIOUS_SUFFIX}`];
   const appUrl = options.env[`${engine.urlVariable}${APP_SUFFIX}`];
   return { ...options, logins: { ...(previousUrl ? { previousUrl } : {}), ...(appUrl ? { appUrl } : {}) } };
 }
 
 /** Takes the engine's lock at most once per run, however many phases need it. */
-function lockOnce(adapter: Connection): () => Promise<void> {
+function lockOnce(adapter: Adapter): () => Promise<void> {
   let locked: Promise<void> | undefined;
   return () => (locked ??= adapter.lock());
 }
@@ -127,7 +107,7 @@ function lockOnce(adapter: Connection): () => Promise<void> {
  * Brings the engine's logins to the stack's passwords (a rotation), before anything else: the
  * changes are planned, and in an apply with work to do planned again under the lock and applied.
  */
-async function applyCredentials(engine: BootstrapEngine, options: BootstrapOptions, report: EngineReport, adapter: Connection, lock: () => Promise<void>): Promise<void> {
+async function applyCredentials(engine: AnyBootstrapEngine, options: BootstrapOptions, report: EngineReport, adapter: Adapter, lock: () => Promise<void>): Promise<void> {
   if (!adapter.planCredentials) return;
   let changes = await adapter.planCredentials();
   report.credentials = { changes, changed: [] };
@@ -139,7 +119,7 @@ async function applyCredentials(engine: BootstrapEngine, options: BootstrapOptio
 
 /** Applies changes in order, recording each (and its time) in `done`; an error names the change. */
 async function applyEach(
-  engine: BootstrapEngine,
+  engine: AnyBootstrapEngine,
   options: BootstrapOptions,
   changes: readonly Change[],
   apply: (change: Change) => Promise<void>,
@@ -151,7 +131,7 @@ async function applyEach(
       await apply(change);
     } catch (error) {
       if (error instanceof BootstrapError) throw error;
-      throw new BootstrapError(engine.name, `${change.subject}: ${change.action} failed: ${(error as Error).message}`, { file: change.source });
+      throw new BootstrapError(engine.name, `${change.subject}: ${change.action} failed: ${toError(error).message}`, { location: { file: change.source }, cause: error });
     }
     const durationMs = Math.round(performance.now() - started);
     done.push({ change, durationMs });
@@ -163,8 +143,8 @@ async function applyEach(
  * Connects an adapter, brings its logins to the stack's passwords, runs `work` with it, checks
  * that the application's URL is accepted (apply only), and always closes it.
  */
-async function connected<Adapter extends Connection>(
-  engine: BootstrapEngine,
+async function connected(
+  engine: AnyBootstrapEngine,
   options: BootstrapOptions,
   report: EngineReport,
   adapter: Adapter,
@@ -203,90 +183,42 @@ async function connected<Adapter extends Connection>(
  * whatever a concurrent bootstrap applied meanwhile is seen then. A run with nothing to do takes
  * no lock at all (on ClickHouse a lease costs a claim and a settle delay).
  */
-async function planUnderLock<Plan>(
-  engine: BootstrapEngine,
-  options: BootstrapOptions,
-  lock: () => Promise<void>,
-  plan: () => Promise<Plan>,
-  hasWork: (plan: Plan) => boolean,
-): Promise<Plan> {
+async function planUnderLock(engine: AnyBootstrapEngine, options: BootstrapOptions, lock: () => Promise<void>, plan: () => Promise<Plan>): Promise<Plan> {
   const first = await plan();
-  if (options.mode !== 'apply' || !hasWork(first)) return first;
+  if (options.mode !== 'apply' || first.changes.length === 0) return first;
   options.onProgress?.({ type: 'waiting-for-lock', engine: engine.name });
   await lock();
   return plan();
 }
 
-function refuse(engine: BootstrapEngine, problems: readonly string[], restApplied = false): void {
+function refuse(engine: AnyBootstrapEngine, problems: readonly string[], restApplied = false): void {
   if (problems.length === 0) return;
   const what = restApplied ? 'repaired everything else, but not' : 'refusing to apply anything';
   throw new BootstrapError(engine.name, `${what}:\n  ${problems.join('\n  ')}`);
 }
 
-async function runStateEngine(engine: StateEngine, runOptions: BootstrapOptions, report: EngineReport): Promise<void> {
-  const options = engineOptions(engine, runOptions);
-  const desired = engine.desired(options.env);
-  const flags = options.flags ?? {};
-  if (options.offline) {
-    report.statePlan = engine.plan(desired, null, flags);
-    return;
-  }
-  await connected(engine, options, report, engine.createAdapter(options.env[engine.urlVariable]!, options, desired), async (adapter: StateAdapter<unknown, unknown>, lock) => {
-    const plan = (report.statePlan = await planUnderLock(
-      engine,
-      options,
-      lock,
-      async () => engine.plan(desired, await adapter.observe(), flags),
-      (candidate) => candidate.changes.length > 0,
-    ));
-    if (!engine.applyDespiteRefusals) refuse(engine, plan.refusals);
-    if (options.mode !== 'apply') return refuse(engine, plan.refusals);
-    await applyEach(engine, options, plan.changes, (change) => adapter.apply(change), report.changed);
-    // What could be repaired is; what could not still fails the run.
-    refuse(engine, plan.refusals, true);
-  });
-}
-
-async function runMigrationEngine(engine: MigrationEngine, runOptions: BootstrapOptions, report: EngineReport): Promise<void> {
-  const options = engineOptions(engine, runOptions);
-  const directory = options.assetDirectories?.[engine.name] ?? ENGINES[engine.name].directory;
-  // Paths in messages and the ledger are relative to the repository (`databases/postgresql/...`),
-  // or to the folder itself when it lies elsewhere (an asset folder given by a test).
-  const root = relative(REPOSITORY_ROOT, directory).startsWith('..') ? directory : REPOSITORY_ROOT;
-  const assets = loadAssets({ engine: engine.name, directory, root, ...engine.assets });
-  for (const asset of assets) engine.checkAsset?.(asset);
-  if (options.offline) {
-    report.plan = planEngine(engine.name, assets, []);
-    return;
-  }
-  await connected(engine, options, report, engine.createAdapter(options.env[engine.urlVariable], options), async (adapter: EngineAdapter, lock) => {
-    const plan = (report.plan = await planUnderLock(
-      engine,
-      options,
-      lock,
-      async () => planEngine(engine.name, assets, await adapter.readLedger()),
-      (candidate) => candidate.steps.length > 0,
-    ));
-    refuse(engine, plan.problems);
-    if (options.mode !== 'apply') return;
-    for (const step of plan.steps) {
-      const started = performance.now();
-      await adapter.apply(step);
-      const durationMs = Math.round(performance.now() - started);
-      report.applied.push({ asset: step.asset, durationMs });
-      options.onProgress?.({ type: 'applied', engine: engine.name, asset: step.asset, reason: step.reason, durationMs });
-    }
-  });
-}
-
-async function runEngine(engine: BootstrapEngine, options: BootstrapOptions): Promise<EngineReport> {
+async function runEngine(engine: AnyBootstrapEngine, runOptions: BootstrapOptions): Promise<EngineReport> {
   const started = performance.now();
-  const report: EngineReport = { engine: engine.name, applied: [], changed: [], durationMs: 0 };
+  const report: EngineReport = { engine: engine.name, changed: [], durationMs: 0 };
   try {
-    if (engine.kind === 'state') await runStateEngine(engine, options, report);
-    else await runMigrationEngine(engine, options, report);
+    const options = engineOptions(engine, runOptions);
+    const desired: unknown = engine.desired(options.env, options.assetDirectories?.[engine.name]);
+    const flags = options.flags ?? {};
+    if (options.offline) {
+      report.plan = engine.plan(desired, null, flags);
+    } else {
+      const adapter: Adapter = engine.createAdapter(options.env[engine.urlVariable], options, desired);
+      await connected(engine, options, report, adapter, async (connection, lock) => {
+        const plan = (report.plan = await planUnderLock(engine, options, lock, async () => engine.plan(desired, await connection.observe(), flags)));
+        if (!engine.applyDespiteRefusals || options.mode !== 'apply') refuse(engine, plan.refusals);
+        if (options.mode !== 'apply') return;
+        await applyEach(engine, options, plan.changes, (change) => connection.apply(change), report.changed);
+        // What could be repaired is; what could not still fails the run.
+        refuse(engine, plan.refusals, true);
+      });
+    }
   } catch (error) {
-    report.error = error instanceof BootstrapError ? error.message : `${engine.name}: ${(error as Error).message}`;
+    report.error = error instanceof BootstrapError ? error.message : `${engine.name}: ${toError(error).message}`;
   }
   report.durationMs = Math.round(performance.now() - started);
   return report;
@@ -297,15 +229,10 @@ function engineDone(report: EngineReport, mode: Mode): boolean {
   const credentials = report.credentials;
   if (credentials && mode === 'apply' && credentials.changed.length !== credentials.changes.length) return false;
   if (credentials && mode === 'status' && credentials.changes.length > 0) return false;
-  if (report.statePlan) {
-    if (report.statePlan.refusals.length > 0) return false;
-    if (mode === 'apply') return report.changed.length === report.statePlan.changes.length;
-    if (mode === 'status') return report.statePlan.changes.length === 0;
-    return true;
-  }
-  if (!report.plan || report.plan.problems.length > 0) return false;
-  if (mode === 'apply') return report.applied.length === report.plan.steps.length;
-  if (mode === 'status') return report.plan.steps.length === 0;
+  const plan = report.plan;
+  if (!plan || plan.refusals.length > 0) return false;
+  if (mode === 'apply') return report.changed.length === plan.changes.length;
+  if (mode === 'status') return plan.changes.length === 0;
   return true;
 }
 

@@ -23,7 +23,7 @@ export function assetStatements(engine: EngineName, asset: Pick<Asset, 'path' | 
     return splitStatements(asset.content, dialect);
   } catch (error) {
     if (!(error instanceof SqlSyntaxError)) throw error;
-    throw new BootstrapError(engine, error.message, { file: asset.path, line: error.line, column: error.column });
+    throw new BootstrapError(engine, error.message, { location: { file: asset.path, line: error.line, column: error.column } });
   }
 }
 
@@ -31,7 +31,7 @@ export function assetStatements(engine: EngineName, asset: Pick<Asset, 'path' | 
 export function checkSqlAsset(engine: EngineName, asset: Pick<Asset, 'path' | 'content'>, dialect: SqlDialect): void {
   const statements = assetStatements(engine, asset, dialect);
   if (statements.length === 0) {
-    throw new BootstrapError(engine, 'has no statement, only comments or blanks: an empty migration would be recorded as applied and do nothing; add its statements or delete the file', { file: asset.path });
+    throw new BootstrapError(engine, 'has no statement, only comments or blanks: an empty migration would be recorded as applied and do nothing; add its statements or delete the file', { location: { file: asset.path } });
   }
   for (const statement of statements) {
     const control = TRANSACTION_CONTROL.exec(statement.text);
@@ -39,7 +39,7 @@ export function checkSqlAsset(engine: EngineName, asset: Pick<Asset, 'path' | 'c
       throw new BootstrapError(
         engine,
         `"${control[0].replace(/\s+/g, ' ').toUpperCase()}" controls the transaction, which is the runner's: it runs each migration in a transaction of its own (or, marked -- allixios:no-transaction, statement by statement); remove it`,
-        { file: asset.path, statement: statement.index, line: statement.line, column: statement.column },
+        { location: { file: asset.path, statement: statement.index, line: statement.line, column: statement.column } },
       );
     }
   }

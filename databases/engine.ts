@@ -10,10 +10,14 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { z } from 'zod';
+import type { AnyBootstrapEngine } from '../bootstrap/contract.ts';
+import { toError } from '../bootstrap/errors.ts';
 
-/** The engines of the platform, in the order the bootstrap applies them. */
-export const ENGINE_NAMES = ['postgresql', 'mongodb', 'redis', 'elasticsearch', 'clickhouse'] as const;
-export type EngineName = (typeof ENGINE_NAMES)[number];
+/**
+ * An engine's name: its folder under `databases/`, its key under `allixios:engines`, the name of
+ * its workload. The engines themselves are the list in `databases/index.ts`.
+ */
+export type EngineName = string;
 
 /** The deployment profiles a stack can use; each engine has default sizes for every one. */
 export const ENVIRONMENTS = ['dev', 'staging', 'prod', 'ephemeral'] as const;
@@ -143,12 +147,7 @@ export interface NodeSysctl {
 }
 
 /** The fully resolved description of an engine for one stack: data only, no Pulumi resources. */
-export interface EngineSpec {
-  name: EngineName;
-  /** Used in type tokens (`allixios:kubernetes:PostgreSQL`) and in messages. */
-  displayName: string;
-  /** `app.kubernetes.io/component` of the engine's workload. */
-  component: string;
+export interface EngineSpec extends Pick<EngineModule, 'name' | 'displayName' | 'component' | 'secrets'>, Pick<EngineSettings, 'replicas' | 'storage' | 'resources'> {
   image: { repository: string; tag: string };
   ports: PortSpec[];
   /** Where the engine keeps its data; the data volume is mounted here. */
@@ -185,14 +184,22 @@ export interface EngineSpec {
   adminConnection: ConnectionSpec;
   /** Kernel settings the stack sets on its nodes (empty: the nodes have them, or none is needed); see {@link NodeSysctl}. */
   nodeSysctls: NodeSysctl[];
-  replicas: number;
-  storage: string;
-  resources: ComputeResources;
 }
+
+/**
+ * What an engine's `describe()` returns: only what is particular to the engine. The generic
+ * fields (its name, secrets, replicas, storage and resources) come from the module and the
+ * stack's settings, filled in once by {@link engineSpec}.
+ */
+export type EngineDescription = Omit<EngineSpec, keyof Pick<EngineModule, 'name' | 'displayName' | 'component' | 'secrets'> | 'replicas' | 'storage' | 'resources'>;
 
 /** What each `databases/<engine>/index.ts` exports. */
 export interface EngineModule<OptionsSchema extends z.ZodType = z.ZodType> {
   name: EngineName;
+  /** Used in type tokens (`allixios:kubernetes:PostgreSQL`) and in messages. */
+  displayName: string;
+  /** `app.kubernetes.io/component` of the engine's workload. */
+  component: string;
   /** Absolute path of the engine's folder; config and secret file sources are relative to it. */
   directory: string;
   /** The pinned image tag used unless the stack config sets `version`. */
@@ -206,10 +213,30 @@ export interface EngineModule<OptionsSchema extends z.ZodType = z.ZodType> {
   sizing: Record<Environment, EngineSizing>;
   /** Schema of `allixios:engines.<engine>.options`, with defaults per environment applied by `describe`. */
   optionsSchema: OptionsSchema;
-  /** The credentials this engine needs; the same list `describe` puts in `EngineSpec.secrets`. */
+  /** The credentials this engine needs (`EngineSpec.secrets`). */
   secrets: SecretDefinition[];
-  /** Renders the engine for one stack. */
-  describe(settings: EngineSettings<z.output<OptionsSchema>>): EngineSpec;
+  /** What is particular to the engine in one stack; {@link engineSpec} adds the generic fields. */
+  describe(settings: EngineSettings<z.output<OptionsSchema>>): EngineDescription;
+  /**
+   * How the bootstrap brings the engine to the platform's schema (`bootstrap/contract.ts`).
+   * Loaded when the bootstrap runs: the Pulumi program describes engines without loading their
+   * drivers.
+   */
+  bootstrap(): Promise<AnyBootstrapEngine>;
+}
+
+/** The engine as a stack renders it: its description with the module's and the settings' generic fields. */
+export function engineSpec<OptionsSchema extends z.ZodType>(module: EngineModule<OptionsSchema>, settings: EngineSettings<z.output<OptionsSchema>>): EngineSpec {
+  return {
+    name: module.name,
+    displayName: module.displayName,
+    component: module.component,
+    ...module.describe(settings),
+    secrets: module.secrets,
+    replicas: settings.replicas,
+    storage: settings.storage,
+    resources: settings.resources,
+  };
 }
 
 /**
@@ -239,7 +266,7 @@ export function readEngineFile(engine: Pick<EngineModule, 'name' | 'directory'>,
   try {
     return readFileSync(path, 'utf8');
   } catch (error) {
-    throw new Error(`${engine.name}: cannot read config file ${path}: ${(error as Error).message}`);
+    throw new Error(`${engine.name}: cannot read config file ${path}: ${toError(error).message}`);
   }
 }
 

@@ -16,7 +16,7 @@ import type { ConnectionSpec, EngineSpec } from '../databases/engine.ts';
 import { readEngineFile } from '../databases/engine.ts';
 import { renderSecretFile } from '../databases/secret-files.ts';
 import { APP_SUFFIX } from '../bootstrap/env.ts';
-import { CONFIG_NAMESPACE, type PasswordSource, type ResolvedEngine } from './config.ts';
+import { CONFIG_NAMESPACE, type PasswordSource, type ResolvedEngine } from './config/index.ts';
 
 export interface EngineCredentialsArgs {
   engine: ResolvedEngine;

@@ -18,4 +18,5 @@ export interface EngineEndpoint {
   bootstrapEnv: Record<string, pulumi.Output<string>>;
 }
 
-export type Endpoints = Partial<Record<EngineName, EngineEndpoint>>;
+/** The stack's enabled engines by name. */
+export type Endpoints = Record<EngineName, EngineEndpoint>;

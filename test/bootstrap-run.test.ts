@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { BOOTSTRAP_INPUTS, bootstrapContentHash, bootstrapTrigger } from '../stacks/bootstrap/trigger.ts';
 import { SECRET_SIGNATURE, SECRET_SIGNATURE_KEY, unwrapSecrets } from '../stacks/render/mocks.ts';
 import { evaluate, evaluateStack, ofType, ROOT, unwrap } from './support/pulumi.ts';
-import { namespaceConfig } from '../stacks/config.ts';
+import { namespaceConfig } from '../stacks/config/index.ts';
 import { readStackFile } from '../stacks/render/stack-file.ts';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- rendered objects

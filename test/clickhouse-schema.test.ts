@@ -86,7 +86,6 @@ function utcDay(daysAgo: number): string {
 }
 
 const NIL = '00000000-0000-0000-0000-000000000000';
-const RAW_TABLES = ['performance_metrics', 'revenue_events', 'user_events'];
 
 // ---------------------------------------------------------------------------------------------
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, namespaceConfig, parseStackConfig } from '../stacks/config.ts';
+import { ConfigError, namespaceConfig, parseStackConfig } from '../stacks/config/index.ts';
 import { createRecordingMocks } from '../stacks/render/mocks.ts';
 import * as pulumi from '@pulumi/pulumi';
 

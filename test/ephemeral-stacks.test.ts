@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import type { automation } from '@pulumi/pulumi';
 import { describe, expect, it } from 'vitest';
-import { namespaceConfig, parseStackConfig } from '../stacks/config.ts';
+import { namespaceConfig, parseStackConfig } from '../stacks/config/index.ts';
 import {
   EphemeralStackError,
   PULUMI_CLI_MISSING,

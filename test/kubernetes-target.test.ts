@@ -7,11 +7,11 @@ import { Job } from 'kubernetes-models/batch/v1';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { redactSecrets, SECRET_SIGNATURE, SECRET_SIGNATURE_KEY, unwrapSecrets, type RecordedResource } from '../stacks/render/mocks.ts';
 import { deployDatabases } from '../stacks/program.ts';
-import { parseStackConfig } from '../stacks/config.ts';
+import { parseStackConfig } from '../stacks/config/index.ts';
 import { createRecordingMocks, settled } from '../stacks/render/mocks.ts';
 import { createHash } from 'node:crypto';
 import { secretDirectories } from '../stacks/kubernetes/engine.ts';
-import { namespaceConfig } from '../stacks/config.ts';
+import { namespaceConfig } from '../stacks/config/index.ts';
 import { readStackFile } from '../stacks/render/stack-file.ts';
 import { evaluate, evaluateStack, ROOT, unwrap, type Evaluation } from './support/pulumi.ts';
 

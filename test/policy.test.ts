@@ -32,7 +32,7 @@ import {
   type ResourceValidationPolicy,
   type StackValidationPolicy,
 } from '../policy/policies.ts';
-import { namespaceConfig } from '../stacks/config.ts';
+import { namespaceConfig } from '../stacks/config/index.ts';
 import { PART_OF as PROGRAM_PART_OF } from '../stacks/labels.ts';
 import { SECRET_SIGNATURE, SECRET_SIGNATURE_KEY, unwrapSecrets, type RecordedResource } from '../stacks/render/mocks.ts';
 import { readStackFile } from '../stacks/render/stack-file.ts';

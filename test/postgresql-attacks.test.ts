@@ -19,8 +19,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EMBEDDED_PASSWORDS, type EmbeddedPostgresServer } from '../bootstrap/embedded/postgresql.ts';
 import { connectionUrl } from '../databases/connection.ts';
-import { ENGINES } from '../databases/index.ts';
-import { APP_SESSION_OPTIONS } from '../databases/postgresql/index.ts';
+import { APP_SESSION_OPTIONS, postgresql } from '../databases/postgresql/index.ts';
 import { claim } from './support/postgres.ts';
 import { appClient as appClientOf, attacker, shape } from './support/attacker.ts';
 import { describeWithDefaults } from './support/engines.ts';
@@ -308,7 +307,7 @@ describe('no yes/no answer about a hidden row: a hidden row and a missing one lo
 
   it('a statement that changes the claim between its rows cannot slip a row past the slug or e-mail checks', async () => {
     // Given two of A's drafts, and a statement that switches app.user_id from its second row on
-    // (the policies judge every row by the claim of the first; the triggers read it per row)
+    // (the policies and the triggers both read the claim per row: either refuses such a row)
     const switching = `set_config('app.user_id', '${randomUUID()}', true) IS NOT NULL`;
     const counter = `set_config('test.rows', (coalesce(nullif(current_setting('test.rows', true), ''), '0')::int + 1)::text, true)::int >= 2`;
     const slugs = await attack(
@@ -733,7 +732,7 @@ describe('shared primitives: locks, other databases, storage outside the tables,
 describe('what a compromised session leaves behind does not reach the platform\'s connections', () => {
   it('a role default the application sets on itself (row_security off) is overridden by DATABASE_URL\'s options', async () => {
     // Given the URL the stack exports for the platform, with its pinned options
-    const spec = describeWithDefaults(ENGINES.postgresql, 'prod');
+    const spec = describeWithDefaults(postgresql, 'prod');
     const platformUrl = connectionUrl(spec.appConnection, EMBEDDED_PASSWORDS.allixios_app, '127.0.0.1', server.port);
     const superuser = new pg.Client({ connectionString: server.url('postgres') });
     await superuser.connect();

@@ -12,10 +12,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NO_TRANSACTION_MARKER } from '../bootstrap/assets.ts';
 import { startEmbeddedPostgres, type EmbeddedPostgresServer } from '../bootstrap/embedded/postgresql.ts';
 import { splitStatements } from '../bootstrap/sql.ts';
-import { ENGINES } from '../databases/index.ts';
+import { postgresql } from '../databases/postgresql/index.ts';
 import { applyPostgresAssets, claim, closePool } from './support/postgres.ts';
 
-const ASSETS = ENGINES.postgresql.directory;
+const ASSETS = postgresql.directory;
 const ALL_TABLES = ['article_revisions', 'article_tags', 'articles', 'author_profiles', 'categories', 'comments', 'daily_article_stats', 'media', 'tags', 'users'];
 
 let server: EmbeddedPostgresServer;

@@ -15,7 +15,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { EMBEDDED_PASSWORDS, type EmbeddedPostgresServer } from '../bootstrap/embedded/postgresql.ts';
 import { connectionUrl } from '../databases/connection.ts';
-import { ENGINES } from '../databases/index.ts';
+import { postgresql } from '../databases/postgresql/index.ts';
 import { describeWithDefaults } from './support/engines.ts';
 import { claim } from './support/postgres.ts';
 import { appClient as appClientOf, attacker, everything, shape } from './support/attacker.ts';
@@ -418,7 +418,7 @@ describe('HOLES: shared primitives', () => {
 describe('HOLES: what a compromised session sets for its role reaches the platform\'s connections', () => {
   it('a role default (debug_print_plan, client_min_messages) does not make the platform\'s sessions dump their bind values', async () => {
     // Given the URL the stack exports for the platform, with its pinned options
-    const spec = describeWithDefaults(ENGINES.postgresql, 'prod');
+    const spec = describeWithDefaults(postgresql, 'prod');
     const platformUrl = connectionUrl(spec.appConnection, EMBEDDED_PASSWORDS.allixios_app, '127.0.0.1', server.port);
     const superuser = new pg.Client({ connectionString: server.url('postgres') });
     await superuser.connect();

@@ -58,7 +58,7 @@ export async function retryWithBackoff<T>(
 
 /** The readiness wait's error: the engine's address, how long was waited, and the last failure. */
 export function notReachable(engine: EngineName, address: string, elapsedMs: number, reason: string, code?: string): BootstrapError {
-  return new BootstrapError(engine, `not reachable at ${address} after ${(elapsedMs / 1000).toFixed(1)} s (${reason})`, undefined, code);
+  return new BootstrapError(engine, `not reachable at ${address} after ${(elapsedMs / 1000).toFixed(1)} s (${reason})`, { code });
 }
 
 /** The lock wait's error: how long was waited and, when known, who holds the lock. */

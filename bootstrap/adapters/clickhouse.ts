@@ -5,34 +5,36 @@
  * first statement not yet applied in the same form. The assets are idempotent besides
  * (`IF NOT EXISTS`), so even an unrecorded statement is safe to repeat.
  *
- * ClickHouse has no advisory locks: bootstraps are serialised by a lease in a table. A holder
- * renews its lease while it works; a lease not renewed expires, so a killed bootstrap blocks
- * others for at most one lease period.
+ * ClickHouse has no advisory locks: bootstraps are serialised by a lease (`bootstrap/lease.ts`)
+ * in a table. A holder renews its lease while it works; a lease not renewed expires, so a killed
+ * bootstrap blocks others for at most one lease period.
  *
  * Passwords rotate (README "Rotating a password"). ClickHouse's users come from its users.d file,
  * which SQL cannot change: the server reloads it when the stack's rotated Secret reaches the
  * mounted directory. The adapter logs in with the current password or, until the server has
  * reloaded the file, with the previous one the rotation keeps, and then waits for the reload.
  */
-import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { checksum } from '../checksum.ts';
-import { BootstrapError } from '../errors.ts';
+import { clickhouse } from '../../databases/clickhouse/index.ts';
+import type { AdapterOptions, Change, Login } from '../contract.ts';
+import { BootstrapError, toError } from '../errors.ts';
+import { Lease, type LeaseStore } from '../lease.ts';
+import { migrationEngine, type MigrationAdapter } from '../migrations.ts';
 import type { LedgerEntry, PlanStep } from '../plan.ts';
-import { assetStatements } from '../sql-assets.ts';
+import { assetStatements, checkSqlAsset } from '../sql-assets.ts';
 import { CLICKHOUSE, type Statement } from '../sql.ts';
-import type { Change } from '../state.ts';
-import { lockHeld, lockWait, notReachable, readiness, retryWithBackoff, sleep, TRY_AGAIN } from './backoff.ts';
+import { notReachable, readiness, retryWithBackoff, sleep, TRY_AGAIN } from './backoff.ts';
 import { LoginRefused, openWithRotation, urlUser, waitUntilAccepted, type LoginAttempt } from './logins.ts';
-import type { AdapterOptions, EngineAdapter, Login } from './types.ts';
 
 const DATABASE = 'allixios_bootstrap';
 const LEDGER = `${DATABASE}.ledger`;
 const LOCK = `${DATABASE}.lock`;
 /** Statement 0 in the ledger marks a whole asset applied; 1..n record progress within it. */
 const COMPLETE = 0;
-export const DEFAULT_LEASE_MS = 30_000;
+/** How long a claim waits before it looks again: long enough for a concurrent claim to be seen. */
+const SETTLE_MS = 200;
 /** Where the admin's password reaches the server from (rendered into the engine's Secret). */
 const USERS_FILE = 'databases/clickhouse/config/users.d/allixios.xml';
 /** How long one check of a login may wait for an answer: it is repeated within the readiness timeout. */
@@ -53,7 +55,7 @@ function errorType(error: unknown): string | undefined {
 function isLoginRefused(error: unknown): boolean {
   const code = (error as { code?: unknown }).code;
   if (typeof code === 'string' && REFUSED_CODES.has(code)) return true;
-  return /Authentication failed|AUTHENTICATION_FAILED|REQUIRED_PASSWORD/.test((error as Error).message ?? '');
+  return /Authentication failed|AUTHENTICATION_FAILED|REQUIRED_PASSWORD/.test(toError(error).message ?? '');
 }
 
 /** How one authenticated request went: accepted, refused, or not answered (yet). */
@@ -69,12 +71,10 @@ export interface ClickHouseCredentialPayload {
 export interface ClickHouseAdapterOptions extends AdapterOptions {
   /** A ready client instead of one made from the URL: chdb in `npm run check` and the tests. */
   client?: ClickHouseClient;
-  /** How long a lease lasts without renewal. */
-  lockLeaseMs?: number;
 }
 
-export class ClickHouseAdapter implements EngineAdapter {
-  readonly engine = 'clickhouse' as const;
+export class ClickHouseAdapter implements MigrationAdapter {
+  readonly engine = clickhouse.name;
   readonly target: string;
   /** The admin URL; none with an injected client (chdb), which has no logins to rotate. */
   private readonly url?: string;
@@ -89,17 +89,15 @@ export class ClickHouseAdapter implements EngineAdapter {
    */
   private readonly owned: ClickHouseClient[] = [];
   private loggedIn?: Login;
-  private readonly holder = `${hostname()}/${process.pid}/${randomUUID()}`;
-  private readonly leaseMs: number;
-  private heartbeat?: NodeJS.Timeout;
-  private heartbeatError?: unknown;
+  /** The lease the lock is (`bootstrap/lease.ts`). */
+  readonly lease: Lease;
   private ledgerReady = false;
 
   constructor(
     url: string | undefined,
     private readonly options: ClickHouseAdapterOptions,
   ) {
-    this.leaseMs = options.lockLeaseMs ?? DEFAULT_LEASE_MS;
+    this.lease = new Lease(this.engine, this.leaseStore(), options);
     if (options.client) {
       this.connection = options.client;
       this.target = url ? new URL(url).host : 'embedded (chdb)';
@@ -208,19 +206,13 @@ export class ClickHouseAdapter implements EngineAdapter {
 
   /**
    * Works with the current password from now on. A lease renewal refused while the server
-   * reloaded its users was skipped (see `startHeartbeat`): the lease is renewed at once, if it
-   * is still this bootstrap's.
+   * reloaded its users was skipped (see `leaseStore`): the lease is renewed at once, if it is
+   * still this bootstrap's.
    */
   private async useCurrent(): Promise<void> {
     this.connection = this.currentClient();
     this.loggedIn = 'current';
-    if (!this.heartbeat) return;
-    const [oldest] = await this.liveLeases();
-    if (oldest?.holder !== this.holder) {
-      this.heartbeatError = new Error('it expired while the server reloaded its users');
-      return;
-    }
-    await this.writeLease(this.leaseMs);
+    await this.lease.renewNow();
   }
 
   /**
@@ -313,56 +305,69 @@ export class ClickHouseAdapter implements EngineAdapter {
   }
 
   /**
-   * Writes this holder's lease row; every time comes from the server's clock, so the hosts'
+   * Writes `holder`'s lease row; every time comes from the server's clock, so the hosts'
    * clocks never matter. `first` claims (acquired now), otherwise the claim keeps its time.
    */
-  private async writeLease(expiresInMs: number, first = false): Promise<void> {
+  private async writeLease(holder: string, expiresInMs: number, first = false): Promise<void> {
     const acquired = first ? 'now64(3)' : `(SELECT min(acquired_at) FROM ${LOCK} WHERE holder = {holder:String})`;
     await this.client.command({
       query: `INSERT INTO ${LOCK} (holder, acquired_at, expires_at)
               SELECT {holder:String}, ${acquired}, now64(3) + toIntervalMillisecond({ms:Int64})`,
-      query_params: { holder: this.holder, ms: expiresInMs },
+      query_params: { holder, ms: expiresInMs },
     });
   }
 
   /**
-   * Claims the lease and keeps it while no other live claim is older. Two bootstraps that claim
-   * at once both see both claims after the settle delay and agree on the older one.
+   * The lease as claim rows, the oldest live claim winning. Two bootstraps that claim at once
+   * both see both claims after the settle delay and agree on the older one. A renewal first
+   * checks that the oldest live claim is still this one's: a row written after the lease
+   * expired and another claim won would otherwise make this claim the oldest again.
    */
+  private leaseStore(): LeaseStore {
+    return {
+      tryAcquire: async (holder, leaseMs) => {
+        const others = (await this.liveLeases()).filter((lease) => lease.holder !== holder);
+        if (others.length > 0) return false;
+        await this.writeLease(holder, leaseMs, true);
+        await sleep(SETTLE_MS);
+        const [oldest] = await this.liveLeases();
+        if (oldest?.holder === holder) return true;
+        await this.writeLease(holder, -1); // Step back: another claim is older.
+        return false;
+      },
+      renew: async (holder, leaseMs) => {
+        // The login this renewal goes with: `useCurrent` may switch while it runs.
+        const login = this.loggedIn;
+        try {
+          const [oldest] = await this.liveLeases();
+          if (oldest?.holder !== holder) return 'lost';
+          await this.writeLease(holder, leaseMs);
+          return 'renewed';
+        } catch (error) {
+          // Logged in with the previous password, the server refuses it from its reload of
+          // users.d until the adapter switches to the current one (at most one check later):
+          // the lease outlasts two missed renewals, and `useCurrent` renews it at once.
+          if (login === 'previous' && isLoginRefused(error)) return 'skipped';
+          throw error;
+        }
+      },
+      release: (holder) => this.writeLease(holder, -1),
+      // Others only: a claim of this run's may still be live behind an older one.
+      describeHolder: async () =>
+        (await this.liveLeases())
+          .map((lease) => lease.holder)
+          .filter((holder) => holder !== this.lease.holder)
+          .join(', ') || undefined,
+    };
+  }
+
   async lock(): Promise<void> {
     await this.ensureTables();
-    const settleMs = 200;
-    const attempt = async () => {
-      const others = (await this.liveLeases()).filter((lease) => lease.holder !== this.holder);
-      if (others.length > 0) return TRY_AGAIN;
-      await this.writeLease(this.leaseMs, true);
-      await sleep(settleMs);
-      const [oldest] = await this.liveLeases();
-      if (oldest?.holder === this.holder) return true;
-      await this.writeLease(-1); // Step back: another claim is older.
-      return TRY_AGAIN;
-    };
-    await retryWithBackoff(lockWait(this.options.lockTimeoutMs), attempt, async () => {
-      const holders = (await this.liveLeases()).map((lease) => lease.holder).join(', ');
-      return lockHeld(this.engine, this.options.lockTimeoutMs, `held by ${holders || 'a lease that just expired'}`);
-    });
-    this.startHeartbeat();
+    await this.lease.acquire();
   }
 
-  private startHeartbeat(): void {
-    this.heartbeat = setInterval(() => {
-      this.writeLease(this.leaseMs).catch((error: unknown) => {
-        // Logged in with the previous password, the server refuses it from its reload of
-        // users.d until the adapter switches to the current one (at most one check later):
-        // the lease outlasts two missed renewals, and `useCurrent` renews it at once.
-        if (this.loggedIn === 'previous' && isLoginRefused(error)) return;
-        this.heartbeatError = error;
-      });
-    }, Math.max(100, Math.floor(this.leaseMs / 3)));
-    this.heartbeat.unref();
-  }
-
-  async readLedger(): Promise<LedgerEntry[]> {
+  /** The ledger: what is applied, statement by statement. */
+  async observe(): Promise<LedgerEntry[]> {
     if (!(await this.exists('ledger'))) return [];
     const result = await this.client.query({
       query: `SELECT kind, version, name, argMax(path, applied_at) AS last_path, argMax(checksum, applied_at) AS last_checksum, max(applied_at) AS last_applied_at,
@@ -430,8 +435,8 @@ export class ClickHouseAdapter implements EngineAdapter {
     return assetStatements(this.engine, step.asset, CLICKHOUSE);
   }
 
-  async apply(step: PlanStep): Promise<void> {
-    if (this.heartbeatError) throw new BootstrapError(this.engine, `lost the lock: its lease could not be renewed (${(this.heartbeatError as Error).message})`);
+  async apply({ payload: step }: Change<PlanStep>): Promise<void> {
+    this.lease.assertHeld(step.asset.path);
     await this.ensureTables();
     const statements = this.statementsOf(step);
     const done = await this.appliedStatements(step);
@@ -449,9 +454,8 @@ export class ClickHouseAdapter implements EngineAdapter {
       } catch (error) {
         throw new BootstrapError(
           this.engine,
-          `${(error as Error).message.trim()}; ClickHouse DDL is not transactional: the ${statement.index - 1} statement(s) before it stay applied and recorded, and the next run resumes here`,
-          { file: step.asset.path, statement: statement.index, line: statement.line, column: statement.column },
-          errorType(error),
+          `${toError(error).message.trim()}; ClickHouse DDL is not transactional: the ${statement.index - 1} statement(s) before it stay applied and recorded, and the next run resumes here`,
+          { location: { file: step.asset.path, statement: statement.index, line: statement.line, column: statement.column }, code: errorType(error) },
         );
       }
       await this.record(step, statement.index, statementChecksum, performance.now() - statementStarted);
@@ -460,12 +464,46 @@ export class ClickHouseAdapter implements EngineAdapter {
   }
 
   async close(): Promise<void> {
-    if (this.heartbeat) {
-      clearInterval(this.heartbeat);
-      this.heartbeat = undefined;
-      // Release at once rather than letting the lease run out.
-      await this.writeLease(-1).catch(() => undefined);
-    }
+    await this.lease.release();
     for (const client of this.owned) await client.close().catch(() => undefined);
   }
 }
+
+/** A run's client for ClickHouse (`AdapterOptions.clients`), checked to be one. */
+function injectedClient(options: AdapterOptions): ClickHouseClient | undefined {
+  const client = options.clients?.[clickhouse.name];
+  if (client === undefined) return undefined;
+  const candidate = client as Partial<ClickHouseClient>;
+  if (typeof candidate.query !== 'function' || typeof candidate.command !== 'function' || typeof candidate.ping !== 'function') {
+    throw new BootstrapError(clickhouse.name, 'the client the run was given is not a @clickhouse/client ClickHouseClient (no query, command and ping)');
+  }
+  return client as ClickHouseClient;
+}
+
+/** ClickHouse: DDL is not transactional, so progress is recorded per statement instead. */
+export const clickhouseEngine = migrationEngine({
+  module: clickhouse,
+  assets: { folders: ['schemas'], extension: '.sql', transactions: false },
+  checkAsset: (asset) => checkSqlAsset(clickhouse.name, asset, CLICKHOUSE),
+  createAdapter: (url, options) => {
+    const client = injectedClient(options);
+    return new ClickHouseAdapter(url, { ...options, ...(client ? { client } : {}) });
+  },
+  embedded: {
+    async start() {
+      // Loaded here: the bootstrap image has no chdb (a development dependency).
+      const { startChdb } = await import('../embedded/clickhouse.ts');
+      const engine = startChdb('check');
+      const [row] = await (await engine.client.query({ query: 'SELECT version() AS version', format: 'JSONEachRow' })).json<{ version: string }>();
+      return {
+        description: `ClickHouse ${row?.version ?? ''} (chdb, in-process)`,
+        env: {},
+        client: engine.client,
+        // chdb has no users.d: the users and grants of config/users.d are a server's, checked by
+        // test/engines/clickhouse-config.test.ts.
+        note: 'users come from users.d on a server (chdb has none)',
+        stop: () => engine.close(),
+      };
+    },
+  },
+});

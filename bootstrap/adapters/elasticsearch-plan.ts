@@ -17,7 +17,7 @@
 import type { estypes } from '@elastic/elasticsearch';
 import type { Environment } from '../../databases/engine.ts';
 import { classifyMappingChange, nextIndexName, parseIndexVersion, sameValue } from '../../databases/elasticsearch/definitions.ts';
-import type { Change, StateFlags, StatePlan } from '../state.ts';
+import type { Change, Flags, Plan } from '../contract.ts';
 
 // ---------------------------------------------------------------------------------------------
 // What the planner compares
@@ -133,7 +133,7 @@ export type ElasticsearchPayload =
   | { kind: 'put-data-stream-lifecycle'; name: string; dataRetention: string };
 
 export type ElasticsearchChange = Change<ElasticsearchPayload>;
-export type ElasticsearchPlan = StatePlan<ElasticsearchPayload>;
+export type ElasticsearchPlan = Plan<ElasticsearchPayload>;
 
 // ---------------------------------------------------------------------------------------------
 // Normalisation: the cluster's spelling of the same thing
@@ -315,7 +315,7 @@ function withHistory(subject: string, description: string, ledger: readonly Ledg
   return `${subject} (${description}${last ? `; last ${last.action} ${last.appliedAt} by ${last.appliedBy}` : ''})`;
 }
 
-function planIndex(desired: DesiredIndex, observed: ObservedAliasedIndex, flags: StateFlags, environmentNote: string, ledger: readonly LedgerRecord[]): Outcome {
+function planIndex(desired: DesiredIndex, observed: ObservedAliasedIndex, flags: Flags, environmentNote: string, ledger: readonly LedgerRecord[]): Outcome {
   const outcome: Outcome = { changes: [], inSync: [], refusals: [] };
   const { alias, index, version, source } = desired;
   const subject = indexSubject(index);
@@ -527,7 +527,7 @@ const EMPTY: ElasticsearchObserved = { indices: [], templates: {}, ledger: [] };
  * The plan from what the cluster has (`observed`; null for an empty cluster, the offline dry
  * run) to the desired state. Pure: the same input always gives the same plan.
  */
-export function planElasticsearch(desired: ElasticsearchDesired, observed: ElasticsearchObserved | null, flags: StateFlags): ElasticsearchPlan {
+export function planElasticsearch(desired: ElasticsearchDesired, observed: ElasticsearchObserved | null, flags: Flags): ElasticsearchPlan {
   const cluster = observed ?? EMPTY;
   const environmentNote = `settings for ${desired.environment} (${desired.environmentFrom})`;
   const plan: ElasticsearchPlan = { engine: 'elasticsearch', changes: [], inSync: [], refusals: [] };

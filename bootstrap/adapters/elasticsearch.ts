@@ -3,12 +3,12 @@
  * search-analytics index template, brought to the definitions of `databases/elasticsearch/`.
  * The adapter observes the cluster, `elasticsearch-plan.ts` decides (pure), the adapter applies.
  *
- * Elasticsearch has no sessions to hang a lock on: bootstraps are serialised by a lease, one
- * document in a hidden index, created with op_type=create (so only one bootstrap can create it)
- * and renewed by its holder. A holder that stops renewing (killed) loses it when it expires; a
- * waiting bootstrap then takes it over with a conditional write on the document's sequence
- * number, which only one of several waiters can win. Every change applied is recorded in a
- * hidden ledger index.
+ * Elasticsearch has no sessions to hang a lock on: bootstraps are serialised by a lease
+ * (`bootstrap/lease.ts`), one document in a hidden index, created with op_type=create (so only
+ * one bootstrap can create it) and renewed by its holder. A holder that stops renewing (killed)
+ * loses it when it expires; a waiting bootstrap then takes it over with a conditional write on
+ * the document's sequence number, which only one of several waiters can win. Every change
+ * applied is recorded in a hidden ledger index.
  *
  * Passwords rotate (README "Rotating a password"): the admin user (`elastic`, native realm) logs
  * in with the stack's current password or, while the cluster still has the previous one the
@@ -16,14 +16,14 @@
  * file realm, which Elasticsearch reloads from its mounted Secret: the bootstrap only checks that
  * the application's login is accepted.
  */
-import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { Client, errors, type estypes } from '@elastic/elasticsearch';
 import { ENVIRONMENTS, type Environment } from '../../databases/engine.ts';
 import { elasticsearchAssets } from '../../databases/elasticsearch/definitions.ts';
-import { ENGINES } from '../../databases/index.ts';
-import { BootstrapError } from '../errors.ts';
-import type { Change, StateAdapter, StateEngine } from '../state.ts';
+import { elasticsearch } from '../../databases/elasticsearch/index.ts';
+import { BootstrapError, toError } from '../errors.ts';
+import { Lease, type LeaseStore, type Renewal } from '../lease.ts';
+import { engineIdentity, requireUrl, type Adapter, type BootstrapEngine, type Change } from '../contract.ts';
 import {
   planElasticsearch,
   type ElasticsearchDesired,
@@ -34,14 +34,13 @@ import {
   type ObservedDataStream,
   type ObservedIndex,
 } from './elasticsearch-plan.ts';
-import { lockHeld, lockWait, notReachable, readiness, retryWithBackoff, TRY_AGAIN } from './backoff.ts';
+import { notReachable, readiness, retryWithBackoff, TRY_AGAIN } from './backoff.ts';
 import { urlUser, waitUntilAccepted, type LoginAttempt } from './logins.ts';
-import type { AdapterOptions, Login } from './types.ts';
+import type { AdapterOptions, Login } from '../contract.ts';
 
 export const LEDGER_INDEX = 'allixios-bootstrap-ledger';
 export const LOCK_INDEX = 'allixios-bootstrap-lock';
 const LOCK_ID = 'lock';
-export const DEFAULT_LEASE_MS = 30_000;
 /** How long a reindex into the next version may take before the bootstrap gives up on it. */
 export const DEFAULT_REINDEX_TIMEOUT_MS = 60 * 60_000;
 
@@ -129,7 +128,7 @@ export function describeError(error: unknown): string {
     }
     return `HTTP ${error.statusCode}`;
   }
-  return (error as Error).message;
+  return toError(error).message;
 }
 
 /** Not ready yet: unreachable, timing out, or a node still starting (no master, security index). */
@@ -187,7 +186,7 @@ export function describeReindexFailure(failure: unknown): string {
   return JSON.stringify(failure).slice(0, 300);
 }
 
-export class ElasticsearchAdapter implements StateAdapter<ElasticsearchObserved, ElasticsearchPayload> {
+export class ElasticsearchAdapter implements Adapter<ElasticsearchObserved, ElasticsearchPayload> {
   readonly engine = 'elasticsearch' as const;
   readonly target: string;
   private readonly hostPort: string;
@@ -203,12 +202,10 @@ export class ElasticsearchAdapter implements StateAdapter<ElasticsearchObserved,
   private loggedIn?: Login;
   private readonly ledgerIndex: string;
   private readonly lockIndex: string;
-  private readonly leaseMs: number;
-  private readonly holder = `${hostname()}/${process.pid}/${randomUUID().slice(0, 8)}`;
+  /** The lease the lock is (`bootstrap/lease.ts`). */
+  readonly lease: Lease;
+  /** The lease document's version as this holder last wrote it: what its next write is conditional on. */
   private lockVersion?: LockVersion;
-  private heartbeat?: NodeJS.Timeout;
-  private renewal?: Promise<void>;
-  private lockLost?: string;
   private ledgerReady = false;
 
   constructor(
@@ -223,7 +220,7 @@ export class ElasticsearchAdapter implements StateAdapter<ElasticsearchObserved,
     this.url = url;
     this.ledgerIndex = options.ledgerIndex ?? LEDGER_INDEX;
     this.lockIndex = options.lockIndex ?? LOCK_INDEX;
-    this.leaseMs = options.lockLeaseMs ?? DEFAULT_LEASE_MS;
+    this.lease = new Lease(this.engine, this.leaseStore(), options);
     this.currentClient = this.client = this.adminClient(url);
   }
 
@@ -267,9 +264,9 @@ export class ElasticsearchAdapter implements StateAdapter<ElasticsearchObserved,
       if (status === 401) return { answered: false, refused: true, reason: describeError(error) };
       if (status === 403) {
         // Waiting does not fix a user without the monitor privilege.
-        throw new BootstrapError(this.engine, `cannot connect to ${this.hostPort} as ${this.user || 'an anonymous user'}: not allowed to read the cluster health: ${describeError(error)}`, undefined, errorType(error));
+        throw new BootstrapError(this.engine, `cannot connect to ${this.hostPort} as ${this.user || 'an anonymous user'}: not allowed to read the cluster health: ${describeError(error)}`, { code: errorType(error) });
       }
-      if (!isTransient(error)) throw new BootstrapError(this.engine, `cannot connect to ${this.hostPort}: ${describeError(error)}`, undefined, errorType(error));
+      if (!isTransient(error)) throw new BootstrapError(this.engine, `cannot connect to ${this.hostPort}: ${describeError(error)}`, { code: errorType(error) });
       return { answered: false, refused: false, reason: describeError(error) };
     }
   }
@@ -303,7 +300,7 @@ export class ElasticsearchAdapter implements StateAdapter<ElasticsearchObserved,
     };
     const login = await retryWithBackoff(readiness(this.options.readyTimeoutMs), attempt, (elapsed) =>
       unauthorised
-        ? new BootstrapError(this.engine, `cannot connect to ${this.hostPort} after ${(elapsed / 1000).toFixed(1)} s: ${last}`, undefined, 'security_exception')
+        ? new BootstrapError(this.engine, `cannot connect to ${this.hostPort} after ${(elapsed / 1000).toFixed(1)} s: ${last}`, { code: 'security_exception' })
         : notReachable(this.engine, this.hostPort, elapsed, last),
     );
     this.loggedIn = login;
@@ -318,7 +315,7 @@ export class ElasticsearchAdapter implements StateAdapter<ElasticsearchObserved,
     } catch (error) {
       if (statusOf(error) === 401) return { accepted: false, reason: `refused: ${describeError(error)}` };
       if (isTransient(error)) return { accepted: false, reason: describeError(error) };
-      throw new BootstrapError(this.engine, `${what}: ${describeError(error)}`, undefined, errorType(error));
+      throw new BootstrapError(this.engine, `${what}: ${describeError(error)}`, { code: errorType(error) });
     }
   }
 
@@ -355,11 +352,11 @@ export class ElasticsearchAdapter implements StateAdapter<ElasticsearchObserved,
    * renewals go through `this.client` too).
    */
   async applyCredential(change: Change<ElasticsearchCredentialPayload>): Promise<void> {
-    if (this.lockLost) throw new BootstrapError(this.engine, `${change.subject}: not applied: ${this.lockLost}`);
+    this.lease.assertHeld(change.subject);
     try {
       await this.client.security.changePassword({ username: this.user, password: change.payload.password });
     } catch (error) {
-      throw new BootstrapError(this.engine, `${change.subject}: setting the stack's password failed: ${describeError(error)}`, { file: change.source }, errorType(error));
+      throw new BootstrapError(this.engine, `${change.subject}: setting the stack's password failed: ${describeError(error)}`, { location: { file: change.source }, code: errorType(error) });
     }
     this.useCurrent();
     const what = `${this.user} with the stack's current password`;
@@ -403,111 +400,99 @@ export class ElasticsearchAdapter implements StateAdapter<ElasticsearchObserved,
     }
   }
 
-  private leaseDocument(): LockDocument {
-    return { holder: this.holder, expiresAt: new Date(Date.now() + this.leaseMs).toISOString() };
+  /**
+   * The one lease of the four on the hosts' clock: the expiry is written and judged by the
+   * hosts, whose clocks must agree within the lease minus a renewal interval (20 s), which NTP
+   * gives. A document write takes every field from the request; Elasticsearch lends its own
+   * clock only to an update script (`ctx._now`) or an ingest pipeline (`_ingest.timestamp`,
+   * whose installation needs the manage_pipeline privilege). A scripted update would move the
+   * takeover decision into a script, in place of the `_seq_no`/`_primary_term` conditions this
+   * lease rests on.
+   */
+  private leaseDocument(holder: string, leaseMs: number): LockDocument {
+    return { holder, expiresAt: new Date(Date.now() + leaseMs).toISOString() };
   }
 
   /**
-   * One attempt: create the lock document, or take over an expired one. Returns undefined when
-   * the lock is now this bootstrap's, otherwise the live holder.
+   * One attempt: create the lock document, or take over an expired one; true when the lock is
+   * now `holder`'s. Of several waiters for an expired lease, the conditional write lets one win.
    */
-  private async tryLock(): Promise<LockDocument | undefined> {
+  private async takeLease(holder: string, leaseMs: number): Promise<boolean> {
     try {
-      const created = await this.client.index({ index: this.lockIndex, id: LOCK_ID, op_type: 'create', document: this.leaseDocument() });
+      const created = await this.client.index({ index: this.lockIndex, id: LOCK_ID, op_type: 'create', document: this.leaseDocument(holder, leaseMs) });
       this.lockVersion = { seqNo: created._seq_no!, primaryTerm: created._primary_term! };
-      return undefined;
+      return true;
     } catch (error) {
       if (statusOf(error) !== 409) throw error;
     }
     const current = await this.readLock();
-    if (!current) return { holder: '(released just now)', expiresAt: new Date().toISOString() };
-    if (Date.parse(current.document.expiresAt) > Date.now()) return current.document;
-    // Expired: its holder stopped renewing. Of several waiters, the conditional write lets one win.
+    // Gone since the 409 (released just now): the next attempt creates it.
+    if (!current || Date.parse(current.document.expiresAt) > Date.now()) return false;
     try {
       const taken = await this.client.index({
         index: this.lockIndex,
         id: LOCK_ID,
         if_seq_no: current.version.seqNo,
         if_primary_term: current.version.primaryTerm,
-        document: this.leaseDocument(),
+        document: this.leaseDocument(holder, leaseMs),
       });
       this.lockVersion = { seqNo: taken._seq_no!, primaryTerm: taken._primary_term! };
-      return undefined;
+      return true;
     } catch (error) {
       if (statusOf(error) !== 409) throw error;
-      return (await this.readLock())?.document ?? current.document;
+      return false;
     }
   }
 
-  async lock(): Promise<void> {
-    await this.ensureIndex(this.lockIndex, LOCK_MAPPINGS);
-    let holder: LockDocument | undefined;
-    const attempt = async () => {
-      holder = await this.tryLock();
-      return holder === undefined ? true : TRY_AGAIN;
-    };
-    await retryWithBackoff(lockWait(this.options.lockTimeoutMs), attempt, () =>
-      lockHeld(this.engine, this.options.lockTimeoutMs, `held by ${holder!.holder}, lease until ${holder!.expiresAt}; ${this.lockIndex}/_doc/${LOCK_ID}`),
-    );
-    this.startHeartbeat();
-  }
-
-  /** Renews the lease a third of the way through it, one renewal at a time. */
-  private startHeartbeat(): void {
-    const interval = Math.max(100, Math.floor(this.leaseMs / 3));
-    const beat = () => {
-      this.heartbeat = setTimeout(() => {
-        this.renewal = this.renew().finally(() => {
-          this.renewal = undefined;
-          if (this.heartbeat && !this.lockLost) beat();
-        });
-      }, interval);
-      this.heartbeat.unref();
-    };
-    beat();
-  }
-
-  private async renew(): Promise<void> {
+  /** A write conditional on the version this holder last wrote. */
+  private async extendLease(holder: string, leaseMs: number): Promise<Renewal> {
     const version = this.lockVersion;
-    if (!version) return;
+    if (!version) return 'lost';
     try {
       const renewed = await this.client.index({
         index: this.lockIndex,
         id: LOCK_ID,
         if_seq_no: version.seqNo,
         if_primary_term: version.primaryTerm,
-        document: this.leaseDocument(),
+        document: this.leaseDocument(holder, leaseMs),
       });
       this.lockVersion = { seqNo: renewed._seq_no!, primaryTerm: renewed._primary_term! };
+      return 'renewed';
     } catch (error) {
-      // A conflict: the document changed since this holder last wrote it. Another bootstrap
-      // took the lock over (this one must stop), or an earlier renewal of this one was applied
-      // but its reply lost (the lock is still this one's, at a newer version: carry on with it).
-      // Anything else (a slow cluster) is retried at the next beat, while the lease still runs.
-      if (statusOf(error) === 409) {
-        const current = await this.readLock().catch(() => undefined);
-        if (current?.document.holder === this.holder) {
-          this.lockVersion = current.version;
-          return;
-        }
-        this.lockLost = `lost the lock to ${current?.document.holder ?? 'another bootstrap'}: the lease expired before it was renewed`;
-      }
+      // Anything but a conflict (a slow cluster) is retried at the next beat, while the lease
+      // still runs. A conflict: the document changed since this holder last wrote it. Another
+      // bootstrap took the lock over (this one must stop), or an earlier renewal of this one was
+      // applied but its reply lost: the lock is still this one's, at a newer version, which the
+      // next beat renews.
+      if (statusOf(error) !== 409) return 'skipped';
+      const current = await this.readLock().catch(() => undefined);
+      if (current?.document.holder !== holder) return 'lost';
+      this.lockVersion = current.version;
+      return 'skipped';
     }
   }
 
-  private async stopHeartbeat(): Promise<void> {
-    if (this.heartbeat) clearTimeout(this.heartbeat);
-    this.heartbeat = undefined;
-    await this.renewal;
+  private leaseStore(): LeaseStore {
+    return {
+      tryAcquire: (holder, leaseMs) => this.takeLease(holder, leaseMs),
+      renew: (holder, leaseMs) => this.extendLease(holder, leaseMs),
+      release: async () => {
+        const version = this.lockVersion;
+        this.lockVersion = undefined;
+        // Conditional: a lock taken over meanwhile is someone else's and stays.
+        if (version) await this.client.delete({ index: this.lockIndex, id: LOCK_ID, if_seq_no: version.seqNo, if_primary_term: version.primaryTerm });
+      },
+      describeHolder: async () => {
+        const current = await this.readLock();
+        return current && `${current.document.holder}, lease until ${current.document.expiresAt}`;
+      },
+      where: `${this.lockIndex}/_doc/${LOCK_ID}`,
+    };
   }
 
-  private async releaseLock(): Promise<void> {
-    await this.stopHeartbeat();
-    const version = this.lockVersion;
-    this.lockVersion = undefined;
-    if (!version || this.lockLost) return;
-    // Conditional: a lock taken over meanwhile is someone else's and stays.
-    await this.client.delete({ index: this.lockIndex, id: LOCK_ID, if_seq_no: version.seqNo, if_primary_term: version.primaryTerm }).catch(() => undefined);
+  async lock(): Promise<void> {
+    await this.ensureIndex(this.lockIndex, LOCK_MAPPINGS);
+    await this.lease.acquire();
   }
 
   private async observeAliased(alias: string): Promise<ObservedAliasedIndex> {
@@ -637,7 +622,7 @@ export class ElasticsearchAdapter implements StateAdapter<ElasticsearchObserved,
         await this.createIndex(payload.to, payload.settings, payload.mappings);
         await this.reindex(payload.from, payload.to);
         // A reindex can outlast a lease whose renewals failed: never move the alias without the lock.
-        this.assertLock(`the alias ${payload.alias} still points at ${payload.from}`);
+        this.lease.assertHeld(`moving the alias ${payload.alias} from ${payload.from} to ${payload.to}`);
         // One _aliases request is one cluster-state update: readers see the old index or the new
         // one, never neither. must_exist fails the swap if someone moved the alias meanwhile.
         await this.client.indices.updateAliases({
@@ -653,36 +638,37 @@ export class ElasticsearchAdapter implements StateAdapter<ElasticsearchObserved,
     }
   }
 
-  private assertLock(consequence: string): void {
-    if (this.lockLost) throw new Error(`${this.lockLost}; ${consequence}`);
-  }
-
   async apply(change: Change<ElasticsearchPayload>): Promise<void> {
-    if (this.lockLost) throw new BootstrapError(this.engine, `${change.subject}: not applied: ${this.lockLost}`);
+    this.lease.assertHeld(change.subject);
     try {
       await this.applyPayload(change.payload);
     } catch (error) {
-      throw new BootstrapError(this.engine, `${change.subject}: ${change.action} failed: ${describeError(error)}`, { file: change.source }, errorType(error));
+      // The lease lost during a reindex: its own words, not wrapped as the change's failure.
+      if (error instanceof BootstrapError) throw error;
+      throw new BootstrapError(this.engine, `${change.subject}: ${change.action} failed: ${describeError(error)}`, { location: { file: change.source }, code: errorType(error) });
     }
     await this.record(change);
   }
 
   async close(): Promise<void> {
-    await this.releaseLock().catch(() => undefined);
+    await this.lease.release();
     for (const client of this.clients) await client.close().catch(() => undefined);
   }
 }
 
 /** The engine as the runner sees it; the environment is read once per run from the run's env. */
-export const elasticsearchEngine: StateEngine<ElasticsearchDesired, ElasticsearchObserved, ElasticsearchPayload> = {
-  kind: 'state',
-  name: 'elasticsearch',
-  urlVariable: ENGINES.elasticsearch.urlVariable,
+export const elasticsearchEngine: BootstrapEngine<ElasticsearchDesired, ElasticsearchObserved, ElasticsearchPayload> = {
+  ...engineIdentity(elasticsearch),
+  // The definitions are TypeScript (`databases/elasticsearch/`), typed with the client's own types.
   desired: (env) => {
     const { environment, from } = environmentFrom(env);
     return elasticsearchDesired(environment, from);
   },
   plan: planElasticsearch,
   // Names do not depend on the environment: observe what the definitions name in any of them.
-  createAdapter: (url, options) => new ElasticsearchAdapter(url, { ...options, watch: watchedNames(elasticsearchDesired('dev')) }),
+  createAdapter: (url, options) => new ElasticsearchAdapter(requireUrl(elasticsearch, url), { ...options, watch: watchedNames(elasticsearchDesired('dev')) }),
+  embedded: {
+    unavailable:
+      'no Elasticsearch server can run here (no Debian package; npm packages download it at run time). npm test checks its mappings and plans; set ELASTICSEARCH_URL to run the bootstrap tests against a server',
+  },
 };

@@ -9,7 +9,7 @@
 import type { EngineName } from '../../databases/engine.ts';
 import { BootstrapError } from '../errors.ts';
 import { readiness, retryWithBackoff, TRY_AGAIN } from './backoff.ts';
-import type { Login } from './types.ts';
+import type { Login } from '../contract.ts';
 
 /**
  * Thrown by an adapter's connection attempt when the engine refuses the user or its password:
@@ -23,7 +23,7 @@ export class LoginRefused extends BootstrapError {
     message: string,
     code?: string,
   ) {
-    super(engine, message, undefined, code);
+    super(engine, message, code === undefined ? {} : { code });
     this.name = 'LoginRefused';
   }
 }

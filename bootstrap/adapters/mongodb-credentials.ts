@@ -12,8 +12,8 @@
 import { z } from 'zod';
 import { USER_PASSWORDS_VARIABLE } from '../../databases/mongodb/index.ts';
 import { scramSha256Matches } from '../../databases/secret-files.ts';
-import { BootstrapError } from '../errors.ts';
-import type { Change } from '../state.ts';
+import { BootstrapError, toError } from '../errors.ts';
+import type { Change } from '../contract.ts';
 
 /** Where the passwords the stack wants are defined (a path relative to the repository). */
 export const USER_PASSWORDS_SOURCE = 'databases/mongodb/bootstrap/user-passwords.json';
@@ -106,7 +106,7 @@ function missingUsers(names: readonly string[]): BootstrapError {
   return new BootstrapError(
     'mongodb',
     `the server has no user ${list} in the ${USERS_DATABASE} database: the platform's users are created on the first start of an empty data volume, not by the bootstrap. On an existing volume, run ${USERS_SCRIPT} by hand as root (its header says how), then run the bootstrap again`,
-    { file: USER_PASSWORDS_SOURCE },
+    { location: { file: USER_PASSWORDS_SOURCE } },
   );
 }
 
@@ -117,7 +117,7 @@ function hasPassword(user: ObservedMongoUser, password: string): boolean {
   try {
     return scramSha256Matches(password, { salt: stored.salt, iterations: stored.iterationCount, storedKey: stored.storedKey }, `${user.user} in ${USER_PASSWORDS_VARIABLE}`);
   } catch (error) {
-    throw new BootstrapError('mongodb', `user ${user.user}: ${(error as Error).message}`, { file: USER_PASSWORDS_SOURCE });
+    throw new BootstrapError('mongodb', `user ${user.user}: ${toError(error).message}`, { location: { file: USER_PASSWORDS_SOURCE }, cause: error });
   }
 }
 

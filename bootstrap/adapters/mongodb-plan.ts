@@ -12,7 +12,7 @@
 import { createHash } from 'node:crypto';
 import type { CollationOptions, CreateCollectionOptions, Document, IndexDescriptionInfo, IndexDirection } from 'mongodb';
 import type { CollectionDefinition, CreationOptions, NamedIndexDescription } from '../../databases/mongodb/definitions.ts';
-import type { Change, StateFlags, StatePlan } from '../state.ts';
+import type { Change, Flags, Plan } from '../contract.ts';
 import type { MongoUserPasswords } from './mongodb-credentials.ts';
 
 /** The ledger: one document per subject the bootstrap changed, in the platform's database. */
@@ -73,7 +73,7 @@ export type MongoPayload =
   | { kind: 'drop-index'; collection: string; name: string; checksum: string };
 
 export type MongoChange = Change<MongoPayload>;
-export type MongoPlan = StatePlan<MongoPayload>;
+export type MongoPlan = Plan<MongoPayload>;
 
 // ---------------------------------------------------------------------------------------------
 // Canonical comparison
@@ -320,7 +320,7 @@ function duplicates(names: readonly string[]): string[] {
 }
 
 /** Pure: the changes that bring `observed` (null: an empty database) to `desired`, in order. */
-export function planMongo(desired: MongoDesired, observed: MongoObserved | null, flags: StateFlags): MongoPlan {
+export function planMongo(desired: MongoDesired, observed: MongoObserved | null, flags: Flags): MongoPlan {
   const plan: MongoPlan = { engine: 'mongodb', changes: [], inSync: [], refusals: [] };
   const servers = new Map((observed?.collections ?? []).map((collection) => [collection.name, collection]));
   const ledger = new Map((observed?.ledger ?? []).map((entry) => [entry.subject, entry]));
@@ -342,7 +342,7 @@ function planCollection(
   definition: CollectionDefinition,
   server: ObservedCollection | undefined,
   ledger: ReadonlyMap<string, MongoLedgerEntry>,
-  flags: StateFlags,
+  flags: Flags,
 ): void {
   const subject = `collection ${definition.name}`;
   const source = sourceOf(definition.name, 'collection');
@@ -410,7 +410,7 @@ function planCollection(
   for (const index of definition.indexes) planIndex(plan, definition, index, byName.get(index.name), ledger, flags);
 }
 
-function planExtraIndex(plan: MongoPlan, definition: CollectionDefinition, index: IndexDescriptionInfo, server: ObservedCollection, flags: StateFlags): void {
+function planExtraIndex(plan: MongoPlan, definition: CollectionDefinition, index: IndexDescriptionInfo, server: ObservedCollection, flags: Flags): void {
   const name = index.name as string;
   const subject = `index ${definition.name}.${name}`;
   const source = sourceOf(definition.name, 'indexes');
@@ -439,7 +439,7 @@ function planIndex(
   index: NamedIndexDescription,
   server: IndexDescriptionInfo | undefined,
   ledger: ReadonlyMap<string, MongoLedgerEntry>,
-  flags: StateFlags,
+  flags: Flags,
 ): void {
   const subject = `index ${definition.name}.${index.name}`;
   const source = sourceOf(definition.name, 'indexes');

@@ -6,8 +6,8 @@
  * Everything the bootstrap keeps lives in the platform's database itself: the ledger
  * (`allixios_bootstrap`, one document per subject changed) and the lock (`allixios_bootstrap_lock`,
  * one document with a unique `_id` and an expiry). MongoDB has no session-scoped lock, so the
- * lock is a lease: its holder renews it while it works, and a lease not renewed expires, so a
- * killed bootstrap blocks others for one lease period at most. Expiry is judged by the server's
+ * lock is a lease (`bootstrap/lease.ts`): its holder renews it while it works, and a lease not
+ * renewed expires, so a killed bootstrap blocks others for one lease period at most. Expiry is judged by the server's
  * clock (`$$NOW`), never by the hosts'.
  *
  * Passwords rotate (README "Rotating a password"): the adapter logs in with the stack's current
@@ -15,14 +15,14 @@
  * then sets every platform user's password that differs from the stack's
  * (`mongodb-credentials.ts` decides which).
  */
-import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { MongoClient, MongoNetworkError, MongoServerError, MongoServerSelectionError, type Db, type MongoClientOptions } from 'mongodb';
-import { ENGINES } from '../../databases/index.ts';
+import { mongodb } from '../../databases/mongodb/index.ts';
 import { MONGODB_COLLECTIONS, MONGODB_DATABASE } from '../../databases/mongodb/definitions.ts';
 import { USER_PASSWORDS_VARIABLE } from '../../databases/mongodb/index.ts';
-import { BootstrapError } from '../errors.ts';
-import type { Change, StateAdapter, StateEngine } from '../state.ts';
+import { BootstrapError, toError } from '../errors.ts';
+import { Lease, type LeaseStore } from '../lease.ts';
+import { engineIdentity, requireUrl, type Adapter, type BootstrapEngine, type Change } from '../contract.ts';
 import {
   observedUsers,
   parseUserPasswords,
@@ -41,11 +41,10 @@ import {
   type MongoPayload,
   type ObservedCollection,
 } from './mongodb-plan.ts';
-import { lockHeld, lockWait, notReachable, readiness, retryWithBackoff, TRY_AGAIN } from './backoff.ts';
-import { LoginRefused, openWithRotation, waitUntilAccepted, type LoginAttempt } from './logins.ts';
-import { DEFAULT_STATEMENT_TIMEOUT_MS, type AdapterOptions, type Login } from './types.ts';
+import { notReachable, readiness, retryWithBackoff, TRY_AGAIN } from './backoff.ts';
+import { LoginRefused, openWithRotation, urlUser, waitUntilAccepted, type LoginAttempt } from './logins.ts';
+import { DEFAULT_STATEMENT_TIMEOUT_MS, type AdapterOptions, type Login } from '../contract.ts';
 
-export const DEFAULT_LEASE_MS = 30_000;
 const LOCK_ID = 'bootstrap';
 /** MongoDB's duplicate key error: the lock document exists. */
 const DUPLICATE_KEY = 11000;
@@ -154,14 +153,14 @@ export function mongoClientOptions(attemptMs: number, options: Pick<AdapterOptio
   };
 }
 
-export class MongoAdapter implements StateAdapter<MongoObserved, MongoPayload> {
+export class MongoAdapter implements Adapter<MongoObserved, MongoPayload> {
   readonly engine = 'mongodb' as const;
   readonly target: string;
   private readonly hosts: string;
   private readonly databaseName: string;
   private readonly appliedBy: string;
-  private readonly holder = `${hostname()}/${process.pid}/${randomUUID()}`;
-  private readonly leaseMs: number;
+  /** The lease the lock is (`bootstrap/lease.ts`). */
+  readonly lease: Lease;
   /** The user the admin URL logs in as (root). */
   private readonly loginUser?: string;
   private client?: MongoClient;
@@ -171,8 +170,6 @@ export class MongoAdapter implements StateAdapter<MongoObserved, MongoPayload> {
    */
   private readonly retired: MongoClient[] = [];
   private loggedIn?: Login;
-  private heartbeat?: NodeJS.Timeout;
-  private lockLost?: string;
 
   constructor(
     private readonly url: string,
@@ -182,7 +179,7 @@ export class MongoAdapter implements StateAdapter<MongoObserved, MongoPayload> {
     try {
       parsed = parseConnectionString(url);
     } catch (error) {
-      throw new BootstrapError(this.engine, `${ENGINES.mongodb.urlVariable} is not a MongoDB connection string: ${(error as Error).message}`);
+      throw new BootstrapError(this.engine, `${mongodb.urlVariable} is not a MongoDB connection string: ${toError(error).message}`, { cause: error });
     }
     this.hosts = parsed.hosts.join(',');
     // The URL is the admin's (authSource=admin); its path names the platform's database.
@@ -190,7 +187,7 @@ export class MongoAdapter implements StateAdapter<MongoObserved, MongoPayload> {
     this.target = `${this.hosts}/${this.databaseName}`;
     this.appliedBy = `${parsed.username ?? 'unknown'} from ${hostname()}`;
     if (parsed.username) this.loginUser = parsed.username;
-    this.leaseMs = options.lockLeaseMs ?? DEFAULT_LEASE_MS;
+    this.lease = new Lease(this.engine, this.leaseStore(), options);
   }
 
   private get db(): Db {
@@ -230,10 +227,10 @@ export class MongoAdapter implements StateAdapter<MongoObserved, MongoPayload> {
         return client;
       } catch (error) {
         await client.close().catch(() => undefined);
-        const message = `cannot connect to ${this.target}: ${(error as Error).message}`;
-        if (isLoginRefused(error)) throw new LoginRefused(this.engine, (error as Error).message, message, serverCode(error));
-        if (!isTransient(error)) throw new BootstrapError(this.engine, message, undefined, serverCode(error));
-        last = (error as Error).message;
+        const reason = toError(error).message;
+        if (isLoginRefused(error)) throw new LoginRefused(this.engine, reason, `cannot connect to ${this.target} as ${urlUser(url)}: ${reason}`, serverCode(error));
+        if (!isTransient(error)) throw new BootstrapError(this.engine, `cannot connect to ${this.target}: ${reason}`, { code: serverCode(error), cause: error });
+        last = toError(error).message;
         return TRY_AGAIN;
       }
     };
@@ -274,7 +271,7 @@ export class MongoAdapter implements StateAdapter<MongoObserved, MongoPayload> {
    * it was given, so after setting its own the adapter logs in with the current one.
    */
   async applyCredential(change: MongoCredentialChange): Promise<void> {
-    if (this.lockLost) throw new BootstrapError(this.engine, `lost the lock: ${this.lockLost}; ${change.subject} and what follows were not applied`);
+    this.lease.assertHeld(change.subject);
     const { user, password } = change.payload;
     try {
       await this.admin.command({ updateUser: user, pwd: password, mechanisms: ['SCRAM-SHA-256'] });
@@ -298,10 +295,10 @@ export class MongoAdapter implements StateAdapter<MongoObserved, MongoPayload> {
       await client.db().command({ ping: 1 });
       return { accepted: true };
     } catch (error) {
-      const reason = (error as Error).message;
+      const reason = toError(error).message;
       if (isLoginRefused(error)) return { accepted: false, reason: `refused: ${reason}` };
       if (isTransient(error)) return { accepted: false, reason };
-      throw new BootstrapError(this.engine, `the login ${user}: ${reason}`, undefined, serverCode(error));
+      throw new BootstrapError(this.engine, `the login ${user}: ${reason}`, { code: serverCode(error) });
     } finally {
       await client.close().catch(() => undefined);
     }
@@ -311,53 +308,53 @@ export class MongoAdapter implements StateAdapter<MongoObserved, MongoPayload> {
     return this.db.collection<LockDocument>(LOCK_COLLECTION);
   }
 
-  /** Extends this holder's lease by the server's clock; false when the lease is no longer ours. */
-  private async renew(): Promise<boolean> {
-    const result = await this.locks.updateOne({ _id: LOCK_ID, holder: this.holder }, [{ $set: { expiresAt: { $add: ['$$NOW', this.leaseMs] } } }]);
+  /** Extends `holder`'s lease by the server's clock; false when the lease is no longer theirs. */
+  private async extendLease(holder: string, leaseMs: number): Promise<boolean> {
+    const result = await this.locks.updateOne({ _id: LOCK_ID, holder }, [{ $set: { expiresAt: { $add: ['$$NOW', leaseMs] } } }]);
     return result.matchedCount === 1;
   }
 
-  /** Takes the lock: insert it, or take over a lease that expired; true when this run holds it. */
-  private async tryAcquire(): Promise<boolean> {
+  /** Takes the lock: insert it, or take over a lease that expired; true when `holder` holds it. */
+  private async takeLease(holder: string, leaseMs: number): Promise<boolean> {
     try {
-      // The host's clock only dates the first write; `renew` below sets the expiry by the server's.
+      // The host's clock only dates the first write; `extendLease` sets the expiry by the server's.
       const now = new Date();
-      await this.locks.insertOne({ _id: LOCK_ID, holder: this.holder, acquiredAt: now, expiresAt: new Date(now.getTime() + this.leaseMs) });
+      await this.locks.insertOne({ _id: LOCK_ID, holder, acquiredAt: now, expiresAt: new Date(now.getTime() + leaseMs) });
     } catch (error) {
       if (!(error instanceof MongoServerError && error.code === DUPLICATE_KEY)) throw error;
       const taken = await this.locks.findOneAndUpdate(
         { _id: LOCK_ID, $expr: { $lt: ['$expiresAt', '$$NOW'] } },
-        [{ $set: { holder: { $literal: this.holder }, acquiredAt: '$$NOW', expiresAt: { $add: ['$$NOW', this.leaseMs] } } }],
+        [{ $set: { holder: { $literal: holder }, acquiredAt: '$$NOW', expiresAt: { $add: ['$$NOW', leaseMs] } } }],
         { returnDocument: 'after' },
       );
       if (!taken) return false;
     }
-    return this.renew();
+    return this.extendLease(holder, leaseMs);
+  }
+
+  /** The lease as one document, every write conditional on its holder or on its expiry by `$$NOW`. */
+  private leaseStore(): LeaseStore {
+    return {
+      tryAcquire: (holder, leaseMs) => this.takeLease(holder, leaseMs),
+      renew: async (holder, leaseMs) => ((await this.extendLease(holder, leaseMs)) ? 'renewed' : 'lost'),
+      release: async (holder) => {
+        await this.locks.deleteOne({ _id: LOCK_ID, holder });
+      },
+      describeHolder: async () => {
+        const current = await this.locks.findOne({ _id: LOCK_ID });
+        return current ? `${current.holder} since ${current.acquiredAt.toISOString()}, lease until ${current.expiresAt.toISOString()}` : undefined;
+      },
+      where: `${this.databaseName}.${LOCK_COLLECTION}`,
+    };
   }
 
   async lock(): Promise<void> {
-    await retryWithBackoff(lockWait(this.options.lockTimeoutMs), async () => ((await this.tryAcquire()) ? true : TRY_AGAIN), async () => {
-      const current = await this.locks.findOne({ _id: LOCK_ID });
-      const who = current ? `held by ${current.holder} since ${current.acquiredAt.toISOString()}, lease until ${current.expiresAt.toISOString()}` : 'released just now';
-      return lockHeld(this.engine, this.options.lockTimeoutMs, `${who}; ${this.databaseName}.${LOCK_COLLECTION}`);
-    });
-    this.startHeartbeat();
+    await this.lease.acquire();
     // The TTL index only tidies up a lease nobody took over (its monitor runs once a minute);
     // whether a lease is live is always decided by comparing expiresAt with the server's
     // clock. Created by the holder, so concurrent bootstraps never race to build it; a no-op
     // once it exists.
     await this.locks.createIndex({ expiresAt: 1 }, { name: 'expires_ttl', expireAfterSeconds: 0 });
-  }
-
-  private startHeartbeat(): void {
-    this.heartbeat = setInterval(() => {
-      this.renew()
-        .then((held) => {
-          if (!held) this.lockLost ??= 'another bootstrap took it over after the lease expired';
-        })
-        .catch((error: unknown) => (this.lockLost ??= `its lease could not be renewed: ${(error as Error).message}`));
-    }, Math.max(100, Math.floor(this.leaseMs / 3)));
-    this.heartbeat.unref();
   }
 
   async observe(): Promise<MongoObserved> {
@@ -379,11 +376,11 @@ export class MongoAdapter implements StateAdapter<MongoObserved, MongoPayload> {
   }
 
   private failure(change: Change, error: unknown, note = ''): BootstrapError {
-    return new BootstrapError(this.engine, `${change.subject}: ${change.action} failed: ${(error as Error).message}${note}`, { file: change.source }, serverCode(error));
+    return new BootstrapError(this.engine, `${change.subject}: ${change.action} failed: ${toError(error).message}${note}`, { location: { file: change.source }, code: serverCode(error), cause: error });
   }
 
   async apply(change: Change<MongoPayload>): Promise<void> {
-    if (this.lockLost) throw new BootstrapError(this.engine, `lost the lock: ${this.lockLost}; ${change.subject} and what follows were not applied`);
+    this.lease.assertHeld(change.subject);
     const { payload } = change;
     const collection = this.db.collection(payload.collection);
     try {
@@ -444,12 +441,7 @@ export class MongoAdapter implements StateAdapter<MongoObserved, MongoPayload> {
   }
 
   async close(): Promise<void> {
-    if (this.heartbeat) {
-      clearInterval(this.heartbeat);
-      this.heartbeat = undefined;
-      // Release at once rather than letting the lease run out; only our own lease.
-      await this.locks.deleteOne({ _id: LOCK_ID, holder: this.holder }).catch(() => undefined);
-    }
+    await this.lease.release();
     for (const client of [...this.retired, this.client]) await client?.close().catch(() => undefined);
     this.retired.length = 0;
     this.client = undefined;
@@ -457,15 +449,18 @@ export class MongoAdapter implements StateAdapter<MongoObserved, MongoPayload> {
 }
 
 /** MongoDB as a state engine: the definitions, the pure planner, and the adapter above. */
-export const mongodbEngine: StateEngine<MongoDesired, MongoObserved, MongoPayload> = {
-  kind: 'state',
-  name: 'mongodb',
-  urlVariable: ENGINES.mongodb.urlVariable,
+export const mongodbEngine: BootstrapEngine<MongoDesired, MongoObserved, MongoPayload> = {
+  ...engineIdentity(mongodb),
+  // The definitions are TypeScript (`databases/mongodb/definitions.ts`), typed with the driver's own types.
   desired: (env) => {
     const users = parseUserPasswords(env[USER_PASSWORDS_VARIABLE]);
     return { collections: MONGODB_COLLECTIONS, ...(users ? { users } : {}) };
   },
   plan: planMongo,
   createAdapter: (url, options, desired) =>
-    new MongoAdapter(url, { ...options, collections: MONGODB_COLLECTIONS.map((definition) => definition.name), ...(desired.users ? { users: desired.users } : {}) }),
+    new MongoAdapter(requireUrl(mongodb, url), { ...options, collections: MONGODB_COLLECTIONS.map((definition) => definition.name), ...(desired.users ? { users: desired.users } : {}) }),
+  embedded: {
+    unavailable:
+      'no MongoDB server can run here (no Debian package; npm packages download binaries at run time). npm test checks its definitions and plans; set MONGODB_URL to run the bootstrap tests against a server',
+  },
 };

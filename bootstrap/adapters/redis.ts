@@ -3,19 +3,20 @@
  * server, and applies the planner's changes with CONFIG SET, ACL SETUSER and ACL DELUSER. Redis
  * keeps no ledger: its "schema" is the mounted redis.conf and users.acl, compared on every run.
  *
- * Bootstraps are serialised by a lease, a key set with NX and an expiry: the holder renews it while
- * it works and deletes it (only if still its own) when done, so a killed bootstrap blocks others
- * for at most one lease period.
+ * Bootstraps are serialised by a lease (`bootstrap/lease.ts`), a key set with NX and an expiry:
+ * the holder renews it while it works and deletes it (only if still its own) when done, so a
+ * killed bootstrap blocks others for at most one lease period. Redis judges the expiry itself.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
-import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import { redis, USERS_ACL_VARIABLE } from '../../databases/redis/index.ts';
-import { BootstrapError } from '../errors.ts';
-import type { Change, StateAdapter, StateEngine } from '../state.ts';
+import { requireUrl, type Adapter, type AdapterOptions, type BootstrapEngine, type Change, type Login } from '../contract.ts';
+import { BootstrapError, toError } from '../errors.ts';
+import { Lease, type LeaseStore } from '../lease.ts';
 import {
   planRedis,
   readRedisDesired,
+  REDIS,
+  type RedisCompatible,
   userDifferences,
   type AclPermissions,
   type AclUserState,
@@ -23,12 +24,10 @@ import {
   type RedisObserved,
   type RedisPayload,
 } from './redis-plan.ts';
-import { lockHeld, lockWait, notReachable, readiness, retryWithBackoff, TRY_AGAIN } from './backoff.ts';
+import { notReachable, readiness, retryWithBackoff, TRY_AGAIN } from './backoff.ts';
 import { LoginRefused, openWithRotation, urlUser, waitUntilAccepted, type LoginAttempt } from './logins.ts';
-import type { AdapterOptions, Login } from './types.ts';
 
 export const LOCK_KEY = 'allixios:bootstrap:lock';
-export const DEFAULT_LEASE_MS = 30_000;
 const DEFAULT_PORT = 6379;
 
 /** Extends the lease only while it is still this holder's (another may have taken an expired one). */
@@ -102,30 +101,28 @@ export function aclUserState(reply: unknown): AclUserState {
   };
 }
 
-export class RedisAdapter implements StateAdapter<RedisObserved, RedisPayload> {
-  readonly engine = 'redis' as const;
+export class RedisAdapter implements Adapter<RedisObserved, RedisPayload> {
+  readonly engine: string;
   readonly target: string;
   login?: Login;
   private readonly url: URL;
   private readonly host: string;
   private readonly port: string;
-  private readonly holder = `${hostname()}/${process.pid}/${randomUUID()}`;
-  private readonly leaseMs: number;
+  /** The lease the lock is (`bootstrap/lease.ts`). */
+  readonly lease: Lease;
   private client?: Redis;
-  private heartbeat?: NodeJS.Timeout;
-  private holding = false;
-  private lostLock?: string;
 
   constructor(
     url: string,
     private readonly options: AdapterOptions,
     private readonly desired: RedisDesired,
   ) {
+    this.engine = desired.engine;
     this.url = new URL(url);
     this.host = this.url.hostname;
     this.port = this.url.port || String(DEFAULT_PORT);
     this.target = `${this.host}:${this.port}${this.url.pathname && this.url.pathname !== '/' ? this.url.pathname : '/0'}`;
-    this.leaseMs = options.lockLeaseMs ?? DEFAULT_LEASE_MS;
+    this.lease = new Lease(this.engine, this.leaseStore(), options);
   }
 
   private get db(): Redis {
@@ -165,9 +162,9 @@ export class RedisAdapter implements StateAdapter<RedisObserved, RedisPayload> {
         return client;
       } catch (caught) {
         client.disconnect();
-        const error = lastError ?? (caught as Error);
-        if (LOGIN_REFUSED.test(error.message)) throw new LoginRefused(this.engine, error.message, `cannot connect to ${this.target}: ${error.message}`);
-        if (!isTransient(error)) throw new BootstrapError(this.engine, `cannot connect to ${this.target}: ${error.message}`);
+        const error = lastError ?? toError(caught);
+        if (LOGIN_REFUSED.test(error.message)) throw new LoginRefused(this.engine, error.message, `cannot connect to ${this.target} as ${urlUser(url)}: ${error.message}`);
+        if (!isTransient(error)) throw new BootstrapError(this.engine, `cannot connect to ${this.target}: ${error.message}`, { cause: error });
         last = error.message;
         return TRY_AGAIN;
       }
@@ -190,32 +187,27 @@ export class RedisAdapter implements StateAdapter<RedisObserved, RedisPayload> {
         await client.ping();
         return { accepted: true };
       } catch (caught) {
-        return { accepted: false, reason: (lastError ?? (caught as Error)).message };
+        return { accepted: false, reason: (lastError ?? toError(caught)).message };
       } finally {
         client.disconnect();
       }
     });
   }
 
-  async lock(): Promise<void> {
-    const attempt = async () => ((await this.db.set(LOCK_KEY, this.holder, 'PX', this.leaseMs, 'NX')) === 'OK' ? true : TRY_AGAIN);
-    await retryWithBackoff(lockWait(this.options.lockTimeoutMs, 50), attempt, async () =>
-      lockHeld(this.engine, this.options.lockTimeoutMs, `held by ${(await this.db.get(LOCK_KEY)) ?? 'a lease that just expired'}`),
-    );
-    this.holding = true;
-    this.startHeartbeat();
+  /** The lease as one key: Redis expires it, and the scripts compare the holder before they touch it. */
+  private leaseStore(): LeaseStore {
+    return {
+      tryAcquire: async (holder, leaseMs) => (await this.db.set(LOCK_KEY, holder, 'PX', leaseMs, 'NX')) === 'OK',
+      renew: async (holder, leaseMs) => (Number(await this.db.eval(RENEW_SCRIPT, 1, LOCK_KEY, holder, String(leaseMs))) === 1 ? 'renewed' : 'lost'),
+      release: async (holder) => {
+        await this.db.eval(RELEASE_SCRIPT, 1, LOCK_KEY, holder);
+      },
+      describeHolder: async () => (await this.db.get(LOCK_KEY)) ?? undefined,
+    };
   }
 
-  private startHeartbeat(): void {
-    this.heartbeat = setInterval(() => {
-      this.db
-        .eval(RENEW_SCRIPT, 1, LOCK_KEY, this.holder, String(this.leaseMs))
-        .then((renewed) => {
-          if (Number(renewed) !== 1) this.lostLock ??= 'the lease expired before it was renewed';
-        })
-        .catch((error: unknown) => (this.lostLock ??= `the lease could not be renewed: ${(error as Error).message}`));
-    }, Math.max(100, Math.floor(this.leaseMs / 3)));
-    this.heartbeat.unref();
+  async lock(): Promise<void> {
+    await this.lease.acquire();
   }
 
   private async configValue(name: string): Promise<string | null> {
@@ -245,10 +237,10 @@ export class RedisAdapter implements StateAdapter<RedisObserved, RedisPayload> {
         .exec();
       const [set, get] = results ?? [];
       if (!set || set[0]) {
-        throw new BootstrapError(this.engine, `user ${user.name}: Redis refuses its rules: ${(set?.[0] as Error | undefined)?.message ?? 'the transaction was aborted'}`, {
+        throw new BootstrapError(this.engine, `user ${user.name}: Redis refuses its rules: ${(set?.[0] as Error | undefined)?.message ?? 'the transaction was aborted'}`,{ location: {
           file: this.desired.sources.acl,
           line: user.line,
-        });
+        } });
       }
       if (!get || get[0] || get[1] === null) throw new BootstrapError(this.engine, `user ${user.name}: the scratch user could not be read back (${(get?.[0] as Error | undefined)?.message ?? 'no reply'})`);
       const { enabled: _enabled, password: _password, passwordHashes: _hashes, ...permissions } = aclUserState(get[1]);
@@ -270,19 +262,19 @@ export class RedisAdapter implements StateAdapter<RedisObserved, RedisPayload> {
       return { self, config, users, normalised: await this.normalise() };
     } catch (error) {
       if (error instanceof BootstrapError) throw error;
-      throw new BootstrapError(this.engine, `cannot read the server's ACL users and config at ${this.target}: ${(error as Error).message}`);
+      throw new BootstrapError(this.engine, `cannot read the server's ACL users and config at ${this.target}: ${toError(error).message}`, { cause: error });
     }
   }
 
   async apply(change: Change<RedisPayload>): Promise<void> {
-    if (this.lostLock) throw new BootstrapError(this.engine, `lost the lock: ${this.lostLock}; nothing more is applied`);
+    this.lease.assertHeld(change.subject);
     const payload = change.payload;
     switch (payload.kind) {
       case 'config-set': {
         await this.db.call('CONFIG', 'SET', payload.name, payload.value);
         const now = await this.configValue(payload.name);
         if (now !== payload.value) {
-          throw new BootstrapError(this.engine, `${change.subject}: CONFIG SET accepted ${JSON.stringify(payload.value)} but the server reads ${JSON.stringify(now)}`, { file: change.source });
+          throw new BootstrapError(this.engine, `${change.subject}: CONFIG SET accepted ${JSON.stringify(payload.value)} but the server reads ${JSON.stringify(now)}`, { location: { file: change.source } });
         }
         return;
       }
@@ -290,7 +282,7 @@ export class RedisAdapter implements StateAdapter<RedisObserved, RedisPayload> {
         await this.db.call('ACL', 'SETUSER', payload.user, ...payload.rules);
         const now = await this.userState(payload.user);
         const left = now ? userDifferences(now, payload.expected, change.source) : ['the user is gone'];
-        if (left.length > 0) throw new BootstrapError(this.engine, `${change.subject}: still differs after ACL SETUSER: ${left.join('; ')}`, { file: change.source });
+        if (left.length > 0) throw new BootstrapError(this.engine, `${change.subject}: still differs after ACL SETUSER: ${left.join('; ')}`, { location: { file: change.source } });
         // A user turned off keeps its open connections: close them (never this one, SKIPME is the default).
         if (payload.disconnect) await this.db.call('CLIENT', 'KILL', 'USER', payload.user);
         return;
@@ -303,27 +295,45 @@ export class RedisAdapter implements StateAdapter<RedisObserved, RedisPayload> {
   }
 
   async close(): Promise<void> {
-    if (this.heartbeat) clearInterval(this.heartbeat);
-    this.heartbeat = undefined;
+    await this.lease.release();
     const client = this.client;
     this.client = undefined;
     if (!client) return;
-    if (this.holding) {
-      this.holding = false;
-      // Release at once rather than letting the lease run out.
-      await client.eval(RELEASE_SCRIPT, 1, LOCK_KEY, this.holder).catch(() => undefined);
-    }
     await client.quit().catch(() => client.disconnect());
   }
 }
 
-export const redisEngine: StateEngine<RedisDesired, RedisObserved, RedisPayload> = {
-  kind: 'state',
-  name: 'redis',
-  urlVariable: redis.urlVariable,
-  desired: (env) => readRedisDesired(undefined, env[USERS_ACL_VARIABLE]),
-  plan: planRedis,
-  // Its repairs are independent of each other: what it may not repair is refused, the rest done.
-  applyDespiteRefusals: true,
-  createAdapter: (url, options, desired) => new RedisAdapter(url, options, desired),
-};
+/**
+ * The bootstrap side of a Redis-compatible engine: Redis's planner and adapter, with the engine's
+ * own name, folder and variables (`RedisCompatible`).
+ */
+export function redisCompatibleEngine(engine: RedisCompatible): BootstrapEngine<RedisDesired, RedisObserved, RedisPayload> {
+  const { module } = engine;
+  return {
+    name: module.name,
+    urlVariable: module.urlVariable,
+    directory: module.directory,
+    desired: (env, directory) => readRedisDesired(env[engine.usersAclVariable], engine, directory),
+    plan: planRedis,
+    // Its repairs are independent of each other: what it may not repair is refused, the rest done.
+    applyDespiteRefusals: true,
+    createAdapter: (url, options, desired) => new RedisAdapter(requireUrl(module, url), options, desired),
+    embedded: {
+      async start() {
+        const { startEmbeddedRedis } = await import('../embedded/redis.ts');
+        const server = await startEmbeddedRedis(engine);
+        return {
+          description: `redis-server ${server.version} (embedded)`,
+          env: {
+            [module.urlVariable]: server.url('allixios_admin'),
+            [`${module.urlVariable}_APP`]: server.url('allixios_app'),
+            [engine.usersAclVariable]: server.usersAcl,
+          },
+          stop: () => server.stop(),
+        };
+      },
+    },
+  };
+}
+
+export const redisEngine = redisCompatibleEngine(REDIS);

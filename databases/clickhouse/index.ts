@@ -13,7 +13,7 @@
  * double the first start for something the bootstrap does idempotently anyway.
  */
 import { z } from 'zod';
-import { memoryBytes, moduleDirectory, type EngineModule, type EngineSpec } from '../engine.ts';
+import { memoryBytes, moduleDirectory, type EngineModule, type EngineDescription } from '../engine.ts';
 
 const secrets = [
   { key: 'default-password', description: 'default, the image superuser, reachable from inside the container only (maintenance)' },
@@ -37,11 +37,14 @@ function queryMaxMemoryBytes(memoryLimit: string, ratio: number): string {
 
 export const clickhouse: EngineModule<typeof optionsSchema> = {
   name: 'clickhouse',
+  displayName: 'ClickHouse',
+  component: 'analytics',
   directory: moduleDirectory(import.meta.url),
   defaultVersion: '26.8.2.7',
   urlVariable: 'CLICKHOUSE_URL',
   secrets,
   optionsSchema,
+  bootstrap: async () => (await import('../../bootstrap/adapters/clickhouse.ts')).clickhouseEngine,
   sizing: {
     // 512Mi in dev keeps the five dev engines under 3 GB; ClickHouse runs in it with small data.
     dev: { storage: '5Gi', resources: { requests: { cpu: '250m', memory: '384Mi' }, limits: { cpu: '1', memory: '512Mi' } } },
@@ -49,11 +52,8 @@ export const clickhouse: EngineModule<typeof optionsSchema> = {
     staging: { storage: '20Gi', resources: { requests: { cpu: '500m', memory: '1Gi' }, limits: { cpu: '2', memory: '2Gi' } } },
     prod: { storage: '100Gi', resources: { requests: { cpu: '2', memory: '8Gi' }, limits: { cpu: '4', memory: '8Gi' } } },
   },
-  describe(settings): EngineSpec {
+  describe(settings): EngineDescription {
     return {
-      name: 'clickhouse',
-      displayName: 'ClickHouse',
-      component: 'analytics',
       image: { repository: 'clickhouse/clickhouse-server', tag: settings.version },
       // HTTP first: the platform's client (@clickhouse/client) speaks HTTP.
       ports: [
@@ -79,7 +79,6 @@ export const clickhouse: EngineModule<typeof optionsSchema> = {
       // The users with the SHA-256 digests of their passwords: a secret file, no password in the
       // environment or on the data volume (see the comment at the top of the file).
       secretFiles: [{ source: 'config/users.d/allixios.xml', mountPath: '/etc/clickhouse-server/users.d/allixios.xml' }],
-      secrets,
       healthCheck: {
         // /ping answers without authentication once the server accepts queries; the image ships
         // wget (its entrypoint uses it for the same URL) but not curl.
@@ -96,9 +95,6 @@ export const clickhouse: EngineModule<typeof optionsSchema> = {
       // database does not exist yet fails every query with UNKNOWN_DATABASE.
       adminConnection: { scheme: 'http', username: 'allixios_admin', passwordSecret: 'admin-password' },
       nodeSysctls: [],
-      replicas: settings.replicas,
-      storage: settings.storage,
-      resources: settings.resources,
     };
   },
 };

@@ -9,7 +9,7 @@
  * with its bootstrap password from ELASTIC_PASSWORD. See README.md for vm.max_map_count.
  */
 import { z } from 'zod';
-import { moduleDirectory, type EngineModule, type EngineSpec, type Environment, type EnvValue, type NodeSysctl } from '../engine.ts';
+import { moduleDirectory, type EngineModule, type EngineDescription, type Environment, type EnvValue, type NodeSysctl } from '../engine.ts';
 
 const secrets = [
   { key: 'elastic-password', description: 'elastic, the built-in superuser (native realm), used by the bootstrap' },
@@ -58,11 +58,14 @@ function defaultMaxMapCountMode(environment: Environment): MaxMapCountMode {
 
 export const elasticsearch: EngineModule<typeof optionsSchema> = {
   name: 'elasticsearch',
+  displayName: 'Elasticsearch',
+  component: 'search',
   directory: moduleDirectory(import.meta.url),
   defaultVersion: '9.5.3',
   urlVariable: 'ELASTICSEARCH_URL',
   secrets,
   optionsSchema,
+  bootstrap: async () => (await import('../../bootstrap/adapters/elasticsearch.ts')).elasticsearchEngine,
   // Memory requests equal limits: the heap is sized from the limit, and a node that cannot give
   // the container its limit would have it OOM-killed at full heap.
   sizing: {
@@ -71,7 +74,7 @@ export const elasticsearch: EngineModule<typeof optionsSchema> = {
     staging: { storage: '20Gi', resources: { requests: { cpu: '500m', memory: '2Gi' }, limits: { cpu: '2', memory: '2Gi' } } },
     prod: { storage: '100Gi', resources: { requests: { cpu: '2', memory: '8Gi' }, limits: { cpu: '4', memory: '8Gi' } } },
   },
-  describe(settings): EngineSpec {
+  describe(settings): EngineDescription {
     const maxMapCount = settings.options.maxMapCount ?? defaultMaxMapCountMode(settings.environment);
     const nodeSysctls: NodeSysctl[] = maxMapCount === 'daemonSet' ? [{ name: 'vm.max_map_count', value: MAX_MAP_COUNT }] : [];
     const mmapEnv: Record<string, EnvValue> =
@@ -79,9 +82,6 @@ export const elasticsearch: EngineModule<typeof optionsSchema> = {
       // node uses niofs and the max_map_count bootstrap check does not apply.
       maxMapCount === 'disableMmap' ? { 'node.store.allow_mmap': 'false' } : {};
     return {
-      name: 'elasticsearch',
-      displayName: 'Elasticsearch',
-      component: 'search',
       image: { repository: 'docker.elastic.co/elasticsearch/elasticsearch', tag: settings.version },
       // HTTP only: the transport layer listens on loopback (elasticsearch.yml), so there is no
       // transport port for a Service to expose until replicated topologies bring transport TLS.
@@ -120,7 +120,6 @@ export const elasticsearch: EngineModule<typeof optionsSchema> = {
         // so the password is on no command line and a rotated one is used without a restart.
         { source: 'config/monitor-auth', mountPath: `${SECRETS_PATH}/monitor-auth` },
       ],
-      secrets,
       healthCheck: {
         // The node, not the cluster: it answers an authenticated request from its own state
         // (local=true, no wait_for_status). A red index is an alert, not a reason to take the
@@ -144,9 +143,6 @@ export const elasticsearch: EngineModule<typeof optionsSchema> = {
       appConnection: { scheme: 'http', username: 'allixios_app', passwordSecret: 'app-password' },
       adminConnection: { scheme: 'http', username: 'elastic', passwordSecret: 'elastic-password' },
       nodeSysctls,
-      replicas: settings.replicas,
-      storage: settings.storage,
-      resources: settings.resources,
     };
   },
 };

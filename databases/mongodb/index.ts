@@ -8,7 +8,7 @@
  * with mongod.conf (authorization on).
  */
 import { z } from 'zod';
-import { EngineSettingError, memoryBytes, moduleDirectory, type EngineModule, type EngineSpec } from '../engine.ts';
+import { EngineSettingError, memoryBytes, moduleDirectory, type EngineModule, type EngineDescription } from '../engine.ts';
 
 /**
  * The variable that hands the bootstrap the platform users' passwords (a JSON object of user to
@@ -45,11 +45,14 @@ export function wiredTigerCacheSizeGB(memoryLimit: string): string {
 
 export const mongodb: EngineModule<typeof optionsSchema> = {
   name: 'mongodb',
+  displayName: 'MongoDB',
+  component: 'document-store',
   directory: moduleDirectory(import.meta.url),
   defaultVersion: '8.0.20',
   urlVariable: 'MONGODB_URL',
   secrets,
   optionsSchema,
+  bootstrap: async () => (await import('../../bootstrap/adapters/mongodb.ts')).mongodbEngine,
   sizing: {
     // 512Mi: a 0.25 GB cache plus mongod's own memory; the least MongoDB runs well in.
     dev: { storage: '5Gi', resources: { requests: { cpu: '250m', memory: '384Mi' }, limits: { cpu: '1', memory: '512Mi' } } },
@@ -57,7 +60,7 @@ export const mongodb: EngineModule<typeof optionsSchema> = {
     staging: { storage: '20Gi', resources: { requests: { cpu: '500m', memory: '1Gi' }, limits: { cpu: '2', memory: '2Gi' } } },
     prod: { storage: '100Gi', resources: { requests: { cpu: '2', memory: '8Gi' }, limits: { cpu: '4', memory: '8Gi' } } },
   },
-  describe(settings): EngineSpec {
+  describe(settings): EngineDescription {
     const memoryLimit = settings.resources.limits.memory;
     if (memoryBytes(memoryLimit) < memoryBytes(MINIMUM_MEMORY_LIMIT)) {
       throw new EngineSettingError(
@@ -67,9 +70,6 @@ export const mongodb: EngineModule<typeof optionsSchema> = {
       );
     }
     return {
-      name: 'mongodb',
-      displayName: 'MongoDB',
-      component: 'document-store',
       image: { repository: 'mongo', tag: settings.version },
       ports: [{ name: 'mongodb', containerPort: 27017 }],
       dataPath: '/data/db',
@@ -96,7 +96,6 @@ export const mongodb: EngineModule<typeof optionsSchema> = {
         { source: 'initdb/10-app-user.js', mountPath: '/docker-entrypoint-initdb.d/10-app-user.js' },
       ],
       secretFiles: [{ source: 'bootstrap/user-passwords.json', bootstrapVariable: USER_PASSWORDS_VARIABLE }],
-      secrets,
       healthCheck: {
         // ping needs no authentication. mongosh exits 1 when it cannot connect or the command
         // throws; quit() turns a reply without ok: 1 into a failure too. The short server
@@ -121,9 +120,6 @@ export const mongodb: EngineModule<typeof optionsSchema> = {
       appConnection: { scheme: 'mongodb', username: 'allixios_app', passwordSecret: 'app-password', path: '/allixios', query: 'authSource=admin' },
       adminConnection: { scheme: 'mongodb', username: 'root', passwordSecret: 'root-password', path: '/allixios', query: 'authSource=admin' },
       nodeSysctls: [],
-      replicas: settings.replicas,
-      storage: settings.storage,
-      resources: settings.resources,
     };
   },
 };

@@ -9,6 +9,7 @@
  * "$type", "Available Types" for the bsonType aliases
  * (https://www.mongodb.com/docs/manual/reference/operator/query/type/).
  */
+import { toError } from '../../bootstrap/errors.ts';
 
 /**
  * BSON type aliases `bsonType` accepts: the string aliases of `$type`, without the deprecated
@@ -222,7 +223,7 @@ export function bsonSchemaProblems(schema: unknown, path = '$jsonSchema'): strin
           try {
             new RegExp(value, 'u');
           } catch (error) {
-            problems.push(`${at(keyword)}: not a valid regular expression: ${(error as Error).message}`);
+            problems.push(`${at(keyword)}: not a valid regular expression: ${toError(error).message}`);
           }
         }
         break;

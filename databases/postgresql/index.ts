@@ -6,7 +6,7 @@
  * and declares the volume at `/var/lib/postgresql`, so the data volume is mounted there.
  */
 import { z } from 'zod';
-import { memoryBytes, moduleDirectory, type EngineModule, type EngineSpec } from '../engine.ts';
+import { memoryBytes, moduleDirectory, type EngineModule, type EngineDescription } from '../engine.ts';
 
 const secrets = [
   { key: 'superuser-password', description: 'the postgres superuser, used only inside the server (initdb, maintenance)' },
@@ -106,22 +106,22 @@ function sharedMemorySize(memoryLimit: string): string {
 
 export const postgresql: EngineModule<typeof optionsSchema> = {
   name: 'postgresql',
+  displayName: 'PostgreSQL',
+  component: 'primary-database',
   directory: moduleDirectory(import.meta.url),
   defaultVersion: '18.4',
   urlVariable: 'DATABASE_URL',
   secrets,
   optionsSchema,
+  bootstrap: async () => (await import('../../bootstrap/adapters/postgresql.ts')).postgresqlEngine,
   sizing: {
     dev: { storage: '5Gi', resources: { requests: { cpu: '250m', memory: '256Mi' }, limits: { cpu: '1', memory: '512Mi' } } },
     ephemeral: { storage: '2Gi', resources: { requests: { cpu: '100m', memory: '256Mi' }, limits: { cpu: '500m', memory: '512Mi' } } },
     staging: { storage: '20Gi', resources: { requests: { cpu: '500m', memory: '1Gi' }, limits: { cpu: '2', memory: '2Gi' } } },
     prod: { storage: '100Gi', resources: { requests: { cpu: '2', memory: '8Gi' }, limits: { cpu: '4', memory: '8Gi' } } },
   },
-  describe(settings): EngineSpec {
+  describe(settings): EngineDescription {
     return {
-      name: 'postgresql',
-      displayName: 'PostgreSQL',
-      component: 'primary-database',
       image: { repository: 'postgres', tag: settings.version },
       ports: [{ name: 'postgresql', containerPort: 5432 }],
       dataPath: '/var/lib/postgresql',
@@ -158,7 +158,6 @@ export const postgresql: EngineModule<typeof optionsSchema> = {
         { source: 'initdb/role-verifiers', mountPath: ROLE_VERIFIERS_PATH, bootstrapVariable: ROLE_VERIFIERS_VARIABLE },
         { source: 'initdb/superuser-password', mountPath: SUPERUSER_PASSWORD_PATH },
       ],
-      secrets,
       healthCheck: {
         command: PG_ISREADY,
         // Alive while it starts or replays WAL after a crash (pg_isready exits 1, "rejecting
@@ -173,9 +172,6 @@ export const postgresql: EngineModule<typeof optionsSchema> = {
       appConnection: { scheme: 'postgresql', username: 'allixios_app', passwordSecret: 'app-password', path: '/allixios', query: `options=${encodeURIComponent(APP_SESSION_OPTIONS)}` },
       adminConnection: { scheme: 'postgresql', username: 'allixios_owner', passwordSecret: 'owner-password', path: '/allixios' },
       nodeSysctls: [],
-      replicas: settings.replicas,
-      storage: settings.storage,
-      resources: settings.resources,
     };
   },
 };

@@ -7,7 +7,7 @@
  * password hashes) and mounted as a secret; nobody connects as the default user.
  */
 import { z } from 'zod';
-import { memoryBytes, moduleDirectory, type EngineModule, type EngineSpec } from '../engine.ts';
+import { memoryBytes, moduleDirectory, type EngineModule, type EngineDescription } from '../engine.ts';
 
 /** The variable that hands the bootstrap the rendered users.acl (digests, never passwords). */
 export const USERS_ACL_VARIABLE = 'REDIS_USERS_ACL';
@@ -54,11 +54,14 @@ const REDIS_PING = 'REDISCLI_AUTH="$(cat "$REDIS_MONITOR_PASSWORD_FILE")" redis-
 
 export const redis: EngineModule<typeof optionsSchema> = {
   name: 'redis',
+  displayName: 'Redis',
+  component: 'cache',
   directory: moduleDirectory(import.meta.url),
   defaultVersion: '7.4.11',
   urlVariable: 'REDIS_URL',
   secrets,
   optionsSchema,
+  bootstrap: async () => (await import('../../bootstrap/adapters/redis.ts')).redisEngine,
   // Storage holds the AOF and an RDB snapshot, and briefly a second copy of each while they are
   // rewritten: about three times maxmemory.
   sizing: {
@@ -67,11 +70,8 @@ export const redis: EngineModule<typeof optionsSchema> = {
     staging: { storage: '5Gi', resources: { requests: { cpu: '250m', memory: '1Gi' }, limits: { cpu: '1', memory: '1Gi' } } },
     prod: { storage: '20Gi', resources: { requests: { cpu: '1', memory: '4Gi' }, limits: { cpu: '2', memory: '4Gi' } } },
   },
-  describe(settings): EngineSpec {
+  describe(settings): EngineDescription {
     return {
-      name: 'redis',
-      displayName: 'Redis',
-      component: 'cache',
       image: { repository: 'redis', tag: settings.version },
       ports: [{ name: 'redis', containerPort: 6379 }],
       dataPath: DATA_PATH,
@@ -97,7 +97,6 @@ export const redis: EngineModule<typeof optionsSchema> = {
         { source: 'config/users.acl', mountPath: `${SECRETS_PATH}/users.acl`, bootstrapVariable: USERS_ACL_VARIABLE },
         { source: 'config/monitor-password', mountPath: `${SECRETS_PATH}/monitor-password` },
       ],
-      secrets,
       healthCheck: {
         // The password goes through the environment so it never shows in the process list.
         command: ['sh', '-c', `${REDIS_PING} | grep -q '^PONG'`],
@@ -121,9 +120,6 @@ export const redis: EngineModule<typeof optionsSchema> = {
       // would change every workload on the node and take the namespace out of the `restricted`
       // Pod Security level. It is a documented node prerequisite (README.md).
       nodeSysctls: [],
-      replicas: settings.replicas,
-      storage: settings.storage,
-      resources: settings.resources,
     };
   },
 };

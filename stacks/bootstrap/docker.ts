@@ -6,7 +6,7 @@
 import { join } from 'node:path';
 import * as docker from '@pulumi/docker';
 import * as pulumi from '@pulumi/pulumi';
-import type { StackConfig } from '../config.ts';
+import type { StackConfig } from '../config/index.ts';
 import { bootstrapContentHash, bootstrapTrigger } from './trigger.ts';
 
 /** Arguments of {@link DockerBootstrap}. */

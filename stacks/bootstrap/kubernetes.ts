@@ -8,7 +8,7 @@ import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 import type { ConnectionSpec, EngineModule, EngineSpec } from '../../databases/engine.ts';
 import { APP_SUFFIX } from '../../bootstrap/env.ts';
-import type { StackConfig } from '../config.ts';
+import type { StackConfig } from '../config/index.ts';
 import { BOOTSTRAP_POD_LABELS } from '../labels.ts';
 import { fileKey, previousKey } from '../credentials.ts';
 import { bootstrapContentHash, bootstrapTrigger } from './trigger.ts';

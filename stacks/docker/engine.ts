@@ -6,7 +6,7 @@
 import * as docker from '@pulumi/docker';
 import * as pulumi from '@pulumi/pulumi';
 import { memoryBytes, type EngineSpec } from '../../databases/engine.ts';
-import type { ResolvedEngine } from '../config.ts';
+import type { ResolvedEngine } from '../config/index.ts';
 import { configFiles, resolvedEnv, type EngineCredentials } from '../credentials.ts';
 
 /** Arguments of {@link DockerEngine}. */

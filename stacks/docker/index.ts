@@ -4,7 +4,7 @@
  */
 import * as docker from '@pulumi/docker';
 import * as pulumi from '@pulumi/pulumi';
-import type { StackConfig } from '../config.ts';
+import type { StackConfig } from '../config/index.ts';
 import { EngineCredentials } from '../credentials.ts';
 import type { Endpoints } from '../endpoints.ts';
 import { engineLabels } from '../labels.ts';

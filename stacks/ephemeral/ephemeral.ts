@@ -9,7 +9,8 @@
 import { parseArgs } from 'node:util';
 import type { automation } from '@pulumi/pulumi';
 import YAML from 'yaml';
-import { CONFIG_NAMESPACE, ConfigError, namespaceConfig, parseStackConfig } from '../config.ts';
+import { CONFIG_NAMESPACE, ConfigError, namespaceConfig, parseStackConfig } from '../config/index.ts';
+import { toError } from '../../bootstrap/errors.ts';
 
 /** Stacks with their own committed stack file and data; never created or torn down from here. */
 export const RESERVED_STACKS = ['dev', 'staging', 'prod'] as const;
@@ -126,7 +127,7 @@ export function parseCommandLine(argv: readonly string[]): CommandLine {
   try {
     parsed = parseArgs({ args: [...argv], allowPositionals: true, strict: true, options: { 'bootstrap-image': { type: 'string' } } });
   } catch (error) {
-    throw new EphemeralStackError(`${(error as Error).message}\n${USAGE}`, 2);
+    throw new EphemeralStackError(`${toError(error).message}\n${USAGE}`, 2);
   }
   const [command, name, ...rest] = parsed.positionals;
   if (!(COMMANDS as readonly (string | undefined)[]).includes(command)) {

@@ -8,7 +8,7 @@ import { posix } from 'node:path';
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 import type { EngineSpec } from '../../databases/engine.ts';
-import type { ResolvedEngine, StackConfig } from '../config.ts';
+import type { ResolvedEngine, StackConfig } from '../config/index.ts';
 import { configFiles, type EngineCredentials, type MountedFile } from '../credentials.ts';
 import { BOOTSTRAP_POD_LABELS, clientLabel, engineLabels, selectorLabels } from '../labels.ts';
 
@@ -24,11 +24,6 @@ export interface KubernetesEngineArgs
   namespace: pulumi.Input<string>;
   /** `app.kubernetes.io/instance` of every object, e.g. `allixios-prod`. */
   instance: string;
-  /**
-   * Extra fields merged into the StatefulSet spec last (tolerations, nodeSelector via the pod
-   * template, ...), in the `pulumi-eks` style of deriving args from upstream types.
-   */
-  statefulSetOverrides?: Partial<Omit<StatefulSetSpec, 'selector' | 'serviceName' | 'volumeClaimTemplates'>>;
 }
 
 const CONFIG_VOLUME = 'config';
@@ -277,7 +272,6 @@ export class KubernetesEngine extends pulumi.ComponentResource {
           },
         },
       ],
-      ...args.statefulSetOverrides,
     };
 
     // The StatefulSet owns the volume claims: protecting it (and retaining it on delete) is what

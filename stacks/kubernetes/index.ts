@@ -4,7 +4,7 @@
  */
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
-import type { StackConfig } from '../config.ts';
+import type { StackConfig } from '../config/index.ts';
 import { EngineCredentials } from '../credentials.ts';
 import type { Endpoints } from '../endpoints.ts';
 import { PART_OF } from '../labels.ts';

@@ -1,8 +1,9 @@
 /** `npm run render -- --stack <name> --out <dir>`; see `render.ts`. */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { ConfigError } from '../config.ts';
+import { ConfigError } from '../config/index.ts';
 import { REDACTED, renderStack } from './render.ts';
+import { toError } from '../../bootstrap/errors.ts';
 
 function fail(message: string, code: number): never {
   process.stderr.write(`render: ${message}\n`);
@@ -13,7 +14,7 @@ let values;
 try {
   ({ values } = parseArgs({ options: { stack: { type: 'string' }, out: { type: 'string' } }, strict: true }));
 } catch (error) {
-  fail(`${(error as Error).message}\nusage: npm run render -- --stack <name> --out <dir>`, 2);
+  fail(`${toError(error).message}\nusage: npm run render -- --stack <name> --out <dir>`, 2);
 }
 if (!values.stack || !values.out) fail('usage: npm run render -- --stack <name> --out <dir>', 2);
 
@@ -23,5 +24,5 @@ try {
     `rendered ${result.resources.length} resources of stack ${values.stack} (${result.target}) to ${result.directory}: ${result.files.join(', ')}; secrets shown as ${REDACTED}\n`,
   );
 } catch (error) {
-  fail(error instanceof ConfigError ? error.message : String((error as Error).message), error instanceof ConfigError ? 1 : 2);
+  fail(error instanceof ConfigError ? error.message : toError(error).message, error instanceof ConfigError ? 1 : 2);
 }

@@ -1,5 +1,6 @@
 /** Groups recorded resources into the render's files: one per engine, plus the shared ones. */
-import { ENGINE_NAMES, type EngineName } from '../../databases/engine.ts';
+import type { EngineName } from '../../databases/engine.ts';
+import { ENGINE_NAMES } from '../../databases/index.ts';
 import { redactSecrets, type RecordedResource } from './mocks.ts';
 
 /** What every secret value becomes in rendered output. */
@@ -15,19 +16,20 @@ export interface RenderedFiles {
  * The file a resource goes to: its engine's (names derive from the parent's:
  * `allixios-postgresql-container`), or the bootstrap run's (`allixios-bootstrap-job-<trigger>`).
  */
-function ownerOf(resourceName: string): EngineName | 'bootstrap' | undefined {
+function ownerOf(resourceName: string, engines: readonly EngineName[]): EngineName | 'bootstrap' | undefined {
   const parts = resourceName.split('-');
-  return parts.includes('bootstrap') ? 'bootstrap' : ENGINE_NAMES.find((engine) => parts.includes(engine));
+  return parts.includes('bootstrap') ? 'bootstrap' : engines.find((engine) => parts.includes(engine));
 }
 
-export function groupRendered(resources: readonly RecordedResource[]): RenderedFiles {
+/** `engines`: the names a resource's file is named after (the platform's engines by default). */
+export function groupRendered(resources: readonly RecordedResource[], engines: readonly EngineName[] = ENGINE_NAMES): RenderedFiles {
   const kubernetes = resources.some((resource) => resource.type.startsWith('kubernetes:'));
   const files: Record<string, unknown[]> = {};
   const add = (file: string, document: unknown) => (files[file] ??= []).push(document);
 
   for (const resource of resources) {
     const inputs = redactSecrets(resource.inputs, REDACTED) as Record<string, unknown>;
-    const engine = ownerOf(resource.name);
+    const engine = ownerOf(resource.name, engines);
     if (resource.type.startsWith('kubernetes:')) {
       add(engine ? `${engine}.yaml` : `${String(inputs.kind ?? 'cluster').toLowerCase()}.yaml`, inputs);
     } else if (resource.type.startsWith('docker:')) {

@@ -5,6 +5,7 @@
  */
 import { describe, expect, it, vi } from 'vitest';
 import { lockHeld, notReachable, retryWithBackoff, TRY_AGAIN } from '../../bootstrap/adapters/backoff.ts';
+import { toError } from '../../bootstrap/errors.ts';
 
 describe('retryWithBackoff', () => {
   it('returns the first value an attempt settles on, after retrying the ones that asked to', async () => {
@@ -40,7 +41,7 @@ describe('retryWithBackoff', () => {
       expect(remaining).toEqual([400, 380, 340, 260, 180, 100, 20, 0]);
       // And the error is the one the engine made of the elapsed time
       expect(error).toBeInstanceOf(Error);
-      expect((error as Error).message).toBe('gave up after 400 ms');
+      expect(toError(error).message).toBe('gave up after 400 ms');
     } finally {
       vi.useRealTimers();
     }

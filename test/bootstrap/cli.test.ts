@@ -4,11 +4,9 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadAssets } from '../../bootstrap/assets.ts';
 import { freePort, startEmbeddedPostgres, type EmbeddedPostgresServer } from '../../bootstrap/embedded/postgresql.ts';
-import { BOOTSTRAP_ENGINES, type MigrationEngine } from '../../bootstrap/engines.ts';
+import { postgresqlEngine } from '../../bootstrap/adapters/postgresql.ts';
 import { REPOSITORY_ROOT } from '../../bootstrap/runner.ts';
-import { ENGINES } from '../../databases/index.ts';
 
 const run = promisify(execFile);
 
@@ -26,12 +24,7 @@ async function bootstrap(args: string[], env: Record<string, string> = {}) {
   }
 }
 
-const postgresAssets = loadAssets({
-  engine: 'postgresql',
-  directory: ENGINES.postgresql.directory,
-  root: REPOSITORY_ROOT,
-  ...(BOOTSTRAP_ENGINES.find((engine) => engine.name === 'postgresql') as MigrationEngine).assets,
-});
+const postgresAssets = postgresqlEngine.desired({});
 
 let server: EmbeddedPostgresServer;
 beforeAll(async () => {
@@ -48,29 +41,30 @@ describe('npm run bootstrap', () => {
     expect(stdout).toContain('postgresql  offline  (dry run: the plan for an empty engine, nothing contacted)');
     expect(postgresAssets.length).toBeGreaterThan(5);
     for (const asset of postgresAssets) expect(stdout).toContain(asset.path);
-    expect(stdout).toContain(`${postgresAssets.length} to apply, 0 already applied`);
+    expect(stdout).toContain(`${postgresAssets.length} to change, 0 already as defined`);
   });
 
   it('reports pending assets with --status and exits 1 until they are applied', async () => {
     const env = { DATABASE_URL: server.url('allixios_owner') };
     const before = await bootstrap(['--status'], env);
     expect(before.code).toBe(1);
-    expect(before.stdout).toContain(`0 applied, ${postgresAssets.length} pending, 0 changed`);
+    expect(before.stdout).toContain(`${postgresAssets.length} to change, 0 already as defined`);
 
     const apply = await bootstrap([], env);
     expect(apply.code).toBe(0);
-    expect(apply.stdout).toContain(`${postgresAssets.length} applied now, 0 already applied`);
+    expect(apply.stdout).toContain(`${postgresAssets.length} changed now, 0 already as defined`);
 
     const after = await bootstrap(['--status'], env);
     expect(after.code).toBe(0);
-    expect(after.stdout).toMatch(/applied\s+V0001\s+databases\/postgresql\/schemas\/V0001__\S+\.sql\s+\d{4}-\d\d-\d\dT[\d:.]+Z by allixios_owner from /);
-    expect(after.stdout).toContain(`${postgresAssets.length} applied, 0 pending, 0 changed`);
+    expect(after.stdout).toMatch(/in sync\s+V0001 [^(]+ \(applied \d{4}-\d\d-\d\dT[\d:.]+Z by allixios_owner from /);
+    expect(after.stdout).toContain(`0 to change, ${postgresAssets.length} already as defined`);
 
     const json = await bootstrap(['--status', '--json'], env);
     const report = JSON.parse(json.stdout);
     expect(report.ok).toBe(true);
-    expect(report.engines[0].status.every((status: { state: string }) => status.state === 'applied')).toBe(true);
-    expect(report.engines[0].status[0]).toMatchObject({ kind: 'versioned', version: 1, checksum: expect.stringMatching(/^sha256:/) });
+    expect(report.engines[0].changes).toEqual([]);
+    expect(report.engines[0].inSync).toHaveLength(postgresAssets.length);
+    expect(report.engines[0].inSync[0]).toMatch(/^V0001 [^(]+ \(applied \d{4}-/);
   });
 
   it('exits 1 with the error on stderr when the engine is unreachable', async () => {
@@ -107,7 +101,7 @@ describe('npm run bootstrap', () => {
     });
     // Then it connects (a fresh database: everything pending, exit 1, no connection error)
     expect(stderr).not.toContain('cannot connect');
-    expect(stdout).toContain(`0 applied, ${postgresAssets.length} pending`);
+    expect(stdout).toContain(`${postgresAssets.length} to change, 0 already as defined`);
     expect(code).toBe(1);
     // And a password given twice is a usage error
     const twice = await bootstrap(['--status'], { DATABASE_URL: `postgresql://cli_owner:x@127.0.0.1:${server.port}/${database}`, DATABASE_URL_PASSWORD: password });

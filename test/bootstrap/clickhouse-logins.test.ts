@@ -98,7 +98,7 @@ describe('logging in during a password rotation', () => {
       expect(clickhouse.login).toBe('current');
       // and what follows goes with the current password
       const before = fake.requests.length;
-      expect(await clickhouse.readLedger()).toEqual([]);
+      expect(await clickhouse.observe()).toEqual([]);
       expect(fake.requests.slice(before).map((request) => request.auth)).toEqual(['allixios_admin:current-pw']);
     } finally {
       await clickhouse.close();
@@ -183,10 +183,8 @@ describe('the lock across the reload', () => {
       // Then the lease is renewed with the current password, and the adapter still applies under its lock
       expect(fake.requests.at(-1)).toMatchObject({ auth: 'allixios_admin:current-pw' });
       const content = 'SELECT 1;';
-      await clickhouse.apply({
-        reason: 'pending',
-        asset: { engine: 'clickhouse', kind: 'versioned', version: 1, name: 'V0001__x.sql', description: 'x', path: 'V0001__x.sql', content, checksum: 'x', transactional: false },
-      });
+      const asset = { engine: 'clickhouse', kind: 'versioned', version: 1, name: 'V0001__x.sql', description: 'x', path: 'V0001__x.sql', content, checksum: 'x', transactional: false } as const;
+      await clickhouse.apply({ subject: 'V0001 x', action: 'apply', detail: 'not applied yet', source: asset.path, payload: { reason: 'pending', asset } });
     } finally {
       await clickhouse.close();
     }

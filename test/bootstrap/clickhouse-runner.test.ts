@@ -1,13 +1,18 @@
 /**
- * The runner against a real ClickHouse engine (chdb, in-process): ledger, idempotence, dry run,
- * resuming after a failed statement, and the lease lock. chdb binds one data directory per
- * process, so tests reset the databases instead of starting new engines.
+ * The runner against a real ClickHouse engine (chdb, in-process). The conformance suite runs
+ * first; then what is ClickHouse's own: the ledger statement by statement, resuming after a
+ * failed statement, the lease's claim rows. chdb binds one data directory per process, so tests
+ * reset the databases instead of starting new engines.
  */
+import { basename } from 'node:path';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startChdb, type ChdbEngine } from '../../bootstrap/embedded/clickhouse.ts';
 import { runBootstrap, type BootstrapOptions } from '../../bootstrap/runner.ts';
+import { clickhouse } from '../../databases/clickhouse/index.ts';
 import { assetFolder, writeAssets } from '../support/assets.ts';
+import { clickhouseHarness } from './conformance/harnesses.ts';
+import { describeConformance } from './conformance/suite.ts';
 
 let engine: ChdbEngine;
 let client: ClickHouseClient;
@@ -22,6 +27,8 @@ afterAll(async () => {
 beforeEach(async () => {
   for (const database of ['allixios', 'allixios_bootstrap', 'runner_test']) await client.command({ query: `DROP DATABASE IF EXISTS ${database}` });
 });
+
+describeConformance(clickhouseHarness(clickhouse, () => client));
 
 const BASE = {
   'schemas/V0001__database.sql': 'CREATE DATABASE IF NOT EXISTS runner_test;',
@@ -62,7 +69,7 @@ describe('the bootstrap runner on ClickHouse', () => {
   it('applies every asset of a fresh engine, statement by statement, and records each', async () => {
     const report = await bootstrap(assetFolder(BASE));
     expect(report.ok).toBe(true);
-    expect(report.engines[0]!.applied.map((step) => step.asset.name)).toEqual(['V0001__database.sql', 'V0002__events.sql', 'R__views.sql']);
+    expect(report.engines[0]!.changed.map(({ change }) => basename(change.source))).toEqual(['V0001__database.sql', 'V0002__events.sql', 'R__views.sql']);
     expect(await completed()).toEqual([
       { name: 'R__views.sql', n: 1 },
       { name: 'V0001__database.sql', n: 1 },
@@ -74,21 +81,6 @@ describe('the bootstrap runner on ClickHouse', () => {
     await client.insert({ table: 'runner_test.events', values: [{ at: '2026-11-01 10:00:00', article: 7 }, { at: '2026-11-01 11:00:00', article: 7 }], format: 'JSONEachRow' });
     const [views] = await rows<{ article: number; views: string | number }>('SELECT article, views FROM runner_test.article_views');
     expect([views!.article, Number(views!.views)]).toEqual([7, 2]);
-  });
-
-  it('applies nothing on a second run', async () => {
-    const directory = assetFolder(BASE);
-    await bootstrap(directory);
-    const report = await bootstrap(directory);
-    expect(report.ok).toBe(true);
-    expect(report.engines[0]!.applied).toEqual([]);
-    expect((await completed()).map((row) => row.n)).toEqual([1, 1, 1]);
-  });
-
-  it('changes nothing on a dry run', async () => {
-    const report = await bootstrap(assetFolder(BASE), { mode: 'dry-run' });
-    expect(report.engines[0]!.plan!.steps).toHaveLength(3);
-    expect(await rows(`SELECT name FROM system.databases WHERE name IN ('runner_test', 'allixios_bootstrap')`)).toEqual([]);
   });
 
   it('resumes a failed file at the failing statement once it is fixed, without repeating what succeeded', async () => {
@@ -122,34 +114,10 @@ CREATE TABLE runner_test.after (id UInt32) ENGINE = MergeTree ORDER BY id;`,
     const directory = assetFolder(BASE);
     const reports = await Promise.all(Array.from({ length: 5 }, () => bootstrap(directory)));
     expect(reports.map((report) => report.engines[0]!.error ?? 'ok')).toEqual(['ok', 'ok', 'ok', 'ok', 'ok']);
-    expect(reports.map((report) => report.engines[0]!.applied.length).sort()).toEqual([0, 0, 0, 0, 3]);
+    expect(reports.map((report) => report.engines[0]!.changed.length).sort()).toEqual([0, 0, 0, 0, 3]);
     expect((await completed()).map((row) => row.n)).toEqual([1, 1, 1]);
     const [statementRows] = await rows<{ n: string | number }>(`SELECT count() AS n FROM allixios_bootstrap.ledger WHERE statement > 0`);
     expect(Number(statementRows!.n)).toBe(5);
-  });
-
-  it("waits out a dead holder's lease, then applies", async () => {
-    // Given a lease taken by a bootstrap that died (it will never renew it)
-    await bootstrap(assetFolder({ 'schemas/V0001__database.sql': 'CREATE DATABASE IF NOT EXISTS runner_test;' }));
-    await client.command({
-      query: `INSERT INTO allixios_bootstrap.lock (holder, acquired_at, expires_at) SELECT 'dead-host/1/x', now64(3), now64(3) + toIntervalMillisecond(1500)`,
-    });
-    // When a bootstrap starts
-    const started = Date.now();
-    const report = await bootstrap(assetFolder(BASE));
-    // Then it applied once the lease ran out
-    expect(report.ok).toBe(true);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(1000);
-  });
-
-  it('gives up after the lock timeout when another holder keeps renewing, naming it', async () => {
-    await bootstrap(assetFolder({ 'schemas/V0001__database.sql': 'CREATE DATABASE IF NOT EXISTS runner_test;' }));
-    await client.command({
-      query: `INSERT INTO allixios_bootstrap.lock (holder, acquired_at, expires_at) SELECT 'busy-host/2/y', now64(3), now64(3) + toIntervalMillisecond(60000)`,
-    });
-    const report = await bootstrap(assetFolder(BASE), { lockTimeoutMs: 800 });
-    expect(report.ok).toBe(false);
-    expect(report.engines[0]!.error).toBe('clickhouse: another bootstrap still holds the lock after 0.8 s (held by busy-host/2/y)');
   });
 
   it('releases its lease when it finishes, so the next run does not wait', async () => {

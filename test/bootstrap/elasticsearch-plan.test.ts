@@ -329,8 +329,8 @@ describe('the desired state and the ledger', () => {
     const report = await runBootstrap({ mode: 'dry-run', offline: true, env: { ALLIXIOS_ENVIRONMENT: 'staging' }, registry: [elasticsearchEngine], readyTimeoutMs: 1000, lockTimeoutMs: 1000 });
 
     expect(report.ok).toBe(true);
-    expect(report.engines[0]!.statePlan!.changes.map((change) => change.subject)).toEqual(['index articles_v1', 'index template search-analytics']);
-    expect(report.engines[0]!.statePlan!.changes[0]!.detail).toContain('settings for staging (ALLIXIOS_ENVIRONMENT=staging)');
+    expect(report.engines[0]!.plan!.changes.map((change) => change.subject)).toEqual(['index articles_v1', 'index template search-analytics']);
+    expect(report.engines[0]!.plan!.changes[0]!.detail).toContain('settings for staging (ALLIXIOS_ENVIRONMENT=staging)');
   });
 
   it('an unknown ALLIXIOS_ENVIRONMENT fails the engine with a message naming the variable', async () => {

@@ -179,6 +179,6 @@ describe('rotating passwords on a real server', () => {
     // Then it logged in with the previous password, and planned as usual
     expect(report.engines[0]!.error).toBeUndefined();
     expect(report.engines[0]!.login).toBe('previous');
-    expect(report.engines[0]!.statePlan!.changes.length).toBeGreaterThan(0);
+    expect(report.engines[0]!.plan!.changes.length).toBeGreaterThan(0);
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Asset } from '../../bootstrap/assets.ts';
 import { checksum } from '../../bootstrap/checksum.ts';
-import { planEngine, type LedgerEntry } from '../../bootstrap/plan.ts';
+import { planMigrations, type LedgerEntry } from '../../bootstrap/plan.ts';
 
 function asset(name: string, content = `-- ${name}\nSELECT 1;\n`): Asset {
   const versioned = /^V(\d+)__/.exec(name);
@@ -26,7 +26,7 @@ const R1 = asset('R__functions.sql');
 
 describe('the plan', () => {
   it('applies everything, versioned then repeatable, on an empty engine', () => {
-    const plan = planEngine('postgresql', [V1, V2, R1], []);
+    const plan = planMigrations('postgresql', [V1, V2, R1], []);
     expect(plan.steps.map((step) => [step.asset.name, step.reason])).toEqual([
       ['V0001__users.sql', 'pending'],
       ['V0002__articles.sql', 'pending'],
@@ -36,26 +36,26 @@ describe('the plan', () => {
   });
 
   it('applies nothing when the ledger has every asset with its checksum', () => {
-    const plan = planEngine('postgresql', [V1, V2, R1], [V1, V2, R1].map(applied));
+    const plan = planMigrations('postgresql', [V1, V2, R1], [V1, V2, R1].map(applied));
     expect(plan.steps).toEqual([]);
     expect(plan.statuses.map((status) => status.state)).toEqual(['applied', 'applied', 'applied']);
   });
 
   it('applies only the new migration after earlier ones', () => {
-    const plan = planEngine('postgresql', [V1, V2, R1], [V1, R1].map(applied));
+    const plan = planMigrations('postgresql', [V1, V2, R1], [V1, R1].map(applied));
     expect(plan.steps.map((step) => step.asset.name)).toEqual(['V0002__articles.sql']);
   });
 
   it('re-applies a repeatable asset whose content changed', () => {
     const edited = asset('R__functions.sql', '-- R__functions.sql\nSELECT 2;\n');
-    const plan = planEngine('postgresql', [V1, edited], [V1, R1].map(applied));
+    const plan = planMigrations('postgresql', [V1, edited], [V1, R1].map(applied));
     expect(plan.steps.map((step) => [step.asset.name, step.reason])).toEqual([['R__functions.sql', 'changed']]);
     expect(plan.statuses.find((status) => status.asset.name === 'R__functions.sql')!.state).toBe('changed');
   });
 
   it('refuses an applied migration whose file changed, naming the file and both checksums', () => {
     const tampered = asset('V0001__users.sql', '-- V0001__users.sql\nSELECT 42;\n');
-    const plan = planEngine('postgresql', [tampered, V2], [V1].map(applied));
+    const plan = planMigrations('postgresql', [tampered, V2], [V1].map(applied));
     expect(plan.steps).toEqual([]);
     // and its status says so (a status report must not call it applied)
     expect(plan.statuses.map((status) => status.state)).toEqual(['edited', 'pending']);
@@ -65,7 +65,7 @@ describe('the plan', () => {
   });
 
   it('refuses a new migration numbered below one already applied', () => {
-    const plan = planEngine('postgresql', [V1, V2], [V2].map(applied));
+    const plan = planMigrations('postgresql', [V1, V2], [V2].map(applied));
     expect(plan.steps).toEqual([]);
     expect(plan.problems).toEqual([
       'databases/postgresql/schemas/V0001__users.sql: V0001 is not applied, but V0002 already is; a new migration needs a version above every applied one',
@@ -73,11 +73,11 @@ describe('the plan', () => {
   });
 
   it('refuses to go on when an applied migration file is gone, naming the path it was applied from', () => {
-    const plan = planEngine('postgresql', [V2], [V1, V2].map(applied));
+    const plan = planMigrations('postgresql', [V2], [V1, V2].map(applied));
     expect(plan.problems).toEqual(['databases/postgresql/schemas/V0001__users.sql: V0001 is applied but its file is gone; restore it (applied migrations are history)']);
     // (a ledger that kept no path: the name)
     const { path: _path, ...withoutPath } = applied(V1);
-    expect(planEngine('postgresql', [V2], [withoutPath, applied(V2)]).problems[0]).toMatch(/^V0001__users\.sql: /);
+    expect(planMigrations('postgresql', [V2], [withoutPath, applied(V2)]).problems[0]).toMatch(/^V0001__users\.sql: /);
   });
 });
 

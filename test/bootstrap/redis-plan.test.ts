@@ -83,7 +83,7 @@ describe('the desired state read from the project files', () => {
   it('reads the rendered ACL file (REDIS_USERS_ACL) as the template, with each password\'s digest', () => {
     const secrets = { 'admin-password': 'a-secret', 'app-password': 'b-secret', 'monitor-password': 'c-secret' };
     const rendered = renderSecretFile(aclTemplate, secrets);
-    const desired = readRedisDesired(undefined, rendered);
+    const desired = readRedisDesired(rendered);
     const digest = (value: string) => createHash('sha256').update(value).digest('hex');
     expect(desired.passwordsKnown).toBe(true);
     expect(desired.users.map((user) => [user.name, user.passwordHashes])).toEqual([
@@ -99,8 +99,8 @@ describe('the desired state read from the project files', () => {
 
   it('refuses a REDIS_USERS_ACL that does not render this template, naming the user that differs', () => {
     const rendered = renderSecretFile(aclTemplate, { 'admin-password': 'a', 'app-password': 'b', 'monitor-password': 'c' }).replace('+latency|latest', '+@all');
-    expect(() => readRedisDesired(undefined, rendered)).toThrow(/^redis: REDIS_USERS_ACL is not a rendering of databases\/redis\/config\/users\.acl: its user 4 is "allixios_monitor on set .*\+@all", the template's is "allixios_monitor on set .*\+latency\|latest"/);
-    expect(() => readRedisDesired(undefined, aclTemplate)).toThrow('redis: REDIS_USERS_ACL: user allixios_admin has a password that is not a SHA-256 digest (#<64 hex digits>)');
+    expect(() => readRedisDesired(rendered)).toThrow(/^redis: REDIS_USERS_ACL is not a rendering of databases\/redis\/config\/users\.acl: its user 4 is "allixios_monitor on set .*\+@all", the template's is "allixios_monitor on set .*\+latency\|latest"/);
+    expect(() => readRedisDesired(aclTemplate)).toThrow('redis: REDIS_USERS_ACL: user allixios_admin has a password that is not a SHA-256 digest (#<64 hex digits>)');
   });
 
   it('strips every password token, and `reset` undoes what came before it', () => {
@@ -141,6 +141,9 @@ describe('the desired state read from the project files', () => {
 const APP_RULES = ['~session:*', 'resetchannels', '&events:*', '+@all', '-@admin', '-@dangerous', '-function'];
 
 const DESIRED: RedisDesired = {
+  engine: 'redis',
+  urlVariable: 'REDIS_URL',
+  usersAclVariable: 'REDIS_USERS_ACL',
   users: [
     { name: 'default', line: 1, enabled: false, password: 'none', rules: ['resetkeys', 'resetchannels', '-@all'] },
     { name: 'allixios_admin', line: 2, enabled: true, password: 'set', rules: ['~*', '&*', '+@all'] },
@@ -152,6 +155,7 @@ const DESIRED: RedisDesired = {
   ],
   channelsBase: 'resetchannels',
   sources: { acl: ACL, config: CONF },
+  files: { acl: 'config/users.acl', config: 'config/redis.conf' },
   passwordsKnown: false,
 };
 

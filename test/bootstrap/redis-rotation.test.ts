@@ -17,6 +17,7 @@ import { runBootstrap } from '../../bootstrap/runner.ts';
 import { redis } from '../../databases/redis/index.ts';
 import { renderSecretFile } from '../../databases/secret-files.ts';
 import { connectOnce } from '../support/redis.ts';
+import { toError } from '../../bootstrap/errors.ts';
 
 const template = readFileSync(join(redis.directory, ACL_SOURCE), 'utf8');
 /** The passwords after the rotation: every Redis secret got a new generation. */
@@ -36,7 +37,7 @@ async function logsIn(user: string, password: string): Promise<true | string> {
     const client = await connectOnce(urlOf(user, password), clients);
     return (await client.ping()) === 'PONG' ? true : 'no PONG';
   } catch (error) {
-    return (error as Error).message.split(' ')[0]!;
+    return toError(error).message.split(' ')[0]!;
   }
 }
 

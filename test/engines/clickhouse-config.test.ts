@@ -21,6 +21,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clickhouse } from '../../databases/clickhouse/index.ts';
 import { ENVIRONMENTS, type EngineSpec, type EnvValue, type Environment } from '../../databases/engine.ts';
 import { describeWithDefaults } from '../support/engines.ts';
+import { toError } from '../../bootstrap/errors.ts';
 
 // ---------------------------------------------------------------------------------------------
 // XML
@@ -111,7 +112,7 @@ class ClickHouseCatalog {
       await (await this.client.query({ query: sql, format: 'TabSeparated' })).text();
       return undefined;
     } catch (error) {
-      return (error as Error).message.trim();
+      return toError(error).message.trim();
     }
   }
 

@@ -10,7 +10,7 @@
 import { relative } from 'node:path';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { loadAssets, type Asset } from '../../bootstrap/assets.ts';
-import { BootstrapError } from '../../bootstrap/errors.ts';
+import { BootstrapError, toError } from '../../bootstrap/errors.ts';
 import { applyAssets } from '../../bootstrap/apply.ts';
 import { REPOSITORY_ROOT } from '../../bootstrap/runner.ts';
 import { CLICKHOUSE, splitStatements, type Statement } from '../../bootstrap/sql.ts';
@@ -55,9 +55,8 @@ export async function applyStatements(client: ClickHouseClient, statements: read
     } catch (error) {
       throw new BootstrapError(
         'clickhouse',
-        (error as Error).message.trim(),
-        { file: asset.path, statement: statement.index, line: statement.line, column: statement.column },
-        clickHouseErrorType(error),
+        toError(error).message.trim(),
+        { location: { file: asset.path, statement: statement.index, line: statement.line, column: statement.column }, code: clickHouseErrorType(error) },
       );
     }
   }

@@ -1,6 +1,6 @@
 /** Engine descriptions as a stack would render them, for the engine config tests. */
 import { join } from 'node:path';
-import type { EngineModule, EngineSpec, Environment } from '../../databases/engine.ts';
+import { engineSpec, type EngineModule, type EngineSpec, type Environment } from '../../databases/engine.ts';
 
 export interface DescribeOverrides {
   /** Engine options, validated by the engine's own schema as the stack config would. */
@@ -15,7 +15,7 @@ export function describeWithDefaults(module: EngineModule, environment: Environm
   const resources = overrides.memoryLimit
     ? { ...sizing.resources, limits: { ...sizing.resources.limits, memory: overrides.memoryLimit } }
     : sizing.resources;
-  return module.describe({
+  return engineSpec(module, {
     environment,
     version: module.defaultVersion,
     replicas: 1,

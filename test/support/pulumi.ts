@@ -3,7 +3,9 @@
  * style of pulumi/examples `testing-unit-ts`: mocks in their own module, a small `unwrap`.
  */
 import * as pulumi from '@pulumi/pulumi';
-import { namespaceConfig, parseStackConfig, type StackConfig } from '../../stacks/config.ts';
+import type { EngineModule } from '../../databases/engine.ts';
+import { ENGINE_MODULES } from '../../databases/index.ts';
+import { namespaceConfig, parseStackConfig, type StackConfig } from '../../stacks/config/index.ts';
 import { deployDatabases, type DatabaseOutputs } from '../../stacks/program.ts';
 import { createRecordingMocks, settled, type MockOptions, type RecordedResource } from '../../stacks/render/mocks.ts';
 import { readStackFile } from '../../stacks/render/stack-file.ts';
@@ -24,11 +26,14 @@ export function unwrap<T>(output: pulumi.Output<T>): Promise<T> {
   return new Promise((resolve) => output.apply(resolve));
 }
 
-/** Evaluates the program for `values` (namespace keys without the `allixios:` prefix). */
-export async function evaluate(values: Record<string, unknown>, stack = 'test', mockOptions: MockOptions = {}): Promise<Evaluation> {
+/**
+ * Evaluates the program for `values` (namespace keys without the `allixios:` prefix), with the
+ * platform's engines or another list (`modules`: a test's sixth engine).
+ */
+export async function evaluate(values: Record<string, unknown>, stack = 'test', mockOptions: MockOptions = {}, modules: readonly EngineModule[] = ENGINE_MODULES): Promise<Evaluation> {
   const recorder = createRecordingMocks(mockOptions);
   pulumi.runtime.setMocks(recorder.mocks, 'allixios', stack, false);
-  const config = parseStackConfig(values, 'allixios', stack);
+  const config = parseStackConfig(values, 'allixios', stack, modules);
   const options = new Map<string, pulumi.CustomResourceOptions>();
   const outputs = deployDatabases(config, 'allixios', {
     transformations: [

@@ -1,0 +1,13 @@
+/** Where the bootstrap shows paths from: the repository, so messages and ledgers say `databases/<engine>/...`. */
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const REPOSITORY_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+/**
+ * What paths under `directory` are shown relative to: the repository when the folder is in it,
+ * the folder itself when it lies elsewhere (a folder a test gives).
+ */
+export function displayRoot(directory: string): string {
+  return relative(REPOSITORY_ROOT, directory).startsWith('..') ? directory : REPOSITORY_ROOT;
+}

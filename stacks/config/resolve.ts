@@ -1,0 +1,232 @@
+/**
+ * Resolution: a config the schema accepted, with the defaults of its environment and engines
+ * applied, checked across keys (what one key allows depends on another), and each engine
+ * described for the stack (`engineSpec`).
+ */
+import {
+  EngineSettingError,
+  engineSpec,
+  memoryBytes,
+  type ComputeResources,
+  type EngineModule,
+  type EngineName,
+  type EngineSpec,
+  type Environment,
+} from '../../databases/engine.ts';
+import { ENVIRONMENT_PROFILES, type PvcRetention, type Target } from '../environments.ts';
+import { ConfigError, describeIssues, keyName } from './messages.ts';
+import { DNS_LABEL_PHRASE, IMAGE_PHRASE, type RawEngine, type RawStackConfig, type ServiceType } from './schema.ts';
+
+/** An engine as the stack deploys it. */
+export interface ResolvedEngine {
+  module: EngineModule;
+  spec: EngineSpec;
+  /** Host port on 127.0.0.1 for the client port, when the Docker target publishes ports. */
+  hostPort: number;
+  serviceType: ServiceType;
+  storageClass?: string;
+  /** Per secret key, where its current and previous passwords come from (README "Rotating a password"). */
+  passwords: Record<string, PasswordSettings>;
+}
+
+/** A password: given in secret config, or generated (one generation per rotation). */
+export type PasswordSource = { configured: string } | { generation: number };
+
+/** Where an engine secret's passwords come from. */
+export interface PasswordSettings {
+  current: PasswordSource;
+  /**
+   * The password before the current one, while the rotation keeps it: the bootstrap logs in with
+   * it when the engine does not have the current one yet, and an engine that can hold two
+   * passwords for a user (Redis) still accepts it. Absent once retired.
+   */
+  previous?: PasswordSource;
+}
+
+/** The validated stack configuration with every default applied. */
+export interface StackConfig {
+  project: string;
+  stack: string;
+  environment: Environment;
+  target: Target;
+  /** Kubernetes namespace; for the Docker target, the prefix of container and volume names. */
+  namespace: string;
+  exposeHostPorts: boolean;
+  protectData: boolean;
+  clientNamespaces: string[];
+  pvcRetention: { whenDeleted: PvcRetention; whenScaled: PvcRetention };
+  /** Enabled engines, in the platform's engine order. */
+  engines: ResolvedEngine[];
+  /** The bootstrap run inside `pulumi up` (see `stacks/bootstrap/`). */
+  bootstrap: BootstrapSettings;
+}
+
+export interface BootstrapSettings {
+  enabled: boolean;
+  /** A pinned registry reference; unset on Docker, where the program builds the image itself. */
+  image?: string;
+  /** How long the run may take before it counts as failed. */
+  timeoutSeconds: number;
+}
+
+function mergeResources(defaults: ComputeResources, override: RawEngine['resources']): ComputeResources {
+  return {
+    requests: { ...defaults.requests, ...stripUndefined(override?.requests) },
+    limits: { ...defaults.limits, ...stripUndefined(override?.limits) },
+  };
+}
+
+function stripUndefined<T extends object>(value: T | undefined): Partial<T> {
+  return Object.fromEntries(Object.entries(value ?? {}).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+const cpuMillis = (quantity: string) => (quantity.endsWith('m') ? Number(quantity.slice(0, -1)) : Number(quantity) * 1000);
+
+function resourceProblems(name: EngineName, resources: ComputeResources): string[] {
+  const problems: string[] = [];
+  const base = ['engines', name, 'resources'];
+  if (cpuMillis(resources.requests.cpu) > cpuMillis(resources.limits.cpu)) {
+    problems.push(`${keyName([...base, 'requests', 'cpu'])}: expected at most the CPU limit ${resources.limits.cpu}, got ${JSON.stringify(resources.requests.cpu)}`);
+  }
+  if (memoryBytes(resources.requests.memory) > memoryBytes(resources.limits.memory)) {
+    problems.push(
+      `${keyName([...base, 'requests', 'memory'])}: expected at most the memory limit ${resources.limits.memory}, got ${JSON.stringify(resources.requests.memory)}`,
+    );
+  }
+  return problems;
+}
+
+/**
+ * Where each secret's current and previous passwords come from. A generated password is rotated
+ * by raising its generation by one, which keeps the generation before as the previous password;
+ * a configured one by setting a new value and the old one as `previousPassword`. The previous
+ * password is kept until the rotation says `previous: retire`.
+ */
+function passwordSettings(module: EngineModule, raw: RawStackConfig, problems: string[]): Record<string, PasswordSettings> {
+  const settings: Record<string, PasswordSettings> = {};
+  for (const { key } of module.secrets) {
+    const configured = raw.passwords?.[module.name]?.[key];
+    const rotation = raw.rotations?.[module.name]?.[key] ?? {};
+    const path = ['rotations', module.name, key];
+    if (configured !== undefined && rotation.generation !== undefined) {
+      problems.push(
+        `${keyName([...path, 'generation'])}: expected unset, since ${keyName(['passwords', module.name, key])} is configured (a configured password is rotated by setting a new value, with the old one as previousPassword), got ${rotation.generation}`,
+      );
+    }
+    const generation = rotation.generation ?? 0;
+    const current: PasswordSource = configured !== undefined ? { configured } : { generation };
+    let previous: PasswordSource | undefined;
+    if (rotation.previous !== 'retire') {
+      if (rotation.previousPassword !== undefined) previous = { configured: rotation.previousPassword };
+      else if (configured === undefined && generation > 0) previous = { generation: generation - 1 };
+    }
+    if (rotation.previous === 'keep' && previous === undefined) {
+      problems.push(
+        `${keyName([...path, 'previous'])}: expected "keep" only with a password to keep (previousPassword, or a generation of 1 or more), got "keep" with none`,
+      );
+    }
+    if (configured !== undefined && rotation.previousPassword === configured) {
+      problems.push(`${keyName([...path, 'previousPassword'])}: expected the password before the current one, got the current password itself (not shown)`);
+    }
+    settings[key] = { current, ...(previous ? { previous } : {}) };
+  }
+  return settings;
+}
+
+export function resolveStackConfig(raw: RawStackConfig, values: Readonly<Record<string, unknown>>, project: string, stack: string, modules: readonly EngineModule[]): StackConfig {
+  const problems: string[] = [];
+  const profile = ENVIRONMENT_PROFILES[raw.environment];
+  const target = raw.target ?? profile.target;
+  const exposeHostPorts = raw.exposeHostPorts ?? (target === 'docker' && profile.exposeHostPorts);
+  const protectData = raw.protectData ?? profile.protectData;
+
+  if (target === 'kubernetes' && raw.namespace === undefined) {
+    problems.push(`${keyName(['namespace'])}: required when ${keyName(['target'])} is kubernetes; expected ${DNS_LABEL_PHRASE}`);
+  }
+  if (target === 'kubernetes' && raw.exposeHostPorts === true) {
+    problems.push(`${keyName(['exposeHostPorts'])}: expected false or unset, since only the docker target publishes host ports (use an engine's serviceType on kubernetes), got true`);
+  }
+  if (raw.environment === 'ephemeral' && protectData) {
+    problems.push(`${keyName(['protectData'])}: expected false for an ephemeral stack, whose teardown must remove everything, got true`);
+  }
+
+  const engines: ResolvedEngine[] = [];
+  for (const module of modules) {
+    const name = module.name;
+    const engineConfig: RawEngine = raw.engines?.[name] ?? {};
+    if (engineConfig.enabled === false) continue;
+    const sizing = module.sizing[raw.environment];
+    const resources = mergeResources(sizing.resources, engineConfig.resources);
+    problems.push(...resourceProblems(name, resources));
+
+    const options = module.optionsSchema.safeParse(engineConfig.options ?? {});
+    if (!options.success) {
+      problems.push(...describeIssues(options.error, engineConfig.options ?? {}, module.optionsSchema, ['engines', name, 'options']));
+      continue;
+    }
+    if (target === 'docker' && engineConfig.serviceType !== undefined) {
+      problems.push(`${keyName(['engines', name, 'serviceType'])}: expected unset, since the docker target has no Services, got ${JSON.stringify(engineConfig.serviceType)}`);
+    }
+    let spec: EngineSpec;
+    try {
+      spec = engineSpec(module, {
+        environment: raw.environment,
+        version: engineConfig.version ?? module.defaultVersion,
+        replicas: engineConfig.replicas ?? 1,
+        storage: engineConfig.storage ?? sizing.storage,
+        resources,
+        options: options.data,
+      });
+    } catch (error) {
+      if (!(error instanceof EngineSettingError)) throw error;
+      problems.push(`${keyName(['engines', name, ...error.path])}: expected ${error.expected}, got ${JSON.stringify(error.received)}`);
+      continue;
+    }
+    engines.push({
+      module,
+      spec,
+      hostPort: engineConfig.hostPort ?? spec.ports[0]!.containerPort,
+      serviceType: engineConfig.serviceType ?? 'ClusterIP',
+      ...(engineConfig.storageClass ? { storageClass: engineConfig.storageClass } : {}),
+      passwords: passwordSettings(module, raw, problems),
+    });
+  }
+  if (engines.length === 0 && problems.length === 0) {
+    problems.push(`${keyName(['engines'])}: expected at least one enabled engine, got ${JSON.stringify(values.engines)}`);
+  }
+  if (exposeHostPorts) {
+    const seen = new Map<number, EngineName>();
+    for (const engine of engines) {
+      const other = seen.get(engine.hostPort);
+      if (other) {
+        problems.push(`${keyName(['engines', engine.spec.name, 'hostPort'])}: expected a port no other engine uses, got ${engine.hostPort} (also ${other}'s)`);
+      }
+      seen.set(engine.hostPort, engine.spec.name);
+    }
+  }
+  const bootstrapEnabled = raw.bootstrap?.enabled ?? true;
+  if (target === 'kubernetes' && bootstrapEnabled && raw.bootstrap?.image === undefined) {
+    problems.push(
+      `${keyName(['bootstrap', 'image'])}: required on the kubernetes target, where the cluster pulls the image; expected ${IMAGE_PHRASE} (or set ${keyName(['bootstrap', 'enabled'])} to false)`,
+    );
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  return {
+    project,
+    stack,
+    environment: raw.environment,
+    target,
+    namespace: raw.namespace ?? `${project}-${stack}`,
+    exposeHostPorts,
+    protectData,
+    clientNamespaces: raw.clientNamespaces ?? [],
+    pvcRetention: profile.pvcRetention,
+    engines,
+    bootstrap: {
+      enabled: bootstrapEnabled,
+      ...(raw.bootstrap?.image ? { image: raw.bootstrap.image } : {}),
+      timeoutSeconds: raw.bootstrap?.timeoutSeconds ?? 900,
+    },
+  };
+}

@@ -1,0 +1,141 @@
+/**
+ * The schema of the stack configuration (`allixios:*`), built from the list of engines: each
+ * engine adds its key under `engines`, and its secrets under `passwords` and `rotations`.
+ * Schemas carry their expectation as the message, which `messages.ts` turns into sentences.
+ */
+import { z } from 'zod';
+import { ENVIRONMENTS, type EngineModule, type EngineName } from '../../databases/engine.ts';
+import { oneOf } from './messages.ts';
+
+export const TARGETS = ['docker', 'kubernetes'] as const;
+export const SERVICE_TYPES = ['ClusterIP', 'NodePort', 'LoadBalancer'] as const;
+export type ServiceType = (typeof SERVICE_TYPES)[number];
+
+export const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+export const DNS_LABEL_PHRASE = 'a DNS label (lowercase letters, digits and "-", at most 63 characters) such as allixios-staging';
+const CPU_PHRASE = 'a CPU quantity such as 500m or 2';
+const MEMORY_PHRASE = 'a memory quantity such as 512Mi or 2Gi';
+const STORAGE_PHRASE = 'a Kubernetes quantity such as 20Gi';
+const MEMORY_QUANTITY = /^\d+(\.\d+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$/;
+
+const cpu = z.string({ error: CPU_PHRASE }).regex(/^\d+(\.\d+)?m?$/, { error: CPU_PHRASE });
+const memory = z.string({ error: MEMORY_PHRASE }).regex(MEMORY_QUANTITY, { error: MEMORY_PHRASE });
+const resourcePair = z.strictObject({ cpu: cpu.optional(), memory: memory.optional() }, { error: 'an object with cpu and memory' });
+
+/** `allixios:engines.<engine>`: the settings every engine has; `options` is the engine's own. */
+const engineSchema = z.strictObject(
+  {
+    enabled: z.boolean({ error: 'true or false' }).optional(),
+    version: z
+      .string({ error: 'an image tag such as 18.4' })
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, { error: 'an image tag such as 18.4' })
+      .refine((tag) => tag !== 'latest', { error: 'a pinned version tag, not "latest"' })
+      .optional(),
+    replicas: z
+      .number({ error: 'a positive integer' })
+      .int({ error: 'a positive integer' })
+      .min(1, { error: 'a positive integer' })
+      .max(1, { error: '1 (replicated topologies are not supported yet)' })
+      .optional(),
+    storage: z.string({ error: STORAGE_PHRASE }).regex(MEMORY_QUANTITY, { error: STORAGE_PHRASE }).optional(),
+    storageClass: z.string({ error: 'a StorageClass name' }).regex(DNS_LABEL, { error: 'a StorageClass name' }).optional(),
+    resources: z
+      .strictObject({ requests: resourcePair.optional(), limits: resourcePair.optional() }, { error: 'an object with requests and limits' })
+      .optional(),
+    hostPort: z
+      .number({ error: 'a port number from 1 to 65535' })
+      .int({ error: 'a port number from 1 to 65535' })
+      .min(1, { error: 'a port number from 1 to 65535' })
+      .max(65535, { error: 'a port number from 1 to 65535' })
+      .optional(),
+    serviceType: z.enum(SERVICE_TYPES, { error: oneOf(SERVICE_TYPES) }).optional(),
+    // Validated against the engine's own schema once the engine is known.
+    options: z.record(z.string(), z.unknown(), { error: 'an object of engine options' }).optional(),
+  },
+  { error: 'an object of engine settings' },
+);
+
+export const IMAGE_PHRASE = 'a pinned image reference such as ghcr.io/acme/allixios-bootstrap:1.4.0 or …@sha256:<digest>';
+const bootstrapSchema = z.strictObject(
+  {
+    enabled: z.boolean({ error: 'true or false' }).optional(),
+    image: z
+      .string({ error: IMAGE_PHRASE })
+      .regex(/^[a-z0-9][a-z0-9._\/-]*(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127}|@sha256:[0-9a-f]{64})$/, { error: IMAGE_PHRASE })
+      .refine((image) => !image.endsWith(':latest'), { error: IMAGE_PHRASE })
+      .optional(),
+    timeoutSeconds: z
+      .number({ error: 'a whole number of seconds from 60 to 7200' })
+      .int({ error: 'a whole number of seconds from 60 to 7200' })
+      .min(60, { error: 'a whole number of seconds from 60 to 7200' })
+      .max(7200, { error: 'a whole number of seconds from 60 to 7200' })
+      .optional(),
+  },
+  { error: 'an object with enabled, image and timeoutSeconds' },
+);
+
+const passwordSchema = z.string({ error: 'a string of at least 16 characters' }).min(16, { error: 'a string of at least 16 characters' });
+
+/** What the previous password of a rotation becomes: kept (the default) or retired. */
+export const PREVIOUS_PASSWORD_STATES = ['keep', 'retire'] as const;
+const GENERATION_PHRASE = 'a whole number from 0 (the first generated password) up';
+const rotationSchema = z.strictObject(
+  {
+    generation: z.number({ error: GENERATION_PHRASE }).int({ error: GENERATION_PHRASE }).min(0, { error: GENERATION_PHRASE }).optional(),
+    previous: z.enum(PREVIOUS_PASSWORD_STATES, { error: oneOf(PREVIOUS_PASSWORD_STATES) }).optional(),
+    previousPassword: passwordSchema.optional(),
+  },
+  { error: 'an object with generation, previous and previousPassword' },
+);
+
+/** An object keyed by engine, then by each engine's secret keys, of `value` (passwords, rotations). */
+function perSecret<Value extends z.ZodType>(modules: readonly EngineModule[], value: Value, what: string) {
+  return z
+    .strictObject(
+      Object.fromEntries(
+        modules.map((module) => [
+          module.name,
+          z.strictObject(Object.fromEntries(module.secrets.map((secret) => [secret.key, value.optional()])), { error: `an object of ${what} keyed by secret name` }).optional(),
+        ]),
+      ),
+      { error: 'an object keyed by engine name' },
+    )
+    .optional();
+}
+
+/** The schema of the `allixios:` namespace for a list of engines (keys under `engines`, `passwords`, `rotations`). */
+function buildStackSchema(modules: readonly EngineModule[]) {
+  return z.strictObject({
+    environment: z.enum(ENVIRONMENTS, { error: oneOf(ENVIRONMENTS) }),
+    target: z.enum(TARGETS, { error: oneOf(TARGETS) }).optional(),
+    namespace: z.string({ error: DNS_LABEL_PHRASE }).regex(DNS_LABEL, { error: DNS_LABEL_PHRASE }).optional(),
+    exposeHostPorts: z.boolean({ error: 'true or false' }).optional(),
+    protectData: z.boolean({ error: 'true or false' }).optional(),
+    tls: z.literal(false, { error: 'false (TLS is reserved for a later release)' }).optional(),
+    bootstrap: bootstrapSchema.optional(),
+    clientNamespaces: z
+      .array(z.string({ error: DNS_LABEL_PHRASE }).regex(DNS_LABEL, { error: DNS_LABEL_PHRASE }), { error: 'a list of namespace names' })
+      .optional(),
+    engines: z
+      .strictObject(
+        Object.fromEntries(modules.map((module) => [module.name, engineSchema.optional()])) as Record<EngineName, z.ZodOptional<typeof engineSchema>>,
+        { error: 'an object keyed by engine name' },
+      )
+      .optional(),
+    passwords: perSecret(modules, passwordSchema, 'passwords'),
+    rotations: perSecret(modules, rotationSchema, 'rotations'),
+  });
+}
+
+export type StackSchema = ReturnType<typeof buildStackSchema>;
+export type RawStackConfig = z.output<StackSchema>;
+export type RawEngine = z.output<typeof engineSchema>;
+
+const schemas = new WeakMap<readonly EngineModule[], StackSchema>();
+
+/** The stack schema for `modules`, built once per list. */
+export function stackSchema(modules: readonly EngineModule[]): StackSchema {
+  let schema = schemas.get(modules);
+  if (!schema) schemas.set(modules, (schema = buildStackSchema(modules)));
+  return schema;
+}
