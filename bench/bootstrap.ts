@@ -88,7 +88,13 @@ async function timedRun(options: BootstrapOptions): Promise<{ report: BootstrapR
   const started = performance.now();
   const report = await runBootstrap(options);
   const totalMs = performance.now() - started;
-  if (!report.ok) throw new Error(`bootstrap failed during the benchmark: ${report.engines.map((engine) => engine.error).filter(Boolean).join('; ')}`);
+  if (!report.ok)
+    throw new Error(
+      `bootstrap failed during the benchmark: ${report.engines
+        .map((engine) => engine.error)
+        .filter(Boolean)
+        .join('; ')}`,
+    );
   return { report, totalMs };
 }
 
@@ -117,7 +123,7 @@ export async function runBootstrapBench(options: {
   }
   freshApply.postgresql = { runnerMs: median(runner), rawMs: median(raw), overhead: median(runner) / median(raw), repeats };
   log(`bootstrap: PostgreSQL fresh apply ${median(runner).toFixed(0)} ms via the runner, ${median(raw).toFixed(0)} ms raw`);
-  notes.push('Fresh apply: both sides exclude connecting; the runner\'s time includes the advisory lock, reading and writing the ledger, and one transaction per migration.');
+  notes.push("Fresh apply: both sides exclude connecting; the runner's time includes the advisory lock, reading and writing the ledger, and one transaction per migration.");
 
   // ClickHouse (chdb): the same, dropping the databases between runs.
   const chAssets: Asset[] = clickhouseEngine.desired({});
@@ -186,7 +192,9 @@ export async function runBootstrapBench(options: {
   } finally {
     await redis?.stop();
   }
-  log(`bootstrap: no-op ${median(samples.inProcess).toFixed(1)} ms in-process, ${median(samples.connections).toFixed(1)} ms connecting, ${median(samples.history).toFixed(1)} ms with ${extra} extra migrations`);
+  log(
+    `bootstrap: no-op ${median(samples.inProcess).toFixed(1)} ms in-process, ${median(samples.connections).toFixed(1)} ms connecting, ${median(samples.history).toFixed(1)} ms with ${extra} extra migrations`,
+  );
   const perFileUs = ((median(samples.pgHistory) - median(samples.pg)) / extra) * 1000;
   notes.push(
     `History: with ${extra} extra migrations the PostgreSQL no-op goes from ${median(samples.pg).toFixed(1)} to ${median(samples.pgHistory).toFixed(1)} ms, ` +

@@ -152,8 +152,19 @@ SELECT
     ${uuid('session', 'browser_index', 'day_offset', 'intDiv(ms_of_day, 7200000)')} AS session_id,
     if(on_article, ${uuid('article', 'article_index')}, toUUID('${NIL_UUID}')) AS article_id,
     if(on_article, ${uuid('category', 'category_index')}, toUUID('${NIL_UUID}')) AS category_id,
-    ${weighted(unit('referrer'), [["''", 35], ["'https://www.google.com/'", 30], ["'https://news.ycombinator.com/'", 10], ["'https://t.co/'", 10], ["'https://www.facebook.com/'", 15]])} AS referrer,
-    ${weighted(`(cityHash64(${SEED}, 'device', browser_index) % 100 / 100)`, [["'mobile'", 55], ["'desktop'", 35], ["'tablet'", 8], ["'bot'", 2]])} AS device,
+    ${weighted(unit('referrer'), [
+      ["''", 35],
+      ["'https://www.google.com/'", 30],
+      ["'https://news.ycombinator.com/'", 10],
+      ["'https://t.co/'", 10],
+      ["'https://www.facebook.com/'", 15],
+    ])} AS referrer,
+    ${weighted(`(cityHash64(${SEED}, 'device', browser_index) % 100 / 100)`, [
+      ["'mobile'", 55],
+      ["'desktop'", 35],
+      ["'tablet'", 8],
+      ["'bot'", 2],
+    ])} AS device,
     arrayElement(['US', 'US', 'US', 'US', 'DE', 'DE', 'GB', 'GB', 'FR', 'IN', 'IN', 'BR', 'CA', 'ES', 'IT', 'NL', 'JP', 'PL', 'SE', ''], 1 + cityHash64(${SEED}, 'country', browser_index) % 20) AS country,
     multiIf(
         event_type = 'click', map('target', arrayElement(['related', 'author', 'tag', 'share_menu', 'comments'], 1 + number % 5)),
@@ -172,8 +183,16 @@ FROM
         if(${unit('evergreen')} < 0.5, popularity_rank, (popularity_rank + intDiv(day_offset, 7) * 7919 + 1) % ${size.articles}) AS article_index,
         cityHash64(${SEED}, 'category-of', article_index) % ${size.categories} AS category_index,
         if(on_article,
-            ${weighted(unit('type'), [["'page_view'", 75], ["'click'", 15], ["'scroll'", 7], ["'share'", 3]])},
-            ${weighted(unit('type'), [["'page_view'", 70], ["'search'", 30]])}) AS event_type,
+            ${weighted(unit('type'), [
+              ["'page_view'", 75],
+              ["'click'", 15],
+              ["'scroll'", 7],
+              ["'share'", 3],
+            ])},
+            ${weighted(unit('type'), [
+              ["'page_view'", 70],
+              ["'search'", 30],
+            ])}) AS event_type,
         ${unit('signed-in')} < 0.35 AS signed_in,
         toUInt32(floor(${users} * pow(${unit('visitor')}, 2))) AS user_index,
         if(signed_in,
@@ -234,7 +253,13 @@ FROM
         -- Four uniforms summed and scaled: close to a standard normal.
         (${unit('z1')} + ${unit('z2')} + ${unit('z3')} + ${unit('z4')} - 2) * 1.7320508 AS z,
         toUInt32(greatest(1, round(typical_ms * exp(0.45 * z) * if(${unit('slow')} < 0.015, 5 + 20 * ${unit('slowness')}, 1)))) AS duration_ms,
-        ${weighted(unit('status'), [['500', 0.7], ['503', 0.3], ['404', 1.5], ['400', 0.5], ["if(method = 'POST', 201, 200)", 97]])} AS status
+        ${weighted(unit('status'), [
+          ['500', 0.7],
+          ['503', 0.3],
+          ['404', 1.5],
+          ['400', 0.5],
+          ["if(method = 'POST', 201, 200)", 97],
+        ])} AS status
     FROM numbers(${offset}, ${count})
 )`;
 }
@@ -255,11 +280,25 @@ SELECT
     if(${unit('signed-in')} < 0.8, ${uuid('user', `toUInt32(floor(${size.users} * pow(${unit('visitor')}, 2)))`)}, toUUID('${NIL_UUID}')) AS user_id,
     if(${unit('on-article')} < 0.6, ${uuid('article', zipf(unit('article'), size.articles))}, toUUID('${NIL_UUID}')) AS article_id,
     source,
-    ${weighted(unit('campaign'), [["''", 40], ["'spring'", 15], ["'launch'", 15], ["'retargeting'", 20], ["'black_friday'", 10]])} AS campaign,
+    ${weighted(unit('campaign'), [
+      ["''", 40],
+      ["'spring'", 15],
+      ["'launch'", 15],
+      ["'retargeting'", 20],
+      ["'black_friday'", 10],
+    ])} AS campaign,
     conversion_type,
     toDecimal64(ten_thousandths, 4) / 10000 AS amount,
-    ${weighted(unit('currency'), [["'EUR'", 50], ["'USD'", 40], ["'GBP'", 10]])} AS currency,
-    ${weighted(unit('attribution'), [["'last_click'", 70], ["'first_click'", 15], ["'linear'", 15]])} AS attribution_model,
+    ${weighted(unit('currency'), [
+      ["'EUR'", 50],
+      ["'USD'", 40],
+      ["'GBP'", 10],
+    ])} AS currency,
+    ${weighted(unit('attribution'), [
+      ["'last_click'", 70],
+      ["'first_click'", 15],
+      ["'linear'", 15],
+    ])} AS attribution_model,
     arrayMap(
         step -> tuple(arrayElement([${SOURCES.map(literal).join(', ')}], 1 + cityHash64(number, ${SEED}, 'touchpoint', step) % ${SOURCES.length}), '', event_time - toIntervalHour(6 * step)),
         range(1, 2 + number % 3)
@@ -269,8 +308,17 @@ FROM
     SELECT
         number,
         ${timeBefore(end, `1 + toUInt32(floor(${unit('day')} * ${size.days}))`, MS_OF_DAY)} AS event_time,
-        ${weighted(unit('source'), SOURCES.map((source, index) => [literal(source), [30, 25, 15, 10, 10, 5, 5][index]!] as const))} AS source,
-        ${weighted(unit('conversion'), [["'subscription'", 35], ["'purchase'", 30], ["'affiliate'", 15], ["'ad'", 15], ["'refund'", 5]])} AS conversion_type,
+        ${weighted(
+          unit('source'),
+          SOURCES.map((source, index) => [literal(source), [30, 25, 15, 10, 10, 5, 5][index]!] as const),
+        )} AS source,
+        ${weighted(unit('conversion'), [
+          ["'subscription'", 35],
+          ["'purchase'", 30],
+          ["'affiliate'", 15],
+          ["'ad'", 15],
+          ["'refund'", 5],
+        ])} AS conversion_type,
         multiIf(
             conversion_type = 'subscription', arrayElement(${prices}, 1 + number % 3),
             conversion_type = 'purchase', toInt64(100 + cityHash64(number, ${SEED}, 'cents') % 19900) * 100,
@@ -370,7 +418,15 @@ async function verifyLoad(client: ClickHouseClient, size: ScaleSize): Promise<vo
   }
 }
 
-const TABLES = ['user_events', 'performance_metrics', 'revenue_events', 'article_views_daily_agg', 'category_visitors_daily_agg', 'endpoint_latency_hourly_agg', 'revenue_daily_agg'] as const;
+const TABLES = [
+  'user_events',
+  'performance_metrics',
+  'revenue_events',
+  'article_views_daily_agg',
+  'category_visitors_daily_agg',
+  'endpoint_latency_hourly_agg',
+  'revenue_daily_agg',
+] as const;
 
 /**
  * Merges every table to one part per partition (OPTIMIZE ... FINAL), the state background merges
@@ -389,7 +445,9 @@ async function settle(client: ClickHouseClient, log: (line: string) => void): Pr
       format: 'JSONEachRow',
     })
   ).json<{ table: string; parts: number; rows: string }>();
-  log(`clickhouse settle: OPTIMIZE FINAL of every table in ${took.toFixed(1)} s; ${parts.map((part) => `${part.table} ${formatNumber(Number(part.rows))} rows in ${part.parts} parts`).join(', ')}`);
+  log(
+    `clickhouse settle: OPTIMIZE FINAL of every table in ${took.toFixed(1)} s; ${parts.map((part) => `${part.table} ${formatNumber(Number(part.rows))} rows in ${part.parts} parts`).join(', ')}`,
+  );
   return took;
 }
 
@@ -712,7 +770,10 @@ async function runQuery(query: BenchQuery, context: QueryContext): Promise<Click
   const rows = (table: string) => context.tableRows.get(table) ?? Number.NaN;
   const planChecks: QueryReport['planChecks'] = [
     ...checkPlan(plan, query.plan, answer.rowsRead, rows(query.plan.reads)),
-    ...checkPlan(baselinePlan, query.baselinePlan, baselineAnswer.rowsRead, rows(query.baselinePlan.reads)).map((check) => ({ ...check, expectation: `baseline ${check.expectation}` })),
+    ...checkPlan(baselinePlan, query.baselinePlan, baselineAnswer.rowsRead, rows(query.baselinePlan.reads)).map((check) => ({
+      ...check,
+      expectation: `baseline ${check.expectation}`,
+    })),
     {
       expectation: `the dashboard and the baseline give the same ${query.sameColumns.join(', ')} (${answer.data.length} and ${baselineAnswer.data.length} rows)`,
       ok: answer.data.length > 0 && project(answer.data, query.sameColumns) === project(baselineAnswer.data, query.sameColumns),

@@ -188,7 +188,10 @@ function zipfWords(list: readonly string[], exponent: number): (rand: Random) =>
 /** A version 4 UUID made of the generator's bits, so ids are the same on every run. */
 function uuid(rand: Random): string {
   let hex = '';
-  for (let part = 0; part < 4; part++) hex += Math.floor(rand() * 2 ** 32).toString(16).padStart(8, '0');
+  for (let part = 0; part < 4; part++)
+    hex += Math.floor(rand() * 2 ** 32)
+      .toString(16)
+      .padStart(8, '0');
   const variant = ((parseInt(hex[16]!, 16) & 0x3) | 0x8).toString(16);
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-4${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
@@ -520,7 +523,20 @@ const iso = (ms: number | null): string | null => (ms === null ? null : new Date
 type TableLoad = (inserter: ParallelInserter, world: World, samples: LoadedSamples, log: (line: string) => void) => Promise<number>;
 
 async function loadUsers(inserter: ParallelInserter, world: World): Promise<number> {
-  const writer = new TableWriter(inserter, 'users', [['id', 'uuid'], ['email', 'text'], ['display_name', 'text'], ['role', 'text'], ['status', 'text'], ['created_at', 'timestamptz'], ['updated_at', 'timestamptz']], 5_000);
+  const writer = new TableWriter(
+    inserter,
+    'users',
+    [
+      ['id', 'uuid'],
+      ['email', 'text'],
+      ['display_name', 'text'],
+      ['role', 'text'],
+      ['status', 'text'],
+      ['created_at', 'timestamptz'],
+      ['updated_at', 'timestamptz'],
+    ],
+    5_000,
+  );
   const rand = random(SEED + 11);
   const firstAuthor = world.authors[0]!;
   const lastAuthor = world.authors.at(-1)!;
@@ -537,7 +553,17 @@ async function loadUsers(inserter: ParallelInserter, world: World): Promise<numb
 
 /** Bylines of the staff and the authors (the listings join them). */
 async function loadAuthorProfiles(inserter: ParallelInserter, world: World): Promise<number> {
-  const writer = new TableWriter(inserter, 'author_profiles', [['user_id', 'uuid'], ['display_name', 'text'], ['bio', 'text'], ['website_url', 'text']], 5_000);
+  const writer = new TableWriter(
+    inserter,
+    'author_profiles',
+    [
+      ['user_id', 'uuid'],
+      ['display_name', 'text'],
+      ['bio', 'text'],
+      ['website_url', 'text'],
+    ],
+    5_000,
+  );
   const rand = random(SEED + 12);
   for (let index = 1; index <= world.authors.at(-1)!; index++) {
     const topic = pick(rand, TOPICS);
@@ -552,7 +578,19 @@ async function loadCategories(inserter: ParallelInserter, world: World): Promise
   let rows = 0;
   // Parents first: the tree guard and the foreign key look them up.
   for (const topLevel of [true, false]) {
-    const writer = new TableWriter(inserter, 'categories', [['id', 'uuid'], ['parent_id', 'uuid'], ['slug', 'text'], ['name', 'text'], ['description', 'text'], ['position', 'integer']], 5_000);
+    const writer = new TableWriter(
+      inserter,
+      'categories',
+      [
+        ['id', 'uuid'],
+        ['parent_id', 'uuid'],
+        ['slug', 'text'],
+        ['name', 'text'],
+        ['description', 'text'],
+        ['position', 'integer'],
+      ],
+      5_000,
+    );
     for (const [index, category] of world.categories.entries()) {
       if ((category.parent === null) !== topLevel) continue;
       const parent = category.parent === null ? null : world.categories[category.parent]!.id;
@@ -566,7 +604,16 @@ async function loadCategories(inserter: ParallelInserter, world: World): Promise
 }
 
 async function loadTags(inserter: ParallelInserter, world: World): Promise<number> {
-  const writer = new TableWriter(inserter, 'tags', [['id', 'uuid'], ['slug', 'text'], ['name', 'text']], 5_000);
+  const writer = new TableWriter(
+    inserter,
+    'tags',
+    [
+      ['id', 'uuid'],
+      ['slug', 'text'],
+      ['name', 'text'],
+    ],
+    5_000,
+  );
   const rand = random(SEED + 13);
   for (const [index, id] of world.tagIds.entries()) {
     const name = `${capitalise(pick(rand, pick(rand, TOPICS).words))} ${capitalise(pickGeneralWord(rand))}`;
@@ -585,7 +632,19 @@ async function loadArticles(inserter: ParallelInserter, world: World, samples: L
   const writer = new TableWriter(
     inserter,
     'articles',
-    [['id', 'uuid'], ['slug', 'text'], ['title', 'text'], ['excerpt', 'text'], ['body', 'text'], ['status', 'text'], ['author_id', 'uuid'], ['category_id', 'uuid'], ['published_at', 'timestamptz'], ['created_at', 'timestamptz'], ['updated_at', 'timestamptz']],
+    [
+      ['id', 'uuid'],
+      ['slug', 'text'],
+      ['title', 'text'],
+      ['excerpt', 'text'],
+      ['body', 'text'],
+      ['status', 'text'],
+      ['author_id', 'uuid'],
+      ['category_id', 'uuid'],
+      ['published_at', 'timestamptz'],
+      ['created_at', 'timestamptz'],
+      ['updated_at', 'timestamptz'],
+    ],
     1_000,
   );
   const metaRand = random(SEED + 1);
@@ -610,7 +669,19 @@ async function loadArticles(inserter: ParallelInserter, world: World, samples: L
         if (slot < SLUG_SAMPLE) samples.slugs[slot] = slug;
       }
     }
-    await writer.add([meta.id, slug, title, text.excerpt(meta), text.body(meta), meta.status, world.userIds[meta.author], world.categories[meta.category]!.id, iso(meta.publishedAt), iso(meta.createdAt), iso(meta.updatedAt)]);
+    await writer.add([
+      meta.id,
+      slug,
+      title,
+      text.excerpt(meta),
+      text.body(meta),
+      meta.status,
+      world.userIds[meta.author],
+      world.categories[meta.category]!.id,
+      iso(meta.publishedAt),
+      iso(meta.createdAt),
+      iso(meta.updatedAt),
+    ]);
     if ((index + 1) % 100_000 === 0) log(`postgresql: ${index + 1} articles sent`);
   }
   await writer.flush();
@@ -619,7 +690,16 @@ async function loadArticles(inserter: ParallelInserter, world: World, samples: L
 }
 
 async function loadArticleTags(inserter: ParallelInserter, world: World, samples: LoadedSamples): Promise<number> {
-  const writer = new TableWriter(inserter, 'article_tags', [['article_id', 'uuid'], ['tag_id', 'uuid'], ['created_at', 'timestamptz']], 10_000);
+  const writer = new TableWriter(
+    inserter,
+    'article_tags',
+    [
+      ['article_id', 'uuid'],
+      ['tag_id', 'uuid'],
+      ['created_at', 'timestamptz'],
+    ],
+    10_000,
+  );
   const metaRand = random(SEED + 1);
   const used = new Set<number>();
   for (let index = 0; index < world.size.articles; index++) {
@@ -636,7 +716,18 @@ async function loadArticleTags(inserter: ParallelInserter, world: World, samples
 
 /** The analytics job's rows for a sample of the published articles, over the last STATS_DAYS days. */
 async function loadDailyStats(inserter: ParallelInserter, world: World, samples: LoadedSamples): Promise<number> {
-  const writer = new TableWriter(inserter, 'daily_article_stats', [['article_id', 'uuid'], ['day', 'date'], ['views', 'bigint'], ['unique_visitors', 'bigint'], ['comments', 'integer']], 10_000);
+  const writer = new TableWriter(
+    inserter,
+    'daily_article_stats',
+    [
+      ['article_id', 'uuid'],
+      ['day', 'date'],
+      ['views', 'bigint'],
+      ['unique_visitors', 'bigint'],
+      ['comments', 'integer'],
+    ],
+    10_000,
+  );
   const metaRand = random(SEED + 1);
   const rand = random(SEED + 14);
   const firstDay = END_MS - STATS_DAYS * DAY_MS;
@@ -932,10 +1023,14 @@ async function searchFunctionBody(client: pg.Client): Promise<FunctionBody> {
   const found = rows[0];
   const statement = (found?.body ?? '').replace(/\bsearch_articles\.query\b/g, '$1::text').replace(/\bsearch_articles\.max_results\b/g, '$2::integer');
   if (!statement.includes('$1::text') || !statement.includes('$2::integer')) {
-    throw new Error('search_articles(query, max_results) no longer refers to its arguments as search_articles.query and search_articles.max_results; bench/postgresql.ts explains its body and must follow');
+    throw new Error(
+      'search_articles(query, max_results) no longer refers to its arguments as search_articles.query and search_articles.max_results; bench/postgresql.ts explains its body and must follow',
+    );
   }
   if (found!.definer && found!.owner !== 'allixios_owner') {
-    throw new Error(`search_articles() is SECURITY DEFINER owned by ${found!.owner}, not allixios_owner: the benchmark explains its body as allixios_owner and would show another plan`);
+    throw new Error(
+      `search_articles() is SECURITY DEFINER owned by ${found!.owner}, not allixios_owner: the benchmark explains its body as allixios_owner and would show another plan`,
+    );
   }
   return { sql: statement, asOwner: found!.definer };
 }
@@ -1145,7 +1240,9 @@ function explainMisses(report: QueryReport, workload: Workload, floor: PostgresB
   }
   if (report.target?.speedup !== undefined && report.speedup !== undefined && report.baseline && report.speedup < report.target.speedup) {
     const ceiling = report.baseline.p50 / floor.statement.p50;
-    lines.push(`Speed-up ${report.speedup.toFixed(1)}x is under ${report.target.speedup}x: without the indexes p50 ${ms(report.baseline.p50)} ms (${report.baseline.runs} runs), with them p50 ${ms(report.timing.p50)} ms.`);
+    lines.push(
+      `Speed-up ${report.speedup.toFixed(1)}x is under ${report.target.speedup}x: without the indexes p50 ${ms(report.baseline.p50)} ms (${report.baseline.runs} runs), with them p50 ${ms(report.timing.p50)} ms.`,
+    );
     if (ceiling < report.target.speedup && report.planChecks.every((check) => check.ok)) {
       lines.push(`A round trip alone (${ms(floor.statement.p50)} ms) caps the ratio at ${ceiling.toFixed(0)}x against this baseline.`);
     }
@@ -1233,13 +1330,19 @@ export async function runPostgresBench(options: PostgresBenchOptions): Promise<P
     // index: the state autovacuum would bring the tables to.
     await owner.query(`SET maintenance_work_mem = '1GB'`);
     await owner.query('VACUUM (ANALYZE) users, author_profiles, categories, tags, articles, article_tags, daily_article_stats');
-    await resetSystem(superuser, LOAD_SETTINGS.map(([name]) => name));
+    await resetSystem(
+      superuser,
+      LOAD_SETTINGS.map(([name]) => name),
+    );
     await superuser.query('CHECKPOINT');
     log(`postgresql: VACUUM ANALYZE and checkpoint in ${((performance.now() - vacuumStarted) / 1000).toFixed(1)} s`);
 
     await app.connect();
     const settings = Object.fromEntries(
-      (await app.query<{ name: string; value: string }>(`SELECT name, current_setting(name) AS value FROM unnest($1::text[]) AS name`, [REPORTED_SETTINGS])).rows.map((row) => [row.name, row.value]),
+      (await app.query<{ name: string; value: string }>(`SELECT name, current_setting(name) AS value FROM unnest($1::text[]) AS name`, [REPORTED_SETTINGS])).rows.map((row) => [
+        row.name,
+        row.value,
+      ]),
     );
     const { list, terms } = await workloads(world, samples, owner, warmup + runs);
     const search = list.find((workload) => workload.explain)!;
@@ -1248,7 +1351,12 @@ export async function runPostgresBench(options: PostgresBenchOptions): Promise<P
     for (const workload of list) if (workload.context) addCause(workload.name, workload.context);
 
     const floorWorkload: Workload = { name: 'SELECT 1', sql: 'SELECT 1', draws: [], indexes: [] };
-    const transactionFloor = await measureStatement(runs, warmup, () => ({ actor: anonymous, values: [] }), (draw) => runOnce(app, floorWorkload, draw));
+    const transactionFloor = await measureStatement(
+      runs,
+      warmup,
+      () => ({ actor: anonymous, values: [] }),
+      (draw) => runOnce(app, floorWorkload, draw),
+    );
     log(
       `postgresql: floor: SELECT 1 p50 ${ms(transactionFloor.statement.p50)} ms, p95 ${ms(transactionFloor.statement.p95)} ms; ` +
         `as a transaction p50 ${ms(transactionFloor.whole.p50)} ms, p95 ${ms(transactionFloor.whole.p95)} ms`,
@@ -1256,10 +1364,24 @@ export async function runPostgresBench(options: PostgresBenchOptions): Promise<P
 
     const reports: QueryReport[] = [];
     const measureWorkload = async (workload: Workload): Promise<void> => {
-      const { statement: timing, whole: transaction } = await measureStatement(runs, warmup, (i) => workload.draws[i]!, (draw) => runOnce(app, workload, draw));
+      const { statement: timing, whole: transaction } = await measureStatement(
+        runs,
+        warmup,
+        (i) => workload.draws[i]!,
+        (draw) => runOnce(app, workload, draw),
+      );
       const plan = await explain({ app, owner }, workload);
       const planChecks = checkPlan(plan, workload.indexes);
-      reports.push({ engine: 'postgresql', name: workload.name, sql: workload.sql, timing, transaction, plan, planChecks, ...(workload.target ? { target: workload.target } : {}) });
+      reports.push({
+        engine: 'postgresql',
+        name: workload.name,
+        sql: workload.sql,
+        timing,
+        transaction,
+        plan,
+        planChecks,
+        ...(workload.target ? { target: workload.target } : {}),
+      });
       log(
         `postgresql: ${workload.name}: p50 ${ms(timing.p50)} ms, p95 ${ms(timing.p95)} ms, p99 ${ms(timing.p99)} ms ` +
           `(transaction p50 ${ms(transaction.p50)}, p95 ${ms(transaction.p95)}); plan ${planChecks.every((check) => check.ok) ? 'as expected' : 'NOT as expected'}`,
@@ -1268,11 +1390,25 @@ export async function runPostgresBench(options: PostgresBenchOptions): Promise<P
     for (const workload of list) await measureWorkload(workload);
 
     const termCounts = new Map<string, number>();
-    addCause(search.name, await matchCounts(owner, search.draws.map((draw) => String(draw.values[0])), termCounts));
+    addCause(
+      search.name,
+      await matchCounts(
+        owner,
+        search.draws.map((draw) => String(draw.values[0])),
+        termCounts,
+      ),
+    );
     const measured = [...list];
     for (const variant of searchByKindOfTerm(search, terms, warmup + runs)) {
       addCause(variant.name, 'The searches above of this kind only (same function, role and claim); not measured without indexes.');
-      addCause(variant.name, await matchCounts(owner, variant.draws.map((draw) => String(draw.values[0])), termCounts));
+      addCause(
+        variant.name,
+        await matchCounts(
+          owner,
+          variant.draws.map((draw) => String(draw.values[0])),
+          termCounts,
+        ),
+      );
       await measureWorkload(variant);
       measured.push(variant);
     }
@@ -1285,7 +1421,14 @@ export async function runPostgresBench(options: PostgresBenchOptions): Promise<P
         const probeMs = await runOnce(app, workload, workload.draws[0]!);
         const baselineRuns = Math.min(runs, Math.max(BASELINE_MIN_RUNS, Math.floor(BASELINE_BUDGET_MS / Math.max(probeMs, 0.001))));
         const baselineWarmup = Math.min(warmup, 2);
-        report.baseline = (await measureStatement(baselineRuns, baselineWarmup, (i) => workload.draws[i]!, (draw) => runOnce(app, workload, draw))).statement;
+        report.baseline = (
+          await measureStatement(
+            baselineRuns,
+            baselineWarmup,
+            (i) => workload.draws[i]!,
+            (draw) => runOnce(app, workload, draw),
+          )
+        ).statement;
         report.speedup = report.baseline.p50 / report.timing.p50;
         log(`postgresql: ${workload.name}: baseline p50 ${ms(report.baseline.p50)} ms over ${baselineRuns} runs, speed-up ${report.speedup.toFixed(1)}x`);
       }

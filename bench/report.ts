@@ -35,7 +35,8 @@ export function markdown(report: BenchReport): string {
     '',
   );
   lines.push('## Load', '', '| engine | table | rows | seconds | rows/s |', '|---|---|---:|---:|---:|');
-  for (const load of report.loads) lines.push(`| ${load.engine} | ${load.table} | ${load.rows.toLocaleString('en')} | ${load.seconds.toFixed(1)} | ${Math.round(load.rowsPerSecond).toLocaleString('en')} |`);
+  for (const load of report.loads)
+    lines.push(`| ${load.engine} | ${load.table} | ${load.rows.toLocaleString('en')} | ${load.seconds.toFixed(1)} | ${Math.round(load.rowsPerSecond).toLocaleString('en')} |`);
   lines.push('', '## Queries (milliseconds: p50 / p95 / p99)', '');
   lines.push(
     "Timing is the query's own round trip, what targets and speed-ups are judged on; for PostgreSQL it runs inside the platform's transaction (BEGIN, app_claim(), the query, COMMIT), whose whole time is the next column.",
@@ -61,20 +62,31 @@ export function markdown(report: BenchReport): string {
     const b = report.bootstrap;
     lines.push('', '## Bootstrap', '', '| measure | value | target |', '|---|---|---|');
     for (const [engine, fresh] of Object.entries(b.freshApply)) {
-      lines.push(`| ${engine} fresh apply: runner / raw | ${ms(fresh!.runnerMs)} / ${ms(fresh!.rawMs)} ms = ${fresh!.overhead.toFixed(2)}x (median of ${fresh!.repeats}) | ≤ 1.15x |`);
+      lines.push(
+        `| ${engine} fresh apply: runner / raw | ${ms(fresh!.runnerMs)} / ${ms(fresh!.rawMs)} ms = ${fresh!.overhead.toFixed(2)}x (median of ${fresh!.repeats}) | ≤ 1.15x |`,
+      );
     }
-    lines.push(`| no-op, ${b.noop.engines.join(' + ')}, in-process p50 / p95 | ${ms(b.noop.inProcess.p50)} / ${ms(b.noop.inProcess.p95)} ms (${b.noop.inProcess.runs} runs) | ≤ 150 ms |`);
+    lines.push(
+      `| no-op, ${b.noop.engines.join(' + ')}, in-process p50 / p95 | ${ms(b.noop.inProcess.p50)} / ${ms(b.noop.inProcess.p95)} ms (${b.noop.inProcess.runs} runs) | ≤ 150 ms |`,
+    );
     lines.push(`| no-op connections, p50 | ${ms(b.noop.connections.p50)} ms | reported apart |`);
     const h = b.noopWithHistory;
-    lines.push(`| no-op with ${h.extraMigrations} extra PostgreSQL migrations / without, p50 | ${ms(h.noopWithHistory.p50)} / ${ms(h.noop.p50)} ms = ${h.ratio.toFixed(2)}x | ≤ 2x |`);
+    lines.push(
+      `| no-op with ${h.extraMigrations} extra PostgreSQL migrations / without, p50 | ${ms(h.noopWithHistory.p50)} / ${ms(h.noop.p50)} ms = ${h.ratio.toFixed(2)}x | ≤ 2x |`,
+    );
     lines.push(`| of which PostgreSQL alone, with / without, p50 | ${ms(h.postgresqlNoopWithHistory.p50)} / ${ms(h.postgresqlNoop.p50)} ms | where the growth is |`);
     if (b.notes.length) lines.push('', ...b.notes.map((note) => `- ${note}`));
   }
   if (report.render || report.devMemory) lines.push('', '## Provisioning', '', '| measure | value | target |', '|---|---|---|');
-  if (report.render) lines.push(`| render of the ${report.render.stack} stack (a process: tsx, program, mocks) | ${report.render.seconds.toFixed(2)} s | ≤ ${report.render.targetSeconds} s |`);
+  if (report.render)
+    lines.push(`| render of the ${report.render.stack} stack (a process: tsx, program, mocks) | ${report.render.seconds.toFixed(2)} s | ≤ ${report.render.targetSeconds} s |`);
   if (report.devMemory) {
     const gb = (bytes: number) => (bytes / 1e9).toFixed(2);
-    lines.push(`| dev memory limits (${Object.entries(report.devMemory.engines).map(([engine, limit]) => `${engine} ${limit}`).join(', ')}) | ${gb(report.devMemory.totalBytes)} GB | ≤ ${gb(report.devMemory.targetBytes)} GB |`);
+    lines.push(
+      `| dev memory limits (${Object.entries(report.devMemory.engines)
+        .map(([engine, limit]) => `${engine} ${limit}`)
+        .join(', ')}) | ${gb(report.devMemory.totalBytes)} GB | ≤ ${gb(report.devMemory.targetBytes)} GB |`,
+    );
   }
   return `${lines.join('\n')}\n`;
 }

@@ -75,7 +75,9 @@ try {
   const floor = pg.transactionFloor;
   report.queryContext = [
     `PostgreSQL round-trip floor: SELECT 1 p50 ${floor.statement.p50.toFixed(2)} / p95 ${floor.statement.p95.toFixed(2)} ms; as the platform's transaction p50 ${floor.whole.p50.toFixed(2)} / p95 ${floor.whole.p95.toFixed(2)} ms.`,
-    `PostgreSQL settings while measuring: ${Object.entries(pg.settings).map(([name, value]) => `${name} ${value}`).join(', ')}.`,
+    `PostgreSQL settings while measuring: ${Object.entries(pg.settings)
+      .map(([name, value]) => `${name} ${value}`)
+      .join(', ')}.`,
   ];
 
   log('ClickHouse');

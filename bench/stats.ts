@@ -42,7 +42,12 @@ export async function measure<P>(runs: number, warmup: number, parameters: (i: n
  * measure() for a query that times its main statement itself (returned in milliseconds): the
  * whole call and the statement alone, summarised from the same runs.
  */
-export async function measureStatement<P>(runs: number, warmup: number, parameters: (i: number) => P, query: (p: P) => Promise<number>): Promise<{ whole: Timing; statement: Timing }> {
+export async function measureStatement<P>(
+  runs: number,
+  warmup: number,
+  parameters: (i: number) => P,
+  query: (p: P) => Promise<number>,
+): Promise<{ whole: Timing; statement: Timing }> {
   for (let i = 0; i < warmup; i++) await query(parameters(i));
   const whole: number[] = [];
   const statement: number[] = [];

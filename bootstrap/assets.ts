@@ -63,7 +63,10 @@ export function loadAssets(source: AssetSource): Asset[] {
     } catch (error) {
       // A folder the engine does not use yet; anything else (not a folder, not readable) is an error.
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') continue;
-      throw new BootstrapError(source.engine, `cannot read the asset folder ${relative(source.root, directory)}: ${toError(error).message}`, { location: { file: relative(source.root, directory) }, cause: error });
+      throw new BootstrapError(source.engine, `cannot read the asset folder ${relative(source.root, directory)}: ${toError(error).message}`, {
+        location: { file: relative(source.root, directory) },
+        cause: error,
+      });
     }
     for (const entry of [...entries].sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))) {
       const name = entry.name;
@@ -73,7 +76,9 @@ export function loadAssets(source: AssetSource): Asset[] {
       const path = relative(source.root, file);
       assertAssetFile(source, entry, file, path);
       if (!name.endsWith(source.extension)) {
-        const hint = name.toLowerCase().endsWith(source.extension) ? ` (the extension is case-sensitive: rename it to ${name.slice(0, -source.extension.length)}${source.extension})` : '';
+        const hint = name.toLowerCase().endsWith(source.extension)
+          ? ` (the extension is case-sensitive: rename it to ${name.slice(0, -source.extension.length)}${source.extension})`
+          : '';
         throw new BootstrapError(
           source.engine,
           `expected only assets named like V0001__description${source.extension} or R__description${source.extension} in ${folder}/, got "${name}"${hint}`,
@@ -84,11 +89,9 @@ export function loadAssets(source: AssetSource): Asset[] {
       const versioned = VERSIONED.exec(stem);
       const repeatable = REPEATABLE.exec(stem);
       if (!versioned && !repeatable) {
-        throw new BootstrapError(
-          source.engine,
-          `expected an asset name like V0001__description${source.extension} or R__description${source.extension}, got "${name}"`,
-          { location: { file: path } },
-        );
+        throw new BootstrapError(source.engine, `expected an asset name like V0001__description${source.extension} or R__description${source.extension}, got "${name}"`, {
+          location: { file: path },
+        });
       }
       const content = readFileSync(file, 'utf8');
       assets.push({
@@ -115,7 +118,10 @@ function assertAssetFile(source: AssetSource, entry: Dirent, file: string, path:
     try {
       stats = statSync(file);
     } catch (error) {
-      throw new BootstrapError(source.engine, `the link ${path} points at nothing readable (${(error as NodeJS.ErrnoException).code ?? toError(error).message})`, { location: { file: path }, cause: error });
+      throw new BootstrapError(source.engine, `the link ${path} points at nothing readable (${(error as NodeJS.ErrnoException).code ?? toError(error).message})`, {
+        location: { file: path },
+        cause: error,
+      });
     }
   }
   if (stats.isFile()) return;

@@ -66,7 +66,10 @@ const mode: Mode = values.status ? 'status' : values['dry-run'] ? 'dry-run' : 'a
 
 let runEnv: Record<string, string | undefined>;
 try {
-  runEnv = withPasswords(process.env, BOOTSTRAP_ENGINES.map((engine) => engine.urlVariable));
+  runEnv = withPasswords(
+    process.env,
+    BOOTSTRAP_ENGINES.map((engine) => engine.urlVariable),
+  );
 } catch (error) {
   usage(toError(error).message);
 }

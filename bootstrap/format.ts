@@ -88,5 +88,10 @@ export function reportErrors(report: BootstrapReport): string[] {
 /** The report for a terminal; errors are returned apart, for stderr. */
 export function reportText(report: BootstrapReport): { out: string; err: string } {
   const out = report.engines.flatMap((engine) => engineLines(engine, report)).join('\n');
-  return { out: out ? `${out}\n` : '', err: reportErrors(report).map((message) => `error: ${message}\n`).join('') };
+  return {
+    out: out ? `${out}\n` : '',
+    err: reportErrors(report)
+      .map((message) => `error: ${message}\n`)
+      .join(''),
+  };
 }

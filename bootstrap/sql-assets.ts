@@ -31,7 +31,11 @@ export function assetStatements(engine: EngineName, asset: Pick<Asset, 'path' | 
 export function checkSqlAsset(engine: EngineName, asset: Pick<Asset, 'path' | 'content'>, dialect: SqlDialect): void {
   const statements = assetStatements(engine, asset, dialect);
   if (statements.length === 0) {
-    throw new BootstrapError(engine, 'has no statement, only comments or blanks: an empty migration would be recorded as applied and do nothing; add its statements or delete the file', { location: { file: asset.path } });
+    throw new BootstrapError(
+      engine,
+      'has no statement, only comments or blanks: an empty migration would be recorded as applied and do nothing; add its statements or delete the file',
+      { location: { file: asset.path } },
+    );
   }
   for (const statement of statements) {
     const control = TRANSACTION_CONTROL.exec(statement.text);

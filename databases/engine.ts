@@ -266,7 +266,7 @@ export function readEngineFile(engine: Pick<EngineModule, 'name' | 'directory'>,
   try {
     return readFileSync(path, 'utf8');
   } catch (error) {
-    throw new Error(`${engine.name}: cannot read config file ${path}: ${toError(error).message}`);
+    throw new Error(`${engine.name}: cannot read config file ${path}: ${toError(error).message}`, { cause: error });
   }
 }
 

@@ -45,7 +45,7 @@ function deterministicSalt(key: string, value: string): string {
 
 /** SCRAM works on SASLprep'ed passwords; rather than reimplement SASLprep, only ASCII is accepted. */
 function requireAscii(password: string, key: string): void {
-  if (!/^[\x00-\x7f]*$/.test(password)) {
+  if (![...password].every((char) => char.charCodeAt(0) < 0x80)) {
     throw new Error(`the password of ${key} contains a non-ASCII character: SCRAM verifiers are made for ASCII passwords only; choose another one`);
   }
 }
@@ -86,12 +86,7 @@ export function scramSha256Verifier(password: string, key: string): string {
  * Replaces every placeholder of `template` by the digest of the named secret. `previous` holds
  * the previous passwords a rotation keeps, by key (`each-sha256` lists them after the current).
  */
-export function renderSecretFile(
-  template: string,
-  secrets: Readonly<Record<string, string>>,
-  source = 'template',
-  previous: Readonly<Record<string, string>> = {},
-): string {
+export function renderSecretFile(template: string, secrets: Readonly<Record<string, string>>, source = 'template', previous: Readonly<Record<string, string>> = {}): string {
   return template.replace(PLACEHOLDER, (match, fn: string, first: string, second: string | undefined) => {
     const key = fn === 'basic-auth' ? second : first;
     const value = key === undefined ? undefined : secrets[key];

@@ -175,7 +175,10 @@ const PEM_PRIVATE_KEY = /-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----/;
 
 /** A value given literally, not a reference (`$VAR`, `${VAR}`) and not empty. */
 function isLiteral(raw: string): boolean {
-  const value = raw.trim().replace(/^(['"])(.*)\1$/, '$2').trim();
+  const value = raw
+    .trim()
+    .replace(/^(['"])(.*)\1$/, '$2')
+    .trim();
   return value !== '' && value !== 'null' && value !== '~' && !value.startsWith('$');
 }
 
@@ -280,8 +283,7 @@ export const containerProbes: ResourceValidationPolicy = {
 
 export const containerNonRoot: ResourceValidationPolicy = {
   name: 'database-container-non-root',
-  description:
-    'Every database container runs as non-root (runAsNonRoot on the pod or the container) and cannot escalate privileges.',
+  description: 'Every database container runs as non-root (runAsNonRoot on the pod or the container) and cannot escalate privileges.',
   enforcementLevel: 'mandatory',
   validateResource: validateDatabaseWorkloads(true, (workload, who, reportViolation) => {
     const podRunsAsNonRoot = workload.pod?.securityContext?.runAsNonRoot;
@@ -305,8 +307,7 @@ function envSourceOf(variable: EnvVar): string | undefined {
 
 export const noSecretEnvValues: ResourceValidationPolicy = {
   name: 'database-env-secrets-from-secret',
-  description:
-    'Environment variables named like a secret (password, secret, token, key, ...) take their value from a Secret (valueFrom.secretKeyRef).',
+  description: 'Environment variables named like a secret (password, secret, token, key, ...) take their value from a Secret (valueFrom.secretKeyRef).',
   enforcementLevel: 'mandatory',
   validateResource: validateDatabaseWorkloads(false, (workload, who, reportViolation) => {
     for (const container of everyContainer(workload.pod)) {
@@ -326,8 +327,7 @@ export const noSecretEnvValues: ResourceValidationPolicy = {
 
 export const noSecretsInConfigMaps: ResourceValidationPolicy = {
   name: 'database-configmap-no-secrets',
-  description:
-    'Database ConfigMaps hold no secrets: no key named like a secret, no PEM private key, no credential setting with a literal value.',
+  description: 'Database ConfigMaps hold no secrets: no key named like a secret, no PEM private key, no credential setting with a literal value.',
   enforcementLevel: 'mandatory',
   validateResource: validateResourceOfType(k8s.core.v1.ConfigMap, (configMap, args, reportViolation) => {
     if (!isDatabaseObject(configMap.metadata)) return args.notApplicable(NOT_A_DATABASE);
@@ -517,14 +517,9 @@ export const networkPolicyCoverage: StackValidationPolicy = {
       .map((resource) => resource.props as NetworkPolicyProps)
       .filter(restrictsIngress);
     for (const statefulSet of databaseStatefulSets(args.resources)) {
-      const covered = policies.some(
-        (policy) => policy.metadata?.namespace === statefulSet.namespace && selects(policy.spec?.podSelector, statefulSet.podLabels),
-      );
+      const covered = policies.some((policy) => policy.metadata?.namespace === statefulSet.namespace && selects(policy.spec?.podSelector, statefulSet.podLabels));
       if (!covered) {
-        reportViolation(
-          `${statefulSet.who}: no NetworkPolicy restricting ingress selects its pods, so any pod in the cluster can connect to the engine`,
-          statefulSet.resource.urn,
-        );
+        reportViolation(`${statefulSet.who}: no NetworkPolicy restricting ingress selects its pods, so any pod in the cluster can connect to the engine`, statefulSet.resource.urn);
       }
     }
   },
@@ -535,18 +530,11 @@ export const podDisruptionBudgetCoverage: StackValidationPolicy = {
   description: "Every database StatefulSet's pods are selected by a PodDisruptionBudget.",
   enforcementLevel: 'advisory',
   validateStack: (args, reportViolation) => {
-    const budgets = args.resources
-      .filter((resource) => resource.isType(k8s.policy.v1.PodDisruptionBudget))
-      .map((resource) => resource.props as PodDisruptionBudgetProps);
+    const budgets = args.resources.filter((resource) => resource.isType(k8s.policy.v1.PodDisruptionBudget)).map((resource) => resource.props as PodDisruptionBudgetProps);
     for (const statefulSet of databaseStatefulSets(args.resources)) {
-      const covered = budgets.some(
-        (budget) => budget.metadata?.namespace === statefulSet.namespace && selects(budget.spec?.selector, statefulSet.podLabels),
-      );
+      const covered = budgets.some((budget) => budget.metadata?.namespace === statefulSet.namespace && selects(budget.spec?.selector, statefulSet.podLabels));
       if (!covered) {
-        reportViolation(
-          `${statefulSet.who}: no PodDisruptionBudget selects its pods, so voluntary disruptions such as node drains are not limited`,
-          statefulSet.resource.urn,
-        );
+        reportViolation(`${statefulSet.who}: no PodDisruptionBudget selects its pods, so voluntary disruptions such as node drains are not limited`, statefulSet.resource.urn);
       }
     }
   },

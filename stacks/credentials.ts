@@ -66,8 +66,7 @@ export class EngineCredentials extends pulumi.ComponentResource {
         'configured' in source
           ? source.configured
           : // Generation 0 keeps the name stacks had before rotations existed.
-            new random.RandomPassword(source.generation === 0 ? `${name}-${key}` : `${name}-${key}-g${source.generation}`, { length: 32, special: false }, { parent: this })
-              .result,
+            new random.RandomPassword(source.generation === 0 ? `${name}-${key}` : `${name}-${key}-g${source.generation}`, { length: 32, special: false }, { parent: this }).result,
       );
 
     const passwords: Record<string, pulumi.Output<string>> = {};
@@ -147,9 +146,9 @@ export class EngineCredentials extends pulumi.ComponentResource {
   /** Every password of the engine, current and kept previous ones, in a fixed order (secret): what a fingerprint covers. */
   allPasswords(): pulumi.Output<string[]> {
     const keys = Object.keys(this.passwords).sort();
-    return pulumi.all([pulumi.all(this.passwords), pulumi.all(this.previousPasswords)]).apply(([current, previous]) =>
-      keys.flatMap((key) => [`${key}=${current[key]}`, `${previousKey(key)}=${previous[key] ?? ''}`]),
-    );
+    return pulumi
+      .all([pulumi.all(this.passwords), pulumi.all(this.previousPasswords)])
+      .apply(([current, previous]) => keys.flatMap((key) => [`${key}=${current[key]}`, `${previousKey(key)}=${previous[key] ?? ''}`]));
   }
 }
 

@@ -51,8 +51,7 @@ describe('benchmark query plans on the small data set, as the application', () =
     if (!found) throw new Error(`the benchmark reported no query named "${name}"; it reported: ${result.queries.map((query) => query.name).join(', ')}`);
     return found;
   };
-  const failedChecks = (reports: QueryReport[]) =>
-    reports.flatMap((query) => query.planChecks.filter((check) => !check.ok).map((check) => `${query.name}: ${check.expectation}`));
+  const failedChecks = (reports: QueryReport[]) => reports.flatMap((query) => query.planChecks.filter((check) => !check.ok).map((check) => `${query.name}: ${check.expectation}`));
 
   beforeAll(async () => {
     // No baseline: it only adds timings without indexes, which this test does not look at.
@@ -74,7 +73,7 @@ describe('benchmark query plans on the small data set, as the application', () =
     expect(failedChecks(result.queries)).toEqual([]);
   });
 
-  it('explains the full-text search as search_articles() runs it: as its owner, with the application\'s claim', () => {
+  it("explains the full-text search as search_articles() runs it: as its owner, with the application's claim", () => {
     // Given the search, a SECURITY DEFINER function so that @@ (not LEAKPROOF) can use the GIN index
     const search = report(POSTGRES_QUERIES.search);
     // Then the plan shown is the body run with the owner's rights, filtered by article_visible()

@@ -16,7 +16,11 @@ interface Stage {
 
 /** Dockerfile instructions by stage; continuation lines joined, comments dropped. */
 function stages(dockerfile: string): Stage[] {
-  const lines = dockerfile.replace(/\\\n/g, ' ').split('\n').map((line) => line.trim()).filter((line) => line && !line.startsWith('#'));
+  const lines = dockerfile
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line && !line.startsWith('#'));
   const result: Stage[] = [];
   for (const line of lines) {
     const [, keyword, args] = /^(\w+)\s+(.*)$/.exec(line)!;
@@ -92,7 +96,10 @@ describe('the bootstrap image (bootstrap/Dockerfile)', () => {
     const { files } = runnerImports();
     expect(files.length).toBeGreaterThan(20);
     for (const file of [...files, 'databases/postgresql/schemas', 'databases/clickhouse/schemas', 'databases/redis/config/redis.conf', 'package.json']) {
-      expect(copied.some((source) => file === source || file.startsWith(`${source.replace(/\/$/, '')}/`)), file).toBe(true);
+      expect(
+        copied.some((source) => file === source || file.startsWith(`${source.replace(/\/$/, '')}/`)),
+        file,
+      ).toBe(true);
     }
   });
 

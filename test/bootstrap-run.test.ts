@@ -71,7 +71,9 @@ describe('the bootstrap run on Docker (stack dev)', () => {
     expect(rejections.length).toBeGreaterThan(0);
     for (const reason of rejections) {
       expect(reason).toBeInstanceOf(pulumi.ResourceError);
-      expect((reason as Error).message).toMatch(/^the bootstrap \(container allixios-dev-bootstrap-[0-9a-f]{10}-[0-9a-f]{8}\) exited with 1:\nerror: postgresql: schemas\/V0009__x\.sql, statement 2: boom$/);
+      expect((reason as Error).message).toMatch(
+        /^the bootstrap \(container allixios-dev-bootstrap-[0-9a-f]{10}-[0-9a-f]{8}\) exited with 1:\nerror: postgresql: schemas\/V0009__x\.sql, statement 2: boom$/,
+      );
     }
     const passing = await evaluate({ environment: 'dev' }, 'dev');
     expect(await unwrap(passing.outputs.bootstrap!)).toMatch(/^container allixios-dev-bootstrap-[0-9a-f]{10}-[0-9a-f]{8} exited with 0$/);
@@ -103,8 +105,8 @@ describe('the bootstrap run on Kubernetes (stack prod)', () => {
     const [job] = ofType(prod, 'kubernetes:batch/v1:Job');
     const podLabels = (job!.inputs as Json).spec.template.metadata.labels;
     for (const policy of ofType(prod, 'kubernetes:networking.k8s.io/v1:NetworkPolicy')) {
-      const admitted = ((policy.inputs as Json).spec.ingress[0].from as Json[]).some((peer) =>
-        Object.entries(peer.podSelector?.matchLabels ?? { none: 'none' }).every(([key, value]) => podLabels[key] === value) && !peer.namespaceSelector,
+      const admitted = ((policy.inputs as Json).spec.ingress[0].from as Json[]).some(
+        (peer) => Object.entries(peer.podSelector?.matchLabels ?? { none: 'none' }).every(([key, value]) => podLabels[key] === value) && !peer.namespaceSelector,
       );
       expect(admitted, policy.name).toBe(true);
     }

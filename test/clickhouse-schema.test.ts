@@ -182,10 +182,20 @@ describe('applying the assets', () => {
     await applyStatements(client, before);
     const category = randomUUID();
     const visitors = [randomUUID(), randomUUID(), randomUUID()];
-    const pageView = (visitor: string, day: number) => ({ event_time: `${utcDay(day)} 10:00:00.000`, event_type: 'page_view', anonymous_id: visitor, session_id: randomUUID(), article_id: randomUUID(), category_id: category });
+    const pageView = (visitor: string, day: number) => ({
+      event_time: `${utcDay(day)} 10:00:00.000`,
+      event_type: 'page_view',
+      anonymous_id: visitor,
+      session_id: randomUUID(),
+      article_id: randomUUID(),
+      category_id: category,
+    });
     await insert('user_events', [pageView(visitors[0]!, 2), pageView(visitors[1]!, 2), pageView(visitors[0]!, 1)]);
     // When the rest of the assets is applied, a new visitor comes, and the backfill runs a second time
-    await applyStatements(client, statements.filter((statement) => !before.includes(statement)));
+    await applyStatements(
+      client,
+      statements.filter((statement) => !before.includes(statement)),
+    );
     await insert('user_events', [pageView(visitors[2]!, 1)]);
     const backfill = statements.find(({ asset, statement }) => asset.name.startsWith('V0008') && /^\s*INSERT INTO/i.test(statement.text));
     expect(backfill).toBeDefined();
@@ -231,12 +241,48 @@ describe('table definitions', () => {
     // Then raw events are kept 13 months, requests 90 days, revenue 7 years; each rollup outlives its raw table
     const monthly = (column: string) => `toYYYYMM(${column})`;
     expect(described).toEqual({
-      user_events: { engine: 'MergeTree', partitionKey: monthly('event_date'), sortingKey: 'event_type, article_id, event_time', ttl: 'event_date + toIntervalMonth(13)', dropsWholeParts: true },
-      performance_metrics: { engine: 'MergeTree', partitionKey: monthly('event_date'), sortingKey: 'endpoint, method, event_time', ttl: 'event_date + toIntervalDay(90)', dropsWholeParts: true },
-      revenue_events: { engine: 'MergeTree', partitionKey: monthly('event_date'), sortingKey: 'source, campaign, event_time', ttl: 'event_date + toIntervalYear(7)', dropsWholeParts: true },
-      article_views_daily_agg: { engine: 'AggregatingMergeTree', partitionKey: monthly('event_date'), sortingKey: 'event_date, article_id', ttl: 'event_date + toIntervalYear(5)', dropsWholeParts: true },
-      category_visitors_daily_agg: { engine: 'AggregatingMergeTree', partitionKey: monthly('event_date'), sortingKey: 'event_date, category_id', ttl: 'event_date + toIntervalYear(5)', dropsWholeParts: true },
-      endpoint_latency_hourly_agg: { engine: 'AggregatingMergeTree', partitionKey: monthly('hour'), sortingKey: 'endpoint, method, hour', ttl: 'toDate(hour) + toIntervalMonth(13)', dropsWholeParts: true },
+      user_events: {
+        engine: 'MergeTree',
+        partitionKey: monthly('event_date'),
+        sortingKey: 'event_type, article_id, event_time',
+        ttl: 'event_date + toIntervalMonth(13)',
+        dropsWholeParts: true,
+      },
+      performance_metrics: {
+        engine: 'MergeTree',
+        partitionKey: monthly('event_date'),
+        sortingKey: 'endpoint, method, event_time',
+        ttl: 'event_date + toIntervalDay(90)',
+        dropsWholeParts: true,
+      },
+      revenue_events: {
+        engine: 'MergeTree',
+        partitionKey: monthly('event_date'),
+        sortingKey: 'source, campaign, event_time',
+        ttl: 'event_date + toIntervalYear(7)',
+        dropsWholeParts: true,
+      },
+      article_views_daily_agg: {
+        engine: 'AggregatingMergeTree',
+        partitionKey: monthly('event_date'),
+        sortingKey: 'event_date, article_id',
+        ttl: 'event_date + toIntervalYear(5)',
+        dropsWholeParts: true,
+      },
+      category_visitors_daily_agg: {
+        engine: 'AggregatingMergeTree',
+        partitionKey: monthly('event_date'),
+        sortingKey: 'event_date, category_id',
+        ttl: 'event_date + toIntervalYear(5)',
+        dropsWholeParts: true,
+      },
+      endpoint_latency_hourly_agg: {
+        engine: 'AggregatingMergeTree',
+        partitionKey: monthly('hour'),
+        sortingKey: 'endpoint, method, hour',
+        ttl: 'toDate(hour) + toIntervalMonth(13)',
+        dropsWholeParts: true,
+      },
       revenue_daily_agg: {
         engine: 'SummingMergeTree',
         partitionKey: monthly('event_date'),
@@ -362,8 +408,19 @@ describe('rollups', () => {
         const article = pick(next, [...articles, NIL]);
         const type = pick(next, ['page_view', 'page_view', 'page_view', 'click', 'share']);
         const dayIndex = Math.floor(next() * days.length);
-        const time = i % 50 === 0 ? '23:59:59.999' : i % 50 === 1 ? '00:00:00.000' : `${String(Math.floor(next() * 24)).padStart(2, '0')}:${String(i % 60).padStart(2, '0')}:00.000`;
-        return { event_time: `${days[dayIndex]} ${time}`, event_type: type, user_id: who.user, anonymous_id: who.browser, session_id: randomUUID(), article_id: article, device: 'mobile', country: 'DE', properties: { position: String(i) } };
+        const time =
+          i % 50 === 0 ? '23:59:59.999' : i % 50 === 1 ? '00:00:00.000' : `${String(Math.floor(next() * 24)).padStart(2, '0')}:${String(i % 60).padStart(2, '0')}:00.000`;
+        return {
+          event_time: `${days[dayIndex]} ${time}`,
+          event_type: type,
+          user_id: who.user,
+          anonymous_id: who.browser,
+          session_id: randomUUID(),
+          article_id: article,
+          device: 'mobile',
+          country: 'DE',
+          properties: { position: String(i) },
+        };
       });
       for (const event of events) {
         if (event.event_type !== 'page_view' || event.article_id === NIL) continue;
@@ -386,8 +443,7 @@ describe('rollups', () => {
         `SELECT concat(toString(event_date), ' ', toString(article_id)) AS key, toUInt32(views) AS views, toUInt32(unique_visitors) AS visitors
          FROM allixios.article_views_daily WHERE article_id IN (${inList}) ORDER BY key`,
       );
-    const expectedRows = () =>
-      [...expectedByDay.entries()].sort(byKey).map(([key, value]) => ({ key, views: value.views, visitors: value.visitors.size }));
+    const expectedRows = () => [...expectedByDay.entries()].sort(byKey).map(([key, value]) => ({ key, views: value.views, visitors: value.visitors.size }));
 
     it('the dashboard view counts what the raw events hold, whatever the merges have done', async () => {
       // Given the events; when the dashboard view and the raw table are asked the same question
@@ -419,9 +475,7 @@ describe('rollups', () => {
          FROM allixios.article_views_period(first_day = '${days[0]}', last_day = '${days[2]}') WHERE article_id IN (${inList}) ORDER BY toString(article_id)`,
       );
       // Then each article's visitors are the distinct visitors of the period
-      expect(period).toEqual(
-        [...expectedByArticle.entries()].sort(byKey).map(([article, value]) => ({ article_id: article, views: value.views, visitors: value.visitors.size })),
-      );
+      expect(period).toEqual([...expectedByArticle.entries()].sort(byKey).map(([article, value]) => ({ article_id: article, views: value.views, visitors: value.visitors.size })));
       // And a period of one day is that day
       const [oneDay] = await rows<{ views: number }>(
         `SELECT toUInt32(views) AS views FROM allixios.article_views_period(first_day = '${days[1]}', last_day = '${days[1]}') WHERE article_id = '${articles[0]}'`,
@@ -631,9 +685,7 @@ describe('rollups', () => {
          FROM allixios.revenue_events WHERE source LIKE 'rollup-test-%' GROUP BY key ORDER BY key`,
       );
       // Then both are the exact sums of the amounts written
-      const exact = [...expected.entries()]
-        .sort(byKey)
-        .map(([key, value]) => ({ key, revenue: decimal(value.revenue), conversions: value.conversions }));
+      const exact = [...expected.entries()].sort(byKey).map(([key, value]) => ({ key, revenue: decimal(value.revenue), conversions: value.conversions }));
       expect(fromRaw).toEqual(exact);
       expect(fromView).toEqual(exact);
       expect(new Set(exact.map((row) => row.key.slice(-3)))).toEqual(new Set(['EUR', 'USD']));
@@ -684,10 +736,30 @@ describe('dashboard queries', () => {
     const day = utcDay(1);
     await insert(
       'user_events',
-      Array.from({ length: 5000 }, (_, i) => ({ event_time: `${day} 12:00:00.${String(i % 1000).padStart(3, '0')}`, event_type: 'page_view', anonymous_id: randomUUID(), session_id: randomUUID(), article_id: article, category_id: category })),
+      Array.from({ length: 5000 }, (_, i) => ({
+        event_time: `${day} 12:00:00.${String(i % 1000).padStart(3, '0')}`,
+        event_type: 'page_view',
+        anonymous_id: randomUUID(),
+        session_id: randomUUID(),
+        article_id: article,
+        category_id: category,
+      })),
     );
-    await insert('performance_metrics', Array.from({ length: 5000 }, (_, i) => ({ event_time: `${day} 12:00:00.000`, endpoint: '/api/articles/:id', method: 'GET', status: 200, duration_ms: 10 + (i % 90) })));
-    await insert('revenue_events', Array.from({ length: 500 }, () => ({ event_time: `${day} 12:00:00.000`, event_id: randomUUID(), source: 'google', conversion_type: 'purchase', amount: '9.99', currency: 'EUR' })));
+    await insert(
+      'performance_metrics',
+      Array.from({ length: 5000 }, (_, i) => ({ event_time: `${day} 12:00:00.000`, endpoint: '/api/articles/:id', method: 'GET', status: 200, duration_ms: 10 + (i % 90) })),
+    );
+    await insert(
+      'revenue_events',
+      Array.from({ length: 500 }, () => ({
+        event_time: `${day} 12:00:00.000`,
+        event_id: randomUUID(),
+        source: 'google',
+        conversion_type: 'purchase',
+        amount: '9.99',
+        currency: 'EUR',
+      })),
+    );
   });
 
   /** The tables a query's plan reads from. */

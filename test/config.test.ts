@@ -20,16 +20,8 @@ const DNS = 'a DNS label (lowercase letters, digits and "-", at most 63 characte
 
 describe('stack configuration', () => {
   it.each([
-    [
-      'negative replicas',
-      { ...prod, engines: { postgresql: { replicas: -1 } } },
-      'allixios:engines.postgresql.replicas: expected a positive integer, got -1',
-    ],
-    [
-      'replicas other than 1',
-      { ...prod, engines: { redis: { replicas: 3 } } },
-      'allixios:engines.redis.replicas: expected 1 (replicated topologies are not supported yet), got 3',
-    ],
+    ['negative replicas', { ...prod, engines: { postgresql: { replicas: -1 } } }, 'allixios:engines.postgresql.replicas: expected a positive integer, got -1'],
+    ['replicas other than 1', { ...prod, engines: { redis: { replicas: 3 } } }, 'allixios:engines.redis.replicas: expected 1 (replicated topologies are not supported yet), got 3'],
     [
       'storage in words',
       { ...prod, engines: { postgresql: { storage: '10 gigs' } } },
@@ -41,16 +33,8 @@ describe('stack configuration', () => {
       'allixios:engines.cassandra: unknown key; expected one of postgresql, mongodb, redis, elasticsearch, clickhouse',
     ],
     ['an unknown target', { ...prod, target: 'nomad' }, 'allixios:target: expected one of docker, kubernetes, got "nomad"'],
-    [
-      'a kubernetes stack without namespace',
-      { environment: 'staging', bootstrap: BOOTSTRAP },
-      `allixios:namespace: required when allixios:target is kubernetes; expected ${DNS}`,
-    ],
-    [
-      'no environment',
-      { target: 'docker' },
-      'allixios:environment: required; expected one of dev, staging, prod, ephemeral (pulumi config set allixios:environment <name>)',
-    ],
+    ['a kubernetes stack without namespace', { environment: 'staging', bootstrap: BOOTSTRAP }, `allixios:namespace: required when allixios:target is kubernetes; expected ${DNS}`],
+    ['no environment', { target: 'docker' }, 'allixios:environment: required; expected one of dev, staging, prod, ephemeral (pulumi config set allixios:environment <name>)'],
     [
       'an unknown environment',
       { environment: 'production', namespace: 'x', bootstrap: BOOTSTRAP },
@@ -70,7 +54,7 @@ describe('stack configuration', () => {
     [
       'host ports on kubernetes',
       { ...prod, exposeHostPorts: true },
-      'allixios:exposeHostPorts: expected false or unset, since only the docker target publishes host ports (use an engine\'s serviceType on kubernetes), got true',
+      "allixios:exposeHostPorts: expected false or unset, since only the docker target publishes host ports (use an engine's serviceType on kubernetes), got true",
     ],
     ['a namespace that is no DNS label', { ...prod, namespace: 'Allixios_Prod' }, `allixios:namespace: expected ${DNS}, got "Allixios_Prod"`],
     [
@@ -190,7 +174,9 @@ describe('stack configuration', () => {
     const short = problemsOf({ ...prod, rotations: { postgresql: { 'app-password': { previousPassword: 'short-pw' } } } });
     expect(short).toEqual(['allixios:rotations.postgresql.app-password.previousPassword: expected a string of at least 16 characters, got a value of 8 characters (not shown)']);
     const same = problemsOf({ ...prod, passwords: { postgresql: { 'app-password': current } }, rotations: { postgresql: { 'app-password': { previousPassword: current } } } });
-    expect(same).toEqual(['allixios:rotations.postgresql.app-password.previousPassword: expected the password before the current one, got the current password itself (not shown)']);
+    expect(same).toEqual([
+      'allixios:rotations.postgresql.app-password.previousPassword: expected the password before the current one, got the current password itself (not shown)',
+    ]);
     expect([...short, ...same].join('\n')).not.toMatch(/short-pw|the-current-password-of-app/);
   });
 

@@ -12,8 +12,7 @@ describe('docker target (stack dev)', () => {
     dev = await evaluateStack('dev');
   });
 
-  const containerOf = (evaluation: Evaluation, engine: string) =>
-    ofType(evaluation, CONTAINER).find((resource) => resource.name === `allixios-${engine}-container`)!.inputs;
+  const containerOf = (evaluation: Evaluation, engine: string) => ofType(evaluation, CONTAINER).find((resource) => resource.name === `allixios-${engine}-container`)!.inputs;
 
   it('puts every engine on one private network, with a pinned image and a named volume of its own', () => {
     const networks = ofType(dev, 'docker:index/network:Network');
@@ -30,7 +29,11 @@ describe('docker target (stack dev)', () => {
       expect(container.volumes).toEqual([{ volumeName: `allixios-dev-${spec.name}-data`, containerPath: spec.dataPath }]);
     }
     // Five engines, and the one-shot bootstrap run.
-    expect(ofType(dev, CONTAINER).map((resource) => resource.name).filter((name) => !name.includes('-bootstrap-'))).toHaveLength(5);
+    expect(
+      ofType(dev, CONTAINER)
+        .map((resource) => resource.name)
+        .filter((name) => !name.includes('-bootstrap-')),
+    ).toHaveLength(5);
   });
 
   it("checks each engine's health with its own command, restarts it, and makes Pulumi wait for healthy", () => {
@@ -117,7 +120,7 @@ describe('docker target (stack dev)', () => {
     expect(verifiers).toMatchObject({ owner: '999', group: '999', permissions: '0440' });
   });
 
-  it('removes an engine container before it creates its replacement: the name, the host port and the data volume are the old one\'s', () => {
+  it("removes an engine container before it creates its replacement: the name, the host port and the data volume are the old one's", () => {
     for (const engine of ['postgresql', 'mongodb', 'redis', 'elasticsearch', 'clickhouse']) {
       expect(dev.options.get(`allixios-${engine}-container`)?.deleteBeforeReplace, engine).toBe(true);
     }
@@ -164,8 +167,7 @@ describe('docker target (stack dev)', () => {
 
   it('gives the same container inputs on a second run with the same config, so nothing is replaced', async () => {
     const again = await evaluateStack('dev');
-    const visible = (evaluation: Evaluation) =>
-      JSON.stringify(ofType(evaluation, CONTAINER).map((resource) => redactSecrets(resource.inputs, '<secret>')));
+    const visible = (evaluation: Evaluation) => JSON.stringify(ofType(evaluation, CONTAINER).map((resource) => redactSecrets(resource.inputs, '<secret>')));
     expect(visible(again)).toBe(visible(dev));
   });
 });

@@ -139,10 +139,10 @@ describe('the definitions are typed with the client’s estypes', () => {
       "export const misspelled: estypes.MappingTypeMapping = { properties: { title: { type: 'text', analyser: 'english' } } };",
       "export const correct: estypes.MappingTypeMapping = { properties: { title: { type: 'text', analyzer: 'english' } } };",
       "export const unknownType: estypes.MappingTypeMapping = { properties: { title: { type: 'txt' } } };",
-      "export const settingsTypo: estypes.IndicesIndexSettingsKeys = { number_of_shard: 1 };",
+      'export const settingsTypo: estypes.IndicesIndexSettingsKeys = { number_of_shard: 1 };',
       // Why the definitions use IndicesIndexSettingsKeys: IndicesIndexSettings has an index
       // signature, so the same typo passes there.
-      "export const looseSettings: estypes.IndicesIndexSettings = { number_of_shard: 1 };",
+      'export const looseSettings: estypes.IndicesIndexSettings = { number_of_shard: 1 };',
     ];
     const errorsOfSnippet = typeErrors(lines.join('\n'));
     const on = (constant: string): string[] => {
@@ -288,9 +288,7 @@ describe('search-analytics index template', () => {
       allixios_app: { indices: { names: string[]; privileges: string[] }[] };
     };
     const grantsFor = (name: string): string[] =>
-      roles.allixios_app.indices
-        .filter((entry) => entry.names.some((pattern) => new RegExp(`^${pattern.replaceAll('*', '.*')}$`).test(name)))
-        .flatMap((entry) => entry.privileges);
+      roles.allixios_app.indices.filter((entry) => entry.names.some((pattern) => new RegExp(`^${pattern.replaceAll('*', '.*')}$`).test(name))).flatMap((entry) => entry.privileges);
     const dataStream = SEARCH_ANALYTICS_PATTERN.replace('*', 'default');
     expect(grantsFor(dataStream)).toEqual(expect.arrayContaining(['create_doc', 'auto_configure']));
     expect(grantsFor(articlesIndex.alias)).toEqual(expect.arrayContaining(['read', 'write']));
@@ -357,7 +355,9 @@ describe('classifyMappingChange', () => {
   });
 
   it('an updatable parameter (search_analyzer, ignore_above) is additive, a non-updatable one (index) breaking', () => {
-    const updatable = withProperties({ title: { type: 'text', analyzer: 'english_text', search_analyzer: 'standard', fields: { keyword: { type: 'keyword', ignore_above: 512 } } } });
+    const updatable = withProperties({
+      title: { type: 'text', analyzer: 'english_text', search_analyzer: 'standard', fields: { keyword: { type: 'keyword', ignore_above: 512 } } },
+    });
     expect(classifyMappingChange(base, updatable)).toEqual({
       kind: 'additive',
       details: ['title: search_analyzer changed from (unset) to "standard" (updatable in place)', 'title.keyword: ignore_above changed from 300 to 512 (updatable in place)'],

@@ -47,9 +47,7 @@ describe('kubernetes target (stack prod)', () => {
   it('creates the namespace and, per engine, a Secret, a ConfigMap, two Services, a StatefulSet, a PDB and a NetworkPolicy', () => {
     expect(objects(prod, 'Namespace').map((namespace) => namespace.metadata.name)).toEqual(['allixios-prod']);
     for (const { spec } of prod.config.engines) {
-      const counts = ['Secret', 'ConfigMap', 'Service', 'StatefulSet', 'PodDisruptionBudget', 'NetworkPolicy'].map(
-        (kind) => forEngine(prod, kind, spec.name).length,
-      );
+      const counts = ['Secret', 'ConfigMap', 'Service', 'StatefulSet', 'PodDisruptionBudget', 'NetworkPolicy'].map((kind) => forEngine(prod, kind, spec.name).length);
       expect(counts, spec.name).toEqual([1, 1, 2, 1, 1, 1]);
     }
   });
@@ -131,7 +129,9 @@ describe('kubernetes target (stack prod)', () => {
 
   it('creates a LoadBalancer Service only when the config asks for one', async () => {
     const exposed = await evaluate({ environment: 'staging', namespace: 'allixios-staging', bootstrap: BOOTSTRAP, engines: { postgresql: { serviceType: 'LoadBalancer' } } });
-    const types = objects(exposed, 'Service').filter((service) => service.spec.type === 'LoadBalancer').map((service) => service.metadata.name);
+    const types = objects(exposed, 'Service')
+      .filter((service) => service.spec.type === 'LoadBalancer')
+      .map((service) => service.metadata.name);
     expect(types).toEqual(['postgresql']);
   });
 
@@ -222,7 +222,7 @@ describe('kubernetes target (stack prod)', () => {
     expect(postgresql.terminationGracePeriodSeconds).toBe(133);
   });
 
-  it('enforces Pod Security restricted on the engines\' namespace, and explains it', () => {
+  it("enforces Pod Security restricted on the engines' namespace, and explains it", () => {
     const [namespace] = objects(prod, 'Namespace');
     expect(namespace!.metadata.labels).toMatchObject({
       'pod-security.kubernetes.io/enforce': 'restricted',
@@ -304,7 +304,9 @@ describe('kubernetes target (stack prod)', () => {
         }
       }
       // Every secret file the engine reads is in one of them; the bootstrap's own are in none
-      expect(secretVolumes.flatMap((volume) => (volume.secret.items as Json[]).map((item) => item.key)).sort()).toEqual(mounted.map((file) => file.source.replaceAll('/', '.')).sort());
+      expect(secretVolumes.flatMap((volume) => (volume.secret.items as Json[]).map((item) => item.key)).sort()).toEqual(
+        mounted.map((file) => file.source.replaceAll('/', '.')).sort(),
+      );
       // And no config file hides inside a mounted secret directory
       for (const volume of secretVolumes) {
         const directory = mounts.find((candidate) => candidate.name === volume.name)!.mountPath;
@@ -314,16 +316,19 @@ describe('kubernetes target (stack prod)', () => {
   });
 
   it('refuses to mount a secret directory over a config file', () => {
-    const files = (paths: string[]) => paths.map((mountPath) => ({ source: mountPath.slice(1), mountPath, key: mountPath.slice(1).replaceAll('/', '.'), executable: false, content: '' }));
+    const files = (paths: string[]) =>
+      paths.map((mountPath) => ({ source: mountPath.slice(1), mountPath, key: mountPath.slice(1).replaceAll('/', '.'), executable: false, content: '' }));
     expect(() => secretDirectories({ name: 'redis' }, files(['/etc/redis/users.acl']), files(['/etc/redis/redis.conf']))).toThrow(
-      'redis: the config file etc/redis/redis.conf is mounted at /etc/redis/redis.conf, inside /etc/redis, the directory the engine\'s secret files are mounted as; give the secret files a directory of their own',
+      "redis: the config file etc/redis/redis.conf is mounted at /etc/redis/redis.conf, inside /etc/redis, the directory the engine's secret files are mounted as; give the secret files a directory of their own",
     );
   });
 
   it('keeps the previous password of a rotated secret in the Secret, from the generation before, until the rotation retires it', async () => {
     const base = namespaceConfig(readStackFile(ROOT, 'prod').config);
     const passwordsOf = (evaluation: Evaluation) =>
-      evaluation.resources.filter((resource) => resource.type === 'random:index/randomPassword:RandomPassword' && resource.name.includes('-redis-credentials-app-password')).map((resource) => resource.name);
+      evaluation.resources
+        .filter((resource) => resource.type === 'random:index/randomPassword:RandomPassword' && resource.name.includes('-redis-credentials-app-password'))
+        .map((resource) => resource.name);
     const redisSecret = (evaluation: Evaluation) => unwrapSecrets(forEngine(evaluation, 'Secret', 'redis')[0]!.stringData) as Record<string, string>;
 
     const rotated = await evaluate({ ...base, rotations: { redis: { 'app-password': { generation: 1 } } } }, 'prod');
@@ -345,4 +350,3 @@ describe('kubernetes target (stack prod)', () => {
     expect(redisSecret(retired)['config.users.acl']).toMatch(new RegExp(`^user allixios_app on #${sha256(current)} ~`, 'm'));
   });
 });
-

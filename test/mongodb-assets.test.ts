@@ -201,9 +201,7 @@ describe('the $jsonSchema keyword checker', () => {
   });
 
   it('refuses a bsonType that is not a BSON alias, such as integer', () => {
-    expect(bsonSchemaProblems({ bsonType: ['int', 'integer'] })).toEqual([
-      expect.stringMatching(/^\$jsonSchema\.bsonType: "integer" is not a BSON type alias/),
-    ]);
+    expect(bsonSchemaProblems({ bsonType: ['int', 'integer'] })).toEqual([expect.stringMatching(/^\$jsonSchema\.bsonType: "integer" is not a BSON type alias/)]);
   });
 
   it('refuses a required field that properties does not define', () => {
@@ -323,7 +321,9 @@ describe('MongoDB indexes', () => {
     expect(index('user_preferences', 'user_unique')).toMatchObject({ key: { userId: 1 }, unique: true });
     expect(index('metadata', 'entity_unique')).toMatchObject({ key: { entityType: 1, entityId: 1 }, unique: true });
     expect(index('content_drafts', 'draft_version_unique')).toMatchObject({ key: { draftId: 1, version: -1 }, unique: true });
-    const uniqueIndexes = MONGODB_COLLECTIONS.flatMap((definition) => definition.indexes.filter((candidate) => candidate.unique).map((candidate) => `${definition.name}.${candidate.name}`));
+    const uniqueIndexes = MONGODB_COLLECTIONS.flatMap((definition) =>
+      definition.indexes.filter((candidate) => candidate.unique).map((candidate) => `${definition.name}.${candidate.name}`),
+    );
     expect(uniqueIndexes.sort()).toEqual(['content_drafts.draft_version_unique', 'metadata.entity_unique', 'user_preferences.user_unique']);
   });
 

@@ -294,9 +294,7 @@ describe('database-container-resources', () => {
       delete container(props).resources.limits.cpu;
       delete container(props).resources.requests.memory;
     });
-    expect(await violations(containerResources, broken)).toEqual([
-      'StatefulSet "postgresql": container "postgresql" has no resources.requests.memory, resources.limits.cpu',
-    ]);
+    expect(await violations(containerResources, broken)).toEqual(['StatefulSet "postgresql": container "postgresql" has no resources.requests.memory, resources.limits.cpu']);
     const bare = deployment((props) => delete container(props).resources);
     expect(await violations(containerResources, bare)).toEqual([
       'Deployment "pgbouncer": container "postgresql" has no resources.requests.cpu, resources.requests.memory, resources.limits.cpu, resources.limits.memory',
@@ -316,7 +314,11 @@ describe('database-container-resources', () => {
   });
 
   it('does not apply to Jobs, which run to completion', async () => {
-    const job: TestResource = { type: JOB, name: 'allixios-bootstrap', props: { metadata: { labels: LABELS }, spec: { template: { spec: { containers: [{ name: 'bootstrap', image: 'node:20.19.0' }] } } } } };
+    const job: TestResource = {
+      type: JOB,
+      name: 'allixios-bootstrap',
+      props: { metadata: { labels: LABELS }, spec: { template: { spec: { containers: [{ name: 'bootstrap', image: 'node:20.19.0' }] } } } },
+    };
     expect(await check(containerResources, job)).toEqual({ violations: [], notApplicable: 'a Job is not a long-running workload' });
   });
 });
@@ -393,7 +395,10 @@ describe('database-env-secrets-from-secret', () => {
     const job: TestResource = {
       type: JOB,
       name: 'allixios-bootstrap',
-      props: { metadata: { name: 'bootstrap', labels: LABELS }, spec: { template: { spec: { containers: [{ name: 'bootstrap', image: 'node:20.19.0', env: [{ name: 'PGPASSWORD', value: 'x' }] }] } } } },
+      props: {
+        metadata: { name: 'bootstrap', labels: LABELS },
+        spec: { template: { spec: { containers: [{ name: 'bootstrap', image: 'node:20.19.0', env: [{ name: 'PGPASSWORD', value: 'x' }] }] } } },
+      },
     };
     expect(await violations(noSecretEnvValues, job)).toEqual(['Job "bootstrap": container "bootstrap" sets env PGPASSWORD to a plain value; use valueFrom.secretKeyRef']);
   });
@@ -446,9 +451,12 @@ describe('database-statefulset-volume-claims', () => {
   });
 
   it('refuses a StatefulSet without claims or with a claim that requests no storage', async () => {
-    expect(await violations(statefulSetVolumeClaims, statefulSet((props) => delete props.spec.volumeClaimTemplates))).toEqual([
-      'StatefulSet "postgresql" has no volumeClaimTemplates, so its data does not outlive the pod',
-    ]);
+    expect(
+      await violations(
+        statefulSetVolumeClaims,
+        statefulSet((props) => delete props.spec.volumeClaimTemplates),
+      ),
+    ).toEqual(['StatefulSet "postgresql" has no volumeClaimTemplates, so its data does not outlive the pod']);
     const sizeless = statefulSet((props) => delete props.spec.volumeClaimTemplates[0].spec.resources);
     expect(await violations(statefulSetVolumeClaims, sizeless)).toEqual(['StatefulSet "postgresql": volumeClaimTemplate "data" has no spec.resources.requests.storage']);
   });
@@ -459,7 +467,12 @@ describe('database-data-protected', () => {
 
   it('accepts a protected prod StatefulSet that retains its claims, explicitly or by default', async () => {
     expect(await violations(inProd, statefulSet())).toEqual([]);
-    expect(await violations(inProd, statefulSet((props) => delete props.spec.persistentVolumeClaimRetentionPolicy))).toEqual([]);
+    expect(
+      await violations(
+        inProd,
+        statefulSet((props) => delete props.spec.persistentVolumeClaimRetentionPolicy),
+      ),
+    ).toEqual([]);
   });
 
   it('refuses an unprotected prod StatefulSet and claims deleted with it or on scale-down', async () => {
@@ -477,7 +490,12 @@ describe('database-data-protected', () => {
   });
 
   it('does not apply outside the protected stacks', async () => {
-    expect(await check(prodDataProtected(() => 'staging'), statefulSet(() => {}, false))).toEqual({
+    expect(
+      await check(
+        prodDataProtected(() => 'staging'),
+        statefulSet(() => {}, false),
+      ),
+    ).toEqual({
       violations: [],
       notApplicable: 'stack staging is not a protected stack',
     });
@@ -485,9 +503,13 @@ describe('database-data-protected', () => {
 
   it('takes the protected stacks from the policy config', async () => {
     const config = { protectedStacks: ['prod', 'prod-eu'] };
-    expect(await violations(prodDataProtected(() => 'prod-eu'), statefulSet(() => {}, false), config)).toEqual([
-      'StatefulSet "postgresql" is not protected: stack prod-eu requires protect: true on every StatefulSet, which owns the data volumes',
-    ]);
+    expect(
+      await violations(
+        prodDataProtected(() => 'prod-eu'),
+        statefulSet(() => {}, false),
+        config,
+      ),
+    ).toEqual(['StatefulSet "postgresql" is not protected: stack prod-eu requires protect: true on every StatefulSet, which owns the data volumes']);
   });
 });
 
@@ -611,9 +633,7 @@ interface ProgramReport {
 
 async function runResourcePolicies(evaluation: Evaluation, stack: string): Promise<ProgramReport> {
   const report: ProgramReport = { violations: [], applied: {} };
-  const resourcePolicies = databasePolicies({ currentStack: () => stack }).filter(
-    (policy): policy is ResourceValidationPolicy => 'validateResource' in policy,
-  );
+  const resourcePolicies = databasePolicies({ currentStack: () => stack }).filter((policy): policy is ResourceValidationPolicy => 'validateResource' in policy);
   for (const policy of resourcePolicies) {
     report.applied[policy.name] = 0;
     for (const resource of evaluation.resources) {
@@ -694,8 +714,7 @@ describe('configurations the policies refuse', () => {
     expect((await runResourcePolicies(unprotected, 'prod')).violations.sort()).toEqual(
       unprotected.config.engines
         .map(
-          ({ spec }) =>
-            `database-data-protected: StatefulSet "${spec.name}" is not protected: stack prod requires protect: true on every StatefulSet, which owns the data volumes`,
+          ({ spec }) => `database-data-protected: StatefulSet "${spec.name}" is not protected: stack prod requires protect: true on every StatefulSet, which owns the data volumes`,
         )
         .sort(),
     );

@@ -76,14 +76,16 @@ beforeAll(async () => {
     [extra.privateUploadOfB, extra.coverOfBDraft, extra.uploadOfA, ids.authorB, ids.authorA],
   );
   await owner.query(`UPDATE articles SET cover_media_id = $1 WHERE id = $2`, [extra.coverOfBDraft, articles['b-draft']]);
-  await owner.query(
-    `INSERT INTO comments (id, article_id, author_id, parent_id, body, status) VALUES ($1, $2, $3, $4, 'HIDDEN-REPLY-TEXT', 'hidden')`,
-    [extra.hiddenReply, articles['a-published'], ids.authorB, comments.onPublishedByReader],
-  );
-  await owner.query(
-    `INSERT INTO daily_article_stats (article_id, day, views, unique_visitors) VALUES ($1, '2025-01-02', 40, 10), ($2, '2025-01-02', 7, 7)`,
-    [articles['b-draft'], articles['a-published']],
-  );
+  await owner.query(`INSERT INTO comments (id, article_id, author_id, parent_id, body, status) VALUES ($1, $2, $3, $4, 'HIDDEN-REPLY-TEXT', 'hidden')`, [
+    extra.hiddenReply,
+    articles['a-published'],
+    ids.authorB,
+    comments.onPublishedByReader,
+  ]);
+  await owner.query(`INSERT INTO daily_article_stats (article_id, day, views, unique_visitors) VALUES ($1, '2025-01-02', 40, 10), ($2, '2025-01-02', 7, 7)`, [
+    articles['b-draft'],
+    articles['a-published'],
+  ]);
   await owner.query(`INSERT INTO tags (id, slug, name) VALUES ($1, 'secret-project', 'Secret project')`, [extra.tag]);
   await owner.query(`INSERT INTO article_tags (article_id, tag_id) VALUES ($1, $2)`, [articles['b-draft'], extra.tag]);
 }, 120_000);
@@ -93,7 +95,7 @@ afterAll(stopWorld);
 describe('upserts: a conflict path never evaluates, returns or reports a hidden row', () => {
   const leakyWhere = `DO UPDATE SET title = excluded.title WHERE (articles.body)::integer = 0`;
 
-  it('an upsert on a hidden draft\'s slug has no unique constraint to conflict with', async () => {
+  it("an upsert on a hidden draft's slug has no unique constraint to conflict with", async () => {
     // Given B's draft (slug b-draft), hidden from A
     // When A upserts on that slug with a WHERE that would fail on B's text
     const outcome = await attack(actors.authorA, `INSERT INTO articles (slug, title, author_id) VALUES ('b-draft', 'Mine', $1) ON CONFLICT (slug) ${leakyWhere}`, [ids.authorA]);
@@ -114,11 +116,27 @@ describe('upserts: a conflict path never evaluates, returns or reports a hidden 
   });
 
   it.each([
-    ['articles by id', `INSERT INTO articles (id, title, author_id) VALUES ($1, 'x', $2) ON CONFLICT (id) DO UPDATE SET title = 'x' WHERE (articles.body)::integer = 0`, () => [articles['b-draft'], ids.authorA]],
-    ['comments by id', `INSERT INTO comments (id, article_id, body) VALUES ($1, $2, 'x') ON CONFLICT (id) DO UPDATE SET body = 'x' WHERE (comments.body)::integer = 0`, () => [comments.onPublishedHidden, articles['a-published']]],
-    ['media by id', `INSERT INTO media (id, mime_type, size_bytes) VALUES ($1, 'image/png', 1) ON CONFLICT (id) DO UPDATE SET alt_text = 'x' WHERE (media.alt_text)::integer = 0`, () => [extra.privateUploadOfB]],
-    ['a revision', `INSERT INTO article_revisions (article_id, revision_number, title, body, status) VALUES ($1, 1, 'x', 'x', 'draft') ON CONFLICT DO NOTHING`, () => [articles['b-draft']]],
-  ])('an upsert naming the key of a hidden row (%s) is refused: the key is the system\'s', async (_case, sql, params) => {
+    [
+      'articles by id',
+      `INSERT INTO articles (id, title, author_id) VALUES ($1, 'x', $2) ON CONFLICT (id) DO UPDATE SET title = 'x' WHERE (articles.body)::integer = 0`,
+      () => [articles['b-draft'], ids.authorA],
+    ],
+    [
+      'comments by id',
+      `INSERT INTO comments (id, article_id, body) VALUES ($1, $2, 'x') ON CONFLICT (id) DO UPDATE SET body = 'x' WHERE (comments.body)::integer = 0`,
+      () => [comments.onPublishedHidden, articles['a-published']],
+    ],
+    [
+      'media by id',
+      `INSERT INTO media (id, mime_type, size_bytes) VALUES ($1, 'image/png', 1) ON CONFLICT (id) DO UPDATE SET alt_text = 'x' WHERE (media.alt_text)::integer = 0`,
+      () => [extra.privateUploadOfB],
+    ],
+    [
+      'a revision',
+      `INSERT INTO article_revisions (article_id, revision_number, title, body, status) VALUES ($1, 1, 'x', 'x', 'draft') ON CONFLICT DO NOTHING`,
+      () => [articles['b-draft']],
+    ],
+  ])("an upsert naming the key of a hidden row (%s) is refused: the key is the system's", async (_case, sql, params) => {
     // Given a key of a row A cannot see / When A upserts on it with a WHERE over that row
     const outcome = await attack(actors.authorA, sql, params());
     // Then A may not write that column at all
@@ -127,15 +145,21 @@ describe('upserts: a conflict path never evaluates, returns or reports a hidden 
   });
 
   it.each([
-    ['another user\'s e-mail address', `INSERT INTO users (id, email, display_name) VALUES ($1, 'EVE@example.com', 'x') ON CONFLICT (lower(email)) DO UPDATE SET display_name = 'x' WHERE (users.display_name)::integer = 0`],
-    ['a hidden storage key', `INSERT INTO media (id, mime_type, size_bytes) VALUES ($1, 'image/png', 1) ON CONFLICT (storage_key) DO UPDATE SET alt_text = 'x' WHERE (media.alt_text)::integer = 0`],
+    [
+      "another user's e-mail address",
+      `INSERT INTO users (id, email, display_name) VALUES ($1, 'EVE@example.com', 'x') ON CONFLICT (lower(email)) DO UPDATE SET display_name = 'x' WHERE (users.display_name)::integer = 0`,
+    ],
+    [
+      'a hidden storage key',
+      `INSERT INTO media (id, mime_type, size_bytes) VALUES ($1, 'image/png', 1) ON CONFLICT (storage_key) DO UPDATE SET alt_text = 'x' WHERE (media.alt_text)::integer = 0`,
+    ],
   ])('an upsert on %s finds no unique index to conflict on: hidden text is unique nowhere a platform role reaches', async (_case, sql) => {
     const newcomer = randomUUID();
     const outcome = await attack({ role: 'reader', userId: newcomer }, sql, [newcomer]);
     expect(outcome.error).toMatchObject({ code: '42P10', message: 'there is no unique or exclusion constraint matching the ON CONFLICT specification' });
   });
 
-  it('a signup with another user\'s e-mail address says only that the address is taken', async () => {
+  it("a signup with another user's e-mail address says only that the address is taken", async () => {
     // Given the editor's address, and a self-signup claim
     const newcomer = randomUUID();
     const outcome = await attack({ role: 'reader', userId: newcomer }, `INSERT INTO users (id, email, display_name) VALUES ($1, 'EVE@example.com', 'x')`, [newcomer]);
@@ -161,8 +185,16 @@ describe('upserts: a conflict path never evaluates, returns or reports a hidden 
 
   it('an upsert on a profile, statistics or a tag link of a hidden article is refused before any conflict', async () => {
     const outcomes = [
-      await attack(actors.authorA, `INSERT INTO author_profiles (user_id, display_name) VALUES ($1, 'x') ON CONFLICT (user_id) DO UPDATE SET bio = 'x' WHERE (author_profiles.bio)::integer = 0`, [ids.authorB]),
-      await attack(actors.authorA, `INSERT INTO daily_article_stats (article_id, day) VALUES ($1, '2025-01-02') ON CONFLICT (article_id, day) DO UPDATE SET views = 1 WHERE daily_article_stats.views / 0 = 1`, [articles['b-draft']]),
+      await attack(
+        actors.authorA,
+        `INSERT INTO author_profiles (user_id, display_name) VALUES ($1, 'x') ON CONFLICT (user_id) DO UPDATE SET bio = 'x' WHERE (author_profiles.bio)::integer = 0`,
+        [ids.authorB],
+      ),
+      await attack(
+        actors.authorA,
+        `INSERT INTO daily_article_stats (article_id, day) VALUES ($1, '2025-01-02') ON CONFLICT (article_id, day) DO UPDATE SET views = 1 WHERE daily_article_stats.views / 0 = 1`,
+        [articles['b-draft']],
+      ),
       await attack(actors.authorA, `INSERT INTO article_tags (article_id, tag_id) VALUES ($1, $2) ON CONFLICT DO NOTHING`, [articles['b-draft'], extra.tag]),
     ];
     for (const outcome of outcomes) {
@@ -177,7 +209,11 @@ describe('RETURNING, COPY and data-modifying CTEs return only what the claim see
     ['an UPDATE ... RETURNING of a hidden draft', `UPDATE articles SET title = title WHERE id = $1 RETURNING body`, () => [articles['b-draft']]],
     ['a DELETE ... RETURNING in a CTE', `WITH gone AS (DELETE FROM articles WHERE author_id = $1 RETURNING body) SELECT * FROM gone`, () => [ids.authorB]],
     ['an UPDATE in a CTE', `WITH changed AS (UPDATE comments SET body = body RETURNING body) SELECT * FROM changed`, () => []],
-    ['a subquery in RETURNING', `UPDATE articles SET excerpt = excerpt WHERE id = $1 RETURNING (SELECT string_agg(body, ' ') FROM articles WHERE author_id = $2)`, () => [articles['a-draft'], ids.authorB]],
+    [
+      'a subquery in RETURNING',
+      `UPDATE articles SET excerpt = excerpt WHERE id = $1 RETURNING (SELECT string_agg(body, ' ') FROM articles WHERE author_id = $2)`,
+      () => [articles['a-draft'], ids.authorB],
+    ],
     ['a DELETE of statistics', `WITH gone AS (DELETE FROM daily_article_stats RETURNING views) SELECT * FROM gone`, () => []],
   ])('%s', async (_case, sql, params) => {
     // Given statements that write and return rows / When A runs them
@@ -204,23 +240,26 @@ describe('RETURNING, COPY and data-modifying CTEs return only what the claim see
     expect(run.stderr).toMatch(/COPY FROM not supported with row-level security|permission denied/);
   });
 
-  it.each([`COPY articles TO '/tmp/allixios-leak'`, `COPY articles TO PROGRAM 'cat > /tmp/allixios-leak'`, `COPY articles FROM '/etc/passwd'`])('server-side COPY is refused: %s', async (sql) => {
-    const outcome = await attack(actors.admin, sql);
-    expect(outcome.error).toMatchObject({ code: '42501' });
-  });
+  it.each([`COPY articles TO '/tmp/allixios-leak'`, `COPY articles TO PROGRAM 'cat > /tmp/allixios-leak'`, `COPY articles FROM '/etc/passwd'`])(
+    'server-side COPY is refused: %s',
+    async (sql) => {
+      const outcome = await attack(actors.admin, sql);
+      expect(outcome.error).toMatchObject({ code: '42501' });
+    },
+  );
 });
 
 describe('errors never carry a hidden value', () => {
   it.each([
     ['a cast in the select list', `SELECT body::integer FROM articles WHERE id = $1`, () => [articles['b-draft']]],
     ['a cast in WHERE', `SELECT id FROM articles WHERE body::integer = 1`, () => []],
-    ['a cast in an UPDATE\'s WHERE', `UPDATE articles SET title = title WHERE body::integer = 1`, () => []],
+    ["a cast in an UPDATE's WHERE", `UPDATE articles SET title = title WHERE body::integer = 1`, () => []],
     ['a division by a hidden length', `SELECT 1 / (length(body) - length(body)) FROM articles WHERE author_id = $1 AND status = 'draft'`, () => [ids.authorB]],
     ['a cast of comments', `SELECT body::integer FROM comments`, () => []],
     ['a cast of e-mail addresses', `SELECT email::integer FROM users`, () => []],
     ['a cast of media', `SELECT alt_text::integer FROM media`, () => []],
     ['a cast through the view', `SELECT excerpt::integer FROM article_summaries WHERE author_id = $1`, () => [ids.authorB]],
-  ])('%s fails, if at all, on the claim\'s own rows', async (_case, sql, params) => {
+  ])("%s fails, if at all, on the claim's own rows", async (_case, sql, params) => {
     // Given statements whose expressions raise on the first row they meet
     for (const actor of [actors.authorA, actors.reader, actors.anonymous]) {
       // When each claim runs them / Then nothing hidden is in an error
@@ -233,7 +272,7 @@ describe('errors never carry a hidden value', () => {
     expect(outcome.error).toMatchObject({ code: '23514', constraint: 'articles_body_length' });
   });
 
-  it('a CHECK failure shows only the writer\'s own row', async () => {
+  it("a CHECK failure shows only the writer's own row", async () => {
     // Given A's draft / When A breaks a check on it
     const outcome = await attack(actors.authorA, `UPDATE articles SET excerpt = repeat('x', 2000) WHERE author_id = $1 AND status = 'draft'`, [ids.authorA]);
     // Then the failing row is A's
@@ -251,11 +290,11 @@ describe('errors never carry a hidden value', () => {
 
 describe('no yes/no answer about a hidden row: a hidden row and a missing one look the same', () => {
   it.each([
-    ['updating B\'s draft', `UPDATE articles SET title = 'x' WHERE id = $1`, articles],
-    ['deleting B\'s draft', `DELETE FROM articles WHERE id = $1`, articles],
-    ['tagging B\'s draft', `INSERT INTO article_tags (article_id, tag_id) VALUES ($1, '${randomUUID()}')`, articles],
-    ['commenting on B\'s draft', `INSERT INTO comments (article_id, body) VALUES ($1, 'x')`, articles],
-    ['statistics of B\'s draft', `INSERT INTO daily_article_stats (article_id, day) VALUES ($1, '2025-02-02')`, articles],
+    ["updating B's draft", `UPDATE articles SET title = 'x' WHERE id = $1`, articles],
+    ["deleting B's draft", `DELETE FROM articles WHERE id = $1`, articles],
+    ["tagging B's draft", `INSERT INTO article_tags (article_id, tag_id) VALUES ($1, '${randomUUID()}')`, articles],
+    ["commenting on B's draft", `INSERT INTO comments (article_id, body) VALUES ($1, 'x')`, articles],
+    ["statistics of B's draft", `INSERT INTO daily_article_stats (article_id, day) VALUES ($1, '2025-02-02')`, articles],
   ])('%s', async (_case, sql) => {
     const hidden = await attack(actors.authorA, sql, [articles['b-draft']]);
     const missing = await attack(actors.authorA, sql, [randomUUID()]);
@@ -263,9 +302,24 @@ describe('no yes/no answer about a hidden row: a hidden row and a missing one lo
   });
 
   it.each([
-    ['a reply to a hidden comment', `INSERT INTO comments (article_id, parent_id, body) VALUES ($1, $2, 'x')`, () => [articles['a-published'], extra.hiddenReply], () => [articles['a-published'], randomUUID()]],
-    ['a cover from B\'s private upload', `INSERT INTO articles (title, author_id, cover_media_id) VALUES ('x', $1, $2)`, () => [ids.authorA, extra.privateUploadOfB], () => [ids.authorA, randomUUID()]],
-    ['an avatar from B\'s private upload', `UPDATE author_profiles SET avatar_media_id = $2 WHERE user_id = $1`, () => [ids.authorA, extra.privateUploadOfB], () => [ids.authorA, randomUUID()]],
+    [
+      'a reply to a hidden comment',
+      `INSERT INTO comments (article_id, parent_id, body) VALUES ($1, $2, 'x')`,
+      () => [articles['a-published'], extra.hiddenReply],
+      () => [articles['a-published'], randomUUID()],
+    ],
+    [
+      "a cover from B's private upload",
+      `INSERT INTO articles (title, author_id, cover_media_id) VALUES ('x', $1, $2)`,
+      () => [ids.authorA, extra.privateUploadOfB],
+      () => [ids.authorA, randomUUID()],
+    ],
+    [
+      "an avatar from B's private upload",
+      `UPDATE author_profiles SET avatar_media_id = $2 WHERE user_id = $1`,
+      () => [ids.authorA, extra.privateUploadOfB],
+      () => [ids.authorA, randomUUID()],
+    ],
   ])('%s is refused like a missing one, before any foreign key could tell them apart', async (_case, sql, hiddenParams, missingParams) => {
     // Given a hidden row and an id nothing has / When A refers to each
     const hidden = await attack(actors.authorA, sql, hiddenParams());
@@ -275,7 +329,7 @@ describe('no yes/no answer about a hidden row: a hidden row and a missing one lo
     expect(shape(hidden)).toEqual(shape(missing));
   });
 
-  it('a hidden draft\'s slug neither conflicts nor changes the slug made for the same title', async () => {
+  it("a hidden draft's slug neither conflicts nor changes the slug made for the same title", async () => {
     await as(actors.authorA, async (tx) => {
       // Given B's draft "Article b-draft" (slug b-draft) / When A writes a draft with B's slug,
       // and one titled like B's draft with no slug
@@ -287,7 +341,7 @@ describe('no yes/no answer about a hidden row: a hidden row and a missing one lo
     });
   });
 
-  it('a slug taken by a published article or by the author\'s own article is refused, naming neither hidden nor foreign text', async () => {
+  it("a slug taken by a published article or by the author's own article is refused, naming neither hidden nor foreign text", async () => {
     // Given B's published article and A's own draft
     const published = await attack(actors.authorA, `INSERT INTO articles (slug, title, author_id) VALUES ('b-published', 'x', $1)`, [ids.authorA]);
     const own = await attack(actors.authorA, `INSERT INTO articles (slug, title, author_id) VALUES ('a-draft', 'x', $1)`, [ids.authorA]);
@@ -296,7 +350,7 @@ describe('no yes/no answer about a hidden row: a hidden row and a missing one lo
     expect(own.error).toMatchObject({ code: '23505' });
   });
 
-  it('the slug check answers nothing about another author\'s articles, even for a row the policy will refuse', async () => {
+  it("the slug check answers nothing about another author's articles, even for a row the policy will refuse", async () => {
     // Given B's draft slug / When A inserts an article under B's name with it, and with a free one
     const hidden = await attack(actors.authorA, `INSERT INTO articles (slug, title, author_id) VALUES ('b-draft', 'x', $1)`, [ids.authorB]);
     const free = await attack(actors.authorA, `INSERT INTO articles (slug, title, author_id) VALUES ('free-slug-${randomUUID().slice(0, 8)}', 'x', $1)`, [ids.authorB]);
@@ -332,9 +386,11 @@ describe('no yes/no answer about a hidden row: a hidden row and a missing one lo
 
   it('the visibility helpers answer false for a hidden row, as for a missing one', async () => {
     const rows = await as(actors.authorA, (tx) =>
-      tx.rows(`SELECT media_usable($1) AS usable, comment_reply_allowed($2, $3) AS reply,
+      tx.rows(
+        `SELECT media_usable($1) AS usable, comment_reply_allowed($2, $3) AS reply,
                       media_usable($4) AS usable_missing, comment_reply_allowed($5, $3) AS reply_missing`,
-        [extra.privateUploadOfB, extra.hiddenReply, articles['a-published'], randomUUID(), randomUUID()]),
+        [extra.privateUploadOfB, extra.hiddenReply, articles['a-published'], randomUUID(), randomUUID()],
+      ),
     );
     expect(rows).toEqual([{ usable: false, reply: false, usable_missing: false, reply_missing: false }]);
   });
@@ -377,10 +433,14 @@ describe('columns only the system sets', () => {
     }
   });
 
-  it('the system fills in who did it: the uploader, the commenter, the revision\'s editor and its number', async () => {
+  it("the system fills in who did it: the uploader, the commenter, the revision's editor and its number", async () => {
     await as(actors.authorA, async (tx) => {
-      const [upload] = await tx.rows<{ uploaded_by: string; storage_key: string }>(`INSERT INTO media (mime_type, size_bytes) VALUES ('image/png', 1) RETURNING uploaded_by, storage_key`);
-      const [comment] = await tx.rows<{ author_id: string; status: string }>(`INSERT INTO comments (article_id, body) VALUES ($1, 'x') RETURNING author_id, status`, [articles['b-published']]);
+      const [upload] = await tx.rows<{ uploaded_by: string; storage_key: string }>(
+        `INSERT INTO media (mime_type, size_bytes) VALUES ('image/png', 1) RETURNING uploaded_by, storage_key`,
+      );
+      const [comment] = await tx.rows<{ author_id: string; status: string }>(`INSERT INTO comments (article_id, body) VALUES ($1, 'x') RETURNING author_id, status`, [
+        articles['b-published'],
+      ]);
       await tx.rows(`UPDATE articles SET body = 'v2' WHERE id = $1`, [articles['a-review']]);
       await tx.rows(`UPDATE articles SET body = 'v3' WHERE id = $1`, [articles['a-review']]);
       const history = await tx.rows(`SELECT revision_number, edited_by FROM article_revisions WHERE article_id = $1 ORDER BY 1`, [articles['a-review']]);
@@ -394,7 +454,7 @@ describe('columns only the system sets', () => {
   });
 });
 
-describe('publication rules: once published, an article is the staff\'s to unpublish, archive, re-slug or delete', () => {
+describe("publication rules: once published, an article is the staff's to unpublish, archive, re-slug or delete", () => {
   it.each([
     ['unpublish it', `UPDATE articles SET status = 'draft' WHERE id = $1`, 'only editors and admins unpublish or archive'],
     ['archive it', `UPDATE articles SET status = 'archived' WHERE id = $1`, 'only editors and admins unpublish or archive'],
@@ -416,7 +476,11 @@ describe('publication rules: once published, an article is the staff\'s to unpub
     const client = await owner.connect();
     const unpublished = randomUUID();
     try {
-      await client.query(`INSERT INTO articles (id, slug, title, body, status, author_id, category_id, published_at) VALUES ($1, 'was-out', 't', 'b', 'draft', $2, $3, now())`, [unpublished, ids.authorA, ids.category]);
+      await client.query(`INSERT INTO articles (id, slug, title, body, status, author_id, category_id, published_at) VALUES ($1, 'was-out', 't', 'b', 'draft', $2, $3, now())`, [
+        unpublished,
+        ids.authorA,
+        ids.category,
+      ]);
       // When A deletes it / Then nothing goes
       const deleted = await as(actors.authorA, (tx) => tx.affected(`DELETE FROM articles WHERE id = $1`, [unpublished]));
       expect(deleted).toBe(0);
@@ -469,7 +533,7 @@ describe('every table has a policy for every command the application may run', (
     ['delete a tag (and the links of drafts it is on)', `DELETE FROM tags WHERE id = $1`, () => [extra.tag]],
     ['create a tag', `INSERT INTO tags (slug, name) VALUES ('x', 'x')`, () => []],
     ['delete an upload (and the covers that use it)', `DELETE FROM media WHERE id = $1`, () => [extra.coverOfBDraft]],
-    ['describe someone else\'s upload', `UPDATE media SET alt_text = 'x' WHERE id = $1`, () => [extra.privateUploadOfB]],
+    ["describe someone else's upload", `UPDATE media SET alt_text = 'x' WHERE id = $1`, () => [extra.privateUploadOfB]],
     ['write statistics', `UPDATE daily_article_stats SET views = views + 1000`, () => []],
     ['delete a comment (one with a hidden reply)', `DELETE FROM comments WHERE id = $1`, () => [comments.onPublishedByReader]],
   ];
@@ -499,7 +563,7 @@ describe('every table has a policy for every command the application may run', (
     expect(await as(actors.editor, read)).toHaveLength(2);
   });
 
-  it('media: A sees A\'s uploads and what visible articles show; B\'s private upload and B\'s draft cover stay hidden', async () => {
+  it("media: A sees A's uploads and what visible articles show; B's private upload and B's draft cover stay hidden", async () => {
     const read = (tx: Transaction) => tx.rows<{ id: string }>(`SELECT id FROM media ORDER BY id`).then((rows) => rows.map((row) => row.id));
     expect(await as(actors.authorA, read)).toEqual([extra.uploadOfA]);
     expect(await as(actors.authorB, read)).toEqual([extra.privateUploadOfB, extra.coverOfBDraft].sort());
@@ -530,7 +594,10 @@ describe('concurrency: checks that read other rows hold under concurrent transac
         (error: pg.DatabaseError) => error.code,
       );
       await new Promise((resolve) => setTimeout(resolve, 200));
-      const firstOutcome = await first.query('COMMIT').then(() => 'committed', (error: pg.DatabaseError) => error.code);
+      const firstOutcome = await first.query('COMMIT').then(
+        () => 'committed',
+        (error: pg.DatabaseError) => error.code,
+      );
       const secondOutcome = await secondMove;
       // Then one of them fails (a cycle refused, a deadlock or a serialization failure) and the tree has no cycle
       expect([firstOutcome, secondOutcome].filter((outcome) => outcome === 'committed')).toHaveLength(1);
@@ -557,7 +624,9 @@ describe('concurrency: checks that read other rows hold under concurrent transac
         await claim(client, 'author', ids.authorA);
       }
       // When both insert the title with no slug, the second before the first commits
-      const [{ slug: one }] = (await first.query<{ slug: string }>(`INSERT INTO articles (title, author_id) VALUES ($1, $2) RETURNING slug`, [title, ids.authorA])).rows as [{ slug: string }];
+      const [{ slug: one }] = (await first.query<{ slug: string }>(`INSERT INTO articles (title, author_id) VALUES ($1, $2) RETURNING slug`, [title, ids.authorA])).rows as [
+        { slug: string },
+      ];
       const secondInsert = second.query<{ slug: string }>(`INSERT INTO articles (title, author_id) VALUES ($1, $2) RETURNING slug`, [title, ids.authorA]);
       await new Promise((resolve) => setTimeout(resolve, 200));
       await first.query('COMMIT');
@@ -571,7 +640,7 @@ describe('concurrency: checks that read other rows hold under concurrent transac
     }
   });
 
-  it('an author\'s slug lock does not block another author writing the same title', async () => {
+  it("an author's slug lock does not block another author writing the same title", async () => {
     const title = `Shared ${randomUUID().slice(0, 8)}`;
     const [holder, other] = [await appClient(), await appClient()];
     try {
@@ -666,7 +735,10 @@ describe('shared primitives: locks, other databases, storage outside the tables,
       await client.query('BEGIN');
       await claim(client, 'author', ids.authorA);
       await client.query(`UPDATE articles SET excerpt = excerpt WHERE id = $1`, [articles['a-draft']]);
-      const error = await client.query(`PREPARE TRANSACTION 'kept'`).then(() => undefined, (caught: pg.DatabaseError) => caught);
+      const error = await client.query(`PREPARE TRANSACTION 'kept'`).then(
+        () => undefined,
+        (caught: pg.DatabaseError) => caught,
+      );
       expect(error).toMatchObject({ code: '55000', message: 'prepared transactions are disabled' });
     } finally {
       await client.query('ROLLBACK').catch(() => undefined);
@@ -675,7 +747,13 @@ describe('shared primitives: locks, other databases, storage outside the tables,
   });
 
   it('reporting cannot take advisory locks, create large objects or read the statistics either', async () => {
-    for (const sql of ['SELECT pg_try_advisory_lock(7263001337)', `SELECT lo_from_bytea(0, 'x')`, 'SELECT * FROM pg_stat_xact_user_tables', 'SELECT query FROM pg_stat_activity', 'SELECT * FROM pg_locks']) {
+    for (const sql of [
+      'SELECT pg_try_advisory_lock(7263001337)',
+      `SELECT lo_from_bytea(0, 'x')`,
+      'SELECT * FROM pg_stat_xact_user_tables',
+      'SELECT query FROM pg_stat_activity',
+      'SELECT * FROM pg_locks',
+    ]) {
       const error = await asReadonly((tx) => tx.failure(sql));
       expect(error).toMatchObject({ code: '42501' });
     }
@@ -708,7 +786,7 @@ describe('shared primitives: locks, other databases, storage outside the tables,
     }
   });
 
-  it('the application cannot end or cancel the platform\'s other sessions', async () => {
+  it("the application cannot end or cancel the platform's other sessions", async () => {
     const other = await appClient();
     try {
       const { rows } = await other.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
@@ -721,16 +799,19 @@ describe('shared primitives: locks, other databases, storage outside the tables,
   });
 
   it('the roles run with the limits of the README, and cannot raise the ones PostgreSQL enforces', async () => {
-    const limits = async (pool: pg.Pool) => (await pool.query(`SELECT current_setting('statement_timeout') AS statement, current_setting('lock_timeout') AS lock,
+    const limits = async (pool: pg.Pool) =>
+      (
+        await pool.query(`SELECT current_setting('statement_timeout') AS statement, current_setting('lock_timeout') AS lock,
         current_setting('idle_in_transaction_session_timeout') AS idle, current_setting('transaction_timeout') AS transaction,
-        current_setting('temp_file_limit') AS temp, (SELECT rolconnlimit FROM pg_roles WHERE rolname = current_user) AS connections`)).rows[0];
+        current_setting('temp_file_limit') AS temp, (SELECT rolconnlimit FROM pg_roles WHERE rolname = current_user) AS connections`)
+      ).rows[0];
     expect(await limits(app)).toEqual({ statement: '15s', lock: '5s', idle: '30s', transaction: '1min', temp: '512MB', connections: 150 });
     expect(await limits(readonly)).toEqual({ statement: '5min', lock: '10s', idle: '10min', transaction: '30min', temp: '2GB', connections: 10 });
   });
 });
 
-describe('what a compromised session leaves behind does not reach the platform\'s connections', () => {
-  it('a role default the application sets on itself (row_security off) is overridden by DATABASE_URL\'s options', async () => {
+describe("what a compromised session leaves behind does not reach the platform's connections", () => {
+  it("a role default the application sets on itself (row_security off) is overridden by DATABASE_URL's options", async () => {
     // Given the URL the stack exports for the platform, with its pinned options
     const spec = describeWithDefaults(postgresql, 'prod');
     const platformUrl = connectionUrl(spec.appConnection, EMBEDDED_PASSWORDS.allixios_app, '127.0.0.1', server.port);
@@ -744,11 +825,16 @@ describe('what a compromised session leaves behind does not reach the platform\'
       await attacker.end();
       // Then a plain connection of the role is broken by them, but the platform's is not
       const plain = await appClient();
-      const broken = await plain.query('SELECT count(*) FROM articles').then(() => undefined, (error: pg.DatabaseError) => error);
+      const broken = await plain.query('SELECT count(*) FROM articles').then(
+        () => undefined,
+        (error: pg.DatabaseError) => error,
+      );
       await plain.end();
       const platform = new pg.Client({ connectionString: platformUrl });
       await platform.connect();
-      const settings = await platform.query(`SELECT current_setting('row_security') AS rls, current_setting('statement_timeout') AS timeout, count(*)::int AS published FROM articles WHERE status = 'published'`);
+      const settings = await platform.query(
+        `SELECT current_setting('row_security') AS rls, current_setting('statement_timeout') AS timeout, count(*)::int AS published FROM articles WHERE status = 'published'`,
+      );
       await platform.end();
       expect(broken).toMatchObject({ code: '42501' });
       expect(settings.rows).toEqual([{ rls: 'on', timeout: '15s', published: 2 }]);
@@ -759,11 +845,19 @@ describe('what a compromised session leaves behind does not reach the platform\'
     }
   });
 
-  it('DATABASE_URL pins exactly the role\'s own defaults from initdb/10-roles.sh', async () => {
+  it("DATABASE_URL pins exactly the role's own defaults from initdb/10-roles.sh", async () => {
     const { rows } = await owner.query<{ rolconfig: string[] }>(`SELECT rolconfig FROM pg_roles WHERE rolname = 'allixios_app'`);
     const pinned = APP_SESSION_OPTIONS.split(/\s*-c\s+/).filter(Boolean);
     const roleDefaults = rows[0]!.rolconfig.filter((setting) => !setting.startsWith('temp_file_limit'));
-    const notRoleDefaults = ['row_security=on', 'default_transaction_read_only=off', 'debug_print_parse=off', 'debug_print_rewritten=off', 'debug_print_plan=off', 'client_min_messages=notice', 'search_path=public'];
+    const notRoleDefaults = [
+      'row_security=on',
+      'default_transaction_read_only=off',
+      'debug_print_parse=off',
+      'debug_print_rewritten=off',
+      'debug_print_plan=off',
+      'client_min_messages=notice',
+      'search_path=public',
+    ];
     expect(pinned.filter((setting) => !notRoleDefaults.includes(setting))).toEqual(roleDefaults);
   });
 });
@@ -775,10 +869,9 @@ describe('a claim holds for its own transaction only', () => {
       // Given a request whose injected statement sets an admin claim for the whole session,
       // stamp included, and commits
       await client.query('BEGIN');
-      await client.query(
-        `SELECT set_config('app.user_role', 'admin', false), set_config('app.user_id', $1, false), set_config('app.claimed_in', app_transaction_stamp(), false)`,
-        [ids.admin],
-      );
+      await client.query(`SELECT set_config('app.user_role', 'admin', false), set_config('app.user_id', $1, false), set_config('app.claimed_in', app_transaction_stamp(), false)`, [
+        ids.admin,
+      ]);
       await client.query('COMMIT');
       // When the next request on that connection claims nothing (anonymous)
       await client.query('BEGIN');
@@ -837,7 +930,7 @@ describe('plans and statistics tell nothing about hidden text', () => {
     Plans?: PlanNode[];
   }
 
-  it('EXPLAIN ANALYZE of slug ranges cannot spell out a hidden draft\'s slug', async () => {
+  it("EXPLAIN ANALYZE of slug ranges cannot spell out a hidden draft's slug", async () => {
     await as(actors.authorA, async (tx) => {
       // Given B's draft "b-draft" and an attacker free to steer the planner to any index
       await tx.rows('SET LOCAL enable_seqscan = off');
@@ -853,14 +946,14 @@ describe('plans and statistics tell nothing about hidden text', () => {
     });
   });
 
-  it('EXPLAIN\'s estimates cannot spell out hidden slugs or e-mail addresses', async () => {
+  it("EXPLAIN's estimates cannot spell out hidden slugs or e-mail addresses", async () => {
     // Given 200 hidden drafts of B whose slugs share a prefix, 200 accounts whose addresses share
     // one, and fresh statistics
     const marker = `zq${randomUUID().slice(0, 6)}`;
-    await owner.query(
-      `INSERT INTO articles (slug, title, body, author_id) SELECT $1 || '-' || i, 'Hidden ' || i, 'Codename ' || $1, $2 FROM generate_series(1, 200) i`,
-      [marker, ids.authorB],
-    );
+    await owner.query(`INSERT INTO articles (slug, title, body, author_id) SELECT $1 || '-' || i, 'Hidden ' || i, 'Codename ' || $1, $2 FROM generate_series(1, 200) i`, [
+      marker,
+      ids.authorB,
+    ]);
     await owner.query(`INSERT INTO users (email, display_name) SELECT $1 || i || '@corp.example', 'Hidden ' || i FROM generate_series(1, 200) i`, [marker]);
     await owner.query('ANALYZE articles, users');
     try {

@@ -104,9 +104,7 @@ describe('articles: who sees what', () => {
   ] as const)('%s: app_claim() raises, and the same settings written directly grant nothing an anonymous visitor lacks', async (_case, actor, code, message) => {
     // Given a transaction whose two settings contradict each other or are malformed, claimed
     // through app_claim() or written directly
-    const viaClaim = await as({ role: null, userId: null }, (tx) =>
-      tx.failure('SELECT app_claim($1, $2)', [actor.userId, actor.role]),
-    );
+    const viaClaim = await as({ role: null, userId: null }, (tx) => tx.failure('SELECT app_claim($1, $2)', [actor.userId, actor.role]));
     const visible = await as({ ...actor, unchecked: true }, (tx) =>
       // When it reads all articles
       tx.rows('SELECT slug FROM articles'),
@@ -167,7 +165,7 @@ describe('articles: who inserts, updates and deletes', () => {
     });
   });
 
-  it('an author edits their own draft, review and published articles, not archived ones, and no one else\'s', async () => {
+  it("an author edits their own draft, review and published articles, not archived ones, and no one else's", async () => {
     await as(actors.authorA, async (tx) => {
       // Given author A
       // When A edits their own articles but the archived one, the archived one, then B's draft and B's published article
@@ -208,7 +206,7 @@ describe('articles: who inserts, updates and deletes', () => {
     });
   });
 
-  it.each(['editor', 'admin'] as const)('%s updates and deletes any author\'s articles', async (name) => {
+  it.each(['editor', 'admin'] as const)("%s updates and deletes any author's articles", async (name) => {
     await as(actors[name], async (tx) => {
       // Given B's draft and A's published article
       // When staff edit B's draft and delete A's published article
@@ -258,15 +256,14 @@ describe('publishing', () => {
     expect(error).toMatchObject({ code: '42501' });
   });
 
-  it('an editor publishes an author\'s article with publish_article, stamped and recorded in the history', async () => {
+  it("an editor publishes an author's article with publish_article, stamped and recorded in the history", async () => {
     await as(actors.editor, async (tx) => {
       // Given author A's article in review
       // When the editor publishes it
       const [result] = await tx.rows<{ published_at: Date }>(`SELECT publish_article($1) AS published_at`, [articles['a-review']]);
-      const [article] = await tx.rows<{ status: string; published_at: Date; now: Date }>(
-        `SELECT status, published_at, now() AS now FROM articles WHERE id = $1`,
-        [articles['a-review']],
-      );
+      const [article] = await tx.rows<{ status: string; published_at: Date; now: Date }>(`SELECT status, published_at, now() AS now FROM articles WHERE id = $1`, [
+        articles['a-review'],
+      ]);
       const revisions = await tx.rows(`SELECT status, edited_by FROM article_revisions WHERE article_id = $1`, [articles['a-review']]);
       // Then it is published now, and the replaced version is kept under the editor's name
       expect(article?.status).toBe('published');
@@ -317,7 +314,7 @@ describe('revisions', () => {
     expect(seen).toEqual({ authorA: one, authorB: [], reader: [], anonymous: [], editor: one, admin: one });
   });
 
-  it('an author\'s edit records the replaced version under the author\'s name', async () => {
+  it("an author's edit records the replaced version under the author's name", async () => {
     await as(actors.authorA, async (tx) => {
       // Given A's draft with one revision
       // When A rewrites its title
@@ -330,14 +327,14 @@ describe('revisions', () => {
     });
   });
 
-  it('revisions cannot be forged for another author\'s article, nor changed or removed', async () => {
+  it("revisions cannot be forged for another author's article, nor changed or removed", async () => {
     await as(actors.authorB, async (tx) => {
       // Given author B
       // When B writes a revision of A's draft, and updates or deletes revisions
-      const forged = await tx.failure(
-        `INSERT INTO article_revisions (article_id, revision_number, title, body, status, edited_by) VALUES ($1, 99, 't', 'b', 'draft', $2)`,
-        [articles['a-draft'], ids.authorB],
-      );
+      const forged = await tx.failure(`INSERT INTO article_revisions (article_id, revision_number, title, body, status, edited_by) VALUES ($1, 99, 't', 'b', 'draft', $2)`, [
+        articles['a-draft'],
+        ids.authorB,
+      ]);
       const updated = await tx.failure(`UPDATE article_revisions SET title = 'x'`);
       const deleted = await tx.failure(`DELETE FROM article_revisions`);
       // Then none is granted at all: history is written by the revision trigger alone
@@ -354,14 +351,14 @@ describe('revisions', () => {
     // Given author A's own draft
     const errors = await as(actors.authorA, async (tx) => [
       // When A writes a revision of it signed by the editor, and one signed by A
-      await tx.failure(
-        `INSERT INTO article_revisions (article_id, revision_number, title, body, status, edited_by) VALUES ($1, 99, 't', 'b', 'draft', $2)`,
-        [articles['a-draft'], ids.editor],
-      ),
-      await tx.failure(
-        `INSERT INTO article_revisions (article_id, revision_number, title, body, status, edited_by) VALUES ($1, 2, 't', 'b', 'draft', $2)`,
-        [articles['a-draft'], ids.authorA],
-      ),
+      await tx.failure(`INSERT INTO article_revisions (article_id, revision_number, title, body, status, edited_by) VALUES ($1, 99, 't', 'b', 'draft', $2)`, [
+        articles['a-draft'],
+        ids.editor,
+      ]),
+      await tx.failure(`INSERT INTO article_revisions (article_id, revision_number, title, body, status, edited_by) VALUES ($1, 2, 't', 'b', 'draft', $2)`, [
+        articles['a-draft'],
+        ids.authorA,
+      ]),
     ]);
     // Then neither is possible: the application has no INSERT on the history
     for (const error of errors) {
@@ -372,8 +369,7 @@ describe('revisions', () => {
 });
 
 describe('comments', () => {
-  const visibleComments = (tx: Transaction) =>
-    tx.rows<{ id: string }>('SELECT id FROM comments ORDER BY id').then((rows) => rows.map((row) => row.id).sort());
+  const visibleComments = (tx: Transaction) => tx.rows<{ id: string }>('SELECT id FROM comments ORDER BY id').then((rows) => rows.map((row) => row.id).sort());
 
   it('each role sees the comments of the matrix', async () => {
     // Given a visible and a hidden comment on A's published article and A's note on A's draft
@@ -424,7 +420,7 @@ describe('comments', () => {
     expect(error).toMatchObject({ code: '42501' });
   });
 
-  it('a user edits and withdraws their own comment, but cannot touch others\' or undo moderation', async () => {
+  it("a user edits and withdraws their own comment, but cannot touch others' or undo moderation", async () => {
     // Given the reader's visible comment, and B's comment a moderator hid
     await as(actors.reader, async (tx) => {
       // When the reader edits their own comment and then someone else's
@@ -445,7 +441,7 @@ describe('comments', () => {
     expect(unhidden?.message).toContain('is hidden: only editors and admins change it');
   });
 
-  it('an editor moderates anyone\'s comment', async () => {
+  it("an editor moderates anyone's comment", async () => {
     await as(actors.editor, async (tx) => {
       // Given the reader's visible comment
       // When the editor hides it
@@ -475,7 +471,7 @@ describe('users and author profiles', () => {
     expect(seen).toEqual({ anonymous: [], reader: [ids.reader], authorA: [ids.authorA], editor: everyone, admin: everyone });
   });
 
-  it('self-signup inserts one\'s own row as a reader, nothing more', async () => {
+  it("self-signup inserts one's own row as a reader, nothing more", async () => {
     const newcomer = randomUUID();
     const insert = `INSERT INTO users (id, email, display_name, role) VALUES ($1, $2, 'New Person', $3) RETURNING id, role`;
     // Given a new visitor whose id the application claims with role reader
@@ -562,7 +558,7 @@ describe('no way around row-level security for the application', () => {
     expect(error?.message).toContain('row-level security policy for table "articles"');
   });
 
-  it('author B reaches author A\'s draft through no table, view or function', async () => {
+  it("author B reaches author A's draft through no table, view or function", async () => {
     // Given A's draft, its revision, its tag link, A's note on it, and the word "zanzibar" only
     // drafts contain; the owner sees all of them
     const probes = async (tx: Transaction) => ({
@@ -592,7 +588,7 @@ describe('no way around row-level security for the application', () => {
     expect(asB).toEqual({ articles: [], revisions: [], tags: [], comments: [], view: [], search: ['b-draft', 'b-review'] });
   });
 
-  it('author B cannot tag author A\'s draft or remove its tags', async () => {
+  it("author B cannot tag author A's draft or remove its tags", async () => {
     await as(actors.authorB, async (tx) => {
       // Given A's draft carrying a tag
       // When B links a tag to it and deletes its links
@@ -629,11 +625,7 @@ describe('reporting role (allixios_readonly)', () => {
     });
   });
 
-  const writes = [
-    `INSERT INTO tags (slug, name) VALUES ('report', 'Report')`,
-    `UPDATE articles SET title = 'Rewritten'`,
-    `DELETE FROM comments`,
-  ];
+  const writes = [`INSERT INTO tags (slug, name) VALUES ('report', 'Report')`, `UPDATE articles SET title = 'Rewritten'`, `DELETE FROM comments`];
 
   it.each(writes)('cannot write, its transactions being read-only: %s', async (statement) => {
     // Given a reporting session in its default transaction mode

@@ -93,16 +93,15 @@ function sqlFiles(folder: string): string[] {
     .map((name) => join(ASSETS, folder, name));
 }
 
-
 beforeAll(async () => {
   server = await startEmbeddedPostgres();
   await applyPostgresAssets(server.url('allixios_owner'));
   owner = new pg.Pool({ connectionString: server.url('allixios_owner'), max: 2 });
   app = new pg.Pool({ connectionString: server.url('allixios_app'), max: 2 });
-  await owner.query(
-    `INSERT INTO users (id, email, display_name, role) VALUES ($1, 'ann@example.com', 'Ann', 'author'), ($2, 'eve@example.com', 'Eve', 'editor')`,
-    [users.author, users.editor],
-  );
+  await owner.query(`INSERT INTO users (id, email, display_name, role) VALUES ($1, 'ann@example.com', 'Ann', 'author'), ($2, 'eve@example.com', 'Eve', 'editor')`, [
+    users.author,
+    users.editor,
+  ]);
   [{ id: category }] = (await owner.query<{ id: string }>(`INSERT INTO categories (slug, name) VALUES ('databases', 'Databases') RETURNING id`)).rows as [{ id: string }];
 });
 
@@ -112,7 +111,7 @@ afterAll(async () => {
 });
 
 describe('applying the assets to a fresh database', () => {
-  it('creates the platform\'s tables, every one with row-level security enabled and forced', async () => {
+  it("creates the platform's tables, every one with row-level security enabled and forced", async () => {
     // Given the assets applied by beforeAll
     // When the catalog lists the tables of public
     const tables = await rows<{ name: string; rls: boolean; forced: boolean }>(
@@ -193,7 +192,10 @@ describe('applying the assets to a fresh database', () => {
       // When each statement runs again on its own, as the runner sends them (CONCURRENTLY refuses
       // a transaction block)
       for (const statement of statements) await owner.query(statement);
-      expect(statements.some((statement) => /CREATE INDEX CONCURRENTLY IF NOT EXISTS/.test(statement)), file).toBe(true);
+      expect(
+        statements.some((statement) => /CREATE INDEX CONCURRENTLY IF NOT EXISTS/.test(statement)),
+        file,
+      ).toBe(true);
     }
     // Then each index is there once, valid, and described
     expect(
@@ -208,7 +210,7 @@ describe('applying the assets to a fresh database', () => {
 });
 
 describe('privileges', () => {
-  it('only the search, the visibility helpers and the system\'s triggers run as their owner, never for reporting, and every view as its caller', async () => {
+  it("only the search, the visibility helpers and the system's triggers run as their owner, never for reporting, and every view as its caller", async () => {
     // Given the functions and views in public
     const definers = await rows<{ name: string; callers: string[] }>(
       `SELECT proname AS name,
@@ -314,20 +316,17 @@ describe('constraints', () => {
   it('a published article needs published_at, and a title, body and category', async () => {
     // Given complete and incomplete published articles
     // When they are stored without published_at, and without a body
-    const withoutDate = await failure(
-      `INSERT INTO articles (title, body, status, author_id, category_id) VALUES ('t', 'b', 'published', $1, $2)`,
-      [users.author, category],
-    );
-    const withoutBody = await failure(
-      `INSERT INTO articles (title, body, status, author_id, category_id, published_at) VALUES ('t', '  ', 'published', $1, $2, now())`,
-      [users.author, category],
-    );
+    const withoutDate = await failure(`INSERT INTO articles (title, body, status, author_id, category_id) VALUES ('t', 'b', 'published', $1, $2)`, [users.author, category]);
+    const withoutBody = await failure(`INSERT INTO articles (title, body, status, author_id, category_id, published_at) VALUES ('t', '  ', 'published', $1, $2, now())`, [
+      users.author,
+      category,
+    ]);
     // Then each fails on its own check
     expect(withoutDate).toMatchObject({ code: '23514', constraint: 'articles_published_at_required' });
     expect(withoutBody).toMatchObject({ code: '23514', constraint: 'articles_published_complete' });
   });
 
-  it('a category can be neither its own parent nor its descendant\'s child', async () => {
+  it("a category can be neither its own parent nor its descendant's child", async () => {
     // Given a category with a child
     const [parent] = await rows<{ id: string }>(`INSERT INTO categories (slug, name) VALUES ('parent-cat', 'Parent') RETURNING id`);
     const [child] = await rows<{ id: string }>(`INSERT INTO categories (slug, name, parent_id) VALUES ('child-cat', 'Child', $1) RETURNING id`, [parent!.id]);
@@ -387,7 +386,7 @@ describe('what deletions take with them', () => {
     expect(left).toEqual({ comments: 0, revisions: 0, tags: 0, stats: 0 });
   });
 
-  it('a comment with replies cannot be deleted alone, and a reply stays on its parent\'s article', async () => {
+  it("a comment with replies cannot be deleted alone, and a reply stays on its parent's article", async () => {
     // Given a comment with a reply, and a second article
     const article = await insertArticle({ status: 'published', publishedAt: new Date() });
     const other = await insertArticle({ status: 'published', publishedAt: new Date() });
@@ -403,7 +402,9 @@ describe('what deletions take with them', () => {
 
   it('an author with articles cannot be deleted, and a deleted cover image leaves the article without cover', async () => {
     // Given the author's articles and one with a cover image
-    const [media] = await rows<{ id: string }>(`INSERT INTO media (storage_key, mime_type, size_bytes, width, height) VALUES ('covers/1.png', 'image/png', 2048, 800, 600) RETURNING id`);
+    const [media] = await rows<{ id: string }>(
+      `INSERT INTO media (storage_key, mime_type, size_bytes, width, height) VALUES ('covers/1.png', 'image/png', 2048, 800, 600) RETURNING id`,
+    );
     const article = await insertArticle();
     await owner.query(`UPDATE articles SET cover_media_id = $1 WHERE id = $2`, [media!.id, article.id]);
     // When the author and the image are deleted
@@ -487,9 +488,7 @@ describe('triggers and derived columns', () => {
     await owner.query(`UPDATE articles SET category_id = $1 WHERE id = $2`, [other[0]!.id, article.id]);
     await owner.query(`UPDATE articles SET body = 'Two' WHERE id = $1`, [article.id]);
     // Then two revisions hold the versions the text edits replaced; the category move made none
-    expect(
-      await rows(`SELECT revision_number, title, body, status FROM article_revisions WHERE article_id = $1 ORDER BY revision_number`, [article.id]),
-    ).toEqual([
+    expect(await rows(`SELECT revision_number, title, body, status FROM article_revisions WHERE article_id = $1 ORDER BY revision_number`, [article.id])).toEqual([
       { revision_number: 1, title: 'First', body: 'One', status: 'draft' },
       { revision_number: 2, title: 'Second', body: 'One', status: 'draft' },
     ]);
@@ -540,13 +539,16 @@ describe('what the policies read on the row follows its article (schemas/V0019)'
     await owner.query(`UPDATE articles SET cover_media_id = NULL WHERE id = $1`, [draft.id]);
     expect(await shown()).toBe(false);
     // As an avatar: shown until the profile lets go of it
-    await owner.query(`INSERT INTO author_profiles (user_id, display_name, avatar_media_id) VALUES ($1, 'Ed', $2) ON CONFLICT (user_id) DO UPDATE SET avatar_media_id = EXCLUDED.avatar_media_id`, [users.editor, file!.id]);
+    await owner.query(
+      `INSERT INTO author_profiles (user_id, display_name, avatar_media_id) VALUES ($1, 'Ed', $2) ON CONFLICT (user_id) DO UPDATE SET avatar_media_id = EXCLUDED.avatar_media_id`,
+      [users.editor, file!.id],
+    );
     expect(await shown()).toBe(true);
     await owner.query(`UPDATE author_profiles SET avatar_media_id = NULL WHERE user_id = $1`, [users.editor]);
     expect(await shown()).toBe(false);
   });
 
-  it('what the system keeps is no client\'s to write', async () => {
+  it("what the system keeps is no client's to write", async () => {
     const client = await app.connect();
     try {
       await client.query('BEGIN');
@@ -558,7 +560,10 @@ describe('what the policies read on the row follows its article (schemas/V0019)'
         `UPDATE daily_article_stats SET article_author_id = $1`,
       ]) {
         await client.query('SAVEPOINT attempt');
-        const error = await client.query(sql, sql.includes('$1') ? [users.editor] : []).then(() => undefined, (caught: pg.DatabaseError) => caught);
+        const error = await client.query(sql, sql.includes('$1') ? [users.editor] : []).then(
+          () => undefined,
+          (caught: pg.DatabaseError) => caught,
+        );
         await client.query('ROLLBACK TO SAVEPOINT attempt');
         expect(error, sql).toMatchObject({ code: '42501' });
       }
@@ -581,7 +586,10 @@ describe('publish_article', () => {
     // Given a draft lacking one part
     const article = await insertArticle({ status: 'review', ...fields });
     // When an editor publishes it
-    const error = await publish(article.id).then(() => undefined, (caught: pg.DatabaseError) => caught);
+    const error = await publish(article.id).then(
+      () => undefined,
+      (caught: pg.DatabaseError) => caught,
+    );
     // Then it is refused naming what is missing, and stays in review
     expect(error).toMatchObject({ code: '23514' });
     expect(error?.message).toContain(`needs ${missing}`);
@@ -615,8 +623,10 @@ describe('full-text search', () => {
   });
 
   const search = (query: string) =>
-    asApp('anonymous', null, async (client) =>
-      (await client.query<{ slug: string; rank: number; headline: string }>(`SELECT slug, rank, headline FROM search_articles($1)`, [query])).rows,
+    asApp(
+      'anonymous',
+      null,
+      async (client) => (await client.query<{ slug: string; rank: number; headline: string }>(`SELECT slug, rank, headline FROM search_articles($1)`, [query])).rows,
     );
 
   it('ranks a title match above a body match and highlights the match', async () => {
@@ -661,9 +671,7 @@ describe('query plans of the platform', () => {
   beforeAll(async () => {
     // Enough rows that the planner prefers the indexes on its own: 20 categories of 300
     // published articles each, plus drafts the partial indexes leave out.
-    const categories = await rows<{ id: string }>(
-      `INSERT INTO categories (slug, name) SELECT 'bulk-' || n, 'Bulk ' || n FROM generate_series(1, 20) n RETURNING id`,
-    );
+    const categories = await rows<{ id: string }>(`INSERT INTO categories (slug, name) SELECT 'bulk-' || n, 'Bulk ' || n FROM generate_series(1, 20) n RETURNING id`);
     listed = categories[0]!.id;
     await owner.query(
       `INSERT INTO articles (slug, title, body, status, author_id, category_id, published_at)
@@ -708,10 +716,7 @@ describe('query plans of the platform', () => {
 
   it('the homepage reads the newest published articles from their own index', async () => {
     // Given the same articles / When the homepage lists the newest
-    const { indexes, nodes } = await plan(
-      `SELECT id, slug, title, published_at FROM articles WHERE status = 'published' ORDER BY published_at DESC, id DESC LIMIT 20`,
-      [],
-    );
+    const { indexes, nodes } = await plan(`SELECT id, slug, title, published_at FROM articles WHERE status = 'published' ORDER BY published_at DESC, id DESC LIMIT 20`, []);
     // Then articles_published_newest_idx serves it in order
     expect(indexes).toEqual(['articles_published_newest_idx']);
     expect(nodes).not.toContain('Sort');

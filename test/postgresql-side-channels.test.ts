@@ -88,7 +88,9 @@ function removed(root: PlanNode, relation: string): number {
 
 /** Whether the policy's claim InitPlans ran: only when some row reached the policy's filter. */
 function policyRan(root: PlanNode): boolean {
-  return nodes(root).some((node) => (node as { 'Parent Relationship'?: string })['Parent Relationship'] === 'InitPlan' && ((node as { 'Actual Loops'?: number })['Actual Loops'] ?? 0) > 0);
+  return nodes(root).some(
+    (node) => (node as { 'Parent Relationship'?: string })['Parent Relationship'] === 'InitPlan' && ((node as { 'Actual Loops'?: number })['Actual Loops'] ?? 0) > 0,
+  );
 }
 
 /**
@@ -133,20 +135,25 @@ beforeAll(async () => {
     [extra.privateUploadOfB, extra.coverOfBDraft, extra.uploadOfA, ids.authorB, ids.authorA],
   );
   await owner.query(`UPDATE articles SET cover_media_id = $1 WHERE id = $2`, [extra.coverOfBDraft, articles['b-draft']]);
-  await owner.query(
-    `INSERT INTO comments (id, article_id, author_id, parent_id, body, status) VALUES ($1, $2, $3, $4, 'HIDDEN-REPLY-TEXT', 'hidden')`,
-    [extra.hiddenReply, articles['a-published'], ids.authorB, comments.onPublishedByReader],
-  );
+  await owner.query(`INSERT INTO comments (id, article_id, author_id, parent_id, body, status) VALUES ($1, $2, $3, $4, 'HIDDEN-REPLY-TEXT', 'hidden')`, [
+    extra.hiddenReply,
+    articles['a-published'],
+    ids.authorB,
+    comments.onPublishedByReader,
+  ]);
   // B's secret draft: words that appear in no article anyone but B (and the staff) can see.
-  await owner.query(
-    `INSERT INTO articles (id, slug, title, body, author_id) VALUES ($1, 'b-secret', 'Merger memo', 'Codename quokkasecret acquisition of Initech', $2)`,
-    [extra.secretDraftOfB, ids.authorB],
-  );
+  await owner.query(`INSERT INTO articles (id, slug, title, body, author_id) VALUES ($1, 'b-secret', 'Merger memo', 'Codename quokkasecret acquisition of Initech', $2)`, [
+    extra.secretDraftOfB,
+    ids.authorB,
+  ]);
   // B rewrites the memo: the replaced text goes into B's (hidden) history
   await owner.query(`UPDATE articles SET body = 'Codename quokkasecret, second draft' WHERE id = $1`, [extra.secretDraftOfB]);
   // A visible comment on an article that is no longer published (written while it was; the
   // staff have since unpublished it): hidden from everyone but its author and the staff.
-  await owner.query(`INSERT INTO articles (id, slug, title, body, author_id, status, published_at, category_id) VALUES ($1, 'b-withdrawn', 'Withdrawn', 'Gone again', $2, 'published', now(), $3)`, [extra.withdrawnOfB, ids.authorB, ids.category]);
+  await owner.query(
+    `INSERT INTO articles (id, slug, title, body, author_id, status, published_at, category_id) VALUES ($1, 'b-withdrawn', 'Withdrawn', 'Gone again', $2, 'published', now(), $3)`,
+    [extra.withdrawnOfB, ids.authorB, ids.category],
+  );
   await owner.query(`INSERT INTO comments (article_id, author_id, body) VALUES ($1, $2, 'COMMENT-ON-WITHDRAWN')`, [extra.withdrawnOfB, ids.editor]);
   await owner.query(`UPDATE articles SET status = 'archived' WHERE id = $1`, [extra.withdrawnOfB]);
 }, 120_000);
@@ -191,9 +198,30 @@ describe('a policy that looks at another table per row would count the hidden ro
   // passed the query's own conditions. The system keeps what the check needs on the row itself
   // (schemas/V0019), so no work is done per row but the comparison.
   const cases: Array<[what: string, actor: Actor, table: string, column: string, where: string, hiddenQuery: string]> = [
-    ['a visible comment on a withdrawn article, to an anonymous visitor', actors.anonymous, 'comments', 'body', `status = 'visible'`, `SELECT c.body AS value FROM comments c JOIN articles a ON a.id = c.article_id WHERE a.status <> 'published'`],
-    ['the revisions of B\'s articles, to author A', actors.authorA, 'article_revisions', 'body', 'true', `SELECT r.body AS value FROM article_revisions r JOIN articles a ON a.id = r.article_id WHERE a.author_id <> '${ids.authorA}'`],
-    ['the alt text of B\'s private upload, to author A, through buffers', actors.authorA, 'media', 'alt_text', 'true', `SELECT alt_text AS value FROM media WHERE uploaded_by <> '${ids.authorA}' AND NOT public_use`],
+    [
+      'a visible comment on a withdrawn article, to an anonymous visitor',
+      actors.anonymous,
+      'comments',
+      'body',
+      `status = 'visible'`,
+      `SELECT c.body AS value FROM comments c JOIN articles a ON a.id = c.article_id WHERE a.status <> 'published'`,
+    ],
+    [
+      "the revisions of B's articles, to author A",
+      actors.authorA,
+      'article_revisions',
+      'body',
+      'true',
+      `SELECT r.body AS value FROM article_revisions r JOIN articles a ON a.id = r.article_id WHERE a.author_id <> '${ids.authorA}'`,
+    ],
+    [
+      "the alt text of B's private upload, to author A, through buffers",
+      actors.authorA,
+      'media',
+      'alt_text',
+      'true',
+      `SELECT alt_text AS value FROM media WHERE uploaded_by <> '${ids.authorA}' AND NOT public_use`,
+    ],
   ];
 
   it.each(cases)('EXPLAIN (ANALYZE, BUFFERS) cannot spell out %s', async (_what, actor, table, column, where, hiddenQuery) => {
@@ -202,14 +230,18 @@ describe('a policy that looks at another table per row would count the hidden ro
     const recovered = await as(actor, async (tx) => {
       const measure = async (low: string, high: string) => {
         const counts: number[] = [];
-        for (let i = 0; i < 3; i += 1) counts.push(work(await plan(tx, `SELECT 1 FROM ${table} WHERE ${where} AND ${column} >= $1 AND ${column} < $2`, [low, high], 'ANALYZE, BUFFERS, FORMAT JSON')));
+        for (let i = 0; i < 3; i += 1)
+          counts.push(work(await plan(tx, `SELECT 1 FROM ${table} WHERE ${where} AND ${column} >= $1 AND ${column} < $2`, [low, high], 'ANALYZE, BUFFERS, FORMAT JSON')));
         return Math.min(...counts);
       };
       const nothing = await measure('~~~~~~', '~~~~~~~');
       return spellSmallest(async (low, high) => (await measure(low, high)) > nothing, 40);
     });
     expect(hidden, `spelled out the hidden value "${recovered}"`).not.toContain(recovered);
-    expect(hidden.some((value) => recovered.length >= 4 && value.startsWith(recovered)), `spelled out the start of a hidden value: "${recovered}"`).toBe(false);
+    expect(
+      hidden.some((value) => recovered.length >= 4 && value.startsWith(recovered)),
+      `spelled out the start of a hidden value: "${recovered}"`,
+    ).toBe(false);
   });
 });
 
@@ -221,11 +253,32 @@ describe('HOLES: the policy runs after cheap leakproof quals, and EXPLAIN ANALYZ
   // or not, passed the query's own quals: one bit per probe about hidden text, enough to spell
   // out any text column of any hidden row, under any claim, without statistics or an index.
   const cases: Array<[what: string, actor: Actor, table: string, column: string, where: string, hiddenQuery: string]> = [
-    ['B\'s hidden draft body, to an anonymous visitor', actors.anonymous, 'articles', 'body', `status <> 'published'`, `SELECT body AS value FROM articles WHERE status <> 'published'`],
-    ['B\'s hidden titles, to author A', actors.authorA, 'articles', 'title', `author_id = '${ids.authorB}' AND status <> 'published'`, `SELECT title AS value FROM articles WHERE author_id = '${ids.authorB}' AND status <> 'published'`],
+    [
+      "B's hidden draft body, to an anonymous visitor",
+      actors.anonymous,
+      'articles',
+      'body',
+      `status <> 'published'`,
+      `SELECT body AS value FROM articles WHERE status <> 'published'`,
+    ],
+    [
+      "B's hidden titles, to author A",
+      actors.authorA,
+      'articles',
+      'title',
+      `author_id = '${ids.authorB}' AND status <> 'published'`,
+      `SELECT title AS value FROM articles WHERE author_id = '${ids.authorB}' AND status <> 'published'`,
+    ],
     ['e-mail addresses, to an anonymous visitor', actors.anonymous, 'users', 'email', 'true', `SELECT email AS value FROM users`],
     ['a moderated comment, to an anonymous visitor', actors.anonymous, 'comments', 'body', `status <> 'visible'`, `SELECT body AS value FROM comments WHERE status <> 'visible'`],
-    ['the alt text of B\'s private upload, to author A', actors.authorA, 'media', 'alt_text', `uploaded_by <> '${ids.authorA}'`, `SELECT alt_text AS value FROM media WHERE uploaded_by <> '${ids.authorA}'`],
+    [
+      "the alt text of B's private upload, to author A",
+      actors.authorA,
+      'media',
+      'alt_text',
+      `uploaded_by <> '${ids.authorA}'`,
+      `SELECT alt_text AS value FROM media WHERE uploaded_by <> '${ids.authorA}'`,
+    ],
     ['the revision history, to a reader', actors.reader, 'article_revisions', 'body', 'true', `SELECT body AS value FROM article_revisions`],
   ];
 
@@ -238,7 +291,7 @@ describe('HOLES: the policy runs after cheap leakproof quals, and EXPLAIN ANALYZ
     expect(hidden, `spelled out the hidden value "${recovered}"`).not.toContain(recovered);
   });
 
-  it('nor does a claim broken on purpose: the policy raises only when a hidden row passed the query\'s own quals', async () => {
+  it("nor does a claim broken on purpose: the policy raises only when a hidden row passed the query's own quals", async () => {
     // (No EXPLAIN at all: an invalid role grants nothing, and README says the policy raises on
     // "the first row it looks at"; which rows it looks at is the attacker's to choose.)
     const probe = (low: string, high: string) =>
@@ -248,12 +301,15 @@ describe('HOLES: the policy runs after cheap leakproof quals, and EXPLAIN ANALYZ
       });
     const hidden = (await owner.query<{ value: string }>(`SELECT body AS value FROM articles WHERE status <> 'published'`)).rows.map((row) => row.value);
     const recovered = await spellSmallest(probe, 30);
-    expect(hidden.some((body) => recovered.length > 3 && body.startsWith(recovered)), `spelled out the start of a hidden body: "${recovered}"`).toBe(false);
+    expect(
+      hidden.some((body) => recovered.length > 3 && body.startsWith(recovered)),
+      `spelled out the start of a hidden body: "${recovered}"`,
+    ).toBe(false);
   });
 });
 
 describe('HOLES: plans and statistics still spell out hidden text', () => {
-  it('EXPLAIN ANALYZE range probes on the storage keys cannot spell out a hidden upload\'s storage key', async () => {
+  it("EXPLAIN ANALYZE range probes on the storage keys cannot spell out a hidden upload's storage key", async () => {
     // Given B's private uploads, whose storage keys A may not see (media.storage_key has no
     // statistics, but the unique index holds every key and text's < / >= are leakproof)
     const hiddenKeys = (await owner.query<{ storage_key: string }>(`SELECT storage_key FROM media WHERE uploaded_by <> $1`, [ids.authorA])).rows.map((row) => row.storage_key);
@@ -281,7 +337,7 @@ describe('HOLES: plans and statistics still spell out hidden text', () => {
     expect(hiddenKeys, `A spelled out the hidden storage key "${recovered}"`).not.toContain(recovered);
   });
 
-  it('a reader cannot spell out other users\' e-mail addresses from the order of an index on e-mail addresses', async () => {
+  it("a reader cannot spell out other users' e-mail addresses from the order of an index on e-mail addresses", async () => {
     // Given the addresses hidden from the reader
     const hiddenAddresses = (await owner.query<{ email: string }>(`SELECT lower(email) AS email FROM users WHERE id <> $1`, [ids.reader])).rows.map((row) => row.email);
     // The ORDER BY needs no leakproof qual: an index scan in lower(email) order stops at the
@@ -336,7 +392,9 @@ describe('HOLES: plans and statistics still spell out hidden text', () => {
       const [definition] = (await owner.query<{ body: string }>(`SELECT prosrc AS body FROM pg_proc WHERE oid = 'public.search_articles(text, integer)'::regprocedure`)).rows;
       const body = definition!.body.replace(/\bsearch_articles\.query\b/g, '$1::text').replace(/\bsearch_articles\.max_results\b/g, '20');
       const publishedOnly = new Set(
-        (await owner.query<{ name: string }>(`SELECT indexname AS name FROM pg_indexes WHERE tablename = 'articles' AND indexdef LIKE '%WHERE (status = ''published''::text)'`)).rows.map((row) => row.name),
+        (
+          await owner.query<{ name: string }>(`SELECT indexname AS name FROM pg_indexes WHERE tablename = 'articles' AND indexdef LIKE '%WHERE (status = ''published''::text)'`)
+        ).rows.map((row) => row.name),
       );
       const client = new pg.Client({ connectionString: server.url('allixios_owner') });
       await client.connect();
@@ -362,25 +420,27 @@ describe('HOLES: plans and statistics still spell out hidden text', () => {
     // B's drafts ("zanzibar"), none visible to an anonymous visitor, among enough published
     // articles that the search reads a GIN index (as it does on a real platform), not a scan
     const buffers = (root: PlanNode) => (root['Shared Hit Blocks'] ?? 0) + (root['Shared Read Blocks'] ?? 0);
-    const result = await withManyPublishedArticles(() => as(actors.anonymous, async (tx) => {
-      // (a plan made for today's table: the session may hold one from before the fillers)
-      await tx.rows('DISCARD PLANS');
-      // (the first calls also read the catalog and build the function's cached plan)
-      for (let i = 0; i < 10; i += 1) await plan(tx, `SELECT * FROM search_articles($1)`, [`warm${i}`], 'ANALYZE, BUFFERS, FORMAT JSON');
-      const measure = async (word: string) => {
-        const counts: number[] = [];
-        for (let i = 0; i < 5; i += 1) counts.push(buffers(await plan(tx, `SELECT * FROM search_articles($1)`, [word], 'ANALYZE, BUFFERS, FORMAT JSON')));
-        return Math.min(...counts);
-      };
-      const baseline = await measure('xyzzyplugh');
-      const found: string[] = [];
-      // When the visitor tries a dictionary of words through the SECURITY DEFINER search
-      for (const word of ['quokkasecret', 'initech', 'merger', 'zanzibar', 'wombat', 'teapot']) {
-        const rows = await tx.rows(`SELECT 1 FROM search_articles($1)`, [word]);
-        if (rows.length === 0 && (await measure(word)) !== baseline) found.push(word);
-      }
-      return found;
-    }));
+    const result = await withManyPublishedArticles(() =>
+      as(actors.anonymous, async (tx) => {
+        // (a plan made for today's table: the session may hold one from before the fillers)
+        await tx.rows('DISCARD PLANS');
+        // (the first calls also read the catalog and build the function's cached plan)
+        for (let i = 0; i < 10; i += 1) await plan(tx, `SELECT * FROM search_articles($1)`, [`warm${i}`], 'ANALYZE, BUFFERS, FORMAT JSON');
+        const measure = async (word: string) => {
+          const counts: number[] = [];
+          for (let i = 0; i < 5; i += 1) counts.push(buffers(await plan(tx, `SELECT * FROM search_articles($1)`, [word], 'ANALYZE, BUFFERS, FORMAT JSON')));
+          return Math.min(...counts);
+        };
+        const baseline = await measure('xyzzyplugh');
+        const found: string[] = [];
+        // When the visitor tries a dictionary of words through the SECURITY DEFINER search
+        for (const word of ['quokkasecret', 'initech', 'merger', 'zanzibar', 'wombat', 'teapot']) {
+          const rows = await tx.rows(`SELECT 1 FROM search_articles($1)`, [word]);
+          if (rows.length === 0 && (await measure(word)) !== baseline) found.push(word);
+        }
+        return found;
+      }),
+    );
     // Then no word of a hidden draft stands out: the buffers the definer's plan touched before
     // article_visible() filtered are not the caller's to count
     expect(result, `words of hidden drafts told apart by buffer counts: ${result.join(', ')}`).toEqual([]);
@@ -415,8 +475,8 @@ describe('HOLES: shared primitives', () => {
   });
 });
 
-describe('HOLES: what a compromised session sets for its role reaches the platform\'s connections', () => {
-  it('a role default (debug_print_plan, client_min_messages) does not make the platform\'s sessions dump their bind values', async () => {
+describe("HOLES: what a compromised session sets for its role reaches the platform's connections", () => {
+  it("a role default (debug_print_plan, client_min_messages) does not make the platform's sessions dump their bind values", async () => {
     // Given the URL the stack exports for the platform, with its pinned options
     const spec = describeWithDefaults(postgresql, 'prod');
     const platformUrl = connectionUrl(spec.appConnection, EMBEDDED_PASSWORDS.allixios_app, '127.0.0.1', server.port);
@@ -438,7 +498,7 @@ describe('HOLES: what a compromised session sets for its role reaches the platfo
       // Then the platform's session does not print plans carrying that value (to the server log
       // and to the client), as README says: what a role sets for itself does not reach the platform
       const dumped = decodeDump(notices);
-      expect(dumped, 'the platform\'s bind value was dumped by a role default the attacker set').not.toContain('victim-secret@example.com');
+      expect(dumped, "the platform's bind value was dumped by a role default the attacker set").not.toContain('victim-secret@example.com');
       expect(rows[0]!.plan).toBe('off');
     } finally {
       await superuser.query(`ALTER ROLE allixios_app RESET debug_print_plan`);
@@ -495,14 +555,18 @@ describe('held: PostgreSQL 18 RETURNING old/new, upserts, joins', () => {
     ['DELETE ... USING a hidden row', `DELETE FROM article_tags t USING articles h WHERE h.id = $1 AND t.article_id = h.id RETURNING h.body`],
     ['INSERT ... SELECT from a hidden row', `INSERT INTO articles (title, body, author_id) SELECT 'copy', body, '${ids.authorA}' FROM articles WHERE id = $1 RETURNING body`],
     ['a data-modifying CTE', `WITH x AS (UPDATE articles SET excerpt = excerpt WHERE id = $1 RETURNING old.body) SELECT * FROM x`],
-  ])('%s on B\'s secret draft reaches nothing', async (_case, sql) => {
+  ])("%s on B's secret draft reaches nothing", async (_case, sql) => {
     const outcome = await attack(actors.authorA, sql, [extra.secretDraftOfB]);
     expect(outcome.error).toBeUndefined();
     expect(outcome.rowCount).toBe(0);
   });
 
-  it('an upsert on B\'s profile returning old.* is refused before the conflict', async () => {
-    const outcome = await attack(actors.authorA, `INSERT INTO author_profiles (user_id, display_name) VALUES ($1, 'x') ON CONFLICT (user_id) DO UPDATE SET bio = 'x' RETURNING old.*`, [ids.authorB]);
+  it("an upsert on B's profile returning old.* is refused before the conflict", async () => {
+    const outcome = await attack(
+      actors.authorA,
+      `INSERT INTO author_profiles (user_id, display_name) VALUES ($1, 'x') ON CONFLICT (user_id) DO UPDATE SET bio = 'x' RETURNING old.*`,
+      [ids.authorB],
+    );
     expect(outcome.error).toMatchObject({ code: '42501' });
   });
 
@@ -527,7 +591,12 @@ describe('held: locks on hidden rows are no existence oracle', () => {
       // Given B's secret draft, locked by another transaction
       await holder.query('BEGIN');
       await holder.query(`SELECT 1 FROM articles WHERE id = $1 FOR UPDATE`, [extra.secretDraftOfB]);
-      for (const sql of [`SELECT 1 FROM articles WHERE id = $1 FOR UPDATE NOWAIT`, `SELECT 1 FROM articles WHERE id = $1 FOR KEY SHARE NOWAIT`, `UPDATE articles SET title = 'x' WHERE id = $1`, `DELETE FROM articles WHERE id = $1`]) {
+      for (const sql of [
+        `SELECT 1 FROM articles WHERE id = $1 FOR UPDATE NOWAIT`,
+        `SELECT 1 FROM articles WHERE id = $1 FOR KEY SHARE NOWAIT`,
+        `UPDATE articles SET title = 'x' WHERE id = $1`,
+        `DELETE FROM articles WHERE id = $1`,
+      ]) {
         // When A locks or writes it, and an id nothing has
         const hidden = await as(actors.authorA, async (tx) => {
           await tx.rows(`SET LOCAL lock_timeout = '300ms'`);
@@ -545,7 +614,7 @@ describe('held: locks on hidden rows are no existence oracle', () => {
 });
 
 describe('held: triggers, constraints and functions as the system', () => {
-  it('SET CONSTRAINTS ALL IMMEDIATE breaks only the writer\'s own insert, naming only its own article', async () => {
+  it("SET CONSTRAINTS ALL IMMEDIATE breaks only the writer's own insert, naming only its own article", async () => {
     const outcome = await as(actors.authorA, async (tx) => {
       await tx.rows('SET CONSTRAINTS ALL IMMEDIATE');
       return tx.outcome(`INSERT INTO articles (title, author_id) VALUES ('Immediate', $1)`, [ids.authorA]);
@@ -653,16 +722,19 @@ describe('held: roles, settings and catalog functions', () => {
     `COPY users TO STDOUT`,
     `SELECT media_usable(id) FROM media`,
     `SELECT * FROM search_articles('zanzibar')`,
-  ])('reporting cannot reach e-mail addresses or the application\'s helpers: %s', async (sql) => {
+  ])("reporting cannot reach e-mail addresses or the application's helpers: %s", async (sql) => {
     const outcome = await asReadonly((tx) => tx.outcome(sql));
     expect(outcome.error?.code, sql).toBe('42501');
   });
 
   it('reporting in a read-write transaction with an editor claim still publishes nothing', async () => {
-    const outcome = await asReadonly(async (tx) => {
-      await tx.rows(`SELECT app_claim($1, 'editor')`, [ids.editor]);
-      return tx.outcome(`SELECT publish_article($1)`, [extra.secretDraftOfB]);
-    }, { readWrite: true });
+    const outcome = await asReadonly(
+      async (tx) => {
+        await tx.rows(`SELECT app_claim($1, 'editor')`, [ids.editor]);
+        return tx.outcome(`SELECT publish_article($1)`, [extra.secretDraftOfB]);
+      },
+      { readWrite: true },
+    );
     expect(outcome.error?.code).toBe('42501');
   });
 });

@@ -18,13 +18,23 @@ describe('offline render of the prod stack', () => {
 
   it('writes one multi-document YAML file per engine, plus the namespace', () => {
     expect(result.target).toBe('kubernetes');
-    expect(readdirSync(result.directory).sort()).toEqual(['bootstrap.yaml', 'clickhouse.yaml', 'elasticsearch.yaml', 'mongodb.yaml', 'namespace.yaml', 'postgresql.yaml', 'redis.yaml']);
+    expect(readdirSync(result.directory).sort()).toEqual([
+      'bootstrap.yaml',
+      'clickhouse.yaml',
+      'elasticsearch.yaml',
+      'mongodb.yaml',
+      'namespace.yaml',
+      'postgresql.yaml',
+      'redis.yaml',
+    ]);
     const kinds = parseAllDocuments(readFileSync(join(result.directory, 'postgresql.yaml'), 'utf8')).map((document) => document.get('kind'));
     expect(kinds).toEqual(['Secret', 'ConfigMap', 'Service', 'Service', 'StatefulSet', 'PodDisruptionBudget', 'NetworkPolicy']);
   });
 
   it('contains no secret value the mocks generated, only the redaction marker', () => {
-    const text = readdirSync(result.directory).map((file) => readFileSync(join(result.directory, file), 'utf8')).join('\n');
+    const text = readdirSync(result.directory)
+      .map((file) => readFileSync(join(result.directory, file), 'utf8'))
+      .join('\n');
     expect(result.generatedSecrets.length).toBeGreaterThanOrEqual(15);
     for (const secret of result.generatedSecrets) expect(text).not.toContain(secret);
     const secret = parseAllDocuments(readFileSync(join(result.directory, 'redis.yaml'), 'utf8'))[0]!.toJS();

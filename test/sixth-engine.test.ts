@@ -22,7 +22,12 @@ type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-ex
 describe('a sixth engine, added as one folder and one list entry', () => {
   it('is part of the stack config: its key is accepted, its settings validated and named', () => {
     // Given a stack that sizes the new engine
-    const config = parseStackConfig({ environment: 'staging', namespace: 'allixios-staging', bootstrap: { enabled: false }, engines: { valkey: { storage: '3Gi' } } }, 'allixios', 'staging', MODULES);
+    const config = parseStackConfig(
+      { environment: 'staging', namespace: 'allixios-staging', bootstrap: { enabled: false }, engines: { valkey: { storage: '3Gi' } } },
+      'allixios',
+      'staging',
+      MODULES,
+    );
     // Then it is deployed after the others, with its own defaults and the stack's override
     expect(config.engines.map((engine) => engine.spec.name)).toEqual([...ENGINE_MODULES.map((module) => module.name), 'valkey']);
     const spec = config.engines.at(-1)!.spec;
@@ -53,9 +58,7 @@ describe('a sixth engine, added as one folder and one list entry', () => {
       MODULES,
     );
     const ofKind = (kind: string) =>
-      staging.resources
-        .map((resource) => resource.inputs as Json)
-        .filter((inputs) => inputs.kind === kind && inputs.metadata?.labels?.['app.kubernetes.io/name'] === 'valkey');
+      staging.resources.map((resource) => resource.inputs as Json).filter((inputs) => inputs.kind === kind && inputs.metadata?.labels?.['app.kubernetes.io/name'] === 'valkey');
     // A StatefulSet running the engine's image with its config and secret files, and the same
     // objects as every engine has
     expect(['Secret', 'ConfigMap', 'Service', 'StatefulSet', 'PodDisruptionBudget', 'NetworkPolicy'].map((kind) => ofKind(kind).length)).toEqual([1, 1, 2, 1, 1, 1]);

@@ -66,7 +66,9 @@ interface Workflow {
 }
 
 const DIRECTORY = join(ROOT, '.github', 'workflows');
-const FILES = readdirSync(DIRECTORY).filter((file) => /\.ya?ml$/.test(file)).sort();
+const FILES = readdirSync(DIRECTORY)
+  .filter((file) => /\.ya?ml$/.test(file))
+  .sort();
 const text = (file: string) => readFileSync(join(DIRECTORY, file), 'utf8');
 const workflows = new Map(FILES.map((file) => [file, YAML.parse(text(file)) as Workflow]));
 const workflow = (file: string): Workflow => {
@@ -204,7 +206,10 @@ describe('workflow files', () => {
 
   it('install with npm install, never npm ci (see README), before any npm script runs', () => {
     for (const { file, id, job } of allJobs()) {
-      expect(runLines(job).filter((line) => /\bnpm ci\b/.test(line)), `${file} ${id}`).toEqual([]);
+      expect(
+        runLines(job).filter((line) => /\bnpm ci\b/.test(line)),
+        `${file} ${id}`,
+      ).toEqual([]);
       const scripts = stepIndex(job, (step) => /\bnpm (test|run)\b/.test(step.run ?? ''));
       if (scripts === -1) continue;
       const install = stepIndex(job, (step) => step.run === 'npm install --no-audit --no-fund' && step['working-directory'] === undefined);
@@ -247,7 +252,9 @@ describe('on a pull request', () => {
     // Stack files of ephemeral stacks (written by stack:up while such a stack exists) are not the project's.
     const stacks = readdirSync(ROOT)
       .flatMap((name) => /^Pulumi\.(.+)\.yaml$/.exec(name)?.[1] ?? [])
-      .filter((stack) => (YAML.parse(readFileSync(join(ROOT, `Pulumi.${stack}.yaml`), 'utf8')) as { config?: Record<string, unknown> }).config?.['allixios:environment'] !== 'ephemeral')
+      .filter(
+        (stack) => (YAML.parse(readFileSync(join(ROOT, `Pulumi.${stack}.yaml`), 'utf8')) as { config?: Record<string, unknown> }).config?.['allixios:environment'] !== 'ephemeral',
+      )
       .sort();
     expect(stacks).toEqual(['dev', 'prod', 'staging']);
     const { job } = onlyJob(file, (candidate) => candidate.steps.some((step) => step.uses?.startsWith('actions/upload-artifact@')));

@@ -16,7 +16,8 @@
  */
 import type { estypes } from '@elastic/elasticsearch';
 import type { Environment } from '../../databases/engine.ts';
-import { classifyMappingChange, nextIndexName, parseIndexVersion, sameValue } from '../../databases/elasticsearch/definitions.ts';
+import { classifyMappingChange, nextIndexName, parseIndexVersion } from '../../databases/elasticsearch/definitions.ts';
+import { sameValue } from '../canonical-json.ts';
 import type { Change, Flags, Plan } from '../contract.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -220,7 +221,12 @@ export function flatSettings(settings: Record<string, unknown> | undefined): Map
       result.set(key, value);
     }
   }
-  for (const [key, list] of lists) if (!result.has(key)) result.set(key, list.filter((entry) => entry !== undefined));
+  for (const [key, list] of lists)
+    if (!result.has(key))
+      result.set(
+        key,
+        list.filter((entry) => entry !== undefined),
+      );
   return result;
 }
 

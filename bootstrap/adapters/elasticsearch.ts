@@ -119,7 +119,8 @@ function errorType(error: unknown): string | undefined {
 /** The cluster's own words: `type: reason (HTTP status)`, or the client's message. */
 export function describeError(error: unknown): string {
   if (error instanceof errors.ResponseError) {
-    const body = error.body as { error?: { type?: string; reason?: string; caused_by?: { type?: string; reason?: string } } | string; status?: string; timed_out?: boolean } | undefined;
+    const body = error.body as
+      { error?: { type?: string; reason?: string; caused_by?: { type?: string; reason?: string } } | string; status?: string; timed_out?: boolean } | undefined;
     if (body?.timed_out === true && typeof body.status === 'string') return `cluster health ${body.status}, not yet yellow (HTTP ${error.statusCode})`;
     if (typeof body?.error === 'string') return `${body.error} (HTTP ${error.statusCode})`;
     if (body?.error) {
@@ -264,7 +265,11 @@ export class ElasticsearchAdapter implements Adapter<ElasticsearchObserved, Elas
       if (status === 401) return { answered: false, refused: true, reason: describeError(error) };
       if (status === 403) {
         // Waiting does not fix a user without the monitor privilege.
-        throw new BootstrapError(this.engine, `cannot connect to ${this.hostPort} as ${this.user || 'an anonymous user'}: not allowed to read the cluster health: ${describeError(error)}`, { code: errorType(error) });
+        throw new BootstrapError(
+          this.engine,
+          `cannot connect to ${this.hostPort} as ${this.user || 'an anonymous user'}: not allowed to read the cluster health: ${describeError(error)}`,
+          { code: errorType(error) },
+        );
       }
       if (!isTransient(error)) throw new BootstrapError(this.engine, `cannot connect to ${this.hostPort}: ${describeError(error)}`, { code: errorType(error) });
       return { answered: false, refused: false, reason: describeError(error) };
@@ -356,7 +361,10 @@ export class ElasticsearchAdapter implements Adapter<ElasticsearchObserved, Elas
     try {
       await this.client.security.changePassword({ username: this.user, password: change.payload.password });
     } catch (error) {
-      throw new BootstrapError(this.engine, `${change.subject}: setting the stack's password failed: ${describeError(error)}`, { location: { file: change.source }, code: errorType(error) });
+      throw new BootstrapError(this.engine, `${change.subject}: setting the stack's password failed: ${describeError(error)}`, {
+        location: { file: change.source },
+        code: errorType(error),
+      });
     }
     this.useCurrent();
     const what = `${this.user} with the stack's current password`;
@@ -545,7 +553,14 @@ export class ElasticsearchAdapter implements Adapter<ElasticsearchObserved, Elas
       const found = await this.client.indices.getDataLifecycle({ name: patterns.join(','), expand_wildcards: 'all' });
       return found.data_streams.map((stream) => ({
         name: stream.name,
-        ...(stream.lifecycle ? { lifecycle: { enabled: stream.lifecycle.enabled ?? true, ...(stream.lifecycle.data_retention !== undefined ? { data_retention: String(stream.lifecycle.data_retention) } : {}) } } : {}),
+        ...(stream.lifecycle
+          ? {
+              lifecycle: {
+                enabled: stream.lifecycle.enabled ?? true,
+                ...(stream.lifecycle.data_retention !== undefined ? { data_retention: String(stream.lifecycle.data_retention) } : {}),
+              },
+            }
+          : {}),
       }));
     } catch (error) {
       if (statusOf(error) === 404) return [];
@@ -565,7 +580,12 @@ export class ElasticsearchAdapter implements Adapter<ElasticsearchObserved, Elas
     return { indices, templates, dataStreams, ledger: await this.readLedger() };
   }
 
-  private async createIndex(index: string, settings: estypes.IndicesIndexSettingsKeys, mappings: estypes.MappingTypeMapping, aliases?: Record<string, estypes.IndicesAlias>): Promise<void> {
+  private async createIndex(
+    index: string,
+    settings: estypes.IndicesIndexSettingsKeys,
+    mappings: estypes.MappingTypeMapping,
+    aliases?: Record<string, estypes.IndicesAlias>,
+  ): Promise<void> {
     await this.client.indices.create({ index, settings, mappings, ...(aliases ? { aliases } : {}) });
   }
 
@@ -581,13 +601,17 @@ export class ElasticsearchAdapter implements Adapter<ElasticsearchObserved, Elas
       const response = (status.response ?? {}) as estypes.ReindexResponse;
       const failures = response.failures ?? [];
       if (failures.length > 0) {
-        throw new Error(`reindex from ${from} into ${to} failed ${failures.length} time(s), e.g. ${describeReindexFailure(failures[0]!)} (task ${task}); the alias still points at ${from}`);
+        throw new Error(
+          `reindex from ${from} into ${to} failed ${failures.length} time(s), e.g. ${describeReindexFailure(failures[0]!)} (task ${task}); the alias still points at ${from}`,
+        );
       }
       return true;
     };
     await retryWithBackoff({ timeoutMs, firstDelayMs: 250, maxDelayMs: 5000 }, attempt, async () => {
       await this.client.tasks.cancel({ task_id: task }).catch(() => undefined);
-      return new Error(`reindex from ${from} into ${to} did not finish within ${(timeoutMs / 1000).toFixed(0)} s; task ${task} was cancelled and the alias still points at ${from}`);
+      return new Error(
+        `reindex from ${from} into ${to} did not finish within ${(timeoutMs / 1000).toFixed(0)} s; task ${task} was cancelled and the alias still points at ${from}`,
+      );
     });
   }
 

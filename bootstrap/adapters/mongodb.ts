@@ -23,14 +23,7 @@ import { USER_PASSWORDS_VARIABLE } from '../../databases/mongodb/index.ts';
 import { BootstrapError, toError } from '../errors.ts';
 import { Lease, type LeaseStore } from '../lease.ts';
 import { engineIdentity, requireUrl, type Adapter, type BootstrapEngine, type Change } from '../contract.ts';
-import {
-  observedUsers,
-  parseUserPasswords,
-  planMongoCredentials,
-  USERS_DATABASE,
-  type MongoCredentialChange,
-  type MongoUserPasswords,
-} from './mongodb-credentials.ts';
+import { observedUsers, parseUserPasswords, planMongoCredentials, USERS_DATABASE, type MongoCredentialChange, type MongoUserPasswords } from './mongodb-credentials.ts';
 import {
   LEDGER_COLLECTION,
   LOCK_COLLECTION,
@@ -376,7 +369,11 @@ export class MongoAdapter implements Adapter<MongoObserved, MongoPayload> {
   }
 
   private failure(change: Change, error: unknown, note = ''): BootstrapError {
-    return new BootstrapError(this.engine, `${change.subject}: ${change.action} failed: ${toError(error).message}${note}`, { location: { file: change.source }, code: serverCode(error), cause: error });
+    return new BootstrapError(this.engine, `${change.subject}: ${change.action} failed: ${toError(error).message}${note}`, {
+      location: { file: change.source },
+      code: serverCode(error),
+      cause: error,
+    });
   }
 
   async apply(change: Change<MongoPayload>): Promise<void> {
@@ -405,7 +402,11 @@ export class MongoAdapter implements Adapter<MongoObserved, MongoPayload> {
           try {
             await collection.createIndexes([payload.index]);
           } catch (error) {
-            throw this.failure(change, error, `; the old index was dropped and the new one could not be built, so ${payload.collection} has no index ${payload.index.name} until a run succeeds`);
+            throw this.failure(
+              change,
+              error,
+              `; the old index was dropped and the new one could not be built, so ${payload.collection} has no index ${payload.index.name} until a run succeeds`,
+            );
           }
           break;
         case 'modify-index':
@@ -458,7 +459,11 @@ export const mongodbEngine: BootstrapEngine<MongoDesired, MongoObserved, MongoPa
   },
   plan: planMongo,
   createAdapter: (url, options, desired) =>
-    new MongoAdapter(requireUrl(mongodb, url), { ...options, collections: MONGODB_COLLECTIONS.map((definition) => definition.name), ...(desired.users ? { users: desired.users } : {}) }),
+    new MongoAdapter(requireUrl(mongodb, url), {
+      ...options,
+      collections: MONGODB_COLLECTIONS.map((definition) => definition.name),
+      ...(desired.users ? { users: desired.users } : {}),
+    }),
   embedded: {
     unavailable:
       'no MongoDB server can run here (no Debian package; npm packages download binaries at run time). npm test checks its definitions and plans; set MONGODB_URL to run the bootstrap tests against a server',

@@ -102,7 +102,9 @@ export class PostgresAdapter implements MigrationAdapter {
       const client = new pg.Client({
         connectionString: url,
         application_name: 'allixios-bootstrap',
-        options: Object.entries(settings).map(([name, value]) => `-c ${name}=${value}`).join(' '),
+        options: Object.entries(settings)
+          .map(([name, value]) => `-c ${name}=${value}`)
+          .join(' '),
         connectionTimeoutMillis: Math.max(1000, Math.min(5000, this.options.readyTimeoutMs)),
         // A network path that goes silent (a stopped pooler, a dropped NAT entry): TCP keepalive
         // notices a dead peer, and no reply is awaited longer than the statement may run.
@@ -131,7 +133,11 @@ export class PostgresAdapter implements MigrationAdapter {
     };
     const address = `${this.url.hostname}:${this.url.port || '5432'}`;
     const open = (url: string) =>
-      retryWithBackoff(readiness(this.options.readyTimeoutMs), () => attempt(url), (elapsed) => notReachable(this.engine, address, elapsed, last.message, last.code));
+      retryWithBackoff(
+        readiness(this.options.readyTimeoutMs),
+        () => attempt(url),
+        (elapsed) => notReachable(this.engine, address, elapsed, last.message, last.code),
+      );
     const opened = await openWithRotation(this.engine, { current: this.url.toString(), previous: this.options.logins?.previousUrl }, open);
     this.client = opened.client;
     this.login = opened.login;
@@ -163,7 +169,8 @@ export class PostgresAdapter implements MigrationAdapter {
           const { rows } = await this.db.query<{ role: string }>('SELECT role FROM allixios_credentials.verifier_drift($1) AS role', [fileSha256]);
           return rows.map((row) => row.role);
         } catch (error) {
-          if (errorCode(error) !== FILE_NOT_REFRESHED) throw new BootstrapError(this.engine, `cannot compare the roles' passwords with the stack's: ${toError(error).message}`, { code: errorCode(error), cause: error });
+          if (errorCode(error) !== FILE_NOT_REFRESHED)
+            throw new BootstrapError(this.engine, `cannot compare the roles' passwords with the stack's: ${toError(error).message}`, { code: errorCode(error), cause: error });
           last = toError(error).message;
           return TRY_AGAIN;
         }
@@ -219,10 +226,7 @@ export class PostgresAdapter implements MigrationAdapter {
    */
   private async refusePooler(client: pg.Client, settings: Readonly<Record<string, string>>): Promise<void> {
     const names = Object.keys(settings);
-    const { rows } = await client.query<{ name: string; setting: string; source: string }>(
-      `SELECT name, setting, source FROM pg_settings WHERE name = ANY($1)`,
-      [names],
-    );
+    const { rows } = await client.query<{ name: string; setting: string; source: string }>(`SELECT name, setting, source FROM pg_settings WHERE name = ANY($1)`, [names]);
     const notApplied = names.filter((name) => rows.find((row) => row.name === name)?.source !== 'client');
     if (notApplied.length > 0) {
       throw poolerError(this.target, `the settings it connected with did not reach the server (${notApplied.join(', ')})`);
@@ -304,11 +308,10 @@ export class PostgresAdapter implements MigrationAdapter {
     const position = Number(database.position);
     const at = Number.isFinite(position) && position > 0 ? lineAndColumn(step.asset.content, statement.offset + position - 1) : statement;
     const detail = [database.detail, database.hint ? `hint: ${database.hint}` : undefined].filter(Boolean).join('; ');
-    return new BootstrapError(
-      this.engine,
-      `${database.message}${detail ? ` (${detail})` : ''}${note}`,
-      { location: { file: step.asset.path, statement: statement.index, line: at.line, column: at.column }, code: database.code },
-    );
+    return new BootstrapError(this.engine, `${database.message}${detail ? ` (${detail})` : ''}${note}`, {
+      location: { file: step.asset.path, statement: statement.index, line: at.line, column: at.column },
+      code: database.code,
+    });
   }
 
   private async record(step: PlanStep, durationMs: number): Promise<void> {

@@ -160,7 +160,6 @@ export interface RedisDesired {
   passwordsKnown: boolean;
 }
 
-
 /** A user's permissions as ACL GETUSER reports them. */
 export interface AclPermissions {
   /** Flags other than on/off, nopass and sanitize-payload (a reset user's default), sorted. */
@@ -340,11 +339,7 @@ function readRedisConf(text: string, source: string): DesiredConfigValue[] {
     if (name in NOT_COMPARED) return;
     const kind = COMPARED[name];
     if (!kind) {
-      fail(
-        source,
-        line,
-        `the bootstrap does not know whether ${name} can be compared and set at run time: add it to COMPARED or NOT_COMPARED in bootstrap/adapters/redis-plan.ts`,
-      );
+      fail(source, line, `the bootstrap does not know whether ${name} can be compared and set at run time: add it to COMPARED or NOT_COMPARED in bootstrap/adapters/redis-plan.ts`);
     }
     const value = normaliseValue(kind, name, args, source, line);
     const previous = values.get(name);

@@ -170,7 +170,11 @@ export class RedisAdapter implements Adapter<RedisObserved, RedisPayload> {
       }
     };
     const open = (url: string) =>
-      retryWithBackoff(readiness(this.options.readyTimeoutMs), () => attempt(url), (elapsed) => notReachable(this.engine, `${this.host}:${this.port}`, elapsed, last));
+      retryWithBackoff(
+        readiness(this.options.readyTimeoutMs),
+        () => attempt(url),
+        (elapsed) => notReachable(this.engine, `${this.host}:${this.port}`, elapsed, last),
+      );
     const opened = await openWithRotation(this.engine, { current: this.url.toString(), previous: this.options.logins?.previousUrl }, open);
     this.client = opened.client;
     this.login = opened.login;
@@ -237,12 +241,15 @@ export class RedisAdapter implements Adapter<RedisObserved, RedisPayload> {
         .exec();
       const [set, get] = results ?? [];
       if (!set || set[0]) {
-        throw new BootstrapError(this.engine, `user ${user.name}: Redis refuses its rules: ${(set?.[0] as Error | undefined)?.message ?? 'the transaction was aborted'}`,{ location: {
-          file: this.desired.sources.acl,
-          line: user.line,
-        } });
+        throw new BootstrapError(this.engine, `user ${user.name}: Redis refuses its rules: ${(set?.[0] as Error | undefined)?.message ?? 'the transaction was aborted'}`, {
+          location: {
+            file: this.desired.sources.acl,
+            line: user.line,
+          },
+        });
       }
-      if (!get || get[0] || get[1] === null) throw new BootstrapError(this.engine, `user ${user.name}: the scratch user could not be read back (${(get?.[0] as Error | undefined)?.message ?? 'no reply'})`);
+      if (!get || get[0] || get[1] === null)
+        throw new BootstrapError(this.engine, `user ${user.name}: the scratch user could not be read back (${(get?.[0] as Error | undefined)?.message ?? 'no reply'})`);
       const { enabled: _enabled, password: _password, passwordHashes: _hashes, ...permissions } = aclUserState(get[1]);
       normalised[user.name] = { rules: user.rules.join(' '), permissions };
     }
@@ -274,7 +281,9 @@ export class RedisAdapter implements Adapter<RedisObserved, RedisPayload> {
         await this.db.call('CONFIG', 'SET', payload.name, payload.value);
         const now = await this.configValue(payload.name);
         if (now !== payload.value) {
-          throw new BootstrapError(this.engine, `${change.subject}: CONFIG SET accepted ${JSON.stringify(payload.value)} but the server reads ${JSON.stringify(now)}`, { location: { file: change.source } });
+          throw new BootstrapError(this.engine, `${change.subject}: CONFIG SET accepted ${JSON.stringify(payload.value)} but the server reads ${JSON.stringify(now)}`, {
+            location: { file: change.source },
+          });
         }
         return;
       }

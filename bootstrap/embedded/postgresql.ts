@@ -133,10 +133,9 @@ export async function startEmbeddedPostgres(options: { roles?: boolean } = {}): 
     await server.start();
   } catch (error) {
     await rm(workDir, { recursive: true, force: true });
-    throw new Error(`embedded PostgreSQL did not start: ${toError(error).message}\n${log.join('')}`);
+    throw new Error(`embedded PostgreSQL did not start: ${toError(error).message}\n${log.join('')}`, { cause: error });
   }
-  const url = (role: EmbeddedRole, database = DATABASE) =>
-    `postgresql://${role}:${encodeURIComponent(EMBEDDED_PASSWORDS[role])}@127.0.0.1:${port}/${database}`;
+  const url = (role: EmbeddedRole, database = DATABASE) => `postgresql://${role}:${encodeURIComponent(EMBEDDED_PASSWORDS[role])}@127.0.0.1:${port}/${database}`;
   const stop = async () => {
     await server.stop();
     await rm(workDir, { recursive: true, force: true });

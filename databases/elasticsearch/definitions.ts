@@ -12,15 +12,7 @@ import { articlesIndexSettings, articlesMappings } from './mappings/articles.ts'
 import { searchAnalyticsTemplate } from './mappings/search-analytics.ts';
 import { nextIndexName, type VersionedIndexDefinition } from './versioned-index.ts';
 
-export {
-  classifyMappingChange,
-  nextIndexName,
-  parseIndexVersion,
-  sameValue,
-  type MappingChange,
-  type MappingChangeKind,
-  type VersionedIndexDefinition,
-} from './versioned-index.ts';
+export { classifyMappingChange, nextIndexName, parseIndexVersion, type MappingChange, type MappingChangeKind, type VersionedIndexDefinition } from './versioned-index.ts';
 export { ARTICLE_ANALYZERS, ARTICLES_SIZING } from './mappings/articles.ts';
 export { SEARCH_ANALYTICS_PATTERN, SEARCH_ANALYTICS_SIZING, SEARCH_ANALYTICS_TEMPLATE, searchAnalyticsTemplate } from './mappings/search-analytics.ts';
 

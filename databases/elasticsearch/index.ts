@@ -124,11 +124,7 @@ export const elasticsearch: EngineModule<typeof optionsSchema> = {
         // The node, not the cluster: it answers an authenticated request from its own state
         // (local=true, no wait_for_status). A red index is an alert, not a reason to take the
         // node out of its Service or to restart it every few minutes, which only makes it worse.
-        command: [
-          'sh',
-          '-c',
-          'curl -fsS --max-time 8 -H @"$ES_MONITOR_AUTH_FILE" "http://127.0.0.1:9200/_cluster/health?local=true&timeout=5s" >/dev/null',
-        ],
+        command: ['sh', '-c', 'curl -fsS --max-time 8 -H @"$ES_MONITOR_AUTH_FILE" "http://127.0.0.1:9200/_cluster/health?local=true&timeout=5s" >/dev/null'],
         // Alive: the HTTP layer answers at all (a 401 or 503 while the security index recovers
         // counts: curl without -f exits 0 on any HTTP reply).
         liveCommand: ['sh', '-c', 'curl -sS --max-time 8 -o /dev/null http://127.0.0.1:9200/'],

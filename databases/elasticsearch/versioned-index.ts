@@ -8,6 +8,7 @@
  * Pure functions on plain data, for the bootstrap's Elasticsearch adapter to plan with.
  */
 import type { estypes } from '@elastic/elasticsearch';
+import { sameValue } from '../../bootstrap/canonical-json.ts';
 import type { Environment } from '../engine.ts';
 
 /** An index the platform reaches through an alias, at a version of its definition. */
@@ -106,22 +107,6 @@ function normalized(key: string, value: unknown): unknown {
   return key === 'dynamic' && typeof value === 'boolean' ? String(value) : value;
 }
 
-/** JSON equality with object keys in any order (mappings, settings, templates). */
-export function sameValue(left: unknown, right: unknown): boolean {
-  return canonicalJson(left) === canonicalJson(right);
-}
-
-function canonicalJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
-  if (value !== null && typeof value === 'object') {
-    const entries = Object.entries(value as Record<string, unknown>)
-      .filter(([, entry]) => entry !== undefined)
-      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
-    return `{${entries.map(([key, entry]) => `${JSON.stringify(key)}:${canonicalJson(entry)}`).join(',')}}`;
-  }
-  return JSON.stringify(value) ?? 'undefined';
-}
-
 /** A field's type; a field with `properties` and no type is an object. */
 function typeOf(field: estypes.MappingProperty): string {
   return field.type ?? 'object';
@@ -142,9 +127,7 @@ class ChangeCollector {
     // order, and the details should read the same either way.
     for (const name of Object.keys(currentProperties).sort()) {
       if (!(name in desiredProperties)) {
-        this.breaking.push(
-          `${prefix}${name}: ${container} removed (Elasticsearch cannot drop a mapped ${container}; the next index version leaves it out)`,
-        );
+        this.breaking.push(`${prefix}${name}: ${container} removed (Elasticsearch cannot drop a mapped ${container}; the next index version leaves it out)`);
       }
     }
     for (const [name, desiredField] of Object.entries(desiredProperties).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {

@@ -63,11 +63,7 @@ export const mongodb: EngineModule<typeof optionsSchema> = {
   describe(settings): EngineDescription {
     const memoryLimit = settings.resources.limits.memory;
     if (memoryBytes(memoryLimit) < memoryBytes(MINIMUM_MEMORY_LIMIT)) {
-      throw new EngineSettingError(
-        ['resources', 'limits', 'memory'],
-        `at least ${MINIMUM_MEMORY_LIMIT} (the WiredTiger cache alone takes 256 MB)`,
-        memoryLimit,
-      );
+      throw new EngineSettingError(['resources', 'limits', 'memory'], `at least ${MINIMUM_MEMORY_LIMIT} (the WiredTiger cache alone takes 256 MB)`, memoryLimit);
     }
     return {
       image: { repository: 'mongo', tag: settings.version },

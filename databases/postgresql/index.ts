@@ -131,12 +131,7 @@ export const postgresql: EngineModule<typeof optionsSchema> = {
       scratchPaths: ['/var/run/postgresql', '/tmp'],
       // Parallel query workers exchange tuples through /dev/shm; 64 MB fails larger plans.
       sharedMemory: sharedMemorySize(settings.resources.limits.memory),
-      args: [
-        'postgres',
-        '-c',
-        'config_file=/etc/postgresql/postgresql.conf',
-        ...memoryArgs(settings.resources.limits.memory, settings.options.sharedBuffersRatio),
-      ],
+      args: ['postgres', '-c', 'config_file=/etc/postgresql/postgresql.conf', ...memoryArgs(settings.resources.limits.memory, settings.options.sharedBuffersRatio)],
       env: {
         POSTGRES_USER: 'postgres',
         POSTGRES_DB: 'allixios',
@@ -169,7 +164,13 @@ export const postgresql: EngineModule<typeof optionsSchema> = {
         startupSeconds: startupSeconds(),
       },
       terminationGracePeriodSeconds: shutdownGraceSeconds(settings.resources.limits.memory, settings.options.sharedBuffersRatio),
-      appConnection: { scheme: 'postgresql', username: 'allixios_app', passwordSecret: 'app-password', path: '/allixios', query: `options=${encodeURIComponent(APP_SESSION_OPTIONS)}` },
+      appConnection: {
+        scheme: 'postgresql',
+        username: 'allixios_app',
+        passwordSecret: 'app-password',
+        path: '/allixios',
+        query: `options=${encodeURIComponent(APP_SESSION_OPTIONS)}`,
+      },
       adminConnection: { scheme: 'postgresql', username: 'allixios_owner', passwordSecret: 'owner-password', path: '/allixios' },
       nodeSysctls: [],
     };

@@ -35,5 +35,8 @@ export function bootstrapContentHash(root: string, inputs: readonly string[] = B
 
 /** The run's identity: the content hash, the image and where the engines are. */
 export function bootstrapTrigger(contentHash: string, image: string, endpoints: readonly string[]): string {
-  return createHash('sha256').update([contentHash, image, ...[...endpoints].sort()].join('\n')).digest('hex').slice(0, 10);
+  return createHash('sha256')
+    .update([contentHash, image, ...[...endpoints].sort()].join('\n'))
+    .digest('hex')
+    .slice(0, 10);
 }

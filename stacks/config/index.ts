@@ -41,12 +41,7 @@ export function namespaceConfig(allConfig: Readonly<Record<string, string>>): Re
  * Throws a {@link ConfigError} listing every problem; returns only a fully valid config.
  * `modules`: the engines the config may name (the platform's; a test adds a fixture engine).
  */
-export function parseStackConfig(
-  values: Readonly<Record<string, unknown>>,
-  project: string,
-  stack: string,
-  modules: readonly EngineModule[] = ENGINE_MODULES,
-): StackConfig {
+export function parseStackConfig(values: Readonly<Record<string, unknown>>, project: string, stack: string, modules: readonly EngineModule[] = ENGINE_MODULES): StackConfig {
   const schema = stackSchema(modules);
   const parsed = schema.safeParse(values);
   if (!parsed.success) {
@@ -60,4 +55,3 @@ export function parseStackConfig(
   }
   return resolveStackConfig(parsed.data, values, project, stack, modules);
 }
-

@@ -89,4 +89,3 @@ export function describeIssues(error: z.ZodError, input: unknown, schema: z.ZodT
     return [`${keyName(path)}: expected ${expectation(issue)}, got ${describeValue(given, path)}`];
   });
 }
-

@@ -89,9 +89,7 @@ function resourceProblems(name: EngineName, resources: ComputeResources): string
     problems.push(`${keyName([...base, 'requests', 'cpu'])}: expected at most the CPU limit ${resources.limits.cpu}, got ${JSON.stringify(resources.requests.cpu)}`);
   }
   if (memoryBytes(resources.requests.memory) > memoryBytes(resources.limits.memory)) {
-    problems.push(
-      `${keyName([...base, 'requests', 'memory'])}: expected at most the memory limit ${resources.limits.memory}, got ${JSON.stringify(resources.requests.memory)}`,
-    );
+    problems.push(`${keyName([...base, 'requests', 'memory'])}: expected at most the memory limit ${resources.limits.memory}, got ${JSON.stringify(resources.requests.memory)}`);
   }
   return problems;
 }
@@ -121,9 +119,7 @@ function passwordSettings(module: EngineModule, raw: RawStackConfig, problems: s
       else if (configured === undefined && generation > 0) previous = { generation: generation - 1 };
     }
     if (rotation.previous === 'keep' && previous === undefined) {
-      problems.push(
-        `${keyName([...path, 'previous'])}: expected "keep" only with a password to keep (previousPassword, or a generation of 1 or more), got "keep" with none`,
-      );
+      problems.push(`${keyName([...path, 'previous'])}: expected "keep" only with a password to keep (previousPassword, or a generation of 1 or more), got "keep" with none`);
     }
     if (configured !== undefined && rotation.previousPassword === configured) {
       problems.push(`${keyName([...path, 'previousPassword'])}: expected the password before the current one, got the current password itself (not shown)`);
@@ -144,7 +140,9 @@ export function resolveStackConfig(raw: RawStackConfig, values: Readonly<Record<
     problems.push(`${keyName(['namespace'])}: required when ${keyName(['target'])} is kubernetes; expected ${DNS_LABEL_PHRASE}`);
   }
   if (target === 'kubernetes' && raw.exposeHostPorts === true) {
-    problems.push(`${keyName(['exposeHostPorts'])}: expected false or unset, since only the docker target publishes host ports (use an engine's serviceType on kubernetes), got true`);
+    problems.push(
+      `${keyName(['exposeHostPorts'])}: expected false or unset, since only the docker target publishes host ports (use an engine's serviceType on kubernetes), got true`,
+    );
   }
   if (raw.environment === 'ephemeral' && protectData) {
     problems.push(`${keyName(['protectData'])}: expected false for an ephemeral stack, whose teardown must remove everything, got true`);

@@ -39,9 +39,7 @@ const engineSchema = z.strictObject(
       .optional(),
     storage: z.string({ error: STORAGE_PHRASE }).regex(MEMORY_QUANTITY, { error: STORAGE_PHRASE }).optional(),
     storageClass: z.string({ error: 'a StorageClass name' }).regex(DNS_LABEL, { error: 'a StorageClass name' }).optional(),
-    resources: z
-      .strictObject({ requests: resourcePair.optional(), limits: resourcePair.optional() }, { error: 'an object with requests and limits' })
-      .optional(),
+    resources: z.strictObject({ requests: resourcePair.optional(), limits: resourcePair.optional() }, { error: 'an object with requests and limits' }).optional(),
     hostPort: z
       .number({ error: 'a port number from 1 to 65535' })
       .int({ error: 'a port number from 1 to 65535' })
@@ -61,7 +59,7 @@ const bootstrapSchema = z.strictObject(
     enabled: z.boolean({ error: 'true or false' }).optional(),
     image: z
       .string({ error: IMAGE_PHRASE })
-      .regex(/^[a-z0-9][a-z0-9._\/-]*(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127}|@sha256:[0-9a-f]{64})$/, { error: IMAGE_PHRASE })
+      .regex(/^[a-z0-9][a-z0-9._/-]*(:[A-Za-z0-9_][A-Za-z0-9._-]{0,127}|@sha256:[0-9a-f]{64})$/, { error: IMAGE_PHRASE })
       .refine((image) => !image.endsWith(':latest'), { error: IMAGE_PHRASE })
       .optional(),
     timeoutSeconds: z
@@ -113,14 +111,11 @@ function buildStackSchema(modules: readonly EngineModule[]) {
     protectData: z.boolean({ error: 'true or false' }).optional(),
     tls: z.literal(false, { error: 'false (TLS is reserved for a later release)' }).optional(),
     bootstrap: bootstrapSchema.optional(),
-    clientNamespaces: z
-      .array(z.string({ error: DNS_LABEL_PHRASE }).regex(DNS_LABEL, { error: DNS_LABEL_PHRASE }), { error: 'a list of namespace names' })
-      .optional(),
+    clientNamespaces: z.array(z.string({ error: DNS_LABEL_PHRASE }).regex(DNS_LABEL, { error: DNS_LABEL_PHRASE }), { error: 'a list of namespace names' }).optional(),
     engines: z
-      .strictObject(
-        Object.fromEntries(modules.map((module) => [module.name, engineSchema.optional()])) as Record<EngineName, z.ZodOptional<typeof engineSchema>>,
-        { error: 'an object keyed by engine name' },
-      )
+      .strictObject(Object.fromEntries(modules.map((module) => [module.name, engineSchema.optional()])) as Record<EngineName, z.ZodOptional<typeof engineSchema>>, {
+        error: 'an object keyed by engine name',
+      })
       .optional(),
     passwords: perSecret(modules, passwordSchema, 'passwords'),
     rotations: perSecret(modules, rotationSchema, 'rotations'),

@@ -67,11 +67,7 @@ export class DockerEngine extends pulumi.ComponentResource {
     this.host = spec.name;
     this.port = spec.ports[0]!.containerPort;
 
-    this.image = new docker.RemoteImage(
-      `${name}-image`,
-      { name: `${spec.image.repository}:${spec.image.tag}`, keepLocally: true },
-      { parent: this },
-    );
+    this.image = new docker.RemoteImage(`${name}-image`, { name: `${spec.image.repository}:${spec.image.tag}`, keepLocally: true }, { parent: this });
 
     this.volume = new docker.Volume(
       `${name}-data`,
@@ -107,9 +103,7 @@ export class DockerEngine extends pulumi.ComponentResource {
         networksAdvanced: [{ name: args.networkName, aliases: [spec.name] }],
         volumes: [{ volumeName: this.volume.name, containerPath: spec.dataPath }],
         uploads,
-        ports: args.exposeHostPort
-          ? [{ internal: this.port, external: args.engine.hostPort, ip: '127.0.0.1', protocol: 'tcp' }]
-          : [],
+        ports: args.exposeHostPort ? [{ internal: this.port, external: args.engine.hostPort, ip: '127.0.0.1', protocol: 'tcp' }] : [],
         memory: dockerMemoryMb(spec.resources.limits.memory),
         ...(spec.sharedMemory ? { shmSize: dockerMemoryMb(spec.sharedMemory) } : {}),
         cpus: dockerCpus(spec.resources.limits.cpu),

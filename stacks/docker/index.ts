@@ -32,7 +32,10 @@ export class DockerDatabases extends pulumi.ComponentResource {
       {
         name: config.namespace,
         driver: 'bridge',
-        labels: [{ label: 'app.kubernetes.io/part-of', value: 'allixios' }, { label: 'app.kubernetes.io/instance', value: instance }],
+        labels: [
+          { label: 'app.kubernetes.io/part-of', value: 'allixios' },
+          { label: 'app.kubernetes.io/instance', value: instance },
+        ],
       },
       { parent: this },
     );
@@ -66,7 +69,13 @@ export class DockerDatabases extends pulumi.ComponentResource {
         adminUrl: credentials.url(spec.adminConnection, host, dockerEngine.port),
         bootstrapEnv: credentials.bootstrapEnv(spec, engine.module.urlVariable, host, dockerEngine.port),
         ...(config.exposeHostPorts
-          ? { hostUrl: credentials.url(spec.appConnection, dockerEngine.container.id.apply(() => '127.0.0.1'), engine.hostPort) }
+          ? {
+              hostUrl: credentials.url(
+                spec.appConnection,
+                dockerEngine.container.id.apply(() => '127.0.0.1'),
+                engine.hostPort,
+              ),
+            }
           : {}),
       };
       return dockerEngine;

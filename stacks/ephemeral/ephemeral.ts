@@ -105,10 +105,7 @@ export function checkStackName(name: string | undefined): string {
     );
   }
   if (name === 'default' || name.startsWith('kube-')) {
-    throw new EphemeralStackError(
-      `<name>: expected a name that is not a namespace Kubernetes keeps for itself (default, kube-*), got ${JSON.stringify(name)}`,
-      2,
-    );
+    throw new EphemeralStackError(`<name>: expected a name that is not a namespace Kubernetes keeps for itself (default, kube-*), got ${JSON.stringify(name)}`, 2);
   }
   return name;
 }
@@ -219,7 +216,12 @@ export function describeOutputs(name: string, outputs: Readonly<Record<string, u
   const visible = Object.fromEntries(names.filter((key) => !secret.includes(key)).map((key) => [key, outputs[key]]));
   const lines = [`Outputs of stack ${name}:`];
   if (Object.keys(visible).length > 0) {
-    lines.push(...YAML.stringify(visible).trimEnd().split('\n').map((line) => `  ${line}`));
+    lines.push(
+      ...YAML.stringify(visible)
+        .trimEnd()
+        .split('\n')
+        .map((line) => `  ${line}`),
+    );
   } else {
     lines.push('  (no outputs without secrets)');
   }
@@ -243,7 +245,11 @@ export async function stackUp(name: string, operations: StackOperations, io: Io,
   await requireCli(operations, io);
   const stack = await step('creating or selecting the stack', name, () => operations.createOrSelectStack(name));
   await step('setting the config', name, () => stack.setAllConfig(config));
-  io.out(`Stack ${name}: ${Object.entries(config).map(([key, { value }]) => `${key}=${value}`).join(', ')}\n`);
+  io.out(
+    `Stack ${name}: ${Object.entries(config)
+      .map(([key, { value }]) => `${key}=${value}`)
+      .join(', ')}\n`,
+  );
   if (options.bootstrapImage === undefined) io.out('No --bootstrap-image: the stack runs no bootstrap, so its engines stay without the schema.\n');
   await step('pulumi up', name, () => stack.up(io), {
     streamed: true,

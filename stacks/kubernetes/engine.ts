@@ -17,8 +17,7 @@ type Container = k8s.types.input.core.v1.Container;
 type Probe = k8s.types.input.core.v1.Probe;
 
 /** Arguments of {@link KubernetesEngine}. */
-export interface KubernetesEngineArgs
-  extends Pick<StackConfig, 'protectData' | 'pvcRetention' | 'clientNamespaces'> {
+export interface KubernetesEngineArgs extends Pick<StackConfig, 'protectData' | 'pvcRetention' | 'clientNamespaces'> {
   engine: ResolvedEngine;
   credentials: EngineCredentials;
   namespace: pulumi.Input<string>;
@@ -166,11 +165,7 @@ export class KubernetesEngine extends pulumi.ComponentResource {
       },
       { parent: this },
     );
-    this.service = new k8s.core.v1.Service(
-      `${name}-service`,
-      { metadata: metadata(spec.name), spec: { type: args.engine.serviceType, selector, ports } },
-      { parent: this },
-    );
+    this.service = new k8s.core.v1.Service(`${name}-service`, { metadata: metadata(spec.name), spec: { type: args.engine.serviceType, selector, ports } }, { parent: this });
 
     const secretDirs = secretDirectories(spec, args.credentials.mountedFiles, files);
     const scratchMounts = spec.scratchPaths.map((path, index) => ({ name: scratchVolumeName(index), mountPath: path }));
@@ -211,9 +206,7 @@ export class KubernetesEngine extends pulumi.ComponentResource {
     };
 
     const volumes: k8s.types.input.core.v1.Volume[] = [
-      ...(this.configMap
-        ? [{ name: CONFIG_VOLUME, configMap: { name: this.configMap.metadata.name, items: fileItems(files, 0o444) } }]
-        : []),
+      ...(this.configMap ? [{ name: CONFIG_VOLUME, configMap: { name: this.configMap.metadata.name, items: fileItems(files, 0o444) } }] : []),
       ...secretDirs.map((directory) => ({
         name: directory.volume,
         secret: { secretName: this.secret.metadata.name, items: fileItems(directory.files, 0o440, (file) => posix.basename(file.mountPath)) },

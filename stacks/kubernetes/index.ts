@@ -54,7 +54,8 @@ export class KubernetesDatabases extends pulumi.ComponentResource {
             'pod-security.kubernetes.io/audit': 'restricted',
           },
           annotations: {
-            'allixios.io/pod-security': 'restricted (Pod Security Standards): every engine runs unprivileged, as non-root, without capabilities; node settings an engine needs are met outside this namespace',
+            'allixios.io/pod-security':
+              'restricted (Pod Security Standards): every engine runs unprivileged, as non-root, without capabilities; node settings an engine needs are met outside this namespace',
           },
         },
       },

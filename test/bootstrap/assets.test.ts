@@ -5,8 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { loadAssets } from '../../bootstrap/assets.ts';
 import { assetFolder } from '../support/assets.ts';
 
-const load = (directory: string) =>
-  loadAssets({ engine: 'postgresql', directory, root: directory, folders: ['schemas', 'indexes', 'functions'], extension: '.sql' });
+const load = (directory: string) => loadAssets({ engine: 'postgresql', directory, root: directory, folders: ['schemas', 'indexes', 'functions'], extension: '.sql' });
 
 describe('assets on disk', () => {
   it('orders versioned assets by number across folders, then repeatable ones by name', () => {
@@ -28,9 +27,7 @@ describe('assets on disk', () => {
 
   it('refuses a SQL file that is not named as an asset', () => {
     const directory = assetFolder({ 'schemas/001_users.sql': 'SELECT 1;' });
-    expect(() => load(directory)).toThrow(
-      'postgresql: schemas/001_users.sql: expected an asset name like V0001__description.sql or R__description.sql, got "001_users.sql"',
-    );
+    expect(() => load(directory)).toThrow('postgresql: schemas/001_users.sql: expected an asset name like V0001__description.sql or R__description.sql, got "001_users.sql"');
   });
 
   it('refuses the same version in two files', () => {
@@ -57,7 +54,7 @@ describe('assets on disk', () => {
     expect(() => load(directory)).toThrow(message);
   });
 
-  it('follows links, as a mounted ConfigMap presents its files, and passes over the mount\'s own entries', () => {
+  it("follows links, as a mounted ConfigMap presents its files, and passes over the mount's own entries", () => {
     // Given a folder laid out as Kubernetes mounts a ConfigMap: files are links into ..data,
     // itself a link to a timestamped folder
     const directory = mkdtempSync(join(tmpdir(), 'allixios-configmap-'));

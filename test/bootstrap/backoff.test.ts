@@ -19,7 +19,7 @@ describe('retryWithBackoff', () => {
     expect(attempts).toBe(3);
   });
 
-  it('doubles the pause up to the cap, makes its last attempt at the deadline, then throws the engine\'s error', async () => {
+  it("doubles the pause up to the cap, makes its last attempt at the deadline, then throws the engine's error", async () => {
     // Given an engine that never answers, and a wait of 400 ms with pauses from 20 ms up to 80 ms
     // (fake timers: the schedule is exact whatever the machine's load)
     vi.useFakeTimers({ toFake: ['setTimeout', 'Date'] });
@@ -33,7 +33,9 @@ describe('retryWithBackoff', () => {
         return TRY_AGAIN;
       };
       // When it runs out
-      const outcome = retryWithBackoff({ timeoutMs: 400, firstDelayMs: 20, maxDelayMs: 80 }, attempt, (elapsed) => new Error(`gave up after ${elapsed} ms`)).catch((caught: Error) => caught);
+      const outcome = retryWithBackoff({ timeoutMs: 400, firstDelayMs: 20, maxDelayMs: 80 }, attempt, (elapsed) => new Error(`gave up after ${elapsed} ms`)).catch(
+        (caught: Error) => caught,
+      );
       await vi.runAllTimersAsync();
       const error = await outcome;
       // Then the pauses grew 20, 40, 80 and stayed at 80, and the last attempt was at the deadline
@@ -68,7 +70,7 @@ describe('retryWithBackoff', () => {
   });
 });
 
-describe('the waits\' errors', () => {
+describe("the waits' errors", () => {
   it('name the engine, the address or the holder, and how long was waited', () => {
     // Given a readiness and a lock wait that gave up / Then their messages say what, where and how long
     expect(notReachable('postgresql', 'db:5432', 1234, 'connect ECONNREFUSED', 'ECONNREFUSED').message).toBe(

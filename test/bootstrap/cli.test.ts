@@ -85,7 +85,7 @@ describe('npm run bootstrap', () => {
     expect(offline.stderr).toContain('--offline only goes with --dry-run');
   });
 
-  it('takes the password from <URL variable>_PASSWORD and encodes it, so a password with @:/#% works (the Job\'s way)', async () => {
+  it("takes the password from <URL variable>_PASSWORD and encodes it, so a password with @:/#% works (the Job's way)", async () => {
     // Given the owner with a password full of URL delimiters, in a database of its own
     const database = 'cli_password';
     const superuser = new pg.Client({ connectionString: server.url('postgres', 'postgres') });

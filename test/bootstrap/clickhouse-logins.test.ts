@@ -35,7 +35,10 @@ const pingOrNoTable = (request: Request) => (request.query.includes('system.tabl
  * Starts the fake on a free port. `accepts` decides, per request, whether its credentials are
  * right: a wrong password gets ClickHouse's 516; a right one what `answer` says.
  */
-async function fakeClickHouse(accepts: (auth: string | undefined) => boolean, answer: (request: Request) => string = pingOrNoTable): Promise<{ port: number; requests: Request[] }> {
+async function fakeClickHouse(
+  accepts: (auth: string | undefined) => boolean,
+  answer: (request: Request) => string = pingOrNoTable,
+): Promise<{ port: number; requests: Request[] }> {
   const requests: Request[] = [];
   server = createServer((incoming: IncomingMessage, response: ServerResponse) => {
     let body = '';
@@ -127,7 +130,10 @@ describe('logging in during a password rotation', () => {
     const fake = await fakeClickHouse(() => false);
     const clickhouse = adapter(fake.port, { readyTimeoutMs: 10_000, logins: { previousUrl: url(fake.port, 'previous-pw') } });
     const started = Date.now();
-    const error = await clickhouse.connect().then(() => undefined, (reason: Error) => reason);
+    const error = await clickhouse.connect().then(
+      () => undefined,
+      (reason: Error) => reason,
+    );
     expect(error?.message).toMatch(
       /^clickhouse: allixios_admin: the engine refuses the stack's current password and the previous one the rotation keeps \(current: allixios_admin: Authentication failed: .*; previous: allixios_admin: Authentication failed: /,
     );
@@ -142,8 +148,13 @@ describe('logging in during a password rotation', () => {
     const fake = await fakeClickHouse(() => false);
     const error = await adapter(fake.port, { readyTimeoutMs: 10_000 })
       .connect()
-      .then(() => undefined, (reason: Error) => reason);
-    expect(error?.message).toMatch(/^clickhouse: cannot connect to 127\.0\.0\.1:\d+\/allixios as allixios_admin: allixios_admin: Authentication failed: .* \[AUTHENTICATION_FAILED\]$/);
+      .then(
+        () => undefined,
+        (reason: Error) => reason,
+      );
+    expect(error?.message).toMatch(
+      /^clickhouse: cannot connect to 127\.0\.0\.1:\d+\/allixios as allixios_admin: allixios_admin: Authentication failed: .* \[AUTHENTICATION_FAILED\]$/,
+    );
     expect(fake.requests).toHaveLength(1);
   });
 
@@ -151,7 +162,10 @@ describe('logging in during a password rotation', () => {
     const port = await freePort();
     const error = await adapter(port, { readyTimeoutMs: 700 })
       .connect()
-      .then(() => undefined, (reason: Error) => reason);
+      .then(
+        () => undefined,
+        (reason: Error) => reason,
+      );
     expect(error?.message).toMatch(new RegExp(`^clickhouse: not reachable at 127\\.0\\.0\\.1:${port}/allixios after 0\\.[7-9] s \\(.*ECONNREFUSED`));
   });
 });
@@ -183,7 +197,17 @@ describe('the lock across the reload', () => {
       // Then the lease is renewed with the current password, and the adapter still applies under its lock
       expect(fake.requests.at(-1)).toMatchObject({ auth: 'allixios_admin:current-pw' });
       const content = 'SELECT 1;';
-      const asset = { engine: 'clickhouse', kind: 'versioned', version: 1, name: 'V0001__x.sql', description: 'x', path: 'V0001__x.sql', content, checksum: 'x', transactional: false } as const;
+      const asset = {
+        engine: 'clickhouse',
+        kind: 'versioned',
+        version: 1,
+        name: 'V0001__x.sql',
+        description: 'x',
+        path: 'V0001__x.sql',
+        content,
+        checksum: 'x',
+        transactional: false,
+      } as const;
       await clickhouse.apply({ subject: 'V0001 x', action: 'apply', detail: 'not applied yet', source: asset.path, payload: { reason: 'pending', asset } });
     } finally {
       await clickhouse.close();
@@ -198,11 +222,7 @@ describe("checking the application's login", () => {
     const fake = await fakeClickHouse((auth) => auth === 'allixios_app:app-pw' && ++checks > 2);
     // When it is verified / Then it is, after three checks
     await adapter(fake.port).verifyLogin(url(fake.port, 'app-pw', 'allixios_app'));
-    expect(fake.requests.filter((request) => request.auth === 'allixios_app:app-pw').map((request) => request.query)).toEqual([
-      "SELECT 'ping'",
-      "SELECT 'ping'",
-      "SELECT 'ping'",
-    ]);
+    expect(fake.requests.filter((request) => request.auth === 'allixios_app:app-pw').map((request) => request.query)).toEqual(["SELECT 'ping'", "SELECT 'ping'", "SELECT 'ping'"]);
   });
 
   it('gives up on a login still refused after the readiness timeout, naming the user', async () => {

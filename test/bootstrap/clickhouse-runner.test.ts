@@ -61,9 +61,10 @@ async function rows<Row>(query: string): Promise<Row[]> {
 
 /** Completed assets and how often each was completed (64-bit counts may come quoted: Number them). */
 const completed = async () =>
-  (await rows<{ name: string; n: string | number }>(`SELECT name, count() AS n FROM allixios_bootstrap.ledger WHERE statement = 0 GROUP BY name ORDER BY name`)).map(
-    (row) => ({ name: row.name, n: Number(row.n) }),
-  );
+  (await rows<{ name: string; n: string | number }>(`SELECT name, count() AS n FROM allixios_bootstrap.ledger WHERE statement = 0 GROUP BY name ORDER BY name`)).map((row) => ({
+    name: row.name,
+    n: Number(row.n),
+  }));
 
 describe('the bootstrap runner on ClickHouse', () => {
   it('applies every asset of a fresh engine, statement by statement, and records each', async () => {
@@ -78,7 +79,14 @@ describe('the bootstrap runner on ClickHouse', () => {
     const progress = await rows<{ statement: number }>(`SELECT statement FROM allixios_bootstrap.ledger WHERE name = 'V0002__events.sql' AND statement > 0 ORDER BY statement`);
     expect(progress.map((row) => Number(row.statement))).toEqual([1, 2, 3]);
     // And the rollup works: inserts flow through the materialized view.
-    await client.insert({ table: 'runner_test.events', values: [{ at: '2026-11-01 10:00:00', article: 7 }, { at: '2026-11-01 11:00:00', article: 7 }], format: 'JSONEachRow' });
+    await client.insert({
+      table: 'runner_test.events',
+      values: [
+        { at: '2026-11-01 10:00:00', article: 7 },
+        { at: '2026-11-01 11:00:00', article: 7 },
+      ],
+      format: 'JSONEachRow',
+    });
     const [views] = await rows<{ article: number; views: string | number }>('SELECT article, views FROM runner_test.article_views');
     expect([views!.article, Number(views!.views)]).toEqual([7, 2]);
   });

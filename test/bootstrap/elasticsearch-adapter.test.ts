@@ -59,7 +59,10 @@ async function fakeElasticsearch(answer: (request: Request) => Answer): Promise<
   return { url: `http://elastic:secret@127.0.0.1:${port}`, requests };
 }
 
-const unauthorised: Answer = { status: 401, body: { error: { type: 'security_exception', reason: 'unable to authenticate user [elastic] for REST request [/_cluster/health]' }, status: 401 } };
+const unauthorised: Answer = {
+  status: 401,
+  body: { error: { type: 'security_exception', reason: 'unable to authenticate user [elastic] for REST request [/_cluster/health]' }, status: 401 },
+};
 const healthy: Answer = { status: 200, body: { status: 'green', timed_out: false } };
 
 function adapter(url: string, extra: Partial<ConstructorParameters<typeof ElasticsearchAdapter>[1]> = {}) {
@@ -127,7 +130,7 @@ describe('data streams and reindex failures', () => {
   const template = desired.templates[0]!;
   const retention = (template.request.template?.lifecycle as { data_retention: string }).data_retention;
 
-  it('puts the template\'s retention on a data stream it made earlier, which a template change does not reach', () => {
+  it("puts the template's retention on a data stream it made earlier, which a template change does not reach", () => {
     // Given the analytics template as the definitions want it, and a stream made under an older retention
     const observed: ElasticsearchObserved = {
       indices: [],
@@ -142,13 +145,19 @@ describe('data streams and reindex failures', () => {
     expect(change).toMatchObject({ action: 'update', payload: { kind: 'put-data-stream-lifecycle', name: 'search-analytics-prod', dataRetention: retention } });
     expect(change!.detail).toMatch(/^data_retention "7d" → /);
     // and a stream that already has it is in sync
-    const inSync = planElasticsearch(desired, { ...observed, dataStreams: { [template.request.name]: [{ name: 'search-analytics-prod', lifecycle: { enabled: true, data_retention: retention } }] } }, {});
+    const inSync = planElasticsearch(
+      desired,
+      { ...observed, dataStreams: { [template.request.name]: [{ name: 'search-analytics-prod', lifecycle: { enabled: true, data_retention: retention } }] } },
+      {},
+    );
     expect(inSync.changes.filter((candidate) => candidate.subject.startsWith('data stream'))).toEqual([]);
     expect(inSync.inSync).toContain('data stream search-analytics-prod');
   });
 
-  it('sends the retention to the stream\'s own lifecycle', async () => {
-    const fake = await fakeElasticsearch((request) => (request.path.startsWith('/ledger-index') || request.method === 'HEAD' ? { status: 200, body: { result: 'created' } } : { status: 200, body: { acknowledged: true } }));
+  it("sends the retention to the stream's own lifecycle", async () => {
+    const fake = await fakeElasticsearch((request) =>
+      request.path.startsWith('/ledger-index') || request.method === 'HEAD' ? { status: 200, body: { result: 'created' } } : { status: 200, body: { acknowledged: true } },
+    );
     const es = adapter(fake.url, { ledgerIndex: 'ledger-index' });
     await es.apply({ subject: 'data stream s', action: 'update', detail: '', source: 'test', payload: { kind: 'put-data-stream-lifecycle', name: 's', dataRetention: '90d' } });
     expect(fake.requests.find((request) => request.path.startsWith('/_data_stream/s/_lifecycle'))).toMatchObject({ method: 'PUT', body: { data_retention: '90d' } });
@@ -249,7 +258,10 @@ describe('a password rotation', () => {
     const es = adapter(as(fake.url, 'elastic', 'current-pw'), { readyTimeoutMs: 1_500, logins: { previousUrl: as(fake.url, 'elastic', 'previous-pw') } });
     const started = Date.now();
     // When it connects / Then it waits out the budget and says both were refused, without a password
-    const error = await es.connect().then(() => undefined, (reason: Error) => reason);
+    const error = await es.connect().then(
+      () => undefined,
+      (reason: Error) => reason,
+    );
     expect(error?.message).toMatch(
       /^elasticsearch: cannot connect to 127\.0\.0\.1:\d+ after 1\.\d s: authentication failed as elastic with the stack's current password and with the previous one the rotation keeps \(wrong passwords, or the security index still recovering\): current: security_exception: .*; previous: security_exception: /,
     );
@@ -265,7 +277,9 @@ describe('a password rotation', () => {
     // Given a cluster that refuses allixios_app's new password twice, then accepts it
     let checks = 0;
     const fake = await fakeElasticsearch((request) =>
-      request.path.startsWith('/_security/_authenticate') && request.auth === 'allixios_app:app-pw' && ++checks > 2 ? { status: 200, body: { username: 'allixios_app' } } : unauthorised,
+      request.path.startsWith('/_security/_authenticate') && request.auth === 'allixios_app:app-pw' && ++checks > 2
+        ? { status: 200, body: { username: 'allixios_app' } }
+        : unauthorised,
     );
     // When the login is verified / Then it is, after three checks
     await adapter(fake.url).verifyLogin(as(fake.url, 'allixios_app', 'app-pw'));

@@ -82,7 +82,11 @@ function liveTemplate(request: estypes.IndicesPutIndexTemplateRequest = TEMPLATE
   };
 }
 
-function cluster(indices: ObservedAliasedIndex[], templates: ElasticsearchObserved['templates'] = { 'search-analytics': liveTemplate() }, ledger: ElasticsearchObserved['ledger'] = []): ElasticsearchObserved {
+function cluster(
+  indices: ObservedAliasedIndex[],
+  templates: ElasticsearchObserved['templates'] = { 'search-analytics': liveTemplate() },
+  ledger: ElasticsearchObserved['ledger'] = [],
+): ElasticsearchObserved {
   return { indices, templates, ledger };
 }
 
@@ -326,7 +330,14 @@ describe('the desired state and the ledger', () => {
   });
 
   it('the runner’s offline dry run plans the engine without a URL or a cluster', async () => {
-    const report = await runBootstrap({ mode: 'dry-run', offline: true, env: { ALLIXIOS_ENVIRONMENT: 'staging' }, registry: [elasticsearchEngine], readyTimeoutMs: 1000, lockTimeoutMs: 1000 });
+    const report = await runBootstrap({
+      mode: 'dry-run',
+      offline: true,
+      env: { ALLIXIOS_ENVIRONMENT: 'staging' },
+      registry: [elasticsearchEngine],
+      readyTimeoutMs: 1000,
+      lockTimeoutMs: 1000,
+    });
 
     expect(report.ok).toBe(true);
     expect(report.engines[0]!.plan!.changes.map((change) => change.subject)).toEqual(['index articles_v1', 'index template search-analytics']);
@@ -334,7 +345,14 @@ describe('the desired state and the ledger', () => {
   });
 
   it('an unknown ALLIXIOS_ENVIRONMENT fails the engine with a message naming the variable', async () => {
-    const report = await runBootstrap({ mode: 'dry-run', offline: true, env: { ALLIXIOS_ENVIRONMENT: 'qa' }, registry: [elasticsearchEngine], readyTimeoutMs: 1000, lockTimeoutMs: 1000 });
+    const report = await runBootstrap({
+      mode: 'dry-run',
+      offline: true,
+      env: { ALLIXIOS_ENVIRONMENT: 'qa' },
+      registry: [elasticsearchEngine],
+      readyTimeoutMs: 1000,
+      lockTimeoutMs: 1000,
+    });
     expect(report.ok).toBe(false);
     expect(report.engines[0]!.error).toBe('elasticsearch: ALLIXIOS_ENVIRONMENT: expected one of dev, staging, prod, ephemeral, got "qa"');
   });

@@ -21,7 +21,6 @@ import type { ElasticsearchDesired, ElasticsearchObserved, ElasticsearchPayload,
 import { runBootstrap, type BootstrapOptions } from '../../bootstrap/runner.ts';
 import type { BootstrapEngine } from '../../bootstrap/contract.ts';
 import { elasticsearch } from '../../databases/elasticsearch/index.ts';
-import { freePort } from '../support/engines.ts';
 import { describeConformance } from './conformance/suite.ts';
 
 const ELASTICSEARCH_URL = process.env.ELASTICSEARCH_URL;
@@ -59,7 +58,9 @@ describe('reaching the cluster (no Elasticsearch needed)', () => {
 
     expect(report.ok).toBe(false);
     expect(report.engines[0]!.error).toMatch(
-      new RegExp(`^elasticsearch: cannot connect to 127\\.0\\.0\\.1:${port} after 1\\.\\d s: authentication failed as elastic \\(a wrong password, or the security index still recovering\\): security_exception: unable to authenticate user`),
+      new RegExp(
+        `^elasticsearch: cannot connect to 127\\.0\\.0\\.1:${port} after 1\\.\\d s: authentication failed as elastic \\(a wrong password, or the security index still recovering\\): security_exception: unable to authenticate user`,
+      ),
     );
     expect(report.engines[0]!.error).not.toContain('wrong@');
     expect(Date.now() - started).toBeGreaterThanOrEqual(1_400);
@@ -102,7 +103,10 @@ const withVersion =
 
 const withSubtitle: Edit = (desired) => {
   const articles = desired.indices[0]!;
-  return { ...desired, indices: [{ ...articles, mappings: { ...articles.mappings, properties: { ...articles.mappings.properties, subtitle: { type: 'text', analyzer: 'english_text' } } } }] };
+  return {
+    ...desired,
+    indices: [{ ...articles, mappings: { ...articles.mappings, properties: { ...articles.mappings.properties, subtitle: { type: 'text', analyzer: 'english_text' } } } }],
+  };
 };
 
 /** Deletes indices by exact name (wildcard deletes are refused by default) and a template. */
@@ -154,33 +158,36 @@ describe('on a real Elasticsearch cluster', () => {
     await client.close();
   });
 
-  it.skipIf(!ELASTICSEARCH_URL)('a fresh cluster gets the index behind its alias and the template, recorded in the ledger; a second run changes nothing (needs ELASTICSEARCH_URL)', async () => {
-    const first = await bootstrap(throwawayEngine());
-    expect(first.engines[0]!.error).toBeUndefined();
-    expect(first.ok).toBe(true);
-    expect(first.engines[0]!.changed.map(({ change }) => [change.action, change.subject])).toEqual([
-      ['create', `index ${ALIAS}_v1`],
-      ['create', `index template ${TEMPLATE}`],
-    ]);
-    expect(await aliasTargets(ALIAS)).toEqual([`${ALIAS}_v1`]);
-    const settings = await es().indices.getSettings({ index: `${ALIAS}_v1`, flat_settings: true });
-    expect(settings[`${ALIAS}_v1`]!.settings).toMatchObject({ 'index.number_of_shards': '1', 'index.number_of_replicas': '0', 'index.refresh_interval': '1s' });
-    expect((await es().indices.getIndexTemplate({ name: TEMPLATE })).index_templates[0]!.index_template.version).toBe(1);
-    // Sorted: two records written within one millisecond have no order.
-    expect((await ledger()).map((record) => [record.action, record.subject]).sort()).toEqual([
-      ['create', `index ${ALIAS}_v1`],
-      ['create', `index template ${TEMPLATE}`],
-    ]);
-    // The bookkeeping indices stay out of wildcard searches.
-    const ledgerSettings = await es().indices.getSettings({ index: LEDGER, flat_settings: true });
-    expect(ledgerSettings[LEDGER]!.settings).toMatchObject({ 'index.hidden': 'true', 'index.number_of_shards': '1', 'index.auto_expand_replicas': '0-1' });
+  it.skipIf(!ELASTICSEARCH_URL)(
+    'a fresh cluster gets the index behind its alias and the template, recorded in the ledger; a second run changes nothing (needs ELASTICSEARCH_URL)',
+    async () => {
+      const first = await bootstrap(throwawayEngine());
+      expect(first.engines[0]!.error).toBeUndefined();
+      expect(first.ok).toBe(true);
+      expect(first.engines[0]!.changed.map(({ change }) => [change.action, change.subject])).toEqual([
+        ['create', `index ${ALIAS}_v1`],
+        ['create', `index template ${TEMPLATE}`],
+      ]);
+      expect(await aliasTargets(ALIAS)).toEqual([`${ALIAS}_v1`]);
+      const settings = await es().indices.getSettings({ index: `${ALIAS}_v1`, flat_settings: true });
+      expect(settings[`${ALIAS}_v1`]!.settings).toMatchObject({ 'index.number_of_shards': '1', 'index.number_of_replicas': '0', 'index.refresh_interval': '1s' });
+      expect((await es().indices.getIndexTemplate({ name: TEMPLATE })).index_templates[0]!.index_template.version).toBe(1);
+      // Sorted: two records written within one millisecond have no order.
+      expect((await ledger()).map((record) => [record.action, record.subject]).sort()).toEqual([
+        ['create', `index ${ALIAS}_v1`],
+        ['create', `index template ${TEMPLATE}`],
+      ]);
+      // The bookkeeping indices stay out of wildcard searches.
+      const ledgerSettings = await es().indices.getSettings({ index: LEDGER, flat_settings: true });
+      expect(ledgerSettings[LEDGER]!.settings).toMatchObject({ 'index.hidden': 'true', 'index.number_of_shards': '1', 'index.auto_expand_replicas': '0-1' });
 
-    const second = await bootstrap(throwawayEngine());
-    expect(second.ok).toBe(true);
-    expect(second.engines[0]!.changed).toEqual([]);
-    expect(second.engines[0]!.plan!.inSync).toHaveLength(2);
-    expect(await ledger()).toHaveLength(2);
-  });
+      const second = await bootstrap(throwawayEngine());
+      expect(second.ok).toBe(true);
+      expect(second.engines[0]!.changed).toEqual([]);
+      expect(second.engines[0]!.plan!.inSync).toHaveLength(2);
+      expect(await ledger()).toHaveLength(2);
+    },
+  );
 
   it.skipIf(!ELASTICSEARCH_URL)('a new field is added to the live index in place, keeping its documents (needs ELASTICSEARCH_URL)', async () => {
     await bootstrap(throwawayEngine());
@@ -223,7 +230,14 @@ describe('on a real Elasticsearch cluster', () => {
 
   it.skipIf(!ELASTICSEARCH_URL)('a bootstrap waits for the lock and times out naming the holder; an expired lock is taken over (needs ELASTICSEARCH_URL)', async () => {
     const engine = throwawayEngine((desired) => withVersion(2)(withSubtitle(desired)));
-    const holder = new ElasticsearchAdapter(ELASTICSEARCH_URL!, { readyTimeoutMs: 10_000, lockTimeoutMs: 10_000, lockLeaseMs: 1500, watch: { aliases: [], templates: [] }, lockIndex: LOCK, ledgerIndex: LEDGER });
+    const holder = new ElasticsearchAdapter(ELASTICSEARCH_URL!, {
+      readyTimeoutMs: 10_000,
+      lockTimeoutMs: 10_000,
+      lockLeaseMs: 1500,
+      watch: { aliases: [], templates: [] },
+      lockIndex: LOCK,
+      ledgerIndex: LEDGER,
+    });
     await holder.connect();
     await holder.lock();
     try {
@@ -240,7 +254,13 @@ describe('on a real Elasticsearch cluster', () => {
     await es().index({ index: LOCK, id: 'lock', document: { holder: 'killed-host/1/deadbeef', expiresAt: new Date(Date.now() - 1000).toISOString() }, refresh: true });
     const takeover = await bootstrap(engine, { lockTimeoutMs: 2500 });
     expect(takeover.ok).toBe(true);
-    expect((await es().get({ index: LOCK, id: 'lock' }).catch(() => ({ found: false }))).found).toBe(false);
+    expect(
+      (
+        await es()
+          .get({ index: LOCK, id: 'lock' })
+          .catch(() => ({ found: false }))
+      ).found,
+    ).toBe(false);
   });
 
   it.skipIf(!ELASTICSEARCH_URL)(

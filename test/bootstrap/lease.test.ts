@@ -155,7 +155,7 @@ describe('holding a lease', () => {
 });
 
 describe('losing a lease', () => {
-  it('loses it when a renewal says it is another\'s: the next change is refused naming the loss and the new holder, and renewals stop', async () => {
+  it("loses it when a renewal says it is another's: the next change is refused naming the loss and the new holder, and renewals stop", async () => {
     // Given a held lease that another bootstrap takes over
     const store = new MemoryStore();
     const lease = new Lease('redis', store, OPTIONS);
@@ -177,7 +177,7 @@ describe('losing a lease', () => {
     expect(store.holder).toBe('other-host/2/y');
   });
 
-  it('loses it when a renewal fails, naming the engine\'s error', async () => {
+  it("loses it when a renewal fails, naming the engine's error", async () => {
     // Given a held lease whose renewal fails
     const store = new MemoryStore();
     const lease = new Lease('mongodb', store, OPTIONS);
@@ -277,7 +277,7 @@ describe('releasing a lease', () => {
 });
 
 describe('waiting for another holder', () => {
-  it('tries with the lock wait\'s backoff, then gives up naming the holder and where the lease is kept', async () => {
+  it("tries with the lock wait's backoff, then gives up naming the holder and where the lease is kept", async () => {
     // Given a lease another bootstrap holds for a minute
     const store = new MemoryStore('allixios.allixios_bootstrap_lock');
     store.holder = 'busy-host/2/y';

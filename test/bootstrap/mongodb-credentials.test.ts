@@ -66,11 +66,15 @@ describe('planning the platform users’ passwords', () => {
 
   it('sets the password of a user without SCRAM-SHA-256 credentials (SCRAM-SHA-1 only), with them', () => {
     // Given usersInfo's reply for a user made with SCRAM-SHA-1 only
-    const reply = { users: [{ user: 'allixios_readonly', db: 'admin', credentials: { 'SCRAM-SHA-1': { iterationCount: 10_000, salt: 'c2FsdA==', storedKey: 'a2V5', serverKey: 'a2V5' } } }] };
+    const reply = {
+      users: [{ user: 'allixios_readonly', db: 'admin', credentials: { 'SCRAM-SHA-1': { iterationCount: 10_000, salt: 'c2FsdA==', storedKey: 'a2V5', serverKey: 'a2V5' } } }],
+    };
     // When planned
     const changes = planMongoCredentials({ allixios_readonly: 'pw' }, observedUsers(reply));
     // Then it is set
-    expect(changes.map((change) => [change.subject, change.detail])).toEqual([['user allixios_readonly', "it has no SCRAM-SHA-256 credentials: set the stack's password with them"]]);
+    expect(changes.map((change) => [change.subject, change.detail])).toEqual([
+      ['user allixios_readonly', "it has no SCRAM-SHA-256 credentials: set the stack's password with them"],
+    ]);
   });
 
   it('reads the SCRAM-SHA-256 credentials out of a usersInfo reply, so a matching password plans nothing', () => {
@@ -81,12 +85,16 @@ describe('planning the platform users’ passwords', () => {
 
   it('refuses a user the server does not have, naming who creates it on a fresh volume', () => {
     const plan = () => planMongoCredentials({ root: 'a', allixios_app: 'b' }, []);
-    expect(plan).toThrow(/^mongodb: databases\/mongodb\/bootstrap\/user-passwords\.json: the server has no user root \(created by the image \(MONGO_INITDB_ROOT_USERNAME\)\), allixios_app \(created by databases\/mongodb\/initdb\/10-app-user\.js\) in the admin database/);
+    expect(plan).toThrow(
+      /^mongodb: databases\/mongodb\/bootstrap\/user-passwords\.json: the server has no user root \(created by the image \(MONGO_INITDB_ROOT_USERNAME\)\), allixios_app \(created by databases\/mongodb\/initdb\/10-app-user\.js\) in the admin database/,
+    );
   });
 
   it('refuses a non-ASCII password, naming the user but not the password', () => {
     const plan = () => planMongoCredentials({ allixios_app: 'pässwörd' }, [userWithPassword('allixios_app', 'other')]);
-    expect(plan).toThrow(/^mongodb: databases\/mongodb\/bootstrap\/user-passwords\.json: user allixios_app: the password of allixios_app in MONGODB_USER_PASSWORDS contains a non-ASCII character/);
+    expect(plan).toThrow(
+      /^mongodb: databases\/mongodb\/bootstrap\/user-passwords\.json: user allixios_app: the password of allixios_app in MONGODB_USER_PASSWORDS contains a non-ASCII character/,
+    );
     expect(plan).not.toThrow(/pässwörd/);
   });
 });
@@ -139,7 +147,10 @@ describe('rotating passwords on a real server', () => {
   });
   afterAll(async () => {
     if (!client) return;
-    await client.db('admin').command({ dropUser: user }).catch(() => undefined);
+    await client
+      .db('admin')
+      .command({ dropUser: user })
+      .catch(() => undefined);
     await client.db(database).dropDatabase();
     await client.close();
   });

@@ -9,17 +9,15 @@ import type { CollationOptions, Document, IndexDescriptionInfo } from 'mongodb';
 import { describe, expect, it } from 'vitest';
 import { mongodbEngine } from '../../bootstrap/adapters/mongodb.ts';
 import {
-  canonicalJson,
-  definitionChecksum,
   keyPattern,
   planMongo,
-  sameValue,
   type MongoChange,
   type MongoDesired,
   type MongoLedgerEntry,
   type MongoObserved,
   type ObservedCollection,
 } from '../../bootstrap/adapters/mongodb-plan.ts';
+import { canonicalJson, definitionChecksum, sameValue } from '../../bootstrap/canonical-json.ts';
 import { REPOSITORY_ROOT } from '../../bootstrap/runner.ts';
 import type { CollectionDefinition, NamedIndexDescription } from '../../databases/mongodb/definitions.ts';
 import { MONGODB_COLLECTIONS } from '../../databases/mongodb/definitions.ts';
@@ -206,17 +204,29 @@ describe('the MongoDB plan', () => {
   });
 
   it('updates a collection without a validator', () => {
-    const plan = planMongo(DESIRED, withPosts((collection) => delete collection.options.validator), {});
+    const plan = planMongo(
+      DESIRED,
+      withPosts((collection) => delete collection.options.validator),
+      {},
+    );
     expect(summary(plan.changes)).toEqual(['update collection posts']);
     expect(plan.changes[0]!.detail).toMatch(/^the server has no validator: collMod/);
   });
 
   it('updates a validation level or action that differs', () => {
-    const level = planMongo(DESIRED, withPosts((collection) => (collection.options.validationLevel = 'moderate')), {});
+    const level = planMongo(
+      DESIRED,
+      withPosts((collection) => (collection.options.validationLevel = 'moderate')),
+      {},
+    );
     expect(summary(level.changes)).toEqual(['update collection posts']);
     expect(level.changes[0]!.detail).toMatch(/^validationLevel differs \(server moderate, definition strict\): collMod/);
 
-    const action = planMongo(DESIRED, withPosts((collection) => (collection.options.validationAction = 'warn')), {});
+    const action = planMongo(
+      DESIRED,
+      withPosts((collection) => (collection.options.validationAction = 'warn')),
+      {},
+    );
     expect(summary(action.changes)).toEqual(['update collection posts']);
     expect(action.changes[0]!.detail).toMatch(/^validationAction differs \(server warn, definition error\): collMod/);
   });
@@ -242,7 +252,11 @@ describe('the MongoDB plan', () => {
       Array.isArray(value)
         ? value.map(reversed)
         : value !== null && typeof value === 'object'
-          ? Object.fromEntries(Object.entries(value).reverse().map(([key, item]) => [key, reversed(item)]))
+          ? Object.fromEntries(
+              Object.entries(value)
+                .reverse()
+                .map(([key, item]) => [key, reversed(item)]),
+            )
           : value;
     const observed = withPosts((collection) => (collection.options.validator = reversed(posts.validator) as Document));
     expect(Object.keys((observed.collections[0]!.options.validator as Document).$jsonSchema)).toEqual(['properties', 'required', 'bsonType']);
@@ -251,7 +265,11 @@ describe('the MongoDB plan', () => {
   });
 
   it('creates a missing index, and only that', () => {
-    const plan = planMongo(DESIRED, withIndex('slug_unique', () => undefined), {});
+    const plan = planMongo(
+      DESIRED,
+      withIndex('slug_unique', () => undefined),
+      {},
+    );
     expect(summary(plan.changes)).toEqual(['create index posts.slug_unique']);
     expect(plan.changes[0]!.payload).toMatchObject({ kind: 'create-index', collection: 'posts', index: { name: 'slug_unique', key: { slug: 1 }, unique: true } });
     expect(plan.refusals).toEqual([]);
@@ -295,11 +313,19 @@ describe('the MongoDB plan', () => {
   });
 
   it('refuses to change a TTL in place when its key differs too, and to remove a TTL', () => {
-    const keyAndTtl = planMongo(DESIRED, withIndex('at_ttl', (index) => ({ ...index, key: { at: -1 }, expireAfterSeconds: 60 })), {});
+    const keyAndTtl = planMongo(
+      DESIRED,
+      withIndex('at_ttl', (index) => ({ ...index, key: { at: -1 }, expireAfterSeconds: 60 })),
+      {},
+    );
     expect(keyAndTtl.changes).toEqual([]);
     expect(keyAndTtl.refusals[0]).toMatch(/^index posts\.at_ttl: key differs .*; expireAfterSeconds differs \(server 60, definition 3600\)/);
     // Given a TTL on title_at, which the definition does not expire: collMod cannot remove a TTL
-    const removal = planMongo(DESIRED, withIndex('title_at', (index) => ({ ...index, expireAfterSeconds: 60 })), {});
+    const removal = planMongo(
+      DESIRED,
+      withIndex('title_at', (index) => ({ ...index, expireAfterSeconds: 60 })),
+      {},
+    );
     expect(removal.changes).toEqual([]);
     expect(removal.refusals[0]).toMatch(/^index posts\.title_at: expireAfterSeconds differs \(server 60, definition none\)/);
   });
@@ -309,19 +335,25 @@ describe('the MongoDB plan', () => {
     const withTtl: MongoDesired = {
       collections: [{ ...posts, indexes: posts.indexes!.map((index) => (index.name === 'title_at' ? { ...index, expireAfterSeconds: 86_400 } : index)) }, tags],
     };
-    const onExisting = planMongo(withTtl, withIndex('title_at', (index) => index), {});
+    const onExisting = planMongo(
+      withTtl,
+      withIndex('title_at', (index) => index),
+      {},
+    );
     const onFresh = planMongo(withTtl, null, {});
     // Then neither plans a change MongoDB would refuse (collMod) or ignore (create)
     for (const plan of [onExisting, onFresh]) {
       expect(plan.changes.filter((change) => change.subject === 'index posts.title_at')).toEqual([]);
-      expect(plan.refusals).toEqual([
-        expect.stringMatching(/^index posts\.title_at \{"title":1,"at":-1\}: expireAfterSeconds on a compound index, which MongoDB does not expire/),
-      ]);
+      expect(plan.refusals).toEqual([expect.stringMatching(/^index posts\.title_at \{"title":1,"at":-1\}: expireAfterSeconds on a compound index, which MongoDB does not expire/)]);
     }
   });
 
   it('unhides a hidden index with collMod', () => {
-    const plan = planMongo(DESIRED, withIndex('title_at', (index) => ({ ...index, hidden: true })), {});
+    const plan = planMongo(
+      DESIRED,
+      withIndex('title_at', (index) => ({ ...index, hidden: true })),
+      {},
+    );
     expect(summary(plan.changes)).toEqual(['update index posts.title_at']);
     expect(plan.changes[0]!.payload).toMatchObject({ kind: 'modify-index', name: 'title_at', hidden: false });
     expect(plan.changes[0]!.payload).not.toHaveProperty('expireAfterSeconds');
@@ -331,14 +363,16 @@ describe('the MongoDB plan', () => {
     // In sync (above) despite _fts/_ftsx and textIndexVersion; a weight change is a difference
     const observed = withIndex('title_text', (index) => ({ ...index, weights: { title: 1 } }));
     const plan = planMongo(DESIRED, observed, {});
-    expect(plan.refusals).toEqual([
-      expect.stringMatching(/^index posts\.title_text: weights differs \(server \{"title":1\}, definition \{"title":5\}\)/),
-    ]);
-    const language = planMongo(DESIRED, withIndex('title_text', (index) => ({ ...index, default_language: 'portuguese' })), {});
+    expect(plan.refusals).toEqual([expect.stringMatching(/^index posts\.title_text: weights differs \(server \{"title":1\}, definition \{"title":5\}\)/)]);
+    const language = planMongo(
+      DESIRED,
+      withIndex('title_text', (index) => ({ ...index, default_language: 'portuguese' })),
+      {},
+    );
     expect(language.refusals[0]).toMatch(/default_language differs \(server "portuguese", definition "english"\)/);
   });
 
-  it('places a compound text index\'s fields where listIndexes puts them', () => {
+  it("places a compound text index's fields where listIndexes puts them", () => {
     const definition: CollectionDefinition = {
       ...tags,
       indexes: [{ name: 'owner_text', key: { owner: 1, title: 'text', body: 'text', at: -1 } }],
@@ -396,14 +430,29 @@ describe('the MongoDB plan', () => {
   it('refuses a creation option that differs, since only recreating the collection would change it', () => {
     const observed = withPosts((collection) => Object.assign(collection.options, { capped: true, size: 4096 }));
     const plan = planMongo(DESIRED, observed, { replaceIndexes: true });
-    expect(plan.refusals).toEqual([expect.stringMatching(/^collection posts: creation option capped differs \(server true, definition none\); size differs \(server 4096, definition none\); MongoDB sets it only when a collection is created/)]);
+    expect(plan.refusals).toEqual([
+      expect.stringMatching(
+        /^collection posts: creation option capped differs \(server true, definition none\); size differs \(server 4096, definition none\); MongoDB sets it only when a collection is created/,
+      ),
+    ]);
     expect(plan.inSync).not.toContain('collection posts');
   });
 
   it('compares a collation by the keys the definition sets (the server reports every default)', () => {
     const definition: CollectionDefinition = { ...tags, options: { collation: { locale: 'en', strength: 2 } } };
     // As the server reports it: every default filled in, and the ICU version.
-    const reported: CollationOptions & { version: string } = { locale: 'en', caseLevel: false, caseFirst: 'off', strength: 2, numericOrdering: false, alternate: 'non-ignorable', maxVariable: 'punct', normalization: false, backwards: false, version: '57.1' };
+    const reported: CollationOptions & { version: string } = {
+      locale: 'en',
+      caseLevel: false,
+      caseFirst: 'off',
+      strength: 2,
+      numericOrdering: false,
+      alternate: 'non-ignorable',
+      maxVariable: 'punct',
+      normalization: false,
+      backwards: false,
+      version: '57.1',
+    };
     const observed = (collation: CollationOptions): MongoObserved => ({
       collections: [
         serverCollection(
@@ -484,7 +533,14 @@ describe('canonical comparison', () => {
       ['at', -1],
     ]);
     expect(sameValue(keyPattern({ title: 1, at: -1 }), keyPattern({ at: -1, title: 1 }))).toBe(false);
-    expect(keyPattern(new Map<string, 1 | -1>([['b', 1], ['a', -1]]))).toEqual([
+    expect(
+      keyPattern(
+        new Map<string, 1 | -1>([
+          ['b', 1],
+          ['a', -1],
+        ]),
+      ),
+    ).toEqual([
       ['b', 1],
       ['a', -1],
     ]);
@@ -492,14 +548,13 @@ describe('canonical comparison', () => {
 
   it('checksums validators regardless of key order, index keys by their order', () => {
     expect(definitionChecksum({ validator: { a: 1, b: 2 } })).toBe(definitionChecksum({ validator: { b: 2, a: 1 } }));
-    const checksumOf = (index: NamedIndexDescription) =>
-      planMongo({ collections: [{ ...tags, indexes: [index] }] }, null, {}).changes[1]!.payload.checksum;
+    const checksumOf = (index: NamedIndexDescription) => planMongo({ collections: [{ ...tags, indexes: [index] }] }, null, {}).changes[1]!.payload.checksum;
     expect(checksumOf({ name: 'x', key: { a: 1, b: 1 } })).not.toBe(checksumOf({ name: 'x', key: { b: 1, a: 1 } }));
     expect(checksumOf({ name: 'x', key: { a: 1 }, unique: false })).toBe(checksumOf({ name: 'x', key: { a: 1 } }));
   });
 });
 
-describe('the plan for the platform\'s definitions', () => {
+describe("the plan for the platform's definitions", () => {
   it('creates every collection and index, collections before their indexes, offline', () => {
     // Given the real definitions and no server
     const plan = mongodbEngine.plan(mongodbEngine.desired({}), null, {});
@@ -532,7 +587,11 @@ describe('the plan for the platform\'s definitions', () => {
       const { key, ...options } = index;
       const values = Object.values(key);
       if (values.includes('text')) {
-        const weights = Object.fromEntries(Object.entries(key).filter(([, direction]) => direction === 'text').map(([field]) => [field, 1]));
+        const weights = Object.fromEntries(
+          Object.entries(key)
+            .filter(([, direction]) => direction === 'text')
+            .map(([field]) => [field, 1]),
+        );
         return { v: 2, key: { _fts: 'text', _ftsx: 1 }, ...options, weights: { ...weights, ...index.weights }, textIndexVersion: 3 };
       }
       if (values.includes('2dsphere')) return { v: 2, key, ...options, '2dsphereIndexVersion': 3 };

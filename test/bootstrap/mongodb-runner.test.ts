@@ -20,10 +20,7 @@ const MONGODB_URL = process.env.MONGODB_URL;
 const TIMEOUTS = { readyTimeoutMs: 20_000, lockTimeoutMs: 20_000, lockLeaseMs: 3000 };
 
 /** Every subject of the definitions, in plan order. */
-const ALL_SUBJECTS = MONGODB_COLLECTIONS.flatMap((definition) => [
-  `collection ${definition.name}`,
-  ...definition.indexes.map((index) => `index ${definition.name}.${index.name}`),
-]);
+const ALL_SUBJECTS = MONGODB_COLLECTIONS.flatMap((definition) => [`collection ${definition.name}`, ...definition.indexes.map((index) => `index ${definition.name}.${index.name}`)]);
 
 const changedSubjects = (report: BootstrapReport) => report.engines[0]!.changed.map(({ change }) => `${change.action} ${change.subject}`);
 
@@ -185,7 +182,9 @@ describe('the MongoDB bootstrap on a real server', () => {
     const refused = await bootstrap();
     // Then it refuses, names the index and what differs, and changes nothing at all
     expect(refused.ok).toBe(false);
-    expect(refused.engines[0]!.error).toMatch(/^mongodb: refusing to apply anything:\n {2}index content_drafts\.by_hand .*\n {2}index content_drafts\.article_version: key differs \(server \{"articleId":1,"version":1\}, definition \{"articleId":1,"version":-1\}\)/);
+    expect(refused.engines[0]!.error).toMatch(
+      /^mongodb: refusing to apply anything:\n {2}index content_drafts\.by_hand .*\n {2}index content_drafts\.article_version: key differs \(server \{"articleId":1,"version":1\}, definition \{"articleId":1,"version":-1\}\)/,
+    );
     expect(refused.engines[0]!.changed).toEqual([]);
     expect((await options('audit_logs')).validationLevel).toBe('moderate');
     // And with replaceIndexes, the index is dropped and recreated, the stray one dropped

@@ -10,7 +10,15 @@ import { basename } from 'node:path';
 import { writeFile } from 'node:fs/promises';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DATABASE, EMBEDDED_PASSWORDS, ROLE_VERIFIERS_VARIABLE, startEmbeddedPostgres, writeRoleVerifiers, type EmbeddedPostgresServer, type EmbeddedRole } from '../../bootstrap/embedded/postgresql.ts';
+import {
+  DATABASE,
+  EMBEDDED_PASSWORDS,
+  ROLE_VERIFIERS_VARIABLE,
+  startEmbeddedPostgres,
+  writeRoleVerifiers,
+  type EmbeddedPostgresServer,
+  type EmbeddedRole,
+} from '../../bootstrap/embedded/postgresql.ts';
 import { withPasswords } from '../../bootstrap/env.ts';
 import { runBootstrap, type BootstrapOptions } from '../../bootstrap/runner.ts';
 import { assetFolder } from '../support/assets.ts';
@@ -77,7 +85,9 @@ describe('a rotation the bootstrap cannot complete', () => {
     expect(report.engines[0]!.login).toBe('previous');
     // It did its work (the migrations), and says the stack's outputs would not work
     expect(report.engines[0]!.changed.map(({ change }) => basename(change.source))).toEqual(['V0001__notes.sql']);
-    expect(report.engines[0]!.error).toMatch(/^postgresql: the login allixios_owner is still refused after \d+\.\d s \(password authentication failed for user "allixios_owner"\): the stack's outputs would not work/);
+    expect(report.engines[0]!.error).toMatch(
+      /^postgresql: the login allixios_owner is still refused after \d+\.\d s \(password authentication failed for user "allixios_owner"\): the stack's outputs would not work/,
+    );
   });
 });
 
@@ -170,7 +180,9 @@ describe('rotating every PostgreSQL password with one bootstrap run', () => {
       { readyTimeoutMs: 1500 },
     );
     expect(failed.ok).toBe(false);
-    expect(failed.engines[0]!.error).toMatch(/^postgresql: the role verifiers file .* is not the one the bootstrap was given \(yet\) after \d+\.\d s: the Secret mounted in the server and the bootstrap's POSTGRES_ROLE_VERIFIERS differ/);
+    expect(failed.engines[0]!.error).toMatch(
+      /^postgresql: the role verifiers file .* is not the one the bootstrap was given \(yet\) after \d+\.\d s: the Secret mounted in the server and the bootstrap's POSTGRES_ROLE_VERIFIERS differ/,
+    );
     expect(await logsIn('allixios_app', ROTATED.allixios_app)).toBe(true);
   });
 
@@ -181,7 +193,9 @@ describe('rotating every PostgreSQL password with one bootstrap run', () => {
       DATABASE_URL_PREVIOUS_PASSWORD: 'nor-the-previous-one-either',
     });
     expect(failed.ok).toBe(false);
-    expect(failed.engines[0]!.error).toMatch(/^postgresql: allixios_owner: the engine refuses the stack's current password and the previous one the rotation keeps \(current: password authentication failed .*; previous: password authentication failed .*\)\. The engine has a password the stack no longer knows: give it as the rotation's previousPassword/);
+    expect(failed.engines[0]!.error).toMatch(
+      /^postgresql: allixios_owner: the engine refuses the stack's current password and the previous one the rotation keeps \(current: password authentication failed .*; previous: password authentication failed .*\)\. The engine has a password the stack no longer knows: give it as the rotation's previousPassword/,
+    );
     expect(failed.engines[0]!.error).not.toContain('not-the-owner-password-at-all');
     expect(failed.engines[0]!.error).not.toContain('nor-the-previous-one-either');
   });
@@ -217,7 +231,9 @@ describe('allixios_credentials as an attacker holding a platform role sees it', 
       // A file the bootstrap was not given (any other digest) is refused, whatever role is named
       await expect(owner.query(`SELECT allixios_credentials.apply_verifier('postgres', '${sha}')`)).rejects.toMatchObject({ code: '55000' });
       // A role outside the file, even with the right digest, is refused
-      const { rows } = await owner.query<{ digest: string }>(`SELECT encode(sha256(convert_to($1, 'UTF8')), 'hex') AS digest`, [await writeRoleVerifiers(`${server.verifiersFile!}.probe`, ROTATED)]);
+      const { rows } = await owner.query<{ digest: string }>(`SELECT encode(sha256(convert_to($1, 'UTF8')), 'hex') AS digest`, [
+        await writeRoleVerifiers(`${server.verifiersFile!}.probe`, ROTATED),
+      ]);
       const refused = await owner.query(`SELECT allixios_credentials.apply_verifier('pg_monitor', $1)`, [rows[0]!.digest]).catch((error: pg.DatabaseError) => error);
       expect(refused).toBeInstanceOf(Error);
       expect((refused as pg.DatabaseError).message).toBe('the role verifiers file names no role pg_monitor');
@@ -227,5 +243,4 @@ describe('allixios_credentials as an attacker holding a platform role sees it', 
       await owner.end();
     }
   });
-
 });

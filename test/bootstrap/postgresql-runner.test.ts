@@ -10,7 +10,7 @@ import { connect, createServer } from 'node:net';
 import { basename, join } from 'node:path';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, startEmbeddedPostgres, type EmbeddedPostgresServer } from '../../bootstrap/embedded/postgresql.ts';
+import { startEmbeddedPostgres, type EmbeddedPostgresServer } from '../../bootstrap/embedded/postgresql.ts';
 import { runBootstrap, type BootstrapOptions } from '../../bootstrap/runner.ts';
 import { postgresql } from '../../databases/postgresql/index.ts';
 import { assetFolder, writeAssets } from '../support/assets.ts';
@@ -130,9 +130,7 @@ describe('the bootstrap runner on PostgreSQL', () => {
     const report = await bootstrap(url, assetFolder(BASE), { mode: 'dry-run' });
     expect(report.ok).toBe(true);
     expect(report.engines[0]!.plan!.changes.map((change) => basename(change.source))).toEqual(['V0001__accounts.sql', 'V0002__notes.sql', 'R__note_count.sql']);
-    expect(await query(url, `SELECT to_regclass('accounts') AS accounts, to_regclass('allixios_bootstrap.ledger') AS ledger`)).toEqual([
-      { accounts: null, ledger: null },
-    ]);
+    expect(await query(url, `SELECT to_regclass('accounts') AS accounts, to_regclass('allixios_bootstrap.ledger') AS ledger`)).toEqual([{ accounts: null, ledger: null }]);
   });
 
   it('re-applies a repeatable asset when its file changes', async () => {
@@ -196,9 +194,7 @@ SELECT 1 / 0;
     );
     // The earlier migrations stay; the failed one left neither its table nor a ledger row,
     // and the repeatable asset after it did not run.
-    expect(await query(url, `SELECT to_regclass('half_done') AS half_done, to_regprocedure('note_count(int)') AS note_count`)).toEqual([
-      { half_done: null, note_count: null },
-    ]);
+    expect(await query(url, `SELECT to_regclass('half_done') AS half_done, to_regprocedure('note_count(int)') AS note_count`)).toEqual([{ half_done: null, note_count: null }]);
     expect((await ledger(url)).map((row) => row.name)).toEqual(['V0001__accounts.sql', 'V0002__notes.sql']);
   });
 
@@ -222,9 +218,7 @@ CREATE INDEX CONCURRENTLY IF NOT EXISTS notes_id_body ON notes (id, body);
     });
     const report = await bootstrap(url, directory);
     expect(report.ok).toBe(true);
-    expect(await query(url, `SELECT count(*)::int AS n FROM pg_index WHERE indexrelid IN ('notes_body'::regclass, 'notes_id_body'::regclass) AND indisvalid`)).toEqual([
-      { n: 2 },
-    ]);
+    expect(await query(url, `SELECT count(*)::int AS n FROM pg_index WHERE indexrelid IN ('notes_body'::regclass, 'notes_id_body'::regclass) AND indisvalid`)).toEqual([{ n: 2 }]);
   });
 
   it('leaves no lock behind when a bootstrap is killed mid-migration', async () => {
@@ -284,7 +278,6 @@ console.error(JSON.stringify(report.engines.map((engine) => engine.error)));\n`,
       await holder.end();
     }
   });
-
 });
 
 describe('choosing engines', () => {
@@ -298,7 +291,6 @@ describe('choosing engines', () => {
     const report = await runBootstrap({ mode: 'apply', only: ['postgresql'], env: {}, ...TIMEOUTS });
     expect(report.error).toBe('postgresql: DATABASE_URL is not set');
   });
-
 });
 
 describe('what a migration cannot do to the run, and the run to the platform', () => {
@@ -331,7 +323,7 @@ describe('what a migration cannot do to the run, and the run to the platform', (
     );
   });
 
-  it('starts every migration from the same session: a SET in one reaches neither the next nor the runner\'s timeouts', async () => {
+  it("starts every migration from the same session: a SET in one reaches neither the next nor the runner's timeouts", async () => {
     // Given a migration that moves search_path and clears the timeouts for the session, and a
     // next one that creates a table and records the settings it runs with
     const url = await freshDatabase();
@@ -349,13 +341,16 @@ CREATE TEMP TABLE shadow (id int);
     const report = await bootstrap(url, directory);
     // Then the second ran with the runner's settings, and everything landed in public
     expect(report.ok).toBe(true);
-    expect(await query(url, `SELECT path, lock, statement, shadow, (SELECT count(*)::int FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'reporting') AS in_reporting FROM public.seen`)).toEqual([
-      { path: '"$user", public', lock: '2s', statement: '10min', shadow: null, in_reporting: 0 },
-    ]);
+    expect(
+      await query(
+        url,
+        `SELECT path, lock, statement, shadow, (SELECT count(*)::int FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE n.nspname = 'reporting') AS in_reporting FROM public.seen`,
+      ),
+    ).toEqual([{ path: '"$user", public', lock: '2s', statement: '10min', shadow: null, in_reporting: 0 }]);
     expect(await query(url, `SELECT pronamespace::regnamespace::text AS schema FROM pg_proc WHERE proname = 'where_am_i'`)).toEqual([{ schema: 'public' }]);
   });
 
-  it('steps back from a table lock the platform holds, so the platform\'s queries are not queued behind the migration', async () => {
+  it("steps back from a table lock the platform holds, so the platform's queries are not queued behind the migration", async () => {
     // Given an applied schema, a platform transaction holding a read lock on accounts, and a
     // migration that must alter accounts
     const url = await freshDatabase();
@@ -450,7 +445,7 @@ describe('behind a connection pooler (PgBouncer, transaction mode)', () => {
   });
 
   it.each([
-    ['refusing the bootstrap\'s startup options', undefined, /unsupported startup parameter: options/],
+    ["refusing the bootstrap's startup options", undefined, /unsupported startup parameter: options/],
     ['told to ignore them', 'options', /the settings it connected with did not reach the server \(lock_timeout, statement_timeout, client_connection_check_interval\)/],
   ])('refuses to run through PgBouncer %s, and ten at once apply nothing', async (_case, ignoreStartupParameters, cause) => {
     // Given PgBouncer in transaction mode in front of a fresh database

@@ -6,15 +6,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import {
-  parseRedisConf,
-  parseUsersAcl,
-  planRedis,
-  readRedisDesired,
-  type AclPermissions,
-  type RedisDesired,
-  type RedisObserved,
-} from '../../bootstrap/adapters/redis-plan.ts';
+import { parseRedisConf, parseUsersAcl, planRedis, readRedisDesired, type AclPermissions, type RedisDesired, type RedisObserved } from '../../bootstrap/adapters/redis-plan.ts';
 import { redis } from '../../databases/redis/index.ts';
 import { renderSecretFile } from '../../databases/secret-files.ts';
 
@@ -80,7 +72,7 @@ describe('the desired state read from the project files', () => {
     expect(passwordsKnown).toBe(false);
   });
 
-  it('reads the rendered ACL file (REDIS_USERS_ACL) as the template, with each password\'s digest', () => {
+  it("reads the rendered ACL file (REDIS_USERS_ACL) as the template, with each password's digest", () => {
     const secrets = { 'admin-password': 'a-secret', 'app-password': 'b-secret', 'monitor-password': 'c-secret' };
     const rendered = renderSecretFile(aclTemplate, secrets);
     const desired = readRedisDesired(rendered);
@@ -99,7 +91,9 @@ describe('the desired state read from the project files', () => {
 
   it('refuses a REDIS_USERS_ACL that does not render this template, naming the user that differs', () => {
     const rendered = renderSecretFile(aclTemplate, { 'admin-password': 'a', 'app-password': 'b', 'monitor-password': 'c' }).replace('+latency|latest', '+@all');
-    expect(() => readRedisDesired(rendered)).toThrow(/^redis: REDIS_USERS_ACL is not a rendering of databases\/redis\/config\/users\.acl: its user 4 is "allixios_monitor on set .*\+@all", the template's is "allixios_monitor on set .*\+latency\|latest"/);
+    expect(() => readRedisDesired(rendered)).toThrow(
+      /^redis: REDIS_USERS_ACL is not a rendering of databases\/redis\/config\/users\.acl: its user 4 is "allixios_monitor on set .*\+@all", the template's is "allixios_monitor on set .*\+latency\|latest"/,
+    );
     expect(() => readRedisDesired(aclTemplate)).toThrow('redis: REDIS_USERS_ACL: user allixios_admin has a password that is not a SHA-256 digest (#<64 hex digits>)');
   });
 
@@ -248,7 +242,9 @@ describe('the Redis plan', () => {
     const observed = observedInSync();
     delete observed.users.allixios_app;
     const plan = planRedis(DESIRED, observed);
-    expect(plan.refusals).toEqual(['ACL user allixios_app is missing; its password comes from provisioning (config/users.acl); redeploy the engine, or give the bootstrap REDIS_USERS_ACL']);
+    expect(plan.refusals).toEqual([
+      'ACL user allixios_app is missing; its password comes from provisioning (config/users.acl); redeploy the engine, or give the bootstrap REDIS_USERS_ACL',
+    ]);
     expect(plan.changes).toEqual([]);
   });
 });
@@ -268,14 +264,14 @@ describe('the Redis plan with the rendered ACL file: passwords compared', () => 
     return observed;
   };
 
-  it('finds users with the file\'s passwords in sync', () => {
+  it("finds users with the file's passwords in sync", () => {
     expect(planRedis(KNOWN, observedKnown())).toEqual({ engine: 'redis', changes: [], inSync: ALL_SUBJECTS, refusals: [] });
   });
 
   it.each([
-    ['another password than the file\'s', [OTHER], 'passwords: 1 on the server that config/users.acl does not give, 1 of config/users.acl missing on the server'],
-    ['an extra password besides the file\'s (a backdoor)', [APP, OTHER].sort(), 'passwords: 1 on the server that config/users.acl does not give'],
-  ])('sets exactly the file\'s password on a user with %s, and ends its sessions', (_case, hashes, detail) => {
+    ["another password than the file's", [OTHER], 'passwords: 1 on the server that config/users.acl does not give, 1 of config/users.acl missing on the server'],
+    ["an extra password besides the file's (a backdoor)", [APP, OTHER].sort(), 'passwords: 1 on the server that config/users.acl does not give'],
+  ])("sets exactly the file's password on a user with %s, and ends its sessions", (_case, hashes, detail) => {
     const observed = observedKnown();
     observed.users.allixios_app!.passwordHashes = hashes;
     const [change, ...others] = planRedis(KNOWN, observed).changes;
@@ -300,13 +296,17 @@ describe('the Redis plan with the rendered ACL file: passwords compared', () => 
     ]);
   });
 
-  it('creates a missing user with its rules and the file\'s password', () => {
+  it("creates a missing user with its rules and the file's password", () => {
     const observed = observedKnown();
     delete observed.users.allixios_app;
     const plan = planRedis(KNOWN, observed);
     expect(plan.refusals).toEqual([]);
     expect(plan.changes).toEqual([
-      expect.objectContaining({ subject: 'ACL user allixios_app', action: 'create', payload: expect.objectContaining({ rules: ['reset', 'resetchannels', ...APP_RULES, 'resetpass', `#${APP}`, 'on'] }) }),
+      expect.objectContaining({
+        subject: 'ACL user allixios_app',
+        action: 'create',
+        payload: expect.objectContaining({ rules: ['reset', 'resetchannels', ...APP_RULES, 'resetpass', `#${APP}`, 'on'] }),
+      }),
     ]);
   });
 });
@@ -324,14 +324,17 @@ describe('the Redis plan without the rendered ACL file', () => {
 });
 
 describe('the Redis plan: users nobody defined, the default user, unknown directives', () => {
-
   it('deletes a user the file does not define, first, describing what it may do', () => {
     const observed = observedInSync();
     observed.config['maxmemory-policy'] = 'allkeys-lru';
     observed.users.allixios_app!.keys = '~*';
     observed.users.intruder = { flags: [], commands: '+@all', keys: '~*', channels: '', selectors: [], enabled: true, password: 'set' };
     const plan = planRedis(DESIRED, observed);
-    expect(plan.changes.map(({ action, subject }) => `${action} ${subject}`)).toEqual(['delete ACL user intruder', 'update ACL user allixios_app', 'update config maxmemory-policy']);
+    expect(plan.changes.map(({ action, subject }) => `${action} ${subject}`)).toEqual([
+      'delete ACL user intruder',
+      'update ACL user allixios_app',
+      'update config maxmemory-policy',
+    ]);
     expect(plan.changes[0]).toEqual({
       subject: 'ACL user intruder',
       action: 'delete',

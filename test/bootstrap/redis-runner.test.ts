@@ -61,8 +61,7 @@ async function introduceDrift(): Promise<void> {
 
 const EXPECTED_DRIFT = ['delete ACL user intruder', 'update ACL user allixios_app', 'update config maxmemory-policy'];
 
-const changesOf = (report: Awaited<ReturnType<typeof runBootstrap>>) =>
-  report.engines[0]!.plan!.changes.map(({ action, subject }) => `${action} ${subject}`);
+const changesOf = (report: Awaited<ReturnType<typeof runBootstrap>>) => report.engines[0]!.plan!.changes.map(({ action, subject }) => `${action} ${subject}`);
 const changedOf = (report: Awaited<ReturnType<typeof runBootstrap>>) => report.engines[0]!.changed.map(({ change }) => `${change.action} ${change.subject}`);
 
 describe('the bootstrap runner on Redis', () => {
@@ -73,7 +72,9 @@ describe('the bootstrap runner on Redis', () => {
     expect(status.engines[0]!.error).toBeUndefined();
     expect(status.ok).toBe(true);
     expect(status.engines[0]!.plan!.changes).toEqual([]);
-    expect(status.engines[0]!.plan!.inSync).toEqual(expect.arrayContaining(['ACL user default', 'ACL user allixios_app', 'ACL user allixios_monitor', 'config maxmemory-policy', 'config save']));
+    expect(status.engines[0]!.plan!.inSync).toEqual(
+      expect.arrayContaining(['ACL user default', 'ACL user allixios_app', 'ACL user allixios_monitor', 'config maxmemory-policy', 'config save']),
+    );
     // And an apply changes nothing and leaves no lock behind
     const applied = await bootstrap();
     expect(applied.ok).toBe(true);
@@ -95,9 +96,7 @@ describe('the bootstrap runner on Redis', () => {
     expect(changesOf(status)).toEqual(EXPECTED_DRIFT);
     expect(dryRun.ok).toBe(true);
     expect(changesOf(dryRun)).toEqual(EXPECTED_DRIFT);
-    expect(reportText(status).out).toContain(
-      'update   config maxmemory-policy: allkeys-lru on the server, volatile-ttl in config/redis.conf  (databases/redis/config/redis.conf)',
-    );
+    expect(reportText(status).out).toContain('update   config maxmemory-policy: allkeys-lru on the server, volatile-ttl in config/redis.conf  (databases/redis/config/redis.conf)');
     // And no password hash is printed
     expect(reportText(status).out).not.toMatch(/[0-9a-f]{64}/);
     // And the server still has the drift
@@ -176,8 +175,7 @@ describe('the bootstrap runner on Redis', () => {
 });
 
 describe('the bootstrap runner on Redis with the rendered ACL file: passwords', () => {
-  const withAcl = (extra: Partial<BootstrapOptions> = {}) =>
-    bootstrap({ env: { REDIS_URL: server.url('allixios_admin'), REDIS_USERS_ACL: server.usersAcl }, ...extra });
+  const withAcl = (extra: Partial<BootstrapOptions> = {}) => bootstrap({ env: { REDIS_URL: server.url('allixios_admin'), REDIS_USERS_ACL: server.usersAcl }, ...extra });
   const loginFails = async (url: string) => {
     await expect(connect(url)).rejects.toThrow(/WRONGPASS|invalid username-password/);
   };
@@ -189,7 +187,7 @@ describe('the bootstrap runner on Redis with the rendered ACL file: passwords', 
     expect(report.engines[0]!.plan!.changes).toEqual([]);
   });
 
-  it('puts back the file\'s password on a user whose live password differs', async () => {
+  it("puts back the file's password on a user whose live password differs", async () => {
     // Given allixios_app's password changed at run time
     await (await admin()).call('ACL', 'SETUSER', 'allixios_app', 'resetpass', '>changed-behind-our-back');
     // When status, then an apply, run
@@ -291,5 +289,4 @@ describe('Redis readiness', () => {
       await new Promise((resolve) => proxy?.close(resolve) ?? resolve(undefined));
     }
   });
-
 });

@@ -18,7 +18,7 @@ describe('splitting SQL into statements', () => {
       'SELECT 1 AS "odd;name" -- trailing; comment\n',
       '/* block; /* nested; */ comment */ SELECT 2',
       'CREATE FUNCTION f() RETURNS int LANGUAGE plpgsql AS $body$ BEGIN RETURN 1; END; $body$',
-      'CREATE FUNCTION g() RETURNS text LANGUAGE sql AS $$ SELECT $1::text || \';\' $$',
+      "CREATE FUNCTION g() RETURNS text LANGUAGE sql AS $$ SELECT $1::text || ';' $$",
     ].join(';\n');
     expect(texts(sql)).toHaveLength(5);
     expect(texts(sql)[3]).toContain('RETURN 1; END; $body$');

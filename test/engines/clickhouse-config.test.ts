@@ -53,7 +53,10 @@ function toElement(node: OrderedNode, parentPath: string): XmlElement | undefine
   if (!name) return undefined;
   const path = `${parentPath}/<${name}>`;
   const content = node[name] as OrderedNode[];
-  const text = content.filter((child) => '#text' in child).map((child) => String(child['#text'])).join('');
+  const text = content
+    .filter((child) => '#text' in child)
+    .map((child) => String(child['#text']))
+    .join('');
   const children = content.flatMap((child) => toElement(child, path) ?? []);
   return { name, path, attributes: node[':@'] ?? {}, text, children };
 }
@@ -435,7 +438,12 @@ describe('config.d/allixios.xml', () => {
     expect(byName('listen_host').map((element) => element.text)).toEqual(['0.0.0.0']);
     const logger = byName('logger')[0]!;
     expect(logger.children.find((child) => child.name === 'console')?.text).toBe('true');
-    expect(logger.children.filter((child) => 'remove' in child.attributes).map((child) => child.name).sort()).toEqual(['errorlog', 'log']);
+    expect(
+      logger.children
+        .filter((child) => 'remove' in child.attributes)
+        .map((child) => child.name)
+        .sort(),
+    ).toEqual(['errorlog', 'log']);
     for (const port of ['mysql_port', 'postgresql_port', 'interserver_http_port']) expect(byName(port)[0]?.attributes).toHaveProperty('remove');
   });
 
@@ -444,7 +452,9 @@ describe('config.d/allixios.xml', () => {
     const serverFile = spec.configFiles.find((file) => file.source === SERVER_CONFIG);
     expect(serverFile?.mountPath).toBe('/etc/clickhouse-server/config.d/docker_related_config.xml');
     // The declared metrics port is the one the file opens.
-    const prometheusPort = readEngineXml(SERVER_CONFIG).children.find((child) => child.name === 'prometheus')?.children.find((child) => child.name === 'port');
+    const prometheusPort = readEngineXml(SERVER_CONFIG)
+      .children.find((child) => child.name === 'prometheus')
+      ?.children.find((child) => child.name === 'port');
     expect(spec.ports.find((port) => port.name === 'metrics')?.containerPort).toBe(Number(prometheusPort?.text));
   });
 });
@@ -459,14 +469,17 @@ describe('users.d/allixios.xml', () => {
     expect(errors).toEqual([]);
   });
 
-  it('every user\'s password is the SHA-256 digest of its own secret: no password in the file, the environment or the rendered copy', () => {
+  it("every user's password is the SHA-256 digest of its own secret: no password in the file, the environment or the rendered copy", () => {
     const root = readEngineXml(USERS_CONFIG);
     const spec = describeFor('prod');
-    expect(literalPasswordErrors(root, spec.secrets.map((secret) => secret.key))).toEqual([]);
+    expect(
+      literalPasswordErrors(
+        root,
+        spec.secrets.map((secret) => secret.key),
+      ),
+    ).toEqual([]);
     const digests = Object.fromEntries(
-      root.children
-        .find((child) => child.name === 'users')!
-        .children.map((user) => [user.name, user.children.find((child) => child.name === 'password_sha256_hex')!.text]),
+      root.children.find((child) => child.name === 'users')!.children.map((user) => [user.name, user.children.find((child) => child.name === 'password_sha256_hex')!.text]),
     );
     expect(digests).toEqual({
       default: '{{ sha256 "default-password" }}',
@@ -490,7 +503,10 @@ describe('users.d/allixios.xml', () => {
     const networks = user('default').children.find((child) => child.name === 'networks')!;
     expect(networks.attributes.replace).toBe('replace');
     expect(networks.children.map((ip) => ip.text)).toEqual(['::1', '127.0.0.1']);
-    const grants = (name: string) => user(name).children.find((child) => child.name === 'grants')?.children.map((query) => query.text);
+    const grants = (name: string) =>
+      user(name)
+        .children.find((child) => child.name === 'grants')
+        ?.children.map((query) => query.text);
     expect(grants('allixios_app')).toEqual(['GRANT SELECT, INSERT ON allixios.*']);
     expect(grants('allixios_readonly')).toEqual(['GRANT SELECT ON allixios.*']);
   });

@@ -21,7 +21,10 @@ type ValueCheck = (value: unknown) => boolean;
 const isBoolean: ValueCheck = (value) => typeof value === 'boolean' || value === 'true' || value === 'false';
 const isNonEmptyString: ValueCheck = (value) => typeof value === 'string' && value !== '';
 const isInteger: ValueCheck = (value) => Number.isInteger(value);
-const oneOf = (...allowed: string[]): ValueCheck => (value) => typeof value === 'string' && allowed.includes(value);
+const oneOf =
+  (...allowed: string[]): ValueCheck =>
+  (value) =>
+    typeof value === 'string' && allowed.includes(value);
 /** An IP address or one of the special values of network.host (`_local_`, `_site_`, ...). */
 const isNetworkAddress: ValueCheck = (value) => typeof value === 'string' && (isIP(value) !== 0 || /^_[a-z0-9:]+_$/.test(value));
 
@@ -76,22 +79,93 @@ function settingErrors(settings: Record<string, unknown>): string[] {
  * 9.x). The cross-cluster privileges the page says must not be granted directly are left out.
  */
 const CLUSTER_PRIVILEGES = new Set([
-  'all', 'cancel_task', 'create_snapshot', 'delegate_pki', 'grant_api_key', 'clone_api_key', 'manage', 'manage_api_key',
-  'manage_autoscaling', 'manage_behavioral_analytics', 'manage_connector', 'manage_ccr', 'manage_data_frame_transforms',
-  'manage_data_stream_global_retention', 'manage_enrich', 'manage_ilm', 'manage_index_templates', 'manage_inference',
-  'manage_ingest_pipelines', 'manage_logstash_pipelines', 'manage_ml', 'manage_oidc', 'manage_own_api_key', 'manage_pipeline',
-  'manage_reindex', 'manage_rollup', 'manage_saml', 'manage_search_application', 'manage_search_query_rules', 'manage_search_synonyms',
-  'manage_security', 'manage_service_account', 'manage_slm', 'manage_token', 'manage_transform', 'manage_user_profile', 'manage_watcher',
-  'monitor', 'monitor_connector', 'monitor_enrich', 'monitor_esql', 'monitor_inference', 'monitor_ml', 'monitor_rollup', 'monitor_reindex',
-  'monitor_snapshot', 'monitor_stats', 'monitor_text_structure', 'monitor_transform', 'monitor_watcher', 'post_behavioral_analytics_event',
-  'read_ccr', 'read_fleet_secrets', 'read_ilm', 'read_pipeline', 'read_security', 'read_slm', 'transport_client', 'write_connector_secrets',
+  'all',
+  'cancel_task',
+  'create_snapshot',
+  'delegate_pki',
+  'grant_api_key',
+  'clone_api_key',
+  'manage',
+  'manage_api_key',
+  'manage_autoscaling',
+  'manage_behavioral_analytics',
+  'manage_connector',
+  'manage_ccr',
+  'manage_data_frame_transforms',
+  'manage_data_stream_global_retention',
+  'manage_enrich',
+  'manage_ilm',
+  'manage_index_templates',
+  'manage_inference',
+  'manage_ingest_pipelines',
+  'manage_logstash_pipelines',
+  'manage_ml',
+  'manage_oidc',
+  'manage_own_api_key',
+  'manage_pipeline',
+  'manage_reindex',
+  'manage_rollup',
+  'manage_saml',
+  'manage_search_application',
+  'manage_search_query_rules',
+  'manage_search_synonyms',
+  'manage_security',
+  'manage_service_account',
+  'manage_slm',
+  'manage_token',
+  'manage_transform',
+  'manage_user_profile',
+  'manage_watcher',
+  'monitor',
+  'monitor_connector',
+  'monitor_enrich',
+  'monitor_esql',
+  'monitor_inference',
+  'monitor_ml',
+  'monitor_rollup',
+  'monitor_reindex',
+  'monitor_snapshot',
+  'monitor_stats',
+  'monitor_text_structure',
+  'monitor_transform',
+  'monitor_watcher',
+  'post_behavioral_analytics_event',
+  'read_ccr',
+  'read_fleet_secrets',
+  'read_ilm',
+  'read_pipeline',
+  'read_security',
+  'read_slm',
+  'transport_client',
+  'write_connector_secrets',
   'write_fleet_secrets',
 ]);
 const INDEX_PRIVILEGES = new Set([
-  'all', 'auto_configure', 'create', 'create_doc', 'create_index', 'create_view', 'delete', 'delete_index', 'delete_view', 'index',
-  'maintenance', 'manage', 'manage_data_stream_lifecycle', 'manage_failure_store', 'manage_follow_index', 'manage_ilm',
-  'manage_leader_index', 'manage_view', 'monitor', 'read', 'read_cross_cluster', 'read_failure_store', 'read_view_metadata',
-  'view_index_metadata', 'write',
+  'all',
+  'auto_configure',
+  'create',
+  'create_doc',
+  'create_index',
+  'create_view',
+  'delete',
+  'delete_index',
+  'delete_view',
+  'index',
+  'maintenance',
+  'manage',
+  'manage_data_stream_lifecycle',
+  'manage_failure_store',
+  'manage_follow_index',
+  'manage_ilm',
+  'manage_leader_index',
+  'manage_view',
+  'monitor',
+  'read',
+  'read_cross_cluster',
+  'read_failure_store',
+  'read_view_metadata',
+  'view_index_metadata',
+  'write',
 ]);
 /** Fields of a role and of an indices entry in roles.yml ("Defining roles"). */
 const ROLE_FIELDS = new Set(['cluster', 'indices', 'applications', 'run_as', 'metadata', 'global', 'remote_indices', 'remote_cluster', 'description']);
@@ -99,7 +173,9 @@ const INDICES_FIELDS = new Set(['names', 'privileges', 'field_security', 'query'
 
 function roleErrors(roles: Record<string, Record<string, unknown>>): string[] {
   return Object.entries(roles).flatMap(([role, definition]) => {
-    const errors = Object.keys(definition).filter((field) => !ROLE_FIELDS.has(field)).map((field) => `${role}.${field}: not a role field`);
+    const errors = Object.keys(definition)
+      .filter((field) => !ROLE_FIELDS.has(field))
+      .map((field) => `${role}.${field}: not a role field`);
     for (const privilege of (definition.cluster as string[] | undefined) ?? []) {
       if (!CLUSTER_PRIVILEGES.has(privilege)) errors.push(`${role}.cluster: "${privilege}" is not a cluster privilege`);
     }
@@ -130,9 +206,7 @@ function flatten(value: Record<string, unknown>, prefix = ''): Record<string, un
   return Object.fromEntries(
     Object.entries(value).flatMap(([key, child]) => {
       const name = prefix ? `${prefix}.${key}` : key;
-      return child !== null && typeof child === 'object' && !Array.isArray(child)
-        ? Object.entries(flatten(child as Record<string, unknown>, name))
-        : [[name, child]];
+      return child !== null && typeof child === 'object' && !Array.isArray(child) ? Object.entries(flatten(child as Record<string, unknown>, name)) : [[name, child]];
     }),
   );
 }
@@ -160,9 +234,7 @@ const TEST_PASSWORDS = { 'elastic-password': 'elastic-test-password', 'app-passw
 
 describe('the checkers themselves', () => {
   it('refuse an unknown setting, a misspelled realm setting and a wrong value', () => {
-    const errors = settingErrors(
-      flatten(parse('cluster.nmae: x\nxpack.security.authc.realms.file.file1.ordre: 0\ndiscovery.type: single\nxpack:\n  ml:\n    enabled: maybe\n')),
-    );
+    const errors = settingErrors(flatten(parse('cluster.nmae: x\nxpack.security.authc.realms.file.file1.ordre: 0\ndiscovery.type: single\nxpack:\n  ml:\n    enabled: maybe\n')));
     expect(errors).toEqual([
       'cluster.nmae: not a setting this test knows (add it with the page that documents it)',
       'xpack.security.authc.realms.file.file1.ordre: not a setting this test knows (add it with the page that documents it)',
@@ -173,11 +245,7 @@ describe('the checkers themselves', () => {
 
   it('refuse a misspelled privilege and an unknown role field', () => {
     const errors = roleErrors(parse("r:\n  cluster: ['monitr']\n  indicies: []\n  indices:\n    - names: ['a*']\n      privileges: ['reed']\n"));
-    expect(errors).toEqual([
-      'r.indicies: not a role field',
-      'r.cluster: "monitr" is not a cluster privilege',
-      'r.indices[0]: "reed" is not an index privilege',
-    ]);
+    expect(errors).toEqual(['r.indicies: not a role field', 'r.cluster: "monitr" is not a cluster privilege', 'r.indices[0]: "reed" is not an index privilege']);
   });
 
   it('refuse malformed YAML and duplicate keys', () => {
@@ -301,7 +369,11 @@ describe('the engine description', () => {
     const spec = describeFor('staging');
     expect(spec.env).toMatchObject({ ELASTIC_PASSWORD: { secret: 'elastic-password' }, ES_MONITOR_AUTH_FILE: '/usr/share/elasticsearch/config/secrets/monitor-auth' });
     // Only elastic's first-start password is an environment variable; the health check's is a file (a rotation reaches it)
-    expect(Object.entries(spec.env).filter(([, value]) => typeof value !== 'string').map(([name]) => name)).toEqual(['ELASTIC_PASSWORD']);
+    expect(
+      Object.entries(spec.env)
+        .filter(([, value]) => typeof value !== 'string')
+        .map(([name]) => name),
+    ).toEqual(['ELASTIC_PASSWORD']);
     expect(spec.env).not.toHaveProperty('ES_JAVA_OPTS');
     expect(spec.secrets.map((secret) => secret.key).sort()).toEqual(['app-password', 'elastic-password', 'monitor-password']);
     const check = spec.healthCheck.command.join(' ');

@@ -19,8 +19,14 @@ const isBoolean: ValueCheck = (value) => typeof value === 'boolean';
 const isInteger: ValueCheck = (value) => Number.isInteger(value);
 const isNumber: ValueCheck = (value) => typeof value === 'number' && Number.isFinite(value);
 const isString: ValueCheck = (value) => typeof value === 'string' && value !== '';
-const oneOf = (...allowed: string[]): ValueCheck => (value) => typeof value === 'string' && allowed.includes(value);
-const between = (min: number, max: number): ValueCheck => (value) => isNumber(value) && (value as number) >= min && (value as number) <= max;
+const oneOf =
+  (...allowed: string[]): ValueCheck =>
+  (value) =>
+    typeof value === 'string' && allowed.includes(value);
+const between =
+  (min: number, max: number): ValueCheck =>
+  (value) =>
+    isNumber(value) && (value as number) >= min && (value as number) <= max;
 
 /**
  * mongod configuration-file options with their documented types and values, from
@@ -267,7 +273,7 @@ describe('initdb/10-app-user.js', () => {
 
   it('run again, updates the existing users instead of failing (password rotation)', () => {
     const { calls } = runScript(passwords, ['allixios_app', 'allixios_readonly']);
-    expect(calls.map((call) => [call.method, (call.args[0] as string)])).toEqual([
+    expect(calls.map((call) => [call.method, call.args[0] as string])).toEqual([
       ['updateUser', 'allixios_app'],
       ['updateUser', 'allixios_readonly'],
     ]);
@@ -283,7 +289,7 @@ describe('the engine description', () => {
     expect(describeFor('prod').args?.at(-1)).toBe('3.5');
   });
 
-  it('sizes the WiredTiger cache by MongoDB\'s rule: 50% of (RAM - 1 GB), at least 0.25 GB', () => {
+  it("sizes the WiredTiger cache by MongoDB's rule: 50% of (RAM - 1 GB), at least 0.25 GB", () => {
     expect(wiredTigerCacheSizeGB('512Mi')).toBe('0.25');
     expect(wiredTigerCacheSizeGB('1Gi')).toBe('0.25');
     expect(wiredTigerCacheSizeGB('1536Mi')).toBe('0.25');
@@ -308,11 +314,7 @@ describe('the engine description', () => {
       expect(spec.secrets.map((secret) => secret.key).sort()).toEqual(['app-password', 'readonly-password', 'root-password']);
     }
     const spec = describeFor('dev');
-    expect(spec.configFiles.map((file) => file.mountPath)).toEqual([
-      '/etc/mongo/mongod.conf',
-      '/etc/mongosh.conf',
-      '/docker-entrypoint-initdb.d/10-app-user.js',
-    ]);
+    expect(spec.configFiles.map((file) => file.mountPath)).toEqual(['/etc/mongo/mongod.conf', '/etc/mongosh.conf', '/docker-entrypoint-initdb.d/10-app-user.js']);
     for (const file of spec.configFiles) readEngineFile(file.source);
   });
 

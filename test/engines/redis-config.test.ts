@@ -45,7 +45,6 @@ function directives(conf: string): Map<string, string[]> {
   return result;
 }
 
-
 /** Starts redis-server; resolves once it accepts connections, rejects with its output if it exits. */
 function startRedis(args: string[]): Promise<{ process: ChildProcess; output: () => string }> {
   return new Promise((resolve, reject) => {
@@ -101,7 +100,9 @@ beforeAll(async () => {
   // A missing redis-server must fail the run, never skip it: CI installs it.
   const version = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
   if (version.error) {
-    throw new Error(`redis-server is not on PATH (${version.error.message}): install redis-server (apt-get install -y redis-server); the Redis configuration cannot be tested without it`);
+    throw new Error(
+      `redis-server is not on PATH (${version.error.message}): install redis-server (apt-get install -y redis-server); the Redis configuration cannot be tested without it`,
+    );
   }
 
   workDir = await mkdtemp(join(tmpdir(), 'allixios-redis-config-'));
@@ -122,14 +123,7 @@ beforeAll(async () => {
   if (!rest.includes('--dir')) throw new Error(`redis: args pass no --dir: ${JSON.stringify(spec.args)}`);
   const engineArgs = rest.map((argument, i) => (rest[i - 1] === '--dir' ? dataDir : argument));
 
-  const started = await startRedis([
-    configFile,
-    ...engineArgs,
-    '--port', String(port),
-    '--aclfile', aclFile,
-    '--bind', '127.0.0.1',
-    '--daemonize', 'no',
-  ]);
+  const started = await startRedis([configFile, ...engineArgs, '--port', String(port), '--aclfile', aclFile, '--bind', '127.0.0.1', '--daemonize', 'no']);
   server = started.process;
 });
 
@@ -149,9 +143,20 @@ describe('redis.conf', () => {
     const admin = await connectWithSecret('allixios_admin', 'admin-password');
     const fromFile = directives(await readFile(configFile, 'utf8'));
     const names = [
-      'maxmemory-policy', 'maxmemory-samples', 'appendonly', 'appendfsync', 'aof-use-rdb-preamble',
-      'slowlog-log-slower-than', 'slowlog-max-len', 'latency-monitor-threshold', 'timeout',
-      'tcp-keepalive', 'protected-mode', 'loglevel', 'enable-debug-command', 'enable-module-command',
+      'maxmemory-policy',
+      'maxmemory-samples',
+      'appendonly',
+      'appendfsync',
+      'aof-use-rdb-preamble',
+      'slowlog-log-slower-than',
+      'slowlog-max-len',
+      'latency-monitor-threshold',
+      'timeout',
+      'tcp-keepalive',
+      'protected-mode',
+      'loglevel',
+      'enable-debug-command',
+      'enable-module-command',
       'enable-protected-configs',
     ];
 
@@ -347,7 +352,22 @@ describe('the health checks while Redis loads its data', () => {
     await mkdir(loadDir);
     await chmod(loadDir, 0o777);
     const scratchPort = await freePort();
-    const scratch = await startRedis(['--port', String(scratchPort), '--bind', '127.0.0.1', '--dir', loadDir, '--save', '', '--appendonly', 'no', '--enable-debug-command', 'yes', '--daemonize', 'no']);
+    const scratch = await startRedis([
+      '--port',
+      String(scratchPort),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      loadDir,
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--enable-debug-command',
+      'yes',
+      '--daemonize',
+      'no',
+    ]);
     const filler = new Redis({ port: scratchPort, lazyConnect: true, maxRetriesPerRequest: 0 });
     await filler.connect();
     await filler.call('DEBUG', 'POPULATE', '2000000', 'key', '100');
@@ -361,14 +381,22 @@ describe('the health checks while Redis loads its data', () => {
     const [program, containerConfig] = spec.args ?? [];
     expect(program).toBe('redis-server');
     const loadingPort = await freePort();
-    const loading = spawn('redis-server', [repositoryPathOf(containerConfig!), '--port', String(loadingPort), '--bind', '127.0.0.1', '--dir', loadDir, '--appendonly', 'no', '--aclfile', aclFile, '--daemonize', 'no'], { stdio: 'ignore' });
+    const loading = spawn(
+      'redis-server',
+      [repositoryPathOf(containerConfig!), '--port', String(loadingPort), '--bind', '127.0.0.1', '--dir', loadDir, '--appendonly', 'no', '--aclfile', aclFile, '--daemonize', 'no'],
+      { stdio: 'ignore' },
+    );
     const passwordFile = join(workDir, 'monitor-password-loading');
     await writeFile(passwordFile, PASSWORDS['monitor-password']!, { mode: 0o600 });
     const run = (command: string[]) =>
-      spawnSync(command[0]!, command.slice(1).map((part) => part.replace('redis-cli', `redis-cli -p ${loadingPort}`)), {
-        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', REDIS_MONITOR_PASSWORD_FILE: passwordFile },
-        encoding: 'utf8',
-      }).status;
+      spawnSync(
+        command[0]!,
+        command.slice(1).map((part) => part.replace('redis-cli', `redis-cli -p ${loadingPort}`)),
+        {
+          env: { PATH: process.env.PATH ?? '/usr/bin:/bin', REDIS_MONITOR_PASSWORD_FILE: passwordFile },
+          encoding: 'utf8',
+        },
+      ).status;
     const seen: Array<{ alive: number | null; ready: number | null }> = [];
     try {
       const deadline = Date.now() + 30_000;

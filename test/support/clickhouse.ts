@@ -53,11 +53,10 @@ export async function applyStatements(client: ClickHouseClient, statements: read
     try {
       await client.command({ query: statement.text });
     } catch (error) {
-      throw new BootstrapError(
-        'clickhouse',
-        toError(error).message.trim(),
-        { location: { file: asset.path, statement: statement.index, line: statement.line, column: statement.column }, code: clickHouseErrorType(error) },
-      );
+      throw new BootstrapError('clickhouse', toError(error).message.trim(), {
+        location: { file: asset.path, statement: statement.index, line: statement.line, column: statement.column },
+        code: clickHouseErrorType(error),
+      });
     }
   }
 }

@@ -12,9 +12,7 @@ export interface DescribeOverrides {
 /** The engine with its defaults for `environment`, as a stack without overrides would get it. */
 export function describeWithDefaults(module: EngineModule, environment: Environment, overrides: DescribeOverrides = {}): EngineSpec {
   const sizing = module.sizing[environment];
-  const resources = overrides.memoryLimit
-    ? { ...sizing.resources, limits: { ...sizing.resources.limits, memory: overrides.memoryLimit } }
-    : sizing.resources;
+  const resources = overrides.memoryLimit ? { ...sizing.resources, limits: { ...sizing.resources.limits, memory: overrides.memoryLimit } } : sizing.resources;
   return engineSpec(module, {
     environment,
     version: module.defaultVersion,

@@ -112,10 +112,10 @@ export async function as<T>(actor: Actor, work: (tx: Transaction) => Promise<T>)
   try {
     await client.query('BEGIN');
     if (actor.unchecked) {
-      await client.query(
-        `SELECT set_config('app.user_role', $1, true), set_config('app.user_id', $2, true), set_config('app.claimed_in', app_transaction_stamp(), true)`,
-        [actor.role ?? '', actor.userId ?? ''],
-      );
+      await client.query(`SELECT set_config('app.user_role', $1, true), set_config('app.user_id', $2, true), set_config('app.claimed_in', app_transaction_stamp(), true)`, [
+        actor.role ?? '',
+        actor.userId ?? '',
+      ]);
     } else if (actor.role !== null) {
       await claim(client, actor.role, actor.userId);
     }
@@ -152,9 +152,15 @@ async function seed(): Promise<void> {
     for (const [id, role, name] of users) {
       await client.query(`INSERT INTO users (id, email, display_name, role) VALUES ($1, $2, $3, $4)`, [id, `${name.split(' ')[0]!.toLowerCase()}@example.com`, name, role]);
     }
-    await client.query(`INSERT INTO author_profiles (user_id, display_name, bio) VALUES ($1, 'Ann A.', 'Writes about databases'), ($2, 'Ben B.', 'Writes about gardens')`, [ids.authorA, ids.authorB]);
+    await client.query(`INSERT INTO author_profiles (user_id, display_name, bio) VALUES ($1, 'Ann A.', 'Writes about databases'), ($2, 'Ben B.', 'Writes about gardens')`, [
+      ids.authorA,
+      ids.authorB,
+    ]);
     await client.query(`INSERT INTO categories (id, slug, name) VALUES ($1, 'news', 'News')`, [ids.category]);
-    for (const [letter, authorId] of [['a', ids.authorA], ['b', ids.authorB]] as const) {
+    for (const [letter, authorId] of [
+      ['a', ids.authorA],
+      ['b', ids.authorB],
+    ] as const) {
       for (const status of STATUSES) {
         const slug = `${letter}-${status}` as ArticleKey;
         // Drafts and reviews carry a word only they contain, to look for it through search.
@@ -187,7 +193,6 @@ async function seed(): Promise<void> {
     client.release();
   }
 }
-
 
 /** Starts the server, applies the assets, opens the pools and seeds the data. */
 export async function startWorld(): Promise<EmbeddedPostgresServer> {

@@ -30,7 +30,12 @@ export function unwrap<T>(output: pulumi.Output<T>): Promise<T> {
  * Evaluates the program for `values` (namespace keys without the `allixios:` prefix), with the
  * platform's engines or another list (`modules`: a test's sixth engine).
  */
-export async function evaluate(values: Record<string, unknown>, stack = 'test', mockOptions: MockOptions = {}, modules: readonly EngineModule[] = ENGINE_MODULES): Promise<Evaluation> {
+export async function evaluate(
+  values: Record<string, unknown>,
+  stack = 'test',
+  mockOptions: MockOptions = {},
+  modules: readonly EngineModule[] = ENGINE_MODULES,
+): Promise<Evaluation> {
   const recorder = createRecordingMocks(mockOptions);
   pulumi.runtime.setMocks(recorder.mocks, 'allixios', stack, false);
   const config = parseStackConfig(values, 'allixios', stack, modules);

@@ -17,12 +17,16 @@ let previous: ts.Program | undefined;
 
 function options(): ts.CompilerOptions {
   if (compilerOptions) return compilerOptions;
-  const parsed = ts.getParsedCommandLineOfConfigFile(join(REPOSITORY, 'tsconfig.json'), {}, {
-    ...ts.sys,
-    onUnRecoverableConfigFileDiagnostic: (diagnostic) => {
-      throw new Error(`tsconfig.json: ${ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n')}`);
+  const parsed = ts.getParsedCommandLineOfConfigFile(
+    join(REPOSITORY, 'tsconfig.json'),
+    {},
+    {
+      ...ts.sys,
+      onUnRecoverableConfigFileDiagnostic: (diagnostic) => {
+        throw new Error(`tsconfig.json: ${ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n')}`);
+      },
     },
-  });
+  );
   if (!parsed) throw new Error('tsconfig.json: could not be read');
   compilerOptions = parsed.options;
   return compilerOptions;

@@ -18,7 +18,8 @@ import type { ConformanceHarness, ConformanceSubject } from './suite.ts';
 const POSTGRESQL_ASSETS = {
   'schemas/V0001__accounts.sql': 'CREATE TABLE accounts (id int PRIMARY KEY, name text NOT NULL);\n',
   'schemas/V0002__notes.sql': 'CREATE TABLE notes (id int PRIMARY KEY, account_id int REFERENCES accounts (id), body text);\n',
-  'functions/R__note_count.sql': 'CREATE OR REPLACE FUNCTION note_count(account int) RETURNS bigint LANGUAGE sql STABLE AS $$ SELECT count(*) FROM notes WHERE account_id = account; $$;\n',
+  'functions/R__note_count.sql':
+    'CREATE OR REPLACE FUNCTION note_count(account int) RETURNS bigint LANGUAGE sql STABLE AS $$ SELECT count(*) FROM notes WHERE account_id = account; $$;\n',
 };
 
 /** A client session holding the bootstrap's advisory lock, under a name of its own. */

@@ -174,11 +174,13 @@ export function describeConformance(harness: ConformanceHarness): void {
     withServer(title('gives up after the lock timeout while another bootstrap holds the lock, naming it; status does not wait'), async () => {
       await withSubject(harness, async (subject) => {
         // Given another bootstrap holding the lock
-        const held = subject.holdLock ? await subject.holdLock() : await (async () => {
-          const holder = `busy-host/2/${module.name}-conformance`;
-          await plantLease(await engine(), subject, holder, 60_000);
-          return { holder, release: async () => undefined };
-        })();
+        const held = subject.holdLock
+          ? await subject.holdLock()
+          : await (async () => {
+              const holder = `busy-host/2/${module.name}-conformance`;
+              await plantLease(await engine(), subject, holder, 60_000);
+              return { holder, release: async () => undefined };
+            })();
         try {
           const pending = pendingCount(await run(subject, { mode: 'status' }));
           // When an apply waits at most 0.8 s for it
