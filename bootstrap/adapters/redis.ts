@@ -12,18 +12,8 @@ import { Redis } from 'ioredis';
 import { requireUrl, type Adapter, type AdapterOptions, type BootstrapEngine, type Change, type Login } from '../contract.ts';
 import { BootstrapError, toError } from '../errors.ts';
 import { Lease, type LeaseStore } from '../lease.ts';
-import {
-  planRedis,
-  readRedisDesired,
-  REDIS,
-  type RedisCompatible,
-  userDifferences,
-  type AclPermissions,
-  type AclUserState,
-  type RedisDesired,
-  type RedisObserved,
-  type RedisPayload,
-} from './redis-plan.ts';
+import { planRedis, userDifferences, type AclPermissions, type AclUserState, type RedisObserved, type RedisPayload } from './redis-plan.ts';
+import { readRedisDesired, REDIS, type RedisCompatible, type RedisDesired } from './redis-files.ts';
 import { notReachable, readiness, retryWithBackoff, TRY_AGAIN } from './backoff.ts';
 import { LoginRefused, openWithRotation, urlUser, waitUntilAccepted, type LoginAttempt } from './logins.ts';
 

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readEngineFile } from '../../databases/engine.ts';
 import { renderSecretFile } from '../../databases/secret-files.ts';
-import { REDIS, type RedisCompatible } from '../adapters/redis-plan.ts';
+import { REDIS, type RedisCompatible } from '../adapters/redis-files.ts';
 import { displayRoot } from '../paths.ts';
 import { freePort } from './postgresql.ts';
 

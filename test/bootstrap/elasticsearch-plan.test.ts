@@ -9,8 +9,8 @@ import type { estypes } from '@elastic/elasticsearch';
 import { describe, expect, it } from 'vitest';
 import { ENVIRONMENTS, type Environment } from '../../databases/engine.ts';
 import { elasticsearchDesired, elasticsearchEngine, environmentFrom } from '../../bootstrap/adapters/elasticsearch.ts';
+import { flatSettings } from '../../bootstrap/adapters/elasticsearch-compare.ts';
 import {
-  flatSettings,
   planElasticsearch,
   type DesiredIndex,
   type ElasticsearchDesired,

@@ -8,15 +8,8 @@ import { join } from 'node:path';
 import type { CollationOptions, Document, IndexDescriptionInfo } from 'mongodb';
 import { describe, expect, it } from 'vitest';
 import { mongodbEngine } from '../../bootstrap/adapters/mongodb.ts';
-import {
-  keyPattern,
-  planMongo,
-  type MongoChange,
-  type MongoDesired,
-  type MongoLedgerEntry,
-  type MongoObserved,
-  type ObservedCollection,
-} from '../../bootstrap/adapters/mongodb-plan.ts';
+import { keyPattern } from '../../bootstrap/adapters/mongodb-compare.ts';
+import { planMongo, type MongoChange, type MongoDesired, type MongoLedgerEntry, type MongoObserved, type ObservedCollection } from '../../bootstrap/adapters/mongodb-plan.ts';
 import { canonicalJson, definitionChecksum, sameValue } from '../../bootstrap/canonical-json.ts';
 import { REPOSITORY_ROOT } from '../../bootstrap/runner.ts';
 import type { CollectionDefinition, NamedIndexDescription } from '../../databases/mongodb/definitions.ts';

@@ -6,7 +6,8 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { parseRedisConf, parseUsersAcl, planRedis, readRedisDesired, type AclPermissions, type RedisDesired, type RedisObserved } from '../../bootstrap/adapters/redis-plan.ts';
+import { parseRedisConf, parseUsersAcl, readRedisDesired, type RedisDesired } from '../../bootstrap/adapters/redis-files.ts';
+import { planRedis, type AclPermissions, type RedisObserved } from '../../bootstrap/adapters/redis-plan.ts';
 import { redis } from '../../databases/redis/index.ts';
 import { renderSecretFile } from '../../databases/secret-files.ts';
 
@@ -123,7 +124,7 @@ describe('the desired state read from the project files', () => {
 
   it('refuses a directive it has not classified, and a malformed value, naming the line', () => {
     expect(() => parseRedisConf('port 6379\nhash-max-listpack-entries 128', CONF)).toThrow(
-      `redis: ${CONF}, line 2: the bootstrap does not know whether hash-max-listpack-entries can be compared and set at run time: add it to COMPARED or NOT_COMPARED in bootstrap/adapters/redis-plan.ts`,
+      `redis: ${CONF}, line 2: the bootstrap does not know whether hash-max-listpack-entries can be compared and set at run time: add it to COMPARED or NOT_COMPARED in bootstrap/adapters/redis-files.ts`,
     );
     expect(() => parseRedisConf('appendonly maybe', CONF)).toThrow(`redis: ${CONF}, line 1: appendonly expects yes or no, got "maybe"`);
     expect(() => parseRedisConf('save 3600', CONF)).toThrow(`redis: ${CONF}, line 1: save expects pairs of <seconds> <changes>, got "3600"`);

@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ACL_SOURCE } from '../../bootstrap/adapters/redis-plan.ts';
+import { ACL_SOURCE } from '../../bootstrap/adapters/redis-files.ts';
 import { startEmbeddedRedis, type EmbeddedRedisServer } from '../../bootstrap/embedded/redis.ts';
 import { withPasswords } from '../../bootstrap/env.ts';
 import { runBootstrap } from '../../bootstrap/runner.ts';

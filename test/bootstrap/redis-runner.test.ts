@@ -9,7 +9,7 @@ import { Redis } from 'ioredis';
 import { connectOnce } from '../support/redis.ts';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { LOCK_KEY, RedisAdapter, redisEngine } from '../../bootstrap/adapters/redis.ts';
-import { readRedisDesired, REDIS } from '../../bootstrap/adapters/redis-plan.ts';
+import { readRedisDesired, REDIS } from '../../bootstrap/adapters/redis-files.ts';
 import { freePort } from '../../bootstrap/embedded/postgresql.ts';
 import { startEmbeddedRedis, type EmbeddedRedisServer } from '../../bootstrap/embedded/redis.ts';
 import { reportText } from '../../bootstrap/format.ts';
