@@ -17,7 +17,7 @@ import { namespaceConfig, parseStackConfig } from '../stacks/config/index.ts';
 import { readStackFile } from '../stacks/render/stack-file.ts';
 import { runBootstrapBench } from './bootstrap.ts';
 import { runClickHouseBench } from './clickhouse.ts';
-import { runPostgresBench } from './postgresql.ts';
+import { runPostgresBench } from './postgresql/index.ts';
 import { markdown, type BenchReport } from './report.ts';
 import { SCALES, type Scale } from './scale.ts';
 

@@ -1,5 +1,5 @@
 /**
- * The plans of the benchmark's PostgreSQL queries (bench/postgresql.ts) on the small data set:
+ * The plans of the benchmark's PostgreSQL queries (bench/postgresql/) on the small data set:
  * each query the platform issues, run as allixios_app under row-level security, reads the
  * index the design gives it and never scans articles whole. A schema change that loses an
  * index, or a policy that keeps one out, fails here. Timings are never asserted: five runs
@@ -9,7 +9,7 @@
  * own: no enable_seqscan = off, the plans are those the platform would get.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { checkPlan, POSTGRES_QUERIES, runPostgresBench, type PostgresBenchResult } from '../bench/postgresql.ts';
+import { checkPlan, POSTGRES_QUERIES, runPostgresBench, type PostgresBenchResult } from '../bench/postgresql/index.ts';
 import type { QueryReport } from '../bench/stats.ts';
 
 const INDEX_SCAN = `Index Scan using articles_slug_key on articles  (cost=0.94..3.17 rows=1 width=898)
