@@ -38,7 +38,7 @@ export interface EngineSizing {
 
 /**
  * The settings an engine is rendered with: the engine's defaults for the stack's environment,
- * overridden by the stack config and validated (see `stacks/config.ts`).
+ * overridden by the stack config and validated (see `stacks/config/`).
  */
 export interface EngineSettings<Options = Record<string, unknown>> {
   environment: Environment;

@@ -99,6 +99,13 @@ export function describeConformance(harness: ConformanceHarness): void {
   const run = async (subject: ConformanceSubject, extra: Partial<BootstrapOptions> = {}) =>
     runBootstrap({ mode: 'apply', registry: [await engine()], ...TIMEOUTS, ...subject.options, ...extra });
   const withServer = harness.unavailable ? it.skip : it;
+  /** Another bootstrap holding the lock and alive: the harness's, or a planted lease for a minute. */
+  const holdLock = async (subject: ConformanceSubject, host: string) => {
+    if (subject.holdLock) return subject.holdLock();
+    const holder = `${host}-host/2/${module.name}-conformance`;
+    await plantLease(await engine(), subject, holder, 60_000);
+    return { holder, release: async () => undefined };
+  };
   const title = (what: string) => (harness.unavailable ? `${what} (skipped: ${harness.unavailable})` : what);
 
   describe(`the bootstrap contract on ${module.displayName}`, () => {
@@ -174,13 +181,7 @@ export function describeConformance(harness: ConformanceHarness): void {
     withServer(title('gives up after the lock timeout while another bootstrap holds the lock, naming it; status does not wait'), async () => {
       await withSubject(harness, async (subject) => {
         // Given another bootstrap holding the lock
-        const held = subject.holdLock
-          ? await subject.holdLock()
-          : await (async () => {
-              const holder = `busy-host/2/${module.name}-conformance`;
-              await plantLease(await engine(), subject, holder, 60_000);
-              return { holder, release: async () => undefined };
-            })();
+        const held = await holdLock(subject, 'busy');
         try {
           const pending = pendingCount(await run(subject, { mode: 'status' }));
           // When an apply waits at most 0.8 s for it
@@ -193,6 +194,25 @@ export function describeConformance(harness: ConformanceHarness): void {
           // And a status, which changes nothing, does not wait for the lock
           const started = Date.now();
           expect(pendingCount(await run(subject, { mode: 'status', lockTimeoutMs: 10_000 }))).toBe(pending);
+          expect(Date.now() - started).toBeLessThan(5000);
+        } finally {
+          await held.release();
+        }
+      });
+    });
+
+    withServer(title('an apply with nothing to do does not wait for another bootstrap holding the lock'), async () => {
+      await withSubject(harness, async (subject) => {
+        // Given an engine already as defined, and another bootstrap holding the lock
+        expect(only(await run(subject)).error).toBeUndefined();
+        const held = await holdLock(subject, 'idle');
+        try {
+          // When an apply starts, willing to wait 10 s for the lock
+          const started = Date.now();
+          const report = await run(subject, { lockTimeoutMs: 10_000 });
+          // Then it finds nothing to do without taking the lock
+          expect(only(report).error).toBeUndefined();
+          expect(changedCount(report)).toBe(0);
           expect(Date.now() - started).toBeLessThan(5000);
         } finally {
           await held.release();
