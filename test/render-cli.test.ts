@@ -22,13 +22,18 @@ describe('npm run render', () => {
     const directory = join(out, 'dev', 'docker');
     expect(readdirSync(directory).sort()).toEqual(['bootstrap.json', 'clickhouse.json', 'elasticsearch.json', 'mongodb.json', 'network.json', 'postgresql.json', 'redis.json']);
     const postgresql = JSON.parse(readFileSync(join(directory, 'postgresql.json'), 'utf8'));
-    expect(Object.keys(postgresql).sort()).toEqual(['container', 'remoteimage', 'volume']);
-    // No password in the environment (the superuser's is a secret file): it shows as it is. The
-    // uploads hold the roles' verifiers and that file, so all of them are secret: their number
-    // shows, their contents do not.
+    expect(Object.keys(postgresql)).toEqual(['container', 'remoteimage', 'volume']);
+    // No password in the environment (the superuser's is a secret file): it shows as it is. Of
+    // the uploads, the secret files (the superuser's password, the roles' verifiers) show where
+    // they go but not what they hold; the config files show as they are.
     expect(postgresql.container.envs).toContain('POSTGRES_PASSWORD_FILE=/etc/postgresql/secrets/superuser-password');
     expect(postgresql.container.envs.some((entry: string) => entry.startsWith('POSTGRES_PASSWORD='))).toBe(false);
-    expect(postgresql.container.uploads).toEqual(Array(5).fill(expect.objectContaining({ file: '<redacted>', content: '<redacted>' })));
+    const uploads = postgresql.container.uploads as Array<{ file: string; content: string }>;
+    expect(uploads.filter((upload) => upload.content === '<redacted>').map((upload) => upload.file)).toEqual([
+      '/etc/postgresql/secrets/role-verifiers',
+      '/etc/postgresql/secrets/superuser-password',
+    ]);
+    expect(uploads.find((upload) => upload.file === '/etc/postgresql/pg_hba.conf')!.content).toContain('scram-sha-256');
     // An engine whose files hold no digest ships them as they are.
     const mongodb = JSON.parse(readFileSync(join(directory, 'mongodb.json'), 'utf8'));
     expect(mongodb.container.uploads.map((upload: { file: string }) => upload.file)).toContain('/etc/mongo/mongod.conf');

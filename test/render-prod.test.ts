@@ -48,7 +48,7 @@ describe('offline render of the prod stack', () => {
     });
   });
 
-  it('renders the same files from a separate `npm run render` process, so a PR diff shows only real changes', async () => {
+  it('renders the same files and diagram from a separate `npm run render` process, so a PR diff shows only real changes', async () => {
     const out = mkdtempSync(join(tmpdir(), 'render-'));
     await run(join(ROOT, 'node_modules/.bin/tsx'), ['stacks/render/cli.ts', '--stack', 'prod', '--out', out], { cwd: ROOT });
     const directory = join(out, 'prod', 'kubernetes');
@@ -56,5 +56,6 @@ describe('offline render of the prod stack', () => {
     for (const file of result.files) {
       expect(readFileSync(join(directory, file), 'utf8'), file).toBe(readFileSync(join(result.directory, file), 'utf8'));
     }
+    expect(readFileSync(join(out, 'prod', 'diagram.md'), 'utf8')).toBe(readFileSync(result.diagram, 'utf8'));
   });
 });

@@ -8,8 +8,18 @@ import type * as pulumi from '@pulumi/pulumi';
 export interface RecordedResource {
   type: string;
   name: string;
-  /** Inputs as the program passed them; secret values are still in Pulumi's secret envelope. */
+  /**
+   * Inputs as the mocks receive them; secret values are still in Pulumi's secret envelope, but
+   * Pulumi's deserialization lifts a secret list item to the whole list (all of a container's
+   * `envs` is secret when one entry is).
+   */
   inputs: Record<string, unknown>;
+  /**
+   * Inputs as the program serialized them, each secret envelope exactly around the value the
+   * program made secret (one `envs` entry, one upload's `content`). Recorded only once
+   * {@link RecordingMocks.recordSerializedInputs} has been called.
+   */
+  serializedInputs?: Record<string, unknown>;
 }
 
 /** Pulumi's marker for a secret value on the wire. */
@@ -21,6 +31,27 @@ export interface RecordingMocks {
   resources: RecordedResource[];
   /** Every password the mocked `random.RandomPassword` handed out, to prove none leaks. */
   generatedSecrets: string[];
+  /**
+   * Records each resource's serialized inputs too ({@link RecordedResource.serializedInputs}).
+   * Call it with `pulumi.runtime.getMonitor()` right after `pulumi.runtime.setMocks`.
+   */
+  recordSerializedInputs(monitor: unknown): void;
+}
+
+/** The part of Pulumi's mock monitor (`runtime/mocks.js`) the recorder wraps. */
+interface MockMonitor {
+  registerResource(request: RegisterResourceRequest, callback: unknown): unknown;
+}
+
+/** The part of Pulumi's `RegisterResourceRequest` the recorder reads. */
+interface RegisterResourceRequest {
+  getType(): string;
+  getName(): string;
+  getObject(): { toJavaScript(): Record<string, unknown> } | undefined;
+}
+
+function isMockMonitor(monitor: unknown): monitor is MockMonitor {
+  return monitor !== null && typeof monitor === 'object' && typeof (monitor as Partial<MockMonitor>).registerResource === 'function';
 }
 
 export function unwrapSecrets(value: unknown): unknown {
@@ -41,9 +72,14 @@ export interface MockOptions {
 export function createRecordingMocks(options: MockOptions = {}): RecordingMocks {
   const resources: RecordedResource[] = [];
   const generatedSecrets: string[] = [];
+  // Handed from the monitor to `newResource`, which the monitor calls synchronously with the
+  // same request; matched by type and name, so a mismatch records nothing rather than the wrong inputs.
+  let serialized: { type: string; name: string; inputs: Record<string, unknown> } | undefined;
   const mocks: pulumi.runtime.Mocks = {
     newResource(args) {
-      resources.push({ type: args.type, name: args.name, inputs: args.inputs as Record<string, unknown> });
+      const own = serialized?.type === args.type && serialized.name === args.name ? serialized.inputs : undefined;
+      serialized = undefined;
+      resources.push({ type: args.type, name: args.name, inputs: args.inputs as Record<string, unknown>, ...(own ? { serializedInputs: own } : {}) });
       const state: Record<string, unknown> = { ...(unwrapSecrets(args.inputs) as Record<string, unknown>) };
       switch (args.type) {
         case 'random:index/randomPassword:RandomPassword': {
@@ -78,24 +114,42 @@ export function createRecordingMocks(options: MockOptions = {}): RecordingMocks 
       return args.inputs;
     },
   };
-  return { mocks, resources, generatedSecrets };
+  const recordSerializedInputs = (monitor: unknown) => {
+    if (!isMockMonitor(monitor)) {
+      throw new Error("the render records serialized inputs from Pulumi's mock monitor, but pulumi.runtime.getMonitor() has no registerResource: call setMocks first");
+    }
+    const register = monitor.registerResource.bind(monitor);
+    monitor.registerResource = (request, callback) => {
+      // The wire form, before the monitor deserializes it: secret envelopes where the program put them.
+      serialized = { type: request.getType(), name: request.getName(), inputs: request.getObject()?.toJavaScript() ?? {} };
+      return register(request, callback);
+    };
+  };
+  return { mocks, resources, generatedSecrets, recordSerializedInputs };
 }
+
+/** Lists of `NAME=value` strings: a Docker container's `envs`. */
+const VARIABLE_LISTS = new Set(['envs']);
+const VARIABLE = /^([A-Za-z_][A-Za-z0-9_.-]*)=/;
 
 /**
  * Replaces every secret value by `marker`, so rendered output can be reviewed and committed.
- * Pulumi marks a whole input property secret when any part of it is (all of a Secret's
- * `stringData`, all of a container's `envs`): inside a secret the structure is kept (object keys,
- * list lengths) and every value becomes the marker, so a review still sees which keys exist.
+ * Inside a secret the structure is kept (object keys, list lengths) and every string becomes the
+ * marker, so a review still sees which keys exist (all of a Secret's `stringData`). An entry of
+ * an environment list (`envs`) keeps its variable's name: `NAME=<marker>`. Pulumi marks a whole
+ * input property secret when any part of it is; given serialized inputs
+ * ({@link RecordedResource.serializedInputs}), only the parts that are secret are replaced.
  */
-export function redactSecrets(value: unknown, marker: string, insideSecret = false): unknown {
-  if (Array.isArray(value)) return value.map((item) => redactSecrets(item, marker, insideSecret));
+export function redactSecrets(value: unknown, marker: string, insideSecret = false, key?: string): unknown {
+  if (Array.isArray(value)) return value.map((item) => redactSecrets(item, marker, insideSecret, key));
   if (value !== null && typeof value === 'object') {
     const record = value as Record<string, unknown>;
-    if (record[SECRET_SIGNATURE_KEY] === SECRET_SIGNATURE) return redactSecrets(record.value, marker, true);
-    return Object.fromEntries(Object.entries(record).map(([key, inner]) => [key, redactSecrets(inner, marker, insideSecret)]));
+    if (record[SECRET_SIGNATURE_KEY] === SECRET_SIGNATURE) return redactSecrets(record.value, marker, true, key);
+    return Object.fromEntries(Object.entries(record).map(([name, inner]) => [name, redactSecrets(inner, marker, insideSecret, name)]));
   }
-  // Passwords and digests are strings; flags and numbers inside a secret stay readable.
-  return insideSecret && typeof value === 'string' ? marker : value;
+  if (!insideSecret || typeof value !== 'string') return value; // flags and numbers inside a secret stay readable
+  const variable = key !== undefined && VARIABLE_LISTS.has(key) ? VARIABLE.exec(value)?.[1] : undefined;
+  return variable ? `${variable}=${marker}` : marker;
 }
 
 /**
