@@ -204,15 +204,15 @@ describe('workflow files', () => {
     }
   });
 
-  it('install with npm install, never npm ci (see README), before any npm script runs', () => {
+  it('install exactly the lock file with npm ci, never npm install, before any npm script runs', () => {
     for (const { file, id, job } of allJobs()) {
       expect(
-        runLines(job).filter((line) => /\bnpm ci\b/.test(line)),
+        runLines(job).filter((line) => /\bnpm (install|i)\b/.test(line)),
         `${file} ${id}`,
       ).toEqual([]);
       const scripts = stepIndex(job, (step) => /\bnpm (test|run)\b/.test(step.run ?? ''));
       if (scripts === -1) continue;
-      const install = stepIndex(job, (step) => step.run === 'npm install --no-audit --no-fund' && step['working-directory'] === undefined);
+      const install = stepIndex(job, (step) => step.run === 'npm ci --no-audit --no-fund' && step['working-directory'] === undefined);
       expect(install, `${file} ${id} installs first`).toBeGreaterThanOrEqual(0);
       expect(install).toBeLessThan(scripts);
     }
@@ -271,7 +271,7 @@ describe('on a pull request', () => {
     const preview = stepIndex(job, (step) => isPulumiAction(step) && step.with?.command === 'preview');
     expect(job.steps[preview]!.with).toMatchObject({ command: 'preview', 'stack-name': 'staging', policyPacks: 'policy', 'comment-on-pr': true });
     // The policy pack has its own package.json: its dependencies are installed in policy/ first.
-    const policyInstall = stepIndex(job, (step) => step['working-directory'] === 'policy' && step.run === 'npm install --no-audit --no-fund');
+    const policyInstall = stepIndex(job, (step) => step['working-directory'] === 'policy' && step.run === 'npm ci --no-audit --no-fund');
     expect(policyInstall).toBeGreaterThanOrEqual(0);
     expect(policyInstall).toBeLessThan(preview);
     expect(job.permissions).toEqual({ contents: 'read', 'pull-requests': 'write' });
@@ -358,7 +358,7 @@ fi
   it.each(['staging', 'prod'])('%s: is pushed, as its stack file pins it, before pulumi up', (stack) => {
     const { job, step } = imageStep(stack);
     expect(step.env?.STACK_FILE).toBe(`Pulumi.${stack}.yaml`);
-    const install = stepIndex(job, (candidate) => candidate.run === 'npm install --no-audit --no-fund' && candidate['working-directory'] === undefined);
+    const install = stepIndex(job, (candidate) => candidate.run === 'npm ci --no-audit --no-fund' && candidate['working-directory'] === undefined);
     const image = stepIndex(job, (candidate) => candidate.name === 'Bootstrap image');
     expect(install).toBeLessThan(image);
     expect(image).toBeLessThan(stepIndex(job, isPulumiOperation));
