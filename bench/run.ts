@@ -1,33 +1,52 @@
 /**
- * `npm run bench -- --scale small|medium|large [--reference]`: the platform's hot queries and the
- * bootstrap, measured on real engines (embedded PostgreSQL, ClickHouse through chdb). Writes
- * bench/results/<date>-<scale>.{md,json} (or reference.{md,json} with --reference). Not part of
- * `npm test`: timings are reported, never asserted.
+ * `npm run bench -- [--scale small|medium|large] [--reference] [--runs <n>]`: the platform's hot
+ * queries and the bootstrap, measured on real engines (embedded PostgreSQL, ClickHouse through
+ * chdb). Writes bench/results/<date>-<scale>.{md,json} (or reference.{md,json} with --reference).
+ * Not part of `npm test`: timings are reported, never asserted. Exit codes:
+ * `bootstrap/command-line.ts`.
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, platform, release, totalmem } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
-import { startChdb } from '../bootstrap/embedded/clickhouse.ts';
-import { startEmbeddedPostgres } from '../bootstrap/embedded/postgresql.ts';
-import { REPOSITORY_ROOT } from '../bootstrap/runner.ts';
-import { memoryBytes } from '../databases/engine.ts';
-import { namespaceConfig, parseStackConfig } from '../stacks/config/index.ts';
-import { readStackFile } from '../stacks/render/stack-file.ts';
-import { runBootstrapBench } from './bootstrap.ts';
-import { runClickHouseBench } from './clickhouse.ts';
-import { runPostgresBench } from './postgresql/index.ts';
-import { markdown, type BenchReport } from './report.ts';
+import { defineCommand, positiveInteger, UsageError } from '../bootstrap/command-line.ts';
+import type { BenchReport } from './report.ts';
 import { SCALES, type Scale } from './scale.ts';
 
-const { values } = parseArgs({ options: { scale: { type: 'string', default: 'small' }, reference: { type: 'boolean', default: false }, runs: { type: 'string' } } });
-if (!(SCALES as readonly string[]).includes(values.scale!)) {
-  process.stderr.write(`bench: --scale expects one of ${SCALES.join(', ')}, got "${values.scale}"\n`);
-  process.exit(2);
-}
+const command = defineCommand({
+  name: 'bench',
+  synopsis: ['npm run bench -- [options]'],
+  summary:
+    "Measures the platform's hot queries and the bootstrap on real engines (embedded PostgreSQL, ClickHouse through chdb), with progress on stderr, and writes bench/results/<date>-<scale>.{md,json}.",
+  options: {
+    scale: { type: 'string', value: '<scale>', choices: SCALES, default: 'small', description: `how much data: ${SCALES.join(', ')}` },
+    reference: { type: 'boolean', description: 'write bench/results/reference.{md,json}, the figures the README quotes' },
+    runs: { type: 'string', value: '<n>', default: '200', description: 'runs of each query' },
+  },
+  exitCodes: { ok: 'measured, and the report written', failed: 'a benchmark failed (an engine did not start, a query failed)' },
+});
+
+const { values } = command.parse();
 const scale = values.scale as Scale;
-const runs = values.runs ? Number(values.runs) : 200;
+let runs: number;
+try {
+  runs = positiveInteger(values.runs, '--runs');
+} catch (error) {
+  runs = command.fail(error instanceof UsageError ? error.message : String(error));
+}
+
+// Loaded once the arguments are read: the engines' packages take a while, --help does not.
+const { startChdb } = await import('../bootstrap/embedded/clickhouse.ts');
+const { startEmbeddedPostgres } = await import('../bootstrap/embedded/postgresql.ts');
+const { REPOSITORY_ROOT } = await import('../bootstrap/paths.ts');
+const { memoryBytes } = await import('../databases/engine.ts');
+const { namespaceConfig, parseStackConfig } = await import('../stacks/config/index.ts');
+const { readStackFile } = await import('../stacks/render/stack-file.ts');
+const { runBootstrapBench } = await import('./bootstrap.ts');
+const { runClickHouseBench } = await import('./clickhouse.ts');
+const { runPostgresBench } = await import('./postgresql/index.ts');
+const { markdown } = await import('./report.ts');
+
 const started = performance.now();
 const log = (line: string) => process.stderr.write(`[${((performance.now() - started) / 1000).toFixed(0).padStart(4)} s] ${line}\n`);
 

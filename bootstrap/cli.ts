@@ -1,77 +1,86 @@
 /**
- * `npm run bootstrap -- [--only <engine>] [--dry-run [--offline]] [--status] [--json]
- *                      [--ready-timeout <s>] [--lock-timeout <s>] [--statement-timeout <s>] [--replace-indexes]`
- * Applies pending assets to every engine whose URL variable is set (DATABASE_URL, ...).
- * Exit code 0 only when everything asked for is done; 1 when not; 2 for a usage error.
+ * `npm run bootstrap -- [options]` (`--help` lists them): applies pending assets to every engine
+ * whose URL variable is set (DATABASE_URL, ...). Exit codes: `command-line.ts` (0 done, 1 not
+ * done, 2 a usage error).
  */
-import { parseArgs } from 'node:util';
+import { ENGINE_MODULES } from '../databases/index.ts';
+import { defineCommand, formatSeconds, positiveNumber, progressWanted, PROGRESS_VARIABLE, UsageError, waitLine } from './command-line.ts';
 import { BOOTSTRAP_ENGINES } from './engines.ts';
 import { withPasswords } from './env.ts';
 import { toError } from './errors.ts';
 import { exitCode, reportJson, reportText } from './format.ts';
-import { runBootstrap, type Mode } from './runner.ts';
+import { runBootstrap, type Mode, type ProgressEvent } from './runner.ts';
 
-const USAGE = `usage: npm run bootstrap -- [--only <engine>[,<engine>]] [--dry-run [--offline]] [--status] [--json]
-                            [--ready-timeout <seconds>] [--lock-timeout <seconds>] [--statement-timeout <seconds>]
-                            [--replace-indexes]
-engines, in the order they are applied, each with the variable its URL is read from:
-  ${BOOTSTRAP_ENGINES.map((engine) => `${engine.name} (${engine.urlVariable})`).join(', ')}`;
+const ENGINE_NAMES = ENGINE_MODULES.map((module) => module.name);
 
-function usage(message: string): never {
-  process.stderr.write(`bootstrap: ${message}\n${USAGE}\n`);
-  process.exit(2);
-}
+const command = defineCommand({
+  name: 'bootstrap',
+  synopsis: ['npm run bootstrap -- [options]'],
+  summary: 'Applies the pending schemas, migrations and definitions to every engine whose URL variable is set, in a fixed order.',
+  options: {
+    only: { type: 'string', value: '<engine>[,<engine>]', list: true, choices: ENGINE_NAMES, description: 'only these engines (each must have its URL variable set)' },
+    'dry-run': { type: 'boolean', description: 'print the plan, change nothing' },
+    offline: { type: 'boolean', description: 'with --dry-run: plan for empty engines, connect to nothing' },
+    status: { type: 'boolean', description: 'print what is pending; exit 1 while anything is' },
+    json: { type: 'boolean', description: 'print the report as JSON on stdout (no progress lines)' },
+    progress: { type: 'boolean', description: `print progress lines even when stderr is not a terminal (or set ${PROGRESS_VARIABLE}=1)` },
+    'ready-timeout': { type: 'string', value: '<seconds>', default: '60', description: 'how long to wait for an engine to accept connections' },
+    'lock-timeout': { type: 'string', value: '<seconds>', default: '300', description: "how long to wait for another bootstrap's lock and for table locks" },
+    'statement-timeout': { type: 'string', value: '<seconds>', default: '600', description: 'how long one statement or request may run' },
+    'replace-indexes': { type: 'boolean', description: 'drop and recreate an index whose definition differs' },
+  },
+  notes: `engines, in the order they are applied, each with the variable its URL is read from:
+  ${ENGINE_MODULES.map((module) => `${module.name} (${module.urlVariable})`).join(', ')}
+a password may be given beside its URL in <URL variable>_PASSWORD.`,
+  exitCodes: {
+    ok: 'everything asked for is done (with --status: nothing pending)',
+    failed: 'not done: an engine failed, was unreachable or refused a change; with --status, changes pending',
+  },
+});
 
-function seconds(value: string | undefined, flag: string, fallback: number): number {
-  if (value === undefined) return fallback * 1000;
-  const parsed = Number(value);
-  if (!Number.isFinite(parsed) || parsed <= 0) usage(`${flag} expects a number of seconds above 0, got "${value}"`);
-  return parsed * 1000;
-}
+const { values } = command.parse();
+if (values['dry-run'] && values.status) command.fail('--dry-run and --status are two different questions; ask one');
+if (values.offline && !values['dry-run']) command.fail('--offline only goes with --dry-run');
 
-let parsed;
-try {
-  parsed = parseArgs({
-    options: {
-      only: { type: 'string', multiple: true },
-      'dry-run': { type: 'boolean', default: false },
-      offline: { type: 'boolean', default: false },
-      status: { type: 'boolean', default: false },
-      json: { type: 'boolean', default: false },
-      'ready-timeout': { type: 'string' },
-      'lock-timeout': { type: 'string' },
-      'statement-timeout': { type: 'string' },
-      'replace-indexes': { type: 'boolean', default: false },
-      help: { type: 'boolean', default: false },
-    },
-    strict: true,
-  });
-} catch (error) {
-  usage(toError(error).message);
+function milliseconds(option: 'ready-timeout' | 'lock-timeout' | 'statement-timeout'): number {
+  try {
+    return positiveNumber(values[option], `--${option}`, 'a number of seconds above 0') * 1000;
+  } catch (error) {
+    return command.fail(error instanceof UsageError ? error.message : toError(error).message);
+  }
 }
-const { values } = parsed;
-if (values.help) {
-  process.stdout.write(`${USAGE}\n`);
-  process.exit(0);
-}
-if (values['dry-run'] && values.status) usage('--dry-run and --status are two different questions; ask one');
-if (values.offline && !values['dry-run']) usage('--offline only goes with --dry-run');
+const readyTimeoutMs = milliseconds('ready-timeout');
+const lockTimeoutMs = milliseconds('lock-timeout');
+const statementTimeoutMs = milliseconds('statement-timeout');
 
-const only = values.only?.flatMap((value) => value.split(',')).map((value) => value.trim());
-const names = BOOTSTRAP_ENGINES.map((engine) => engine.name);
-for (const engine of only ?? []) {
-  if (!names.includes(engine)) usage(`--only expects one of ${names.join(', ')}, got "${engine}"`);
-}
+const only = values.only;
 const mode: Mode = values.status ? 'status' : values['dry-run'] ? 'dry-run' : 'apply';
 
-let runEnv: Record<string, string | undefined>;
-try {
-  runEnv = withPasswords(
-    process.env,
-    BOOTSTRAP_ENGINES.map((engine) => engine.urlVariable),
-  );
-} catch (error) {
-  usage(toError(error).message);
+/** The run's environment, with each <URL variable>_PASSWORD in its URL; a password given twice is a usage error. */
+function runEnvironment(): Record<string, string | undefined> {
+  try {
+    return withPasswords(
+      process.env,
+      BOOTSTRAP_ENGINES.map((engine) => engine.urlVariable),
+    );
+  } catch (error) {
+    return command.fail(toError(error).message);
+  }
+}
+const runEnv = runEnvironment();
+
+/**
+ * The first line of each engine says where it connects and how long it may wait (unless --json);
+ * a wait's lines (each retry, elapsed time and the option bounding it) are progress: on a terminal,
+ * or with --progress / ALLIXIOS_PROGRESS=1.
+ */
+const showWaits = progressWanted(values);
+function printProgress(event: ProgressEvent): void {
+  if (event.type === 'connecting' && !values.json) {
+    process.stderr.write(`${event.engine}: connecting to ${event.target} (up to --ready-timeout ${formatSeconds(readyTimeoutMs)})\n`);
+  } else if (event.type === 'waiting' && showWaits) {
+    process.stderr.write(`${waitLine(event.engine, event)}\n`);
+  }
 }
 
 const report = await runBootstrap({
@@ -79,17 +88,11 @@ const report = await runBootstrap({
   offline: values.offline,
   ...(only ? { only } : {}),
   env: runEnv,
-  readyTimeoutMs: seconds(values['ready-timeout'], '--ready-timeout', 60),
-  lockTimeoutMs: seconds(values['lock-timeout'], '--lock-timeout', 300),
-  statementTimeoutMs: seconds(values['statement-timeout'], '--statement-timeout', 600),
+  readyTimeoutMs,
+  lockTimeoutMs,
+  statementTimeoutMs,
   flags: { replaceIndexes: values['replace-indexes'] },
-  ...(values.json
-    ? {}
-    : {
-        onProgress: (event) => {
-          if (event.type === 'connecting') process.stderr.write(`${event.engine}: connecting to ${event.target}\n`);
-        },
-      }),
+  onProgress: printProgress,
 });
 
 if (values.json) {

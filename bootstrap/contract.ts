@@ -15,6 +15,7 @@
  */
 import type { EngineModule, EngineName } from '../databases/engine.ts';
 import { BootstrapError } from './errors.ts';
+import type { WaitProgress } from './adapters/backoff.ts';
 import type { Lease } from './lease.ts';
 
 /** How long one statement or request may run when --statement-timeout does not say. */
@@ -70,6 +71,11 @@ export interface AdapterOptions {
   statementTimeoutMs?: number;
   /** How long a lease lasts without renewal, for engines locked by a lease (`bootstrap/lease.ts`). */
   lockLeaseMs?: number;
+  /**
+   * Where a wait (readiness, a lock, a reindex) reports while it waits: a line now and then with
+   * what it waits for and for how long (`adapters/backoff.ts`). Set per engine by the runner.
+   */
+  onWait?: (progress: WaitProgress) => void;
   /**
    * Ready clients instead of ones made from URLs, by engine name: the embedded engines of
    * `npm run check` and the tests (ClickHouse in-process through chdb has no URL). Each engine
@@ -166,8 +172,13 @@ export interface BootstrapEngine<Desired = unknown, Observed = unknown, Payload 
    * refusal does not hold back a security repair.
    */
   applyDespiteRefusals?: boolean;
-  /** `url`: the URL variable's value, unset when the run hands the engine a client (`AdapterOptions.clients`). */
-  createAdapter(url: string | undefined, options: AdapterOptions, desired: Desired): Adapter<Observed, Payload>;
+  /**
+   * `url`: the URL variable's value, unset when the run hands the engine a client
+   * (`AdapterOptions.clients`). Loads the adapter and its driver with a dynamic `import()`: the
+   * rest of the engine (desired state, planner) never imports a driver except for its types, so
+   * an offline dry run, and a run of other engines, loads none.
+   */
+  createAdapter(url: string | undefined, options: AdapterOptions, desired: Desired): Promise<Adapter<Observed, Payload>>;
   /** How to run a throwaway engine on a machine like this one (`npm run check`, the conformance suite), or why it cannot be. */
   embedded: { start(): Promise<EmbeddedEngine> } | { unavailable: string };
 }

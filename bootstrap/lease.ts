@@ -52,6 +52,7 @@ export class Lease {
   readonly holder = `${hostname()}/${process.pid}/${randomUUID()}`;
   readonly leaseMs: number;
   private readonly lockTimeoutMs: number;
+  private readonly onWait: AdapterOptions['onWait'];
   private acquired = false;
   private released = false;
   /** Why the lease is no longer this run's; set once, never cleared. */
@@ -69,10 +70,11 @@ export class Lease {
     private readonly engine: EngineName,
     /** Where the lease is kept; the conformance suite plants other holders' leases through it. */
     readonly store: LeaseStore,
-    options: Pick<AdapterOptions, 'lockTimeoutMs' | 'lockLeaseMs'>,
+    options: Pick<AdapterOptions, 'lockTimeoutMs' | 'lockLeaseMs' | 'onWait'>,
   ) {
     this.leaseMs = options.lockLeaseMs ?? DEFAULT_LEASE_MS;
     this.lockTimeoutMs = options.lockTimeoutMs;
+    this.onWait = options.onWait;
   }
 
   /** A third of the lease: two renewals may fail before it runs out. */
@@ -87,7 +89,7 @@ export class Lease {
   /**
    * Takes the lease, waiting (with the lock wait's backoff, up to the lock timeout) while
    * another bootstrap holds it, then keeps it renewed until `release()`. The timeout's error
-   * names the holder.
+   * names the holder, and so do the wait's progress lines.
    */
   async acquire(): Promise<void> {
     if (this.acquired) return;
@@ -97,7 +99,10 @@ export class Lease {
       this.confirmedAt = sent;
       return true;
     };
-    await retryWithBackoff(lockWait(this.lockTimeoutMs), attempt, async () => lockHeld(this.engine, this.lockTimeoutMs, await this.describeHolder()));
+    await retryWithBackoff(lockWait(this.lockTimeoutMs), attempt, async () => lockHeld(this.engine, this.lockTimeoutMs, await this.describeHolder()), {
+      onWait: this.onWait,
+      waiting: async () => `another bootstrap holds the lock (${await this.describeHolder()})`,
+    });
     this.acquired = true;
     this.schedule();
   }

@@ -22,7 +22,8 @@ export interface MigrationEngineDefinition {
   assets: MigrationEngine['assets'];
   /** Refuses an asset that may not be applied at all (runs on every load: dry runs and status too). */
   checkAsset?(asset: Asset): void;
-  createAdapter(url: string | undefined, options: AdapterOptions): MigrationAdapter;
+  /** Loads the engine's adapter and driver (a dynamic import: runs that never connect do not load them). */
+  createAdapter(url: string | undefined, options: AdapterOptions): Promise<MigrationAdapter>;
   embedded: MigrationEngine['embedded'];
 }
 

@@ -1,4 +1,9 @@
-/** Where the bootstrap shows paths from: the repository, so messages and ledgers say `databases/<engine>/...`. */
+/**
+ * Where the bootstrap shows paths from: the tree it runs from, so messages and ledgers say
+ * `databases/<engine>/...`. That is the repository, or the output of `npm run build` (`dist/`,
+ * the image's code), which holds `bootstrap/` and `databases/` with their assets in the same
+ * layout: the paths a ledger records are the same from both.
+ */
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 

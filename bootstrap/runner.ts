@@ -4,9 +4,10 @@
  * runs and status stop after the plan. One path for every engine (`contract.ts`).
  */
 import type { EngineName } from '../databases/engine.ts';
+import type { WaitProgress } from './adapters/backoff.ts';
 import { urlUser } from './adapters/logins.ts';
 import type { Adapter, AdapterOptions, AnyBootstrapEngine, Change, Flags, Login, Plan } from './contract.ts';
-import { BOOTSTRAP_ENGINES } from './engines.ts';
+import { BOOTSTRAP_ENGINES, loadEngine, type EngineEntry } from './engines.ts';
 import { APP_SUFFIX, PREVIOUS_SUFFIX } from './env.ts';
 import { BootstrapError, toError } from './errors.ts';
 
@@ -26,8 +27,11 @@ export interface BootstrapOptions extends AdapterOptions {
   assetDirectories?: Readonly<Record<EngineName, string>>;
   /** Changes an engine refuses by default (`--replace-indexes`). */
   flags?: Flags;
-  /** The engines to run, in order; by default every engine the bootstrap knows (`engines.ts`). */
-  registry?: readonly AnyBootstrapEngine[];
+  /**
+   * The engines to choose from, in order; by default every engine the bootstrap knows
+   * (`engines.ts`). A module is loaded only when the run chooses it.
+   */
+  registry?: readonly EngineEntry[];
   /** Progress as it happens (the CLI prints it; `--json` collects the report instead). */
   onProgress?: (event: ProgressEvent) => void;
 }
@@ -36,7 +40,9 @@ export type ProgressEvent =
   | { type: 'connecting'; engine: EngineName; target: string }
   | { type: 'waiting-for-lock'; engine: EngineName }
   | { type: 'changed'; engine: EngineName; change: Change; durationMs: number }
-  | { type: 'verifying-login'; engine: EngineName; user: string };
+  | { type: 'verifying-login'; engine: EngineName; user: string }
+  /** A wait still going (readiness, a lock, a reindex): now and then, with the time waited and its bound. */
+  | ({ type: 'waiting'; engine: EngineName } & WaitProgress);
 
 export interface EngineReport {
   engine: EngineName;
@@ -70,11 +76,12 @@ export interface BootstrapReport {
   error?: string;
 }
 
-function selectEngines(options: BootstrapOptions): { engines: AnyBootstrapEngine[]; error?: string } {
+/** The engines a run is about, chosen by name and URL variable alone: nothing is loaded yet. */
+function selectEngines(options: BootstrapOptions): { engines: EngineEntry[]; error?: string } {
   const registry = options.registry ?? BOOTSTRAP_ENGINES;
   const asked = options.only ? registry.filter((engine) => options.only!.includes(engine.name)) : registry;
   if (options.offline) return { engines: [...asked] };
-  const reachable = (engine: AnyBootstrapEngine) => Boolean(options.env[engine.urlVariable]) || options.clients?.[engine.name] !== undefined;
+  const reachable = (engine: EngineEntry) => Boolean(options.env[engine.urlVariable]) || options.clients?.[engine.name] !== undefined;
   if (options.only) {
     const missing = asked.filter((engine) => !reachable(engine));
     if (missing.length > 0) {
@@ -90,11 +97,26 @@ function selectEngines(options: BootstrapOptions): { engines: AnyBootstrapEngine
   return { engines };
 }
 
-/** The adapter options of one engine: the run's, with the engine's other logins from the environment. */
+/**
+ * The adapter options of one engine: the run's, with the engine's other logins from the
+ * environment, and its waits reported as progress events of the engine.
+ */
 function engineOptions(engine: AnyBootstrapEngine, options: BootstrapOptions): BootstrapOptions {
   const previousUrl = options.env[`${engine.urlVariable}${PREVIOUS_SUFFIX}`];
   const appUrl = options.env[`${engine.urlVariable}${APP_SUFFIX}`];
-  return { ...options, logins: { ...(previousUrl ? { previousUrl } : {}), ...(appUrl ? { appUrl } : {}) } };
+  const { onProgress, onWait } = options;
+  return {
+    ...options,
+    logins: { ...(previousUrl ? { previousUrl } : {}), ...(appUrl ? { appUrl } : {}) },
+    ...(onProgress || onWait
+      ? {
+          onWait: (progress: WaitProgress) => {
+            onWait?.(progress);
+            onProgress?.({ type: 'waiting', engine: engine.name, ...progress });
+          },
+        }
+      : {}),
+  };
 }
 
 /** Takes the engine's lock at most once per run, however many phases need it. */
@@ -197,17 +219,18 @@ function refuse(engine: AnyBootstrapEngine, problems: readonly string[], restApp
   throw new BootstrapError(engine.name, `${what}:\n  ${problems.join('\n  ')}`);
 }
 
-async function runEngine(engine: AnyBootstrapEngine, runOptions: BootstrapOptions): Promise<EngineReport> {
+async function runEngine(entry: EngineEntry, runOptions: BootstrapOptions): Promise<EngineReport> {
   const started = performance.now();
-  const report: EngineReport = { engine: engine.name, changed: [], durationMs: 0 };
+  const report: EngineReport = { engine: entry.name, changed: [], durationMs: 0 };
   try {
+    const engine = await loadEngine(entry);
     const options = engineOptions(engine, runOptions);
     const desired: unknown = engine.desired(options.env, options.assetDirectories?.[engine.name]);
     const flags = options.flags ?? {};
     if (options.offline) {
       report.plan = engine.plan(desired, null, flags);
     } else {
-      const adapter: Adapter = engine.createAdapter(options.env[engine.urlVariable], options, desired);
+      const adapter: Adapter = await engine.createAdapter(options.env[engine.urlVariable], options, desired);
       await connected(engine, options, report, adapter, async (connection, lock) => {
         const plan = (report.plan = await planUnderLock(engine, options, lock, async () => engine.plan(desired, await connection.observe(), flags)));
         if (!engine.applyDespiteRefusals || options.mode !== 'apply') refuse(engine, plan.refusals);
@@ -218,7 +241,7 @@ async function runEngine(engine: AnyBootstrapEngine, runOptions: BootstrapOption
       });
     }
   } catch (error) {
-    report.error = error instanceof BootstrapError ? error.message : `${engine.name}: ${toError(error).message}`;
+    report.error = error instanceof BootstrapError ? error.message : `${entry.name}: ${toError(error).message}`;
   }
   report.durationMs = Math.round(performance.now() - started);
   return report;

@@ -155,8 +155,6 @@ describe('stack names', () => {
 });
 
 describe('the command line', () => {
-  const usage = 'usage: npm run stack:up -- <name> [--bootstrap-image <image>] | npm run stack:down -- <name>';
-
   it('reads up or down, the name and an optional bootstrap image', () => {
     expect(parseCommandLine(['up', 'pr-42'])).toEqual({ command: 'up', name: 'pr-42' });
     expect(parseCommandLine(['down', 'pr-42'])).toEqual({ command: 'down', name: 'pr-42' });
@@ -168,11 +166,12 @@ describe('the command line', () => {
   });
 
   it.each([
-    [[], `<command>: expected up or down, got nothing\n${usage}`],
-    [['sideways', 'pr-1'], `<command>: expected up or down, got "sideways"\n${usage}`],
-    [['up'], `<name>: ${DNS_EXPECTATION}, got nothing\n${usage}`],
-    [['up', 'pr-1', 'pr-2'], `expected one stack name, got 2: "pr-1" "pr-2"\n${usage}`],
-    [['down', 'pr-1', '--bootstrap-image', 'x:1'], `--bootstrap-image: expected only with up, got it with down\n${usage}`],
+    [[], '<command>: expected up or down, got nothing'],
+    [['sideways', 'pr-1'], '<command>: expected up or down, got "sideways"'],
+    [['up'], `<name>: ${DNS_EXPECTATION}, got nothing`],
+    [['up', 'pr-1', 'pr-2'], 'expected one stack name, got 2: "pr-1" "pr-2"'],
+    [['down', 'pr-1', '--bootstrap-image', 'x:1'], '--bootstrap-image: expected only with up, got it with down'],
+    [['up', 'pr-1', '--force'], 'unknown option --force'],
   ])('refuses %j with a usage error (exit code 2)', (argv, message) => {
     let error: unknown;
     try {
@@ -422,11 +421,13 @@ esac
     expect(result.stderr).toBe(`stack:up: ${PULUMI_CLI_MISSING}\n`);
   });
 
-  it('a bad name: exit code 2, and pulumi is never called', async () => {
+  it('a bad name: exit code 2, one line naming it and the usage, and pulumi is never called', async () => {
     const { cli, calls } = sandbox();
     const { code, stderr } = await cli('down', 'Staging');
     expect(code).toBe(2);
-    expect(stderr).toBe(`stack:down: <name>: ${DNS_EXPECTATION}, got "Staging"\n`);
+    const [first, second] = stderr.split('\n');
+    expect(first).toBe(`stack:down: <name>: ${DNS_EXPECTATION}, got "Staging"`);
+    expect(second).toBe('usage: npm run stack:down -- <name>');
     expect(calls()).toEqual([]);
   });
 });

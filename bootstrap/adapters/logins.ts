@@ -9,7 +9,7 @@
 import type { EngineName } from '../../databases/engine.ts';
 import { BootstrapError } from '../errors.ts';
 import { readiness, retryWithBackoff, TRY_AGAIN } from './backoff.ts';
-import type { Login } from '../contract.ts';
+import type { AdapterOptions, Login } from '../contract.ts';
 
 /**
  * Thrown by an adapter's connection attempt when the engine refuses the user or its password:
@@ -68,13 +68,18 @@ export async function openWithRotation<Client>(
 export type LoginAttempt = { accepted: true } | { accepted: false; reason: string };
 
 /**
- * Waits until `attempt` is accepted, within `timeoutMs`; a refusal is waited on too (the engine
+ * Waits until `attempt` is accepted, within the readiness timeout; a refusal is waited on too (the engine
  * may still be reloading its password files). Throws naming what was refused and why.
  */
-export async function waitUntilAccepted(engine: EngineName, what: string, timeoutMs: number, attempt: () => Promise<LoginAttempt>): Promise<void> {
+export async function waitUntilAccepted(
+  engine: EngineName,
+  what: string,
+  options: Pick<AdapterOptions, 'readyTimeoutMs' | 'onWait'>,
+  attempt: () => Promise<LoginAttempt>,
+): Promise<void> {
   let last = 'no attempt made';
   await retryWithBackoff(
-    readiness(timeoutMs),
+    readiness(options.readyTimeoutMs),
     async () => {
       const outcome = await attempt();
       if (outcome.accepted) return true;
@@ -86,5 +91,6 @@ export async function waitUntilAccepted(engine: EngineName, what: string, timeou
         engine,
         `${what} is still refused after ${(elapsed / 1000).toFixed(1)} s (${last}): the stack's outputs would not work. The engine may not have reloaded the password files of its Secret yet (raise --ready-timeout), or its passwords have drifted from the stack's`,
       ),
+    { onWait: options.onWait, waiting: () => `${what} is still refused (${last})` },
   );
 }

@@ -13,6 +13,7 @@ import pg from 'pg';
 import { postgresql } from '../../databases/postgresql/index.ts';
 import { renderSecretFile } from '../../databases/secret-files.ts';
 import { toError } from '../errors.ts';
+import { MissingProgram } from './missing-program.ts';
 
 export const DATABASE = 'allixios';
 
@@ -53,11 +54,9 @@ export function freePort(): Promise<number> {
 /** psql 15+ is what the init script needs (`\getenv`); say so plainly when it is missing. */
 export function requirePsql(): void {
   const version = spawnSync('psql', ['--version'], { encoding: 'utf8' });
-  if (version.error) {
-    throw new Error(`psql is not on PATH (${version.error.message}): install postgresql-client 15 or newer (apt-get install -y postgresql-client)`);
-  }
+  if (version.error) throw new MissingProgram('psql', 'postgresql-client', `is not on PATH (${version.error.message}); the init script needs psql 15 or newer`);
   const major = Number(/(\d+)\./.exec(version.stdout)?.[1]);
-  if (!(major >= 15)) throw new Error(`the PostgreSQL init script needs psql 15 or newer (\\getenv), found: ${version.stdout.trim()}`);
+  if (!(major >= 15)) throw new MissingProgram('psql', 'postgresql-client', `is ${version.stdout.trim()}; the init script needs 15 or newer (\\getenv)`);
 }
 
 /** The variable that hands the bootstrap the rendered role verifiers (see databases/postgresql/index.ts). */

@@ -15,6 +15,7 @@ import { readEngineFile } from '../../databases/engine.ts';
 import { renderSecretFile } from '../../databases/secret-files.ts';
 import { REDIS, type RedisCompatible } from '../adapters/redis-files.ts';
 import { displayRoot } from '../paths.ts';
+import { MissingProgram } from './missing-program.ts';
 import { freePort } from './postgresql.ts';
 
 const STARTUP_TIMEOUT_MS = 15_000;
@@ -38,7 +39,7 @@ export interface EmbeddedRedisServer {
 export function requireRedisServer(): string {
   const version = spawnSync('redis-server', ['--version'], { encoding: 'utf8' });
   if (version.error) {
-    throw new Error(`redis-server is not on PATH (${version.error.message}): install it (apt-get install -y redis-server) to run Redis locally`);
+    throw new MissingProgram('redis-server', 'redis-server', `is not on PATH (${version.error.message})`);
   }
   return /v=(\S+)/.exec(version.stdout)?.[1] ?? 'unknown';
 }

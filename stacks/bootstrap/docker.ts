@@ -59,6 +59,8 @@ export class DockerBootstrap extends pulumi.ComponentResource {
 
     const envs = [
       pulumi.output(`ALLIXIOS_ENVIRONMENT=${args.config.environment}`),
+      // A container's log is not a terminal: ask for the waits' progress lines anyway.
+      pulumi.output('ALLIXIOS_PROGRESS=1'),
       ...Object.entries(args.env).map(([variable, value]) => pulumi.interpolate`${variable}=${value}`),
     ];
 

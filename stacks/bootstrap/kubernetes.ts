@@ -89,7 +89,13 @@ export class KubernetesBootstrap extends pulumi.ComponentResource {
       'app.kubernetes.io/managed-by': 'pulumi',
     };
 
-    const env: k8s.types.input.core.v1.EnvVar[] = [{ name: 'ALLIXIOS_ENVIRONMENT', value: args.config.environment }, ...args.targets.flatMap(engineEnv)];
+    // A Job's log is not a terminal: ask for the waits' progress lines anyway (a stuck deploy is
+    // debugged from them).
+    const env: k8s.types.input.core.v1.EnvVar[] = [
+      { name: 'ALLIXIOS_ENVIRONMENT', value: args.config.environment },
+      { name: 'ALLIXIOS_PROGRESS', value: '1' },
+      ...args.targets.flatMap(engineEnv),
+    ];
 
     // The trigger in the name: Jobs are immutable, and a new name is a new run. The same trigger
     // is no change, so an unchanged `pulumi up` runs nothing. The credentials' fingerprint is in

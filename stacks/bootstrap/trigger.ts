@@ -1,6 +1,6 @@
 /**
  * What the bootstrap run depends on, as one hash: the assets (`databases/`), the bootstrap code
- * (`bootstrap/`) and the locked dependencies. A run's resource name carries it, so `pulumi up`
+ * (`bootstrap/`), how it is compiled for the image (`tsconfig*.json`) and the locked dependencies. A run's resource name carries it, so `pulumi up`
  * runs the bootstrap again when, and only when, one of these or an engine's endpoint changes.
  */
 import { createHash } from 'node:crypto';
@@ -9,7 +9,7 @@ import { join, relative } from 'node:path';
 import { normalizeForChecksum } from '../../bootstrap/checksum.ts';
 
 /** The inputs of the bootstrap image and run, relative to the repository root. */
-export const BOOTSTRAP_INPUTS = ['databases', 'bootstrap', 'package.json', 'package-lock.json', 'tsconfig.json'] as const;
+export const BOOTSTRAP_INPUTS = ['databases', 'bootstrap', 'package.json', 'package-lock.json', 'tsconfig.json', 'tsconfig.build.json'] as const;
 
 function files(root: string, path: string): string[] {
   const full = join(root, path);

@@ -1,11 +1,11 @@
 /**
  * `npm run stack:up -- <name> [--bootstrap-image <image>]` and `npm run stack:down -- <name>`
  * (`tsx stacks/ephemeral/cli.ts up|down ...`): ephemeral stacks on the cluster of the current
- * kubeconfig context; see `ephemeral.ts`. Exit code 2 for bad arguments, 1 for a failed operation.
+ * kubeconfig context; see `ephemeral.ts`. Exit codes: `bootstrap/command-line.ts` (0 done,
+ * 1 a failed operation, 2 a usage error).
  */
 import { fileURLToPath } from 'node:url';
-import { automationStackOperations } from './automation.ts';
-import { EphemeralStackError, parseCommandLine, stackDown, stackUp, type Io } from './ephemeral.ts';
+import { checkCommandLine, EphemeralStackError, stackCommand, stackDown, stackUp, type CommandLine, type Io } from './ephemeral.ts';
 
 const REPOSITORY = fileURLToPath(new URL('../..', import.meta.url));
 const io: Io = {
@@ -13,12 +13,23 @@ const io: Io = {
   err: (text) => void process.stderr.write(text),
 };
 
-const label = `stack:${process.argv[2] === 'down' ? 'down' : 'up'}`;
+const argv = process.argv.slice(2);
+const label = argv[0] === 'down' ? 'stack:down' : 'stack:up';
+const command = stackCommand(label);
+let line: CommandLine;
 try {
-  const { command, name, bootstrapImage } = parseCommandLine(process.argv.slice(2));
+  line = checkCommandLine(command.parse(argv));
+} catch (error) {
+  if (!(error instanceof EphemeralStackError)) throw error;
+  line = command.fail(error.message);
+}
+
+try {
+  // Loaded once the arguments are read: the Automation API takes a while, --help does not.
+  const { automationStackOperations } = await import('./automation.ts');
   const operations = automationStackOperations(REPOSITORY);
-  if (command === 'up') await stackUp(name, operations, io, bootstrapImage === undefined ? {} : { bootstrapImage });
-  else await stackDown(name, operations, io);
+  if (line.command === 'up') await stackUp(line.name, operations, io, line.bootstrapImage === undefined ? {} : { bootstrapImage: line.bootstrapImage });
+  else await stackDown(line.name, operations, io);
 } catch (error) {
   io.err(`${label}: ${error instanceof Error ? error.message : String(error)}\n`);
   process.exitCode = error instanceof EphemeralStackError ? error.exitCode : 1;

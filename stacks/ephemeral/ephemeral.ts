@@ -6,11 +6,10 @@
  * The orchestration talks to Pulumi only through {@link StackOperations}, which `automation.ts`
  * implements with the Automation API and tests fake.
  */
-import { parseArgs } from 'node:util';
 import type { automation } from '@pulumi/pulumi';
 import YAML from 'yaml';
 import { CONFIG_NAMESPACE, ConfigError, namespaceConfig, parseStackConfig } from '../config/index.ts';
-import { toError } from '../../bootstrap/errors.ts';
+import { defineCommand, UsageError, type CommandLine as ParsedArguments } from '../../bootstrap/command-line.ts';
 
 /** Stacks with their own committed stack file and data; never created or torn down from here. */
 export const RESERVED_STACKS = ['dev', 'staging', 'prod'] as const;
@@ -18,7 +17,31 @@ export const RESERVED_STACKS = ['dev', 'staging', 'prod'] as const;
 export const COMMANDS = ['up', 'down'] as const;
 export type Command = (typeof COMMANDS)[number];
 
-export const USAGE = 'usage: npm run stack:up -- <name> [--bootstrap-image <image>] | npm run stack:down -- <name>';
+const OPTIONS = {
+  'bootstrap-image': {
+    type: 'string',
+    value: '<image>',
+    description: "stack:up only: the bootstrap Job's image (e.g. ghcr.io/allixios/allixios-bootstrap:0.1.0); without it the stack runs no bootstrap",
+  },
+} as const;
+
+const UP = 'npm run stack:up -- <name> [--bootstrap-image <image>]';
+const DOWN = 'npm run stack:down -- <name>';
+
+/** `stack:up` and `stack:down` as commands: their usage, help and usage errors (`bootstrap/command-line.ts`). */
+export function stackCommand(label: `stack:${Command}`) {
+  return defineCommand({
+    name: label,
+    // This command's own line first: a usage error shows it.
+    synopsis: label === 'stack:up' ? [UP, DOWN] : [DOWN, UP],
+    summary:
+      'stack:up creates (or selects) an ephemeral stack on the cluster of the current kubeconfig context, with the ephemeral profile, deploys it and prints its outputs, secrets masked; stack:down destroys it and removes the stack.',
+    arguments: [{ name: '<name>', description: 'the stack, and its Kubernetes namespace: a DNS label such as pr-42; never dev, staging or prod' }],
+    options: OPTIONS,
+    notes: 'Needs the Pulumi CLI on PATH and a Pulumi backend it is logged in to.',
+    exitCodes: { ok: 'deployed (up), or destroyed and removed (down); also when down finds no such stack', failed: 'Pulumi failed, or the Pulumi CLI is missing' },
+  });
+}
 
 /** Where Pulumi's own progress text and the script's messages go. */
 export interface Io {
@@ -86,7 +109,7 @@ function readsAsJson(value: string): boolean {
  */
 export function checkStackName(name: string | undefined): string {
   if (name === undefined || name === '') {
-    throw new EphemeralStackError(`<name>: expected ${DNS_LABEL_PHRASE}, got nothing\n${USAGE}`, 2);
+    throw new EphemeralStackError(`<name>: expected ${DNS_LABEL_PHRASE}, got nothing`, 2);
   }
   if (!DNS_LABEL.test(name)) {
     throw new EphemeralStackError(`<name>: expected ${DNS_LABEL_PHRASE}, got ${JSON.stringify(name)}`, 2);
@@ -118,26 +141,36 @@ export interface CommandLine {
   bootstrapImage?: string;
 }
 
-/** `up|down <name> [--bootstrap-image <image>]` from the command line (after `tsx stacks/ephemeral/cli.ts`). */
+/**
+ * What `up|down <name> [--bootstrap-image <image>]` asks for, from the arguments as
+ * `stackCommand` read them; a usage error (exit code 2) names what is wrong, in one line.
+ */
+export function checkCommandLine({ positionals, values }: ParsedArguments<typeof OPTIONS>): CommandLine {
+  const [command, name, ...rest] = positionals;
+  if (!(COMMANDS as readonly (string | undefined)[]).includes(command)) {
+    throw new EphemeralStackError(`<command>: expected ${COMMANDS.join(' or ')}, got ${command === undefined ? 'nothing' : JSON.stringify(command)}`, 2);
+  }
+  if (rest.length > 0) {
+    throw new EphemeralStackError(`expected one stack name, got ${rest.length + 1}: ${[name, ...rest].map((arg) => JSON.stringify(arg)).join(' ')}`, 2);
+  }
+  const bootstrapImage = values['bootstrap-image'];
+  if (bootstrapImage !== undefined && command === 'down') {
+    throw new EphemeralStackError('--bootstrap-image: expected only with up, got it with down', 2);
+  }
+  return { command: command as Command, name: checkStackName(name), ...(bootstrapImage !== undefined ? { bootstrapImage } : {}) };
+}
+
+/** `up|down <name> [--bootstrap-image <image>]` from the command line (after `tsx stacks/ephemeral/cli.ts`); `--help` is the CLI's. */
 export function parseCommandLine(argv: readonly string[]): CommandLine {
   let parsed;
   try {
-    parsed = parseArgs({ args: [...argv], allowPositionals: true, strict: true, options: { 'bootstrap-image': { type: 'string' } } });
+    parsed = stackCommand(argv[0] === 'down' ? 'stack:down' : 'stack:up').read(argv);
   } catch (error) {
-    throw new EphemeralStackError(`${toError(error).message}\n${USAGE}`, 2);
+    if (error instanceof UsageError) throw new EphemeralStackError(error.message, 2);
+    throw error;
   }
-  const [command, name, ...rest] = parsed.positionals;
-  if (!(COMMANDS as readonly (string | undefined)[]).includes(command)) {
-    throw new EphemeralStackError(`<command>: expected ${COMMANDS.join(' or ')}, got ${command === undefined ? 'nothing' : JSON.stringify(command)}\n${USAGE}`, 2);
-  }
-  if (rest.length > 0) {
-    throw new EphemeralStackError(`expected one stack name, got ${rest.length + 1}: ${[name, ...rest].map((arg) => JSON.stringify(arg)).join(' ')}\n${USAGE}`, 2);
-  }
-  const bootstrapImage = parsed.values['bootstrap-image'];
-  if (bootstrapImage !== undefined && command === 'down') {
-    throw new EphemeralStackError(`--bootstrap-image: expected only with up, got it with down\n${USAGE}`, 2);
-  }
-  return { command: command as Command, name: checkStackName(name), ...(bootstrapImage !== undefined ? { bootstrapImage } : {}) };
+  if (parsed === 'help') throw new EphemeralStackError('--help: the CLI prints the help', 2);
+  return checkCommandLine(parsed);
 }
 
 /**

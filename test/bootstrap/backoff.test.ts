@@ -4,7 +4,7 @@
  * engine's own error when the wait gives up. No engine; fake timers where the schedule is asserted.
  */
 import { describe, expect, it, vi } from 'vitest';
-import { lockHeld, notReachable, retryWithBackoff, TRY_AGAIN } from '../../bootstrap/adapters/backoff.ts';
+import { lockHeld, notReachable, readiness, retryWithBackoff, TRY_AGAIN, type WaitProgress } from '../../bootstrap/adapters/backoff.ts';
 import { toError } from '../../bootstrap/errors.ts';
 
 describe('retryWithBackoff', () => {
@@ -67,6 +67,68 @@ describe('retryWithBackoff', () => {
     // Then that error comes back after one attempt, without a pause
     expect(error.message).toBe('password authentication failed');
     expect(attempts).toBe(1);
+  });
+});
+
+describe("a wait's progress", () => {
+  it('reports after 1, 2, 4 and 8 s, then every 10 s, with what it waits for now and the option that bounds it', async () => {
+    // Given an engine that never answers, tried every half second for 30 s, whose reason changes
+    vi.useFakeTimers({ toFake: ['setTimeout', 'Date'] });
+    try {
+      let attempts = 0;
+      const lines: WaitProgress[] = [];
+      const outcome = retryWithBackoff(
+        { timeoutMs: 30_000, firstDelayMs: 500, maxDelayMs: 500, option: '--ready-timeout' },
+        async () => {
+          attempts += 1;
+          return TRY_AGAIN;
+        },
+        () => new Error('gave up'),
+        { onWait: (progress) => lines.push(progress), waiting: () => `not reachable yet (attempt ${attempts})` },
+      ).catch((caught: Error) => caught);
+      // When the wait runs out
+      await vi.runAllTimersAsync();
+      await outcome;
+      // Then six lines for 60 attempts, each with the time waited, the bound, and the latest reason
+      expect(lines.map((line) => line.elapsedMs)).toEqual([1000, 2000, 4000, 8000, 18_000, 28_000]);
+      expect(lines[0]).toEqual({ what: 'not reachable yet (attempt 3)', elapsedMs: 1000, timeoutMs: 30_000, option: '--ready-timeout' });
+      expect(lines.at(-1)!.what).toBe('not reachable yet (attempt 57)');
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  it('is silent for a wait that settles within a second, and names --ready-timeout for a readiness wait', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'Date'] });
+    try {
+      let attempts = 0;
+      const lines: WaitProgress[] = [];
+      const waiting = () => 'starting';
+      // Given a server that answers after about 0.7 s / Then nothing is reported
+      const quick = retryWithBackoff(
+        readiness(60_000),
+        async () => (++attempts < 4 ? TRY_AGAIN : 'up'),
+        () => new Error('gave up'),
+        { onWait: (line) => lines.push(line), waiting },
+      );
+      await vi.runAllTimersAsync();
+      expect(await quick).toBe('up');
+      expect(lines).toEqual([]);
+      // Given one that takes a few seconds / Then its lines name the option that bounds the wait
+      attempts = 0;
+      const slow = retryWithBackoff(
+        readiness(60_000),
+        async () => (++attempts < 8 ? TRY_AGAIN : 'up'),
+        () => new Error('gave up'),
+        { onWait: (line) => lines.push(line), waiting },
+      );
+      await vi.runAllTimersAsync();
+      expect(await slow).toBe('up');
+      expect(lines.length).toBeGreaterThan(0);
+      expect(lines.every((line) => line.option === '--ready-timeout' && line.timeoutMs === 60_000)).toBe(true);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
 

@@ -8,7 +8,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ClickHouseAdapter } from '../../bootstrap/adapters/clickhouse.ts';
+import { ClickHouseAdapter } from '../../bootstrap/adapters/clickhouse-adapter.ts';
 import { freePort } from '../support/engines.ts';
 
 interface Request {

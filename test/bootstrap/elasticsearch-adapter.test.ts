@@ -8,7 +8,7 @@
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { afterEach, describe, expect, it } from 'vitest';
-import { describeReindexFailure, ElasticsearchAdapter } from '../../bootstrap/adapters/elasticsearch.ts';
+import { describeReindexFailure, ElasticsearchAdapter } from '../../bootstrap/adapters/elasticsearch-adapter.ts';
 import { planElasticsearch, type ElasticsearchObserved } from '../../bootstrap/adapters/elasticsearch-plan.ts';
 import { elasticsearchEngine } from '../../bootstrap/adapters/elasticsearch.ts';
 

@@ -16,7 +16,8 @@ import type { AddressInfo } from 'node:net';
 import { Client, type estypes } from '@elastic/elasticsearch';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { nextIndexName } from '../../databases/elasticsearch/definitions.ts';
-import { ElasticsearchAdapter, elasticsearchDesired, elasticsearchEngine, LEDGER_INDEX, LOCK_INDEX, watchedNames } from '../../bootstrap/adapters/elasticsearch.ts';
+import { ElasticsearchAdapter, LEDGER_INDEX, LOCK_INDEX } from '../../bootstrap/adapters/elasticsearch-adapter.ts';
+import { elasticsearchDesired, elasticsearchEngine, watchedNames } from '../../bootstrap/adapters/elasticsearch.ts';
 import type { ElasticsearchDesired, ElasticsearchObserved, ElasticsearchPayload, LedgerRecord } from '../../bootstrap/adapters/elasticsearch-plan.ts';
 import { runBootstrap, type BootstrapOptions } from '../../bootstrap/runner.ts';
 import type { BootstrapEngine } from '../../bootstrap/contract.ts';
@@ -93,7 +94,7 @@ function throwawayEngine(edit: Edit = (desired) => desired): BootstrapEngine<Ela
   return {
     ...elasticsearchEngine,
     desired,
-    createAdapter: (url, options) => new ElasticsearchAdapter(url!, { ...options, watch: watchedNames(desired()), ledgerIndex: LEDGER, lockIndex: LOCK }),
+    createAdapter: async (url, options) => new ElasticsearchAdapter(url!, { ...options, watch: watchedNames(desired()), ledgerIndex: LEDGER, lockIndex: LOCK }),
   };
 }
 
@@ -121,7 +122,7 @@ const deleteThrowaway = (client: Client) => deleteIndices(client, `${PREFIX}-*`,
 describeConformance({
   module: elasticsearch,
   engine: throwawayEngine(),
-  ...(ELASTICSEARCH_URL ? {} : { unavailable: 'no Elasticsearch runs here: set ELASTICSEARCH_URL (the elastic user) to run them' }),
+  ...(ELASTICSEARCH_URL ? {} : { unavailable: 'the elastic user; no Elasticsearch runs here' }),
   async fresh() {
     const client = new Client({ node: ELASTICSEARCH_URL! });
     await deleteThrowaway(client);

@@ -6,6 +6,7 @@
  */
 import { hostname } from 'node:os';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { WaitProgress } from '../../bootstrap/adapters/backoff.ts';
 import { BootstrapError, toError } from '../../bootstrap/errors.ts';
 import { DEFAULT_LEASE_MS, Lease, type LeaseStore, type Renewal } from '../../bootstrap/lease.ts';
 
@@ -295,6 +296,29 @@ describe('waiting for another holder', () => {
     await lease.release();
     expect(store.times('renew')).toEqual([]);
     expect(store.times('release')).toEqual([]);
+  });
+
+  it('reports the wait now and then, naming the holder and --lock-timeout, until the lease is free', async () => {
+    // Given a lease another bootstrap holds for 10 s more, and a lock timeout of 12 s
+    const store = new MemoryStore('allixios.allixios_bootstrap_lock');
+    store.holder = 'busy-host/2/y';
+    store.expiresAt = Date.now() + 10_000;
+    const lines: WaitProgress[] = [];
+    const lease = new Lease('mongodb', store, { lockTimeoutMs: 12_000, lockLeaseMs: 900, onWait: (line) => lines.push(line) });
+    // When it waits for it
+    const acquiring = lease.acquire();
+    await vi.advanceTimersByTimeAsync(10_600);
+    await acquiring;
+    // Then it reported after about 1, 2, 4 and 8 s (its attempts at 1.5, 2.5, 4.5, 8.5 s), each line naming the holder, then took it
+    expect(lines.map((line) => line.elapsedMs)).toEqual([1500, 2500, 4500, 8500]);
+    expect(lines[0]).toEqual({
+      what: 'another bootstrap holds the lock (held by busy-host/2/y; allixios.allixios_bootstrap_lock)',
+      elapsedMs: 1500,
+      timeoutMs: 12_000,
+      option: '--lock-timeout',
+    });
+    expect(store.holder).toBe(lease.holder);
+    await lease.release();
   });
 
   it('says so when the holder is gone by the time it is named', async () => {

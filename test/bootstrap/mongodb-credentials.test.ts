@@ -8,7 +8,8 @@
 import { createHmac, randomBytes } from 'node:crypto';
 import { MongoClient } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mongodbEngine, withDatabase } from '../../bootstrap/adapters/mongodb.ts';
+import { withDatabase } from '../../bootstrap/adapters/mongodb-adapter.ts';
+import { mongodbEngine } from '../../bootstrap/adapters/mongodb.ts';
 import { observedUsers, parseUserPasswords, planMongoCredentials, type ObservedMongoUser } from '../../bootstrap/adapters/mongodb-credentials.ts';
 import { runBootstrap } from '../../bootstrap/runner.ts';
 import { scramSha256Keys } from '../../databases/secret-files.ts';
@@ -108,7 +109,7 @@ describe('the variable that carries the passwords', () => {
 
   it('plans no credential change when the variable is not set, without asking the server', async () => {
     // Given an adapter that never connected (its server does not exist)
-    const adapter = mongodbEngine.createAdapter('mongodb://root:pw@127.0.0.1:1/?authSource=admin', TIMEOUTS, mongodbEngine.desired({}));
+    const adapter = await mongodbEngine.createAdapter('mongodb://root:pw@127.0.0.1:1/?authSource=admin', TIMEOUTS, mongodbEngine.desired({}));
     // When planned / Then nothing, and no "not connected" error
     await expect(adapter.planCredentials!()).resolves.toEqual([]);
   });
@@ -159,7 +160,7 @@ describe('rotating passwords on a real server', () => {
     // Given a user (standing in for allixios_app) with the previous password, and the stack with a new one
     await client!.db('admin').command({ createUser: user, pwd: 'previous-pw', roles: [], mechanisms: ['SCRAM-SHA-256'] });
     const url = withDatabase(MONGODB_URL!, database);
-    const adapter = mongodbEngine.createAdapter(url, TIMEOUTS, mongodbEngine.desired({ MONGODB_USER_PASSWORDS: JSON.stringify({ [user]: 'current-pw' }) }));
+    const adapter = await mongodbEngine.createAdapter(url, TIMEOUTS, mongodbEngine.desired({ MONGODB_USER_PASSWORDS: JSON.stringify({ [user]: 'current-pw' }) }));
     try {
       await adapter.connect();
       // When the credentials are planned and applied
@@ -168,7 +169,7 @@ describe('rotating passwords on a real server', () => {
       await adapter.applyCredential!(changes[0]!);
       // Then the new password logs in, the old one no longer does, and a second plan is empty
       await adapter.verifyLogin!(withCredentials(MONGODB_URL!, user, 'current-pw'));
-      const old = mongodbEngine.createAdapter(url, { ...TIMEOUTS, readyTimeoutMs: 1_000 }, mongodbEngine.desired({}));
+      const old = await mongodbEngine.createAdapter(url, { ...TIMEOUTS, readyTimeoutMs: 1_000 }, mongodbEngine.desired({}));
       await expect(old.verifyLogin!(withCredentials(MONGODB_URL!, user, 'previous-pw'))).rejects.toThrow(new RegExp(`^mongodb: the login ${user} is still refused after`));
       expect(await adapter.planCredentials!()).toEqual([]);
     } finally {

@@ -8,7 +8,8 @@
 import { randomBytes } from 'node:crypto';
 import { MongoClient, type Db, type Document } from 'mongodb';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { mongoClientOptions, mongodbEngine, parseConnectionString, withDatabase } from '../../bootstrap/adapters/mongodb.ts';
+import { mongoClientOptions, parseConnectionString, withDatabase } from '../../bootstrap/adapters/mongodb-adapter.ts';
+import { mongodbEngine } from '../../bootstrap/adapters/mongodb.ts';
 import { LEDGER_COLLECTION, LOCK_COLLECTION, type MongoPayload } from '../../bootstrap/adapters/mongodb-plan.ts';
 import { runBootstrap, type BootstrapOptions, type BootstrapReport } from '../../bootstrap/runner.ts';
 import type { Change } from '../../bootstrap/contract.ts';
@@ -26,7 +27,7 @@ const changedSubjects = (report: BootstrapReport) => report.engines[0]!.changed.
 
 describeConformance({
   module: mongodb,
-  ...(MONGODB_URL ? {} : { unavailable: 'no MongoDB server runs here: set MONGODB_URL (an admin connection, authSource=admin) to run them' }),
+  ...(MONGODB_URL ? {} : { unavailable: 'an admin connection, authSource=admin; no MongoDB server runs here' }),
   async fresh() {
     // A throwaway database of the case's own: every collection and index is work to do.
     const database = `allixios_conformance_${randomBytes(4).toString('hex')}`;
@@ -59,7 +60,7 @@ describe('the MongoDB bootstrap without a server', () => {
     expect(mongoClientOptions(5_000, { statementTimeoutMs: 30_000 }).socketTimeoutMS).toBe(30_000);
   });
 
-  it('connects to the database the URL names, or to allixios when it names none', () => {
+  it('connects to the database the URL names, or to allixios when it names none', async () => {
     expect(parseConnectionString('mongodb://root:p%40ss@db-0.mongo:27017,db-1.mongo/platform?authSource=admin')).toEqual({
       hosts: ['db-0.mongo:27017', 'db-1.mongo:27017'],
       database: 'platform',
@@ -67,9 +68,11 @@ describe('the MongoDB bootstrap without a server', () => {
     });
     expect(parseConnectionString('mongodb://db:27017/?authSource=admin')).toEqual({ hosts: ['db:27017'] });
     expect(parseConnectionString('mongodb://db')).toEqual({ hosts: ['db:27017'] });
-    const adapter = mongodbEngine.createAdapter('mongodb://root:secret@db:27018/?authSource=admin', TIMEOUTS, mongodbEngine.desired({}));
+    const adapter = await mongodbEngine.createAdapter('mongodb://root:secret@db:27018/?authSource=admin', TIMEOUTS, mongodbEngine.desired({}));
     expect(adapter.target).toBe('db:27018/allixios');
-    expect(() => mongodbEngine.createAdapter('postgresql://db/allixios', TIMEOUTS, mongodbEngine.desired({}))).toThrow(/^mongodb: MONGODB_URL is not a MongoDB connection string/);
+    await expect(mongodbEngine.createAdapter('postgresql://db/allixios', TIMEOUTS, mongodbEngine.desired({}))).rejects.toThrow(
+      /^mongodb: MONGODB_URL is not a MongoDB connection string/,
+    );
   });
 
   it('names another database in the same connection string, keeping credentials and options', () => {

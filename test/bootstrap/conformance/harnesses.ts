@@ -6,7 +6,7 @@
 import pg from 'pg';
 import type { ClickHouseClient } from '@clickhouse/client';
 import { Redis } from 'ioredis';
-import { LOCK_KEY } from '../../../bootstrap/adapters/postgresql.ts';
+import { LOCK_KEY } from '../../../bootstrap/adapters/postgresql-adapter.ts';
 import type { RedisCompatible } from '../../../bootstrap/adapters/redis-files.ts';
 import type { EmbeddedPostgresServer } from '../../../bootstrap/embedded/postgresql.ts';
 import { startEmbeddedRedis } from '../../../bootstrap/embedded/redis.ts';

@@ -34,7 +34,8 @@ export interface ConformanceHarness {
   module: EngineModule;
   /** The engine as the runner gets it (by default `module.bootstrap()`). */
   engine?: AnyBootstrapEngine;
-  /** Why no server of this engine runs here; the cases that need one are skipped with it. */
+  /** What the engine's URL variable must name, set when none does here: the cases that need a server
+   * are then skipped, their titles saying "(needs <urlVariable>: <this>)". */
   unavailable?: string;
   /** A fresh engine with work to do. */
   fresh(): Promise<ConformanceSubject>;
@@ -64,7 +65,11 @@ async function withSubject(harness: ConformanceHarness, body: (subject: Conforma
 /** A connected adapter on `subject`, for what the suite does beside a run (planting a lease). */
 async function adapterOn(engine: AnyBootstrapEngine, subject: ConformanceSubject): Promise<Adapter> {
   const env = subject.options.env;
-  const adapter: Adapter = engine.createAdapter(env[engine.urlVariable], { ...TIMEOUTS, ...subject.options }, engine.desired(env, subject.options.assetDirectories?.[engine.name]));
+  const adapter: Adapter = await engine.createAdapter(
+    env[engine.urlVariable],
+    { ...TIMEOUTS, ...subject.options },
+    engine.desired(env, subject.options.assetDirectories?.[engine.name]),
+  );
   await adapter.connect();
   return adapter;
 }
@@ -106,7 +111,7 @@ export function describeConformance(harness: ConformanceHarness): void {
     await plantLease(await engine(), subject, holder, 60_000);
     return { holder, release: async () => undefined };
   };
-  const title = (what: string) => (harness.unavailable ? `${what} (skipped: ${harness.unavailable})` : what);
+  const title = (what: string) => (harness.unavailable ? `${what} (needs ${module.urlVariable}: ${harness.unavailable})` : what);
 
   describe(`the bootstrap contract on ${module.displayName}`, () => {
     it('plans for an empty engine offline, without connecting or any URL', async () => {
