@@ -2,11 +2,36 @@
 import type { ConnectionSpec } from './engine.ts';
 
 /**
- * `scheme://user:password@host:port/path?query`, with user and password percent-encoded so a
- * configured password with `@` or `/` cannot break the URL.
+ * Where a client of a TLS stack finds the CA bundle that signs the engines' certificates: the
+ * bootstrap (Kubernetes Job, Docker container) has it there, and the platform's pods mount the
+ * stack's CA ConfigMap (`allixios-ca-bundle`, key `ca.crt`) there too. URLs name this path
+ * (`sslrootcert=...`) where the engine's client reads the CA from the URL.
  */
-export function connectionUrl(connection: ConnectionSpec, password: string, host: string, port: number): string {
-  const auth = `${encodeURIComponent(connection.username)}:${encodeURIComponent(password)}`;
-  const query = connection.query ? `?${connection.query}` : '';
-  return `${connection.scheme}://${auth}@${host}:${port}${connection.path ?? ''}${query}`;
+export const CLIENT_CA_PATH = '/etc/allixios/tls/ca.crt';
+
+/** The URL's TLS form: given when the engine serves TLS. */
+export interface UrlTls {
+  /** The CA bundle's path on the client (default {@link CLIENT_CA_PATH}). */
+  caFile?: string;
+}
+
+/**
+ * `scheme://user:password@host:port/path?query`, with user and password percent-encoded so a
+ * configured password with `@` or `/` cannot break the URL. Without a password, `user@host`
+ * (the bootstrap Job fills it in from a Secret). With `tls`, the connection's TLS form: its
+ * scheme, its verification parameters and the CA bundle's path.
+ */
+export function connectionUrl(connection: ConnectionSpec, password: string | undefined, host: string, port: number, tls?: UrlTls): string {
+  const user = encodeURIComponent(connection.username);
+  const auth = password === undefined ? user : `${user}:${encodeURIComponent(password)}`;
+  let scheme: string = connection.scheme;
+  const parameters = connection.query ? [connection.query] : [];
+  if (tls) {
+    if (!connection.tls) throw new Error(`the ${connection.scheme} connection of ${connection.username} has no TLS form`);
+    scheme = connection.tls.scheme ?? scheme;
+    if (connection.tls.query) parameters.push(connection.tls.query);
+    if (connection.tls.caFileParameter) parameters.push(`${connection.tls.caFileParameter}=${encodeURIComponent(tls.caFile ?? CLIENT_CA_PATH)}`);
+  }
+  const query = parameters.length ? `?${parameters.join('&')}` : '';
+  return `${scheme}://${auth}@${host}:${port}${connection.path ?? ''}${query}`;
 }

@@ -49,6 +49,12 @@ export interface EngineSettings<Options = Record<string, unknown>> {
   resources: ComputeResources;
   /** Engine-specific options, validated by the engine's own `optionsSchema`. */
   options: Options;
+  /**
+   * Whether the stack serves this engine over TLS (`allixios:tls`). An engine that supports TLS
+   * then returns {@link EngineDescription.tls}; one that does not yet returns none, and the stack
+   * config warns that it stays in clear text.
+   */
+  tls: boolean;
 }
 
 /** A generated (or configured) credential of an engine. */
@@ -124,6 +130,22 @@ export interface HealthCheck {
   startupSeconds: number;
 }
 
+/**
+ * The TLS form of a connection: what changes in its URL when the engine serves TLS. Every form
+ * verifies the server's certificate (chain and host name) against the stack's CA bundle.
+ */
+export interface ConnectionTls {
+  /** The scheme of the TLS form where it differs from the plain one (`rediss`, `https`). */
+  scheme?: 'rediss' | 'https';
+  /** Query parameters that ask for TLS and full verification, e.g. `sslmode=verify-full`. */
+  query?: string;
+  /**
+   * The query parameter that names the CA bundle file (`sslrootcert`, `tlsCAFile`), for clients
+   * that read it from the URL; the file is `CLIENT_CA_PATH` (`databases/connection.ts`).
+   */
+  caFileParameter?: string;
+}
+
 /** How a client authenticates and connects; turned into a URL by `databases/connection.ts`. */
 export interface ConnectionSpec {
   scheme: 'postgresql' | 'mongodb' | 'redis' | 'http';
@@ -134,6 +156,34 @@ export interface ConnectionSpec {
   path?: string;
   /** Query string without `?`, e.g. `authSource=admin`. */
   query?: string;
+  /** The URL's TLS form, used when the engine serves TLS ({@link EngineSpec.tls}). */
+  tls?: ConnectionTls;
+}
+
+/**
+ * The names of the files in an engine's TLS directory: those of cert-manager's Secrets
+ * (`kubernetes.io/tls` plus `ca.crt`), which the Docker target uses too.
+ */
+export const TLS_FILES = { certificate: 'tls.crt', key: 'tls.key', ca: 'ca.crt' } as const;
+
+/**
+ * How an engine serves TLS: where it finds its certificate, and how a renewed one reaches it.
+ * Both targets render it (a cert-manager Certificate and its Secret on Kubernetes, generated
+ * files on Docker); the engine's own settings (args, config files) point at {@link directory}.
+ */
+export interface TlsSpec {
+  /**
+   * Directory holding {@link TLS_FILES}: the server certificate (chain), its private key and the
+   * CA. Mounted as a whole directory (not file by file), so a renewal reaches the running pod; it
+   * holds nothing else.
+   */
+  directory: string;
+  /**
+   * How the engine picks up a renewed certificate without a restart: a command run inside its
+   * container (PostgreSQL: reload its configuration). The Kubernetes target runs it from the
+   * readiness probe whenever the mounted certificate changed (see `stacks/kubernetes/tls.ts`).
+   */
+  reload: { command: string[] };
 }
 
 /**
@@ -184,6 +234,12 @@ export interface EngineSpec extends Pick<EngineModule, 'name' | 'displayName' | 
   adminConnection: ConnectionSpec;
   /** Kernel settings the stack sets on its nodes (empty: the nodes have them, or none is needed); see {@link NodeSysctl}. */
   nodeSysctls: NodeSysctl[];
+  /**
+   * Present when the engine serves TLS (only, no plaintext listener on the network): the stack
+   * asked for it ({@link EngineSettings.tls}) and the engine supports it. Its connections then
+   * use their {@link ConnectionSpec.tls} form.
+   */
+  tls?: TlsSpec;
 }
 
 /**
@@ -227,11 +283,16 @@ export interface EngineModule<OptionsSchema extends z.ZodType = z.ZodType> {
 
 /** The engine as a stack renders it: its description with the module's and the settings' generic fields. */
 export function engineSpec<OptionsSchema extends z.ZodType>(module: EngineModule<OptionsSchema>, settings: EngineSettings<z.output<OptionsSchema>>): EngineSpec {
+  const description = module.describe(settings);
+  if (description.tls && !settings.tls) throw new Error(`${module.name}: describe() returned TLS settings for a stack without TLS`);
+  if (description.tls && !(description.appConnection.tls && description.adminConnection.tls)) {
+    throw new Error(`${module.name}: describe() serves TLS but its connections have no TLS form (ConnectionSpec.tls)`);
+  }
   return {
     name: module.name,
     displayName: module.displayName,
     component: module.component,
-    ...module.describe(settings),
+    ...description,
     secrets: module.secrets,
     replicas: settings.replicas,
     storage: settings.storage,

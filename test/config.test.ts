@@ -16,6 +16,9 @@ function problemsOf(values: Record<string, unknown>): string[] {
   throw new Error('expected the config to be refused');
 }
 
+/** The shape of a CA bundle (the config checks PEM framing, not the certificate). */
+const CA_BUNDLE = '-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUQ2E=\n-----END CERTIFICATE-----\n';
+
 const DNS = 'a DNS label (lowercase letters, digits and "-", at most 63 characters) such as allixios-staging';
 
 describe('stack configuration', () => {
@@ -50,7 +53,33 @@ describe('stack configuration', () => {
       { ...prod, engines: { mongodb: { memory: '1Gi' } } },
       'allixios:engines.mongodb.memory: unknown key; expected one of enabled, version, replicas, storage, storageClass, resources, hostPort, serviceType, options',
     ],
-    ['TLS switched on', { ...prod, tls: true }, 'allixios:tls: expected false (TLS is reserved for a later release), got true'],
+    ['TLS given as a word', { ...prod, tls: 'yes' }, 'allixios:tls: expected true, false, or an object with enabled and issuer, got "yes"'],
+    ['an unknown TLS key', { ...prod, tls: { issuerName: 'ca' } }, 'allixios:tls.issuerName: unknown key; expected one of enabled, issuer'],
+    [
+      'an issuer kind cert-manager does not have',
+      { ...prod, tls: { issuer: { kind: 'CertificateAuthority', name: 'corp-ca', caBundle: CA_BUNDLE } } },
+      'allixios:tls.issuer.kind: expected one of Issuer, ClusterIssuer, got "CertificateAuthority"',
+    ],
+    [
+      'an issuer without its CA bundle',
+      { ...prod, tls: { issuer: { kind: 'ClusterIssuer', name: 'corp-ca' } } },
+      "allixios:tls.issuer.caBundle: expected the issuer's CA certificate(s) in PEM, from -----BEGIN CERTIFICATE----- to -----END CERTIFICATE----- (not secret; clients verify the engines with it), got nothing",
+    ],
+    [
+      'a private key as the CA bundle',
+      { ...prod, tls: { issuer: { kind: 'ClusterIssuer', name: 'corp-ca', caBundle: '-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n' } } },
+      'allixios:tls.issuer.caBundle: expected the issuer\'s CA certificate(s) in PEM, from -----BEGIN CERTIFICATE----- to -----END CERTIFICATE----- (not secret; clients verify the engines with it), got "-----BEGIN PRIVATE KEY-----\\nAAAA\\n-----END PRIVATE KEY-----\\n"',
+    ],
+    [
+      'an issuer on the docker target',
+      { environment: 'dev', tls: { enabled: true, issuer: { kind: 'ClusterIssuer', name: 'corp-ca', caBundle: CA_BUNDLE } } },
+      'allixios:tls.issuer: expected unset, since the docker target generates its own CA (cert-manager issuers exist only on kubernetes), got {"kind":"ClusterIssuer","name":"corp-ca"}',
+    ],
+    [
+      'an issuer with TLS off',
+      { ...prod, tls: { enabled: false, issuer: { kind: 'Issuer', name: 'corp-ca', caBundle: CA_BUNDLE } } },
+      'allixios:tls.issuer: expected unset, since allixios:tls.enabled is false, got {"kind":"Issuer","name":"corp-ca"}',
+    ],
     [
       'host ports on kubernetes',
       { ...prod, exposeHostPorts: true },
@@ -194,6 +223,54 @@ describe('stack configuration', () => {
     const problems = problemsOf({ ...prod, passwords: { postgresql: { 'app-password': password } } });
     expect(problems).toEqual(['allixios:passwords.postgresql.app-password: expected a string of at least 16 characters, got a value of 8 characters (not shown)']);
     expect(problems.join('\n')).not.toContain(password);
+  });
+
+  describe('TLS (allixios:tls)', () => {
+    const postgresqlOnly = { postgresql: {}, mongodb: { enabled: false }, redis: { enabled: false }, elasticsearch: { enabled: false }, clickhouse: { enabled: false } };
+
+    it("is on by default on kubernetes, with the stack's own CA issuer, and PostgreSQL serves it", () => {
+      const config = parseStackConfig({ ...prod, engines: postgresqlOnly }, 'allixios', 'prod');
+      expect(config.tls).toEqual({ enabled: true });
+      expect(config.engines[0]!.spec.tls?.directory).toBe('/etc/postgresql/tls');
+      expect(config.warnings).toEqual([]);
+    });
+
+    it('is off by default on docker dev, and no engine serves it', () => {
+      const config = parseStackConfig({ environment: 'dev' }, 'allixios', 'dev');
+      expect(config.tls).toEqual({ enabled: false });
+      expect(config.engines.filter((engine) => engine.spec.tls)).toEqual([]);
+      expect(config.warnings).toEqual([]);
+    });
+
+    it('can be switched on for docker dev', () => {
+      const config = parseStackConfig({ environment: 'dev', tls: true, engines: postgresqlOnly }, 'allixios', 'dev');
+      expect(config.tls).toEqual({ enabled: true });
+      expect(config.engines[0]!.spec.tls).toBeDefined();
+    });
+
+    it('accepts an explicit false on kubernetes, with a warning for the preview', () => {
+      const config = parseStackConfig({ ...prod, tls: false, engines: postgresqlOnly }, 'allixios', 'prod');
+      expect(config.tls).toEqual({ enabled: false });
+      expect(config.engines[0]!.spec.tls).toBeUndefined();
+      expect(config.warnings).toEqual([
+        'allixios:tls is false on a kubernetes stack: every password and every row crosses the cluster network in clear text. Remove the setting to serve TLS (the default).',
+      ]);
+    });
+
+    it('takes a named issuer with its CA bundle', () => {
+      const issuer = { kind: 'ClusterIssuer', name: 'corp-ca', caBundle: CA_BUNDLE };
+      expect(parseStackConfig({ ...prod, tls: { issuer }, engines: postgresqlOnly }, 'allixios', 'prod').tls).toEqual({ enabled: true, issuer });
+    });
+
+    it('serves the engines without TLS support in clear text, and warns once for each', () => {
+      const config = parseStackConfig(prod, 'allixios', 'prod');
+      expect(config.engines.filter((engine) => engine.spec.tls).map((engine) => engine.spec.name)).toEqual(['postgresql']);
+      expect(config.warnings).toEqual(
+        ['MongoDB', 'Redis', 'Elasticsearch', 'ClickHouse'].map(
+          (engine) => `allixios:tls: ${engine} does not support TLS yet and is served without it: its clients' passwords and data cross the network in clear text.`,
+        ),
+      );
+    });
   });
 
   it('reports every problem at once', () => {

@@ -6,7 +6,7 @@
  * and declares the volume at `/var/lib/postgresql`, so the data volume is mounted there.
  */
 import { z } from 'zod';
-import { memoryBytes, moduleDirectory, type EngineModule, type EngineDescription } from '../engine.ts';
+import { memoryBytes, moduleDirectory, TLS_FILES, type EngineModule, type EngineDescription, type TlsSpec } from '../engine.ts';
 
 const secrets = [
   { key: 'superuser-password', description: 'the postgres superuser, used only inside the server (initdb, maintenance)' },
@@ -99,6 +99,40 @@ export function shutdownGraceSeconds(memoryLimit: string, sharedBuffersRatio: nu
 /** pg_isready against the server inside the container (exit 0 accepting, 1 rejecting: starting or recovering, 2 no answer). */
 const PG_ISREADY = ['pg_isready', '--host=127.0.0.1', '--port=5432', '--username=postgres', '--dbname=allixios'];
 
+/** Where the server's certificate, key and CA are mounted when the stack serves TLS. */
+export const TLS_DIRECTORY = '/etc/postgresql/tls';
+
+/**
+ * The server's TLS settings, as `-c` arguments (they exist only on a TLS stack, so postgresql.conf
+ * keeps `ssl = off` for the others). No `ssl_ca_file`: it is the trust for client certificates,
+ * which no role uses (every role proves a SCRAM password), and an external issuer's Secret need
+ * not hold a `ca.crt` at all. TLS 1.2 is PostgreSQL's default minimum; stated because it is relied on.
+ */
+export function tlsArgs(directory = TLS_DIRECTORY): string[] {
+  return [
+    ['ssl', 'on'],
+    ['ssl_cert_file', `${directory}/${TLS_FILES.certificate}`],
+    ['ssl_key_file', `${directory}/${TLS_FILES.key}`],
+    ['ssl_min_protocol_version', 'TLSv1.2'],
+  ].flatMap(([name, value]) => ['-c', `${name}=${value}`]);
+}
+
+/**
+ * PostgreSQL re-reads its certificate and key on a configuration reload (SIGHUP), and existing
+ * sessions keep theirs: `pg_reload_conf()` through the socket, as the postgres OS user (peer).
+ */
+const TLS: TlsSpec = {
+  directory: TLS_DIRECTORY,
+  reload: { command: ['psql', '--no-psqlrc', '--quiet', '--host=/var/run/postgresql', '--username=postgres', '--dbname=allixios', '--command=SELECT pg_reload_conf()'] },
+};
+
+/**
+ * The TLS form of the platform's and the bootstrap's URLs: verify the chain and the host name
+ * against the stack's CA bundle. node-postgres (pg-connection-string) reads `sslrootcert`'s file,
+ * and treats `verify-full` as full verification without libpq-compatibility caveats.
+ */
+const CONNECTION_TLS = { query: 'sslmode=verify-full', caFileParameter: 'sslrootcert' };
+
 /** An eighth of the memory limit, at least 64Mi, for /dev/shm. */
 function sharedMemorySize(memoryLimit: string): string {
   return `${Math.max(64, Math.floor(memoryBytes(memoryLimit) / 2 ** 20 / 8))}Mi`;
@@ -131,7 +165,13 @@ export const postgresql: EngineModule<typeof optionsSchema> = {
       scratchPaths: ['/var/run/postgresql', '/tmp'],
       // Parallel query workers exchange tuples through /dev/shm; 64 MB fails larger plans.
       sharedMemory: sharedMemorySize(settings.resources.limits.memory),
-      args: ['postgres', '-c', 'config_file=/etc/postgresql/postgresql.conf', ...memoryArgs(settings.resources.limits.memory, settings.options.sharedBuffersRatio)],
+      args: [
+        'postgres',
+        '-c',
+        'config_file=/etc/postgresql/postgresql.conf',
+        ...memoryArgs(settings.resources.limits.memory, settings.options.sharedBuffersRatio),
+        ...(settings.tls ? tlsArgs() : []),
+      ],
       env: {
         POSTGRES_USER: 'postgres',
         POSTGRES_DB: 'allixios',
@@ -146,7 +186,8 @@ export const postgresql: EngineModule<typeof optionsSchema> = {
       },
       configFiles: [
         { source: 'config/postgresql.conf', mountPath: '/etc/postgresql/postgresql.conf' },
-        { source: 'config/pg_hba.conf', mountPath: '/etc/postgresql/pg_hba.conf' },
+        // With TLS, network clients are admitted over TLS only (hostssl).
+        { source: settings.tls ? 'config/pg_hba-tls.conf' : 'config/pg_hba.conf', mountPath: '/etc/postgresql/pg_hba.conf' },
         { source: 'initdb/10-roles.sh', mountPath: '/docker-entrypoint-initdb.d/10-roles.sh', executable: true },
       ],
       secretFiles: [
@@ -170,9 +211,11 @@ export const postgresql: EngineModule<typeof optionsSchema> = {
         passwordSecret: 'app-password',
         path: '/allixios',
         query: `options=${encodeURIComponent(APP_SESSION_OPTIONS)}`,
+        tls: CONNECTION_TLS,
       },
-      adminConnection: { scheme: 'postgresql', username: 'allixios_owner', passwordSecret: 'owner-password', path: '/allixios' },
+      adminConnection: { scheme: 'postgresql', username: 'allixios_owner', passwordSecret: 'owner-password', path: '/allixios', tls: CONNECTION_TLS },
       nodeSysctls: [],
+      ...(settings.tls ? { tls: TLS } : {}),
     };
   },
 };

@@ -13,8 +13,8 @@ import { resolveStackConfig, type StackConfig } from './resolve.ts';
 import { stackSchema } from './schema.ts';
 
 export { CONFIG_NAMESPACE, ConfigError } from './messages.ts';
-export { PREVIOUS_PASSWORD_STATES, SERVICE_TYPES, TARGETS, type ServiceType } from './schema.ts';
-export type { BootstrapSettings, PasswordSettings, PasswordSource, ResolvedEngine, StackConfig } from './resolve.ts';
+export { ISSUER_KINDS, PREVIOUS_PASSWORD_STATES, SERVICE_TYPES, TARGETS, type IssuerKind, type ServiceType } from './schema.ts';
+export type { BootstrapSettings, IssuerSettings, PasswordSettings, PasswordSource, ResolvedEngine, StackConfig, TlsSettings } from './resolve.ts';
 
 /**
  * Reads the namespace's keys from Pulumi's config map (`allixios:engines` -> JSON text). Values

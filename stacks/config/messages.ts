@@ -47,8 +47,9 @@ function describeValue(value: unknown, path: readonly PropertyKey[]): string {
 function knownKeys(schema: z.ZodType, path: readonly PropertyKey[]): string[] {
   let current: z.ZodType | undefined = schema;
   for (const segment of [...path, null]) {
-    while (current instanceof z.ZodOptional || current instanceof z.ZodDefault) {
-      current = current.def.innerType as z.ZodType;
+    while (current instanceof z.ZodOptional || current instanceof z.ZodDefault || current instanceof z.ZodPipe) {
+      // A pipe (z.preprocess) validates with its output schema.
+      current = (current instanceof z.ZodPipe ? current.def.out : current.def.innerType) as z.ZodType;
     }
     if (!(current instanceof z.ZodObject)) return [];
     if (segment === null) return Object.keys(current.shape);

@@ -15,7 +15,7 @@ import {
 } from '../../databases/engine.ts';
 import { ENVIRONMENT_PROFILES, type PvcRetention, type Target } from '../environments.ts';
 import { ConfigError, describeIssues, keyName } from './messages.ts';
-import { DNS_LABEL_PHRASE, IMAGE_PHRASE, type RawEngine, type RawStackConfig, type ServiceType } from './schema.ts';
+import { DNS_LABEL_PHRASE, IMAGE_PHRASE, type IssuerKind, type RawEngine, type RawStackConfig, type ServiceType } from './schema.ts';
 
 /** An engine as the stack deploys it. */
 export interface ResolvedEngine {
@@ -43,6 +43,21 @@ export interface PasswordSettings {
   previous?: PasswordSource;
 }
 
+/** An existing cert-manager issuer the stack's certificates come from (`allixios:tls.issuer`). */
+export interface IssuerSettings {
+  kind: IssuerKind;
+  name: string;
+  /** The issuer's CA certificate(s), PEM: what clients verify the engines with. */
+  caBundle: string;
+}
+
+/**
+ * TLS in transit (`allixios:tls`). On Kubernetes the certificates come from cert-manager: the
+ * named issuer, or, without one, a CA issuer the stack creates in its namespace. On Docker the
+ * program generates a CA and the certificates itself.
+ */
+export type TlsSettings = { enabled: false } | { enabled: true; issuer?: IssuerSettings };
+
 /** The validated stack configuration with every default applied. */
 export interface StackConfig {
   project: string;
@@ -59,6 +74,12 @@ export interface StackConfig {
   engines: ResolvedEngine[];
   /** The bootstrap run inside `pulumi up` (see `stacks/bootstrap/`). */
   bootstrap: BootstrapSettings;
+  tls: TlsSettings;
+  /**
+   * What the preview must say about a valid config that leaves something weaker than the
+   * default (TLS off on Kubernetes, an engine without TLS support); the program warns with each.
+   */
+  warnings: string[];
 }
 
 export interface BootstrapSettings {
@@ -148,6 +169,26 @@ export function resolveStackConfig(raw: RawStackConfig, values: Readonly<Record<
     problems.push(`${keyName(['protectData'])}: expected false for an ephemeral stack, whose teardown must remove everything, got true`);
   }
 
+  // TLS: on by default on Kubernetes, where engines and clients share a cluster network; off on
+  // Docker dev (a developer turns it on to reproduce a TLS problem).
+  const warnings: string[] = [];
+  const tlsEnabled = raw.tls?.enabled ?? target === 'kubernetes';
+  if (target === 'kubernetes' && raw.tls?.enabled === false) {
+    warnings.push(
+      `${keyName(['tls'])} is false on a kubernetes stack: every password and every row crosses the cluster network in clear text. Remove the setting to serve TLS (the default).`,
+    );
+  }
+  if (raw.tls?.issuer && target === 'docker') {
+    problems.push(
+      `${keyName(['tls', 'issuer'])}: expected unset, since the docker target generates its own CA (cert-manager issuers exist only on kubernetes), got ${JSON.stringify({ kind: raw.tls.issuer.kind, name: raw.tls.issuer.name })}`,
+    );
+  }
+  if (raw.tls?.issuer && !tlsEnabled) {
+    problems.push(
+      `${keyName(['tls', 'issuer'])}: expected unset, since ${keyName(['tls', 'enabled'])} is false, got ${JSON.stringify({ kind: raw.tls.issuer.kind, name: raw.tls.issuer.name })}`,
+    );
+  }
+
   const engines: ResolvedEngine[] = [];
   for (const module of modules) {
     const name = module.name;
@@ -174,11 +215,19 @@ export function resolveStackConfig(raw: RawStackConfig, values: Readonly<Record<
         storage: engineConfig.storage ?? sizing.storage,
         resources,
         options: options.data,
+        tls: tlsEnabled,
       });
     } catch (error) {
       if (!(error instanceof EngineSettingError)) throw error;
       problems.push(`${keyName(['engines', name, ...error.path])}: expected ${error.expected}, got ${JSON.stringify(error.received)}`);
       continue;
+    }
+    if (tlsEnabled && !spec.tls) {
+      // Warned, not refused: a stack keeps deploying while engines gain TLS one by one, and the
+      // preview says which engine still speaks clear text (issue 14; docs/tls-plan.md).
+      warnings.push(
+        `${keyName(['tls'])}: ${module.displayName} does not support TLS yet and is served without it: its clients' passwords and data cross the network in clear text.`,
+      );
     }
     engines.push({
       module,
@@ -226,5 +275,7 @@ export function resolveStackConfig(raw: RawStackConfig, values: Readonly<Record<
       ...(raw.bootstrap?.image ? { image: raw.bootstrap.image } : {}),
       timeoutSeconds: raw.bootstrap?.timeoutSeconds ?? 900,
     },
+    tls: tlsEnabled ? { enabled: true, ...(raw.tls?.issuer ? { issuer: raw.tls.issuer } : {}) } : { enabled: false },
+    warnings,
   };
 }

@@ -72,6 +72,42 @@ const bootstrapSchema = z.strictObject(
   { error: 'an object with enabled, image and timeoutSeconds' },
 );
 
+/** The kinds of cert-manager issuer a stack may name. */
+export const ISSUER_KINDS = ['Issuer', 'ClusterIssuer'] as const;
+export type IssuerKind = (typeof ISSUER_KINDS)[number];
+const ISSUER_NAME_PHRASE = 'the name of a cert-manager Issuer or ClusterIssuer (lowercase letters, digits, "-" and ".")';
+const CA_BUNDLE_PHRASE = "the issuer's CA certificate(s) in PEM, from -----BEGIN CERTIFICATE----- to -----END CERTIFICATE----- (not secret; clients verify the engines with it)";
+const PEM_CERTIFICATES = /^\s*(-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+-----END CERTIFICATE-----\s*)+$/;
+
+/**
+ * `allixios:tls.issuer`: an existing cert-manager issuer that signs the engines' certificates, and
+ * its CA bundle (the program cannot read it from the cluster before the first deploy, and clients
+ * need it to verify the engines).
+ */
+const issuerSchema = z.strictObject(
+  {
+    kind: z.enum(ISSUER_KINDS, { error: oneOf(ISSUER_KINDS) }),
+    name: z.string({ error: ISSUER_NAME_PHRASE }).regex(/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/, { error: ISSUER_NAME_PHRASE }),
+    caBundle: z.string({ error: CA_BUNDLE_PHRASE }).regex(PEM_CERTIFICATES, { error: CA_BUNDLE_PHRASE }),
+  },
+  { error: 'an object with kind, name and caBundle' },
+);
+
+/**
+ * `allixios:tls`: `true`, `false`, or `{ enabled, issuer }`. A bare boolean is read as
+ * `{ enabled: <boolean> }`, so `pulumi config set allixios:tls false` keeps working.
+ */
+const tlsSchema = z.preprocess(
+  (value) => (typeof value === 'boolean' ? { enabled: value } : value),
+  z.strictObject(
+    {
+      enabled: z.boolean({ error: 'true or false' }).optional(),
+      issuer: issuerSchema.optional(),
+    },
+    { error: 'true, false, or an object with enabled and issuer' },
+  ),
+);
+
 const passwordSchema = z.string({ error: 'a string of at least 16 characters' }).min(16, { error: 'a string of at least 16 characters' });
 
 /** What the previous password of a rotation becomes: kept (the default) or retired. */
@@ -109,7 +145,7 @@ function buildStackSchema(modules: readonly EngineModule[]) {
     namespace: z.string({ error: DNS_LABEL_PHRASE }).regex(DNS_LABEL, { error: DNS_LABEL_PHRASE }).optional(),
     exposeHostPorts: z.boolean({ error: 'true or false' }).optional(),
     protectData: z.boolean({ error: 'true or false' }).optional(),
-    tls: z.literal(false, { error: 'false (TLS is reserved for a later release)' }).optional(),
+    tls: tlsSchema.optional(),
     bootstrap: bootstrapSchema.optional(),
     clientNamespaces: z.array(z.string({ error: DNS_LABEL_PHRASE }).regex(DNS_LABEL, { error: DNS_LABEL_PHRASE }), { error: 'a list of namespace names' }).optional(),
     engines: z

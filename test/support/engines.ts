@@ -7,6 +7,8 @@ export interface DescribeOverrides {
   options?: Record<string, unknown>;
   /** A memory limit other than the environment's default. */
   memoryLimit?: string;
+  /** Served over TLS (default: off, as on the docker target). */
+  tls?: boolean;
 }
 
 /** The engine with its defaults for `environment`, as a stack without overrides would get it. */
@@ -20,6 +22,7 @@ export function describeWithDefaults(module: EngineModule, environment: Environm
     storage: sizing.storage,
     resources,
     options: module.optionsSchema.parse(overrides.options ?? {}),
+    tls: overrides.tls ?? false,
   });
 }
 
