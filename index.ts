@@ -13,7 +13,8 @@ const outputs = deployDatabases(loadStackConfig());
  * `MONGODB_URL`, ...), secret since it carries a password; `bootstrapUrls`, the bootstrap's
  * connections (schema owner / admin users), secret; `hostUrls` (dev), the application URLs
  * through the ports published on 127.0.0.1, secret; `endpoints`; and `bootstrap`, the bootstrap
- * run of this deployment, whose failure fails `pulumi up` with its output.
+ * run of this deployment, whose failure fails `pulumi up` with its output; `tlsCaBundle`, on a
+ * TLS stack, the CA certificates (PEM, not secret) clients verify the engines with.
  */
 export default {
   ...outputs.urls,
@@ -21,4 +22,5 @@ export default {
   hostUrls: outputs.hostUrls,
   endpoints: outputs.endpoints,
   ...(outputs.bootstrap ? { bootstrap: outputs.bootstrap } : {}),
+  ...(outputs.tlsCaBundle ? { tlsCaBundle: outputs.tlsCaBundle } : {}),
 };

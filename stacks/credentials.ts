@@ -54,10 +54,12 @@ export class EngineCredentials extends pulumi.ComponentResource {
   /** Files whose content derives from the passwords (secret). */
   readonly secretFiles: readonly EngineFile[];
   private readonly bootstrapFiles: ReadonlyArray<{ variable: string; file: EngineFile }>;
+  private readonly servesTls: boolean;
 
   constructor(name: string, args: EngineCredentialsArgs, opts?: pulumi.ComponentResourceOptions) {
     super('allixios:databases:Credentials', name, {}, opts);
     const { spec, passwords: settings, module } = args.engine;
+    this.servesTls = spec.tls !== undefined;
 
     const password = (key: string, source: PasswordSource): pulumi.Output<string> =>
       // Marked secret here rather than trusting the provider's schema to: a password must be
@@ -140,7 +142,9 @@ export class EngineCredentials extends pulumi.ComponentResource {
   url(connection: ConnectionSpec, host: pulumi.Input<string>, port: number): pulumi.Output<string> {
     const password = this.passwords[connection.passwordSecret];
     if (!password) throw new Error(`connection user ${connection.username} names an unknown secret ${connection.passwordSecret}`);
-    return pulumi.secret(pulumi.all([password, host]).apply(([value, resolvedHost]) => connectionUrl(connection, value, resolvedHost, port)));
+    // The TLS form (verification against the CA bundle at CLIENT_CA_PATH) when the engine serves TLS.
+    const tls = this.servesTls ? {} : undefined;
+    return pulumi.secret(pulumi.all([password, host]).apply(([value, resolvedHost]) => connectionUrl(connection, value, resolvedHost, port, tls)));
   }
 
   /** Every password of the engine, current and kept previous ones, in a fixed order (secret): what a fingerprint covers. */

@@ -31,6 +31,8 @@ export interface DatabaseOutputs {
   endpoints: Record<EngineName, { host: pulumi.Output<string>; port: number }>;
   /** The bootstrap run of this deployment, once it succeeded. */
   bootstrap?: pulumi.Output<string>;
+  /** The CA bundle (PEM) clients verify the engines with, when the stack serves TLS (not secret). */
+  tlsCaBundle?: pulumi.Output<string>;
 }
 
 /** The repository root: the bootstrap image's build context and the content its trigger hashes. */
@@ -38,11 +40,15 @@ const ROOT = resolve(fileURLToPath(new URL('..', import.meta.url)));
 
 /** Deploys the stack's engines on its target, then the bootstrap run; `opts` apply to the top-level components. */
 export function deployDatabases(config: StackConfig, name = 'allixios', opts?: pulumi.ComponentResourceOptions): DatabaseOutputs {
+  // What the config accepted but the preview must point out (TLS off, engines without TLS).
+  for (const warning of config.warnings) pulumi.log.warn(warning);
   let endpoints: Endpoints;
   let bootstrap: pulumi.Output<string> | undefined;
+  let tlsCaBundle: pulumi.Output<string> | undefined;
   if (config.target === 'docker') {
     const databases = new DockerDatabases(name, { config }, opts);
     endpoints = databases.endpoints;
+    tlsCaBundle = databases.certificateAuthority?.certificatePem;
     if (config.bootstrap.enabled) {
       const run = new DockerBootstrap(
         `${name}-bootstrap`,
@@ -55,6 +61,7 @@ export function deployDatabases(config: StackConfig, name = 'allixios', opts?: p
           endpoints: databases.engines.map((engine) => `${engine.host}:${engine.port}`),
           credentialsFingerprint: credentialsFingerprint(name, databases.credentials, { parent: databases }),
           engines: databases.engines.map((engine) => engine.container),
+          ...(databases.certificateAuthority ? { caBundle: databases.certificateAuthority.certificatePem } : {}),
         },
         opts,
       );
@@ -63,6 +70,7 @@ export function deployDatabases(config: StackConfig, name = 'allixios', opts?: p
   } else {
     const databases = new KubernetesDatabases(name, { config }, opts);
     endpoints = databases.endpoints;
+    tlsCaBundle = databases.tls?.caBundle;
     if (config.bootstrap.enabled) {
       const run = new KubernetesBootstrap(
         `${name}-bootstrap`,
@@ -80,6 +88,7 @@ export function deployDatabases(config: StackConfig, name = 'allixios', opts?: p
           })),
           credentialsFingerprint: credentialsFingerprint(name, databases.credentials, { parent: databases }),
           engines: databases.engines.map((engine) => engine.statefulSet),
+          ...(databases.tls ? { caConfigMap: databases.tls.caConfigMap.metadata.name } : {}),
         },
         opts,
       );
@@ -87,7 +96,7 @@ export function deployDatabases(config: StackConfig, name = 'allixios', opts?: p
     }
   }
 
-  const outputs: DatabaseOutputs = { urls: {}, bootstrapUrls: {}, hostUrls: {}, endpoints: {}, ...(bootstrap ? { bootstrap } : {}) };
+  const outputs: DatabaseOutputs = { urls: {}, bootstrapUrls: {}, hostUrls: {}, endpoints: {}, ...(bootstrap ? { bootstrap } : {}), ...(tlsCaBundle ? { tlsCaBundle } : {}) };
   for (const { spec } of config.engines) {
     const endpoint = endpoints[spec.name]!;
     outputs.urls[endpoint.urlVariable] = endpoint.url;

@@ -125,7 +125,10 @@ describe('the bootstrap run on Kubernetes (stack prod)', () => {
     });
     // The URL comes without its password, which the bootstrap encodes into it (bootstrap/env.ts):
     // no $(VAR) pasting a password with @:/#% into the URL as it is
-    expect(env.find((variable) => variable.name === 'DATABASE_URL')!.value).toBe('postgresql://allixios_owner@postgresql.allixios-prod.svc:5432/allixios');
+    // (in its TLS form: prod serves PostgreSQL over TLS, verified against the mounted CA bundle)
+    expect(env.find((variable) => variable.name === 'DATABASE_URL')!.value).toBe(
+      'postgresql://allixios_owner@postgresql.allixios-prod.svc:5432/allixios?sslmode=verify-full&sslrootcert=%2Fetc%2Fallixios%2Ftls%2Fca.crt',
+    );
     expect(env.filter((variable) => ENGINE_VARIABLES.includes(variable.name)).map((variable) => variable.name)).toEqual(ENGINE_VARIABLES);
     for (const variable of env) expect(String(variable.value ?? ''), variable.name).not.toMatch(/\$\(/);
     for (const name of ENGINE_VARIABLES) expect(env.some((variable) => variable.name === `${name}_PASSWORD` && variable.valueFrom?.secretKeyRef)).toBe(true);

@@ -171,3 +171,42 @@ describe('docker target (stack dev)', () => {
     expect(visible(again)).toBe(visible(dev));
   });
 });
+
+describe('docker target with allixios:tls true', () => {
+  let dev: Evaluation;
+  beforeAll(async () => {
+    dev = await evaluate({ environment: 'dev', tls: true }, 'dev');
+  });
+  const container = (name: string) => ofType(dev, CONTAINER).find((resource) => resource.name === name)!;
+
+  it("signs PostgreSQL's certificate with the stack's own CA, for its network name, localhost and 127.0.0.1", () => {
+    const [request, ...others] = ofType(dev, 'tls:index/certRequest:CertRequest');
+    expect(others).toEqual([]);
+    expect(request!.name).toBe('allixios-postgresql-tls-request');
+    expect([request!.inputs.dnsNames, request!.inputs.ipAddresses]).toEqual([['postgresql', 'localhost'], ['127.0.0.1']]);
+    expect(ofType(dev, 'tls:index/selfSignedCert:SelfSignedCert').map((resource) => resource.inputs.isCaCertificate)).toEqual([true]);
+  });
+
+  it('uploads certificate, CA and key into the TLS directory, the key as a secret only its user may read', () => {
+    const inputs = container('allixios-postgresql-container').inputs;
+    const uploads = unwrapSecrets(inputs.uploads) as Array<Record<string, string>>;
+    const tls = uploads.filter((upload) => upload.file!.startsWith('/etc/postgresql/tls/'));
+    expect(tls.map((upload) => [upload.file, upload.permissions, upload.owner])).toEqual([
+      ['/etc/postgresql/tls/tls.crt', '0444', '999'],
+      ['/etc/postgresql/tls/tls.key', '0400', '999'],
+      ['/etc/postgresql/tls/ca.crt', '0444', '999'],
+    ]);
+    expect(tls[1]!.content).toMatch(/-----BEGIN PRIVATE KEY-----/);
+    // The key is secret, so the render redacts it (Pulumi lifts a secret list item to the list).
+    expect(isEnvelope(inputs.uploads)).toBe(true);
+    expect(JSON.stringify(redactSecrets(inputs.uploads, '<redacted>'))).not.toContain('PRIVATE KEY');
+  });
+
+  it('gives the bootstrap the CA at the path its verify-full URLs name', async () => {
+    const bootstrap = ofType(dev, CONTAINER).find((resource) => resource.name.startsWith('allixios-bootstrap-run-'))!;
+    const uploads = unwrapSecrets(bootstrap.inputs.uploads) as Array<Record<string, string>>;
+    expect(uploads.map((upload) => [upload.file, upload.content])).toEqual([['/etc/allixios/tls/ca.crt', await unwrap(dev.outputs.tlsCaBundle!)]]);
+    const url = new URL(await unwrap(dev.outputs.bootstrapUrls.DATABASE_URL!));
+    expect([url.hostname, url.searchParams.get('sslmode'), url.searchParams.get('sslrootcert')]).toEqual(['postgresql', 'verify-full', '/etc/allixios/tls/ca.crt']);
+  });
+});

@@ -54,9 +54,11 @@ describe('kubernetes target (stack prod)', () => {
 
   it('validates every object against the Kubernetes OpenAPI schema', () => {
     const kubernetesObjects = prod.resources.filter((resource) => resource.type.startsWith('kubernetes:'));
-    // The namespace, seven objects per engine, and the bootstrap Job.
-    expect(kubernetesObjects.length).toBe(1 + 5 * 7 + 1);
-    for (const resource of kubernetesObjects) {
+    // The namespace, seven objects per engine, the bootstrap Job, and TLS: the stack's CA (Secret,
+    // Issuer), the CA bundle's ConfigMap and PostgreSQL's Certificate.
+    expect(kubernetesObjects.length).toBe(1 + 5 * 7 + 1 + 4);
+    // cert-manager's kinds have no model here; their shape is checked below ("TLS").
+    for (const resource of kubernetesObjects.filter((object) => !String(object.inputs.apiVersion).startsWith('cert-manager.io/'))) {
       const Model = MODELS[kindOf(resource)];
       expect(Model, kindOf(resource)).toBeDefined();
       const object = redactSecrets(resource.inputs, '<redacted>') as Json;
@@ -73,7 +75,8 @@ describe('kubernetes target (stack prod)', () => {
       const container = statefulSet.spec.template.spec.containers[0];
       for (const probe of ['startupProbe', 'readinessProbe', 'livenessProbe']) {
         const command = probe === 'readinessProbe' ? spec.healthCheck.command : (spec.healthCheck.liveCommand ?? spec.healthCheck.command);
-        expect(container[probe].exec.command, `${spec.name} ${probe}`).toEqual(command);
+        const rendered = container[probe].exec.command as string[];
+        expect(probe === 'readinessProbe' && spec.tls ? rendered.slice(-command.length) : rendered, `${spec.name} ${probe}`).toEqual(command);
       }
       expect(container.resources).toEqual(spec.resources);
       expect(container.volumeMounts[0]).toEqual({ name: 'data', mountPath: spec.dataPath });
@@ -214,7 +217,10 @@ describe('kubernetes target (stack prod)', () => {
       const alive = spec.healthCheck.liveCommand ?? spec.healthCheck.command;
       expect(container.startupProbe.exec.command, spec.name).toEqual(alive);
       expect(container.livenessProbe.exec.command, spec.name).toEqual(alive);
-      expect(container.readinessProbe.exec.command, spec.name).toEqual(spec.healthCheck.command);
+      // An engine serving TLS reloads a renewed certificate from its readiness check, then checks.
+      const readiness = container.readinessProbe.exec.command as string[];
+      if (spec.tls) expect(readiness.slice(0, 2).concat(readiness.slice(3, 4))).toEqual(['sh', '-c', 'sh']);
+      expect(spec.tls ? readiness.slice(4) : readiness, spec.name).toEqual(spec.healthCheck.command);
       expect(container.startupProbe.failureThreshold * container.startupProbe.periodSeconds, spec.name).toBeGreaterThanOrEqual(spec.healthCheck.startupSeconds);
     }
     const postgresql = forEngine(prod, 'StatefulSet', 'postgresql')[0]!.spec.template.spec;
@@ -289,7 +295,8 @@ describe('kubernetes target (stack prod)', () => {
     for (const { spec } of prod.config.engines) {
       const podSpec = forEngine(prod, 'StatefulSet', spec.name)[0]!.spec.template.spec;
       const mounts = podSpec.containers[0].volumeMounts as Json[];
-      const secretVolumes = (podSpec.volumes as Json[]).filter((volume) => volume.secret);
+      // The credentials' volumes (a TLS certificate's Secret is mounted whole too: "TLS" below).
+      const secretVolumes = (podSpec.volumes as Json[]).filter((volume) => volume.secret && volume.name !== 'tls');
       const mounted = spec.secretFiles.filter((file) => file.mountPath);
       // One Secret volume per directory, mounted at the directory, without subPath
       expect(secretVolumes.length, spec.name).toBe(new Set(mounted.map((file) => file.mountPath!.replace(/\/[^/]+$/, ''))).size);
@@ -348,5 +355,104 @@ describe('kubernetes target (stack prod)', () => {
     expect(passwordsOf(retired)).toEqual(['allixios-redis-credentials-app-password-g1']);
     expect(Object.keys(redisSecret(retired))).not.toContain('previous-app-password');
     expect(redisSecret(retired)['config.users.acl']).toMatch(new RegExp(`^user allixios_app on #${sha256(current)} ~`, 'm'));
+  });
+});
+
+describe('kubernetes target: TLS (on by default)', () => {
+  let prod: Evaluation;
+  beforeAll(async () => {
+    prod = await evaluateStack('prod');
+  });
+  const customResources = (evaluation: Evaluation, kind: string) =>
+    evaluation.resources.filter((resource) => resource.type === `kubernetes:cert-manager.io/v1:${kind}`).map((resource) => resource.inputs as Json);
+
+  it('gives PostgreSQL a cert-manager Certificate whose DNS names cover both its Services, each pod and localhost', () => {
+    const [certificate, ...others] = customResources(prod, 'Certificate');
+    expect(others).toEqual([]);
+    expect(certificate!.apiVersion).toBe('cert-manager.io/v1');
+    expect(certificate!.metadata.name).toBe('postgresql-tls');
+    expect(certificate!.spec.secretName).toBe('postgresql-tls');
+    const services = forEngine(prod, 'Service', 'postgresql').map((service) => service.metadata.name as string);
+    expect(services.sort()).toEqual(['postgresql', 'postgresql-headless']);
+    const names = certificate!.spec.dnsNames as string[];
+    for (const service of services) {
+      for (const suffix of ['', '.allixios-prod', '.allixios-prod.svc', '.allixios-prod.svc.cluster.local']) expect(names).toContain(`${service}${suffix}`);
+    }
+    // The StatefulSet's pods: postgresql-0.postgresql-headless.allixios-prod.svc(.cluster.local).
+    expect(names).toEqual(expect.arrayContaining(['*.postgresql-headless.allixios-prod.svc', '*.postgresql-headless.allixios-prod.svc.cluster.local', 'localhost']));
+    expect(certificate!.spec.privateKey).toMatchObject({ algorithm: 'ECDSA', rotationPolicy: 'Always' });
+  });
+
+  it("issues it from the stack's own CA Issuer, whose root is a kubernetes.io/tls Secret", () => {
+    const [issuer] = customResources(prod, 'Issuer');
+    expect(customResources(prod, 'Certificate')[0]!.spec.issuerRef).toEqual({ group: 'cert-manager.io', kind: 'Issuer', name: issuer!.metadata.name });
+    const root = objects(prod, 'Secret').find((secret) => secret.metadata.name === issuer!.spec.ca.secretName)!;
+    expect(root.type).toBe('kubernetes.io/tls');
+    expect(isEnvelope(root.stringData['tls.key']) || isEnvelope(root.stringData)).toBe(true);
+  });
+
+  it('mounts the Secret as a whole directory where the engine reads it, and turns ssl on with hostssl-only pg_hba.conf', () => {
+    const podSpec = forEngine(prod, 'StatefulSet', 'postgresql')[0]!.spec.template.spec;
+    const volume = (podSpec.volumes as Json[]).find((candidate) => candidate.secret?.secretName === 'postgresql-tls')!;
+    const mount = (podSpec.containers[0].volumeMounts as Json[]).find((candidate) => candidate.name === volume.name)!;
+    expect(mount).toEqual({ name: volume.name, mountPath: '/etc/postgresql/tls', readOnly: true });
+    expect(volume.secret.items).toBeUndefined();
+    expect(podSpec.containers[0].args).toEqual(expect.arrayContaining(['ssl=on', 'ssl_cert_file=/etc/postgresql/tls/tls.crt', 'ssl_key_file=/etc/postgresql/tls/tls.key']));
+    const hba = forEngine(prod, 'ConfigMap', 'postgresql')[0]!.data['config.pg_hba-tls.conf'] as string;
+    expect(hba).toMatch(/^hostssl\s+all\s+all\s+0\.0\.0\.0\/0\s+scram-sha-256$/m);
+    expect(hba).not.toMatch(/^host\s/m);
+  });
+
+  it('publishes the CA bundle in a ConfigMap and as an output, and no ConfigMap holds a private key', async () => {
+    const bundle = objects(prod, 'ConfigMap').find((configMap) => configMap.metadata.name === 'allixios-ca-bundle')!;
+    expect(bundle.data['ca.crt']).toMatch(/^-----BEGIN CERTIFICATE-----/);
+    expect(await unwrap(prod.outputs.tlsCaBundle!)).toBe(bundle.data['ca.crt']);
+    expect(await pulumi.isSecret(prod.outputs.tlsCaBundle!)).toBe(false);
+    for (const configMap of objects(prod, 'ConfigMap')) expect(JSON.stringify(unwrapSecrets(configMap)), configMap.metadata.name).not.toContain('PRIVATE KEY');
+  });
+
+  it('gives the bootstrap Job the CA and verify-full URLs, and the platform verify-full URLs', async () => {
+    const job = objects(prod, 'Job')[0]!;
+    const podSpec = job.spec.template.spec;
+    const volume = (podSpec.volumes as Json[]).find((candidate) => candidate.configMap?.name === 'allixios-ca-bundle')!;
+    expect((podSpec.containers[0].volumeMounts as Json[]).find((mount) => mount.name === volume.name)).toEqual({
+      name: volume.name,
+      mountPath: '/etc/allixios/tls',
+      readOnly: true,
+    });
+    const env = podSpec.containers[0].env as Json[];
+    for (const variable of ['DATABASE_URL', 'DATABASE_URL_APP']) {
+      const url = new URL(env.find((entry) => entry.name === variable)!.value);
+      expect([url.searchParams.get('sslmode'), url.searchParams.get('sslrootcert')], variable).toEqual(['verify-full', '/etc/allixios/tls/ca.crt']);
+    }
+    const app = new URL(await unwrap(prod.outputs.urls.DATABASE_URL!));
+    expect([app.hostname, app.searchParams.get('sslmode'), app.searchParams.get('sslrootcert')]).toEqual([
+      'postgresql.allixios-prod.svc',
+      'verify-full',
+      '/etc/allixios/tls/ca.crt',
+    ]);
+    // An engine without TLS support keeps its plain URL (and the preview warns).
+    expect(new URL(await unwrap(prod.outputs.urls.MONGODB_URL!)).search).toBe('?authSource=admin');
+  });
+
+  it('takes the certificates from a named issuer, with its CA bundle, and creates no CA of its own', async () => {
+    const caBundle = '-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUQ2E=\n-----END CERTIFICATE-----\n';
+    const named = await evaluate({
+      environment: 'staging',
+      namespace: 'allixios-staging',
+      bootstrap: BOOTSTRAP,
+      tls: { issuer: { kind: 'ClusterIssuer', name: 'corp-ca', caBundle } },
+    });
+    expect(customResources(named, 'Issuer')).toEqual([]);
+    expect(named.resources.some((resource) => resource.type.startsWith('tls:'))).toBe(false);
+    expect(customResources(named, 'Certificate')[0]!.spec.issuerRef).toEqual({ group: 'cert-manager.io', kind: 'ClusterIssuer', name: 'corp-ca' });
+    expect(objects(named, 'ConfigMap').find((configMap) => configMap.metadata.name === 'allixios-ca-bundle')!.data['ca.crt']).toBe(caBundle);
+  });
+
+  it('renders no TLS at all when the stack turns it off', async () => {
+    const plain = await evaluate({ environment: 'staging', namespace: 'allixios-staging', bootstrap: BOOTSTRAP, tls: false });
+    expect(plain.resources.filter((resource) => resource.type.startsWith('kubernetes:cert-manager.io/') || resource.type.startsWith('tls:'))).toEqual([]);
+    expect(new URL(await unwrap(plain.outputs.urls.DATABASE_URL!)).searchParams.get('sslmode')).toBeNull();
+    expect(plain.outputs.tlsCaBundle).toBeUndefined();
   });
 });

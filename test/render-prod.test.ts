@@ -16,7 +16,7 @@ describe('offline render of the prod stack', () => {
     result = await renderStack(ROOT, 'prod', mkdtempSync(join(tmpdir(), 'render-')));
   });
 
-  it('writes one multi-document YAML file per engine, plus the namespace', () => {
+  it('writes one multi-document YAML file per engine, plus the namespace and the TLS issuer', () => {
     expect(result.target).toBe('kubernetes');
     expect(readdirSync(result.directory).sort()).toEqual([
       'bootstrap.yaml',
@@ -26,9 +26,12 @@ describe('offline render of the prod stack', () => {
       'namespace.yaml',
       'postgresql.yaml',
       'redis.yaml',
+      'tls.yaml',
     ]);
+    // The stack's own CA (TLS is on by default): its root, its Issuer, the CA bundle for clients.
+    expect(parseAllDocuments(readFileSync(join(result.directory, 'tls.yaml'), 'utf8')).map((document) => document.get('kind'))).toEqual(['Secret', 'Issuer', 'ConfigMap']);
     const kinds = parseAllDocuments(readFileSync(join(result.directory, 'postgresql.yaml'), 'utf8')).map((document) => document.get('kind'));
-    expect(kinds).toEqual(['Secret', 'ConfigMap', 'Service', 'Service', 'StatefulSet', 'PodDisruptionBudget', 'NetworkPolicy']);
+    expect(kinds).toEqual(['Secret', 'ConfigMap', 'Certificate', 'Service', 'Service', 'StatefulSet', 'PodDisruptionBudget', 'NetworkPolicy']);
   });
 
   it('contains no secret value the mocks generated, only the redaction marker', () => {

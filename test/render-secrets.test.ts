@@ -64,6 +64,9 @@ describe('the render of every stack, attacked with the passwords the mocks gener
         if (unredacted.includes(value)) seen.add(form);
       }
     }
+    // Private keys (the stack's CA on a TLS stack): no PEM private key block of any kind.
+    expect(text, `${stack}: a private key in the render`).not.toMatch(/-----BEGIN [A-Z ]*PRIVATE KEY-----/);
+    if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(unredacted)) seen.add('private key');
     for (const [shape, pattern] of Object.entries(DIGEST_SHAPES)) {
       expect(pattern.test(text), `${stack}: a ${shape} in the render`).toBe(false);
       if (pattern.test(unredacted)) seen.add(shape);
@@ -73,7 +76,7 @@ describe('the render of every stack, attacked with the passwords the mocks gener
       expect.arrayContaining(
         stack === 'dev'
           ? ['HTTP basic credentials', 'SCRAM-SHA-256 verifier', 'bcrypt', 'percent-encoded', 'plain', 'sha256 hex']
-          : ['HTTP basic credentials', 'SCRAM-SHA-256 verifier', 'bcrypt', 'plain', 'sha256 hex'],
+          : ['HTTP basic credentials', 'SCRAM-SHA-256 verifier', 'bcrypt', 'plain', 'private key', 'sha256 hex'],
       ),
     );
   });

@@ -6,6 +6,7 @@
 import { join } from 'node:path';
 import * as docker from '@pulumi/docker';
 import * as pulumi from '@pulumi/pulumi';
+import { CLIENT_CA_PATH } from '../../databases/connection.ts';
 import type { StackConfig } from '../config/index.ts';
 import { bootstrapContentHash, bootstrapTrigger } from './trigger.ts';
 
@@ -28,6 +29,8 @@ export interface DockerBootstrapArgs {
   credentialsFingerprint: pulumi.Input<string>;
   /** The engines' containers: the run starts once all are healthy. */
   engines: readonly pulumi.Resource[];
+  /** The stack's CA certificate, when it serves TLS: uploaded where the URLs' `CLIENT_CA_PATH` expects it. */
+  caBundle?: pulumi.Output<string>;
 }
 
 /** One bootstrap run on Docker. Type token `allixios:docker:Bootstrap`. */
@@ -77,6 +80,7 @@ export class DockerBootstrap extends pulumi.ComponentResource {
         command: ['--ready-timeout', '120', '--lock-timeout', String(timeoutSeconds)],
         envs,
         networksAdvanced: [{ name: args.networkName }],
+        ...(args.caBundle ? { uploads: [{ file: CLIENT_CA_PATH, content: args.caBundle, permissions: '0444' }] } : {}),
         // Run to completion: Pulumi waits for the exit and keeps the logs for the error message.
         attach: true,
         logs: true,

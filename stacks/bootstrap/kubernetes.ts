@@ -4,10 +4,12 @@
  * `pulumi up` fails when it fails. Passwords reach it only by reference to the engines' Secrets:
  * each URL comes without its password, which the bootstrap puts in itself (bootstrap/env.ts).
  */
+import { posix } from 'node:path';
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 import type { ConnectionSpec, EngineModule, EngineSpec } from '../../databases/engine.ts';
 import { APP_SUFFIX } from '../../bootstrap/env.ts';
+import { CLIENT_CA_PATH, connectionUrl } from '../../databases/connection.ts';
 import type { StackConfig } from '../config/index.ts';
 import { BOOTSTRAP_POD_LABELS } from '../labels.ts';
 import { fileKey, previousKey } from '../credentials.ts';
@@ -36,6 +38,8 @@ export interface KubernetesBootstrapArgs {
   engines: readonly pulumi.Resource[];
   /** Changes with every password rotation (`credentialsFingerprint`): a rotation runs the bootstrap again. */
   credentialsFingerprint: pulumi.Input<string>;
+  /** The ConfigMap with the stack's CA bundle, when it serves TLS: mounted where the URLs' `CLIENT_CA_PATH` expects it. */
+  caConfigMap?: pulumi.Input<string>;
 }
 
 /**
@@ -44,8 +48,7 @@ export interface KubernetesBootstrapArgs {
  * Kubernetes would paste the password in as it is, and one with `@:/#%` breaks the URL.
  */
 export function urlWithoutPassword(target: BootstrapTarget, connection: ConnectionSpec = target.spec.adminConnection): string {
-  const query = connection.query ? `?${connection.query}` : '';
-  return `${connection.scheme}://${encodeURIComponent(connection.username)}@${target.host}:${target.spec.ports[0]!.containerPort}${connection.path ?? ''}${query}`;
+  return connectionUrl(connection, undefined, target.host, target.spec.ports[0]!.containerPort, target.spec.tls ? {} : undefined);
 }
 
 /**
@@ -134,10 +137,10 @@ export class KubernetesBootstrap extends pulumi.ComponentResource {
                     seccompProfile: { type: 'RuntimeDefault' },
                   },
                   // tsx caches compiled TypeScript under the temp directory.
-                  volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }],
+                  volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }, ...(args.caConfigMap ? [{ name: 'tls-ca', mountPath: posix.dirname(CLIENT_CA_PATH), readOnly: true }] : [])],
                 },
               ],
-              volumes: [{ name: 'tmp', emptyDir: {} }],
+              volumes: [{ name: 'tmp', emptyDir: {} }, ...(args.caConfigMap ? [{ name: 'tls-ca', configMap: { name: args.caConfigMap } }] : [])],
             },
           },
         },

@@ -5,7 +5,8 @@
  */
 import * as docker from '@pulumi/docker';
 import * as pulumi from '@pulumi/pulumi';
-import { memoryBytes, type EngineSpec } from '../../databases/engine.ts';
+import { memoryBytes, TLS_FILES, type EngineSpec } from '../../databases/engine.ts';
+import type { KeyPair } from '../tls/certificate-authority.ts';
 import type { ResolvedEngine } from '../config/index.ts';
 import { configFiles, resolvedEnv, type EngineCredentials } from '../credentials.ts';
 
@@ -22,6 +23,8 @@ export interface DockerEngineArgs {
   /** `protect` and `retainOnDelete` on the data volume. */
   protectData: boolean;
   labels: Record<string, string>;
+  /** The engine's certificate and key and the CA, when it serves TLS: uploaded into its TLS directory. */
+  tls?: KeyPair & { caPem: pulumi.Output<string> };
 }
 
 /** "500m" -> "0.5", "2" -> "2": Docker's `--cpus`. */
@@ -45,6 +48,22 @@ function healthcheck(spec: EngineSpec): docker.types.input.ContainerHealthcheck 
     // Checked often while starting, so `pulumi up` does not wait a whole interval for a ready engine.
     startInterval: '2s',
   };
+}
+
+/**
+ * The engine's TLS directory: certificate and CA readable, the key (a secret upload) readable by
+ * the engine's user alone, which PostgreSQL requires of a key its own user owns. A renewed
+ * certificate (the provider renews it on a `pulumi up` in its last month) changes the uploads and
+ * so replaces the container: a short restart of dev's engine.
+ */
+function tlsUploads(spec: EngineSpec, tls: DockerEngineArgs['tls']): Array<{ file: string; content: pulumi.Input<string>; permissions: string }> {
+  if (!spec.tls) return [];
+  if (!tls) throw new Error(`${spec.name}: the engine serves TLS but the stack gave it no certificate`);
+  return [
+    { file: `${spec.tls.directory}/${TLS_FILES.certificate}`, content: tls.certificatePem, permissions: '0444' },
+    { file: `${spec.tls.directory}/${TLS_FILES.key}`, content: tls.privateKeyPem, permissions: '0400' },
+    { file: `${spec.tls.directory}/${TLS_FILES.ca}`, content: tls.caPem, permissions: '0444' },
+  ];
 }
 
 /**
@@ -81,6 +100,7 @@ export class DockerEngine extends pulumi.ComponentResource {
     const uploads = [
       ...configFiles(args.engine).map((file) => ({ file: file.mountPath, content: file.content, ...owner, permissions: file.executable ? '0555' : '0444' })),
       ...args.credentials.mountedFiles.map((file) => ({ file: file.mountPath, content: file.content, ...owner, permissions: file.executable ? '0550' : '0440' })),
+      ...tlsUploads(spec, args.tls).map((upload) => ({ ...upload, ...owner })),
     ];
 
     this.container = new docker.Container(

@@ -8,6 +8,7 @@ import type { StackConfig } from '../config/index.ts';
 import { EngineCredentials } from '../credentials.ts';
 import type { Endpoints } from '../endpoints.ts';
 import { engineLabels } from '../labels.ts';
+import { CertificateAuthority } from '../tls/certificate-authority.ts';
 import { DockerEngine } from './engine.ts';
 
 export interface DockerDatabasesArgs {
@@ -21,6 +22,8 @@ export class DockerDatabases extends pulumi.ComponentResource {
   readonly endpoints: Endpoints;
   /** Each engine's passwords, in the order of `engines`. */
   readonly credentials: readonly EngineCredentials[];
+  /** The stack's CA, when it serves TLS: it signs every engine's certificate. */
+  readonly certificateAuthority?: CertificateAuthority;
 
   constructor(name: string, args: DockerDatabasesArgs, opts?: pulumi.ComponentResourceOptions) {
     super('allixios:docker:Databases', name, {}, opts);
@@ -40,6 +43,11 @@ export class DockerDatabases extends pulumi.ComponentResource {
       { parent: this },
     );
 
+    if (config.tls.enabled) {
+      this.certificateAuthority = new CertificateAuthority(`${name}-tls-ca`, { commonName: `Allixios ${instance} CA` }, { parent: this });
+    }
+    const authority = this.certificateAuthority;
+
     const endpoints: Endpoints = {};
     const allCredentials: EngineCredentials[] = [];
     this.engines = config.engines.map((engine) => {
@@ -56,6 +64,20 @@ export class DockerDatabases extends pulumi.ComponentResource {
           exposeHostPort: config.exposeHostPorts,
           protectData: config.protectData,
           labels: engineLabels(spec, instance),
+          // The names clients use: the engine's host on the network, and 127.0.0.1 / localhost
+          // through the published port.
+          ...(spec.tls && authority
+            ? {
+                tls: {
+                  ...authority.serverCertificate(
+                    `${name}-${spec.name}-tls`,
+                    { commonName: spec.name, dnsNames: [spec.name, 'localhost'], ipAddresses: ['127.0.0.1'] },
+                    { parent: this },
+                  ),
+                  caPem: authority.certificatePem,
+                },
+              }
+            : {}),
         },
         { parent: this },
       );

@@ -11,6 +11,7 @@ import type { EngineSpec } from '../../databases/engine.ts';
 import type { ResolvedEngine, StackConfig } from '../config/index.ts';
 import { configFiles, type EngineCredentials, type MountedFile } from '../credentials.ts';
 import { BOOTSTRAP_POD_LABELS, clientLabel, engineLabels, selectorLabels } from '../labels.ts';
+import { certificateArgs, certificateDnsNames, certificateName, readinessWithReload, RELOAD_STATE_DIRECTORY, type IssuerRef } from './tls.ts';
 
 type StatefulSetSpec = k8s.types.input.apps.v1.StatefulSetSpec;
 type Container = k8s.types.input.core.v1.Container;
@@ -23,11 +24,15 @@ export interface KubernetesEngineArgs extends Pick<StackConfig, 'protectData' | 
   namespace: pulumi.Input<string>;
   /** `app.kubernetes.io/instance` of every object, e.g. `allixios-prod`. */
   instance: string;
+  /** The issuer of the engine's certificate, when it serves TLS (`stacks/kubernetes/tls.ts`). */
+  issuerRef?: IssuerRef;
 }
 
 const CONFIG_VOLUME = 'config';
 const DATA_VOLUME = 'data';
 const SHARED_MEMORY_VOLUME = 'shared-memory';
+const TLS_VOLUME = 'tls';
+const TLS_RELOAD_VOLUME = 'tls-reload';
 
 function execProbe(command: string[], spec: EngineSpec, periodSeconds: number, failureThreshold: number): Probe {
   return {
@@ -113,6 +118,8 @@ export class KubernetesEngine extends pulumi.ComponentResource {
   readonly statefulSet: k8s.apps.v1.StatefulSet;
   readonly podDisruptionBudget: k8s.policy.v1.PodDisruptionBudget;
   readonly networkPolicy: k8s.networking.v1.NetworkPolicy;
+  /** The engine's cert-manager Certificate, when it serves TLS. */
+  readonly certificate?: k8s.apiextensions.CustomResource;
   /** In-cluster host name of the ClusterIP Service. */
   readonly host: pulumi.Output<string>;
   readonly port: number;
@@ -167,6 +174,14 @@ export class KubernetesEngine extends pulumi.ComponentResource {
     );
     this.service = new k8s.core.v1.Service(`${name}-service`, { metadata: metadata(spec.name), spec: { type: args.engine.serviceType, selector, ports } }, { parent: this });
 
+    if (spec.tls && !args.issuerRef) throw new Error(`${spec.name}: the engine serves TLS but the stack gave it no issuer`);
+    if (spec.tls && args.issuerRef) {
+      const dnsNames = pulumi.output(args.namespace).apply((namespace) => certificateDnsNames(spec.name, `${spec.name}-headless`, namespace));
+      this.certificate = new k8s.apiextensions.CustomResource(`${name}-certificate`, certificateArgs(spec.name, metadata(certificateName(spec.name)), dnsNames, args.issuerRef), {
+        parent: this,
+      });
+    }
+
     const secretDirs = secretDirectories(spec, args.credentials.mountedFiles, files);
     const scratchMounts = spec.scratchPaths.map((path, index) => ({ name: scratchVolumeName(index), mountPath: path }));
     const fsGroup = spec.runAs.fsGroup ?? spec.runAs.group;
@@ -187,6 +202,7 @@ export class KubernetesEngine extends pulumi.ComponentResource {
       }),
       resources: spec.resources,
       ...probes(spec),
+      ...(spec.tls ? { readinessProbe: { ...probes(spec).readinessProbe, exec: { command: readinessWithReload(spec.healthCheck.command, spec.tls) } } } : {}),
       securityContext: {
         runAsNonRoot: true,
         runAsUser: spec.runAs.user,
@@ -202,6 +218,13 @@ export class KubernetesEngine extends pulumi.ComponentResource {
         ...secretDirs.map((directory) => ({ name: directory.volume, mountPath: directory.path, readOnly: true })),
         ...scratchMounts,
         ...(spec.sharedMemory ? [{ name: SHARED_MEMORY_VOLUME, mountPath: '/dev/shm' }] : []),
+        // The certificate's Secret as a whole directory, so the kubelet refreshes a renewal in place.
+        ...(spec.tls
+          ? [
+              { name: TLS_VOLUME, mountPath: spec.tls.directory, readOnly: true },
+              { name: TLS_RELOAD_VOLUME, mountPath: RELOAD_STATE_DIRECTORY },
+            ]
+          : []),
       ],
     };
 
@@ -213,6 +236,13 @@ export class KubernetesEngine extends pulumi.ComponentResource {
       })),
       ...spec.scratchPaths.map((_path, index) => ({ name: scratchVolumeName(index), emptyDir: {} })),
       ...(spec.sharedMemory ? [{ name: SHARED_MEMORY_VOLUME, emptyDir: { medium: 'Memory', sizeLimit: spec.sharedMemory } }] : []),
+      ...(spec.tls
+        ? [
+            // Readable by the engine's group (fsGroup) only: PostgreSQL refuses a key others may read.
+            { name: TLS_VOLUME, secret: { secretName: certificateName(spec.name), defaultMode: 0o440 } },
+            { name: TLS_RELOAD_VOLUME, emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } },
+          ]
+        : []),
     ];
 
     const replicated = spec.replicas > 1;
@@ -272,7 +302,7 @@ export class KubernetesEngine extends pulumi.ComponentResource {
     this.statefulSet = new k8s.apps.v1.StatefulSet(
       `${name}-statefulset`,
       { metadata: metadata(spec.name), spec: statefulSetSpec },
-      { parent: this, protect: args.protectData, retainOnDelete: args.protectData },
+      { parent: this, protect: args.protectData, retainOnDelete: args.protectData, dependsOn: this.certificate ? [this.certificate] : [] },
     );
 
     // One voluntary disruption at a time. With one replica a stricter budget (minAvailable: 1)

@@ -11,6 +11,7 @@ import { PART_OF } from '../labels.ts';
 import type { NodeSysctl } from '../../databases/engine.ts';
 import { KubernetesEngine } from './engine.ts';
 import { NodeTuning } from './node-tuning.ts';
+import { KubernetesTls } from './tls.ts';
 
 export interface KubernetesDatabasesArgs {
   config: StackConfig;
@@ -32,6 +33,8 @@ export class KubernetesDatabases extends pulumi.ComponentResource {
   readonly endpoints: Endpoints;
   /** Each engine's passwords, in the order of `engines`. */
   readonly credentials: readonly EngineCredentials[];
+  /** The issuer and CA bundle, when the stack serves TLS. */
+  readonly tls?: KubernetesTls;
 
   constructor(name: string, args: KubernetesDatabasesArgs, opts?: pulumi.ComponentResourceOptions) {
     super('allixios:kubernetes:Databases', name, {}, opts);
@@ -67,6 +70,14 @@ export class KubernetesDatabases extends pulumi.ComponentResource {
       this.nodeTuning = new NodeTuning(`${name}-node-tuning`, { namespace: `${config.namespace}-node-tuning`, instance, sysctls }, { parent: this });
     }
 
+    if (config.tls.enabled) {
+      this.tls = new KubernetesTls(
+        `${name}-tls`,
+        { namespace: this.namespace.metadata.name, instance, ...(config.tls.issuer ? { issuer: config.tls.issuer } : {}) },
+        { parent: this },
+      );
+    }
+
     const endpoints: Endpoints = {};
     const allCredentials: EngineCredentials[] = [];
     this.engines = config.engines.map((engine) => {
@@ -83,6 +94,7 @@ export class KubernetesDatabases extends pulumi.ComponentResource {
           protectData: config.protectData,
           pvcRetention: config.pvcRetention,
           clientNamespaces: config.clientNamespaces,
+          ...(this.tls ? { issuerRef: this.tls.issuerRef } : {}),
         },
         { parent: this },
       );

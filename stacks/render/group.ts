@@ -15,11 +15,14 @@ export interface RenderedFiles {
 
 /**
  * The file a resource goes to: its engine's (names derive from the parent's:
- * `allixios-postgresql-container`), or the bootstrap run's (`allixios-bootstrap-job-<trigger>`).
+ * `allixios-postgresql-container`), the bootstrap run's (`allixios-bootstrap-job-<trigger>`), or
+ * the stack's TLS issuer's (`allixios-tls-...`).
  */
-function ownerOf(resourceName: string, engines: readonly EngineName[]): EngineName | 'bootstrap' | undefined {
+function ownerOf(resourceName: string, engines: readonly EngineName[]): EngineName | 'bootstrap' | 'tls' | undefined {
   const parts = resourceName.split('-');
-  return parts.includes('bootstrap') ? 'bootstrap' : engines.find((engine) => parts.includes(engine));
+  if (parts.includes('bootstrap')) return 'bootstrap';
+  // The stack's issuer and CA bundle (`allixios-tls-...`) go to tls.yaml; an engine's Certificate to its file.
+  return engines.find((engine) => parts.includes(engine)) ?? (parts.includes('tls') ? 'tls' : undefined);
 }
 
 /** `engines`: the names a resource's file is named after (the platform's engines by default). */
@@ -59,7 +62,7 @@ function byDockerKind(bundle: Record<string, unknown>): Record<string, unknown> 
   return Object.fromEntries(Object.entries(bundle).sort(([a], [b]) => rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0)));
 }
 
-const KIND_ORDER = ['Namespace', 'Secret', 'ConfigMap', 'Service', 'StatefulSet', 'PodDisruptionBudget', 'NetworkPolicy', 'Job'];
+const KIND_ORDER = ['Namespace', 'Secret', 'Issuer', 'ConfigMap', 'Certificate', 'Service', 'StatefulSet', 'PodDisruptionBudget', 'NetworkPolicy', 'Job'];
 
 function byKindThenName(a: unknown, b: unknown): number {
   const key = (document: unknown) => {

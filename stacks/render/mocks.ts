@@ -29,7 +29,10 @@ export const SECRET_SIGNATURE = '1b47061264138c4ac30d75fd1eb44270';
 export interface RecordingMocks {
   mocks: pulumi.runtime.Mocks;
   resources: RecordedResource[];
-  /** Every password the mocked `random.RandomPassword` handed out, to prove none leaks. */
+  /**
+   * Every password the mocked `random.RandomPassword` handed out, and every private key (PEM) the
+   * mocked `tls.PrivateKey` did, to prove none leaks.
+   */
   generatedSecrets: string[];
   /**
    * Records each resource's serialized inputs too ({@link RecordedResource.serializedInputs}).
@@ -64,6 +67,12 @@ export function unwrapSecrets(value: unknown): unknown {
   return value;
 }
 
+/** A PEM block of `label` whose body is derived from `seed`. */
+function pem(label: string, seed: string): string {
+  const body = createHash('sha512').update(seed).digest('base64');
+  return `-----BEGIN ${label}-----\n${body}\n-----END ${label}-----\n`;
+}
+
 export interface MockOptions {
   /** Exit code and logs of a one-shot container (the Docker bootstrap run); 0 by default. */
   containerExit?: (name: string) => { code: number; logs: string };
@@ -91,6 +100,21 @@ export function createRecordingMocks(options: MockOptions = {}): RecordingMocks 
           state.result = password;
           break;
         }
+        // @pulumi/tls: PEM-shaped stand-ins, distinct per resource, so a test can find them anywhere.
+        case 'tls:index/privateKey:PrivateKey': {
+          const key = pem('PRIVATE KEY', `allixios-mock-private-key:${args.name}`);
+          generatedSecrets.push(key);
+          state.privateKeyPem = key;
+          state.publicKeyPem = pem('PUBLIC KEY', `allixios-mock-public-key:${args.name}`);
+          break;
+        }
+        case 'tls:index/certRequest:CertRequest':
+          state.certRequestPem = pem('CERTIFICATE REQUEST', `allixios-mock-request:${args.name}`);
+          break;
+        case 'tls:index/selfSignedCert:SelfSignedCert':
+        case 'tls:index/locallySignedCert:LocallySignedCert':
+          state.certPem = pem('CERTIFICATE', `allixios-mock-certificate:${args.name}`);
+          break;
         case 'docker:index/remoteImage:RemoteImage': {
           const digest = createHash('sha256').update(String(state.name)).digest('hex');
           state.imageId = `sha256:${digest}`;
