@@ -152,9 +152,9 @@ const shellQuote = (word: string) => `'${word.replaceAll("'", `'\\''`)}'`;
  * without a sidecar or a restart. The first check after a start reloads once (harmless); a
  * failed reload is tried again at the next check.
  */
-export function readinessWithReload(check: string[], tls: TlsSpec): string[] {
+export function readinessWithReload(check: string[], tls: TlsSpec, stateDirectory = RELOAD_STATE_DIRECTORY): string[] {
   const certificate = `${tls.directory}/${TLS_FILES.certificate}`;
-  const state = `${RELOAD_STATE_DIRECTORY}/loaded`;
+  const state = `${stateDirectory}/loaded`;
   const script = [
     `loaded=$(cksum < ${shellQuote(certificate)})`,
     `if [ "$loaded" != "$(cat ${shellQuote(state)} 2>/dev/null)" ]; then ${tls.reload.command.map(shellQuote).join(' ')} >/dev/null 2>&1 && printf '%s' "$loaded" > ${shellQuote(state)}; fi`,
