@@ -4,7 +4,7 @@ import { DaemonSet, StatefulSet } from 'kubernetes-models/apps/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { Job } from 'kubernetes-models/batch/v1';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { redactSecrets, SECRET_SIGNATURE, SECRET_SIGNATURE_KEY, unwrapSecrets, type RecordedResource } from '../stacks/render/mocks.ts';
 import { deployDatabases } from '../stacks/program.ts';
 import { parseStackConfig } from '../stacks/config/index.ts';
@@ -449,8 +449,17 @@ describe('kubernetes target: TLS (on by default)', () => {
     expect(objects(named, 'ConfigMap').find((configMap) => configMap.metadata.name === 'allixios-ca-bundle')!.data['ca.crt']).toBe(caBundle);
   });
 
-  it('renders no TLS at all when the stack turns it off', async () => {
-    const plain = await evaluate({ environment: 'staging', namespace: 'allixios-staging', bootstrap: BOOTSTRAP, tls: false });
+  it('renders no TLS at all when the stack turns it off, and says so in the preview', async () => {
+    const warn = vi.spyOn(pulumi.log, 'warn');
+    let plain: Evaluation;
+    try {
+      plain = await evaluate({ environment: 'staging', namespace: 'allixios-staging', bootstrap: BOOTSTRAP, tls: false });
+      expect(warn.mock.calls.map(([message]) => message)).toContain(
+        'allixios:tls is false on a kubernetes stack: every password and every row crosses the cluster network in clear text. Remove the setting to serve TLS (the default).',
+      );
+    } finally {
+      warn.mockRestore();
+    }
     expect(plain.resources.filter((resource) => resource.type.startsWith('kubernetes:cert-manager.io/') || resource.type.startsWith('tls:'))).toEqual([]);
     expect(new URL(await unwrap(plain.outputs.urls.DATABASE_URL!)).searchParams.get('sslmode')).toBeNull();
     expect(plain.outputs.tlsCaBundle).toBeUndefined();

@@ -71,7 +71,7 @@ export class KubernetesTls extends pulumi.ComponentResource {
         },
         { parent: this },
       );
-      const issuer = new k8s.apiextensions.CustomResource(
+      new k8s.apiextensions.CustomResource(
         `${name}-issuer`,
         {
           apiVersion: 'cert-manager.io/v1',
@@ -82,7 +82,7 @@ export class KubernetesTls extends pulumi.ComponentResource {
         { parent: this },
       );
       this.issuerRef = { group: 'cert-manager.io', kind: 'Issuer', name: OWN_ISSUER };
-      this.caBundle = pulumi.all([authority.certificatePem, issuer.metadata]).apply(([certificate]) => certificate);
+      this.caBundle = authority.certificatePem;
     }
     this.caConfigMap = new k8s.core.v1.ConfigMap(
       `${name}-ca-bundle`,
