@@ -182,8 +182,10 @@ export interface TlsSpec {
    * How the engine picks up a renewed certificate without a restart: a command run inside its
    * container (PostgreSQL: reload its configuration). The Kubernetes target runs it from the
    * readiness probe whenever the mounted certificate changed (see `stacks/kubernetes/tls.ts`).
+   * Absent for an engine that watches its certificate files and reloads them itself
+   * (Elasticsearch): the target then wraps nothing.
    */
-  reload: { command: string[] };
+  reload?: { command: string[] };
 }
 
 /**

@@ -180,8 +180,10 @@ describe('docker target with allixios:tls true', () => {
   const container = (name: string) => ofType(dev, CONTAINER).find((resource) => resource.name === name)!;
 
   it("signs PostgreSQL's certificate with the stack's own CA, for its network name, localhost and 127.0.0.1", () => {
-    const [request, ...others] = ofType(dev, 'tls:index/certRequest:CertRequest');
-    expect(others).toEqual([]);
+    const requests = ofType(dev, 'tls:index/certRequest:CertRequest');
+    // One per engine serving TLS.
+    expect(requests.map((candidate) => candidate.name)).toEqual(dev.config.engines.filter((engine) => engine.spec.tls).map((engine) => `allixios-${engine.spec.name}-tls-request`));
+    const request = requests.find((candidate) => candidate.name === 'allixios-postgresql-tls-request');
     expect(request!.name).toBe('allixios-postgresql-tls-request');
     expect([request!.inputs.dnsNames, request!.inputs.ipAddresses]).toEqual([['postgresql', 'localhost'], ['127.0.0.1']]);
     expect(ofType(dev, 'tls:index/selfSignedCert:SelfSignedCert').map((resource) => resource.inputs.isCaCertificate)).toEqual([true]);

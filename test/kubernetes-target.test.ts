@@ -55,8 +55,10 @@ describe('kubernetes target (stack prod)', () => {
   it('validates every object against the Kubernetes OpenAPI schema', () => {
     const kubernetesObjects = prod.resources.filter((resource) => resource.type.startsWith('kubernetes:'));
     // The namespace, seven objects per engine, the bootstrap Job, and TLS: the stack's CA (Secret,
-    // Issuer), the CA bundle's ConfigMap and PostgreSQL's Certificate.
-    expect(kubernetesObjects.length).toBe(1 + 5 * 7 + 1 + 4);
+    // Issuer), the CA bundle's ConfigMap and a Certificate per engine serving TLS.
+    const tlsEngines = prod.config.engines.filter((engine) => engine.spec.tls).length;
+    expect(tlsEngines).toBeGreaterThan(0);
+    expect(kubernetesObjects.length).toBe(1 + 5 * 7 + 1 + 3 + tlsEngines);
     // cert-manager's kinds have no model here; their shape is checked below ("TLS").
     for (const resource of kubernetesObjects.filter((object) => !String(object.inputs.apiVersion).startsWith('cert-manager.io/'))) {
       const Model = MODELS[kindOf(resource)];
@@ -76,7 +78,7 @@ describe('kubernetes target (stack prod)', () => {
       for (const probe of ['startupProbe', 'readinessProbe', 'livenessProbe']) {
         const command = probe === 'readinessProbe' ? spec.healthCheck.command : (spec.healthCheck.liveCommand ?? spec.healthCheck.command);
         const rendered = container[probe].exec.command as string[];
-        expect(probe === 'readinessProbe' && spec.tls ? rendered.slice(-command.length) : rendered, `${spec.name} ${probe}`).toEqual(command);
+        expect(probe === 'readinessProbe' && spec.tls?.reload ? rendered.slice(-command.length) : rendered, `${spec.name} ${probe}`).toEqual(command);
       }
       expect(container.resources).toEqual(spec.resources);
       expect(container.volumeMounts[0]).toEqual({ name: 'data', mountPath: spec.dataPath });
@@ -217,10 +219,11 @@ describe('kubernetes target (stack prod)', () => {
       const alive = spec.healthCheck.liveCommand ?? spec.healthCheck.command;
       expect(container.startupProbe.exec.command, spec.name).toEqual(alive);
       expect(container.livenessProbe.exec.command, spec.name).toEqual(alive);
-      // An engine serving TLS reloads a renewed certificate from its readiness check, then checks.
+      // An engine serving TLS with a reload command reloads a renewed certificate from its
+      // readiness check, then checks; one that watches its files (no reload) keeps its check.
       const readiness = container.readinessProbe.exec.command as string[];
-      if (spec.tls) expect(readiness.slice(0, 2).concat(readiness.slice(3, 4))).toEqual(['sh', '-c', 'sh']);
-      expect(spec.tls ? readiness.slice(4) : readiness, spec.name).toEqual(spec.healthCheck.command);
+      if (spec.tls?.reload) expect(readiness.slice(0, 2).concat(readiness.slice(3, 4))).toEqual(['sh', '-c', 'sh']);
+      expect(spec.tls?.reload ? readiness.slice(4) : readiness, spec.name).toEqual(spec.healthCheck.command);
       expect(container.startupProbe.failureThreshold * container.startupProbe.periodSeconds, spec.name).toBeGreaterThanOrEqual(spec.healthCheck.startupSeconds);
     }
     const postgresql = forEngine(prod, 'StatefulSet', 'postgresql')[0]!.spec.template.spec;
@@ -367,8 +370,10 @@ describe('kubernetes target: TLS (on by default)', () => {
     evaluation.resources.filter((resource) => resource.type === `kubernetes:cert-manager.io/v1:${kind}`).map((resource) => resource.inputs as Json);
 
   it('gives PostgreSQL a cert-manager Certificate whose DNS names cover both its Services, each pod and localhost', () => {
-    const [certificate, ...others] = customResources(prod, 'Certificate');
-    expect(others).toEqual([]);
+    const certificates = customResources(prod, 'Certificate');
+    // One per engine serving TLS, named after it.
+    expect(certificates.map((candidate) => candidate.metadata.name)).toEqual(prod.config.engines.filter((engine) => engine.spec.tls).map((engine) => `${engine.spec.name}-tls`));
+    const certificate = certificates.find((candidate) => candidate.metadata.name === 'postgresql-tls');
     expect(certificate!.apiVersion).toBe('cert-manager.io/v1');
     expect(certificate!.metadata.name).toBe('postgresql-tls');
     expect(certificate!.spec.secretName).toBe('postgresql-tls');
@@ -431,8 +436,10 @@ describe('kubernetes target: TLS (on by default)', () => {
       'verify-full',
       '/etc/allixios/tls/ca.crt',
     ]);
-    // An engine without TLS support keeps its plain URL (and the preview warns).
-    expect(new URL(await unwrap(prod.outputs.urls.MONGODB_URL!)).search).toBe('?authSource=admin');
+    // An engine without TLS support keeps its plain URL (and the preview warns); none once all serve TLS.
+    for (const { spec, module } of prod.config.engines.filter((engine) => !engine.spec.tls)) {
+      expect(await unwrap(prod.outputs.urls[module.urlVariable]!), spec.name).toMatch(new RegExp(`^${spec.appConnection.scheme}://`));
+    }
   });
 
   it('takes the certificates from a named issuer, with its CA bundle, and creates no CA of its own', async () => {

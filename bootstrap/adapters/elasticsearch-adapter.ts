@@ -20,6 +20,8 @@
  */
 import { hostname } from 'node:os';
 import { Client, errors, type estypes } from '@elastic/elasticsearch';
+import { CLIENT_CA_PATH } from '../../databases/connection.ts';
+import { readClientCa } from './client-ca.ts';
 import { BootstrapError, toError } from '../errors.ts';
 import { Lease, type LeaseStore, type Renewal } from '../lease.ts';
 import type { Adapter, Change } from '../contract.ts';
@@ -52,6 +54,29 @@ export interface ElasticsearchAdapterOptions extends AdapterOptions {
   ledgerIndex?: string;
   lockIndex?: string;
   reindexTimeoutMs?: number;
+}
+
+/** The client's constructor options (the package's ESM types do not export `ClientOptions`). */
+type ClientOptions = ConstructorParameters<typeof Client>[0];
+
+/**
+ * The client's options for `url`: its node and credentials, and for an `https:` URL the stack's CA
+ * bundle (read from `caFile`), which the client verifies the chain and the host name with (Node's
+ * defaults, neither turned off here). The URL carries no CA: Elasticsearch's TLS form is its scheme.
+ */
+export function elasticsearchClientOptions(url: string, requestTimeout: number, caFile: string = CLIENT_CA_PATH): ClientOptions {
+  const parsed = new URL(url);
+  const user = decodeURIComponent(parsed.username);
+  return {
+    node: `${parsed.protocol}//${parsed.host}${parsed.pathname === '/' ? '' : parsed.pathname}`,
+    ...(user ? { auth: { username: user, password: decodeURIComponent(parsed.password) } } : {}),
+    ...(parsed.protocol === 'https:' ? { tls: { ca: readClientCa('elasticsearch', caFile) } } : {}),
+    // Retries are the bootstrap's own: a create retried by the client after a lost response
+    // would conflict with itself.
+    maxRetries: 0,
+    requestTimeout,
+    name: 'allixios-bootstrap',
+  };
 }
 
 function statusOf(error: unknown): number | undefined {
@@ -175,17 +200,7 @@ export class ElasticsearchAdapter implements Adapter<ElasticsearchObserved, Elas
 
   /** A client for `url`, with its credentials. */
   private clientFor(url: string, requestTimeout: number): Client {
-    const parsed = new URL(url);
-    const user = decodeURIComponent(parsed.username);
-    return new Client({
-      node: `${parsed.protocol}//${parsed.host}${parsed.pathname === '/' ? '' : parsed.pathname}`,
-      ...(user ? { auth: { username: user, password: decodeURIComponent(parsed.password) } } : {}),
-      // Retries are the bootstrap's own: a create retried by the client after a lost response
-      // would conflict with itself.
-      maxRetries: 0,
-      requestTimeout,
-      name: 'allixios-bootstrap',
-    });
+    return new Client(elasticsearchClientOptions(url, requestTimeout));
   }
 
   /** A client for the admin URL with one of its passwords, closed with the adapter. */

@@ -9,7 +9,18 @@
  * with its bootstrap password from ELASTIC_PASSWORD. See README.md for vm.max_map_count.
  */
 import { z } from 'zod';
-import { moduleDirectory, type EngineModule, type EngineDescription, type Environment, type EnvValue, type NodeSysctl } from '../engine.ts';
+import {
+  moduleDirectory,
+  TLS_FILES,
+  type ConnectionTls,
+  type EngineModule,
+  type EngineDescription,
+  type Environment,
+  type EnvValue,
+  type HealthCheck,
+  type NodeSysctl,
+  type TlsSpec,
+} from '../engine.ts';
 
 const secrets = [
   { key: 'elastic-password', description: 'elastic, the built-in superuser (native realm), used by the bootstrap' },
@@ -42,6 +53,57 @@ const SECRETS_PATH = `${CONFIG_PATH}/secrets`;
  * it is, so the entrypoint is asked for `eswrapper` again).
  */
 const START_WITH_USERS_LINK = ['sh', '-c', `ln -sfn secrets/users ${CONFIG_PATH}/users && exec /usr/local/bin/docker-entrypoint.sh eswrapper`];
+
+/**
+ * Where the certificate's Secret is mounted when the stack serves TLS: under the config directory,
+ * the only place Elasticsearch may read SSL files from.
+ */
+export const TLS_DIRECTORY = `${CONFIG_PATH}/tls`;
+
+/**
+ * Elasticsearch watches its SSL files (every 5 s, `resource.reload.interval.high`) and reloads a
+ * certificate and key replaced under the same names, which is what a refreshed Secret volume
+ * and a new Docker upload are: no reload command (`TlsSpec.reload` absent).
+ */
+const TLS: TlsSpec = { directory: TLS_DIRECTORY };
+
+/**
+ * HTTP and transport TLS, as settings variables (lower-case dotted names, read by the Docker
+ * distribution as settings). With TLS, both layers serve the certificate of `TLS_DIRECTORY`, PEM
+ * files; HTTP asks no client certificate (users authenticate with passwords); transport verifies
+ * its peers' chain and host name (`full`) against `ca.crt`, so replicated topologies can bind it to
+ * the network. TLS 1.2 and 1.3 only. Without TLS both are off, which Elasticsearch allows because
+ * the transport layer listens on loopback (elasticsearch.yml).
+ */
+export function tlsSettings(tls: boolean, directory = TLS_DIRECTORY): Record<string, string> {
+  if (!tls) return { 'xpack.security.http.ssl.enabled': 'false', 'xpack.security.transport.ssl.enabled': 'false' };
+  const files = {
+    certificate: `${directory}/${TLS_FILES.certificate}`,
+    key: `${directory}/${TLS_FILES.key}`,
+    certificate_authorities: `${directory}/${TLS_FILES.ca}`,
+  };
+  const layer = (name: 'http' | 'transport', extra: Record<string, string>) =>
+    Object.fromEntries(
+      Object.entries({ enabled: 'true', ...files, supported_protocols: 'TLSv1.3,TLSv1.2', ...extra }).map(([setting, value]) => [`xpack.security.${name}.ssl.${setting}`, value]),
+    );
+  return { ...layer('http', { client_authentication: 'none' }), ...layer('transport', { verification_mode: 'full', client_authentication: 'required' }) };
+}
+
+/**
+ * The health checks: over HTTPS with TLS, verifying the node's certificate with `ca.crt` for the
+ * name `localhost` (which every certificate covers), resolved to the IPv4 loopback the node listens on.
+ */
+function healthChecks(tls: boolean): Pick<HealthCheck, 'command' | 'liveCommand'> {
+  const curl = tls ? `curl --cacert ${TLS_DIRECTORY}/${TLS_FILES.ca} --resolve localhost:9200:127.0.0.1` : 'curl';
+  const node = tls ? 'https://localhost:9200' : 'http://127.0.0.1:9200';
+  return {
+    command: ['sh', '-c', `${curl} -fsS --max-time 8 -H @"$ES_MONITOR_AUTH_FILE" "${node}/_cluster/health?local=true&timeout=5s" >/dev/null`],
+    liveCommand: ['sh', '-c', `${curl} -sS --max-time 8 -o /dev/null ${node}/`],
+  };
+}
+
+/** The TLS form of the URLs: https, verified by the client against the CA bundle it is given (the URL names none). */
+const CONNECTION_TLS: ConnectionTls = { scheme: 'https' };
 
 /** Elastic's value for Elasticsearch 8.16 and later (262144 before). */
 export const MAX_MAP_COUNT = '1048576';
@@ -102,6 +164,7 @@ export const elasticsearch: EngineModule<typeof optionsSchema> = {
         // For the health check only, which reads the file at every check (see healthCheck).
         ES_MONITOR_AUTH_FILE: `${SECRETS_PATH}/monitor-auth`,
         ...mmapEnv,
+        ...tlsSettings(settings.tls),
         // No ES_JAVA_OPTS: Elasticsearch sizes its heap from the container's memory limit (about
         // half of it for a node with the data role) and resizes with the limit; Elastic recommends
         // this automatic sizing over a fixed -Xms/-Xmx.
@@ -124,10 +187,9 @@ export const elasticsearch: EngineModule<typeof optionsSchema> = {
         // The node, not the cluster: it answers an authenticated request from its own state
         // (local=true, no wait_for_status). A red index is an alert, not a reason to take the
         // node out of its Service or to restart it every few minutes, which only makes it worse.
-        command: ['sh', '-c', 'curl -fsS --max-time 8 -H @"$ES_MONITOR_AUTH_FILE" "http://127.0.0.1:9200/_cluster/health?local=true&timeout=5s" >/dev/null'],
-        // Alive: the HTTP layer answers at all (a 401 or 503 while the security index recovers
-        // counts: curl without -f exits 0 on any HTTP reply).
-        liveCommand: ['sh', '-c', 'curl -sS --max-time 8 -o /dev/null http://127.0.0.1:9200/'],
+        // Alive (liveCommand): the HTTP layer answers at all (a 401 or 503 while the security
+        // index recovers counts: curl without -f exits 0 on any HTTP reply).
+        ...healthChecks(settings.tls),
         intervalSeconds: 15,
         timeoutSeconds: 10,
         failureThreshold: 5,
@@ -136,9 +198,10 @@ export const elasticsearch: EngineModule<typeof optionsSchema> = {
       },
       // Time to flush and close shards cleanly.
       terminationGracePeriodSeconds: 120,
-      appConnection: { scheme: 'http', username: 'allixios_app', passwordSecret: 'app-password' },
-      adminConnection: { scheme: 'http', username: 'elastic', passwordSecret: 'elastic-password' },
+      appConnection: { scheme: 'http', username: 'allixios_app', passwordSecret: 'app-password', tls: CONNECTION_TLS },
+      adminConnection: { scheme: 'http', username: 'elastic', passwordSecret: 'elastic-password', tls: CONNECTION_TLS },
       nodeSysctls,
+      ...(settings.tls ? { tls: TLS } : {}),
     };
   },
 };

@@ -202,7 +202,14 @@ export class KubernetesEngine extends pulumi.ComponentResource {
       }),
       resources: spec.resources,
       ...probes(spec),
-      ...(spec.tls ? { readinessProbe: { ...probes(spec).readinessProbe, exec: { command: readinessWithReload(spec.healthCheck.command, spec.tls) } } } : {}),
+      ...(spec.tls?.reload
+        ? {
+            readinessProbe: {
+              ...probes(spec).readinessProbe,
+              exec: { command: readinessWithReload(spec.healthCheck.command, { directory: spec.tls.directory, reload: spec.tls.reload }) },
+            },
+          }
+        : {}),
       securityContext: {
         runAsNonRoot: true,
         runAsUser: spec.runAs.user,
@@ -219,12 +226,9 @@ export class KubernetesEngine extends pulumi.ComponentResource {
         ...scratchMounts,
         ...(spec.sharedMemory ? [{ name: SHARED_MEMORY_VOLUME, mountPath: '/dev/shm' }] : []),
         // The certificate's Secret as a whole directory, so the kubelet refreshes a renewal in place.
-        ...(spec.tls
-          ? [
-              { name: TLS_VOLUME, mountPath: spec.tls.directory, readOnly: true },
-              { name: TLS_RELOAD_VOLUME, mountPath: RELOAD_STATE_DIRECTORY },
-            ]
-          : []),
+        ...(spec.tls ? [{ name: TLS_VOLUME, mountPath: spec.tls.directory, readOnly: true }] : []),
+        // Where the readiness check records the certificate last reloaded; none for an engine that watches its files.
+        ...(spec.tls?.reload ? [{ name: TLS_RELOAD_VOLUME, mountPath: RELOAD_STATE_DIRECTORY }] : []),
       ],
     };
 
@@ -236,13 +240,9 @@ export class KubernetesEngine extends pulumi.ComponentResource {
       })),
       ...spec.scratchPaths.map((_path, index) => ({ name: scratchVolumeName(index), emptyDir: {} })),
       ...(spec.sharedMemory ? [{ name: SHARED_MEMORY_VOLUME, emptyDir: { medium: 'Memory', sizeLimit: spec.sharedMemory } }] : []),
-      ...(spec.tls
-        ? [
-            // Readable by the engine's group (fsGroup) only: PostgreSQL refuses a key others may read.
-            { name: TLS_VOLUME, secret: { secretName: certificateName(spec.name), defaultMode: 0o440 } },
-            { name: TLS_RELOAD_VOLUME, emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } },
-          ]
-        : []),
+      // Readable by the engine's group (fsGroup) only: PostgreSQL refuses a key others may read.
+      ...(spec.tls ? [{ name: TLS_VOLUME, secret: { secretName: certificateName(spec.name), defaultMode: 0o440 } }] : []),
+      ...(spec.tls?.reload ? [{ name: TLS_RELOAD_VOLUME, emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } }] : []),
     ];
 
     const replicated = spec.replicas > 1;

@@ -150,9 +150,10 @@ const shellQuote = (word: string) => `'${word.replaceAll("'", `'\\''`)}'`;
  * loaded last, runs the engine's reload command when they differ, then runs the check itself. A
  * renewal therefore reaches the engine within a readiness period of the kubelet's refresh,
  * without a sidecar or a restart. The first check after a start reloads once (harmless); a
- * failed reload is tried again at the next check.
+ * failed reload is tried again at the next check. Only for an engine with a reload command: one
+ * that watches its own files (Elasticsearch) keeps its plain readiness check.
  */
-export function readinessWithReload(check: string[], tls: TlsSpec, stateDirectory = RELOAD_STATE_DIRECTORY): string[] {
+export function readinessWithReload(check: string[], tls: Pick<Required<TlsSpec>, 'directory' | 'reload'>, stateDirectory = RELOAD_STATE_DIRECTORY): string[] {
   const certificate = `${tls.directory}/${TLS_FILES.certificate}`;
   const state = `${stateDirectory}/loaded`;
   const script = [

@@ -39,6 +39,33 @@ const MACHINE_LEARNING = `${DOCS}/reference/elasticsearch/configuration-referenc
 const GEOIP = `${DOCS}/reference/enrich-processor/geoip-processor`;
 const STORE = `${DOCS}/reference/elasticsearch/index-settings/store`;
 
+/** "HTTP TLS/SSL settings" and "Transport TLS/SSL settings" of the security settings page. */
+const HTTP_TLS = `${SECURITY}#http-tls-ssl-settings`;
+const TRANSPORT_TLS = `${SECURITY}#transport-tls-ssl-settings`;
+/** A PEM file under the config directory, the only place Elasticsearch may read SSL files from. */
+const isConfigFile: ValueCheck = (value) => typeof value === 'string' && value.startsWith('/usr/share/elasticsearch/config/');
+/** supported_protocols: a comma-separated list of the protocol names the page lists. */
+const isProtocolList: ValueCheck = (value) => typeof value === 'string' && value.split(',').every((protocol) => ['TLSv1.3', 'TLSv1.2', 'TLSv1.1', 'TLSv1'].includes(protocol));
+
+/**
+ * The PEM-file settings of one TLS layer (`xpack.security.<layer>.ssl.*`), from the page's lists
+ * "HTTP TLS/SSL settings" / "Transport TLS/SSL settings" and "PEM encoded files": enabled,
+ * supported_protocols, client_authentication (required, optional, none), verification_mode (full,
+ * certificate, none), key, certificate, certificate_authorities.
+ */
+function tlsLayerSettings(layer: 'http' | 'transport', documentedAt: string): Record<string, { documentedAt: string; check: ValueCheck }> {
+  const checks: Record<string, ValueCheck> = {
+    enabled: isBoolean,
+    supported_protocols: isProtocolList,
+    client_authentication: oneOf('required', 'optional', 'none'),
+    verification_mode: oneOf('full', 'certificate', 'none'),
+    key: isConfigFile,
+    certificate: isConfigFile,
+    certificate_authorities: isConfigFile,
+  };
+  return Object.fromEntries(Object.entries(checks).map(([setting, check]) => [`xpack.security.${layer}.ssl.${setting}`, { documentedAt, check }]));
+}
+
 /**
  * The Elasticsearch settings this project uses, each with the page that documents it and a check
  * of its value. Not every setting Elasticsearch has: add one here, from its page, before using it.
@@ -54,8 +81,8 @@ const ELASTICSEARCH_SETTINGS: Record<string, { documentedAt: string; check: Valu
   'action.destructive_requires_name': { documentedAt: INDEX_MANAGEMENT, check: isBoolean },
   'xpack.security.enabled': { documentedAt: SECURITY, check: isBoolean },
   'xpack.security.autoconfiguration.enabled': { documentedAt: SECURITY, check: isBoolean },
-  'xpack.security.http.ssl.enabled': { documentedAt: SECURITY, check: isBoolean },
-  'xpack.security.transport.ssl.enabled': { documentedAt: SECURITY, check: isBoolean },
+  ...tlsLayerSettings('http', HTTP_TLS),
+  ...tlsLayerSettings('transport', TRANSPORT_TLS),
   'xpack.ml.enabled': { documentedAt: MACHINE_LEARNING, check: isBoolean },
   'ingest.geoip.downloader.enabled': { documentedAt: GEOIP, check: isBoolean },
   'node.store.allow_mmap': { documentedAt: STORE, check: isBoolean },
@@ -261,7 +288,8 @@ describe('config/elasticsearch.yml', () => {
     expect(settingErrors(settings)).toEqual([]);
   });
 
-  it('runs one secured node: HTTP on the network without TLS, transport on loopback', () => {
+  it('runs one secured node: HTTP on the network, transport on loopback, TLS left to the description', () => {
+    expect(Object.keys(settings).filter((name) => name.includes('.ssl.'))).toEqual([]);
     expect(settings).toMatchObject({
       'cluster.name': 'allixios',
       'node.name': '${HOSTNAME}',
@@ -273,8 +301,6 @@ describe('config/elasticsearch.yml', () => {
       'action.destructive_requires_name': true,
       'xpack.security.enabled': true,
       'xpack.security.autoconfiguration.enabled': false,
-      'xpack.security.http.ssl.enabled': false,
-      'xpack.security.transport.ssl.enabled': false,
     });
   });
 
@@ -420,5 +446,62 @@ describe('the engine description', () => {
       adminConnection: { scheme: 'http', username: 'elastic', passwordSecret: 'elastic-password' },
     });
     expect(elasticsearch.urlVariable).toBe('ELASTICSEARCH_URL');
+  });
+});
+
+describe('TLS (allixios:tls)', () => {
+  const tlsSpec = describeWithDefaults(elasticsearch, 'prod', { tls: true });
+  const plainSpec = describeWithDefaults(elasticsearch, 'prod', { tls: false });
+  const settingsOf = (spec: EngineSpec) => Object.fromEntries(Object.entries(spec.env).filter(([name]) => DOCKER_SETTING_VARIABLE.test(name)));
+
+  it('passes only documented TLS settings, with accepted values, on and off', () => {
+    expect(settingErrors(settingsOf(tlsSpec))).toEqual([]);
+    expect(settingErrors(settingsOf(plainSpec))).toEqual([]);
+    // And the checker refuses a misspelled TLS setting and a path outside the config directory
+    expect(settingErrors({ 'xpack.security.http.ssl.certficate': '/usr/share/elasticsearch/config/tls/tls.crt', 'xpack.security.http.ssl.key': '/etc/tls.key' })).toEqual([
+      'xpack.security.http.ssl.certficate: not a setting this test knows (add it with the page that documents it)',
+      `xpack.security.http.ssl.key: unexpected value "/etc/tls.key" (see ${HTTP_TLS})`,
+    ]);
+  });
+
+  it('serves HTTP and transport over TLS from the mounted PEM files, transport verifying its peers fully', () => {
+    expect(settingsOf(tlsSpec)).toMatchObject({
+      'xpack.security.http.ssl.enabled': 'true',
+      'xpack.security.http.ssl.certificate': '/usr/share/elasticsearch/config/tls/tls.crt',
+      'xpack.security.http.ssl.key': '/usr/share/elasticsearch/config/tls/tls.key',
+      'xpack.security.http.ssl.certificate_authorities': '/usr/share/elasticsearch/config/tls/ca.crt',
+      'xpack.security.http.ssl.client_authentication': 'none',
+      'xpack.security.http.ssl.supported_protocols': 'TLSv1.3,TLSv1.2',
+      'xpack.security.transport.ssl.enabled': 'true',
+      'xpack.security.transport.ssl.certificate': '/usr/share/elasticsearch/config/tls/tls.crt',
+      'xpack.security.transport.ssl.key': '/usr/share/elasticsearch/config/tls/tls.key',
+      'xpack.security.transport.ssl.certificate_authorities': '/usr/share/elasticsearch/config/tls/ca.crt',
+      'xpack.security.transport.ssl.verification_mode': 'full',
+    });
+    expect(tlsSpec.tls).toEqual({ directory: '/usr/share/elasticsearch/config/tls' });
+    // Elasticsearch reloads the files itself: no reload command for the targets to run
+    expect(tlsSpec.tls?.reload).toBeUndefined();
+  });
+
+  it('without TLS turns both layers off explicitly and keeps HTTP health checks', () => {
+    expect(settingsOf(plainSpec)).toMatchObject({ 'xpack.security.http.ssl.enabled': 'false', 'xpack.security.transport.ssl.enabled': 'false' });
+    expect(Object.keys(settingsOf(plainSpec)).filter((name) => name.includes('.ssl.'))).toHaveLength(2);
+    expect(plainSpec.tls).toBeUndefined();
+    expect(plainSpec.healthCheck.command.join(' ')).toContain('"http://127.0.0.1:9200/_cluster/health');
+  });
+
+  it('checks health over HTTPS, verifying the certificate with ca.crt for localhost', () => {
+    for (const command of [tlsSpec.healthCheck.command, tlsSpec.healthCheck.liveCommand!]) {
+      const line = command.join(' ');
+      expect(line).toContain('curl --cacert /usr/share/elasticsearch/config/tls/ca.crt --resolve localhost:9200:127.0.0.1 ');
+      expect(line).toContain('https://localhost:9200/');
+      expect(line).not.toMatch(/ -k | --insecure|http:\/\//);
+    }
+    expect(tlsSpec.healthCheck.command.join(' ')).toContain('-H @"$ES_MONITOR_AUTH_FILE" "https://localhost:9200/_cluster/health?local=true&timeout=5s"');
+  });
+
+  it('connects over https, with no CA in the URL (the client is given it)', () => {
+    expect(tlsSpec.appConnection.tls).toEqual({ scheme: 'https' });
+    expect(tlsSpec.adminConnection.tls).toEqual({ scheme: 'https' });
   });
 });

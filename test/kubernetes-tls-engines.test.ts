@@ -1,0 +1,78 @@
+/**
+ * TLS of MongoDB, Elasticsearch and ClickHouse as the targets render them under mocks (the prod
+ * stack, TLS on by default; the dev stack with `allixios:tls: true`): the Certificate, the mounted
+ * Secret, the readiness check (wrapped only for an engine with a reload command), the Services'
+ * ports and the URLs in their TLS form, and no private key anywhere in the render.
+ */
+import { beforeAll, describe, expect, it } from 'vitest';
+import { redactSecrets, unwrapSecrets } from '../stacks/render/mocks.ts';
+import { evaluate, evaluateStack, ofType, unwrap, type Evaluation } from './support/pulumi.ts';
+
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- test access to rendered objects
+
+const kubernetesObjects = (evaluation: Evaluation, kind: string) =>
+  evaluation.resources.filter((resource) => resource.type.startsWith('kubernetes:') && resource.inputs.kind === kind).map((resource) => resource.inputs as Json);
+const forEngine = (evaluation: Evaluation, kind: string, engine: string) =>
+  kubernetesObjects(evaluation, kind).filter((object) => object.metadata.labels?.['app.kubernetes.io/name'] === engine);
+const podSpecOf = (evaluation: Evaluation, engine: string) => forEngine(evaluation, 'StatefulSet', engine)[0]!.spec.template.spec as Json;
+
+let prod: Evaluation;
+let dev: Evaluation;
+beforeAll(async () => {
+  prod = await evaluateStack('prod');
+  dev = await evaluate({ environment: 'dev', tls: true }, 'dev');
+});
+
+describe('Elasticsearch on a TLS stack', () => {
+  it('gets a Certificate covering its Services, mounted whole under its config directory', () => {
+    const certificate = ofType(prod, 'kubernetes:cert-manager.io/v1:Certificate').find((resource) => resource.inputs.metadata.name === 'elasticsearch-tls')!;
+    expect(certificate.inputs.spec.dnsNames).toEqual(expect.arrayContaining(['elasticsearch.allixios-prod.svc', 'elasticsearch-headless.allixios-prod.svc', 'localhost']));
+    const podSpec = podSpecOf(prod, 'elasticsearch');
+    const volume = (podSpec.volumes as Json[]).find((candidate) => candidate.secret?.secretName === 'elasticsearch-tls')!;
+    expect((podSpec.containers[0].volumeMounts as Json[]).find((mount) => mount.name === volume.name)).toEqual({
+      name: volume.name,
+      mountPath: '/usr/share/elasticsearch/config/tls',
+      readOnly: true,
+    });
+  });
+
+  it('keeps its own readiness check and no reload state: it reloads the files it watches itself', () => {
+    const podSpec = podSpecOf(prod, 'elasticsearch');
+    const readiness = podSpec.containers[0].readinessProbe.exec.command as string[];
+    expect(readiness[0]).toBe('sh');
+    expect(readiness.join(' ')).toContain('--cacert /usr/share/elasticsearch/config/tls/ca.crt');
+    expect(readiness.join(' ')).not.toContain('cksum');
+    expect((podSpec.volumes as Json[]).map((volume) => volume.name)).not.toContain('tls-reload');
+    // PostgreSQL, which has a reload command, keeps its wrapper (the contrast that makes this test fail without the change)
+    expect((podSpecOf(prod, 'postgresql').containers[0].readinessProbe.exec.command as string[]).join(' ')).toContain('cksum');
+  });
+
+  it('turns HTTP and transport TLS on in the container and serves https URLs', async () => {
+    const env = Object.fromEntries((podSpecOf(prod, 'elasticsearch').containers[0].env as Json[]).map((entry) => [entry.name, entry.value]));
+    expect([env['xpack.security.http.ssl.enabled'], env['xpack.security.transport.ssl.enabled']]).toEqual(['true', 'true']);
+    expect(new URL(await unwrap(prod.outputs.urls.ELASTICSEARCH_URL!)).protocol).toBe('https:');
+    const job = kubernetesObjects(prod, 'Job')[0]!;
+    const jobEnv = job.spec.template.spec.containers[0].env as Json[];
+    expect(new URL(jobEnv.find((entry) => entry.name === 'ELASTICSEARCH_URL')!.value).protocol).toBe('https:');
+  });
+
+  it('on Docker gets certificate, key and CA uploaded into its TLS directory, the key secret', () => {
+    const container = ofType(dev, 'docker:index/container:Container').find((resource) => resource.name === 'allixios-elasticsearch-container')!;
+    const uploads = unwrapSecrets(container.inputs.uploads) as Array<Record<string, string>>;
+    expect(uploads.filter((upload) => upload.file!.startsWith('/usr/share/elasticsearch/config/tls/')).map((upload) => [upload.file, upload.permissions])).toEqual([
+      ['/usr/share/elasticsearch/config/tls/tls.crt', '0444'],
+      ['/usr/share/elasticsearch/config/tls/tls.key', '0400'],
+      ['/usr/share/elasticsearch/config/tls/ca.crt', '0444'],
+    ]);
+  });
+});
+
+describe('the render of TLS stacks', () => {
+  it('holds no private key once secrets are redacted', () => {
+    for (const evaluation of [prod, dev]) {
+      for (const resource of evaluation.resources) {
+        expect(JSON.stringify(redactSecrets(resource.inputs, '<redacted>')), resource.name).not.toContain('PRIVATE KEY');
+      }
+    }
+  });
+});
