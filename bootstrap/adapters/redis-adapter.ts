@@ -9,7 +9,9 @@
  * killed bootstrap blocks others for at most one lease period. Redis judges the expiry itself.
  */
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
+import { readFileSync } from 'node:fs';
+import { Redis, type RedisOptions } from 'ioredis';
+import { CONNECTION_TLS } from '../../databases/redis/index.ts';
 import type { Adapter, AdapterOptions, Change, Login } from '../contract.ts';
 import { BootstrapError, toError } from '../errors.ts';
 import { Lease, type LeaseStore } from '../lease.ts';
@@ -25,6 +27,38 @@ const DEFAULT_PORT = 6379;
 const RENEW_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end`;
 /** Deletes the lease only if it is still this holder's. */
 const RELEASE_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
+
+/**
+ * How ioredis connects to `url`: a `rediss:` URL over TLS, verifying the server's chain against
+ * the CA bundle its `tlsCAFile` names (the stack's URLs always name one, `CLIENT_CA_PATH`) and
+ * its host name against the URL's host (Node's default check, which ioredis keeps). ioredis reads
+ * no CA from a URL and would pass the parameter on as an unknown option, so it is taken out of
+ * the URL here. A `rediss:` URL without it trusts Node's built-in CAs (a managed Redis with a
+ * public certificate); a `redis:` URL is plain, and naming a CA file in it is refused rather than
+ * ignored, since the caller evidently expected TLS.
+ */
+export function redisClientTarget(url: string, engine = 'redis'): { url: string; tls?: RedisOptions['tls'] } {
+  const parsed = new URL(url);
+  const parameter = CONNECTION_TLS.caFileParameter!;
+  const caFile = parsed.searchParams.get(parameter);
+  parsed.searchParams.delete(parameter);
+  if (parsed.protocol !== 'rediss:') {
+    if (caFile !== null)
+      throw new BootstrapError(
+        engine,
+        `the URL names a CA file (${parameter}) but its scheme is ${parsed.protocol.slice(0, -1)}, not rediss: a plaintext connection would ignore it`,
+      );
+    return { url };
+  }
+  if (caFile === null) return { url: parsed.toString(), tls: {} };
+  let ca: Buffer;
+  try {
+    ca = readFileSync(caFile);
+  } catch (error) {
+    throw new BootstrapError(engine, `cannot read the CA bundle ${caFile} that the URL's ${parameter} names: ${toError(error).message}`, { cause: error });
+  }
+  return { url: parsed.toString(), tls: { ca } };
+}
 
 /** Network errors that mean "not ready yet": retried until the readiness timeout. */
 const TRANSIENT_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN', 'EPIPE']);
@@ -123,7 +157,9 @@ export class RedisAdapter implements Adapter<RedisObserved, RedisPayload> {
 
   /** A client for `url` that neither reconnects nor waits on its own: the callers' backoff does. */
   private newClient(url: string): Redis {
-    return new Redis(url, {
+    const target = redisClientTarget(url, this.engine);
+    return new Redis(target.url, {
+      ...(target.tls ? { tls: target.tls } : {}),
       lazyConnect: true,
       connectionName: 'allixios-bootstrap',
       connectTimeout: Math.max(1000, Math.min(5000, this.options.readyTimeoutMs)),

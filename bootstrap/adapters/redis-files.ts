@@ -107,6 +107,18 @@ const NOT_COMPARED: Readonly<Record<string, string>> = {
   // Not a redis.conf line today (index.ts passes --maxmemory from the container's memory limit,
   // which the bootstrap does not know); listed so that moving it into the file is a decision.
   maxmemory: 'set by index.ts from the container memory limit, which the bootstrap does not know',
+  // TLS: not redis.conf lines either (index.ts passes them as arguments on a TLS stack only, see
+  // its tlsArgs), listed so that moving one into a file is a decision. Whether the engine serves
+  // TLS is the stack's choice (allixios:tls), which the bootstrap does not know; the paths are the
+  // mounted certificate's; and CONFIG SET of a file reloads the certificate, which is the renewal
+  // command's job (databases/redis/index.ts, TLS_RELOAD_COMMAND), not a repair's.
+  'tls-port': "the stack's choice (allixios:tls), passed by index.ts; changing it could cut off the bootstrap",
+  'tls-cert-file': 'the path of the mounted certificate; setting it reloads the certificate (the renewal command does)',
+  'tls-key-file': 'the path of the mounted key; setting it reloads the certificate (the renewal command does)',
+  'tls-ca-cert-file': 'the path of the mounted CA; setting it reloads the certificate (the renewal command does)',
+  'tls-auth-clients': "the stack's TLS settings, passed by index.ts (passwords authenticate clients)",
+  'tls-replication': "the stack's TLS settings, passed by index.ts",
+  'tls-protocols': "the stack's TLS settings, passed by index.ts",
 };
 
 export type PasswordState = 'set' | 'none' | 'nopass';

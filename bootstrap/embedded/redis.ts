@@ -79,8 +79,20 @@ function waitUntilReady(child: ChildProcess, output: () => string): Promise<void
   });
 }
 
+/** What a test adds to the embedded server. */
+export interface EmbeddedRedisOptions {
+  /**
+   * Arguments after the embedded ones (so they win): a test's TLS settings (`--port 0
+   * --tls-port <port> ...`). With a TLS-only server, {@link EmbeddedRedisServer.url}'s plaintext
+   * form does not connect: build the URL in its TLS form from {@link EmbeddedRedisServer.passwords}.
+   */
+  args?: string[];
+  /** The port those arguments serve on (default: a free port the embedded server listens on). */
+  port?: number;
+}
+
 /** Starts a fresh redis-server with `engine`'s files on a free port in a temporary directory. */
-export async function startEmbeddedRedis(engine: RedisCompatible = REDIS): Promise<EmbeddedRedisServer> {
+export async function startEmbeddedRedis(engine: RedisCompatible = REDIS, options: EmbeddedRedisOptions = {}): Promise<EmbeddedRedisServer> {
   const version = requireRedisServer();
   const { module } = engine;
   const template = readEngineFile(module, engine.files.acl);
@@ -94,12 +106,25 @@ export async function startEmbeddedRedis(engine: RedisCompatible = REDIS): Promi
   const aclFile = join(workDir, 'users.acl');
   const usersAcl = renderSecretFile(template, secrets, join(module.directory, engine.files.acl).replace(`${displayRoot(module.directory)}/`, ''));
   await writeFile(aclFile, usersAcl, { mode: 0o600 });
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
 
   let log = '';
   const child = spawn(
     'redis-server',
-    [join(module.directory, engine.files.config), '--port', String(port), '--bind', '127.0.0.1', '--dir', dataDir, '--aclfile', aclFile, '--daemonize', 'no'],
+    [
+      join(module.directory, engine.files.config),
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      dataDir,
+      '--aclfile',
+      aclFile,
+      '--daemonize',
+      'no',
+      ...(options.args ?? []),
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   child.stdout.on('data', (chunk: Buffer) => (log += chunk.toString()));

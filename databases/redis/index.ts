@@ -7,7 +7,7 @@
  * password hashes) and mounted as a secret; nobody connects as the default user.
  */
 import { z } from 'zod';
-import { memoryBytes, moduleDirectory, type EngineModule, type EngineDescription } from '../engine.ts';
+import { memoryBytes, moduleDirectory, TLS_FILES, type ConnectionTls, type EngineModule, type EngineDescription, type TlsSpec } from '../engine.ts';
 
 /** The variable that hands the bootstrap the rendered users.acl (digests, never passwords). */
 export const USERS_ACL_VARIABLE = 'REDIS_USERS_ACL';
@@ -52,6 +52,75 @@ const SECRETS_PATH = '/etc/redis/secrets';
  */
 const REDIS_PING = 'REDISCLI_AUTH="$(cat "$REDIS_MONITOR_PASSWORD_FILE")" redis-cli --no-auth-warning --user allixios_monitor ping 2>&1';
 
+/** Where the server's certificate, key and CA are mounted when the stack serves TLS. */
+export const TLS_DIRECTORY = '/etc/redis/tls';
+
+/**
+ * The admin's password, a secret file mounted only on a TLS stack: the certificate reload runs
+ * CONFIG SET, which in users.acl only allixios_admin may (allixios_monitor has PING/INFO/SLOWLOG/
+ * LATENCY, allixios_app has no @admin). Whoever can exec into the Redis container can read the
+ * AOF and snapshot, every key, already, so the file gives such a person little more.
+ */
+const ADMIN_PASSWORD_PATH = `${SECRETS_PATH}/admin-password`;
+
+/**
+ * The server's TLS settings, as arguments after redis.conf (the last value of a directive wins):
+ * TLS only (`port 0` closes the plaintext listener), on the engine's one port. They exist only on
+ * a TLS stack, so redis.conf stays as it is for the others, and the bootstrap, which compares
+ * redis.conf, never sees them (`bootstrap/adapters/redis-files.ts` classifies them anyway).
+ *
+ * - `tls-auth-clients no`: clients prove an ACL password, not a client certificate.
+ * - `tls-replication yes`: a replica, once there is one, connects over TLS as well.
+ * - `tls-ca-cert-file`: Redis requires a CA once replication is over TLS (it is the trust for
+ *   the replica's connection to its primary, and for client certificates, which none sends).
+ * - `tls-protocols`: TLS 1.2 and 1.3 only, stated because it is relied on.
+ */
+export function tlsArgs(directory = TLS_DIRECTORY): string[] {
+  return [
+    ['--port', '0'],
+    ['--tls-port', '6379'],
+    ['--tls-cert-file', `${directory}/${TLS_FILES.certificate}`],
+    ['--tls-key-file', `${directory}/${TLS_FILES.key}`],
+    ['--tls-ca-cert-file', `${directory}/${TLS_FILES.ca}`],
+    ['--tls-auth-clients', 'no'],
+    ['--tls-replication', 'yes'],
+    ['--tls-protocols', 'TLSv1.2 TLSv1.3'],
+  ].flat();
+}
+
+/**
+ * redis-cli over TLS to the server in the same container, verifying its certificate with the
+ * mounted CA. `-h localhost`: the certificates of both targets name `localhost`, not always 127.0.0.1.
+ */
+const REDIS_CLI_TLS = `redis-cli --tls --cacert ${TLS_DIRECTORY}/${TLS_FILES.ca} -h localhost`;
+
+/** The health check's PING over TLS (see {@link REDIS_PING}). */
+const REDIS_PING_TLS = REDIS_PING.replace('redis-cli ', `${REDIS_CLI_TLS} `);
+
+/**
+ * Redis (6.2 and later) reloads its certificate, key and CA when any TLS file setting is set,
+ * to the same path too (they are "volatile" configs, applied even when unchanged); open
+ * connections keep their session. As allixios_admin, its password read from the mounted file at
+ * each run (a rotated one is used as soon as the kubelet refreshed it), passed through
+ * REDISCLI_AUTH, never the command line. redis-cli prints the reply and exits 0 even on an error
+ * reply, so the `OK` is checked: the Kubernetes target records a reload as done only if it succeeded.
+ */
+export const TLS_RELOAD_COMMAND = [
+  'sh',
+  '-c',
+  `REDISCLI_AUTH="$(cat "$REDIS_ADMIN_PASSWORD_FILE")" ${REDIS_CLI_TLS} --no-auth-warning --user allixios_admin CONFIG SET tls-cert-file ${TLS_DIRECTORY}/${TLS_FILES.certificate} 2>&1 | grep -qx OK`,
+];
+
+const TLS: TlsSpec = { directory: TLS_DIRECTORY, reload: { command: TLS_RELOAD_COMMAND } };
+
+/**
+ * The TLS form of the platform's and the bootstrap's URLs: `rediss://`, and the CA bundle's path
+ * in `tlsCAFile` (the name MongoDB's URLs use). ioredis reads no CA from a URL, so the client
+ * reads that file into `tls: { ca }` (`bootstrap/adapters/redis-adapter.ts`, README "TLS"); the
+ * URL names it so that one string says everything a client needs, as PostgreSQL's `sslrootcert`.
+ */
+export const CONNECTION_TLS: ConnectionTls = { scheme: 'rediss', caFileParameter: 'tlsCAFile' };
+
 export const redis: EngineModule<typeof optionsSchema> = {
   name: 'redis',
   displayName: 'Redis',
@@ -86,23 +155,28 @@ export const redis: EngineModule<typeof optionsSchema> = {
         '--dir',
         DATA_PATH,
         ...maxmemoryArgs(settings.resources.limits.memory, settings.options.maxmemoryRatio),
+        ...(settings.tls ? tlsArgs() : []),
       ],
       env: {
         // Only the health check reads it (see REDIS_PING).
         REDIS_MONITOR_PASSWORD_FILE: `${SECRETS_PATH}/monitor-password`,
+        // Only the certificate reload reads it (see TLS_RELOAD_COMMAND).
+        ...(settings.tls ? { REDIS_ADMIN_PASSWORD_FILE: ADMIN_PASSWORD_PATH } : {}),
       },
       configFiles: [{ source: 'config/redis.conf', mountPath: '/etc/redis/redis.conf' }],
       secretFiles: [
         // Both ACL passwords of a user while a rotation keeps the previous one (README "Rotating a password").
         { source: 'config/users.acl', mountPath: `${SECRETS_PATH}/users.acl`, bootstrapVariable: USERS_ACL_VARIABLE },
         { source: 'config/monitor-password', mountPath: `${SECRETS_PATH}/monitor-password` },
+        // Only for the certificate reload (TLS_RELOAD_COMMAND).
+        ...(settings.tls ? [{ source: 'config/admin-password', mountPath: ADMIN_PASSWORD_PATH }] : []),
       ],
       healthCheck: {
         // The password goes through the environment so it never shows in the process list.
-        command: ['sh', '-c', `${REDIS_PING} | grep -q '^PONG'`],
+        command: ['sh', '-c', `${settings.tls ? REDIS_PING_TLS : REDIS_PING} | grep -q '^PONG'`],
         // While Redis loads a large AOF or snapshot it answers PING with -LOADING: alive, not
         // ready. Only no answer at all (or another error) counts as dead.
-        liveCommand: ['sh', '-c', `${REDIS_PING} | grep -qE '^(PONG|LOADING)'`],
+        liveCommand: ['sh', '-c', `${settings.tls ? REDIS_PING_TLS : REDIS_PING} | grep -qE '^(PONG|LOADING)'`],
         intervalSeconds: 10,
         timeoutSeconds: 5,
         failureThreshold: 6,
@@ -113,13 +187,14 @@ export const redis: EngineModule<typeof optionsSchema> = {
       // last second) and writes a final snapshot; if a large snapshot is cut short, the AOF
       // still restores everything.
       terminationGracePeriodSeconds: 30,
-      appConnection: { scheme: 'redis', username: 'allixios_app', passwordSecret: 'app-password', path: '/0' },
-      adminConnection: { scheme: 'redis', username: 'allixios_admin', passwordSecret: 'admin-password', path: '/0' },
+      appConnection: { scheme: 'redis', username: 'allixios_app', passwordSecret: 'app-password', path: '/0', tls: CONNECTION_TLS },
+      adminConnection: { scheme: 'redis', username: 'allixios_admin', passwordSecret: 'admin-password', path: '/0', tls: CONNECTION_TLS },
       // The snapshot and AOF-rewrite forks want `vm.overcommit_memory=1` on the node (Redis warns
       // at start without it). It is node-wide, so it is not set from a privileged pod here: that
       // would change every workload on the node and take the namespace out of the `restricted`
       // Pod Security level. It is a documented node prerequisite (README.md).
       nodeSysctls: [],
+      ...(settings.tls ? { tls: TLS } : {}),
     };
   },
 };
