@@ -116,8 +116,9 @@ const TLS: TlsSpec = { directory: TLS_DIRECTORY, reload: { command: TLS_RELOAD_C
 /**
  * The TLS form of the platform's and the bootstrap's URLs: `rediss://`, and the CA bundle's path
  * in `tlsCAFile` (the name MongoDB's URLs use). ioredis reads no CA from a URL, so the client
- * reads that file into `tls: { ca }` (`bootstrap/adapters/redis-adapter.ts`, README "TLS"); the
- * URL names it so that one string says everything a client needs, as PostgreSQL's `sslrootcert`.
+ * reads that file into `tls: { ca }` (`bootstrap/adapters/redis-adapter.ts`, and the TLS section
+ * of this folder's README); the URL names it so that one string says everything a client needs,
+ * as PostgreSQL's `sslrootcert`.
  */
 export const CONNECTION_TLS: ConnectionTls = { scheme: 'rediss', caFileParameter: 'tlsCAFile' };
 
