@@ -14,6 +14,10 @@ const kubernetesObjects = (evaluation: Evaluation, kind: string) =>
   evaluation.resources.filter((resource) => resource.type.startsWith('kubernetes:') && resource.inputs.kind === kind).map((resource) => resource.inputs as Json);
 const forEngine = (evaluation: Evaluation, kind: string, engine: string) =>
   kubernetesObjects(evaluation, kind).filter((object) => object.metadata.labels?.['app.kubernetes.io/name'] === engine);
+const certificateOf = (evaluation: Evaluation, engine: string) =>
+  ofType(evaluation, 'kubernetes:cert-manager.io/v1:Certificate')
+    .map((resource) => resource.inputs as Json)
+    .find((certificate) => certificate.metadata.name === `${engine}-tls`)!;
 const podSpecOf = (evaluation: Evaluation, engine: string) => forEngine(evaluation, 'StatefulSet', engine)[0]!.spec.template.spec as Json;
 
 let prod: Evaluation;
@@ -25,8 +29,8 @@ beforeAll(async () => {
 
 describe('Elasticsearch on a TLS stack', () => {
   it('gets a Certificate covering its Services, mounted whole under its config directory', () => {
-    const certificate = ofType(prod, 'kubernetes:cert-manager.io/v1:Certificate').find((resource) => resource.inputs.metadata.name === 'elasticsearch-tls')!;
-    expect(certificate.inputs.spec.dnsNames).toEqual(expect.arrayContaining(['elasticsearch.allixios-prod.svc', 'elasticsearch-headless.allixios-prod.svc', 'localhost']));
+    const certificate = certificateOf(prod, 'elasticsearch');
+    expect(certificate.spec.dnsNames).toEqual(expect.arrayContaining(['elasticsearch.allixios-prod.svc', 'elasticsearch-headless.allixios-prod.svc', 'localhost']));
     const podSpec = podSpecOf(prod, 'elasticsearch');
     const volume = (podSpec.volumes as Json[]).find((candidate) => candidate.secret?.secretName === 'elasticsearch-tls')!;
     expect((podSpec.containers[0].volumeMounts as Json[]).find((mount) => mount.name === volume.name)).toEqual({
