@@ -42,6 +42,16 @@ export function looksLikeSecretName(name: string): boolean {
  * official images read the secret from the file it names), `PASSWORD_ENCRYPTION` or `TOKEN_TTL`:
  * settings about a secret, not the secret.
  */
+/**
+ * A value that names a key or certificate file (at least one directory, then `<name>.key`, `.pem`
+ * or `.crt`): Elasticsearch's `xpack.security.http.ssl.key` is set to where the key lies, not to
+ * the key. A generated password does not look like this; a PEM body (`-----BEGIN`), a bare word
+ * or a path without a key file's extension still counts as a value.
+ */
+export function namesKeyFile(value: string): boolean {
+  return /^(?:\/|\.{1,2}\/)?(?:[\w-]+\/)+[\w.-]+\.(?:key|pem|crt)$/.test(value);
+}
+
 export function looksLikeSecretVariable(name: string): boolean {
   return isSecretWord(words(name).at(-1) ?? '', SECRET_LAST_WORDS);
 }

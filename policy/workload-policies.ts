@@ -13,7 +13,7 @@ import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 import { validateResourceOfType, type ResourceValidationArgs, type ResourceValidationPolicy } from '@pulumi/policy';
 import { everyContainer, hasDatabaseLabel, isDatabaseObject, NOT_A_DATABASE, runningContainers, subject, validateDatabaseWorkloads, workloadOf } from './scope.ts';
-import { literalCredentials, looksLikeSecretName, looksLikeSecretVariable, PEM_PRIVATE_KEY } from './secrets.ts';
+import { literalCredentials, looksLikeSecretName, looksLikeSecretVariable, namesKeyFile, PEM_PRIVATE_KEY } from './secrets.ts';
 
 /** Stacks whose data volumes must be protected, unless the policy config says otherwise. */
 export const DEFAULT_PROTECTED_STACKS: readonly string[] = ['prod'];
@@ -130,7 +130,7 @@ export const noSecretEnvValues: ResourceValidationPolicy = {
         if (source === 'secretKeyRef') continue;
         if (source !== undefined) {
           reportViolation(`${who}: container "${container.name}" reads env ${variable.name} from ${source}; use valueFrom.secretKeyRef`);
-        } else if (variable.value !== undefined && variable.value !== '') {
+        } else if (variable.value !== undefined && variable.value !== '' && !namesKeyFile(variable.value)) {
           reportViolation(`${who}: container "${container.name}" sets env ${variable.name} to a plain value; use valueFrom.secretKeyRef`);
         }
       }

@@ -169,7 +169,8 @@ describe('the bootstrap run on Kubernetes (stack prod)', () => {
     const byName = Object.fromEntries(env.map((variable) => [variable.name, variable]));
     expect(byName.REDIS_URL_PREVIOUS_PASSWORD?.valueFrom).toEqual({ secretKeyRef: { name: 'redis-credentials', key: 'previous-admin-password' } });
     expect(byName.DATABASE_URL_PREVIOUS_PASSWORD).toBeUndefined();
-    expect(byName.REDIS_URL_APP?.value).toBe('redis://allixios_app@redis.allixios-prod.svc:6379/0');
+    // prod serves TLS: the application's URL is the verifying one, naming the CA the Job mounts
+    expect(byName.REDIS_URL_APP?.value).toBe('rediss://allixios_app@redis.allixios-prod.svc:6379/0?tlsCAFile=%2Fetc%2Fallixios%2Ftls%2Fca.crt');
     expect(byName.REDIS_URL_APP_PASSWORD?.valueFrom).toEqual({ secretKeyRef: { name: 'redis-credentials', key: 'app-password' } });
     expect(byName.POSTGRES_ROLE_VERIFIERS?.valueFrom).toEqual({ secretKeyRef: { name: 'postgresql-credentials', key: 'initdb.role-verifiers' } });
     expect(byName.MONGODB_USER_PASSWORDS?.valueFrom).toEqual({ secretKeyRef: { name: 'mongodb-credentials', key: 'bootstrap.user-passwords.json' } });

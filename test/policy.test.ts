@@ -391,6 +391,20 @@ describe('database-env-secrets-from-secret', () => {
     ]);
   });
 
+  it('accepts a setting that names a key file, and still refuses a password, a PEM body or a base64 value in its place', async () => {
+    const withKey = (value: string) =>
+      statefulSet((props) => {
+        container(props).env.push({ name: 'xpack.security.http.ssl.key', value });
+      });
+    expect(await violations(noSecretEnvValues, withKey('config/tls/tls.key'))).toEqual([]);
+    expect(await violations(noSecretEnvValues, withKey('/usr/share/elasticsearch/config/tls/tls.key'))).toEqual([]);
+    for (const value of ['hunter2-hunter2', 'tls.key', '-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----', 'Zm9v/YmFy+cXV4=', 'a/b c.key']) {
+      expect(await violations(noSecretEnvValues, withKey(value)), value).toEqual([
+        'StatefulSet "postgresql": container "postgresql" sets env xpack.security.http.ssl.key to a plain value; use valueFrom.secretKeyRef',
+      ]);
+    }
+  });
+
   it('applies to Jobs as well', async () => {
     const job: TestResource = {
       type: JOB,

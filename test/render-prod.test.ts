@@ -48,6 +48,8 @@ describe('offline render of the prod stack', () => {
       'monitor-password': REDACTED,
       'config.users.acl': REDACTED,
       'config.monitor-password': REDACTED,
+      // prod serves TLS: the reload on renewal runs CONFIG SET as allixios_admin, from this file
+      'config.admin-password': REDACTED,
     });
   });
 
