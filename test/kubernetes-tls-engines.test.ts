@@ -71,6 +71,45 @@ describe('Elasticsearch on a TLS stack', () => {
   });
 });
 
+describe('ClickHouse on a TLS stack', () => {
+  it('gets a Certificate covering its Services, mounted whole at the directory config.d/tls.xml names', () => {
+    const certificate = certificateOf(prod, 'clickhouse');
+    expect(certificate.spec.dnsNames).toEqual(expect.arrayContaining(['clickhouse.allixios-prod.svc', 'clickhouse-headless.allixios-prod.svc', 'localhost']));
+    const podSpec = podSpecOf(prod, 'clickhouse');
+    const volume = (podSpec.volumes as Json[]).find((candidate) => candidate.secret?.secretName === 'clickhouse-tls')!;
+    expect((podSpec.containers[0].volumeMounts as Json[]).find((mount) => mount.name === volume.name)).toMatchObject({ mountPath: '/etc/clickhouse-server/tls', readOnly: true });
+  });
+
+  it('checks readiness over HTTPS with the CA and wraps no reload: it watches its certificate files itself', () => {
+    const podSpec = podSpecOf(prod, 'clickhouse');
+    const readiness = (podSpec.containers[0].readinessProbe.exec.command as string[]).join(' ');
+    expect(readiness).toContain('--ca-certificate=/etc/clickhouse-server/tls/ca.crt https://localhost:8443/ping');
+    expect(readiness).not.toContain('cksum');
+  });
+
+  it('exposes only the HTTPS, secure native and metrics ports, and serves https URLs on 8443', async () => {
+    const ports = forEngine(prod, 'Service', 'clickhouse').flatMap((service) => (service.spec.ports as Json[]).map((port) => port.port as number));
+    expect(new Set(ports)).toEqual(new Set([8443, 9440, 9363]));
+    const containerPorts = (podSpecOf(prod, 'clickhouse').containers[0].ports as Json[]).map((port) => port.containerPort as number);
+    expect(containerPorts).toEqual([8443, 9440, 9363]);
+    const url = new URL(await unwrap(prod.outputs.urls.CLICKHOUSE_URL!));
+    expect([url.protocol, url.port]).toEqual(['https:', '8443']);
+    const jobEnv = kubernetesObjects(prod, 'Job')[0]!.spec.template.spec.containers[0].env as Json[];
+    expect(new URL(jobEnv.find((entry) => entry.name === 'CLICKHOUSE_URL')!.value).protocol).toBe('https:');
+  });
+
+  it('on Docker gets certificate, key and CA uploaded into its TLS directory, the key secret, and publishes HTTPS', () => {
+    const container = ofType(dev, 'docker:index/container:Container').find((resource) => resource.name === 'allixios-clickhouse-container')!;
+    const uploads = unwrapSecrets(container.inputs.uploads) as Array<Record<string, string>>;
+    expect(uploads.filter((upload) => upload.file!.startsWith('/etc/clickhouse-server/tls/')).map((upload) => [upload.file, upload.permissions])).toEqual([
+      ['/etc/clickhouse-server/tls/tls.crt', '0444'],
+      ['/etc/clickhouse-server/tls/tls.key', '0400'],
+      ['/etc/clickhouse-server/tls/ca.crt', '0444'],
+    ]);
+    expect(uploads.map((upload) => upload.file)).toContain('/etc/clickhouse-server/config.d/tls.xml');
+  });
+});
+
 describe('the render of TLS stacks', () => {
   it('holds no private key once secrets are redacted', () => {
     for (const evaluation of [prod, dev]) {

@@ -73,7 +73,12 @@ describe('the README', () => {
       const [, , image, url, ports, operations] = rows.find((row) => row[0] === module.displayName)!;
       expect(image).toBe(`\`${spec.image.repository}:${spec.image.tag}\``);
       expect(url).toBe(`\`${module.urlVariable}\``);
-      expect([...ports!.matchAll(/\d+/g)].map(Number)).toEqual(spec.ports.map((port) => port.containerPort));
+      // The ports without TLS, then (where TLS changes them) the ports a TLS stack opens instead.
+      const [plain, withTls] = ports!.split('; with TLS');
+      const numbers = (text: string | undefined) => [...(text ?? '').matchAll(/\d+/g)].map(Number);
+      expect(numbers(plain)).toEqual(spec.ports.map((port) => port.containerPort));
+      const tlsPorts = describeWithDefaults(module, 'prod', { tls: true }).ports.map((port) => port.containerPort);
+      expect(numbers(withTls)).toEqual(tlsPorts.filter((port) => !numbers(plain).includes(port)));
       expect(operations).toContain(`(databases/${module.name}/README.md)`);
     }
   });

@@ -19,6 +19,7 @@ import { hostname } from 'node:os';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
 import { checksum } from '../checksum.ts';
 import { clickhouse } from '../../databases/clickhouse/index.ts';
+import { CLIENT_CA_PATH } from '../../databases/connection.ts';
 import type { AdapterOptions, Change, Login } from '../contract.ts';
 import { BootstrapError, toError } from '../errors.ts';
 import { Lease, type LeaseStore } from '../lease.ts';
@@ -27,6 +28,7 @@ import type { LedgerEntry, PlanStep } from '../plan.ts';
 import { assetStatements } from '../sql-assets.ts';
 import { CLICKHOUSE, type Statement } from '../sql.ts';
 import { notReachable, readiness, retryWithBackoff, sleep, stillNotReachable, TRY_AGAIN } from './backoff.ts';
+import { readClientCa } from './client-ca.ts';
 import { LoginRefused, openWithRotation, urlUser, waitUntilAccepted, type LoginAttempt } from './logins.ts';
 
 const DATABASE = 'allixios_bootstrap';
@@ -67,6 +69,31 @@ const asAttempt = (check: Check): LoginAttempt => (check.accepted ? check : { ac
 /** What the rotation's change does: nothing to the server, it waits for the server's reload. */
 export interface ClickHouseCredentialPayload {
   kind: 'wait';
+}
+
+/** The client's options (the package exports no name for them). */
+type ClientOptions = NonNullable<Parameters<typeof createClient>[0]>;
+
+/**
+ * The client's options for `url`: its server and credentials, and for an `https:` URL the stack's
+ * CA bundle (read from `caFile`), which Node verifies the chain and the host name with (neither
+ * turned off here). The URL carries no CA: ClickHouse's TLS form is its scheme.
+ */
+export function clickhouseClientOptions(url: string, caFile: string = CLIENT_CA_PATH): ClientOptions {
+  const parsed = new URL(url);
+  return {
+    // The bootstrap creates the platform's database itself: it must not be the default.
+    url: `${parsed.protocol}//${parsed.host}`,
+    username: decodeURIComponent(parsed.username) || 'default',
+    password: decodeURIComponent(parsed.password),
+    ...(parsed.protocol === 'https:' ? { tls: { ca_cert: readClientCa('clickhouse', caFile) } } : {}),
+    application: 'allixios-bootstrap',
+    request_timeout: 300_000,
+    // The client logs every failed request: a server not up yet, a password not reloaded yet, a
+    // lease renewal refused during the reload. The adapter handles each and reports what it
+    // gave up on, with the engine's own error: the client's log would only repeat it.
+    log: { level: ClickHouseLogLevel.OFF },
+  };
 }
 
 export interface ClickHouseAdapterOptions extends AdapterOptions {
@@ -119,19 +146,7 @@ export class ClickHouseAdapter implements MigrationAdapter {
 
   /** A client for `url`, with its credentials. */
   private clientFor(url: string): ClickHouseClient {
-    const parsed = new URL(url);
-    return createClient({
-      // The bootstrap creates the platform's database itself: it must not be the default.
-      url: `${parsed.protocol}//${parsed.host}`,
-      username: decodeURIComponent(parsed.username) || 'default',
-      password: decodeURIComponent(parsed.password),
-      application: 'allixios-bootstrap',
-      request_timeout: 300_000,
-      // The client logs every failed request: a server not up yet, a password not reloaded yet, a
-      // lease renewal refused during the reload. The adapter handles each and reports what it
-      // gave up on, with the engine's own error: the client's log would only repeat it.
-      log: { level: ClickHouseLogLevel.OFF },
-    });
+    return createClient(clickhouseClientOptions(url));
   }
 
   /** Which password `connect()` logged in with; `current` again once the server has reloaded its users. */

@@ -13,7 +13,7 @@
  * double the first start for something the bootstrap does idempotently anyway.
  */
 import { z } from 'zod';
-import { memoryBytes, moduleDirectory, type EngineModule, type EngineDescription } from '../engine.ts';
+import { memoryBytes, moduleDirectory, TLS_FILES, type ConnectionTls, type EngineModule, type EngineDescription, type PortSpec, type TlsSpec } from '../engine.ts';
 
 const secrets = [
   { key: 'default-password', description: 'default, the image superuser, reachable from inside the container only (maintenance)' },
@@ -33,6 +33,44 @@ const optionsSchema = z.strictObject({
 /** Per-query memory cap in bytes, read by users.d/allixios.xml through from_env. */
 function queryMaxMemoryBytes(memoryLimit: string, ratio: number): string {
   return String(Math.floor(memoryBytes(memoryLimit) * ratio));
+}
+
+/**
+ * Where the server's certificate, key and CA are mounted when the stack serves TLS; the paths in
+ * config.d/tls.xml name files of this directory.
+ */
+export const TLS_DIRECTORY = '/etc/clickhouse-server/tls';
+
+/**
+ * No reload command: ClickHouse watches the certificate and key files named in config.d
+ * (ClickHouse/ClickHouse#52030, 23.8 and later) and reloads them itself when they change, as it
+ * does its config files. On Kubernetes the kubelet swaps the Secret volume's files, which is such
+ * a change; on Docker a renewed certificate replaces the container.
+ */
+const TLS: TlsSpec = { directory: TLS_DIRECTORY };
+
+/** HTTPS: the URL's TLS form is its scheme; the bootstrap's client gets the CA bundle as bytes. */
+const CONNECTION_TLS: ConnectionTls = { scheme: 'https' };
+
+/**
+ * The listeners: HTTP first, the platform's client (@clickhouse/client) speaks HTTP. On a TLS
+ * stack their TLS counterparts take their place (config.d/tls.xml closes the plaintext ones).
+ */
+function ports(tls: boolean): PortSpec[] {
+  const metrics = { name: 'metrics', containerPort: 9363 };
+  if (tls) return [{ name: 'https', containerPort: 8443 }, { name: 'native-secure', containerPort: 9440 }, metrics];
+  return [{ name: 'http', containerPort: 8123 }, { name: 'native', containerPort: 9000 }, metrics];
+}
+
+/**
+ * /ping answers without authentication once the server accepts queries. The image ships GNU wget
+ * (its entrypoint uses it for the same URL) but not curl. Over TLS, wget verifies the server's
+ * certificate with the mounted CA and the name `localhost`, which the certificates of both targets
+ * carry; `-4` because the server listens on IPv4 only.
+ */
+function pingCommand(tls: boolean): string {
+  if (!tls) return 'wget --no-verbose --tries=1 --spider http://127.0.0.1:8123/ping || exit 1';
+  return `wget -4 --no-verbose --tries=1 --spider --ca-certificate=${TLS_DIRECTORY}/${TLS_FILES.ca} https://localhost:8443/ping || exit 1`;
 }
 
 export const clickhouse: EngineModule<typeof optionsSchema> = {
@@ -55,12 +93,7 @@ export const clickhouse: EngineModule<typeof optionsSchema> = {
   describe(settings): EngineDescription {
     return {
       image: { repository: 'clickhouse/clickhouse-server', tag: settings.version },
-      // HTTP first: the platform's client (@clickhouse/client) speaks HTTP.
-      ports: [
-        { name: 'http', containerPort: 8123 },
-        { name: 'native', containerPort: 9000 },
-        { name: 'metrics', containerPort: 9363 },
-      ],
+      ports: ports(settings.tls),
       dataPath: '/var/lib/clickhouse',
       runAs: { user: 101, group: 101 },
       readOnlyRootFilesystem: true,
@@ -75,14 +108,14 @@ export const clickhouse: EngineModule<typeof optionsSchema> = {
       configFiles: [
         // Takes the place of the image's file of that name; see the comment at the top of the file.
         { source: 'config/config.d/allixios.xml', mountPath: '/etc/clickhouse-server/config.d/docker_related_config.xml' },
+        // HTTPS and secure native only, plaintext ports closed (see the file).
+        ...(settings.tls ? [{ source: 'config/config.d/tls.xml', mountPath: '/etc/clickhouse-server/config.d/tls.xml' }] : []),
       ],
       // The users with the SHA-256 digests of their passwords: a secret file, no password in the
       // environment or on the data volume (see the comment at the top of the file).
       secretFiles: [{ source: 'config/users.d/allixios.xml', mountPath: '/etc/clickhouse-server/users.d/allixios.xml' }],
       healthCheck: {
-        // /ping answers without authentication once the server accepts queries; the image ships
-        // wget (its entrypoint uses it for the same URL) but not curl.
-        command: ['sh', '-c', 'wget --no-verbose --tries=1 --spider http://127.0.0.1:8123/ping || exit 1'],
+        command: ['sh', '-c', pingCommand(settings.tls)],
         intervalSeconds: 10,
         timeoutSeconds: 5,
         failureThreshold: 6,
@@ -90,11 +123,12 @@ export const clickhouse: EngineModule<typeof optionsSchema> = {
         startupSeconds: 180,
       },
       terminationGracePeriodSeconds: 60,
-      appConnection: { scheme: 'http', username: 'allixios_app', passwordSecret: 'app-password', path: '/allixios' },
+      appConnection: { scheme: 'http', username: 'allixios_app', passwordSecret: 'app-password', path: '/allixios', tls: CONNECTION_TLS },
       // No database in the path: the bootstrap creates `allixios`, and a client whose default
       // database does not exist yet fails every query with UNKNOWN_DATABASE.
-      adminConnection: { scheme: 'http', username: 'allixios_admin', passwordSecret: 'admin-password' },
+      adminConnection: { scheme: 'http', username: 'allixios_admin', passwordSecret: 'admin-password', tls: CONNECTION_TLS },
       nodeSysctls: [],
+      ...(settings.tls ? { tls: TLS } : {}),
     };
   },
 };

@@ -18,8 +18,8 @@ import { createClient, type ClickHouseClient } from '@clickhouse/client';
 import { createChdbConnection } from 'chdb/connection';
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clickhouse } from '../../databases/clickhouse/index.ts';
-import { ENVIRONMENTS, type EngineSpec, type EnvValue, type Environment } from '../../databases/engine.ts';
+import { clickhouse, TLS_DIRECTORY } from '../../databases/clickhouse/index.ts';
+import { ENVIRONMENTS, TLS_FILES, type EngineSpec, type EnvValue, type Environment } from '../../databases/engine.ts';
 import { describeWithDefaults } from '../support/engines.ts';
 import { toError } from '../../bootstrap/errors.ts';
 
@@ -191,6 +191,36 @@ const STRUCTURAL_SERVER_ELEMENTS: Record<string, ElementRule> = {
   async postgresql_port(element) {
     return 'remove' in element.attributes || isPort(element.text) ? [] : [`${element.path}: expected remove="remove" or a port, got "${element.text}"`];
   },
+  // The plaintext listeners of the default config.xml may only be removed (a TLS stack); the TLS
+  // ones are ports.
+  async http_port(element) {
+    return 'remove' in element.attributes ? [] : [`${element.path}: expected remove="remove"`];
+  },
+  async tcp_port(element) {
+    return 'remove' in element.attributes ? [] : [`${element.path}: expected remove="remove"`];
+  },
+  async https_port(element) {
+    return isPort(element.text) ? [] : [`${element.path}: expected a port, got "${element.text}"`];
+  },
+  async tcp_port_secure(element) {
+    return isPort(element.text) ? [] : [`${element.path}: expected a port, got "${element.text}"`];
+  },
+  async openSSL(element, catalog) {
+    // openSSL.server.* and openSSL.client.* are in system.server_settings, one entry per leaf.
+    const errors: string[] = [];
+    for (const side of element.children) {
+      for (const child of side.children) {
+        const name = `openSSL.${side.name}.${child.name}`;
+        if (!catalog.serverSettings.has(name)) errors.push(`${child.path}: unknown setting ${name}`);
+        else if (child.children.length > 0) errors.push(`${child.path}: ${name} is a scalar setting but has child elements`);
+        else {
+          const error = await catalog.serverValueError(name, child.text);
+          if (error) errors.push(`${child.path}: value "${child.text}" rejected: ${error}`);
+        }
+      }
+    }
+    return errors;
+  },
   async timezone(element, catalog) {
     const error = await catalog.timeZoneError(element.text);
     return error ? [`${element.path}: "${element.text}" is not a time zone ClickHouse knows: ${error}`] : [];
@@ -338,8 +368,8 @@ function literalPasswordErrors(root: XmlElement, secretKeys: readonly string[]):
 
 // ---------------------------------------------------------------------------------------------
 
-function describeFor(environment: Environment, options: Record<string, unknown> = {}): EngineSpec {
-  return describeWithDefaults(clickhouse, environment, { options });
+function describeFor(environment: Environment, options: Record<string, unknown> = {}, tls = false): EngineSpec {
+  return describeWithDefaults(clickhouse, environment, { options, tls });
 }
 
 const SERVER_CONFIG = 'config/config.d/allixios.xml';
@@ -381,6 +411,18 @@ describe('the checker itself', () => {
   it('refuses a misspelled server setting', async () => {
     const root = parseXml('<clickhouse><max_concurent_queries>100</max_concurent_queries></clickhouse>', 'bad.xml');
     expect(await serverConfigErrors(root, catalog)).toEqual([expect.stringContaining('<max_concurent_queries>: unknown server setting')]);
+  });
+
+  it('refuses a misspelled TLS setting, a TLS setting value of the wrong type and a plaintext port that is set rather than removed', async () => {
+    const root = parseXml(
+      '<clickhouse><http_port>8123</http_port><openSSL><server><certificatFile>/x</certificatFile><cacheSessions>often</cacheSessions></server></openSSL></clickhouse>',
+      'bad.xml',
+    );
+    expect(await serverConfigErrors(root, catalog)).toEqual([
+      expect.stringContaining('<http_port>: expected remove="remove"'),
+      expect.stringContaining('<certificatFile>: unknown setting openSSL.server.certificatFile'),
+      expect.stringContaining('<cacheSessions>: value "often" rejected'),
+    ]);
   });
 
   it('refuses a server setting value of the wrong type and a misspelled logger setting', async () => {
@@ -456,6 +498,59 @@ describe('config.d/allixios.xml', () => {
       .children.find((child) => child.name === 'prometheus')
       ?.children.find((child) => child.name === 'port');
     expect(spec.ports.find((port) => port.name === 'metrics')?.containerPort).toBe(Number(prometheusPort?.text));
+  });
+});
+
+describe('config.d/tls.xml (a stack that serves TLS)', () => {
+  const TLS_CONFIG = 'config/config.d/tls.xml';
+  const tlsSetting = (name: string) =>
+    readEngineXml(TLS_CONFIG)
+      .children.find((child) => child.name === 'openSSL')
+      ?.children.find((child) => child.name === 'server')
+      ?.children.find((child) => child.name === name)?.text;
+
+  it('contains only server settings ClickHouse 26 knows, with values of their type', async () => {
+    expect(await serverConfigErrors(readEngineXml(TLS_CONFIG), catalog)).toEqual([]);
+  });
+
+  it('closes the plaintext HTTP and native ports and opens the TLS ports the description declares, keeping the metrics port', () => {
+    const root = readEngineXml(TLS_CONFIG);
+    const byName = (name: string) => root.children.find((child) => child.name === name);
+    expect(byName('http_port')?.attributes).toHaveProperty('remove');
+    expect(byName('tcp_port')?.attributes).toHaveProperty('remove');
+    const spec = describeFor('prod', {}, true);
+    expect(spec.ports).toEqual([
+      { name: 'https', containerPort: Number(byName('https_port')?.text) },
+      { name: 'native-secure', containerPort: Number(byName('tcp_port_secure')?.text) },
+      { name: 'metrics', containerPort: 9363 },
+    ]);
+    expect(spec.configFiles.find((file) => file.source === TLS_CONFIG)?.mountPath).toBe('/etc/clickhouse-server/config.d/tls.xml');
+  });
+
+  it('serves the certificate of the TLS directory the targets mount, TLS 1.2 and later only, and asks no client for a certificate', () => {
+    const { tls } = describeFor('prod', {}, true);
+    expect(tls).toEqual({ directory: TLS_DIRECTORY });
+    expect(tlsSetting('certificateFile')).toBe(`${TLS_DIRECTORY}/${TLS_FILES.certificate}`);
+    expect(tlsSetting('privateKeyFile')).toBe(`${TLS_DIRECTORY}/${TLS_FILES.key}`);
+    expect(tlsSetting('caConfig')).toBe(`${TLS_DIRECTORY}/${TLS_FILES.ca}`);
+    expect(tlsSetting('disableProtocols')?.split(',').sort()).toEqual(['sslv2', 'sslv3', 'tlsv1', 'tlsv1_1']);
+    expect(tlsSetting('verificationMode')).toBe('none');
+  });
+
+  it('checks health over HTTPS, verifying the certificate with the mounted CA, and gives connections the https form', () => {
+    const spec = describeFor('prod', {}, true);
+    const check = spec.healthCheck.command.join(' ');
+    expect(check).toContain(`--ca-certificate=${TLS_DIRECTORY}/${TLS_FILES.ca} https://localhost:8443/ping`);
+    expect(check).not.toMatch(/no-check-certificate|http:\/\//);
+    expect(spec.appConnection.tls).toEqual({ scheme: 'https' });
+    expect(spec.adminConnection.tls).toEqual({ scheme: 'https' });
+  });
+
+  it('is not mounted, and the plaintext ports stay, on a stack without TLS', () => {
+    const spec = describeFor('dev');
+    expect(spec.configFiles.map((file) => file.source)).not.toContain(TLS_CONFIG);
+    expect(spec.ports.map((port) => port.containerPort)).toEqual([8123, 9000, 9363]);
+    expect(spec.tls).toBeUndefined();
   });
 });
 
