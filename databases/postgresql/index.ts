@@ -6,6 +6,7 @@
  * and declares the volume at `/var/lib/postgresql`, so the data volume is mounted there.
  */
 import { z } from 'zod';
+import { shellWords } from '../shell.ts';
 import { memoryBytes, moduleDirectory, TLS_FILES, type EngineModule, type EngineDescription, type TlsSpec } from '../engine.ts';
 
 const secrets = [
@@ -96,17 +97,26 @@ export function shutdownGraceSeconds(memoryLimit: string, sharedBuffersRatio: nu
   return Math.max(60, 30 + Math.ceil(sharedBuffersMb(memoryLimit, sharedBuffersRatio) / CHECKPOINT_MB_PER_SECOND));
 }
 
-/** pg_isready against the server inside the container (exit 0 accepting, 1 rejecting: starting or recovering, 2 no answer). */
-const PG_ISREADY = ['pg_isready', '--host=127.0.0.1', '--port=5432', '--username=postgres', '--dbname=allixios'];
-
 /** Where the server's certificate, key and CA are mounted when the stack serves TLS. */
 export const TLS_DIRECTORY = '/etc/postgresql/tls';
 
 /**
+ * pg_isready against the server inside the container (exit 0 accepting, 1 rejecting: starting or
+ * recovering, 2 no answer). On a TLS stack it connects as every network client does, over TLS,
+ * verifying the certificate with the mounted CA and the name `localhost` (which the certificates
+ * of both targets carry): a server that serves a certificate its CA did not sign, or for another
+ * name, is not ready. pg_isready takes a connection string in `--dbname`; it sends no password.
+ */
+export function pgIsReady(tls: boolean, port = 5432, directory = TLS_DIRECTORY): string[] {
+  if (!tls) return ['pg_isready', '--host=127.0.0.1', `--port=${port}`, '--username=postgres', '--dbname=allixios'];
+  return ['pg_isready', `--dbname=host=localhost port=${port} user=postgres dbname=allixios sslmode=verify-full sslrootcert=${directory}/${TLS_FILES.ca}`];
+}
+
+/**
  * The server's TLS settings, as `-c` arguments (they exist only on a TLS stack, so postgresql.conf
  * keeps `ssl = off` for the others). No `ssl_ca_file`: it is the trust for client certificates,
- * which no role uses (every role proves a SCRAM password), and an external issuer's Secret need
- * not hold a `ca.crt` at all. TLS 1.2 is PostgreSQL's default minimum; stated because it is relied on.
+ * which no role uses (every role proves a SCRAM password); the directory's `ca.crt` is read by the
+ * health check only ({@link pgIsReady}). TLS 1.2 is PostgreSQL's default minimum; stated because it is relied on.
  */
 export function tlsArgs(directory = TLS_DIRECTORY): string[] {
   return [
@@ -195,10 +205,10 @@ export const postgresql: EngineModule<typeof optionsSchema> = {
         { source: 'initdb/superuser-password', mountPath: SUPERUSER_PASSWORD_PATH },
       ],
       healthCheck: {
-        command: PG_ISREADY,
+        command: pgIsReady(settings.tls),
         // Alive while it starts or replays WAL after a crash (pg_isready exits 1, "rejecting
         // connections"): only a server that does not answer at all (2) is restarted.
-        liveCommand: ['sh', '-c', `${PG_ISREADY.join(' ')} >/dev/null; test $? -le 1`],
+        liveCommand: ['sh', '-c', `${shellWords(pgIsReady(settings.tls))} >/dev/null; test $? -le 1`],
         intervalSeconds: 10,
         timeoutSeconds: 5,
         failureThreshold: 6,

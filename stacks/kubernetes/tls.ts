@@ -10,6 +10,7 @@ import * as pulumi from '@pulumi/pulumi';
 import { posix } from 'node:path';
 import { CLIENT_CA_PATH } from '../../databases/connection.ts';
 import { TLS_FILES, type TlsSpec } from '../../databases/engine.ts';
+import { shellQuote, shellWords } from '../../databases/shell.ts';
 import type { IssuerSettings } from '../config/index.ts';
 import { PART_OF } from '../labels.ts';
 import { CertificateAuthority } from '../tls/certificate-authority.ts';
@@ -142,8 +143,6 @@ export function certificateArgs(
 /** Where the readiness probe keeps the checksum of the certificate the engine last loaded. */
 export const RELOAD_STATE_DIRECTORY = '/run/allixios-tls';
 
-const shellQuote = (word: string) => `'${word.replaceAll("'", `'\\''`)}'`;
-
 /**
  * The readiness check, made to reload the engine's certificate when the kubelet has refreshed the
  * mounted Secret (a cert-manager renewal): it compares the certificate's checksum with the one
@@ -158,7 +157,7 @@ export function readinessWithReload(check: string[], tls: Pick<Required<TlsSpec>
   const state = `${stateDirectory}/loaded`;
   const script = [
     `loaded=$(cksum < ${shellQuote(certificate)})`,
-    `if [ "$loaded" != "$(cat ${shellQuote(state)} 2>/dev/null)" ]; then ${tls.reload.command.map(shellQuote).join(' ')} >/dev/null 2>&1 && printf '%s' "$loaded" > ${shellQuote(state)}; fi`,
+    `if [ "$loaded" != "$(cat ${shellQuote(state)} 2>/dev/null)" ]; then ${shellWords(tls.reload.command)} >/dev/null 2>&1 && printf '%s' "$loaded" > ${shellQuote(state)}; fi`,
     'exec "$@"',
   ].join('\n');
   return ['sh', '-c', script, 'sh', ...check];

@@ -21,7 +21,7 @@ import { withPasswords } from '../../bootstrap/env.ts';
 import { runBootstrap } from '../../bootstrap/runner.ts';
 import { connectionUrl } from '../../databases/connection.ts';
 import { TLS_FILES } from '../../databases/engine.ts';
-import { postgresql, ROLE_VERIFIERS_VARIABLE, TLS_DIRECTORY } from '../../databases/postgresql/index.ts';
+import { pgIsReady, postgresql, ROLE_VERIFIERS_VARIABLE, TLS_DIRECTORY } from '../../databases/postgresql/index.ts';
 import { describeWithDefaults, freePort, repositoryPathOf } from '../support/engines.ts';
 
 const DATABASE = 'allixios';
@@ -244,6 +244,41 @@ describe.skipIf(!hasOpenssl)('PostgreSQL 18 with the TLS settings a stack render
     await expect(connectWith(connectionUrl(spec.adminConnection, EMBEDDED_PASSWORDS.allixios_owner, 'localhost', port, { caFile: otherCa }))).rejects.toThrow(
       /self[- ]signed certificate|unable to verify|unable to get local issuer/,
     );
+  });
+
+  it('is ready by its health check over TLS, verified with the CA, and not ready to one that trusts another CA', () => {
+    // The rendered check is pg_isready with verify-full against localhost and the mounted CA.
+    expect(spec.healthCheck.command).toEqual(pgIsReady(true));
+    const run = (command: string[]) => spawnSync(command[0]!, command.slice(1), { encoding: 'utf8' });
+    const ready = run(pgIsReady(true, port, certificates));
+    expect(ready.status, ready.stdout + ready.stderr).toBe(0);
+    // The same check trusting a directory whose CA did not sign the server's certificate: no answer (2).
+    const elsewhere = join(workDir, 'elsewhere');
+    mkdirSync(elsewhere, { recursive: true });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-keyout',
+        join(elsewhere, 'ca.key'),
+        '-out',
+        join(elsewhere, TLS_FILES.ca),
+        '-days',
+        '1',
+        '-subj',
+        '/CN=Another CA',
+      ],
+      {
+        stdio: 'pipe',
+      },
+    );
+    expect(run(pgIsReady(true, port, elsewhere)).status).toBe(2);
   });
 
   it('serves a renewed certificate to new sessions after a configuration reload, without a restart', async () => {
