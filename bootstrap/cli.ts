@@ -20,7 +20,7 @@ const command = defineCommand({
   options: {
     only: { type: 'string', value: '<engine>[,<engine>]', list: true, choices: ENGINE_NAMES, description: 'only these engines (each must have its URL variable set)' },
     'dry-run': { type: 'boolean', description: 'print the plan, change nothing' },
-    offline: { type: 'boolean', description: 'with --dry-run: plan for empty engines, connect to nothing' },
+    offline: { type: 'boolean', description: 'with --dry-run: plan for freshly deployed engines, connect to nothing' },
     status: { type: 'boolean', description: 'print what is pending; exit 1 while anything is' },
     json: { type: 'boolean', description: 'print the report as JSON on stdout (no progress lines)' },
     progress: { type: 'boolean', description: `print progress lines even when stderr is not a terminal (or set ${PROGRESS_VARIABLE}=1)` },
