@@ -5,7 +5,6 @@
  */
 import { ENGINE_MODULES } from '../databases/index.ts';
 import { defineCommand, formatSeconds, positiveNumber, progressWanted, PROGRESS_VARIABLE, UsageError, waitLine } from './command-line.ts';
-import { BOOTSTRAP_ENGINES } from './engines.ts';
 import { withPasswords } from './env.ts';
 import { toError } from './errors.ts';
 import { exitCode, reportJson, reportText } from './format.ts';
@@ -61,7 +60,7 @@ function runEnvironment(): Record<string, string | undefined> {
   try {
     return withPasswords(
       process.env,
-      BOOTSTRAP_ENGINES.map((engine) => engine.urlVariable),
+      ENGINE_MODULES.map((module) => module.urlVariable),
     );
   } catch (error) {
     return command.fail(toError(error).message);
