@@ -20,7 +20,7 @@ const command = defineCommand({
     "Measures the platform's hot queries and the bootstrap on real engines (embedded PostgreSQL, ClickHouse through chdb), with progress on stderr, and writes bench/results/<date>-<scale>.{md,json}.",
   options: {
     scale: { type: 'string', value: '<scale>', choices: SCALES, default: 'small', description: `how much data: ${SCALES.join(', ')}` },
-    reference: { type: 'boolean', description: 'write bench/results/reference.{md,json}, the figures the README quotes' },
+    reference: { type: 'boolean', description: 'write bench/results/reference.{md,json}, the figures docs/benchmark.md quotes' },
     runs: { type: 'string', value: '<n>', default: '200', description: 'runs of each query' },
   },
   exitCodes: { ok: 'measured, and the report written', failed: 'a benchmark failed (an engine did not start, a query failed)' },

@@ -5,7 +5,6 @@
  */
 import { ENGINE_MODULES } from '../databases/index.ts';
 import { defineCommand, formatSeconds, positiveNumber, progressWanted, PROGRESS_VARIABLE, UsageError, waitLine } from './command-line.ts';
-import { BOOTSTRAP_ENGINES } from './engines.ts';
 import { withPasswords } from './env.ts';
 import { toError } from './errors.ts';
 import { exitCode, reportJson, reportText } from './format.ts';
@@ -20,7 +19,7 @@ const command = defineCommand({
   options: {
     only: { type: 'string', value: '<engine>[,<engine>]', list: true, choices: ENGINE_NAMES, description: 'only these engines (each must have its URL variable set)' },
     'dry-run': { type: 'boolean', description: 'print the plan, change nothing' },
-    offline: { type: 'boolean', description: 'with --dry-run: plan for empty engines, connect to nothing' },
+    offline: { type: 'boolean', description: 'with --dry-run: plan for freshly deployed engines, connect to nothing' },
     status: { type: 'boolean', description: 'print what is pending; exit 1 while anything is' },
     json: { type: 'boolean', description: 'print the report as JSON on stdout (no progress lines)' },
     progress: { type: 'boolean', description: `print progress lines even when stderr is not a terminal (or set ${PROGRESS_VARIABLE}=1)` },
@@ -61,7 +60,7 @@ function runEnvironment(): Record<string, string | undefined> {
   try {
     return withPasswords(
       process.env,
-      BOOTSTRAP_ENGINES.map((engine) => engine.urlVariable),
+      ENGINE_MODULES.map((module) => module.urlVariable),
     );
   } catch (error) {
     return command.fail(toError(error).message);

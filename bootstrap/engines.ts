@@ -7,7 +7,6 @@
  * PostgreSQL alone loads pg and nothing else. The runner is the same for all.
  */
 import type { EngineModule } from '../databases/engine.ts';
-import { ENGINE_MODULES } from '../databases/index.ts';
 import type { AnyBootstrapEngine } from './contract.ts';
 
 /** An engine as a run is given it: its module (loaded once chosen) or its bootstrap side already loaded (tests). */
@@ -21,11 +20,3 @@ function isModule(entry: EngineEntry): entry is EngineModule {
 export async function loadEngine(entry: EngineEntry): Promise<AnyBootstrapEngine> {
   return isModule(entry) ? entry.bootstrap() : entry;
 }
-
-/** The bootstrap side of each module, in the modules' order (loads every one). */
-export function bootstrapEngines(modules: readonly EngineModule[]): Promise<AnyBootstrapEngine[]> {
-  return Promise.all(modules.map((module) => module.bootstrap()));
-}
-
-/** The platform's engines, in the order the bootstrap applies them; nothing of their bootstrap side loaded yet. */
-export const BOOTSTRAP_ENGINES: readonly EngineModule[] = ENGINE_MODULES;

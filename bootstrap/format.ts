@@ -37,7 +37,7 @@ const pad = (text: string, width: number) => text.padEnd(width);
 
 function header(engine: EngineReport, report: BootstrapReport): string {
   const where = engine.target ?? (report.offline ? 'offline' : '');
-  const suffix = report.mode === 'dry-run' ? (report.offline ? '  (dry run: the plan for an empty engine, nothing contacted)' : '  (dry run: nothing changed)') : '';
+  const suffix = report.mode === 'dry-run' ? (report.offline ? '  (dry run: the plan for a freshly deployed engine, nothing contacted)' : '  (dry run: nothing changed)') : '';
   return `${engine.engine}  ${where}${suffix}`;
 }
 

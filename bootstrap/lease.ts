@@ -12,7 +12,7 @@ import { hostname } from 'node:os';
 import type { EngineName } from '../databases/engine.ts';
 import { lockHeld, lockWait, retryWithBackoff, TRY_AGAIN } from './adapters/backoff.ts';
 import type { AdapterOptions } from './contract.ts';
-import { BootstrapError } from './errors.ts';
+import { BootstrapError, toError } from './errors.ts';
 
 /** How long a lease lasts without renewal when `lockLeaseMs` does not say. */
 export const DEFAULT_LEASE_MS = 30_000;
@@ -45,7 +45,6 @@ export interface LeaseStore {
 }
 
 const seconds = (ms: number): string => (ms / 1000).toFixed(1);
-const messageOf = (error: unknown): string => (error instanceof Error ? error.message.trim() : String(error));
 
 export class Lease {
   /** Unique per run: the host and process say who, the UUID tells two runs of one process apart. */
@@ -113,7 +112,7 @@ export class Lease {
       const holder = await this.store.describeHolder();
       who = holder ? `held by ${holder}` : 'its lease ended just now';
     } catch (error) {
-      who = `its holder could not be read: ${messageOf(error)}`;
+      who = `its holder could not be read: ${toError(error).message.trim()}`;
     }
     return this.store.where ? `${who}; ${this.store.where}` : who;
   }
@@ -150,7 +149,7 @@ export class Lease {
     try {
       outcome = await this.store.renew(this.holder, this.leaseMs);
     } catch (error) {
-      this.lose(`its renewal failed: ${messageOf(error)}`);
+      this.lose(`its renewal failed: ${toError(error).message.trim()}`);
       return;
     }
     if (outcome === 'renewed') this.confirmedAt = sent;

@@ -7,7 +7,8 @@ import type { EngineName } from '../databases/engine.ts';
 import type { WaitProgress } from './adapters/backoff.ts';
 import { urlUser } from './adapters/logins.ts';
 import type { Adapter, AdapterOptions, AnyBootstrapEngine, Change, Flags, Login, Plan } from './contract.ts';
-import { BOOTSTRAP_ENGINES, loadEngine, type EngineEntry } from './engines.ts';
+import { ENGINE_MODULES } from '../databases/index.ts';
+import { loadEngine, type EngineEntry } from './engines.ts';
 import { APP_SUFFIX, PREVIOUS_SUFFIX } from './env.ts';
 import { BootstrapError, toError } from './errors.ts';
 
@@ -29,7 +30,7 @@ export interface BootstrapOptions extends AdapterOptions {
   flags?: Flags;
   /**
    * The engines to choose from, in order; by default every engine the bootstrap knows
-   * (`engines.ts`). A module is loaded only when the run chooses it.
+   * (`ENGINE_MODULES` of `databases/index.ts`). A module is loaded only when the run chooses it.
    */
   registry?: readonly EngineEntry[];
   /** Progress as it happens (the CLI prints it; `--json` collects the report instead). */
@@ -78,7 +79,7 @@ export interface BootstrapReport {
 
 /** The engines a run is about, chosen by name and URL variable alone: nothing is loaded yet. */
 function selectEngines(options: BootstrapOptions): { engines: EngineEntry[]; error?: string } {
-  const registry = options.registry ?? BOOTSTRAP_ENGINES;
+  const registry = options.registry ?? ENGINE_MODULES;
   const asked = options.only ? registry.filter((engine) => options.only!.includes(engine.name)) : registry;
   if (options.offline) return { engines: [...asked] };
   const reachable = (engine: EngineEntry) => Boolean(options.env[engine.urlVariable]) || options.clients?.[engine.name] !== undefined;

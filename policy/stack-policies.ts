@@ -6,35 +6,14 @@
 import * as k8s from '@pulumi/kubernetes';
 import type * as pulumi from '@pulumi/pulumi';
 import type { PolicyResource, StackValidationPolicy } from '@pulumi/policy';
+import { selects } from './label-selector.ts';
 import { isDatabaseObject, subject } from './scope.ts';
 
-type LabelSelector = pulumi.Unwrap<k8s.types.input.meta.v1.LabelSelector>;
+export { selects };
+
 type StatefulSetProps = pulumi.Unwrap<k8s.apps.v1.StatefulSetArgs>;
 type NetworkPolicyProps = pulumi.Unwrap<k8s.networking.v1.NetworkPolicyArgs>;
 type PodDisruptionBudgetProps = pulumi.Unwrap<k8s.policy.v1.PodDisruptionBudgetArgs>;
-
-/** Kubernetes label selector semantics; an empty selector selects everything, none selects nothing. */
-export function selects(selector: LabelSelector | undefined, labels: Record<string, string>): boolean {
-  if (!selector) return false;
-  const matchLabels = Object.entries(selector.matchLabels ?? {}).every(([key, value]) => labels[key] === value);
-  const matchExpressions = (selector.matchExpressions ?? []).every((requirement) => {
-    const value = labels[requirement.key];
-    const values = requirement.values ?? [];
-    switch (requirement.operator) {
-      case 'In':
-        return value !== undefined && values.includes(value);
-      case 'NotIn':
-        return value === undefined || !values.includes(value);
-      case 'Exists':
-        return value !== undefined;
-      case 'DoesNotExist':
-        return value === undefined;
-      default:
-        return false;
-    }
-  });
-  return matchLabels && matchExpressions;
-}
 
 interface DatabasePods {
   resource: PolicyResource;

@@ -221,7 +221,7 @@ describe('workflow files', () => {
   it('run only npm scripts that package.json defines, with the commands the README names', () => {
     const scripts = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
     const used = new Set(allJobs().flatMap(({ job }) => runLines(job).flatMap((line) => [...line.matchAll(/\bnpm run ([\w:-]+)/g)].map((match) => match[1]!))));
-    expect([...used].sort()).toEqual(['render', 'stack:down', 'stack:up', 'typecheck']);
+    expect([...used].sort()).toEqual(['lint', 'render', 'stack:down', 'stack:up', 'typecheck']);
     for (const script of used) expect(scripts, `package.json script ${script}`).toHaveProperty(script);
     expect(scripts['stack:up']).toBe('tsx stacks/ephemeral/cli.ts up');
     expect(scripts['stack:down']).toBe('tsx stacks/ephemeral/cli.ts down');
@@ -236,15 +236,22 @@ describe('on a pull request', () => {
     expect(workflow(file).on.pull_request?.branches).toEqual(['main']);
   });
 
-  it('typechecks, then runs npm test', () => {
+  it('typechecks, lints, then runs npm test, with every Debian package .ci/run installs', () => {
     const { job } = onlyJob(file, (candidate) => candidate.steps.some((step) => step.run === 'npm test'));
-    const typecheck = stepIndex(job, (step) => step.run === 'npm run typecheck');
-    expect(typecheck).toBeGreaterThanOrEqual(0);
-    expect(typecheck).toBeLessThan(stepIndex(job, (step) => step.run === 'npm test'));
-    // The engines the tests start, installed before the tests.
-    const engines = stepIndex(job, (step) => /apt-get install .*redis-server postgresql-client/.test(step.run ?? ''));
+    const test = stepIndex(job, (step) => step.run === 'npm test');
+    for (const command of ['npm run typecheck', 'npm run lint']) {
+      const index = stepIndex(job, (step) => step.run === command);
+      expect(index, command).toBeGreaterThanOrEqual(0);
+      expect(index, command).toBeLessThan(test);
+    }
+    // The engines the tests start, installed before the tests: the packages .ci/run installs.
+    const ciPackages = [...readFileSync(join(ROOT, '.ci/run'), 'utf8').matchAll(/missing\+=\(([\w-]+)\)/g)].map((match) => match[1]!);
+    expect(ciPackages).toEqual(['redis-server', 'postgresql-client', 'pgbouncer']);
+    const engines = stepIndex(job, (step) => /apt-get install /.test(step.run ?? ''));
     expect(engines).toBeGreaterThanOrEqual(0);
-    expect(engines).toBeLessThan(stepIndex(job, (step) => step.run === 'npm test'));
+    const install = job.steps[engines]!.run!.split('\n').find((line) => line.includes('apt-get install'))!;
+    for (const name of ciPackages) expect(install.split(/\s+/)).toContain(name);
+    expect(engines).toBeLessThan(test);
     expect(runsFor(job, pullRequestEvent('opened', true))).toBe(true);
   });
 

@@ -5,6 +5,7 @@
  * 1 a failed operation, 2 a usage error).
  */
 import { fileURLToPath } from 'node:url';
+import { toError } from '../../bootstrap/errors.ts';
 import { checkCommandLine, EphemeralStackError, stackCommand, stackDown, stackUp, type CommandLine, type Io } from './ephemeral.ts';
 
 const REPOSITORY = fileURLToPath(new URL('../..', import.meta.url));
@@ -31,6 +32,6 @@ try {
   if (line.command === 'up') await stackUp(line.name, operations, io, line.bootstrapImage === undefined ? {} : { bootstrapImage: line.bootstrapImage });
   else await stackDown(line.name, operations, io);
 } catch (error) {
-  io.err(`${label}: ${error instanceof Error ? error.message : String(error)}\n`);
+  io.err(`${label}: ${toError(error).message}\n`);
   process.exitCode = error instanceof EphemeralStackError ? error.exitCode : 1;
 }

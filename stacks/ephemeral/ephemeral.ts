@@ -10,6 +10,7 @@ import type { automation } from '@pulumi/pulumi';
 import YAML from 'yaml';
 import { CONFIG_NAMESPACE, ConfigError, namespaceConfig, parseStackConfig } from '../config/index.ts';
 import { defineCommand, UsageError, type CommandLine as ParsedArguments } from '../../bootstrap/command-line.ts';
+import { toError } from '../../bootstrap/errors.ts';
 
 /** Stacks with their own committed stack file and data; never created or torn down from here. */
 export const RESERVED_STACKS = ['dev', 'staging', 'prod'] as const;
@@ -215,7 +216,7 @@ async function requireCli(operations: StackOperations, io: Io): Promise<void> {
  * (`code: ...\n stdout: ...\n stderr: ...\n err?: ...`); its stderr part is the useful one.
  */
 function pulumiMessage(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
+  const message = toError(error).message;
   const stderr = /\n stderr: ([\s\S]*?)\n err\?: /.exec(message)?.[1]?.trim();
   return stderr || message;
 }

@@ -4,14 +4,10 @@
  * edges: a NetworkPolicy's ingress rule (source -> workload, its ports), a Service selecting
  * pods, and a workload's connection URL naming a Service (the bootstrap's `DATABASE_URL`, ...).
  */
+import { selects, type LabelSelector } from '../../policy/label-selector.ts';
 import { compare, Graph, idOf, type Group } from './flowchart.ts';
 
 type Labels = Record<string, string>;
-
-interface LabelSelector {
-  matchLabels?: Labels;
-  matchExpressions?: Array<{ key: string; operator: string; values?: string[] }>;
-}
 
 interface KubernetesObject {
   kind?: string;
@@ -33,26 +29,6 @@ interface NetworkPolicyPeer {
 interface NetworkPolicyRule {
   from?: NetworkPolicyPeer[];
   ports?: Array<{ port?: number | string; protocol?: string; endPort?: number }>;
-}
-
-function selects(selector: LabelSelector | undefined, labels: Labels): boolean {
-  if (!selector) return false;
-  const matchLabels = Object.entries(selector.matchLabels ?? {}).every(([key, value]) => labels[key] === value);
-  const matchExpressions = (selector.matchExpressions ?? []).every(({ key, operator, values = [] }) => {
-    switch (operator) {
-      case 'In':
-        return key in labels && values.includes(labels[key]!);
-      case 'NotIn':
-        return !(key in labels) || !values.includes(labels[key]!);
-      case 'Exists':
-        return key in labels;
-      case 'DoesNotExist':
-        return !(key in labels);
-      default:
-        return false;
-    }
-  });
-  return matchLabels && matchExpressions;
 }
 
 /** `a=b, c in (d, e)`; `everything` for an empty selector. */

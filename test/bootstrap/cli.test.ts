@@ -38,7 +38,7 @@ describe('npm run bootstrap', () => {
   it('prints the plan for an empty engine with --dry-run --offline, connecting to nothing', async () => {
     const { code, stdout } = await bootstrap(['--dry-run', '--offline']);
     expect(code).toBe(0);
-    expect(stdout).toContain('postgresql  offline  (dry run: the plan for an empty engine, nothing contacted)');
+    expect(stdout).toContain('postgresql  offline  (dry run: the plan for a freshly deployed engine, nothing contacted)');
     expect(postgresAssets.length).toBeGreaterThan(5);
     for (const asset of postgresAssets) expect(stdout).toContain(asset.path);
     expect(stdout).toContain(`${postgresAssets.length} to change, 0 already as defined`);

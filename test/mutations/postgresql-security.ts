@@ -15,6 +15,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { defineCommand } from '../../bootstrap/command-line.ts';
 
 interface Mutation {
   fix: string;
@@ -165,10 +166,21 @@ interface VitestReport {
   testResults: Array<{ assertionResults: Array<{ fullName: string; status: string }> }>;
 }
 
-const filters = process.argv.slice(2);
+const command = defineCommand({
+  name: 'mutations',
+  synopsis: ['npx tsx test/mutations/postgresql-security.ts [<filter>...]'],
+  summary: 'Undoes each fix of the PostgreSQL threat model in turn and runs the attack, side-channel and matrix suites: every fix must make a test fail. About 8 minutes.',
+  arguments: [{ name: '<filter>...', description: 'only the fixes whose name contains one of these' }],
+  options: {},
+  exitCodes: { ok: 'every fix undone made at least one test fail', failed: 'a fix no test notices, or the suites did not report' },
+});
+const filters = command.parse().positionals;
+const chosen = MUTATIONS.filter((candidate) => filters.length === 0 || filters.some((filter) => candidate.fix.includes(filter)));
+if (chosen.length === 0)
+  command.fail(`no fix matches ${filters.map((filter) => JSON.stringify(filter)).join(', ')}; the fixes: ${MUTATIONS.map((mutation) => mutation.fix).join('; ')}`);
 const report = join(mkdtempSync(join(tmpdir(), 'allixios-mutations-')), 'report.json');
 let unnoticed = 0;
-for (const mutation of MUTATIONS.filter((candidate) => filters.length === 0 || filters.some((filter) => candidate.fix.includes(filter)))) {
+for (const mutation of chosen) {
   const run = spawnSync(
     'npx',
     ['vitest', 'run', 'test/postgresql-attacks.test.ts', 'test/postgresql-rls.test.ts', 'test/postgresql-side-channels.test.ts', '--reporter=json', `--outputFile.json=${report}`],
