@@ -6,10 +6,11 @@
  * - `scope.ts`: which resources are the database layer's (the part-of label, workloads, containers);
  * - `secrets.ts`: what looks like a secret (names, literal credentials in config files);
  * - `workload-policies.ts`: the mandatory per-resource policies;
- * - `stack-policies.ts`: the advisory stack policies (NetworkPolicy and PodDisruptionBudget coverage).
+ * - `stack-policies.ts`: the stack policies (NetworkPolicy and PodDisruptionBudget coverage, advisory;
+ *   TLS in prod, mandatory).
  */
 import type { PolicyResource, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy, StackValidationPolicy } from '@pulumi/policy';
-import { networkPolicyCoverage, podDisruptionBudgetCoverage } from './stack-policies.ts';
+import { databaseTls, networkPolicyCoverage, podDisruptionBudgetCoverage } from './stack-policies.ts';
 import {
   containerNonRoot,
   containerProbes,
@@ -25,7 +26,7 @@ import {
 export type { PolicyResource, ReportViolation, ResourceValidationArgs, ResourceValidationPolicy, StackValidationPolicy };
 export { PART_OF, PART_OF_LABEL } from './scope.ts';
 export { literalCredentials, looksLikeSecretName, looksLikeSecretVariable } from './secrets.ts';
-export { networkPolicyCoverage, podDisruptionBudgetCoverage, selects } from './stack-policies.ts';
+export { CERTIFICATE_TYPE, databaseTls, DEFAULT_TLS_STACKS, networkPolicyCoverage, podDisruptionBudgetCoverage, selects, type TlsConfig } from './stack-policies.ts';
 export {
   containerNonRoot,
   containerProbes,
@@ -53,6 +54,7 @@ export function databasePolicies(options: { currentStack?: () => string } = {}):
     statefulSetVolumeClaims,
     prodDataProtected(options.currentStack),
     pinnedImages,
+    databaseTls(options.currentStack),
     networkPolicyCoverage,
     podDisruptionBudgetCoverage,
   ];

@@ -1,13 +1,15 @@
 /**
- * The advisory stack policies: every database StatefulSet's pods are covered by a NetworkPolicy
- * that restricts ingress and by a PodDisruptionBudget. They see the resources' outputs after the
- * provider ran; during a preview some are unknown.
+ * The stack policies, which look at several resources together: the advisory ones (every database
+ * StatefulSet's pods are covered by a NetworkPolicy that restricts ingress and by a
+ * PodDisruptionBudget) and the mandatory TLS one (in prod, every database container mounts a
+ * cert-manager certificate). They see the resources' outputs after the provider ran;
+ * during a preview some are unknown.
  */
 import * as k8s from '@pulumi/kubernetes';
-import type * as pulumi from '@pulumi/pulumi';
+import * as pulumi from '@pulumi/pulumi';
 import type { PolicyResource, StackValidationPolicy } from '@pulumi/policy';
 import { selects } from './label-selector.ts';
-import { isDatabaseObject, subject } from './scope.ts';
+import { isDatabaseObject, runningContainers, subject } from './scope.ts';
 
 export { selects };
 
@@ -73,3 +75,79 @@ export const podDisruptionBudgetCoverage: StackValidationPolicy = {
     }
   },
 };
+
+// ---------------------------------------------------------------------------------------------
+// TLS in transit.
+
+/** The resource type of a cert-manager Certificate as the Kubernetes provider registers it. */
+export const CERTIFICATE_TYPE = 'kubernetes:cert-manager.io/v1:Certificate';
+
+/** Stacks whose engines must serve TLS, unless the policy config says otherwise. */
+export const DEFAULT_TLS_STACKS: readonly string[] = ['prod'];
+
+export interface TlsConfig {
+  /** Stacks in which every database container must mount a certificate. */
+  tlsStacks?: string[];
+}
+
+interface CertificateProps {
+  metadata?: { name?: string; namespace?: string };
+  spec?: { secretName?: string; dnsNames?: string[] };
+}
+
+/**
+ * In the TLS stacks (prod), every running container of a database StatefulSet mounts, as a
+ * volume, the Secret of a cert-manager Certificate in the StatefulSet's namespace that names its
+ * headless Service: the policy cannot read an engine's settings, but an engine serving TLS has its
+ * certificate mounted, and one without a mounted certificate cannot be serving it. That the
+ * engine then serves TLS only is each engine's own test (see `docs/tls-plan.md`).
+ *
+ * @param currentStack the stack being deployed; the Pulumi CLI gives policy packs the stack's name.
+ */
+export function databaseTls(currentStack: () => string = () => pulumi.getStack()): StackValidationPolicy {
+  return {
+    name: 'database-tls',
+    description: 'In TLS stacks (prod), every database container mounts the Secret of a cert-manager Certificate that names its Service.',
+    enforcementLevel: 'mandatory',
+    configSchema: {
+      properties: {
+        tlsStacks: { type: 'array', items: { type: 'string' }, default: [...DEFAULT_TLS_STACKS] },
+      },
+    },
+    validateStack: (args, reportViolation) => {
+      const stack = currentStack();
+      if (!(args.getConfig<TlsConfig>().tlsStacks ?? DEFAULT_TLS_STACKS).includes(stack)) return args.notApplicable(`stack ${stack} is not a TLS stack`);
+      const certificates = args.resources.filter((resource) => resource.type === CERTIFICATE_TYPE).map((resource) => resource.props as CertificateProps);
+      for (const statefulSet of databaseStatefulSets(args.resources)) {
+        const props = statefulSet.resource.props as StatefulSetProps;
+        const pod = props.spec?.template?.spec;
+        const namespace = props.metadata?.namespace;
+        const headless = props.spec?.serviceName;
+        const issued = certificates.filter((certificate) => certificate.metadata?.namespace === namespace && certificate.spec?.secretName);
+        // Pod volumes holding a Certificate's Secret, by volume name.
+        const certificateVolumes = new Map(
+          (pod?.volumes ?? []).flatMap((volume) => {
+            const certificate = issued.find((candidate) => candidate.spec!.secretName === volume.secret?.secretName);
+            return certificate ? [[volume.name, certificate] as const] : [];
+          }),
+        );
+        // Every running container, not only those declaring ports: a container port declaration is
+        // informational, and a container without one still listens where its engine does.
+        for (const container of runningContainers(pod)) {
+          const mounted = (container.volumeMounts ?? []).map((mount) => certificateVolumes.get(mount.name)).find((certificate) => certificate !== undefined);
+          if (!mounted) {
+            reportViolation(
+              `${statefulSet.who}: container "${container.name}" runs without a certificate: it mounts no Secret of a cert-manager Certificate in namespace ${namespace ?? '(none)'}; stack ${stack} requires TLS (allixios:tls)`,
+              statefulSet.resource.urn,
+            );
+          } else if (headless && namespace && !(mounted.spec?.dnsNames ?? []).includes(`${headless}.${namespace}.svc`)) {
+            reportViolation(
+              `${statefulSet.who}: the Certificate "${mounted.metadata?.name}" it mounts does not name its Service ${headless}.${namespace}.svc, so clients that verify the host name refuse it`,
+              statefulSet.resource.urn,
+            );
+          }
+        }
+      }
+    },
+  };
+}

@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, namespaceConfig, parseStackConfig } from '../stacks/config/index.ts';
+import { ENGINE_MODULES } from '../databases/index.ts';
+import { valkey } from './fixtures/valkey/index.ts';
 import { createRecordingMocks } from '../stacks/render/mocks.ts';
 import * as pulumi from '@pulumi/pulumi';
 
@@ -262,15 +264,21 @@ describe('stack configuration', () => {
       expect(parseStackConfig({ ...prod, tls: { issuer }, engines: postgresqlOnly }, 'allixios', 'prod').tls).toEqual({ enabled: true, issuer });
     });
 
-    it('serves the engines without TLS support in clear text, and warns once for each', () => {
-      const config = parseStackConfig(prod, 'allixios', 'prod');
-      const plain = config.engines.filter((engine) => !engine.spec.tls);
-      expect(config.engines.filter((engine) => engine.spec.tls).map((engine) => engine.spec.name)).toContain('postgresql');
-      expect(config.warnings).toEqual(
-        plain
-          .map((engine) => engine.spec.displayName)
-          .map((engine) => `allixios:tls: ${engine} does not support TLS yet and is served without it: its clients' passwords and data cross the network in clear text.`),
+    it('serves an engine without TLS support in clear text with a warning outside prod, and refuses it in prod', () => {
+      // Every engine of the repository serves TLS; Valkey, the sixth-engine fixture, does not.
+      const modules = [...ENGINE_MODULES, valkey];
+      const staging = parseStackConfig({ environment: 'staging', namespace: 'allixios-staging' }, 'allixios', 'staging', modules);
+      expect(staging.engines.filter((engine) => !engine.spec.tls).map((engine) => engine.spec.name)).toEqual(['valkey']);
+      expect(staging.warnings).toEqual([
+        "allixios:tls: Valkey does not support TLS and would be served without it: its clients' passwords and data would cross the network in clear text.",
+      ]);
+      expect(() => parseStackConfig(prod, 'allixios', 'prod', modules)).toThrow(
+        "allixios:tls: expected every engine of a prod stack to serve TLS, got Valkey does not support TLS and would be served without it: its clients' passwords and data would cross the network in clear text (describe its TlsSpec, see docs/tls-plan.md)",
       );
+      // The repository's own engines all serve TLS on a prod stack, without a warning.
+      const config = parseStackConfig(prod, 'allixios', 'prod');
+      expect(config.engines.filter((engine) => !engine.spec.tls)).toEqual([]);
+      expect(config.warnings).toEqual([]);
     });
   });
 

@@ -16,7 +16,9 @@ import {
   containerNonRoot,
   containerProbes,
   containerResources,
+  CERTIFICATE_TYPE,
   databasePolicies,
+  databaseTls,
   networkPolicyCoverage,
   noExposedDatabaseServices,
   noSecretEnvValues,
@@ -132,13 +134,13 @@ function stackResource(resource: TestResource): PolicyResource {
   };
 }
 
-async function checkStack(policy: StackValidationPolicy, resources: TestResource[]): Promise<{ message: string; urn?: string }[]> {
+async function checkStack(policy: StackValidationPolicy, resources: TestResource[], config: object = {}): Promise<{ message: string; urn?: string }[]> {
   const reported: { message: string; urn?: string }[] = [];
   await policy.validateStack(
     {
       resources: resources.map(stackResource),
       stackTags: new Map(),
-      getConfig: <T extends object>() => ({}) as T,
+      getConfig: <T extends object>() => config as T,
       notApplicable: (reason?: string): never => {
         throw new NotApplicable(reason);
       },
@@ -626,6 +628,87 @@ describe('database-pod-disruption-budget (advisory)', () => {
   });
 });
 
+describe('database-tls (mandatory in prod)', () => {
+  const policy = databaseTls(() => 'prod');
+  const STATEFUL_SET_URN = 'urn:pulumi:test::allixios::kubernetes:apps/v1:StatefulSet::allixios-postgresql-statefulset';
+
+  function certificate(change: (props: Json) => void = () => {}): TestResource {
+    const props: Json = {
+      apiVersion: 'cert-manager.io/v1',
+      kind: 'Certificate',
+      metadata: { name: 'postgresql-tls', namespace: 'allixios-prod', labels: LABELS },
+      spec: { secretName: 'postgresql-tls', dnsNames: ['postgresql.allixios-prod.svc', 'postgresql-headless.allixios-prod.svc', 'localhost'] },
+    };
+    change(props);
+    return { type: CERTIFICATE_TYPE, name: 'allixios-postgresql-certificate', props };
+  }
+
+  /** The engine with its certificate's Secret mounted, as the program renders it. */
+  function withCertificate(change: (props: Json) => void = () => {}): TestResource {
+    return statefulSet((props) => {
+      props.spec.template.spec.volumes = [{ name: 'tls', secret: { secretName: 'postgresql-tls', defaultMode: 0o440 } }];
+      container(props).volumeMounts = [{ name: 'tls', mountPath: '/etc/postgresql/tls', readOnly: true }];
+      change(props);
+    });
+  }
+
+  const unmounted = (name = 'postgresql') => ({
+    message: `StatefulSet "postgresql" in namespace allixios-prod: container "${name}" runs without a certificate: it mounts no Secret of a cert-manager Certificate in namespace allixios-prod; stack prod requires TLS (allixios:tls)`,
+    urn: STATEFUL_SET_URN,
+  });
+
+  it('is satisfied by a container that mounts the Secret of a Certificate naming its headless Service', async () => {
+    expect(await checkStack(policy, [withCertificate(), certificate()])).toEqual([]);
+  });
+
+  it('refuses a database container without a mounted certificate', async () => {
+    expect(await checkStack(policy, [statefulSet(), certificate()])).toEqual([unmounted()]);
+  });
+
+  it('refuses a Secret volume that no Certificate issues, one issued in another namespace, and one declared but not mounted', async () => {
+    // A Secret of the right name that the stack made itself (a key it generated, or a copy).
+    expect(await checkStack(policy, [withCertificate()])).toEqual([unmounted()]);
+    const elsewhere = certificate((props) => (props.metadata.namespace = 'allixios-staging'));
+    expect(await checkStack(policy, [withCertificate(), elsewhere])).toEqual([unmounted()]);
+    const declaredOnly = withCertificate((props) => delete container(props).volumeMounts);
+    expect(await checkStack(policy, [declaredOnly, certificate()])).toEqual([unmounted()]);
+  });
+
+  it('refuses a sidecar without the certificate, and a container that drops its port declarations does not escape', async () => {
+    const sidecar = withCertificate((props) => props.spec.template.spec.containers.push({ name: 'exporter', image: 'exporter:1.0', ports: [{ containerPort: 9187 }] }));
+    expect(await checkStack(policy, [sidecar, certificate()])).toEqual([unmounted('exporter')]);
+    const portless = statefulSet((props) => delete container(props).ports);
+    expect(await checkStack(policy, [portless, certificate()])).toEqual([unmounted()]);
+  });
+
+  it('refuses a Certificate that does not name the Service clients verify', async () => {
+    const otherNames = certificate((props) => (props.spec.dnsNames = ['localhost']));
+    expect(await checkStack(policy, [withCertificate(), otherNames])).toEqual([
+      {
+        message:
+          'StatefulSet "postgresql" in namespace allixios-prod: the Certificate "postgresql-tls" it mounts does not name its Service postgresql-headless.allixios-prod.svc, so clients that verify the host name refuse it',
+        urn: STATEFUL_SET_URN,
+      },
+    ]);
+  });
+
+  it('applies only to the TLS stacks of its config (prod by default)', async () => {
+    await expect(
+      checkStack(
+        databaseTls(() => 'staging'),
+        [statefulSet()],
+      ),
+    ).rejects.toThrow('stack staging is not a TLS stack');
+    expect(
+      await checkStack(
+        databaseTls(() => 'staging'),
+        [statefulSet(), certificate()],
+        { tlsStacks: ['staging'] },
+      ),
+    ).toHaveLength(1);
+  });
+});
+
 // ---------------------------------------------------------------------------------------------
 // The program as it registers its resources.
 
@@ -692,6 +775,23 @@ describe('the prod stack as the program registers it', () => {
     });
   });
 
+  it('passes the TLS policy, which reports every engine once the certificates are gone', async () => {
+    const resources = prod.resources.map((resource) => asPolicySees(prod, resource));
+    expect(
+      await checkStack(
+        databaseTls(() => 'prod'),
+        resources,
+      ),
+    ).toEqual([]);
+    const withoutCertificates = resources.filter((resource) => resource.type !== CERTIFICATE_TYPE);
+    expect(
+      await checkStack(
+        databaseTls(() => 'prod'),
+        withoutCertificates,
+      ),
+    ).toHaveLength(prod.config.engines.length);
+  });
+
   it('passes the advisory policies, which report every engine once its NetworkPolicies and budgets are gone', async () => {
     const resources = prod.resources.map((resource) => asPolicySees(prod, resource));
     expect(await checkStack(networkPolicyCoverage, resources)).toEqual([]);
@@ -722,6 +822,28 @@ describe('configurations the policies refuse', () => {
     expect((await runResourcePolicies(exposed, 'prod')).violations).toEqual([
       'database-service-not-exposed: Service "postgresql" is of type LoadBalancer, which exposes the database outside the cluster; use ClusterIP and connect from client pods or through kubectl port-forward',
     ]);
+  });
+
+  it('refuses a prod stack that turns TLS off', async () => {
+    const clear = await evaluate({ ...prodValues(), tls: false }, 'prod');
+    const resources = clear.resources.map((resource) => asPolicySees(clear, resource));
+    expect(
+      (
+        await checkStack(
+          databaseTls(() => 'prod'),
+          resources,
+        )
+      )
+        .map((violation) => violation.message)
+        .sort(),
+    ).toEqual(
+      clear.config.engines
+        .map(
+          ({ spec }) =>
+            `StatefulSet "${spec.name}" in namespace allixios-prod: container "${spec.name}" runs without a certificate: it mounts no Secret of a cert-manager Certificate in namespace allixios-prod; stack prod requires TLS (allixios:tls)`,
+        )
+        .sort(),
+    );
   });
 
   it('refuses a prod stack that turns data protection off', async () => {
@@ -806,6 +928,7 @@ describe("the pack under the Pulumi CLI's policy runner", () => {
       'database-statefulset-volume-claims': 'mandatory',
       'database-data-protected': 'mandatory',
       'pinned-images': 'mandatory',
+      'database-tls': 'mandatory',
       'database-network-policy': 'advisory',
       'database-pod-disruption-budget': 'advisory',
     });

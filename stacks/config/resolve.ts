@@ -223,11 +223,12 @@ export function resolveStackConfig(raw: RawStackConfig, values: Readonly<Record<
       continue;
     }
     if (tlsEnabled && !spec.tls) {
-      // Warned, not refused: a stack keeps deploying while engines gain TLS one by one, and the
-      // preview says which engine still speaks clear text (issue 14; docs/tls-plan.md).
-      warnings.push(
-        `${keyName(['tls'])}: ${module.displayName} does not support TLS yet and is served without it: its clients' passwords and data cross the network in clear text.`,
-      );
+      // Every engine of this repository serves TLS; one added without it (a sixth engine) is
+      // refused in prod, whose policy pack requires TLS of every database container anyway, and
+      // elsewhere served in clear text with a warning, so it can be developed and tested.
+      const clearText = `${module.displayName} does not support TLS and would be served without it: its clients' passwords and data would cross the network in clear text`;
+      if (raw.environment === 'prod') problems.push(`${keyName(['tls'])}: expected every engine of a prod stack to serve TLS, got ${clearText} (describe its TlsSpec, see docs/tls-plan.md)`);
+      else warnings.push(`${keyName(['tls'])}: ${clearText}.`);
     }
     engines.push({
       module,
