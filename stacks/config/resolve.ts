@@ -227,7 +227,8 @@ export function resolveStackConfig(raw: RawStackConfig, values: Readonly<Record<
       // refused in prod, whose policy pack requires TLS of every database container anyway, and
       // elsewhere served in clear text with a warning, so it can be developed and tested.
       const clearText = `${module.displayName} does not support TLS and would be served without it: its clients' passwords and data would cross the network in clear text`;
-      if (raw.environment === 'prod') problems.push(`${keyName(['tls'])}: expected every engine of a prod stack to serve TLS, got ${clearText} (describe its TlsSpec, see docs/tls-plan.md)`);
+      if (raw.environment === 'prod')
+        problems.push(`${keyName(['tls'])}: expected every engine of a prod stack to serve TLS, got ${clearText} (describe its TlsSpec, see docs/tls-plan.md)`);
       else warnings.push(`${keyName(['tls'])}: ${clearText}.`);
     }
     engines.push({
