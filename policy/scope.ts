@@ -6,7 +6,7 @@
  */
 import * as k8s from '@pulumi/kubernetes';
 import type * as pulumi from '@pulumi/pulumi';
-import type { ReportViolation, ResourceValidation, ResourceValidationArgs } from '@pulumi/policy';
+import type { PolicyConfigSchema, ReportViolation, ResourceValidation, ResourceValidationArgs } from '@pulumi/policy';
 
 export const PART_OF_LABEL = 'app.kubernetes.io/part-of';
 /** Must equal `PART_OF` in `stacks/labels.ts` (a test holds them together). */
@@ -19,6 +19,32 @@ type PodSpec = pulumi.Unwrap<k8s.types.input.core.v1.PodSpec>;
 type Container = pulumi.Unwrap<k8s.types.input.core.v1.Container>;
 /** Docker containers and volumes carry labels as a list. */
 type DockerLabels = readonly { label: string; value: string }[] | undefined;
+
+/** Stacks whose data must be protected (and encrypted at rest), unless a policy's config says otherwise. */
+export const DEFAULT_PROTECTED_STACKS: readonly string[] = ['prod'];
+
+/** Policy config of the policies that apply to the protected stacks only. */
+export interface ProtectedStacksConfig {
+  /** Stacks the policy applies to; default {@link DEFAULT_PROTECTED_STACKS}. */
+  protectedStacks?: string[];
+}
+
+export const PROTECTED_STACKS_SCHEMA: PolicyConfigSchema = {
+  properties: {
+    protectedStacks: { type: 'array', items: { type: 'string' }, default: [...DEFAULT_PROTECTED_STACKS] },
+  },
+};
+
+/**
+ * The stack being deployed when the policy's config counts it as protected, else undefined. The
+ * Pulumi CLI gives a policy pack the stack's name (`PULUMI_NODEJS_STACK`, read by
+ * `pulumi.getStack()`), as it does a program.
+ */
+export function protectedStackOf(args: Pick<ResourceValidationArgs, 'getConfig'>, currentStack: () => string): string | undefined {
+  const stack = currentStack();
+  const stacks = args.getConfig<ProtectedStacksConfig>().protectedStacks ?? DEFAULT_PROTECTED_STACKS;
+  return stacks.includes(stack) ? stack : undefined;
+}
 
 export function isDatabaseObject(metadata: ObjectMeta | undefined): boolean {
   return metadata?.labels?.[PART_OF_LABEL] === PART_OF;

@@ -11,12 +11,21 @@
 import * as docker from '@pulumi/docker';
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
-import { validateResourceOfType, type ResourceValidationArgs, type ResourceValidationPolicy } from '@pulumi/policy';
-import { everyContainer, hasDatabaseLabel, isDatabaseObject, NOT_A_DATABASE, runningContainers, subject, validateDatabaseWorkloads, workloadOf } from './scope.ts';
+import { validateResourceOfType, type ResourceValidationPolicy } from '@pulumi/policy';
+import {
+  everyContainer,
+  hasDatabaseLabel,
+  isDatabaseObject,
+  NOT_A_DATABASE,
+  PROTECTED_STACKS_SCHEMA,
+  protectedStackOf,
+  runningContainers,
+  subject,
+  validateDatabaseWorkloads,
+  workloadOf,
+  type ProtectedStacksConfig,
+} from './scope.ts';
 import { literalCredentials, looksLikeSecretName, looksLikeSecretVariable, namesKeyFile, PEM_PRIVATE_KEY } from './secrets.ts';
-
-/** Stacks whose data volumes must be protected, unless the policy config says otherwise. */
-export const DEFAULT_PROTECTED_STACKS: readonly string[] = ['prod'];
 
 type EnvVar = pulumi.Unwrap<k8s.types.input.core.v1.EnvVar>;
 
@@ -178,11 +187,8 @@ export const statefulSetVolumeClaims: ResourceValidationPolicy = {
   }),
 };
 
-/** Policy config of {@link prodDataProtected}. */
-export interface DataProtectionConfig {
-  /** Stacks whose data volumes must be protected; default {@link DEFAULT_PROTECTED_STACKS}. */
-  protectedStacks?: string[];
-}
+/** Policy config of {@link prodDataProtected}: the stacks whose data volumes must be protected. */
+export type DataProtectionConfig = ProtectedStacksConfig;
 
 const PVC_RETENTION_FIELDS = ['whenDeleted', 'whenScaled'] as const;
 
@@ -195,20 +201,11 @@ const PVC_RETENTION_FIELDS = ['whenDeleted', 'whenScaled'] as const;
  * @param currentStack the stack being deployed; the Pulumi CLI gives policy packs the stack's name.
  */
 export function prodDataProtected(currentStack: () => string = () => pulumi.getStack()): ResourceValidationPolicy {
-  const protectedStack = (args: ResourceValidationArgs): string | undefined => {
-    const stack = currentStack();
-    const stacks = args.getConfig<DataProtectionConfig>().protectedStacks ?? DEFAULT_PROTECTED_STACKS;
-    return stacks.includes(stack) ? stack : undefined;
-  };
   return {
     name: 'database-data-protected',
     description: 'In protected stacks (prod), database StatefulSets and data volumes are protected and their volume claims retained.',
     enforcementLevel: 'mandatory',
-    configSchema: {
-      properties: {
-        protectedStacks: { type: 'array', items: { type: 'string' }, default: [...DEFAULT_PROTECTED_STACKS] },
-      },
-    },
+    configSchema: PROTECTED_STACKS_SCHEMA,
     validateResource: (args, reportViolation) => {
       const statefulSet = args.asType(k8s.apps.v1.StatefulSet);
       const volume = args.asType(docker.Volume);
@@ -216,7 +213,7 @@ export function prodDataProtected(currentStack: () => string = () => pulumi.getS
       if (statefulSet ? !isDatabaseObject(statefulSet.metadata) : !hasDatabaseLabel(volume?.labels)) {
         return args.notApplicable(NOT_A_DATABASE);
       }
-      const stack = protectedStack(args);
+      const stack = protectedStackOf(args, currentStack);
       if (stack === undefined) return args.notApplicable(`stack ${currentStack()} is not a protected stack`);
       if (volume) {
         if (!args.opts.protect) {

@@ -18,6 +18,13 @@ export function engineLabels(spec: EngineSpec, instance: string): Record<string,
   };
 }
 
+/**
+ * On each database StatefulSet: `allixios:encryptedStorageClasses`, comma-separated, for the policy
+ * pack, which cannot read the stack's config (`policy/storage-policies.ts`). Must equal
+ * `ENCRYPTED_STORAGE_CLASSES_ANNOTATION` there (a test holds them together).
+ */
+export const ENCRYPTED_STORAGE_CLASSES_ANNOTATION = 'allixios.io/encrypted-storage-classes';
+
 /** A pod with this label set to "true" may connect to the engine (NetworkPolicy). */
 export function clientLabel(engine: EngineName): string {
   return `allixios.io/client-${engine}`;

@@ -48,12 +48,32 @@ describe('stack configuration', () => {
     [
       'an unknown top-level key',
       { ...prod, replicas: 2 },
-      'allixios:replicas: unknown key; expected one of environment, target, namespace, exposeHostPorts, protectData, tls, bootstrap, clientNamespaces, engines, passwords, rotations',
+      'allixios:replicas: unknown key; expected one of environment, target, namespace, exposeHostPorts, protectData, tls, bootstrap, clientNamespaces, encryptedStorageClasses, engines, passwords, rotations',
     ],
     [
       'an unknown engine setting',
       { ...prod, engines: { mongodb: { memory: '1Gi' } } },
       'allixios:engines.mongodb.memory: unknown key; expected one of enabled, version, replicas, storage, storageClass, resources, hostPort, serviceType, options',
+    ],
+    [
+      'an encrypted StorageClass that is no StorageClass name',
+      { ...prod, encryptedStorageClasses: ['gp3-encrypted', 'GP3_Encrypted'] },
+      'allixios:encryptedStorageClasses.1: expected a StorageClass name (lowercase letters, digits and "-", at most 63 characters) such as gp3-encrypted, got "GP3_Encrypted"',
+    ],
+    [
+      'encrypted StorageClasses given as one word instead of a list',
+      { ...prod, encryptedStorageClasses: 'gp3-encrypted' },
+      'allixios:encryptedStorageClasses: expected a list of StorageClass names such as ["gp3-encrypted"], got "gp3-encrypted"',
+    ],
+    [
+      'encrypted StorageClasses on the docker target',
+      { environment: 'dev', encryptedStorageClasses: ['gp3-encrypted'] },
+      'allixios:encryptedStorageClasses: expected unset, since the docker target has no StorageClasses (its volumes are Docker volumes on the host\'s disk, encrypted only if that disk is), got ["gp3-encrypted"]',
+    ],
+    [
+      "an engine's StorageClass that is no StorageClass name",
+      { ...prod, engines: { redis: { storageClass: 'premium rwo' } } },
+      'allixios:engines.redis.storageClass: expected a StorageClass name (lowercase letters, digits and "-", at most 63 characters) such as gp3-encrypted, got "premium rwo"',
     ],
     ['TLS given as a word', { ...prod, tls: 'yes' }, 'allixios:tls: expected true, false, or an object with enabled and issuer, got "yes"'],
     ['an unknown TLS key', { ...prod, tls: { issuerName: 'ca' } }, 'allixios:tls.issuerName: unknown key; expected one of enabled, issuer'],
@@ -297,6 +317,12 @@ describe('stack configuration', () => {
     const postgresql = config.engines[0]!;
     expect(postgresql.spec.image).toEqual({ repository: 'postgres', tag: '18.4' });
     expect(postgresql.spec.storage).toBe('100Gi');
+  });
+
+  it('takes the StorageClasses the operator vouches for as encrypting, none unless listed', () => {
+    expect(parseStackConfig(prod, 'allixios', 'prod').encryptedStorageClasses).toEqual([]);
+    const listed = parseStackConfig({ ...prod, encryptedStorageClasses: ['gp3-encrypted', 'premium-rwo-cmek'] }, 'allixios', 'prod');
+    expect(listed.encryptedStorageClasses).toEqual(['gp3-encrypted', 'premium-rwo-cmek']);
   });
 
   it('merges a partial resources override with the environment defaults', () => {

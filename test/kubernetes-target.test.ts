@@ -202,6 +202,20 @@ describe('kubernetes target (stack prod)', () => {
     }
   });
 
+  it('writes the StorageClasses the stack lists as encrypting on each StatefulSet for the policy pack, and nothing when it lists none', async () => {
+    const annotation = 'allixios.io/encrypted-storage-classes';
+    for (const statefulSet of objects(prod, 'StatefulSet')) expect(statefulSet.metadata.annotations?.[annotation], statefulSet.metadata.name).toBeUndefined();
+    const values = { ...namespaceConfig(readStackFile(ROOT, 'prod').config), encryptedStorageClasses: ['gp3-encrypted', 'premium-rwo-cmek'] };
+    const listed = await evaluate(values, 'prod');
+    const statefulSets = objects(listed, 'StatefulSet');
+    expect(statefulSets).toHaveLength(listed.config.engines.length);
+    for (const statefulSet of statefulSets) {
+      expect(statefulSet.metadata.annotations[annotation], statefulSet.metadata.name).toBe('gp3-encrypted,premium-rwo-cmek');
+      // Not on the claim template, which cannot change on a live StatefulSet.
+      expect(statefulSet.spec.volumeClaimTemplates[0].metadata.annotations).toBeUndefined();
+    }
+  });
+
   it('leaves ephemeral stacks unprotected with volume claims deleted alongside', async () => {
     const ephemeral = await evaluate({ environment: 'ephemeral', namespace: 'pr-42', bootstrap: BOOTSTRAP });
     for (const { spec } of ephemeral.config.engines) {

@@ -19,6 +19,9 @@ import {
   CERTIFICATE_TYPE,
   databasePolicies,
   databaseTls,
+  ENCRYPTED_STORAGE_CLASSES_ANNOTATION,
+  ENCRYPTED_STORAGE_CLASSES_KEY,
+  encryptedVolumeClaims,
   networkPolicyCoverage,
   noExposedDatabaseServices,
   noSecretEnvValues,
@@ -35,7 +38,8 @@ import {
   type StackValidationPolicy,
 } from '../policy/policies.ts';
 import { namespaceConfig } from '../stacks/config/index.ts';
-import { PART_OF as PROGRAM_PART_OF } from '../stacks/labels.ts';
+import { keyName } from '../stacks/config/messages.ts';
+import { ENCRYPTED_STORAGE_CLASSES_ANNOTATION as PROGRAM_ENCRYPTED_STORAGE_CLASSES_ANNOTATION, PART_OF as PROGRAM_PART_OF } from '../stacks/labels.ts';
 import { SECRET_SIGNATURE, SECRET_SIGNATURE_KEY, unwrapSecrets, type RecordedResource } from '../stacks/render/mocks.ts';
 import { readStackFile } from '../stacks/render/stack-file.ts';
 import { evaluate, evaluateStack, ROOT, type Evaluation } from './support/pulumi.ts';
@@ -52,6 +56,7 @@ const PDB = 'kubernetes:policy/v1:PodDisruptionBudget';
 const REMOTE_IMAGE = 'docker:index/remoteImage:RemoteImage';
 const DOCKER_CONTAINER = 'docker:index/container:Container';
 const DOCKER_VOLUME = 'docker:index/volume:Volume';
+const PVC = 'kubernetes:core/v1:PersistentVolumeClaim';
 
 const NOT_A_DATABASE = 'not labelled app.kubernetes.io/part-of: allixios';
 
@@ -529,6 +534,106 @@ describe('database-data-protected', () => {
   });
 });
 
+describe('database-storage-encrypted (advisory)', () => {
+  const inProd = encryptedVolumeClaims(() => 'prod');
+  /** The fixture StatefulSet with the stack's list on it and its data claim on `storageClass` (none: unset). */
+  const claimingFrom = (listed: string[] | undefined, storageClass?: string, change: (props: Json) => void = () => {}) =>
+    statefulSet((props) => {
+      if (listed) props.metadata.annotations = { [ENCRYPTED_STORAGE_CLASSES_ANNOTATION]: listed.join(',') };
+      if (storageClass !== undefined) props.spec.volumeClaimTemplates[0].spec.storageClassName = storageClass;
+      change(props);
+    });
+  const warning = (uses: string, claim = 'data') =>
+    `StatefulSet "postgresql": volume claim template "${claim}" uses ${uses}, which allixios:encryptedStorageClasses does not list as encrypting; ` +
+    'stack prod keeps its data encrypted at rest: set allixios:engines.postgresql.storageClass to a StorageClass that encrypts its volumes and list it in allixios:encryptedStorageClasses (README "Encryption at rest")';
+
+  it('reads the list the program writes, under the config key the program reads it from', () => {
+    expect(ENCRYPTED_STORAGE_CLASSES_ANNOTATION).toBe(PROGRAM_ENCRYPTED_STORAGE_CLASSES_ANNOTATION);
+    expect(ENCRYPTED_STORAGE_CLASSES_KEY).toBe(keyName(['encryptedStorageClasses']));
+  });
+
+  it('stays quiet for a prod claim on a StorageClass the stack lists as encrypting', async () => {
+    expect(await violations(inProd, claimingFrom(['premium-rwo-cmek', 'gp3-encrypted'], 'gp3-encrypted'))).toEqual([]);
+  });
+
+  it('warns for a prod claim on a StorageClass the list does not name, naming the claim, the class and the key to set', async () => {
+    expect(await violations(inProd, claimingFrom(['gp3-encrypted'], 'gp2'))).toEqual([warning('StorageClass "gp2"')]);
+    // No list at all: nothing is vouched for.
+    expect(await violations(inProd, claimingFrom(undefined, 'gp3-encrypted'))).toEqual([warning('StorageClass "gp3-encrypted"')]);
+  });
+
+  it('warns for a claim that names no StorageClass: the cluster default is never taken as encrypted, even when the list names the class that is default today', async () => {
+    expect(await violations(inProd, claimingFrom(['standard']))).toEqual([warning('the cluster default StorageClass (it names none)')]);
+  });
+
+  it('is not evaded by the beta annotation, an empty class, a near name, the list on the claim instead, a second claim, or a claim of its own', async () => {
+    // Kubernetes reads the beta annotation before spec.storageClassName.
+    const annotated = claimingFrom(['gp3-encrypted'], 'gp3-encrypted', (props) => {
+      props.spec.volumeClaimTemplates[0].metadata.annotations = { 'volume.beta.kubernetes.io/storage-class': 'gp2' };
+    });
+    expect(await violations(inProd, annotated)).toEqual([warning('StorageClass "gp2"')]);
+    // "" is no class: a pre-provisioned volume, of unknown encryption.
+    expect(await violations(inProd, claimingFrom(['gp3-encrypted'], ''))).toEqual([warning('no StorageClass (storageClassName "", a pre-provisioned volume)')]);
+    // Names match whole, and the list is read from the StatefulSet only.
+    expect(await violations(inProd, claimingFrom([' gp3 ', 'encrypted'], 'gp3-encrypted'))).toEqual([warning('StorageClass "gp3-encrypted"')]);
+    const listedOnTheClaim = claimingFrom(undefined, 'gp3-encrypted', (props) => {
+      props.spec.volumeClaimTemplates[0].metadata.annotations = { [ENCRYPTED_STORAGE_CLASSES_ANNOTATION]: 'gp3-encrypted' };
+    });
+    expect(await violations(inProd, listedOnTheClaim)).toEqual([warning('StorageClass "gp3-encrypted"')]);
+    // Every claim template counts, not just the first.
+    const secondClaim = claimingFrom(['gp3-encrypted'], 'gp3-encrypted', (props) => {
+      props.spec.volumeClaimTemplates.push({ metadata: { name: 'wal' }, spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '5Gi' } } } });
+    });
+    expect(await violations(inProd, secondClaim)).toEqual([warning('the cluster default StorageClass (it names none)', 'wal')]);
+    // A PersistentVolumeClaim of the database's outside any StatefulSet.
+    const claim: TestResource = {
+      type: PVC,
+      name: 'allixios-postgresql-scratch',
+      props: {
+        metadata: { name: 'postgresql-scratch', namespace: 'allixios-prod', labels: LABELS },
+        spec: { accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '5Gi' } } },
+      },
+    };
+    expect(await violations(inProd, claim)).toEqual([
+      'PersistentVolumeClaim "postgresql-scratch" uses the cluster default StorageClass (it names none), which allixios:encryptedStorageClasses does not list as encrypting; ' +
+        'stack prod keeps its data encrypted at rest: give it a StorageClass that encrypts its volumes and list it in allixios:encryptedStorageClasses (README "Encryption at rest")',
+    ]);
+  });
+
+  it('stays quiet outside the protected stacks, and takes them from the policy config', async () => {
+    for (const stack of ['staging', 'dev']) {
+      expect(
+        await check(
+          encryptedVolumeClaims(() => stack),
+          claimingFrom(undefined),
+        ),
+      ).toEqual({ violations: [], notApplicable: `stack ${stack} is not a protected stack` });
+    }
+    const config = { protectedStacks: ['prod', 'prod-eu'] };
+    expect(
+      await violations(
+        encryptedVolumeClaims(() => 'prod-eu'),
+        claimingFrom(['gp3-encrypted'], 'gp3-encrypted'),
+        config,
+      ),
+    ).toEqual([]);
+    expect(
+      (
+        await violations(
+          encryptedVolumeClaims(() => 'prod-eu'),
+          claimingFrom(['gp3-encrypted'], 'gp2'),
+          config,
+        )
+      )[0],
+    ).toContain('stack prod-eu keeps its data encrypted at rest');
+  });
+
+  it('leaves claims without the part-of label alone', async () => {
+    const foreign = claimingFrom(undefined, 'gp2', (props) => (props.metadata.labels = { ...LABELS, 'app.kubernetes.io/part-of': 'monitoring' }));
+    expect(await check(inProd, foreign)).toEqual({ violations: [], notApplicable: NOT_A_DATABASE });
+  });
+});
+
 describe('pinned-images', () => {
   it('accepts version tags, digests and Docker image IDs', async () => {
     const pinned = statefulSet((props) => {
@@ -723,20 +828,23 @@ function asPolicySees(evaluation: Evaluation, resource: RecordedResource): TestR
 }
 
 interface ProgramReport {
+  /** What the mandatory policies refuse. */
   violations: string[];
+  /** What the advisory policies warn about. */
+  warnings: string[];
   /** Policy name -> how many resources it applied to. */
   applied: Record<string, number>;
 }
 
 async function runResourcePolicies(evaluation: Evaluation, stack: string): Promise<ProgramReport> {
-  const report: ProgramReport = { violations: [], applied: {} };
+  const report: ProgramReport = { violations: [], warnings: [], applied: {} };
   const resourcePolicies = databasePolicies({ currentStack: () => stack }).filter((policy): policy is ResourceValidationPolicy => 'validateResource' in policy);
   for (const policy of resourcePolicies) {
     report.applied[policy.name] = 0;
     for (const resource of evaluation.resources) {
       const outcome = await check(policy, asPolicySees(evaluation, resource));
       if (outcome.notApplicable === undefined) report.applied[policy.name]! += 1;
-      report.violations.push(...outcome.violations.map((message) => `${policy.name}: ${message}`));
+      (policy.enforcementLevel === 'advisory' ? report.warnings : report.violations).push(...outcome.violations.map((message) => `${policy.name}: ${message}`));
     }
   }
   return report;
@@ -772,6 +880,7 @@ describe('the prod stack as the program registers it', () => {
       'database-statefulset-volume-claims': count(STATEFUL_SET),
       'database-data-protected': count(STATEFUL_SET),
       'pinned-images': count(STATEFUL_SET, JOB),
+      'database-storage-encrypted': count(STATEFUL_SET),
     });
   });
 
@@ -790,6 +899,15 @@ describe('the prod stack as the program registers it', () => {
         withoutCertificates,
       ),
     ).toHaveLength(prod.config.engines.length);
+  });
+
+  it('warns that no volume is known to be encrypted at rest while Pulumi.prod.yaml lists no encrypting StorageClass', async () => {
+    expect(prod.config.encryptedStorageClasses).toEqual([]);
+    const { warnings } = await runResourcePolicies(prod, 'prod');
+    expect(warnings).toHaveLength(prod.config.engines.length);
+    for (const { spec } of prod.config.engines) {
+      expect(warnings.filter((warning) => warning.startsWith(`database-storage-encrypted: StatefulSet "${spec.name}": volume claim template "data" uses `))).toHaveLength(1);
+    }
   });
 
   it('passes the advisory policies, which report every engine once its NetworkPolicies and budgets are gone', async () => {
@@ -844,6 +962,30 @@ describe('configurations the policies refuse', () => {
         )
         .sort(),
     );
+  });
+
+  it('warns about prod claims the list leaves on an unlisted or the default StorageClass, and about none once every engine names a listed one (the list reaches the pack from the program)', async () => {
+    const values = prodValues();
+    values.encryptedStorageClasses = ['premium-rwo-cmek'];
+    // Only the list: the engines without a class of their own stay on the cluster default, and
+    // postgresql's premium-rwo is not listed.
+    const listOnly = await runResourcePolicies(await evaluate(values, 'prod'), 'prod');
+    expect(listOnly.violations).toEqual([]);
+    const warned = Object.fromEntries(listOnly.warnings.map((warning) => /StatefulSet "(\w+)".* uses (StorageClass "[\w-]+"|the cluster default)/.exec(warning)!.slice(1)));
+    expect(listOnly.warnings).toHaveLength(5);
+    expect(warned).toEqual({
+      postgresql: 'StorageClass "premium-rwo"',
+      mongodb: 'the cluster default',
+      redis: 'the cluster default',
+      elasticsearch: 'the cluster default',
+      clickhouse: 'the cluster default',
+    });
+    values.engines = Object.fromEntries(
+      ['postgresql', 'mongodb', 'redis', 'elasticsearch', 'clickhouse'].map((engine) => [engine, { ...values.engines[engine], storageClass: 'premium-rwo-cmek' }]),
+    );
+    const encrypted = await runResourcePolicies(await evaluate(values, 'prod'), 'prod');
+    expect(encrypted).toMatchObject({ violations: [], warnings: [] });
+    expect(encrypted.applied['database-storage-encrypted']).toBe(5);
   });
 
   it('refuses a prod stack that turns data protection off', async () => {
@@ -929,6 +1071,7 @@ describe("the pack under the Pulumi CLI's policy runner", () => {
       'database-data-protected': 'mandatory',
       'pinned-images': 'mandatory',
       'database-tls': 'mandatory',
+      'database-storage-encrypted': 'advisory',
       'database-network-policy': 'advisory',
       'database-pod-disruption-budget': 'advisory',
     });
@@ -946,6 +1089,11 @@ describe("the pack under the Pulumi CLI's policy runner", () => {
     expect(response.getDiagnosticsList().map((diagnostic) => [diagnostic.getPolicyname(), diagnostic.getMessage().split('\n').at(-1)])).toEqual([
       ['database-data-protected', 'StatefulSet "postgresql" is not protected: stack prod requires protect: true on every StatefulSet, which owns the data volumes'],
       ['pinned-images', 'StatefulSet "postgresql": container "postgresql" image "postgres:latest" uses the floating tag latest; pin a version tag or a digest'],
+      [
+        'database-storage-encrypted',
+        'StatefulSet "postgresql": volume claim template "data" uses the cluster default StorageClass (it names none), which allixios:encryptedStorageClasses does not list as encrypting; ' +
+          'stack prod keeps its data encrypted at rest: set allixios:engines.postgresql.storageClass to a StorageClass that encrypts its volumes and list it in allixios:encryptedStorageClasses (README "Encryption at rest")',
+      ],
     ]);
   });
 });

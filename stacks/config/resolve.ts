@@ -69,6 +69,13 @@ export interface StackConfig {
   exposeHostPorts: boolean;
   protectData: boolean;
   clientNamespaces: string[];
+  /**
+   * The StorageClasses the operator vouches for as encrypting their volumes at rest. The program
+   * encrypts nothing itself: it hands the list to the policy pack (an annotation on each
+   * StatefulSet), whose advisory `database-storage-encrypted` warns about a prod claim on any other
+   * class (README "Encryption at rest"). Kubernetes only.
+   */
+  encryptedStorageClasses: string[];
   pvcRetention: { whenDeleted: PvcRetention; whenScaled: PvcRetention };
   /** Enabled engines, in the platform's engine order. */
   engines: ResolvedEngine[];
@@ -189,6 +196,12 @@ export function resolveStackConfig(raw: RawStackConfig, values: Readonly<Record<
     );
   }
 
+  if (target === 'docker' && raw.encryptedStorageClasses !== undefined) {
+    problems.push(
+      `${keyName(['encryptedStorageClasses'])}: expected unset, since the docker target has no StorageClasses (its volumes are Docker volumes on the host's disk, encrypted only if that disk is), got ${JSON.stringify(raw.encryptedStorageClasses)}`,
+    );
+  }
+
   const engines: ResolvedEngine[] = [];
   for (const module of modules) {
     const name = module.name;
@@ -270,6 +283,7 @@ export function resolveStackConfig(raw: RawStackConfig, values: Readonly<Record<
     exposeHostPorts,
     protectData,
     clientNamespaces: raw.clientNamespaces ?? [],
+    encryptedStorageClasses: raw.encryptedStorageClasses ?? [],
     pvcRetention: profile.pvcRetention,
     engines,
     bootstrap: {

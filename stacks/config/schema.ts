@@ -16,10 +16,12 @@ export const DNS_LABEL_PHRASE = 'a DNS label (lowercase letters, digits and "-",
 const CPU_PHRASE = 'a CPU quantity such as 500m or 2';
 const MEMORY_PHRASE = 'a memory quantity such as 512Mi or 2Gi';
 const STORAGE_PHRASE = 'a Kubernetes quantity such as 20Gi';
+const STORAGE_CLASS_PHRASE = 'a StorageClass name (lowercase letters, digits and "-", at most 63 characters) such as gp3-encrypted';
 const MEMORY_QUANTITY = /^\d+(\.\d+)?(Ki|Mi|Gi|Ti|k|M|G|T)?$/;
 
 const cpu = z.string({ error: CPU_PHRASE }).regex(/^\d+(\.\d+)?m?$/, { error: CPU_PHRASE });
 const memory = z.string({ error: MEMORY_PHRASE }).regex(MEMORY_QUANTITY, { error: MEMORY_PHRASE });
+const storageClassName = z.string({ error: STORAGE_CLASS_PHRASE }).regex(DNS_LABEL, { error: STORAGE_CLASS_PHRASE });
 const resourcePair = z.strictObject({ cpu: cpu.optional(), memory: memory.optional() }, { error: 'an object with cpu and memory' });
 
 /** `allixios:engines.<engine>`: the settings every engine has; `options` is the engine's own. */
@@ -38,7 +40,7 @@ const engineSchema = z.strictObject(
       .max(1, { error: '1 (replicated topologies are not supported yet)' })
       .optional(),
     storage: z.string({ error: STORAGE_PHRASE }).regex(MEMORY_QUANTITY, { error: STORAGE_PHRASE }).optional(),
-    storageClass: z.string({ error: 'a StorageClass name' }).regex(DNS_LABEL, { error: 'a StorageClass name' }).optional(),
+    storageClass: storageClassName.optional(),
     resources: z.strictObject({ requests: resourcePair.optional(), limits: resourcePair.optional() }, { error: 'an object with requests and limits' }).optional(),
     hostPort: z
       .number({ error: 'a port number from 1 to 65535' })
@@ -148,6 +150,8 @@ function buildStackSchema(modules: readonly EngineModule[]) {
     tls: tlsSchema.optional(),
     bootstrap: bootstrapSchema.optional(),
     clientNamespaces: z.array(z.string({ error: DNS_LABEL_PHRASE }).regex(DNS_LABEL, { error: DNS_LABEL_PHRASE }), { error: 'a list of namespace names' }).optional(),
+    // The StorageClasses the operator vouches for as encrypting their volumes (README "Encryption at rest").
+    encryptedStorageClasses: z.array(storageClassName, { error: 'a list of StorageClass names such as ["gp3-encrypted"]' }).optional(),
     engines: z
       .strictObject(Object.fromEntries(modules.map((module) => [module.name, engineSchema.optional()])) as Record<EngineName, z.ZodOptional<typeof engineSchema>>, {
         error: 'an object keyed by engine name',

@@ -10,7 +10,7 @@ import * as pulumi from '@pulumi/pulumi';
 import type { EngineSpec } from '../../databases/engine.ts';
 import type { ResolvedEngine, StackConfig } from '../config/index.ts';
 import { configFiles, type EngineCredentials, type MountedFile } from '../credentials.ts';
-import { BOOTSTRAP_POD_LABELS, clientLabel, engineLabels, selectorLabels } from '../labels.ts';
+import { BOOTSTRAP_POD_LABELS, clientLabel, ENCRYPTED_STORAGE_CLASSES_ANNOTATION, engineLabels, selectorLabels } from '../labels.ts';
 import { certificateArgs, certificateDnsNames, certificateName, readinessWithReload, RELOAD_STATE_DIRECTORY, type IssuerRef } from './tls.ts';
 
 type StatefulSetSpec = k8s.types.input.apps.v1.StatefulSetSpec;
@@ -18,7 +18,7 @@ type Container = k8s.types.input.core.v1.Container;
 type Probe = k8s.types.input.core.v1.Probe;
 
 /** Arguments of {@link KubernetesEngine}. */
-export interface KubernetesEngineArgs extends Pick<StackConfig, 'protectData' | 'pvcRetention' | 'clientNamespaces'> {
+export interface KubernetesEngineArgs extends Pick<StackConfig, 'protectData' | 'pvcRetention' | 'clientNamespaces' | 'encryptedStorageClasses'> {
   engine: ResolvedEngine;
   credentials: EngineCredentials;
   namespace: pulumi.Input<string>;
@@ -297,11 +297,16 @@ export class KubernetesEngine extends pulumi.ComponentResource {
       ],
     };
 
+    // The StorageClasses the stack vouches for as encrypting, for the policy pack's at-rest check,
+    // which sees resources but not the stack's config. On the StatefulSet's own metadata, which
+    // updates in place: on the volumeClaimTemplates a change of the list would replace the StatefulSet.
+    const annotations = args.encryptedStorageClasses.length > 0 ? { annotations: { [ENCRYPTED_STORAGE_CLASSES_ANNOTATION]: args.encryptedStorageClasses.join(',') } } : {};
+
     // The StatefulSet owns the volume claims: protecting it (and retaining it on delete) is what
     // keeps the data volumes, together with the Retain claim policy.
     this.statefulSet = new k8s.apps.v1.StatefulSet(
       `${name}-statefulset`,
-      { metadata: metadata(spec.name), spec: statefulSetSpec },
+      { metadata: { ...metadata(spec.name), ...annotations }, spec: statefulSetSpec },
       { parent: this, protect: args.protectData, retainOnDelete: args.protectData, dependsOn: this.certificate ? [this.certificate] : [] },
     );
 

@@ -94,6 +94,7 @@ export class KubernetesDatabases extends pulumi.ComponentResource {
           protectData: config.protectData,
           pvcRetention: config.pvcRetention,
           clientNamespaces: config.clientNamespaces,
+          encryptedStorageClasses: config.encryptedStorageClasses,
           ...(this.tls ? { issuerRef: this.tls.issuerRef } : {}),
         },
         { parent: this },
