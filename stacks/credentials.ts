@@ -138,12 +138,15 @@ export class EngineCredentials extends pulumi.ComponentResource {
     };
   }
 
-  /** A connection URL with this engine's current password for `connection` (secret). */
-  url(connection: ConnectionSpec, host: pulumi.Input<string>, port: number): pulumi.Output<string> {
+  /**
+   * A connection URL with this engine's current password for `connection` (secret). When the
+   * engine serves TLS, the URL's TLS form, naming the CA bundle at `caFile` (default
+   * `CLIENT_CA_PATH`, where the stack's pods and the bootstrap have it).
+   */
+  url(connection: ConnectionSpec, host: pulumi.Input<string>, port: number, caFile?: string): pulumi.Output<string> {
     const password = this.passwords[connection.passwordSecret];
     if (!password) throw new Error(`connection user ${connection.username} names an unknown secret ${connection.passwordSecret}`);
-    // The TLS form (verification against the CA bundle at CLIENT_CA_PATH) when the engine serves TLS.
-    const tls = this.servesTls ? {} : undefined;
+    const tls = this.servesTls ? (caFile ? { caFile } : {}) : undefined;
     return pulumi.secret(pulumi.all([password, host]).apply(([value, resolvedHost]) => connectionUrl(connection, value, resolvedHost, port, tls)));
   }
 

@@ -48,7 +48,7 @@ describe('stack configuration', () => {
     [
       'an unknown top-level key',
       { ...prod, replicas: 2 },
-      'allixios:replicas: unknown key; expected one of environment, target, namespace, exposeHostPorts, protectData, tls, bootstrap, clientNamespaces, encryptedStorageClasses, engines, passwords, rotations',
+      'allixios:replicas: unknown key; expected one of environment, target, namespace, exposeHostPorts, protectData, tls, bootstrap, clientNamespaces, clusterDomain, encryptedStorageClasses, engines, passwords, rotations',
     ],
     [
       'an unknown engine setting',
@@ -69,6 +69,16 @@ describe('stack configuration', () => {
       'encrypted StorageClasses on the docker target',
       { environment: 'dev', encryptedStorageClasses: ['gp3-encrypted'] },
       'allixios:encryptedStorageClasses: expected unset, since the docker target has no StorageClasses (its volumes are Docker volumes on the host\'s disk, encrypted only if that disk is), got ["gp3-encrypted"]',
+    ],
+    [
+      'a cluster domain that is no DNS name',
+      { ...prod, clusterDomain: 'Cluster_Local.' },
+      'allixios:clusterDomain: expected the cluster\'s DNS domain, lowercase DNS labels joined by dots, such as cluster.local, got "Cluster_Local."',
+    ],
+    [
+      'a cluster domain on the docker target',
+      { environment: 'dev', clusterDomain: 'cluster.local' },
+      'allixios:clusterDomain: expected unset, since the docker target has no cluster DNS (containers reach each other by name), got "cluster.local"',
     ],
     [
       "an engine's StorageClass that is no StorageClass name",
@@ -323,6 +333,11 @@ describe('stack configuration', () => {
     expect(parseStackConfig(prod, 'allixios', 'prod').encryptedStorageClasses).toEqual([]);
     const listed = parseStackConfig({ ...prod, encryptedStorageClasses: ['gp3-encrypted', 'premium-rwo-cmek'] }, 'allixios', 'prod');
     expect(listed.encryptedStorageClasses).toEqual(['gp3-encrypted', 'premium-rwo-cmek']);
+  });
+
+  it("takes the cluster's DNS domain, cluster.local unless set", () => {
+    expect(parseStackConfig(prod, 'allixios', 'prod').clusterDomain).toBe('cluster.local');
+    expect(parseStackConfig({ ...prod, clusterDomain: 'prod.example.internal' }, 'allixios', 'prod').clusterDomain).toBe('prod.example.internal');
   });
 
   it('merges a partial resources override with the environment defaults', () => {

@@ -4,7 +4,10 @@
  * Secret, the readiness check (wrapped only for an engine with a reload command), the Services'
  * ports and the URLs in their TLS form, and no private key anywhere in the render.
  */
+import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { CLIENT_CA_PATH } from '../databases/connection.ts';
+import { hostCaFile } from '../stacks/docker/index.ts';
 import { redactSecrets, unwrapSecrets } from '../stacks/render/mocks.ts';
 import { evaluate, evaluateStack, ofType, unwrap, type Evaluation } from './support/pulumi.ts';
 
@@ -107,6 +110,32 @@ describe('ClickHouse on a TLS stack', () => {
       ['/etc/clickhouse-server/tls/ca.crt', '0444'],
     ]);
     expect(uploads.map((upload) => upload.file)).toContain('/etc/clickhouse-server/config.d/tls.xml');
+  });
+});
+
+describe('the host URLs of a Docker stack with TLS', () => {
+  it("name the CA bundle where the developer's machine keeps it, not the containers' path, and verify the server", async () => {
+    const caFile = hostCaFile('allixios-dev');
+    expect(caFile).toBe(join(process.cwd(), '.allixios', 'allixios-dev-ca.crt'));
+    const database = new URL(await unwrap(dev.outputs.hostUrls.DATABASE_URL!));
+    expect([database.host, database.searchParams.get('sslmode'), database.searchParams.get('sslrootcert')]).toEqual(['127.0.0.1:5432', 'verify-full', caFile]);
+    expect(new URL(await unwrap(dev.outputs.hostUrls.REDIS_URL!)).searchParams.get('tlsCAFile')).toBe(caFile);
+    expect(new URL(await unwrap(dev.outputs.hostUrls.CLICKHOUSE_URL!)).protocol).toBe('https:');
+    // The containers' own URLs keep the containers' path.
+    expect(new URL(await unwrap(dev.outputs.urls.DATABASE_URL!)).searchParams.get('sslrootcert')).toBe(CLIENT_CA_PATH);
+  });
+});
+
+describe("a cluster whose DNS domain is not Kubernetes' default", () => {
+  it('gets certificates naming the Services in its own domain', async () => {
+    const values = { environment: 'staging', namespace: 'allixios-staging', clusterDomain: 'staging.example.internal', bootstrap: { enabled: false } };
+    const staging = await evaluate(values, 'staging');
+    for (const { spec } of staging.config.engines) {
+      const names = certificateOf(staging, spec.name).spec.dnsNames as string[];
+      expect(names).toContain(`${spec.name}.allixios-staging.svc.staging.example.internal`);
+      expect(names).toContain(`*.${spec.name}-headless.allixios-staging.svc.staging.example.internal`);
+      expect(names.filter((name) => name.endsWith('cluster.local'))).toEqual([]);
+    }
   });
 });
 

@@ -76,6 +76,12 @@ export interface StackConfig {
    * class (README "Encryption at rest"). Kubernetes only.
    */
   encryptedStorageClasses: string[];
+  /**
+   * The cluster's DNS domain (kubelet's `clusterDomain`, `cluster.local` unless the cluster was set
+   * up otherwise): the engines' certificates name their Services' fully qualified names in it.
+   * Kubernetes only.
+   */
+  clusterDomain: string;
   pvcRetention: { whenDeleted: PvcRetention; whenScaled: PvcRetention };
   /** Enabled engines, in the platform's engine order. */
   engines: ResolvedEngine[];
@@ -196,6 +202,11 @@ export function resolveStackConfig(raw: RawStackConfig, values: Readonly<Record<
     );
   }
 
+  if (target === 'docker' && raw.clusterDomain !== undefined) {
+    problems.push(
+      `${keyName(['clusterDomain'])}: expected unset, since the docker target has no cluster DNS (containers reach each other by name), got ${JSON.stringify(raw.clusterDomain)}`,
+    );
+  }
   if (target === 'docker' && raw.encryptedStorageClasses !== undefined) {
     problems.push(
       `${keyName(['encryptedStorageClasses'])}: expected unset, since the docker target has no StorageClasses (its volumes are Docker volumes on the host's disk, encrypted only if that disk is), got ${JSON.stringify(raw.encryptedStorageClasses)}`,
@@ -284,6 +295,7 @@ export function resolveStackConfig(raw: RawStackConfig, values: Readonly<Record<
     protectData,
     clientNamespaces: raw.clientNamespaces ?? [],
     encryptedStorageClasses: raw.encryptedStorageClasses ?? [],
+    clusterDomain: raw.clusterDomain ?? 'cluster.local',
     pvcRetention: profile.pvcRetention,
     engines,
     bootstrap: {

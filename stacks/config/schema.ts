@@ -74,6 +74,10 @@ const bootstrapSchema = z.strictObject(
   { error: 'an object with enabled, image and timeoutSeconds' },
 );
 
+/** A cluster's DNS domain: DNS labels joined by dots (`cluster.local`, `prod.example.internal`). */
+const CLUSTER_DOMAIN = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?(\.[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?)*$/;
+const CLUSTER_DOMAIN_PHRASE = "the cluster's DNS domain, lowercase DNS labels joined by dots, such as cluster.local";
+
 /** The kinds of cert-manager issuer a stack may name. */
 export const ISSUER_KINDS = ['Issuer', 'ClusterIssuer'] as const;
 export type IssuerKind = (typeof ISSUER_KINDS)[number];
@@ -150,6 +154,7 @@ function buildStackSchema(modules: readonly EngineModule[]) {
     tls: tlsSchema.optional(),
     bootstrap: bootstrapSchema.optional(),
     clientNamespaces: z.array(z.string({ error: DNS_LABEL_PHRASE }).regex(DNS_LABEL, { error: DNS_LABEL_PHRASE }), { error: 'a list of namespace names' }).optional(),
+    clusterDomain: z.string({ error: CLUSTER_DOMAIN_PHRASE }).regex(CLUSTER_DOMAIN, { error: CLUSTER_DOMAIN_PHRASE }).optional(),
     // The StorageClasses the operator vouches for as encrypting their volumes (README "Encryption at rest").
     encryptedStorageClasses: z.array(storageClassName, { error: 'a list of StorageClass names such as ["gp3-encrypted"]' }).optional(),
     engines: z

@@ -2,6 +2,7 @@
  * The Docker target (stack `dev`): one private network, and each enabled engine as a container
  * with a named volume, published on 127.0.0.1 only when the stack says so.
  */
+import { resolve } from 'node:path';
 import * as docker from '@pulumi/docker';
 import * as pulumi from '@pulumi/pulumi';
 import type { StackConfig } from '../config/index.ts';
@@ -13,6 +14,15 @@ import { DockerEngine } from './engine.ts';
 
 export interface DockerDatabasesArgs {
   config: StackConfig;
+}
+
+/**
+ * Where the host URLs of a TLS stack expect the CA bundle on the developer's machine, which has
+ * no `/etc/allixios/tls` (the containers' path): `.allixios/<namespace>-ca.crt` in the project
+ * directory (ignored by git), written there from the stack output (README, "TLS on Docker").
+ */
+export function hostCaFile(namespace: string): string {
+  return resolve('.allixios', `${namespace}-ca.crt`);
 }
 
 /** All engines of a stack on Docker. Type token `allixios:docker:Databases`. */
@@ -96,6 +106,7 @@ export class DockerDatabases extends pulumi.ComponentResource {
                 spec.appConnection,
                 dockerEngine.container.id.apply(() => '127.0.0.1'),
                 engine.hostPort,
+                hostCaFile(config.namespace),
               ),
             }
           : {}),

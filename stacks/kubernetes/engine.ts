@@ -18,7 +18,7 @@ type Container = k8s.types.input.core.v1.Container;
 type Probe = k8s.types.input.core.v1.Probe;
 
 /** Arguments of {@link KubernetesEngine}. */
-export interface KubernetesEngineArgs extends Pick<StackConfig, 'protectData' | 'pvcRetention' | 'clientNamespaces' | 'encryptedStorageClasses'> {
+export interface KubernetesEngineArgs extends Pick<StackConfig, 'protectData' | 'pvcRetention' | 'clientNamespaces' | 'encryptedStorageClasses' | 'clusterDomain'> {
   engine: ResolvedEngine;
   credentials: EngineCredentials;
   namespace: pulumi.Input<string>;
@@ -176,7 +176,7 @@ export class KubernetesEngine extends pulumi.ComponentResource {
 
     if (spec.tls && !args.issuerRef) throw new Error(`${spec.name}: the engine serves TLS but the stack gave it no issuer`);
     if (spec.tls && args.issuerRef) {
-      const dnsNames = pulumi.output(args.namespace).apply((namespace) => certificateDnsNames(spec.name, `${spec.name}-headless`, namespace));
+      const dnsNames = pulumi.output(args.namespace).apply((namespace) => certificateDnsNames(spec.name, `${spec.name}-headless`, namespace, args.clusterDomain));
       this.certificate = new k8s.apiextensions.CustomResource(`${name}-certificate`, certificateArgs(spec.name, metadata(certificateName(spec.name)), dnsNames, args.issuerRef), {
         parent: this,
       });

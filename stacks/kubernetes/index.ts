@@ -95,6 +95,7 @@ export class KubernetesDatabases extends pulumi.ComponentResource {
           pvcRetention: config.pvcRetention,
           clientNamespaces: config.clientNamespaces,
           encryptedStorageClasses: config.encryptedStorageClasses,
+          clusterDomain: config.clusterDomain,
           ...(this.tls ? { issuerRef: this.tls.issuerRef } : {}),
         },
         { parent: this },

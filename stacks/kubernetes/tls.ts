@@ -101,12 +101,12 @@ export function certificateName(engine: string): string {
 
 /**
  * The names an engine's certificate covers: its Service and its headless Service at every level
- * of the cluster's DNS (`cluster.local`, Kubernetes' default domain), each pod behind the headless
- * Service (`<pod>.<headless>...`), and `localhost` for probes and tools inside the pod.
+ * of the cluster's DNS (`allixios:clusterDomain`, Kubernetes' default `cluster.local`), each pod
+ * behind the headless Service (`<pod>.<headless>...`), and `localhost` for probes and tools inside the pod.
  */
-export function certificateDnsNames(service: string, headlessService: string, namespace: string): string[] {
-  const levels = (host: string) => [host, `${host}.${namespace}`, `${host}.${namespace}.svc`, `${host}.${namespace}.svc.cluster.local`];
-  return [...levels(service), ...levels(headlessService), `*.${headlessService}.${namespace}.svc`, `*.${headlessService}.${namespace}.svc.cluster.local`, 'localhost'];
+export function certificateDnsNames(service: string, headlessService: string, namespace: string, clusterDomain = 'cluster.local'): string[] {
+  const levels = (host: string) => [host, `${host}.${namespace}`, `${host}.${namespace}.svc`, `${host}.${namespace}.svc.${clusterDomain}`];
+  return [...levels(service), ...levels(headlessService), `*.${headlessService}.${namespace}.svc`, `*.${headlessService}.${namespace}.svc.${clusterDomain}`, 'localhost'];
 }
 
 /** The cert-manager Certificate of one engine (cert-manager.io/v1). */
