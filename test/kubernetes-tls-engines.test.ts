@@ -139,6 +139,46 @@ describe("a cluster whose DNS domain is not Kubernetes' default", () => {
   });
 });
 
+describe('the prod Services', () => {
+  /**
+   * Every port a prod Service exposes, and why it carries no plaintext: the engine serves TLS only
+   * on it (the test that proves it), or it carries no data and no credentials. A new port fails
+   * here until it is classified.
+   */
+  const TLS_ONLY: Record<string, Record<number, string>> = {
+    postgresql: { 5432: 'hostssl only: test/engines/postgresql-tls.test.ts refuses a plaintext client' },
+    mongodb: { 27017: 'requireTLS: test/engines/mongodb-config.test.ts' },
+    redis: { 6379: 'port 0, tls-port 6379: test/engines/redis-tls.test.ts refuses a plaintext client' },
+    elasticsearch: { 9200: 'xpack.security.http.ssl.enabled: test/engines/elasticsearch-config.test.ts' },
+    clickhouse: {
+      8443: 'https_port, http_port removed: test/engines/clickhouse-config.test.ts',
+      9440: 'tcp_port_secure, tcp_port removed: test/engines/clickhouse-config.test.ts',
+      9363: 'Prometheus metrics: counters and gauges, no data, no credentials',
+    },
+  };
+
+  it('expose no plaintext port: each port is one its engine serves TLS only on, or carries no data', () => {
+    const exposed = Object.fromEntries(
+      prod.config.engines.map(({ spec }) => [
+        spec.name,
+        [...new Set(forEngine(prod, 'Service', spec.name).flatMap((service) => (service.spec.ports as Json[]).map((port) => port.port as number)))].sort((a, b) => a - b),
+      ]),
+    );
+    expect(exposed).toEqual(
+      Object.fromEntries(
+        Object.entries(TLS_ONLY).map(([engine, ports]) => [
+          engine,
+          Object.keys(ports)
+            .map(Number)
+            .sort((a, b) => a - b),
+        ]),
+      ),
+    );
+    // And every engine of prod is one that serves TLS.
+    expect(prod.config.engines.filter(({ spec }) => !spec.tls).map(({ spec }) => spec.name)).toEqual([]);
+  });
+});
+
 describe('the render of TLS stacks', () => {
   it('holds no private key once secrets are redacted', () => {
     for (const evaluation of [prod, dev]) {
