@@ -162,9 +162,10 @@ export interface ConnectionSpec {
 
 /**
  * The names of the files in an engine's TLS directory: those of cert-manager's Secrets
- * (`kubernetes.io/tls` plus `ca.crt`), which the Docker target uses too.
+ * (`kubernetes.io/tls` plus `ca.crt`, and `tls-combined.pem` for its `CombinedPEM` output
+ * format), which the Docker target uses too.
  */
-export const TLS_FILES = { certificate: 'tls.crt', key: 'tls.key', ca: 'ca.crt' } as const;
+export const TLS_FILES = { certificate: 'tls.crt', key: 'tls.key', ca: 'ca.crt', combinedPem: 'tls-combined.pem' } as const;
 
 /**
  * How an engine serves TLS: where it finds its certificate, and how a renewed one reaches it.
@@ -186,6 +187,14 @@ export interface TlsSpec {
    * (Elasticsearch): the target then wraps nothing.
    */
   reload?: { command: string[] };
+  /**
+   * The engine also wants its private key and certificate chain in one PEM file (MongoDB's
+   * `certificateKeyFile`), `TLS_FILES.combinedPem` in {@link directory}: the key, then the chain.
+   * The Kubernetes target asks cert-manager for its `CombinedPEM` output format, the Docker target
+   * uploads the concatenation, a secret like the key. A flag rather than a file name: the name is
+   * cert-manager's (the Secret's key), not the engine's to choose.
+   */
+  combinedPem?: boolean;
 }
 
 /**

@@ -297,7 +297,7 @@ describe('stack configuration', () => {
     it('serves an engine without TLS support in clear text with a warning outside prod, and refuses it in prod', () => {
       // Every engine of the repository serves TLS; Valkey, the sixth-engine fixture, does not.
       const modules = [...ENGINE_MODULES, valkey];
-      const staging = parseStackConfig({ environment: 'staging', namespace: 'allixios-staging' }, 'allixios', 'staging', modules);
+      const staging = parseStackConfig({ environment: 'staging', namespace: 'allixios-staging', bootstrap: BOOTSTRAP }, 'allixios', 'staging', modules);
       expect(staging.engines.filter((engine) => !engine.spec.tls).map((engine) => engine.spec.name)).toEqual(['valkey']);
       expect(staging.warnings).toEqual([
         "allixios:tls: Valkey does not support TLS and would be served without it: its clients' passwords and data would cross the network in clear text.",

@@ -1,13 +1,16 @@
 /**
  * TLS of MongoDB, Elasticsearch and ClickHouse as the targets render them under mocks (the prod
- * stack, TLS on by default; the dev stack with `allixios:tls: true`): the Certificate, the mounted
- * Secret, the readiness check (wrapped only for an engine with a reload command), the Services'
- * ports and the URLs in their TLS form, and no private key anywhere in the render.
+ * stack, TLS on by default; the dev stack with `allixios:tls: true`): the Certificate (with
+ * cert-manager's combined PEM output for an engine that wants one), the mounted Secret, the
+ * readiness check (wrapped only for an engine with a reload command), the Services' ports and the
+ * URLs in their TLS form, Docker's uploads, and no private key anywhere in the render.
  */
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { CLIENT_CA_PATH } from '../databases/connection.ts';
 import { hostCaFile } from '../stacks/docker/index.ts';
+import * as pulumi from '@pulumi/pulumi';
+import { combinedPem } from '../stacks/docker/engine.ts';
 import { redactSecrets, unwrapSecrets } from '../stacks/render/mocks.ts';
 import { evaluate, evaluateStack, ofType, unwrap, type Evaluation } from './support/pulumi.ts';
 
@@ -176,6 +179,68 @@ describe('the prod Services', () => {
     );
     // And every engine of prod is one that serves TLS.
     expect(prod.config.engines.filter(({ spec }) => !spec.tls).map(({ spec }) => spec.name)).toEqual([]);
+  });
+});
+
+describe('MongoDB on a TLS stack', () => {
+  it('gets a Certificate with the combined PEM output, mounted whole at its TLS directory', () => {
+    const certificate = certificateOf(prod, 'mongodb');
+    expect(certificate.spec.additionalOutputFormats).toEqual([{ type: 'CombinedPEM' }]);
+    expect(certificate.spec.dnsNames).toEqual(expect.arrayContaining(['mongodb.allixios-prod.svc', 'mongodb-headless.allixios-prod.svc', 'localhost']));
+    // Only the engine that asks for it: PostgreSQL's Certificate has no extra output
+    expect(certificateOf(prod, 'postgresql').spec).not.toHaveProperty('additionalOutputFormats');
+    const podSpec = podSpecOf(prod, 'mongodb');
+    const volume = (podSpec.volumes as Json[]).find((candidate) => candidate.secret?.secretName === 'mongodb-tls')!;
+    expect(volume.secret.defaultMode).toBe(0o440);
+    expect((podSpec.containers[0].volumeMounts as Json[]).find((mount) => mount.name === volume.name)).toEqual({ name: volume.name, mountPath: '/etc/mongo/tls', readOnly: true });
+  });
+
+  it('starts mongod with TLS required from the combined PEM, and checks readiness over TLS, reloading a renewed certificate first', () => {
+    const container = podSpecOf(prod, 'mongodb').containers[0] as Json;
+    expect((container.args as string[]).join(' ')).toContain('--tlsMode requireTLS --tlsCertificateKeyFile /etc/mongo/tls/tls-combined.pem --tlsCAFile /etc/mongo/tls/ca.crt');
+    const readiness = (container.readinessProbe.exec.command as string[]).join(' ');
+    expect(readiness).toContain('cksum');
+    expect(readiness).toContain('rotateCertificates');
+    expect(readiness).toContain('--tls --tlsCAFile /etc/mongo/tls/ca.crt');
+    expect((container.livenessProbe.exec.command as string[]).slice(0, 6)).toEqual(['mongosh', '--quiet', '--norc', '--tls', '--tlsCAFile', '/etc/mongo/tls/ca.crt']);
+    // The reload's password: root's, from a file of the engine's Secret, named by a variable that holds only its path
+    const env = Object.fromEntries((container.env as Json[]).map((entry) => [entry.name, entry]));
+    expect(env.MONGODB_ROOT_PASSWORD_FILE).toEqual({ name: 'MONGODB_ROOT_PASSWORD_FILE', value: '/etc/mongo/secrets/root-password' });
+    const secretFiles = (podSpecOf(prod, 'mongodb').volumes as Json[]).find((candidate) => candidate.secret?.secretName === 'mongodb-credentials')!;
+    expect(secretFiles.secret.items).toEqual([{ key: 'config.root-password', path: 'root-password', mode: 0o440 }]);
+    expect((container.volumeMounts as Json[]).find((mount) => mount.name === secretFiles.name)?.mountPath).toBe('/etc/mongo/secrets');
+  });
+
+  it('gives the platform and the bootstrap Job URLs that ask for TLS and name the CA bundle', async () => {
+    const url = await unwrap(prod.outputs.urls.MONGODB_URL!);
+    expect(url).toMatch(/^mongodb:\/\/allixios_app:.*@mongodb\.allixios-prod\.svc:27017\/allixios\?authSource=admin&tls=true&tlsCAFile=%2Fetc%2Fallixios%2Ftls%2Fca\.crt$/);
+    const job = kubernetesObjects(prod, 'Job')[0]!;
+    const jobEnv = job.spec.template.spec.containers[0].env as Json[];
+    expect(jobEnv.find((entry) => entry.name === 'MONGODB_URL')!.value).toMatch(/[?&]tls=true&tlsCAFile=%2Fetc%2Fallixios%2Ftls%2Fca\.crt$/);
+  });
+
+  it('on Docker gets certificate, key, CA and the combined PEM uploaded into its TLS directory, key and combined PEM secret and private', () => {
+    const container = ofType(dev, 'docker:index/container:Container').find((resource) => resource.name === 'allixios-mongodb-container')!;
+    const uploads = unwrapSecrets(container.inputs.uploads) as Array<Record<string, string>>;
+    const tlsUploads = uploads.filter((upload) => upload.file!.startsWith('/etc/mongo/tls/'));
+    expect(tlsUploads.map((upload) => [upload.file, upload.permissions, upload.owner])).toEqual([
+      ['/etc/mongo/tls/tls.crt', '0444', '999'],
+      ['/etc/mongo/tls/tls.key', '0400', '999'],
+      ['/etc/mongo/tls/ca.crt', '0444', '999'],
+      ['/etc/mongo/tls/tls-combined.pem', '0400', '999'],
+    ]);
+    // The combined PEM is the key, then the certificate, as cert-manager writes it
+    const [certificate, key, , combined] = tlsUploads.map((upload) => upload.content!);
+    expect(combined).toBe(`${key!.endsWith('\n') ? key : `${key}\n`}${certificate!.endsWith('\n') ? certificate : `${certificate}\n`}`);
+    expect(combined).toMatch(/^-----BEGIN [A-Z ]*PRIVATE KEY-----[\s\S]*-----BEGIN CERTIFICATE-----/);
+  });
+
+  it('marks the combined PEM secret by itself, not only through the key beside it', async () => {
+    // Given a key and a certificate that are not secret; when they are combined
+    const combined = combinedPem({ privateKeyPem: pulumi.output('-----BEGIN PRIVATE KEY-----\nk\n-----END PRIVATE KEY-----'), certificatePem: pulumi.output('CERT\n') });
+    // Then the result is secret, the key first and each block on its own lines
+    expect(await pulumi.isSecret(combined)).toBe(true);
+    expect(await unwrap(combined)).toBe('-----BEGIN PRIVATE KEY-----\nk\n-----END PRIVATE KEY-----\nCERT\n');
   });
 });
 

@@ -26,6 +26,7 @@ import type { Adapter, Change } from '../contract.ts';
 import { observedUsers, planMongoCredentials, USERS_DATABASE, type MongoCredentialChange, type MongoUserPasswords } from './mongodb-credentials.ts';
 import { LEDGER_COLLECTION, LOCK_COLLECTION, type MongoLedgerEntry, type MongoObserved, type MongoPayload, type ObservedCollection } from './mongodb-plan.ts';
 import { notReachable, readiness, retryWithBackoff, stillNotReachable, TRY_AGAIN } from './backoff.ts';
+import { readClientCa } from './client-ca.ts';
 import { LoginRefused, openWithRotation, urlUser, waitUntilAccepted, type LoginAttempt } from './logins.ts';
 import { DEFAULT_STATEMENT_TIMEOUT_MS, type AdapterOptions, type Login } from '../contract.ts';
 
@@ -123,17 +124,61 @@ export interface MongoAdapterOptions extends AdapterOptions {
   users?: MongoUserPasswords;
 }
 
+/** The TLS options the bootstrap gives the driver for a connection string. */
+export type MongoTlsOptions = Pick<MongoClientOptions, 'tls' | 'tlsCAFile' | 'ca'>;
+
+/** URL options that would let the driver accept a server it cannot verify. */
+const UNVERIFIED_TLS_OPTIONS = ['tlsInsecure', 'tlsAllowInvalidCertificates', 'tlsAllowInvalidHostnames'];
+
 /**
- * The driver's options for one connection attempt. A socket that goes silent (a stalled network
- * path) fails after the statement timeout instead of holding the run forever; the driver keeps
- * TCP keepalive on by itself.
+ * How the driver connects for `url`: with `tls=true` (the stack's TLS URLs) over TLS, verifying
+ * the server's chain against the CA bundle the URL's `tlsCAFile` names and its host name against
+ * the URL's host (the driver's defaults, left on). The driver reads `tlsCAFile` itself, but only
+ * when it connects, and only with TLS on; the bundle is read here instead, so a missing file fails
+ * the run at once with the engine and the path, and the driver gets it as `ca` (with `tls: true`
+ * and the path). A URL that names a CA file without asking for TLS (the driver would connect in
+ * clear text and ignore the file), or that turns a verification off, is refused rather than
+ * followed: the bootstrap sends root's password over this connection. Without `tlsCAFile` a TLS
+ * URL trusts Node's built-in CAs (a managed MongoDB with a public certificate); a `mongodb+srv:`
+ * URL asks for TLS unless it says `tls=false`, as the driver does. Option names are
+ * case-insensitive in a connection string, so they are here.
  */
-export function mongoClientOptions(attemptMs: number, options: Pick<AdapterOptions, 'statementTimeoutMs'>): MongoClientOptions {
+export function mongoTlsOptions(url: string, engine = 'mongodb'): MongoTlsOptions {
+  const queryAt = url.indexOf('?');
+  const query = new URLSearchParams(queryAt >= 0 ? url.slice(queryAt + 1) : '');
+  const option = (name: string): string | undefined => [...query].find(([key]) => key.toLowerCase() === name.toLowerCase())?.[1];
+  const tlsValue = option('tls') ?? option('ssl');
+  const tls = tlsValue === undefined ? url.startsWith('mongodb+srv://') : tlsValue === 'true';
+  const caFile = option('tlsCAFile');
+  if (!tls) {
+    if (caFile !== undefined) {
+      throw new BootstrapError(engine, `the URL names a CA file (tlsCAFile=${caFile}) but does not ask for TLS (tls=true): the driver would ignore it and connect in clear text`);
+    }
+    return {};
+  }
+  const unverified = UNVERIFIED_TLS_OPTIONS.filter((name) => option(name) === 'true');
+  if (unverified.length > 0) {
+    throw new BootstrapError(
+      engine,
+      `the URL turns off the verification of the server's certificate (${unverified.map((name) => `${name}=true`).join(', ')}); the bootstrap connects only to a server it can verify`,
+    );
+  }
+  if (caFile === undefined) return { tls: true };
+  return { tls: true, tlsCAFile: caFile, ca: readClientCa(engine, caFile) };
+}
+
+/**
+ * The driver's options for one connection attempt with `url`. A socket that goes silent (a
+ * stalled network path) fails after the statement timeout instead of holding the run forever; the
+ * driver keeps TCP keepalive on by itself. TLS as the URL asks for it ({@link mongoTlsOptions}).
+ */
+export function mongoClientOptions(url: string, attemptMs: number, options: Pick<AdapterOptions, 'statementTimeoutMs'>): MongoClientOptions {
   return {
     appName: 'allixios-bootstrap',
     serverSelectionTimeoutMS: attemptMs,
     connectTimeoutMS: attemptMs,
     socketTimeoutMS: options.statementTimeoutMs ?? DEFAULT_STATEMENT_TIMEOUT_MS,
+    ...mongoTlsOptions(url),
   };
 }
 
@@ -204,7 +249,7 @@ export class MongoAdapter implements Adapter<MongoObserved, MongoPayload> {
       // Each attempt waits for a server at most until the readiness deadline (and 5 s at most, so
       // a server that comes up is noticed soon); then backoff, and try again.
       const attemptMs = Math.max(500, Math.min(MAX_ATTEMPT_MS, remaining));
-      const client = new MongoClient(url, mongoClientOptions(attemptMs, this.options));
+      const client = new MongoClient(url, mongoClientOptions(url, attemptMs, this.options));
       try {
         await client.connect();
         await client.db(this.databaseName).command({ ping: 1 });
@@ -278,7 +323,7 @@ export class MongoAdapter implements Adapter<MongoObserved, MongoPayload> {
 
   /** One login with `url`: a ping runs on a connection the driver has authenticated. */
   private async tryLogin(url: string, user: string): Promise<LoginAttempt> {
-    const client = new MongoClient(url, mongoClientOptions(Math.min(MAX_ATTEMPT_MS, this.options.readyTimeoutMs), this.options));
+    const client = new MongoClient(url, mongoClientOptions(url, Math.min(MAX_ATTEMPT_MS, this.options.readyTimeoutMs), this.options));
     try {
       await client.connect();
       await client.db().command({ ping: 1 });

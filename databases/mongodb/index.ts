@@ -8,7 +8,17 @@
  * with mongod.conf (authorization on).
  */
 import { z } from 'zod';
-import { EngineSettingError, memoryBytes, moduleDirectory, type EngineModule, type EngineDescription } from '../engine.ts';
+import {
+  EngineSettingError,
+  memoryBytes,
+  moduleDirectory,
+  TLS_FILES,
+  type ConnectionTls,
+  type EngineDescription,
+  type EngineModule,
+  type HealthCheck,
+  type TlsSpec,
+} from '../engine.ts';
 
 /**
  * The variable that hands the bootstrap the platform users' passwords (a JSON object of user to
@@ -43,6 +53,101 @@ export function wiredTigerCacheSizeGB(memoryLimit: string): string {
   return String(Math.floor(cacheGB * 100) / 100);
 }
 
+/** Where the server's certificate, key and CA are mounted when the stack serves TLS. */
+export const TLS_DIRECTORY = '/etc/mongo/tls';
+
+/** Where the engine's secret files are: a directory of their own, refreshed on a rotation. */
+const SECRETS_PATH = '/etc/mongo/secrets';
+
+/**
+ * root's password, a secret file mounted only on a TLS stack, for the certificate reload alone
+ * (rotateCertificates needs a user with cluster privileges; of the engine's users only root has
+ * them). Whoever can exec into the container can already read every collection from the data
+ * files, and its environment holds root's first-start password, so the file gives such a person
+ * little more. Read at each reload: after a rotation the kubelet's refresh brings the new one.
+ */
+const ROOT_PASSWORD_PATH = `${SECRETS_PATH}/root-password`;
+
+/**
+ * mongod's TLS settings, as arguments after `--config` (the command line overrides the file):
+ * TLS only, on the engine's one port. They exist only on a TLS stack, so mongod.conf stays one
+ * file for every stack. The image's entrypoint, seeing `--tlsCertificateKeyFile`, runs its
+ * temporary first-start mongod (the one that creates root and runs initdb/) on 127.0.0.1 with a
+ * TLS mode that still lets its own plaintext mongosh in; the real mongod gets these.
+ *
+ * - `--tlsMode requireTLS` (`net.tls.mode`): no plaintext connection at all.
+ * - `--tlsCertificateKeyFile` (`net.tls.certificateKeyFile`): MongoDB wants key and chain in one
+ *   PEM file, cert-manager's `CombinedPEM` output (`TlsSpec.combinedPem`).
+ * - `--tlsCAFile` (`net.tls.CAFile`): the trust for client certificates (none is asked for) and,
+ *   once there are replica-set members, for each other's; recent mongod releases refuse
+ *   requireTLS without it.
+ * - `--tlsAllowConnectionsWithoutCertificates` (`net.tls.allowConnectionsWithoutCertificates`):
+ *   clients prove a SCRAM password, not a client certificate.
+ * - `--tlsDisabledProtocols TLS1_0,TLS1_1` (`net.tls.disabledProtocols`): TLS 1.2 and 1.3 only,
+ *   stated because it is relied on (no spaces: mongod refuses to start on one).
+ */
+export function tlsArgs(directory = TLS_DIRECTORY): string[] {
+  return [
+    ['--tlsMode', 'requireTLS'],
+    ['--tlsCertificateKeyFile', `${directory}/${TLS_FILES.combinedPem}`],
+    ['--tlsCAFile', `${directory}/${TLS_FILES.ca}`],
+    ['--tlsAllowConnectionsWithoutCertificates'],
+    ['--tlsDisabledProtocols', 'TLS1_0,TLS1_1'],
+  ].flat();
+}
+
+/**
+ * The server in the same container. `directConnection`: a single server, whatever it reports
+ * about a replica set. The short server selection timeout makes an unreachable server fail
+ * within the check's timeout.
+ */
+const localUrl = (host: string) => `mongodb://${host}:27017/admin?directConnection=true&serverSelectionTimeoutMS=3000`;
+
+/**
+ * mongosh over TLS to the server in the same container, verifying its certificate (chain and host
+ * name) with the mounted CA. `localhost`: the certificates of both targets name it, not always
+ * 127.0.0.1.
+ */
+const MONGOSH_TLS = ['mongosh', '--quiet', '--norc', '--tls', '--tlsCAFile', `${TLS_DIRECTORY}/${TLS_FILES.ca}`, localUrl('localhost')];
+
+/**
+ * ping needs no authentication. mongosh exits 1 when it cannot connect or the command throws;
+ * quit() turns a reply without ok: 1 into a failure too.
+ */
+const PING = "quit(db.adminCommand('ping').ok === 1 ? 0 : 1)";
+
+function healthCheckCommand(tls: boolean): HealthCheck['command'] {
+  return tls ? [...MONGOSH_TLS, '--eval', PING] : ['mongosh', '--quiet', '--norc', localUrl('127.0.0.1'), '--eval', PING];
+}
+
+/**
+ * MongoDB (5.0 and later) re-reads its certificate key file and CA file on `rotateCertificates`;
+ * open connections keep the old certificate, new ones get the renewed one. Run by mongosh over
+ * TLS as root, whose password mongosh reads itself from the mounted file at each run
+ * (MONGODB_ROOT_PASSWORD_FILE names it): it is on no command line and in no environment variable,
+ * so neither the process list nor /proc/<pid>/environ shows it. The file ends in a newline, which
+ * is not part of the password. A failed login or rotation throws, and mongosh exits 1: the
+ * Kubernetes target records a reload as done only if it succeeded, and tries again at the next check.
+ */
+export const TLS_RELOAD_COMMAND = [
+  ...MONGOSH_TLS,
+  '--eval',
+  [
+    "const password = fs.readFileSync(process.env.MONGODB_ROOT_PASSWORD_FILE, 'utf8').replace(/\\n+$/, '');",
+    "db.getSiblingDB('admin').auth('root', password);",
+    "quit(db.adminCommand({ rotateCertificates: 1, message: 'allixios: the mounted certificate changed' }).ok === 1 ? 0 : 1);",
+  ].join(' '),
+];
+
+const TLS: TlsSpec = { directory: TLS_DIRECTORY, reload: { command: TLS_RELOAD_COMMAND }, combinedPem: true };
+
+/**
+ * The TLS form of the platform's and the bootstrap's URLs: `tls=true`, and the CA bundle's path in
+ * `tlsCAFile`, which the Node driver (and every MongoDB driver) reads itself; chain and host name
+ * are verified, since the URL turns neither check off.
+ */
+export const CONNECTION_TLS: ConnectionTls = { query: 'tls=true', caFileParameter: 'tlsCAFile' };
+
 export const mongodb: EngineModule<typeof optionsSchema> = {
   name: 'mongodb',
   displayName: 'MongoDB',
@@ -76,7 +181,7 @@ export const mongodb: EngineModule<typeof optionsSchema> = {
       // volume by the image (used only by config servers); an empty scratch directory in its
       // place keeps Docker from creating an anonymous volume for it.
       scratchPaths: ['/tmp', '/data/configdb'],
-      args: ['mongod', '--config', '/etc/mongo/mongod.conf', '--wiredTigerCacheSizeGB', wiredTigerCacheSizeGB(memoryLimit)],
+      args: ['mongod', '--config', '/etc/mongo/mongod.conf', '--wiredTigerCacheSizeGB', wiredTigerCacheSizeGB(memoryLimit), ...(settings.tls ? tlsArgs() : [])],
       env: {
         MONGO_INITDB_ROOT_USERNAME: 'root',
         MONGO_INITDB_ROOT_PASSWORD: { secret: 'root-password' },
@@ -84,6 +189,9 @@ export const mongodb: EngineModule<typeof optionsSchema> = {
         // all such variables before it execs mongod, so the server process never holds them.
         MONGO_INITDB_APP_PASSWORD: { secret: 'app-password' },
         MONGO_INITDB_READONLY_PASSWORD: { secret: 'readonly-password' },
+        // Only the certificate reload reads it (see TLS_RELOAD_COMMAND). Not MONGO_INITDB_ROOT_PASSWORD_FILE,
+        // which the entrypoint would read in place of the variable above.
+        ...(settings.tls ? { MONGODB_ROOT_PASSWORD_FILE: ROOT_PASSWORD_PATH } : {}),
       },
       configFiles: [
         { source: 'config/mongod.conf', mountPath: '/etc/mongo/mongod.conf' },
@@ -91,19 +199,14 @@ export const mongodb: EngineModule<typeof optionsSchema> = {
         // Run by mongosh, so it needs no executable bit.
         { source: 'initdb/10-app-user.js', mountPath: '/docker-entrypoint-initdb.d/10-app-user.js' },
       ],
-      secretFiles: [{ source: 'bootstrap/user-passwords.json', bootstrapVariable: USER_PASSWORDS_VARIABLE }],
+      secretFiles: [
+        { source: 'bootstrap/user-passwords.json', bootstrapVariable: USER_PASSWORDS_VARIABLE },
+        // Only for the certificate reload (TLS_RELOAD_COMMAND).
+        ...(settings.tls ? [{ source: 'config/root-password', mountPath: ROOT_PASSWORD_PATH }] : []),
+      ],
       healthCheck: {
-        // ping needs no authentication. mongosh exits 1 when it cannot connect or the command
-        // throws; quit() turns a reply without ok: 1 into a failure too. The short server
-        // selection timeout makes an unreachable server fail within the check's timeout.
-        command: [
-          'mongosh',
-          '--quiet',
-          '--norc',
-          'mongodb://127.0.0.1:27017/admin?directConnection=true&serverSelectionTimeoutMS=3000',
-          '--eval',
-          "quit(db.adminCommand('ping').ok === 1 ? 0 : 1)",
-        ],
+        // A ping to the server in the container; over TLS, verified with the mounted CA.
+        command: healthCheckCommand(settings.tls),
         // mongosh is a Node.js program: a few seconds to start on a throttled CPU.
         intervalSeconds: 15,
         timeoutSeconds: 10,
@@ -113,9 +216,10 @@ export const mongodb: EngineModule<typeof optionsSchema> = {
       },
       // mongod checkpoints and closes WiredTiger cleanly on SIGTERM.
       terminationGracePeriodSeconds: 60,
-      appConnection: { scheme: 'mongodb', username: 'allixios_app', passwordSecret: 'app-password', path: '/allixios', query: 'authSource=admin' },
-      adminConnection: { scheme: 'mongodb', username: 'root', passwordSecret: 'root-password', path: '/allixios', query: 'authSource=admin' },
+      appConnection: { scheme: 'mongodb', username: 'allixios_app', passwordSecret: 'app-password', path: '/allixios', query: 'authSource=admin', tls: CONNECTION_TLS },
+      adminConnection: { scheme: 'mongodb', username: 'root', passwordSecret: 'root-password', path: '/allixios', query: 'authSource=admin', tls: CONNECTION_TLS },
       nodeSysctls: [],
+      ...(settings.tls ? { tls: TLS } : {}),
     };
   },
 };

@@ -51,10 +51,21 @@ function healthcheck(spec: EngineSpec): docker.types.input.ContainerHealthcheck 
 }
 
 /**
+ * Key and certificate chain in one PEM file, in the order cert-manager's `CombinedPEM` output
+ * writes them (the key, then the chain), so an engine reads the same file on both targets. Secret,
+ * since it holds the key.
+ */
+export function combinedPem(tls: KeyPair): pulumi.Output<string> {
+  const block = (pem: string) => (pem.endsWith('\n') ? pem : `${pem}\n`);
+  return pulumi.secret(pulumi.all([tls.privateKeyPem, tls.certificatePem]).apply(([key, certificate]) => `${block(key)}${block(certificate)}`));
+}
+
+/**
  * The engine's TLS directory: certificate and CA readable, the key (a secret upload) readable by
- * the engine's user alone, which PostgreSQL requires of a key its own user owns. A renewed
- * certificate (the provider renews it on a `pulumi up` in its last month) changes the uploads and
- * so replaces the container: a short restart of dev's engine.
+ * the engine's user alone, which PostgreSQL requires of a key its own user owns; key and chain in
+ * one file as well for an engine that wants them so (`TlsSpec.combinedPem`), as secret and as
+ * private as the key. A renewed certificate (the provider renews it on a `pulumi up` in its last
+ * month) changes the uploads and so replaces the container: a short restart of dev's engine.
  */
 function tlsUploads(spec: EngineSpec, tls: DockerEngineArgs['tls']): Array<{ file: string; content: pulumi.Input<string>; permissions: string }> {
   if (!spec.tls) return [];
@@ -63,6 +74,7 @@ function tlsUploads(spec: EngineSpec, tls: DockerEngineArgs['tls']): Array<{ fil
     { file: `${spec.tls.directory}/${TLS_FILES.certificate}`, content: tls.certificatePem, permissions: '0444' },
     { file: `${spec.tls.directory}/${TLS_FILES.key}`, content: tls.privateKeyPem, permissions: '0400' },
     { file: `${spec.tls.directory}/${TLS_FILES.ca}`, content: tls.caPem, permissions: '0444' },
+    ...(spec.tls.combinedPem ? [{ file: `${spec.tls.directory}/${TLS_FILES.combinedPem}`, content: combinedPem(tls), permissions: '0400' }] : []),
   ];
 }
 

@@ -177,7 +177,7 @@ export class KubernetesEngine extends pulumi.ComponentResource {
     if (spec.tls && !args.issuerRef) throw new Error(`${spec.name}: the engine serves TLS but the stack gave it no issuer`);
     if (spec.tls && args.issuerRef) {
       const dnsNames = pulumi.output(args.namespace).apply((namespace) => certificateDnsNames(spec.name, `${spec.name}-headless`, namespace, args.clusterDomain));
-      this.certificate = new k8s.apiextensions.CustomResource(`${name}-certificate`, certificateArgs(spec.name, metadata(certificateName(spec.name)), dnsNames, args.issuerRef), {
+      this.certificate = new k8s.apiextensions.CustomResource(`${name}-certificate`, certificateArgs(spec.name, metadata(certificateName(spec.name)), dnsNames, args.issuerRef, spec.tls), {
         parent: this,
       });
     }

@@ -109,12 +109,20 @@ export function certificateDnsNames(service: string, headlessService: string, na
   return [...levels(service), ...levels(headlessService), `*.${headlessService}.${namespace}.svc`, `*.${headlessService}.${namespace}.svc.${clusterDomain}`, 'localhost'];
 }
 
-/** The cert-manager Certificate of one engine (cert-manager.io/v1). */
+/**
+ * The cert-manager Certificate of one engine (cert-manager.io/v1). An engine that wants key and
+ * chain in one file ({@link TlsSpec.combinedPem}) gets cert-manager's `CombinedPEM` output format:
+ * the Secret then also holds `tls-combined.pem` (the key, a newline, the chain), written with the
+ * others at each renewal. It is a beta feature enabled by default since cert-manager 1.15; an
+ * older release needs the `AdditionalCertificateOutputFormats` feature gate on its controller and
+ * webhook, or refuses the Certificate.
+ */
 export function certificateArgs(
   engine: string,
   metadata: { name: string; namespace: pulumi.Input<string>; labels: Record<string, string> },
   dnsNames: pulumi.Input<string[]>,
   issuerRef: IssuerRef,
+  tls: Pick<TlsSpec, 'combinedPem'> = {},
 ): k8s.apiextensions.CustomResourceArgs {
   return {
     apiVersion: 'cert-manager.io/v1',
@@ -136,6 +144,7 @@ export function certificateArgs(
       // client auth too, for engines whose nodes authenticate each other (replication, cluster transport).
       usages: ['server auth', 'client auth', 'digital signature'],
       issuerRef,
+      ...(tls.combinedPem ? { additionalOutputFormats: [{ type: 'CombinedPEM' }] } : {}),
     },
   };
 }

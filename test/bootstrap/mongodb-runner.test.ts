@@ -56,8 +56,8 @@ describe('the MongoDB bootstrap without a server', () => {
   it('bounds every socket by the statement timeout, so a silent network path ends the run', () => {
     // (No server runs here: the driver's options are what can be checked.) The driver's default
     // socketTimeoutMS is 0, waiting forever on a connection that stopped answering.
-    expect(mongoClientOptions(5_000, {})).toMatchObject({ socketTimeoutMS: 600_000, serverSelectionTimeoutMS: 5_000, connectTimeoutMS: 5_000 });
-    expect(mongoClientOptions(5_000, { statementTimeoutMs: 30_000 }).socketTimeoutMS).toBe(30_000);
+    expect(mongoClientOptions('mongodb://localhost:27017', 5_000, {})).toMatchObject({ socketTimeoutMS: 600_000, serverSelectionTimeoutMS: 5_000, connectTimeoutMS: 5_000 });
+    expect(mongoClientOptions('mongodb://localhost:27017', 5_000, { statementTimeoutMs: 30_000 }).socketTimeoutMS).toBe(30_000);
   });
 
   it('connects to the database the URL names, or to allixios when it names none', async () => {

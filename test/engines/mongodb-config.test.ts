@@ -3,15 +3,21 @@
  * (ENGINES.md), so what mongod would check is checked here from MongoDB's documentation: every
  * option path of mongod.conf must be one the configuration-file reference documents, with a value
  * of the documented type; mongod refuses unknown options, so a typo here would stop the server.
- * The initdb script is run in a JavaScript sandbox against a stand-in for mongosh's `db`.
+ * The same holds for the options on mongod's command line (the cache size, and the TLS settings
+ * of a TLS stack), each mapped to the setting it stands for. The initdb script and the certificate
+ * reload's script are run in a JavaScript sandbox against a stand-in for mongosh's `db`.
  */
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Script, createContext } from 'node:vm';
 import { describe, expect, it } from 'vitest';
 import { parse, parseDocument } from 'yaml';
-import { mongodb, wiredTigerCacheSizeGB } from '../../databases/mongodb/index.ts';
-import { ENVIRONMENTS, type EngineSpec, type Environment } from '../../databases/engine.ts';
+import { mongodb, TLS_DIRECTORY, TLS_RELOAD_COMMAND, tlsArgs, wiredTigerCacheSizeGB } from '../../databases/mongodb/index.ts';
+import { ENVIRONMENTS, TLS_FILES, readEngineFile as readModuleFile, type EngineSpec, type Environment } from '../../databases/engine.ts';
+import { readinessWithReload } from '../../stacks/kubernetes/tls.ts';
 import { describeWithDefaults } from '../support/engines.ts';
 
 type ValueCheck = (value: unknown) => boolean;
@@ -29,10 +35,18 @@ const between =
     isNumber(value) && (value as number) >= min && (value as number) <= max;
 
 /**
+ * net.tls.disabledProtocols: "a comma separated list of protocols, but do not use spaces after the
+ * commas" (a space stops the server), of TLS1_0, TLS1_1, TLS1_2 and TLS1_3; or `none`.
+ */
+const isProtocolList: ValueCheck = (value) =>
+  value === 'none' || (typeof value === 'string' && value.split(',').every((protocol) => ['TLS1_0', 'TLS1_1', 'TLS1_2', 'TLS1_3'].includes(protocol)));
+
+/**
  * mongod configuration-file options with their documented types and values, from
  * https://www.mongodb.com/docs/manual/reference/configuration-options/ (MongoDB 8.0). Not the
- * whole page: the core options a single mongod can use. Add an option here, with its type from
- * that page, before using it in mongod.conf.
+ * whole page: the core options a single mongod can use, and the `net.tls` options a TLS stack
+ * sets ("net.tls Options"). Add an option here, with its type from that page, before using it in
+ * mongod.conf or on the command line.
  */
 const MONGOD_OPTIONS: Record<string, ValueCheck> = {
   'systemLog.verbosity': between(0, 5),
@@ -62,6 +76,11 @@ const MONGOD_OPTIONS: Record<string, ValueCheck> = {
   'net.unixDomainSocket.pathPrefix': isString,
   'net.unixDomainSocket.filePermissions': isInteger,
   'net.compression.compressors': isString,
+  'net.tls.mode': oneOf('disabled', 'allowTLS', 'preferTLS', 'requireTLS'),
+  'net.tls.certificateKeyFile': isString,
+  'net.tls.CAFile': isString,
+  'net.tls.allowConnectionsWithoutCertificates': isBoolean,
+  'net.tls.disabledProtocols': isProtocolList,
   'security.keyFile': isString,
   'security.clusterAuthMode': oneOf('keyFile', 'sendKeyFile', 'sendX509', 'x509'),
   'security.authorization': oneOf('enabled', 'disabled'),
@@ -86,6 +105,71 @@ const MONGOD_OPTIONS: Record<string, ValueCheck> = {
   'replication.oplogSizeMB': isInteger,
   'replication.replSetName': isString,
 };
+
+/**
+ * The mongod command-line options the engine passes, each with the configuration-file setting it
+ * stands for (https://www.mongodb.com/docs/manual/reference/program/mongod/ and the mapping page,
+ * https://www.mongodb.com/docs/manual/reference/configuration-file-settings-command-line-options-mapping/);
+ * a `flag` takes no value and sets a boolean setting to true. `--config` names the file itself.
+ */
+const MONGOD_ARGUMENTS: Record<string, { setting: string; value: 'string' | 'number' | 'flag' }> = {
+  '--wiredTigerCacheSizeGB': { setting: 'storage.wiredTiger.engineConfig.cacheSizeGB', value: 'number' },
+  '--tlsMode': { setting: 'net.tls.mode', value: 'string' },
+  '--tlsCertificateKeyFile': { setting: 'net.tls.certificateKeyFile', value: 'string' },
+  '--tlsCAFile': { setting: 'net.tls.CAFile', value: 'string' },
+  '--tlsAllowConnectionsWithoutCertificates': { setting: 'net.tls.allowConnectionsWithoutCertificates', value: 'flag' },
+  '--tlsDisabledProtocols': { setting: 'net.tls.disabledProtocols', value: 'string' },
+};
+
+/**
+ * The settings a mongod command line gives (after `mongod` and `--config <file>`), by their
+ * configuration-file paths, and every argument this test does not know as a documented option.
+ */
+function argumentSettings(args: readonly string[]): { settings: Record<string, unknown>; unknown: string[] } {
+  const settings: Record<string, unknown> = {};
+  const unknown: string[] = [];
+  const rest = [...args];
+  if (rest.shift() !== 'mongod') unknown.push('(the command is not mongod)');
+  while (rest.length > 0) {
+    const argument = rest.shift()!;
+    if (argument === '--config') {
+      rest.shift();
+      continue;
+    }
+    const option = MONGOD_ARGUMENTS[argument];
+    if (!option) {
+      unknown.push(argument);
+      continue;
+    }
+    if (option.value === 'flag') settings[option.setting] = true;
+    else {
+      const value = rest.shift();
+      settings[option.setting] = option.value === 'number' ? Number(value) : value;
+    }
+  }
+  return { settings, unknown };
+}
+
+/** Every problem mongod would have with a command line; an empty list means it accepts it. */
+function mongodArgumentErrors(args: readonly string[]): string[] {
+  const { settings, unknown } = argumentSettings(args);
+  return [
+    ...unknown.map((argument) => `${argument}: not a mongod command-line option this test knows (add it from the mongod reference)`),
+    ...mongodOptionErrors(nested(settings)),
+  ];
+}
+
+/** `{ 'net.tls.mode': x }` as `{ net: { tls: { mode: x } } }`, the shape of mongod.conf. */
+function nested(settings: Record<string, unknown>): Record<string, unknown> {
+  const root: Record<string, unknown> = {};
+  for (const [path, value] of Object.entries(settings)) {
+    const keys = path.split('.');
+    let node = root;
+    for (const key of keys.slice(0, -1)) node = (node[key] ??= {}) as Record<string, unknown>;
+    node[keys.at(-1)!] = value;
+  }
+  return root;
+}
 
 /**
  * Server parameters allowed under setParameter, from
@@ -160,6 +244,24 @@ describe('the option checker itself', () => {
       'net.bindIPAll: not a documented mongod configuration-file option',
       'setParameter.enableLocalhostBypass: not a server parameter this test knows (add it from the parameters reference)',
       'security.authorization: unexpected value "on"',
+    ]);
+  });
+
+  it('refuses an undocumented command-line option, a TLS mode of the old ssl names and a protocol list with a space', () => {
+    const errors = mongodArgumentErrors([
+      'mongod',
+      '--config',
+      '/etc/mongo/mongod.conf',
+      '--tlsMode',
+      'requireSSL',
+      '--tlsAllowConnectionWithoutCertificates',
+      '--tlsDisabledProtocols',
+      'TLS1_0, TLS1_1',
+    ]);
+    expect(errors).toEqual([
+      '--tlsAllowConnectionWithoutCertificates: not a mongod command-line option this test knows (add it from the mongod reference)',
+      'net.tls.mode: unexpected value "requireSSL"',
+      'net.tls.disabledProtocols: unexpected value "TLS1_0, TLS1_1"',
     ]);
   });
 
@@ -277,6 +379,172 @@ describe('initdb/10-app-user.js', () => {
       ['updateUser', 'allixios_app'],
       ['updateUser', 'allixios_readonly'],
     ]);
+  });
+});
+
+describe("mongod's command line", () => {
+  it('uses only documented options, each with a documented value, with TLS and without', () => {
+    for (const environment of ENVIRONMENTS) {
+      for (const tls of [false, true]) {
+        expect(mongodArgumentErrors(describeWithDefaults(mongodb, environment, { tls }).args ?? []), `${environment}, TLS ${tls}`).toEqual([]);
+      }
+    }
+  });
+
+  it('serves TLS only on a TLS stack: required, TLS 1.2 and later, clients without certificates, the combined PEM and the CA from the TLS directory', () => {
+    const { settings } = argumentSettings(describeWithDefaults(mongodb, 'prod', { tls: true }).args ?? []);
+    expect(Object.fromEntries(Object.entries(settings).filter(([path]) => path.startsWith('net.tls.')))).toEqual({
+      'net.tls.mode': 'requireTLS',
+      'net.tls.certificateKeyFile': `${TLS_DIRECTORY}/tls-combined.pem`,
+      'net.tls.CAFile': `${TLS_DIRECTORY}/ca.crt`,
+      'net.tls.allowConnectionsWithoutCertificates': true,
+      'net.tls.disabledProtocols': 'TLS1_0,TLS1_1',
+    });
+    // The file the engine reads is the one both targets write: cert-manager's CombinedPEM key, Docker's upload
+    expect(TLS_FILES.combinedPem).toBe('tls-combined.pem');
+    expect(describeWithDefaults(mongodb, 'prod', { tls: true }).tls).toEqual({ directory: TLS_DIRECTORY, reload: { command: TLS_RELOAD_COMMAND }, combinedPem: true });
+  });
+
+  it('stays exactly as it was without TLS: no TLS option, no TLS settings, no reload password', () => {
+    const plain = describeWithDefaults(mongodb, 'prod');
+    expect(plain.args).toEqual(['mongod', '--config', '/etc/mongo/mongod.conf', '--wiredTigerCacheSizeGB', '3.5']);
+    expect(plain.tls).toBeUndefined();
+    expect(plain.secretFiles.map((file) => file.source)).toEqual(['bootstrap/user-passwords.json']);
+    expect(Object.keys(plain.env)).not.toContain('MONGODB_ROOT_PASSWORD_FILE');
+    expect(plain.healthCheck.command).toEqual([
+      'mongosh',
+      '--quiet',
+      '--norc',
+      'mongodb://127.0.0.1:27017/admin?directConnection=true&serverSelectionTimeoutMS=3000',
+      '--eval',
+      "quit(db.adminCommand('ping').ok === 1 ? 0 : 1)",
+    ]);
+    // With TLS the TLS options come last, after everything the plain command line has
+    const tls = describeWithDefaults(mongodb, 'prod', { tls: true });
+    expect(tls.args).toEqual([...plain.args!, ...tlsArgs()]);
+  });
+});
+
+describe('the health check and the certificate reload on a TLS stack', () => {
+  const spec = describeWithDefaults(mongodb, 'prod', { tls: true });
+  const caFile = `${TLS_DIRECTORY}/ca.crt`;
+
+  it('pings over TLS, verifying the server with the mounted CA under the name the certificates carry', () => {
+    const command = spec.healthCheck.command;
+    expect(command.slice(0, 6)).toEqual(['mongosh', '--quiet', '--norc', '--tls', '--tlsCAFile', caFile]);
+    expect(new URL(command[6]!).hostname).toBe('localhost');
+    expect(command.slice(-2)).toEqual(['--eval', "quit(db.adminCommand('ping').ok === 1 ? 0 : 1)"]);
+    // Nothing turns the verification off
+    expect(command.join(' ')).not.toMatch(/tlsAllowInvalid|tlsInsecure/);
+  });
+
+  it('rotates the certificates over TLS as root, with no password on the command line or in the environment', () => {
+    const command = spec.tls?.reload?.command ?? [];
+    expect(command.slice(0, 6)).toEqual(['mongosh', '--quiet', '--norc', '--tls', '--tlsCAFile', caFile]);
+    expect(command.join(' ')).toContain('rotateCertificates: 1');
+    expect(command.join(' ')).not.toMatch(/--password|-p |--username|-u |root-password|tlsAllowInvalid|tlsInsecure/);
+    expect(command.every((word) => !word.startsWith('mongodb://') || !word.includes('@'))).toBe(true);
+    // The password file is a secret file mounted on TLS stacks only, named by a variable that holds its path, not the password
+    const file = spec.secretFiles.find((candidate) => candidate.source === 'config/root-password');
+    expect(file?.mountPath).toBe(spec.env.MONGODB_ROOT_PASSWORD_FILE);
+    expect(typeof spec.env.MONGODB_ROOT_PASSWORD_FILE).toBe('string');
+    expect(readModuleFile(mongodb, 'config/root-password')).toBe('{{ value "root-password" }}\n');
+  });
+
+  const reload = spec.tls?.reload?.command ?? [];
+  const passwordFile = spec.secretFiles.find((candidate) => candidate.source === 'config/root-password')!;
+
+  /** The reload's script in a sandbox, against stand-ins for mongosh's `fs`, `process` and `db`. */
+  function runReload(options: { contents: string; ok?: number; refuseLogin?: boolean }) {
+    const calls: unknown[][] = [];
+    const exits: number[] = [];
+    const database = {
+      getSiblingDB: (name: string) => ({
+        auth: (user: string, password: string) => {
+          calls.push(['auth', name, user, password]);
+          if (options.refuseLogin) throw new Error('MongoServerError: Authentication failed.');
+          return { ok: 1 };
+        },
+      }),
+      adminCommand: (command: unknown) => {
+        calls.push(['adminCommand', command]);
+        return { ok: options.ok ?? 1 };
+      },
+    };
+    const files: Record<string, string> = { [passwordFile.mountPath!]: options.contents };
+    const context = createContext({
+      db: database,
+      process: { env: { MONGODB_ROOT_PASSWORD_FILE: spec.env.MONGODB_ROOT_PASSWORD_FILE } },
+      fs: {
+        readFileSync: (path: string, encoding: string) => {
+          calls.push(['readFileSync', path, encoding]);
+          if (!(path in files)) throw new Error(`ENOENT: ${path}`);
+          return files[path];
+        },
+      },
+      quit: (code: number) => exits.push(code),
+    });
+    new Script(reload.at(-1)!, { filename: 'reload.js' }).runInContext(context);
+    return { calls, exits };
+  }
+
+  it("reads root's password from the mounted file (its newline is not part of it), logs in as root and rotates", () => {
+    const { calls, exits } = runReload({ contents: 'pa55-word\n' });
+    expect(calls).toEqual([
+      ['readFileSync', '/etc/mongo/secrets/root-password', 'utf8'],
+      ['auth', 'admin', 'root', 'pa55-word'],
+      ['adminCommand', { rotateCertificates: 1, message: 'allixios: the mounted certificate changed' }],
+    ]);
+    expect(exits).toEqual([0]);
+  });
+
+  it('fails when the rotation fails or the login is refused, so the readiness check tries again', () => {
+    expect(runReload({ contents: 'pa55-word\n', ok: 0 }).exits).toEqual([1]);
+    expect(() => runReload({ contents: 'wrong\n', refuseLogin: true })).toThrow(/Authentication failed/);
+  });
+
+  it('reaches mongosh through the readiness wrapper word for word, and the password never shows in its arguments or environment', () => {
+    // Given a pod's files: a certificate, root's password file, and a mongosh that records how it was started
+    const directory = mkdtempSync(join(tmpdir(), 'allixios-mongodb-reload-'));
+    const password = 'Pa55-w0rd-that-must-not-leak';
+    const passwordPath = join(directory, 'root-password');
+    writeFileSync(passwordPath, `${password}\n`);
+    writeFileSync(join(directory, 'tls.crt'), 'renewed certificate');
+    const bin = join(directory, 'bin');
+    fs.mkdirSync(bin);
+    writeFileSync(join(bin, 'mongosh'), `#!/bin/sh\nprintf '%s\\0' "$@" > "${directory}/argv-$$"\nenv > "${directory}/env-$$"\n`);
+    chmodSync(join(bin, 'mongosh'), 0o755);
+    // When the kubelet runs the readiness probe (with the pod's environment, the file path in it)
+    const [program, ...args] = readinessWithReload(spec.healthCheck.command, { directory, reload: { command: reload } }, directory);
+    const run = spawnSync(program!, args, { env: { PATH: `${bin}:${process.env.PATH}`, MONGODB_ROOT_PASSWORD_FILE: passwordPath } });
+    expect(run.status).toBe(0);
+    // Then mongosh ran twice, the reload with exactly its words, then the health check
+    const started = readdirSync(directory)
+      .filter((name) => name.startsWith('argv-'))
+      .map((name) => ({ argv: readFileSync(join(directory, name), 'utf8').split('\0').slice(0, -1), env: readFileSync(join(directory, name.replace('argv', 'env')), 'utf8') }));
+    const byScript = (a: string[], b: string[]) => a.at(-1)!.localeCompare(b.at(-1)!);
+    expect(started.map(({ argv }) => argv).sort(byScript)).toEqual([reload.slice(1), spec.healthCheck.command.slice(1)].sort(byScript));
+    for (const { argv, env } of started) {
+      expect(argv.join(' ')).not.toContain(password);
+      expect(env).not.toContain(password);
+    }
+    // And the script mongosh got, run with that environment, logs in with the file's password
+    const logins: string[] = [];
+    const reloadRun = started.find(({ argv }) => argv.join(' ').includes('rotateCertificates'))!;
+    const env = Object.fromEntries(
+      reloadRun.env
+        .split('\n')
+        .filter(Boolean)
+        .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]),
+    );
+    const context = createContext({
+      fs,
+      process: { env },
+      db: { getSiblingDB: () => ({ auth: (_user: string, given: string) => logins.push(given) }), adminCommand: () => ({ ok: 1 }) },
+      quit: () => undefined,
+    });
+    new Script(reloadRun.argv.at(-1)!).runInContext(context);
+    expect(logins).toEqual([password]);
   });
 });
 
