@@ -19,7 +19,7 @@ export interface DockerDatabasesArgs {
 /**
  * Where the host URLs of a TLS stack expect the CA bundle on the developer's machine, which has
  * no `/etc/allixios/tls` (the containers' path): `.allixios/<namespace>-ca.crt` in the project
- * directory (ignored by git), written there from the stack output (README, "TLS on Docker").
+ * directory (ignored by git), written there from the stack output (README, "Main job with Docker").
  */
 export function hostCaFile(namespace: string): string {
   return resolve('.allixios', `${namespace}-ca.crt`);
