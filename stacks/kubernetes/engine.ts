@@ -177,9 +177,13 @@ export class KubernetesEngine extends pulumi.ComponentResource {
     if (spec.tls && !args.issuerRef) throw new Error(`${spec.name}: the engine serves TLS but the stack gave it no issuer`);
     if (spec.tls && args.issuerRef) {
       const dnsNames = pulumi.output(args.namespace).apply((namespace) => certificateDnsNames(spec.name, `${spec.name}-headless`, namespace, args.clusterDomain));
-      this.certificate = new k8s.apiextensions.CustomResource(`${name}-certificate`, certificateArgs(spec.name, metadata(certificateName(spec.name)), dnsNames, args.issuerRef, spec.tls), {
-        parent: this,
-      });
+      this.certificate = new k8s.apiextensions.CustomResource(
+        `${name}-certificate`,
+        certificateArgs(spec.name, metadata(certificateName(spec.name)), dnsNames, args.issuerRef, spec.tls),
+        {
+          parent: this,
+        },
+      );
     }
 
     const secretDirs = secretDirectories(spec, args.credentials.mountedFiles, files);
