@@ -8,7 +8,7 @@
  * and the container paths of the files (the TLS directory to the test's certificates).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, chownSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, chownSync, mkdirSync, readFileSync } from 'node:fs';
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -22,11 +22,11 @@ import { runBootstrap } from '../../bootstrap/runner.ts';
 import { connectionUrl } from '../../databases/connection.ts';
 import { TLS_FILES } from '../../databases/engine.ts';
 import { pgIsReady, postgresql, ROLE_VERIFIERS_VARIABLE, TLS_DIRECTORY } from '../../databases/postgresql/index.ts';
+import { hasOpenssl, issueCa, issueServerCertificate } from '../support/certificates.ts';
 import { describeWithDefaults, freePort, repositoryPathOf } from '../support/engines.ts';
 
 const DATABASE = 'allixios';
 const isRoot = process.getuid?.() === 0;
-const hasOpenssl = spawnSync('openssl', ['version']).status === 0;
 
 /** The engine as a TLS stack renders it. */
 const spec = describeWithDefaults(postgresql, 'ephemeral', { tls: true });
@@ -37,45 +37,13 @@ let port: number;
 let server: EmbeddedPostgres | undefined;
 const serverLog: string[] = [];
 
-function openssl(...args: string[]): void {
-  execFileSync('openssl', args, { cwd: certificates, stdio: 'pipe' });
-}
-
-/** A CA, and a server certificate it signs for `names` (written as tls.crt / tls.key / ca.crt). */
-function issueCertificates(names: string[], caName = 'ca'): void {
-  if (caName === 'ca') {
-    openssl(
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      'ca.key',
-      '-out',
-      TLS_FILES.ca,
-      '-days',
-      '2',
-      '-subj',
-      '/CN=Allixios test CA',
-      '-addext',
-      'basicConstraints=critical,CA:TRUE',
-      '-addext',
-      'keyUsage=critical,keyCertSign,cRLSign',
-    );
-  }
-  writeFileSync(join(certificates, 'server.ext'), `subjectAltName=${names.map((name) => `DNS:${name}`).join(',')}\nextendedKeyUsage=serverAuth\n`);
-  openssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', TLS_FILES.key, '-out', 'server.csr', '-subj', '/CN=postgresql');
-  openssl('x509', '-req', '-in', 'server.csr', '-CA', TLS_FILES.ca, '-CAkey', 'ca.key', '-CAcreateserial', '-out', TLS_FILES.certificate, '-days', '1', '-extfile', 'server.ext');
-  // PostgreSQL refuses a key that others may read; as root the server runs as the OS user postgres.
-  const key = join(certificates, TLS_FILES.key);
-  chmodSync(key, 0o600);
+/** A server certificate for `names`, signed by the test's CA; the key owned by the OS user postgres when the server runs as it (as root). */
+function issueCertificates(names: string[]): void {
+  issueServerCertificate(certificates, names);
   if (isRoot) {
     const uid = Number(execFileSync('id', ['-u', 'postgres']).toString());
     const gid = Number(execFileSync('id', ['-g', 'postgres']).toString());
-    chownSync(key, uid, gid);
+    chownSync(join(certificates, TLS_FILES.key), uid, gid);
   }
 }
 
@@ -133,6 +101,7 @@ beforeAll(async () => {
   const socketDir = join(workDir, 'socket');
   mkdirSync(socketDir, { mode: 0o777 });
   chmodSync(socketDir, 0o777);
+  issueCa(certificates);
   issueCertificates(['postgresql', 'localhost']);
   port = await freePort();
 
@@ -219,28 +188,7 @@ describe.skipIf(!hasOpenssl)('PostgreSQL 18 with the TLS settings a stack render
       /does not match certificate's altnames|IP: 127\.0\.0\.1 is not in the cert's list/,
     );
     // And a client that trusts another CA refuses the server altogether.
-    const otherCa = join(workDir, 'other-ca.crt');
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-keyout',
-        join(workDir, 'other-ca.key'),
-        '-out',
-        otherCa,
-        '-days',
-        '1',
-        '-subj',
-        '/CN=Another CA',
-      ],
-      { stdio: 'pipe' },
-    );
+    const otherCa = issueCa(workDir, 'Another CA', 'other-ca.crt');
     await expect(connectWith(connectionUrl(spec.adminConnection, EMBEDDED_PASSWORDS.allixios_owner, 'localhost', port, { caFile: otherCa }))).rejects.toThrow(
       /self[- ]signed certificate|unable to verify|unable to get local issuer/,
     );
@@ -255,29 +203,7 @@ describe.skipIf(!hasOpenssl)('PostgreSQL 18 with the TLS settings a stack render
     // The same check trusting a directory whose CA did not sign the server's certificate: no answer (2).
     const elsewhere = join(workDir, 'elsewhere');
     mkdirSync(elsewhere, { recursive: true });
-    execFileSync(
-      'openssl',
-      [
-        'req',
-        '-x509',
-        '-newkey',
-        'ec',
-        '-pkeyopt',
-        'ec_paramgen_curve:prime256v1',
-        '-nodes',
-        '-keyout',
-        join(elsewhere, 'ca.key'),
-        '-out',
-        join(elsewhere, TLS_FILES.ca),
-        '-days',
-        '1',
-        '-subj',
-        '/CN=Another CA',
-      ],
-      {
-        stdio: 'pipe',
-      },
-    );
+    issueCa(elsewhere, 'Another CA');
     expect(run(pgIsReady(true, port, elsewhere)).status).toBe(2);
   });
 
@@ -287,7 +213,7 @@ describe.skipIf(!hasOpenssl)('PostgreSQL 18 with the TLS settings a stack render
     const serialOf = (client: pg.Client) => tlsSocketOf(client).getPeerCertificate().serialNumber;
     const first = serialOf(before);
     // When the certificate is renewed in place (as the kubelet refreshes cert-manager's Secret) and the server reloads
-    issueCertificates(['postgresql', 'localhost'], 'same');
+    issueCertificates(['postgresql', 'localhost']);
     await superuser('SELECT pg_reload_conf()');
     // Then a new session gets the renewed certificate, and the open one kept going
     const after = await connectWith(tlsUrl(spec.adminConnection, EMBEDDED_PASSWORDS.allixios_owner));

@@ -10,8 +10,8 @@
  * health check and the renewal command run as the engine describes them, through `sh`, with a
  * `redis-cli` first on PATH that adds `-p <test port>`.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -25,10 +25,9 @@ import { connectionUrl } from '../../databases/connection.ts';
 import { readEngineFile, TLS_FILES } from '../../databases/engine.ts';
 import { redis, TLS_DIRECTORY, tlsArgs, USERS_ACL_VARIABLE } from '../../databases/redis/index.ts';
 import { renderSecretFile } from '../../databases/secret-files.ts';
+import { hasOpenssl, issueCa, issueServerCertificate } from '../support/certificates.ts';
 import { describeWithDefaults, freePort } from '../support/engines.ts';
 import { connectOnce } from '../support/redis.ts';
-
-const hasOpenssl = spawnSync('openssl', ['version']).status === 0;
 
 /** The engine as a TLS stack renders it. */
 const spec = describeWithDefaults(redis, 'ephemeral', { tls: true });
@@ -38,63 +37,6 @@ let certificates: string;
 let port: number;
 let server: EmbeddedRedisServer | undefined;
 const clients: Redis[] = [];
-
-function openssl(...args: string[]): void {
-  execFileSync('openssl', args, { cwd: certificates, stdio: 'pipe' });
-}
-
-/** A self-signed CA in `directory` (key `ca.key`, certificate `certificate`). */
-function issueCa(directory: string, certificate: string, name: string): void {
-  execFileSync(
-    'openssl',
-    [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      join(directory, `${certificate}.key`),
-      '-out',
-      join(directory, certificate),
-      '-days',
-      '2',
-      '-subj',
-      `/CN=${name}`,
-      '-addext',
-      'basicConstraints=critical,CA:TRUE',
-      '-addext',
-      'keyUsage=critical,keyCertSign,cRLSign',
-    ],
-    { stdio: 'pipe' },
-  );
-}
-
-/** A server certificate for `names`, signed by the test's CA, written as tls.crt / tls.key (in place, as a renewal). */
-function issueServerCertificate(names: string[]): void {
-  writeFileSync(join(certificates, 'server.ext'), `subjectAltName=${names.map((name) => `DNS:${name}`).join(',')}\nextendedKeyUsage=serverAuth\n`);
-  openssl('req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', TLS_FILES.key, '-out', 'server.csr', '-subj', '/CN=redis');
-  openssl(
-    'x509',
-    '-req',
-    '-in',
-    'server.csr',
-    '-CA',
-    TLS_FILES.ca,
-    '-CAkey',
-    `${TLS_FILES.ca}.key`,
-    '-CAcreateserial',
-    '-out',
-    TLS_FILES.certificate,
-    '-days',
-    '1',
-    '-extfile',
-    'server.ext',
-  );
-  chmodSync(join(certificates, TLS_FILES.key), 0o600);
-}
 
 /**
  * The engine's arguments after redis.conf, mapped: the embedded server sets its own data
@@ -185,8 +127,8 @@ beforeAll(async () => {
   workDir = await mkdtemp(join(tmpdir(), 'allixios-redis-tls-'));
   certificates = join(workDir, 'tls');
   mkdirSync(certificates);
-  issueCa(certificates, TLS_FILES.ca, 'Allixios test CA');
-  issueServerCertificate(['redis', 'localhost']);
+  issueCa(certificates);
+  issueServerCertificate(certificates, ['redis', 'localhost']);
   port = await freePort();
   server = await startEmbeddedRedis(undefined, { args: mappedArgs(), port });
 }, 60_000);
@@ -253,8 +195,7 @@ describe.skipIf(!hasOpenssl)('Redis with the TLS settings a stack renders (needs
   });
 
   it('is refused by a client that trusts another CA', async () => {
-    const otherCa = join(workDir, 'other-ca.crt');
-    issueCa(workDir, 'other-ca.crt', 'Another CA');
+    const otherCa = issueCa(workDir, 'Another CA', 'other-ca.crt');
     await expect(connectTls(tlsUrl(spec.adminConnection, password('allixios_admin'), { caFile: otherCa }))).rejects.toThrow(
       /self[- ]signed certificate|unable to verify|unable to get local issuer/,
     );
@@ -291,7 +232,7 @@ describe.skipIf(!hasOpenssl)('Redis with the TLS settings a stack renders (needs
     const before = await connectTls(tlsUrl(spec.adminConnection, password('allixios_admin')));
     const first = serialOf(before);
     // When the certificate is renewed in place (as the kubelet refreshes cert-manager's Secret)
-    issueServerCertificate(['redis', 'localhost']);
+    issueServerCertificate(certificates, ['redis', 'localhost']);
     // Then Redis keeps serving the loaded one until it is told to reload
     expect(serialOf(await connectTls(tlsUrl(spec.adminConnection, password('allixios_admin'))))).toBe(first);
     // When the engine's reload command runs, as the readiness wrapper runs it (its password from the mounted file)
