@@ -8,14 +8,18 @@ export function selectorLabels(engine: EngineName, instance: string): Record<str
   return { 'app.kubernetes.io/name': engine, 'app.kubernetes.io/instance': instance };
 }
 
-export function engineLabels(spec: EngineSpec, instance: string): Record<string, string> {
+/** The labels of one of the stack's parts (an engine, the CA, node tuning) in one stack. */
+export function partLabels(name: string, instance: string, component: string): Record<string, string> {
   return {
-    ...selectorLabels(spec.name, instance),
-    'app.kubernetes.io/component': spec.component,
+    ...selectorLabels(name, instance),
+    'app.kubernetes.io/component': component,
     'app.kubernetes.io/part-of': PART_OF,
     'app.kubernetes.io/managed-by': 'pulumi',
-    'app.kubernetes.io/version': spec.image.tag,
   };
+}
+
+export function engineLabels(spec: EngineSpec, instance: string): Record<string, string> {
+  return { ...partLabels(spec.name, instance, spec.component), 'app.kubernetes.io/version': spec.image.tag };
 }
 
 /**

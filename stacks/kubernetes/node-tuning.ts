@@ -10,7 +10,7 @@
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
 import type { NodeSysctl } from '../../databases/engine.ts';
-import { PART_OF } from '../labels.ts';
+import { partLabels } from '../labels.ts';
 
 /** Pinned images: the init container writes with sysctl, the main one idles. */
 export const SYSCTL_IMAGE = 'busybox:1.37.0';
@@ -31,13 +31,7 @@ export class NodeTuning extends pulumi.ComponentResource {
 
   constructor(name: string, args: NodeTuningArgs, opts?: pulumi.ComponentResourceOptions) {
     super('allixios:kubernetes:NodeTuning', name, {}, opts);
-    const labels = {
-      'app.kubernetes.io/name': 'node-tuning',
-      'app.kubernetes.io/instance': args.instance,
-      'app.kubernetes.io/component': 'node-tuning',
-      'app.kubernetes.io/part-of': PART_OF,
-      'app.kubernetes.io/managed-by': 'pulumi',
-    };
+    const labels = partLabels('node-tuning', args.instance, 'node-tuning');
     this.namespace = new k8s.core.v1.Namespace(
       `${name}-namespace`,
       {

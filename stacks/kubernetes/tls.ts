@@ -12,7 +12,7 @@ import { CLIENT_CA_PATH } from '../../databases/connection.ts';
 import { TLS_FILES, type TlsSpec } from '../../databases/engine.ts';
 import { shellQuote, shellWords } from '../../databases/shell.ts';
 import type { IssuerSettings } from '../config/index.ts';
-import { PART_OF } from '../labels.ts';
+import { partLabels } from '../labels.ts';
 import { CertificateAuthority } from '../tls/certificate-authority.ts';
 
 /** A cert-manager issuer reference. */
@@ -48,13 +48,7 @@ export class KubernetesTls extends pulumi.ComponentResource {
 
   constructor(name: string, args: KubernetesTlsArgs, opts?: pulumi.ComponentResourceOptions) {
     super('allixios:kubernetes:Tls', name, {}, opts);
-    const labels = {
-      'app.kubernetes.io/name': 'allixios-ca',
-      'app.kubernetes.io/instance': args.instance,
-      'app.kubernetes.io/component': 'certificate-authority',
-      'app.kubernetes.io/part-of': PART_OF,
-      'app.kubernetes.io/managed-by': 'pulumi',
-    };
+    const labels = partLabels('allixios-ca', args.instance, 'certificate-authority');
     if (args.issuer) {
       this.issuerRef = { group: 'cert-manager.io', kind: args.issuer.kind, name: args.issuer.name };
       this.caBundle = pulumi.output(args.issuer.caBundle);
