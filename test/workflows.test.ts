@@ -246,7 +246,7 @@ describe('on a pull request', () => {
     }
     // The engines the tests start, installed before the tests: the packages .ci/run installs.
     const ciPackages = [...readFileSync(join(ROOT, '.ci/run'), 'utf8').matchAll(/missing\+=\(([\w-]+)\)/g)].map((match) => match[1]!);
-    expect(ciPackages).toEqual(['redis-server', 'postgresql-client', 'pgbouncer']);
+    expect(ciPackages).toEqual(['openssl', 'redis-server', 'postgresql-client', 'pgbouncer']);
     const engines = stepIndex(job, (step) => /apt-get install /.test(step.run ?? ''));
     expect(engines).toBeGreaterThanOrEqual(0);
     const install = job.steps[engines]!.run!.split('\n').find((line) => line.includes('apt-get install'))!;
