@@ -95,10 +95,31 @@ interface CertificateProps {
   spec?: { secretName?: string; dnsNames?: string[] };
 }
 
+type Volume = pulumi.Unwrap<k8s.types.input.core.v1.Volume>;
+
+/** The keys of a Certificate's Secret an engine serves TLS with (cert-manager writes them). */
+const SERVED_KEYS = ['tls.crt', 'tls.key'];
+
+/**
+ * Why a volume of a Certificate's Secret does not give the engine its certificate, or undefined:
+ * `items` that leave out the certificate or the key (a CA-only mount), or `optional`, with which
+ * the pod starts without the files while the Secret does not exist (a Certificate never issued).
+ */
+function incompleteCertificateVolume(volume: Volume): string | undefined {
+  const secret = volume.secret!;
+  const where = `its volume "${volume.name}" (Secret ${secret.secretName})`;
+  if (secret.optional) return `${where} is optional: the pod starts without the certificate when the Secret is missing`;
+  const keys = secret.items?.map((item) => item.key);
+  const missing = keys ? SERVED_KEYS.filter((key) => !keys.includes(key)) : [];
+  if (missing.length > 0) return `${where} leaves out ${missing.join(', ')} (items): the engine cannot serve TLS without them`;
+  return undefined;
+}
+
 /**
  * In the TLS stacks (prod), every running container of a database StatefulSet mounts, as a
  * volume, the Secret of a cert-manager Certificate in the StatefulSet's namespace that names its
- * headless Service: the policy cannot read an engine's settings, but an engine serving TLS has its
+ * headless Service: whole (no `subPath`), with its certificate and key (`items`, if any, keep
+ * `tls.crt` and `tls.key`), and not `optional`: the policy cannot read an engine's settings, but an engine serving TLS has its
  * certificate mounted, and one without a mounted certificate cannot be serving it. That the
  * engine then serves TLS only is each engine's own test (see `docs/tls-plan.md`).
  *
@@ -124,20 +145,31 @@ export function databaseTls(currentStack: () => string = () => pulumi.getStack()
         const namespace = props.metadata?.namespace;
         const headless = props.spec?.serviceName;
         const issued = certificates.filter((certificate) => certificate.metadata?.namespace === namespace && certificate.spec?.secretName);
-        // Pod volumes holding a Certificate's Secret, by volume name.
+        // Pod volumes holding a Certificate's Secret, by volume name, with what keeps one from
+        // giving the engine its certificate.
         const certificateVolumes = new Map(
           (pod?.volumes ?? []).flatMap((volume) => {
             const certificate = issued.find((candidate) => candidate.spec!.secretName === volume.secret?.secretName);
-            return certificate ? [[volume.name, certificate] as const] : [];
+            return certificate ? [[volume.name, { certificate, incomplete: incompleteCertificateVolume(volume), secretName: volume.secret!.secretName }] as const] : [];
           }),
         );
         // Every running container, not only those declaring ports: a container port declaration is
         // informational, and a container without one still listens where its engine does.
         for (const container of runningContainers(pod)) {
-          const mounted = (container.volumeMounts ?? []).map((mount) => certificateVolumes.get(mount.name)).find((certificate) => certificate !== undefined);
+          const reasons: string[] = [];
+          let mounted: CertificateProps | undefined;
+          for (const mount of container.volumeMounts ?? []) {
+            const volume = certificateVolumes.get(mount.name);
+            if (!volume) continue;
+            // A subPath mount is one file of the Secret, which the kubelet never refreshes.
+            if (mount.subPath || mount.subPathExpr)
+              reasons.push(`it mounts volume "${mount.name}" (Secret ${volume.secretName}) with subPath: one file, never refreshed when the certificate is renewed`);
+            else if (volume.incomplete) reasons.push(volume.incomplete);
+            else mounted ??= volume.certificate;
+          }
           if (!mounted) {
             reportViolation(
-              `${statefulSet.who}: container "${container.name}" runs without a certificate: it mounts no Secret of a cert-manager Certificate in namespace ${namespace ?? '(none)'}; stack ${stack} requires TLS (allixios:tls)`,
+              `${statefulSet.who}: container "${container.name}" runs without a certificate: it mounts no Secret of a cert-manager Certificate in namespace ${namespace ?? '(none)'}; stack ${stack} requires TLS (allixios:tls)${reasons.map((reason) => `; ${reason}`).join('')}`,
               statefulSet.resource.urn,
             );
           } else if (headless && namespace && !(mounted.spec?.dnsNames ?? []).includes(`${headless}.${namespace}.svc`)) {

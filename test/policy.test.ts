@@ -762,6 +762,11 @@ describe('database-tls (mandatory in prod)', () => {
     urn: STATEFUL_SET_URN,
   });
 
+  const incomplete = (why: string, name = 'postgresql') => ({
+    message: `${unmounted(name).message}; ${why}`,
+    urn: STATEFUL_SET_URN,
+  });
+
   it('is satisfied by a container that mounts the Secret of a Certificate naming its headless Service', async () => {
     expect(await checkStack(policy, [withCertificate(), certificate()])).toEqual([]);
   });
@@ -794,6 +799,24 @@ describe('database-tls (mandatory in prod)', () => {
           'StatefulSet "postgresql" in namespace allixios-prod: the Certificate "postgresql-tls" it mounts does not name its Service postgresql-headless.allixios-prod.svc, so clients that verify the host name refuse it',
         urn: STATEFUL_SET_URN,
       },
+    ]);
+  });
+
+  it('refuses a certificate Secret mounted without its key or certificate, as an optional volume, or one file by subPath', async () => {
+    // Given the Certificate's Secret, but only the CA of it (items)
+    const caOnly = withCertificate((props) => (props.spec.template.spec.volumes[0].secret.items = [{ key: 'ca.crt', path: 'ca.crt' }]));
+    expect(await checkStack(policy, [caOnly, certificate()])).toEqual([
+      incomplete('its volume "tls" (Secret postgresql-tls) leaves out tls.crt, tls.key (items): the engine cannot serve TLS without them'),
+    ]);
+    // An optional volume: the pod starts without the certificate if the Secret is not there (a Certificate never issued)
+    const optional = withCertificate((props) => (props.spec.template.spec.volumes[0].secret.optional = true));
+    expect(await checkStack(policy, [optional, certificate()])).toEqual([
+      incomplete('its volume "tls" (Secret postgresql-tls) is optional: the pod starts without the certificate when the Secret is missing'),
+    ]);
+    // One file of the Secret by subPath: never refreshed on a renewal, and not the key
+    const subPath = withCertificate((props) => (container(props).volumeMounts = [{ name: 'tls', mountPath: '/etc/postgresql/tls/ca.crt', subPath: 'ca.crt' }]));
+    expect(await checkStack(policy, [subPath, certificate()])).toEqual([
+      incomplete('it mounts volume "tls" (Secret postgresql-tls) with subPath: one file, never refreshed when the certificate is renewed'),
     ]);
   });
 

@@ -16,6 +16,7 @@ import type { LedgerEntry, PlanStep } from '../plan.ts';
 import { assetStatements } from '../sql-assets.ts';
 import { lineAndColumn, POSTGRESQL, type Statement } from '../sql.ts';
 import { lockContention, lockHeld, lockWait, notReachable, readiness, retryWithBackoff, stillNotReachable, TRY_AGAIN } from './backoff.ts';
+import { readClientCa } from './client-ca.ts';
 import { LoginRefused, openWithRotation, urlUser, waitUntilAccepted, type LoginAttempt } from './logins.ts';
 
 /** Key of the advisory lock; any 64-bit number no other tool of the platform uses. */
@@ -63,6 +64,34 @@ interface VerifierPayload {
 
 function errorCode(error: unknown): string | undefined {
   return (error as { code?: string }).code;
+}
+
+/**
+ * Refuses a URL with which node-postgres would not verify the server. pg reads every query
+ * parameter of the URL (pg-connection-string; the last of a repeated one wins, over the options
+ * the adapter gives), so the stack's `sslmode=verify-full` is only as good as the rest of the URL:
+ * a second `sslmode=no-verify`, `ssl=no-verify`, or `uselibpqcompat=true` with `verify-ca` or
+ * `require` (libpq's meaning, no host name check) would connect to a server it cannot verify, and
+ * `sslmode=disable` beside `sslrootcert` in clear text. The bootstrap sends the owner's password
+ * over this connection, so `sslmode` must be `verify-full` (or `disable`, a plain URL naming no CA),
+ * the same in every occurrence, and `ssl` `true`, `1` or `0`. Each CA bundle the URL names is read
+ * here, so a missing file fails with the engine and the path (pg would read it only when it
+ * connects). A plain URL (no TLS parameter) stays plain, as on a stack without TLS.
+ */
+export function postgresTlsCheck(url: string, engine = 'postgresql'): void {
+  const queryAt = url.indexOf('?');
+  const query = new URLSearchParams(queryAt >= 0 ? url.slice(queryAt + 1) : '');
+  const refuse = (what: string) =>
+    new BootstrapError(engine, `the URL ${what}; the bootstrap connects only to a server it can verify (sslmode=verify-full, with sslrootcert naming the CA bundle)`);
+  const modes = [...new Set(query.getAll('sslmode'))];
+  const unverified = modes.filter((mode) => mode !== 'verify-full' && mode !== 'disable');
+  if (unverified.length > 0) throw refuse(`does not verify the server's certificate and host name (${unverified.map((mode) => `sslmode=${mode}`).join(', ')})`);
+  const ssl = query.getAll('ssl').filter((value) => !['true', '1', '0'].includes(value));
+  if (ssl.length > 0) throw refuse(`does not verify the server's certificate (${ssl.map((value) => `ssl=${value}`).join(', ')})`);
+  const caFiles = query.getAll('sslrootcert');
+  if (modes.includes('disable') && caFiles.length > 0) throw refuse(`names a CA bundle (sslrootcert=${caFiles[0]}) but connects in clear text (sslmode=disable)`);
+  if (modes.length > 1) throw refuse(`gives sslmode twice (${modes.map((mode) => `sslmode=${mode}`).join(', ')}), and the driver follows the last one`);
+  for (const caFile of caFiles) readClientCa(engine, caFile);
 }
 
 export class PostgresAdapter implements MigrationAdapter {
@@ -133,13 +162,15 @@ export class PostgresAdapter implements MigrationAdapter {
       }
     };
     const address = `${this.url.hostname}:${this.url.port || '5432'}`;
-    const open = (url: string) =>
-      retryWithBackoff(
+    const open = (url: string) => {
+      postgresTlsCheck(url, this.engine);
+      return retryWithBackoff(
         readiness(this.options.readyTimeoutMs),
         () => attempt(url),
         (elapsed) => notReachable(this.engine, address, elapsed, last.message, last.code),
         stillNotReachable(this.options.onWait, address, () => last.message),
       );
+    };
     const opened = await openWithRotation(this.engine, { current: this.url.toString(), previous: this.options.logins?.previousUrl }, open);
     this.client = opened.client;
     this.login = opened.login;
@@ -206,6 +237,7 @@ export class PostgresAdapter implements MigrationAdapter {
 
   /** Waits until the server accepts a new session with `url` (the application's URL). */
   async verifyLogin(url: string): Promise<void> {
+    postgresTlsCheck(url, this.engine);
     await waitUntilAccepted(this.engine, `the login ${urlUser(url)}`, this.options, async (): Promise<LoginAttempt> => {
       const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: Math.max(1000, Math.min(5000, this.options.readyTimeoutMs)) });
       try {

@@ -35,13 +35,23 @@ const RELEASE_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then return red
  * no CA from a URL and would pass the parameter on as an unknown option, so it is taken out of
  * the URL here. A `rediss:` URL without it trusts Node's built-in CAs (a managed Redis with a
  * public certificate); a `redis:` URL is plain, and naming a CA file in it is refused rather than
- * ignored, since the caller evidently expected TLS.
+ * ignored, since the caller evidently expected TLS. A `tls` parameter, which ioredis would take
+ * over the adapter's TLS options, is refused.
  */
 export function redisClientTarget(url: string, engine = 'redis'): { url: string; tls?: RedisOptions['tls'] } {
   const parsed = new URL(url);
   const parameter = CONNECTION_TLS.caFileParameter!;
   const caFile = parsed.searchParams.get(parameter);
   parsed.searchParams.delete(parameter);
+  // ioredis reads every query parameter as an option of its own, and the URL's win over the ones
+  // given beside it: `tls=false` would replace the CA bundle with Node's built-in CAs, a profile
+  // name (`tls=RedisCloudFixed`) with another CA. The scheme says whether to use TLS.
+  const tlsOption = parsed.searchParams.getAll('tls');
+  if (tlsOption.length > 0)
+    throw new BootstrapError(
+      engine,
+      `the URL sets ioredis's tls option (${tlsOption.map((value) => `tls=${value}`).join(', ')}), which would replace the TLS options the bootstrap verifies the server with: use a rediss: URL and ${parameter}`,
+    );
   if (parsed.protocol !== 'rediss:') {
     if (caFile !== null)
       throw new BootstrapError(

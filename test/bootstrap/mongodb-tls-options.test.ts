@@ -85,6 +85,32 @@ describe("the bootstrap's driver options for a MongoDB URL", () => {
   });
 });
 
+describe("a MongoDB URL that repeats a TLS option behind the stack's tls=true", () => {
+  const directory = mkdtempSync(join(tmpdir(), 'allixios-mongodb-tls-attack-'));
+  const caFile = join(directory, 'ca.crt');
+  writeFileSync(caFile, '-----BEGIN CERTIFICATE-----\nstack\n-----END CERTIFICATE-----\n');
+  const stackUrl = `mongodb://root:secret@mongodb.allixios.svc:27017/allixios?authSource=admin&tls=true&tlsCAFile=${encodeURIComponent(caFile)}`;
+  /** What the driver makes of the URL with the bootstrap's options: the URL's first tls is the one the bootstrap reads. */
+  const driverOptions = (url: string) => new MongoClient(url, mongoClientOptions(url, 5_000, {})).options;
+
+  it('cannot turn TLS or the verification off: the driver refuses the repetition or a value it does not know, or keeps TLS with the CA', () => {
+    for (const extra of [
+      '&tls=false',
+      '&ssl=false',
+      '&tlsCAFile=%2Fetc%2Fssl%2Fcerts%2Fca-certificates.crt',
+      '&tlsInsecure=false&tlsInsecure=true',
+      '&tlsInsecure=TRUE',
+      '&tlsAllowInvalidCertificates=yes',
+    ]) {
+      expect(() => driverOptions(`${stackUrl}${extra}`), extra).toThrow();
+    }
+    // Another case of the name is another option to the driver's repetition check, and the bootstrap's tls=true wins
+    const parsed = driverOptions(`${stackUrl}&TLS=false`);
+    expect([parsed.tls, parsed.tlsCAFile, parsed.rejectUnauthorized, parsed.checkServerIdentity]).toEqual([true, caFile, undefined, undefined]);
+    expect(() => driverOptions(`${stackUrl}&TLSINSECURE=true`)).toThrow(/turns off the verification/);
+  });
+});
+
 describe.skipIf(!hasOpenssl)('the bootstrap driver over TLS (needs openssl)', () => {
   let issued: IssuedCertificates;
   let other: IssuedCertificates;

@@ -6,6 +6,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { describe, expect, it } from 'vitest';
 import { redisClientTarget } from '../../bootstrap/adapters/redis-adapter.ts';
 import { parseRedisConf } from '../../bootstrap/adapters/redis-files.ts';
@@ -74,6 +75,38 @@ describe("the bootstrap's client for a Redis URL", () => {
     expect(() => redisClientTarget(`redis://u:p@localhost:6379/0?tlsCAFile=${encodeURIComponent(caFile)}`)).toThrow(
       /names a CA file \(tlsCAFile\) but its scheme is redis, not rediss/,
     );
+  });
+});
+
+describe("a Redis URL that would replace the bootstrap's TLS options", () => {
+  const directory = mkdtempSync(join(tmpdir(), 'allixios-redis-tls-attack-'));
+  const caFile = join(directory, 'ca.crt');
+  const CA = '-----BEGIN CERTIFICATE-----\nstack\n-----END CERTIFICATE-----\n';
+  writeFileSync(caFile, CA);
+  const stackUrl = `rediss://allixios_admin:secret@redis.allixios.svc:6379/0?tlsCAFile=${encodeURIComponent(caFile)}`;
+
+  /** The TLS options ioredis would connect with, given the target as the adapter hands it over. */
+  function ioredisTls(target: ReturnType<typeof redisClientTarget>): unknown {
+    const client = new Redis(target.url, { ...(target.tls ? { tls: target.tls } : {}), lazyConnect: true });
+    return client.options.tls;
+  }
+
+  it("keeps the stack's CA bundle as ioredis's trust", () => {
+    expect(ioredisTls(redisClientTarget(stackUrl))).toEqual({ ca: Buffer.from(CA) });
+  });
+
+  it('refuses a URL whose tls parameter would replace the CA bundle the URL names', () => {
+    // Given a query parameter ioredis reads as its own tls option, which wins over the adapter's:
+    // "false" drops the CA bundle (Node's built-in CAs instead), a profile name trusts another CA
+    const withoutCaFile = 'rediss://allixios_admin:secret@redis.allixios.svc:6379/0';
+    expect(ioredisTls({ url: `${withoutCaFile}?tls=false`, tls: { ca: Buffer.from(CA) } })).toBe('false');
+    expect(ioredisTls({ url: `${withoutCaFile}?tls=RedisCloudFixed`, tls: { ca: Buffer.from(CA) } })).not.toEqual({ ca: Buffer.from(CA) });
+    const dropped = redisClientTarget.bind(undefined, `${stackUrl}&tls=false`);
+    const profile = redisClientTarget.bind(undefined, `${stackUrl}&tls=RedisCloudFixed`);
+    // Then the bootstrap refuses both, rather than connecting with a trust it did not choose
+    expect(dropped).toThrow(/sets ioredis's tls option \(tls=false\)/);
+    expect(profile).toThrow(/sets ioredis's tls option \(tls=RedisCloudFixed\)/);
+    expect(() => redisClientTarget('redis://u:p@localhost:6379/0?tls=RedisCloudFixed')).toThrow(/sets ioredis's tls option/);
   });
 });
 

@@ -81,6 +81,19 @@ describe.each(clients)('$engine client options', (client) => {
   it('fails with the engine and the path when an https URL finds no CA bundle, rather than connecting unverified', () => {
     expect(() => client.options('https://allixios:pw@localhost:9200', '/nonexistent/ca.crt')).toThrow(new RegExp(`^${client.engine}: .*/nonexistent/ca\\.crt`));
   });
+
+  it("keeps a URL's query away from the client: no parameter turns the verification off", () => {
+    const caFile = '/dev/null';
+    for (const url of [
+      'https://allixios:pw@localhost:9200/?rejectUnauthorized=false&tls=false&ssl=false&verification_mode=none&insecure=1',
+      'HTTPS://allixios:pw@localhost:9200?rejectUnauthorized=false',
+    ]) {
+      const options = client.options(url, caFile) as { tls?: Record<string, unknown> };
+      // Then TLS with the CA bundle alone, and the query in no option
+      expect(Object.keys(options.tls ?? {}), url).toHaveLength(1);
+      expect(JSON.stringify(options), url).not.toMatch(/rejectUnauthorized|verification|insecure|ssl=|tls=/);
+    }
+  });
 });
 
 describe.skipIf(!hasOpenssl).each(clients)('the $engine client over TLS (needs openssl)', (client) => {
