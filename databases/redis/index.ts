@@ -47,10 +47,11 @@ const SECRETS_PATH = '/etc/redis/secrets';
  * PING as the monitor user; redis-cli prints the reply (PONG, or the error such as LOADING ...).
  * The password is read from its secret file at every check, not from an environment variable
  * fixed when the container started: after a rotation the check logs in with the new password as
- * soon as the kubelet has refreshed the file. It reaches redis-cli through REDISCLI_AUTH, never
- * its command line.
+ * soon as the kubelet has refreshed the file. redis-cli reads it from its standard input
+ * (`--askpass`, the file redirected): it is on no command line and in no environment variable,
+ * so neither the process list nor /proc/<pid>/environ shows it.
  */
-const REDIS_PING = 'REDISCLI_AUTH="$(cat "$REDIS_MONITOR_PASSWORD_FILE")" redis-cli --no-auth-warning --user allixios_monitor ping 2>&1';
+const REDIS_PING = 'redis-cli --user allixios_monitor --askpass ping < "$REDIS_MONITOR_PASSWORD_FILE" 2>&1';
 
 /** Where the server's certificate, key and CA are mounted when the stack serves TLS. */
 export const TLS_DIRECTORY = '/etc/redis/tls';
@@ -101,14 +102,14 @@ const REDIS_PING_TLS = REDIS_PING.replace('redis-cli ', `${REDIS_CLI_TLS} `);
  * Redis (6.2 and later) reloads its certificate, key and CA when any TLS file setting is set,
  * to the same path too (they are "volatile" configs, applied even when unchanged); open
  * connections keep their session. As allixios_admin, its password read from the mounted file at
- * each run (a rotated one is used as soon as the kubelet refreshed it), passed through
- * REDISCLI_AUTH, never the command line. redis-cli prints the reply and exits 0 even on an error
+ * each run (a rotated one is used as soon as the kubelet refreshed it), on redis-cli's standard
+ * input (`--askpass`), never a command line or an environment variable. redis-cli prints the reply and exits 0 even on an error
  * reply, so the `OK` is checked: the Kubernetes target records a reload as done only if it succeeded.
  */
 export const TLS_RELOAD_COMMAND = [
   'sh',
   '-c',
-  `REDISCLI_AUTH="$(cat "$REDIS_ADMIN_PASSWORD_FILE")" ${REDIS_CLI_TLS} --no-auth-warning --user allixios_admin CONFIG SET tls-cert-file ${TLS_DIRECTORY}/${TLS_FILES.certificate} 2>&1 | grep -qx OK`,
+  `${REDIS_CLI_TLS} --user allixios_admin --askpass CONFIG SET tls-cert-file ${TLS_DIRECTORY}/${TLS_FILES.certificate} < "$REDIS_ADMIN_PASSWORD_FILE" 2>&1 | grep -qx OK`,
 ];
 
 const TLS: TlsSpec = { directory: TLS_DIRECTORY, reload: { command: TLS_RELOAD_COMMAND } };

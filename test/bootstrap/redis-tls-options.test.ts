@@ -40,8 +40,9 @@ describe("Redis's description on a TLS stack and a plain one", () => {
     // The reload logs in as allixios_admin (the only user users.acl lets run CONFIG), never with the password on its command line
     const reloadSpec: { command: string[] } | undefined = tls.tls?.reload;
     const reload = reloadSpec?.command.join(' ') ?? '';
-    expect(reload).toContain('--user allixios_admin CONFIG SET tls-cert-file /etc/redis/tls/tls.crt');
-    expect(reload).toContain('REDISCLI_AUTH="$(cat "$REDIS_ADMIN_PASSWORD_FILE")"');
+    expect(reload).toContain('--user allixios_admin --askpass CONFIG SET tls-cert-file /etc/redis/tls/tls.crt < "$REDIS_ADMIN_PASSWORD_FILE"');
+    // Nor in an environment variable (/proc/<pid>/environ): redis-cli reads it from its standard input
+    expect(reload).not.toMatch(/REDISCLI_AUTH|\$\(cat/);
     expect(readEngineFile(redis, 'config/users.acl')).toMatch(/^user allixios_admin on .* \+@all$/m);
   });
 
