@@ -4,6 +4,7 @@
  * runs and status stop after the plan. One path for every engine (`contract.ts`).
  */
 import type { EngineName } from '../databases/engine.ts';
+import { isTlsUrl, TLS_ENGINES_VARIABLE } from '../databases/connection.ts';
 import type { WaitProgress } from './adapters/backoff.ts';
 import { urlUser } from './adapters/logins.ts';
 import type { Adapter, AdapterOptions, AnyBootstrapEngine, Change, Flags, Login, Plan } from './contract.ts';
@@ -220,12 +221,32 @@ function refuse(engine: AnyBootstrapEngine, problems: readonly string[], restApp
   throw new BootstrapError(engine.name, `${what}:\n  ${problems.join('\n  ')}`);
 }
 
+/**
+ * For an engine the stack serves over TLS (named in `ALLIXIOS_TLS_ENGINES`, set by its Job and its
+ * Docker run), refuses every URL of it that is not in a TLS form, before anything connects: a
+ * plain URL would send the password in clear text first and meet the engine's refusal after.
+ */
+function requireTls(engine: AnyBootstrapEngine, options: BootstrapOptions): void {
+  const tlsEngines = (options.env[TLS_ENGINES_VARIABLE] ?? '').split(',').map((name) => name.trim());
+  if (!tlsEngines.includes(engine.name)) return;
+  const variables = [engine.urlVariable, `${engine.urlVariable}${PREVIOUS_SUFFIX}`, `${engine.urlVariable}${APP_SUFFIX}`];
+  const plain = variables.filter((variable) => options.env[variable] && !isTlsUrl(options.env[variable]!));
+  if (plain.length > 0) {
+    throw new BootstrapError(
+      engine.name,
+      `the stack serves ${engine.name} over TLS (${TLS_ENGINES_VARIABLE}), but ${plain.join(', ')} ${plain.length > 1 ? 'are not TLS URLs' : 'is not a TLS URL'} ` +
+        '(expected rediss:// or https://, sslmode=verify-full, or tls=true): nothing was sent',
+    );
+  }
+}
+
 async function runEngine(entry: EngineEntry, runOptions: BootstrapOptions): Promise<EngineReport> {
   const started = performance.now();
   const report: EngineReport = { engine: entry.name, changed: [], durationMs: 0 };
   try {
     const engine = await loadEngine(entry);
     const options = engineOptions(engine, runOptions);
+    if (!options.offline) requireTls(engine, options);
     const desired: unknown = engine.desired(options.env, options.assetDirectories?.[engine.name]);
     const flags = options.flags ?? {};
     if (options.offline) {

@@ -35,3 +35,30 @@ export function connectionUrl(connection: ConnectionSpec, password: string | und
   const query = parameters.length ? `?${parameters.join('&')}` : '';
   return `${scheme}://${auth}@${host}:${port}${connection.path ?? ''}${query}`;
 }
+
+/**
+ * The engines that serve TLS, comma-separated, in the bootstrap's environment (set by the stack's
+ * Job and Docker run): every URL the bootstrap is given for one of them must be in a TLS form
+ * ({@link isTlsUrl}), so an operator's plain URL cannot send a password in clear text to an engine
+ * that would have refused the connection anyway.
+ */
+export const TLS_ENGINES_VARIABLE = 'ALLIXIOS_TLS_ENGINES';
+
+/**
+ * Whether a connection URL asks for TLS, in the forms the engines' connections use: `rediss:` or
+ * `https:`, `sslmode=verify-full` (PostgreSQL), `tls=true` (MongoDB). The clients refuse, each
+ * for its own driver, a TLS URL that would not verify the server (`bootstrap/adapters/`).
+ */
+export function isTlsUrl(url: string): boolean {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    return false;
+  }
+  if (parsed.protocol === 'rediss:' || parsed.protocol === 'https:') return true;
+  const parameter = (name: string) => [...parsed.searchParams].find(([key]) => key.toLowerCase() === name)?.[1]?.toLowerCase();
+  if (parsed.protocol === 'postgresql:' || parsed.protocol === 'postgres:') return parameter('sslmode') === 'verify-full';
+  if (parsed.protocol === 'mongodb:' || parsed.protocol === 'mongodb+srv:') return (parameter('tls') ?? parameter('ssl')) === 'true';
+  return false;
+}

@@ -8,6 +8,7 @@ import * as docker from '@pulumi/docker';
 import * as pulumi from '@pulumi/pulumi';
 import { CLIENT_CA_PATH } from '../../databases/connection.ts';
 import type { StackConfig } from '../config/index.ts';
+import { tlsEnginesEnv } from './tls.ts';
 import { bootstrapContentHash, bootstrapTrigger } from './trigger.ts';
 
 /** Arguments of {@link DockerBootstrap}. */
@@ -60,10 +61,13 @@ export class DockerBootstrap extends pulumi.ComponentResource {
         ).imageName;
     this.trigger = bootstrapTrigger(contentHash, pinned ?? `built:${contentHash}`, args.endpoints);
 
+    const tlsEngines = tlsEnginesEnv(args.config);
     const envs = [
       pulumi.output(`ALLIXIOS_ENVIRONMENT=${args.config.environment}`),
       // A container's log is not a terminal: ask for the waits' progress lines anyway.
       pulumi.output('ALLIXIOS_PROGRESS=1'),
+      // The engines served over TLS: the bootstrap refuses a URL of theirs that is not in a TLS form.
+      ...(tlsEngines ? [pulumi.output(`${tlsEngines.name}=${tlsEngines.value}`)] : []),
       ...Object.entries(args.env).map(([variable, value]) => pulumi.interpolate`${variable}=${value}`),
     ];
 

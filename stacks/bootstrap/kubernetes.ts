@@ -13,6 +13,7 @@ import { CLIENT_CA_PATH, connectionUrl } from '../../databases/connection.ts';
 import type { StackConfig } from '../config/index.ts';
 import { BOOTSTRAP_POD_LABELS } from '../labels.ts';
 import { fileKey, previousKey } from '../credentials.ts';
+import { tlsEnginesEnv } from './tls.ts';
 import { bootstrapContentHash, bootstrapTrigger } from './trigger.ts';
 
 /** An engine as the bootstrap Job reaches it. */
@@ -94,9 +95,12 @@ export class KubernetesBootstrap extends pulumi.ComponentResource {
 
     // A Job's log is not a terminal: ask for the waits' progress lines anyway (a stuck deploy is
     // debugged from them).
+    const tlsEngines = tlsEnginesEnv(args.config);
     const env: k8s.types.input.core.v1.EnvVar[] = [
       { name: 'ALLIXIOS_ENVIRONMENT', value: args.config.environment },
       { name: 'ALLIXIOS_PROGRESS', value: '1' },
+      // The engines served over TLS: the bootstrap refuses a URL of theirs that is not in a TLS form.
+      ...(tlsEngines ? [tlsEngines] : []),
       ...args.targets.flatMap(engineEnv),
     ];
 
