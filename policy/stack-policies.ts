@@ -22,20 +22,39 @@ interface DatabasePods {
   who: string;
   namespace?: string;
   podLabels: Record<string, string>;
+  pod?: pulumi.Unwrap<k8s.types.input.core.v1.PodSpec>;
+  /** A StatefulSet's governing (headless) Service; none for the other kinds. */
+  serviceName?: string;
 }
 
-function databaseStatefulSets(resources: PolicyResource[]): DatabasePods[] {
-  return resources
-    .filter((resource) => resource.isType(k8s.apps.v1.StatefulSet))
-    .map((resource) => ({ resource, props: resource.props as StatefulSetProps }))
-    .filter(({ props }) => isDatabaseObject(props.metadata))
-    .map(({ resource, props }) => ({
-      resource,
-      who: `${subject('StatefulSet', props.metadata, resource.name)}${props.metadata?.namespace ? ` in namespace ${props.metadata.namespace}` : ''}`,
-      namespace: props.metadata?.namespace,
-      podLabels: props.spec?.template?.metadata?.labels ?? {},
-    }));
+/** The long-running workloads that may run a database, by their resource types. */
+const WORKLOAD_KINDS = [
+  ['StatefulSet', 'kubernetes:apps/v1:StatefulSet'],
+  ['Deployment', 'kubernetes:apps/v1:Deployment'],
+  ['ReplicaSet', 'kubernetes:apps/v1:ReplicaSet'],
+] as const;
+
+/** The database workloads among `resources` of the given kinds (StatefulSets unless told). */
+function databaseWorkloads(resources: PolicyResource[], kinds: readonly (typeof WORKLOAD_KINDS)[number][0][] = ['StatefulSet']): DatabasePods[] {
+  return resources.flatMap((resource) => {
+    const kind = WORKLOAD_KINDS.find(([name, type]) => kinds.includes(name) && resource.type === type)?.[0];
+    if (!kind) return [];
+    const props = resource.props as StatefulSetProps;
+    if (!isDatabaseObject(props.metadata)) return [];
+    return [
+      {
+        resource,
+        who: `${subject(kind, props.metadata, resource.name)}${props.metadata?.namespace ? ` in namespace ${props.metadata.namespace}` : ''}`,
+        namespace: props.metadata?.namespace,
+        podLabels: props.spec?.template?.metadata?.labels ?? {},
+        pod: props.spec?.template?.spec,
+        ...(kind === 'StatefulSet' && props.spec?.serviceName ? { serviceName: props.spec.serviceName } : {}),
+      },
+    ];
+  });
 }
+
+const databaseStatefulSets = (resources: PolicyResource[]) => databaseWorkloads(resources);
 
 /** A NetworkPolicy restricts ingress when it lists Ingress in policyTypes, or lists none (the default). */
 function restrictsIngress(policy: NetworkPolicyProps): boolean {
@@ -139,11 +158,9 @@ export function databaseTls(currentStack: () => string = () => pulumi.getStack()
       const stack = currentStack();
       if (!(args.getConfig<TlsConfig>().tlsStacks ?? DEFAULT_TLS_STACKS).includes(stack)) return args.notApplicable(`stack ${stack} is not a TLS stack`);
       const certificates = args.resources.filter((resource) => resource.type === CERTIFICATE_TYPE).map((resource) => resource.props as CertificateProps);
-      for (const statefulSet of databaseStatefulSets(args.resources)) {
-        const props = statefulSet.resource.props as StatefulSetProps;
-        const pod = props.spec?.template?.spec;
-        const namespace = props.metadata?.namespace;
-        const headless = props.spec?.serviceName;
+      // StatefulSets, and the other kinds that could run a database with a pod template of their own.
+      for (const workload of databaseWorkloads(args.resources, ['StatefulSet', 'Deployment', 'ReplicaSet'])) {
+        const { pod, namespace, serviceName } = workload;
         const issued = certificates.filter((certificate) => certificate.metadata?.namespace === namespace && certificate.spec?.secretName);
         // Pod volumes holding a Certificate's Secret, by volume name, with what keeps one from
         // giving the engine its certificate.
@@ -169,13 +186,20 @@ export function databaseTls(currentStack: () => string = () => pulumi.getStack()
           }
           if (!mounted) {
             reportViolation(
-              `${statefulSet.who}: container "${container.name}" runs without a certificate: it mounts no Secret of a cert-manager Certificate in namespace ${namespace ?? '(none)'}; stack ${stack} requires TLS (allixios:tls)${reasons.map((reason) => `; ${reason}`).join('')}`,
-              statefulSet.resource.urn,
+              `${workload.who}: container "${container.name}" runs without a certificate: it mounts no Secret of a cert-manager Certificate in namespace ${namespace ?? '(none)'}; stack ${stack} requires TLS (allixios:tls)${reasons.map((reason) => `; ${reason}`).join('')}`,
+              workload.resource.urn,
             );
-          } else if (headless && namespace && !(mounted.spec?.dnsNames ?? []).includes(`${headless}.${namespace}.svc`)) {
+          } else if (!serviceName || !namespace) {
+            // The name clients verify is the Service's: without one (a Deployment, a StatefulSet
+            // without serviceName) or a namespace, nothing says the certificate is the right one.
             reportViolation(
-              `${statefulSet.who}: the Certificate "${mounted.metadata?.name}" it mounts does not name its Service ${headless}.${namespace}.svc, so clients that verify the host name refuse it`,
-              statefulSet.resource.urn,
+              `${workload.who}: names no ${namespace ? 'headless Service (a StatefulSet with serviceName)' : 'namespace'}, so whether the Certificate "${mounted.metadata?.name}" names what clients connect to cannot be checked; run a database as a StatefulSet with its serviceName and namespace`,
+              workload.resource.urn,
+            );
+          } else if (!(mounted.spec?.dnsNames ?? []).includes(`${serviceName}.${namespace}.svc`)) {
+            reportViolation(
+              `${workload.who}: the Certificate "${mounted.metadata?.name}" it mounts does not name its Service ${serviceName}.${namespace}.svc, so clients that verify the host name refuse it`,
+              workload.resource.urn,
             );
           }
         }

@@ -820,6 +820,34 @@ describe('database-tls (mandatory in prod)', () => {
     ]);
   });
 
+  it('is not evaded by running the database as a Deployment, nor by leaving out the namespace or the headless Service', async () => {
+    // A Deployment without a certificate is refused like a StatefulSet.
+    expect(await checkStack(policy, [deployment(), certificate()])).toEqual([
+      {
+        message:
+          'Deployment "pgbouncer" in namespace allixios-prod: container "postgresql" runs without a certificate: it mounts no Secret of a cert-manager Certificate in namespace allixios-prod; stack prod requires TLS (allixios:tls)',
+        urn: 'urn:pulumi:test::allixios::kubernetes:apps/v1:Deployment::allixios-pgbouncer',
+      },
+    ]);
+    // With one, nothing says the certificate names what clients connect to: no governing Service.
+    const withCertificateDeployment = deployment((props) => {
+      props.spec.template.spec.volumes = [{ name: 'tls', secret: { secretName: 'postgresql-tls' } }];
+      container(props).volumeMounts = [{ name: 'tls', mountPath: '/etc/postgresql/tls', readOnly: true }];
+    });
+    expect((await checkStack(policy, [withCertificateDeployment, certificate()])).map((violation) => violation.message)).toEqual([
+      'Deployment "pgbouncer" in namespace allixios-prod: names no headless Service (a StatefulSet with serviceName), so whether the Certificate "postgresql-tls" names what clients connect to cannot be checked; run a database as a StatefulSet with its serviceName and namespace',
+    ]);
+    // A StatefulSet and a Certificate both without a namespace, the Certificate naming only localhost.
+    const unnamespaced = withCertificate((props) => delete props.metadata.namespace);
+    const localOnly = certificate((props) => {
+      delete props.metadata.namespace;
+      props.spec.dnsNames = ['localhost'];
+    });
+    expect((await checkStack(policy, [unnamespaced, localOnly])).map((violation) => violation.message)).toEqual([
+      'StatefulSet "postgresql": names no namespace, so whether the Certificate "postgresql-tls" names what clients connect to cannot be checked; run a database as a StatefulSet with its serviceName and namespace',
+    ]);
+  });
+
   it('applies only to the TLS stacks of its config (prod by default)', async () => {
     await expect(
       checkStack(
