@@ -198,6 +198,30 @@ export interface TlsSpec {
 }
 
 /**
+ * A task the engine needs run against itself on a schedule (PostgreSQL's partition maintenance).
+ * The Kubernetes target runs it as a CronJob in the engine's own image, as a client of the engine
+ * (its NetworkPolicy admits it, on a TLS stack it verifies the server with the CA bundle). The
+ * Docker target has no scheduler: an engine that needs the task done at least once per deploy
+ * does it from its bootstrap as well.
+ */
+export interface ScheduledTask {
+  /** Short name: the CronJob is `<engine>-<name>`. */
+  name: string;
+  /** What it does, for the render and the README. */
+  description: string;
+  /** Cron schedule (`15 3 * * *`), in UTC. */
+  schedule: string;
+  /** Exec form, run in the engine's image; it reads its connection from the two variables below. */
+  command: string[];
+  /** Which of the engine's connections it logs in with. */
+  connection: 'admin' | 'app';
+  /** The variable that gets the connection's URL without its password (TLS form on a TLS stack). */
+  urlVariable: string;
+  /** The variable that gets the password, from the engine's Secret (the client reads it there: `PGPASSWORD`). */
+  passwordVariable: string;
+}
+
+/**
  * A kernel setting the engine needs on its node, which no unprivileged container can set.
  * The Kubernetes target sets it on every node from a privileged DaemonSet in a namespace of its
  * own (never the engines' namespace, which stays at Pod Security `restricted`).
@@ -245,6 +269,8 @@ export interface EngineSpec extends Pick<EngineModule, 'name' | 'displayName' | 
   adminConnection: ConnectionSpec;
   /** Kernel settings the stack sets on its nodes (empty: the nodes have them, or none is needed); see {@link NodeSysctl}. */
   nodeSysctls: NodeSysctl[];
+  /** Tasks run against the engine on a schedule (Kubernetes CronJobs); none for most engines. */
+  scheduledTasks?: ScheduledTask[];
   /**
    * Present when the engine serves TLS (only, no plaintext listener on the network): the stack
    * asked for it ({@link EngineSettings.tls}) and the engine supports it. Its connections then

@@ -1,6 +1,7 @@
 /**
  * One engine on Kubernetes: Secret, ConfigMap, headless and ClusterIP Services, StatefulSet with
- * a volumeClaimTemplate, PodDisruptionBudget and an ingress NetworkPolicy. Nothing engine-specific:
+ * a volumeClaimTemplate, PodDisruptionBudget, an ingress NetworkPolicy, and a CronJob per
+ * scheduled task. Nothing engine-specific:
  * everything comes from the engine's {@link EngineSpec}.
  */
 import { createHash } from 'node:crypto';
@@ -11,6 +12,7 @@ import type { EngineSpec } from '../../databases/engine.ts';
 import type { ResolvedEngine, StackConfig } from '../config/index.ts';
 import { configFiles, type EngineCredentials, type MountedFile } from '../credentials.ts';
 import { BOOTSTRAP_POD_LABELS, clientLabel, ENCRYPTED_STORAGE_CLASSES_ANNOTATION, engineLabels, selectorLabels } from '../labels.ts';
+import { scheduledTaskCronJob } from './scheduled-tasks.ts';
 import { certificateArgs, certificateDnsNames, certificateName, readinessWithReload, RELOAD_STATE_DIRECTORY, type IssuerRef } from './tls.ts';
 
 type StatefulSetSpec = k8s.types.input.apps.v1.StatefulSetSpec;
@@ -120,6 +122,8 @@ export class KubernetesEngine extends pulumi.ComponentResource {
   readonly networkPolicy: k8s.networking.v1.NetworkPolicy;
   /** The engine's cert-manager Certificate, when it serves TLS. */
   readonly certificate?: k8s.apiextensions.CustomResource;
+  /** The engine's scheduled tasks (`scheduled-tasks.ts`). */
+  readonly cronJobs: k8s.batch.v1.CronJob[];
   /** In-cluster host name of the ClusterIP Service. */
   readonly host: pulumi.Output<string>;
   readonly port: number;
@@ -357,6 +361,15 @@ export class KubernetesEngine extends pulumi.ComponentResource {
     );
 
     this.host = pulumi.interpolate`${this.service.metadata.name}.${this.service.metadata.namespace}.svc`;
+
+    this.cronJobs = (spec.scheduledTasks ?? []).map(
+      (task) =>
+        new k8s.batch.v1.CronJob(
+          `${name}-${task.name}`,
+          scheduledTaskCronJob({ spec, task, namespace: args.namespace, instance: args.instance, host: this.host, secretName: this.secret.metadata.name }),
+          { parent: this, dependsOn: [this.statefulSet] },
+        ),
+    );
     this.registerOutputs({ host: this.host, port: this.port });
   }
 }
