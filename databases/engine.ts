@@ -33,6 +33,8 @@ export interface ComputeResources {
 export interface EngineSizing {
   /** Size of the data volume, a Kubernetes quantity ("20Gi"). */
   storage: string;
+  /** Members, for an engine with an HA manager (default 1; Docker runs one whatever this says). */
+  replicas?: number;
   resources: ComputeResources;
 }
 
@@ -70,8 +72,13 @@ export type EnvValue = string | { secret: string };
 
 /** A file shipped to the engine as it is on disk (Kubernetes ConfigMap, Docker upload). */
 export interface ConfigFile {
-  /** Path relative to the engine's folder, e.g. `config/postgresql.conf`. */
+  /**
+   * Path relative to the engine's folder, e.g. `config/postgresql.conf`; for a generated file (see
+   * {@link content}) the name it is known by (its ConfigMap key is derived from it).
+   */
   source: string;
+  /** The file's content when `describe()` generates it (Patroni's configuration) instead of shipping a file of the folder. */
+  content?: string;
   /** Absolute path inside the container. */
   mountPath: string;
   /** The file is a script the image's entrypoint executes. */
@@ -197,6 +204,55 @@ export interface TlsSpec {
   combinedPem?: boolean;
 }
 
+/** A pod field a variable takes its value from (the Kubernetes downward API). */
+export type PodField = 'metadata.name' | 'metadata.namespace' | 'status.podIP';
+
+/** A rule of the Kubernetes Role an HA manager needs in its namespace. */
+export interface KubernetesAccessRule {
+  apiGroups: string[];
+  resources: string[];
+  verbs: string[];
+}
+
+/**
+ * How the engine runs replicated under an established HA manager (PostgreSQL: Patroni), which
+ * elects the primary, fails over and rejoins members: nothing of that is ours. The Kubernetes
+ * target runs every member under the manager (one member too, on a stack of one replica: the same
+ * image and procedures everywhere) and gives it what it needs: its image and settings, a Role for
+ * its Kubernetes objects (the DCS), a primary Service whose endpoints the manager writes with the
+ * leader lock, a replicas Service by the role label it keeps, and peer access to its API. The
+ * Docker target runs one plain engine and ignores this.
+ */
+export interface HighAvailabilitySpec {
+  /** The manager's name, for messages and the render. */
+  manager: string;
+  /** The image that runs the engine under its manager, built by the project (`databases/<engine>/image/`). */
+  image: { repository: string; tag: string };
+  command?: string[];
+  args?: string[];
+  /** Variables added to the engine's own (literals and secrets). */
+  env: Record<string, EnvValue>;
+  /** Variables taken from the member's pod: its name, its namespace, its address. */
+  podFields: Record<string, PodField>;
+  /** Files added to the engine's config files (the manager's configuration). */
+  configFiles: ConfigFile[];
+  /** The manager's own ports (its REST API): the members reach them, clients do not. */
+  ports: PortSpec[];
+  /** The pod label the manager keeps on each member with its role, and the replicas' value. */
+  roleLabel: { key: string; replica: string };
+  /**
+   * Services without selector whose objects the manager keeps (`-config`: Patroni's cluster
+   * configuration), by suffix of the engine's name: the Service keeps Kubernetes from deleting its
+   * Endpoints. The primary Service (the engine's name) is always one: the manager writes its
+   * endpoints together with the leader lock, so it routes to the leader and nothing else.
+   */
+  managedServices: string[];
+  /** What the manager may do in the namespace: the rules of a Role bound to the engine's ServiceAccount. */
+  kubernetesAccess: KubernetesAccessRule[];
+  /** The health check of a member under the manager, where it differs from the engine's. */
+  healthCheck?: HealthCheck;
+}
+
 /**
  * A task the engine needs run against itself on a schedule (PostgreSQL's partition maintenance).
  * The Kubernetes target runs it as a CronJob in the engine's own image, as a client of the engine
@@ -271,6 +327,8 @@ export interface EngineSpec extends Pick<EngineModule, 'name' | 'displayName' | 
   nodeSysctls: NodeSysctl[];
   /** Tasks run against the engine on a schedule (Kubernetes CronJobs); none for most engines. */
   scheduledTasks?: ScheduledTask[];
+  /** How the engine runs replicated under its HA manager (Kubernetes); absent: one member only. */
+  highAvailability?: HighAvailabilitySpec;
   /**
    * Present when the engine serves TLS (only, no plaintext listener on the network): the stack
    * asked for it ({@link EngineSettings.tls}) and the engine supports it. Its connections then
@@ -304,6 +362,12 @@ export interface EngineModule<OptionsSchema extends z.ZodType = z.ZodType> {
   urlVariable: string;
   /** Default storage and resources per environment. */
   sizing: Record<Environment, EngineSizing>;
+  /**
+   * The variable of the read-only URL (`DATABASE_READ_URL`), for an engine with read replicas
+   * ({@link EngineDescription.highAvailability}): the replicas' Service, or the primary's on a
+   * stack of one member.
+   */
+  readUrlVariable?: string;
   /** Schema of `allixios:engines.<engine>.options`, with defaults per environment applied by `describe`. */
   optionsSchema: OptionsSchema;
   /** The credentials this engine needs (`EngineSpec.secrets`). */

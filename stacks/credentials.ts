@@ -180,7 +180,7 @@ export function configFiles(engine: ResolvedEngine): MountedFile<string>[] {
     mountPath: file.mountPath,
     executable: file.executable ?? false,
     key: fileKey(file.source),
-    content: readEngineFile(engine.module, file.source),
+    content: file.content ?? readEngineFile(engine.module, file.source),
   }));
 }
 

@@ -12,6 +12,11 @@ export interface EngineEndpoint {
   url: pulumi.Output<string>;
   /** The bootstrap's connection URL: owner, admin or superuser (secret). */
   adminUrl: pulumi.Output<string>;
+  /**
+   * The application's read-only URL, for an engine with read replicas (`readUrlVariable`): the
+   * replicas' Service, or the primary's where there are none (secret).
+   */
+  readUrl?: { variable: string; url: pulumi.Output<string> };
   /** The application's URL through the published port on 127.0.0.1, when there is one (secret). */
   hostUrl?: pulumi.Output<string>;
   /** Variables the bootstrap gets besides the URL: the engine's secret files it compares (secret). */

@@ -100,6 +100,7 @@ export function deployDatabases(config: StackConfig, name = 'allixios', opts?: p
   for (const { spec } of config.engines) {
     const endpoint = endpoints[spec.name]!;
     outputs.urls[endpoint.urlVariable] = endpoint.url;
+    if (endpoint.readUrl) outputs.urls[endpoint.readUrl.variable] = endpoint.readUrl.url;
     outputs.bootstrapUrls[endpoint.urlVariable] = endpoint.adminUrl;
     if (endpoint.hostUrl) outputs.hostUrls[endpoint.urlVariable] = endpoint.hostUrl;
     outputs.endpoints[spec.name] = { host: endpoint.host, port: endpoint.port };

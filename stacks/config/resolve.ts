@@ -235,7 +235,8 @@ export function resolveStackConfig(raw: RawStackConfig, values: Readonly<Record<
       spec = engineSpec(module, {
         environment: raw.environment,
         version: engineConfig.version ?? module.defaultVersion,
-        replicas: engineConfig.replicas ?? 1,
+        // Docker runs one container per engine; Kubernetes the environment's default members.
+        replicas: engineConfig.replicas ?? (target === 'docker' ? 1 : (sizing.replicas ?? 1)),
         storage: engineConfig.storage ?? sizing.storage,
         resources,
         options: options.data,
@@ -245,6 +246,13 @@ export function resolveStackConfig(raw: RawStackConfig, values: Readonly<Record<
       if (!(error instanceof EngineSettingError)) throw error;
       problems.push(`${keyName(['engines', name, ...error.path])}: expected ${error.expected}, got ${JSON.stringify(error.received)}`);
       continue;
+    }
+    if (spec.replicas > 1 && target === 'docker') {
+      problems.push(
+        `${keyName(['engines', name, 'replicas'])}: expected 1, since the docker target runs one container per engine (replicas need the kubernetes target), got ${spec.replicas}`,
+      );
+    } else if (spec.replicas > 1 && !spec.highAvailability) {
+      problems.push(`${keyName(['engines', name, 'replicas'])}: expected 1, since ${module.displayName} has no HA manager to run replicas with yet, got ${spec.replicas}`);
     }
     if (tlsEnabled && !spec.tls) {
       // Every engine of this repository serves TLS; one added without it (a sixth engine) is

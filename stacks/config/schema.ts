@@ -33,12 +33,7 @@ const engineSchema = z.strictObject(
       .regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/, { error: 'an image tag such as 18.4' })
       .refine((tag) => tag !== 'latest', { error: 'a pinned version tag, not "latest"' })
       .optional(),
-    replicas: z
-      .number({ error: 'a positive integer' })
-      .int({ error: 'a positive integer' })
-      .min(1, { error: 'a positive integer' })
-      .max(1, { error: '1 (replicated topologies are not supported yet)' })
-      .optional(),
+    replicas: z.number({ error: 'a positive integer' }).int({ error: 'a positive integer' }).min(1, { error: 'a positive integer' }).optional(),
     storage: z.string({ error: STORAGE_PHRASE }).regex(MEMORY_QUANTITY, { error: STORAGE_PHRASE }).optional(),
     storageClass: storageClassName.optional(),
     resources: z.strictObject({ requests: resourcePair.optional(), limits: resourcePair.optional() }, { error: 'an object with requests and limits' }).optional(),

@@ -100,6 +100,8 @@ export class DockerDatabases extends pulumi.ComponentResource {
         url: credentials.url(spec.appConnection, host, dockerEngine.port),
         adminUrl: credentials.url(spec.adminConnection, host, dockerEngine.port),
         bootstrapEnv: credentials.bootstrapEnv(spec, engine.module.urlVariable, host, dockerEngine.port),
+        // One member on Docker: reads go to it.
+        ...(engine.module.readUrlVariable ? { readUrl: { variable: engine.module.readUrlVariable, url: credentials.url(spec.appConnection, host, dockerEngine.port) } } : {}),
         ...(config.exposeHostPorts
           ? {
               hostUrl: credentials.url(

@@ -12,6 +12,7 @@ import type { EngineSpec } from '../../databases/engine.ts';
 import type { ResolvedEngine, StackConfig } from '../config/index.ts';
 import { configFiles, type EngineCredentials, type MountedFile } from '../credentials.ts';
 import { BOOTSTRAP_POD_LABELS, clientLabel, ENCRYPTED_STORAGE_CLASSES_ANNOTATION, engineLabels, selectorLabels } from '../labels.ts';
+import { managerAccess, memberSpec, podFieldEnv, replicasServiceName } from './high-availability.ts';
 import { scheduledTaskCronJob } from './scheduled-tasks.ts';
 import { certificateArgs, certificateDnsNames, certificateName, readinessWithReload, RELOAD_STATE_DIRECTORY, type IssuerRef } from './tls.ts';
 
@@ -20,7 +21,7 @@ type Container = k8s.types.input.core.v1.Container;
 type Probe = k8s.types.input.core.v1.Probe;
 
 /** Arguments of {@link KubernetesEngine}. */
-export interface KubernetesEngineArgs extends Pick<StackConfig, 'protectData' | 'pvcRetention' | 'clientNamespaces' | 'encryptedStorageClasses' | 'clusterDomain'> {
+export interface KubernetesEngineArgs extends Pick<StackConfig, 'environment' | 'protectData' | 'pvcRetention' | 'clientNamespaces' | 'encryptedStorageClasses' | 'clusterDomain'> {
   engine: ResolvedEngine;
   credentials: EngineCredentials;
   namespace: pulumi.Input<string>;
@@ -57,6 +58,24 @@ export function probes(spec: EngineSpec): Pick<Container, 'startupProbe' | 'read
     startupProbe: execProbe(alive, spec, check.intervalSeconds, Math.ceil(check.startupSeconds / check.intervalSeconds)),
     readinessProbe: execProbe(check.command, spec, check.intervalSeconds, 3),
     livenessProbe: execProbe(alive, spec, check.intervalSeconds * 2, check.failureThreshold),
+  };
+}
+
+/**
+ * Where the members of a replicated engine run: never two on one node in prod (required
+ * anti-affinity: losing a node costs one member), preferably not elsewhere (a small staging cluster
+ * may have fewer nodes than members); spread across zones where the nodes have zones.
+ */
+function placement(selector: Record<string, string>, environment: string): Pick<k8s.types.input.core.v1.PodSpec, 'affinity' | 'topologySpreadConstraints'> {
+  const onEachNode = { topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: selector } };
+  return {
+    affinity: {
+      podAntiAffinity:
+        environment === 'prod'
+          ? { requiredDuringSchedulingIgnoredDuringExecution: [onEachNode] }
+          : { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: onEachNode }] },
+    },
+    topologySpreadConstraints: [{ maxSkew: 1, topologyKey: 'topology.kubernetes.io/zone', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: selector } }],
   };
 }
 
@@ -124,13 +143,22 @@ export class KubernetesEngine extends pulumi.ComponentResource {
   readonly certificate?: k8s.apiextensions.CustomResource;
   /** The engine's scheduled tasks (`scheduled-tasks.ts`). */
   readonly cronJobs: k8s.batch.v1.CronJob[];
-  /** In-cluster host name of the ClusterIP Service. */
+  /** In-cluster host name of the ClusterIP Service (the primary's, under an HA manager). */
   readonly host: pulumi.Output<string>;
+  /** Where reads go: the replicas' Service when there are replicas, else {@link host}. */
+  readonly readHost: pulumi.Output<string>;
+  /** Under an HA manager: the replicas' Service, the Services of the manager's objects, its identity and access. */
+  readonly replicasService?: k8s.core.v1.Service;
+  readonly managedServices: k8s.core.v1.Service[];
+  readonly managerAccess?: ReturnType<typeof managerAccess>;
   readonly port: number;
 
   constructor(name: string, args: KubernetesEngineArgs, opts?: pulumi.ComponentResourceOptions) {
-    const { spec } = args.engine;
-    super(`allixios:kubernetes:${spec.displayName}`, name, {}, opts);
+    const described = args.engine.spec;
+    super(`allixios:kubernetes:${described.displayName}`, name, {}, opts);
+    // Under an HA manager every member runs the manager's image and settings (high-availability.ts).
+    const ha = described.highAvailability;
+    const spec = memberSpec(described);
     const labels = engineLabels(spec, args.instance);
     const selector = selectorLabels(spec.name, args.instance);
     const metadata = (objectName: string) => ({ name: objectName, namespace: args.namespace, labels });
@@ -151,7 +179,7 @@ export class KubernetesEngine extends pulumi.ComponentResource {
       { parent: this },
     );
 
-    const files = configFiles(args.engine);
+    const files = configFiles({ ...args.engine, spec });
     if (files.length > 0) {
       // The name carries a hash of the content: a config change creates a new ConfigMap and so
       // rolls the pods, and the old one is deleted only once the new one is in use.
@@ -167,16 +195,51 @@ export class KubernetesEngine extends pulumi.ComponentResource {
       );
     }
 
-    const ports = spec.ports.map((port) => ({ name: port.name, port: port.containerPort, targetPort: port.name, protocol: 'TCP' }));
+    const servicePort = (port: { name: string; containerPort: number }) => ({ name: port.name, port: port.containerPort, targetPort: port.name, protocol: 'TCP' });
+    // Every member's port on the governing Service; the clients' ports (the engine's own, not the
+    // HA manager's) on the client Services.
+    const clientPorts = described.ports.map(servicePort);
     this.headlessService = new k8s.core.v1.Service(
       `${name}-headless`,
       {
         metadata: metadata(`${spec.name}-headless`),
-        spec: { clusterIP: 'None', publishNotReadyAddresses: true, selector, ports },
+        spec: { clusterIP: 'None', publishNotReadyAddresses: true, selector, ports: spec.ports.map(servicePort) },
       },
       { parent: this },
     );
-    this.service = new k8s.core.v1.Service(`${name}-service`, { metadata: metadata(spec.name), spec: { type: args.engine.serviceType, selector, ports } }, { parent: this });
+    if (ha) {
+      // The primary's Service has no selector: the manager writes its endpoints (the leader's
+      // address) together with the leader lock, so it never routes to a member that is not the
+      // leader. Without a selector the endpoints' ports are matched by name and number.
+      this.service = new k8s.core.v1.Service(
+        `${name}-service`,
+        {
+          metadata: metadata(spec.name),
+          spec: { type: args.engine.serviceType, ports: described.ports.map((port) => ({ ...servicePort(port), targetPort: port.containerPort })) },
+        },
+        { parent: this },
+      );
+      this.replicasService = new k8s.core.v1.Service(
+        `${name}-replicas`,
+        {
+          metadata: metadata(replicasServiceName(spec.name)),
+          spec: { type: args.engine.serviceType, selector: { ...selector, [ha.roleLabel.key]: ha.roleLabel.replica }, ports: clientPorts },
+        },
+        { parent: this },
+      );
+      // The manager's other objects, which a Service of the same name keeps from being deleted.
+      this.managedServices = ha.managedServices.map(
+        (suffix) => new k8s.core.v1.Service(`${name}-service${suffix}`, { metadata: metadata(`${spec.name}${suffix}`), spec: { clusterIP: 'None' } }, { parent: this }),
+      );
+      this.managerAccess = managerAccess(name, { spec, ha, metadata, parent: this });
+    } else {
+      this.service = new k8s.core.v1.Service(
+        `${name}-service`,
+        { metadata: metadata(spec.name), spec: { type: args.engine.serviceType, selector, ports: clientPorts } },
+        { parent: this },
+      );
+      this.managedServices = [];
+    }
 
     if (spec.tls && !args.issuerRef) throw new Error(`${spec.name}: the engine serves TLS but the stack gave it no issuer`);
     if (spec.tls && args.issuerRef) {
@@ -201,13 +264,15 @@ export class KubernetesEngine extends pulumi.ComponentResource {
       ...(spec.command ? { command: spec.command } : {}),
       ...(spec.args ? { args: spec.args } : {}),
       ports: spec.ports.map((port) => ({ name: port.name, containerPort: port.containerPort, protocol: 'TCP' })),
-      env: Object.entries(spec.env).map(([variable, value]) => {
-        if (typeof value === 'string') return { name: variable, value };
-        if (!(value.secret in args.credentials.passwords)) {
-          throw new Error(`${spec.name}: environment variable ${variable} names an unknown secret ${value.secret}`);
-        }
-        return { name: variable, valueFrom: { secretKeyRef: { name: this.secret.metadata.name, key: value.secret } } };
-      }),
+      env: Object.entries(spec.env)
+        .map(([variable, value]): k8s.types.input.core.v1.EnvVar => {
+          if (typeof value === 'string') return { name: variable, value };
+          if (!(value.secret in args.credentials.passwords)) {
+            throw new Error(`${spec.name}: environment variable ${variable} names an unknown secret ${value.secret}`);
+          }
+          return { name: variable, valueFrom: { secretKeyRef: { name: this.secret.metadata.name, key: value.secret } } };
+        })
+        .concat(podFieldEnv(ha)),
       resources: spec.resources,
       ...probes(spec),
       ...(spec.tls?.reload
@@ -265,6 +330,7 @@ export class KubernetesEngine extends pulumi.ComponentResource {
       template: {
         metadata: { labels },
         spec: {
+          // Only an HA manager talks to the Kubernetes API (below); the engine itself never does.
           automountServiceAccountToken: false,
           enableServiceLinks: false,
           terminationGracePeriodSeconds: spec.terminationGracePeriodSeconds,
@@ -276,17 +342,8 @@ export class KubernetesEngine extends pulumi.ComponentResource {
             fsGroupChangePolicy: 'OnRootMismatch',
             seccompProfile: { type: 'RuntimeDefault' },
           },
-          ...(replicated
-            ? {
-                affinity: {
-                  podAntiAffinity: {
-                    preferredDuringSchedulingIgnoredDuringExecution: [
-                      { weight: 100, podAffinityTerm: { topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: selector } } },
-                    ],
-                  },
-                },
-              }
-            : {}),
+          ...(this.managerAccess ? { serviceAccountName: this.managerAccess.serviceAccount.metadata.name, automountServiceAccountToken: true } : {}),
+          ...(replicated ? placement(selector, args.environment) : {}),
           containers: [container],
           volumes,
         },
@@ -352,8 +409,10 @@ export class KubernetesEngine extends pulumi.ComponentResource {
                     ]
                   : []),
               ],
-              ports: spec.ports.map((port) => ({ port: port.containerPort, protocol: 'TCP' })),
+              ports: described.ports.map((port) => ({ port: port.containerPort, protocol: 'TCP' })),
             },
+            // The HA manager's API: its peers only.
+            ...(ha ? [{ from: [{ podSelector: { matchLabels: selector } }], ports: ha.ports.map((port) => ({ port: port.containerPort, protocol: 'TCP' })) }] : []),
           ],
         },
       },
@@ -361,6 +420,9 @@ export class KubernetesEngine extends pulumi.ComponentResource {
     );
 
     this.host = pulumi.interpolate`${this.service.metadata.name}.${this.service.metadata.namespace}.svc`;
+    // Reads go to the replicas when there are any, to the primary otherwise.
+    this.readHost =
+      this.replicasService && spec.replicas > 1 ? pulumi.interpolate`${this.replicasService.metadata.name}.${this.replicasService.metadata.namespace}.svc` : this.host;
 
     this.cronJobs = (spec.scheduledTasks ?? []).map(
       (task) =>

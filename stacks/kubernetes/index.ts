@@ -91,6 +91,7 @@ export class KubernetesDatabases extends pulumi.ComponentResource {
           credentials,
           namespace: this.namespace.metadata.name,
           instance,
+          environment: config.environment,
           protectData: config.protectData,
           pvcRetention: config.pvcRetention,
           clientNamespaces: config.clientNamespaces,
@@ -109,6 +110,18 @@ export class KubernetesDatabases extends pulumi.ComponentResource {
         url: credentials.url(spec.appConnection, host, kubernetesEngine.port),
         adminUrl: credentials.url(spec.adminConnection, host, kubernetesEngine.port),
         bootstrapEnv: credentials.bootstrapEnv(spec, engine.module.urlVariable, host, kubernetesEngine.port),
+        ...(engine.module.readUrlVariable
+          ? {
+              readUrl: {
+                variable: engine.module.readUrlVariable,
+                url: credentials.url(
+                  spec.appConnection,
+                  pulumi.all([kubernetesEngine.readHost, kubernetesEngine.statefulSet.metadata.name]).apply(([resolved]) => resolved),
+                  kubernetesEngine.port,
+                ),
+              },
+            }
+          : {}),
       };
       return kubernetesEngine;
     });

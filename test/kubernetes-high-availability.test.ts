@@ -1,0 +1,140 @@
+/**
+ * An engine under an HA manager as the Kubernetes target renders it (under mocks), from the
+ * generic `EngineSpec.highAvailability`: the members run the manager's image and settings, the
+ * manager gets a ServiceAccount and a Role with exactly the rules the engine names, the primary's
+ * Service has no selector (the manager writes its endpoints), the replicas' Service selects by the
+ * role label, the manager's API is open to peers only, the members are spread (required across
+ * nodes in prod), and the read URL goes to the replicas. The fixture is PostgreSQL with a stand-in
+ * manager description; PostgreSQL's own (Patroni) is tested with its configuration.
+ */
+import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
+import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
+import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
+import { Service } from 'kubernetes-models/v1/Service';
+import { StatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
+import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
+import { beforeAll, describe, expect, it } from 'vitest';
+import type { EngineModule, HighAvailabilitySpec } from '../databases/engine.ts';
+import { ENGINE_MODULES } from '../databases/index.ts';
+import { postgresql } from '../databases/postgresql/index.ts';
+import { evaluate, ofType, unwrap, type Evaluation } from './support/pulumi.ts';
+
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- test access to rendered objects
+
+const MANAGER: HighAvailabilitySpec = {
+  manager: 'Manager',
+  image: { repository: 'registry.example/allixios-postgresql-ha', tag: '18.4-1' },
+  args: ['manager', '/etc/manager/manager.yml'],
+  env: { MANAGER_SCOPE: 'postgresql', MANAGER_SUPERUSER_PASSWORD: { secret: 'superuser-password' } },
+  podFields: { MANAGER_NAME: 'metadata.name', MANAGER_NAMESPACE: 'metadata.namespace', MANAGER_POD_IP: 'status.podIP' },
+  configFiles: [{ source: 'config/manager.yml', mountPath: '/etc/manager/manager.yml', content: 'scope: postgresql\n' }],
+  ports: [{ name: 'manager-api', containerPort: 8008 }],
+  roleLabel: { key: 'role', replica: 'replica' },
+  managedServices: ['-config'],
+  kubernetesAccess: [
+    { apiGroups: [''], resources: ['endpoints'], verbs: ['get', 'list', 'watch', 'create', 'patch', 'update'] },
+    { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch', 'patch', 'update'] },
+  ],
+};
+
+const withManager: EngineModule = {
+  ...postgresql,
+  readUrlVariable: 'DATABASE_READ_URL',
+  sizing: { ...postgresql.sizing, prod: { ...postgresql.sizing.prod, replicas: 3 }, staging: { ...postgresql.sizing.staging, replicas: 2 } },
+  describe: (settings) => ({ ...postgresql.describe(settings as never), highAvailability: MANAGER }),
+} as EngineModule;
+const modules = ENGINE_MODULES.map((module) => (module.name === 'postgresql' ? withManager : module));
+
+const objects = (evaluation: Evaluation, kind: string) =>
+  evaluation.resources
+    .filter(
+      (resource) =>
+        resource.type.startsWith('kubernetes:') && resource.inputs.kind === kind && (resource.inputs as Json).metadata?.labels?.['app.kubernetes.io/name'] === 'postgresql',
+    )
+    .map((resource) => resource.inputs as Json);
+
+let prod: Evaluation;
+let staging: Evaluation;
+beforeAll(async () => {
+  prod = await evaluate({ environment: 'prod', namespace: 'allixios-prod', bootstrap: { enabled: false } }, 'prod', {}, modules);
+  staging = await evaluate({ environment: 'staging', namespace: 'allixios-staging', bootstrap: { enabled: false } }, 'staging', {}, modules);
+});
+
+describe('an engine under an HA manager on Kubernetes', () => {
+  it("runs the environment's members, each the manager's image with its settings, the pod's fields and its identity", () => {
+    const [statefulSet] = objects(prod, 'StatefulSet');
+    new StatefulSet(statefulSet as never).validate();
+    expect(statefulSet!.spec.replicas).toBe(3);
+    expect(objects(staging, 'StatefulSet')[0]!.spec.replicas).toBe(2);
+    const pod = statefulSet!.spec.template.spec as Json;
+    const container = pod.containers[0] as Json;
+    expect(container.image).toBe('registry.example/allixios-postgresql-ha:18.4-1');
+    expect(container.args).toEqual(['manager', '/etc/manager/manager.yml']);
+    const env = Object.fromEntries((container.env as Json[]).map((entry) => [entry.name, entry]));
+    expect(env.MANAGER_NAME.valueFrom).toEqual({ fieldRef: { fieldPath: 'metadata.name' } });
+    expect(env.MANAGER_POD_IP.valueFrom).toEqual({ fieldRef: { fieldPath: 'status.podIP' } });
+    expect(env.MANAGER_SUPERUSER_PASSWORD.valueFrom.secretKeyRef.key).toBe('superuser-password');
+    expect((container.ports as Json[]).map((port) => port.containerPort)).toEqual([5432, 8008]);
+    expect((container.volumeMounts as Json[]).map((mount) => mount.mountPath)).toContain('/etc/manager/manager.yml');
+    expect([pod.serviceAccountName, pod.automountServiceAccountToken]).toEqual(['postgresql', true]);
+  });
+
+  it('gives the manager a Role with exactly the rules the engine names, bound to the members only', () => {
+    const [role] = objects(prod, 'Role');
+    const [binding] = objects(prod, 'RoleBinding');
+    const [account] = objects(prod, 'ServiceAccount');
+    for (const [Model, object] of [
+      [Role, role],
+      [RoleBinding, binding],
+      [ServiceAccount, account],
+    ] as const)
+      new (Model as new (value: unknown) => { validate(): void })(object).validate();
+    expect(role!.rules).toEqual(MANAGER.kubernetesAccess);
+    expect(binding!.roleRef).toEqual({ apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: 'postgresql-manager' });
+    expect(binding!.subjects).toEqual([{ kind: 'ServiceAccount', name: 'postgresql', namespace: 'allixios-prod' }]);
+    expect(account!.automountServiceAccountToken).toBe(false);
+    // The other engines keep no token at all.
+    const redis = prod.resources.find((resource) => resource.inputs.kind === 'StatefulSet' && (resource.inputs as Json).metadata.name === 'redis')!.inputs as Json;
+    expect(redis.spec.template.spec.automountServiceAccountToken).toBe(false);
+  });
+
+  it("routes the primary's Service by the manager's endpoints and the replicas' by the role label", () => {
+    const services = Object.fromEntries(objects(prod, 'Service').map((service) => [service.metadata.name, service]));
+    for (const service of Object.values(services)) new Service(service as never).validate();
+    expect(Object.keys(services).sort()).toEqual(['postgresql', 'postgresql-config', 'postgresql-headless', 'postgresql-replicas']);
+    expect(services.postgresql!.spec.selector).toBeUndefined();
+    expect(services.postgresql!.spec.ports).toEqual([{ name: 'postgresql', port: 5432, targetPort: 5432, protocol: 'TCP' }]);
+    expect(services['postgresql-replicas']!.spec.selector).toEqual({ 'app.kubernetes.io/name': 'postgresql', 'app.kubernetes.io/instance': 'allixios-prod', role: 'replica' });
+    expect(services['postgresql-replicas']!.spec.ports.map((port: Json) => port.port)).toEqual([5432]);
+    expect(services['postgresql-config']!.spec).toEqual({ clusterIP: 'None' });
+    expect(services['postgresql-headless']!.spec.ports.map((port: Json) => port.port)).toEqual([5432, 8008]);
+  });
+
+  it("opens the manager's API to the members only", () => {
+    const [policy] = objects(prod, 'NetworkPolicy');
+    new NetworkPolicy(policy as never).validate();
+    const [clients, peers] = policy!.spec.ingress as Json[];
+    expect(clients!.ports).toEqual([{ port: 5432, protocol: 'TCP' }]);
+    expect(peers).toEqual({
+      from: [{ podSelector: { matchLabels: { 'app.kubernetes.io/name': 'postgresql', 'app.kubernetes.io/instance': 'allixios-prod' } } }],
+      ports: [{ port: 8008, protocol: 'TCP' }],
+    });
+  });
+
+  it('never places two members on one node in prod, prefers not to in staging, and spreads them across zones', () => {
+    const prodPod = objects(prod, 'StatefulSet')[0]!.spec.template.spec as Json;
+    expect(prodPod.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].topologyKey).toBe('kubernetes.io/hostname');
+    expect(prodPod.topologySpreadConstraints[0]).toMatchObject({ topologyKey: 'topology.kubernetes.io/zone', whenUnsatisfiable: 'ScheduleAnyway', maxSkew: 1 });
+    const stagingPod = objects(staging, 'StatefulSet')[0]!.spec.template.spec as Json;
+    expect(stagingPod.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm.topologyKey).toBe('kubernetes.io/hostname');
+    // One member in a PodDisruptionBudget's drain at a time: a quorum of the three stays.
+    expect(objects(prod, 'PodDisruptionBudget')[0]!.spec.maxUnavailable).toBe(1);
+  });
+
+  it('reads through the replicas, and through the primary on a stack of one member', async () => {
+    expect(new URL(await unwrap(prod.outputs.urls.DATABASE_READ_URL!)).host).toBe('postgresql-replicas.allixios-prod.svc:5432');
+    expect(new URL(await unwrap(prod.outputs.urls.DATABASE_URL!)).host).toBe('postgresql.allixios-prod.svc:5432');
+    const single = await evaluate({ environment: 'ephemeral', namespace: 'allixios-pr-1', bootstrap: { enabled: false } }, 'pr-1', {}, modules);
+    expect(new URL(await unwrap(single.outputs.urls.DATABASE_READ_URL!)).host).toBe('postgresql.allixios-pr-1.svc:5432');
+  });
+});
