@@ -17,7 +17,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { EngineModule, HighAvailabilitySpec } from '../databases/engine.ts';
 import { ENGINE_MODULES } from '../databases/index.ts';
 import { postgresql } from '../databases/postgresql/index.ts';
-import { evaluate, ofType, unwrap, type Evaluation } from './support/pulumi.ts';
+import { evaluate, unwrap, type Evaluation } from './support/pulumi.ts';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- test access to rendered objects
 
