@@ -26,7 +26,11 @@ const DNS = 'a DNS label (lowercase letters, digits and "-", at most 63 characte
 describe('stack configuration', () => {
   it.each([
     ['negative replicas', { ...prod, engines: { postgresql: { replicas: -1 } } }, 'allixios:engines.postgresql.replicas: expected a positive integer, got -1'],
-    ['replicas of an engine without an HA manager', { ...prod, engines: { redis: { replicas: 3 } } }, 'allixios:engines.redis.replicas: expected 1, since Redis has no HA manager to run replicas with yet, got 3'],
+    [
+      'replicas of an engine without an HA manager',
+      { ...prod, engines: { redis: { replicas: 3 } } },
+      'allixios:engines.redis.replicas: expected 1, since Redis has no HA manager to run replicas with yet, got 3',
+    ],
     [
       'replicas on the docker target',
       { environment: 'dev', engines: { postgresql: { replicas: 2 } } },
