@@ -100,7 +100,6 @@ async function peakAppBackends<T>(work: () => Promise<T>): Promise<{ result: T; 
   } finally {
     running = false;
     await sampling;
-    peak = Math.max(peak, 0);
     await monitor.end();
   }
 }
