@@ -24,6 +24,12 @@ export const LOCK_KEY = 7_263_001_337n;
 const LEDGER = 'allixios_bootstrap.ledger';
 /** lock_not_available: a lock_timeout expired. */
 const LOCK_NOT_AVAILABLE = '55P03';
+/**
+ * protocol_violation. PostgreSQL refuses a login with 28P01 or 28000, never with this; PgBouncer
+ * does ("SASL authentication failed", "no such user", "unsupported startup parameter"), so a
+ * login refused with it comes from a pooler (test/engines/pgbouncer-pooling.test.ts).
+ */
+const PROTOCOL_VIOLATION = '08P01';
 
 function poolerError(target: string, cause: string): BootstrapError {
   return new BootstrapError(
@@ -153,6 +159,8 @@ export class PostgresAdapter implements MigrationAdapter {
         const code = errorCode(error);
         const message = toError(error).message;
         if (/unsupported startup parameter/i.test(message)) throw poolerError(this.target, message);
+        if (code === PROTOCOL_VIOLATION)
+          throw poolerError(this.target, `it refused the login with "${message}" [${code}], which PostgreSQL never answers a login with; PgBouncer does`);
         if (code !== undefined && LOGIN_REFUSED.has(code)) throw new LoginRefused(this.engine, message, `cannot connect to ${this.target}: ${message}`, code);
         if (!((code !== undefined && TRANSIENT.has(code)) || /terminated unexpectedly|timeout/i.test(message))) {
           throw new BootstrapError(this.engine, `cannot connect to ${this.target}: ${message}`, { code });

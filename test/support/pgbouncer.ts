@@ -1,15 +1,19 @@
 /**
- * A real PgBouncer (Debian's `pgbouncer`, installed by .ci/run) in front of a test server, for the
- * tests of what the bootstrap does behind a connection pooler. It runs as the OS user postgres
- * (PgBouncer refuses root), in a folder of its own, on a free port; clients are trusted, and
- * PgBouncer logs in to the server with the role's password.
+ * A real PgBouncer (Debian's `pgbouncer`, installed by .ci/run) in front of a test server. It runs
+ * as the OS user postgres (PgBouncer refuses root), in a folder of its own, on a free port.
+ *
+ * - {@link startPgBouncer}: a minimal one (clients trusted, PgBouncer logs in with the role's
+ *   password), for the tests of what the bootstrap does behind a connection pooler.
+ * - {@link startProjectPgBouncer}: the project's own configuration (databases/postgresql/pgbouncer.ts)
+ *   and auth file rendered from test passwords, with only the ports and paths mapped.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../../bootstrap/embedded/postgresql.ts';
+import { renderPgBouncerIni, renderPgBouncerUserlist, POOLED_ROLE, STATS_USER, type PgBouncerIniOptions } from '../../databases/postgresql/pgbouncer.ts';
 
 export interface PgBouncer {
   /** `postgresql://<user>@127.0.0.1:<port>/<database>` through the pooler. */
@@ -54,18 +58,114 @@ export async function startPgBouncer(serverUrl: string, options: { poolMode?: 't
     ].join('\n'),
     { mode: 0o644 },
   );
-  const asRoot = process.getuid?.() === 0;
-  const child: ChildProcess = asRoot ? spawn('runuser', ['-u', 'postgres', '--', binary, config], { stdio: 'ignore' }) : spawn(binary, [config], { stdio: 'ignore' });
-  await waitForPort(port, 10_000);
+  const stop = await launch(binary, config, port, directory);
+  return { url: `postgresql://${encodeURIComponent(user)}@127.0.0.1:${port}/${database}`, stop };
+}
+
+export interface ProjectPgBouncer extends PgBouncer {
+  port: number;
+  /** The pooled role's URL with its password, through PgBouncer. */
+  url: string;
+  /** The console (`pgbouncer` database) as the stats user, for SHOW POOLS / SHOW STATS. */
+  statsUrl: string;
+  /** The rendered pgbouncer.ini, as PgBouncer read it. */
+  ini: string;
+  /** The rendered auth file. */
+  userlist: string;
+  /** PgBouncer's log so far. */
+  log(): string;
+}
+
+/**
+ * PgBouncer with the project's rendered pgbouncer.ini and auth file in front of `server` (the
+ * platform's roles with the passwords `secrets` gives: `app-password`, `pgbouncer-stats-password`).
+ * Only what cannot be the same outside a container is mapped: the listen address and port, the
+ * auth file's path and a log file; `options` passes the rest of the renderer's options (the
+ * drill's pool sizes, the reset).
+ */
+export async function startProjectPgBouncer(
+  server: { host: string; port: number },
+  secrets: Readonly<Record<string, string>>,
+  options: Partial<Pick<PgBouncerIniOptions, 'sizes' | 'resetAfterEveryTransaction' | 'replicas'>> & {
+    /** Auth file lines added after the rendered ones (a misconfiguration a test wants to see refused). */
+    extraUsers?: string;
+  } = {},
+): Promise<ProjectPgBouncer> {
+  const binary = requirePgBouncer();
+  const directory = mkdtempSync(join(tmpdir(), 'allixios-pgbouncer-'));
+  chmodSync(directory, 0o777);
+  const port = await freePort();
+  const authFile = join(directory, 'userlist.txt');
+  const logFile = join(directory, 'pgbouncer.log');
+  const ini = renderPgBouncerIni({
+    primaryHost: server.host,
+    primaryPort: server.port,
+    replicas: options.replicas ?? 1,
+    tls: false,
+    listenAddress: '127.0.0.1',
+    listenPort: port,
+    paths: { authFile },
+    logFile,
+    ...(options.sizes ? { sizes: options.sizes } : {}),
+    ...(options.resetAfterEveryTransaction !== undefined ? { resetAfterEveryTransaction: options.resetAfterEveryTransaction } : {}),
+  });
+  const userlist = renderPgBouncerUserlist(secrets) + (options.extraUsers ?? '');
+  const config = join(directory, 'pgbouncer.ini');
+  writeFileSync(authFile, userlist, { mode: 0o644 });
+  writeFileSync(config, ini, { mode: 0o644 });
+  const stop = await launch(binary, config, port, directory, () => readLog(logFile));
+  const password = (key: string) => encodeURIComponent(secrets[key] ?? '');
   return {
-    url: `postgresql://${encodeURIComponent(user)}@127.0.0.1:${port}/${database}`,
-    stop: async () => {
-      // runuser passes SIGTERM on to PgBouncer, which exits at once.
-      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      child.kill('SIGTERM');
-      await exited;
-      rmSync(directory, { recursive: true, force: true });
-    },
+    port,
+    url: `postgresql://${POOLED_ROLE}:${password('app-password')}@127.0.0.1:${port}/allixios`,
+    statsUrl: `postgresql://${STATS_USER}:${password('pgbouncer-stats-password')}@127.0.0.1:${port}/pgbouncer`,
+    ini,
+    userlist,
+    log: () => readLog(logFile),
+    stop,
+  };
+}
+
+/** The uid and gid of the OS user postgres (PgBouncer refuses to run as root). */
+function postgresUser(): { uid: number; gid: number } {
+  const entry = readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .find((line) => line.startsWith('postgres:'));
+  if (!entry) throw new Error('there is no OS user postgres to run pgbouncer as (PgBouncer refuses root); installing the pgbouncer package creates it');
+  const [, , uid, gid] = entry.split(':');
+  return { uid: Number(uid), gid: Number(gid) };
+}
+
+function readLog(path: string): string {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
+/** Runs PgBouncer (as postgres when root) until it listens on `port`; returns how to stop it. */
+async function launch(binary: string, config: string, port: number, directory: string, log: () => string = () => ''): Promise<() => Promise<void>> {
+  // As root, PgBouncer itself runs as postgres (spawned with its uid, not through runuser, which
+  // waits two seconds after passing a SIGTERM on), so that stopping it is stopping it.
+  const child: ChildProcess = spawn(binary, [config], { stdio: 'ignore', ...(process.getuid?.() === 0 ? postgresUser() : {}) });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  try {
+    await Promise.race([
+      waitForPort(port, 10_000),
+      exited.then(() => {
+        throw new Error(`pgbouncer exited before it listened on 127.0.0.1:${port}:\n${log()}`);
+      }),
+    ]);
+  } catch (error) {
+    child.kill('SIGTERM');
+    rmSync(directory, { recursive: true, force: true });
+    throw error;
+  }
+  return async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    await exited;
+    rmSync(directory, { recursive: true, force: true });
   };
 }
 
