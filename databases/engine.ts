@@ -254,6 +254,40 @@ export interface HighAvailabilitySpec {
 }
 
 /**
+ * A connection pooler in front of the engine's primary (PostgreSQL: PgBouncer), run beside it as a
+ * workload of its own: the Kubernetes target renders a Deployment, its Service, PodDisruptionBudget
+ * and NetworkPolicy, and the connections the pooler carries (the application's) name its Service.
+ * Its pods are the engine's clients (the engine's NetworkPolicy admits them) and its own clients are
+ * the engine's (the same label). The Docker target runs no pooler: the application connects to
+ * the engine directly.
+ */
+export interface PoolerSpec {
+  /** Its name (`pgbouncer`): the Kubernetes objects are `<engine>-<name>`. */
+  name: string;
+  image: { repository: string; tag: string };
+  command?: string[];
+  args?: string[];
+  /** Replicas for the stack's environment; a rolling update adds one at a time (maxSurge 1). */
+  replicas: number;
+  /** Its one port: the connections it carries use it. */
+  port: PortSpec;
+  runAs: { user: number; group: number };
+  resources: ComputeResources;
+  /** Its configuration (generated: it depends on the stack). */
+  configFiles: ConfigFile[];
+  /** Files with credentials (templates of the engine's secrets), mounted from the engine's Secret. */
+  secretFiles: Array<{ source: string; mountPath: string }>;
+  healthCheck: HealthCheck;
+  /** The connections that go through it; the others (the bootstrap's, administration) reach the primary. */
+  carries: Array<'app'>;
+  /**
+   * Where it finds a certificate of its own (for its Service's names) when the stack serves TLS;
+   * `reload` as for the engine (a new certificate is read on SIGHUP-style reload).
+   */
+  tls?: TlsSpec;
+}
+
+/**
  * A task the engine needs run against itself on a schedule (PostgreSQL's partition maintenance).
  * The Kubernetes target runs it as a CronJob in the engine's own image, as a client of the engine
  * (its NetworkPolicy admits it, on a TLS stack it verifies the server with the CA bundle). The
@@ -329,6 +363,8 @@ export interface EngineSpec extends Pick<EngineModule, 'name' | 'displayName' | 
   scheduledTasks?: ScheduledTask[];
   /** How the engine runs replicated under its HA manager (Kubernetes); absent: one member only. */
   highAvailability?: HighAvailabilitySpec;
+  /** A connection pooler in front of the primary (Kubernetes); absent: clients connect directly. */
+  pooler?: PoolerSpec;
   /**
    * Present when the engine serves TLS (only, no plaintext listener on the network): the stack
    * asked for it ({@link EngineSettings.tls}) and the engine supports it. Its connections then

@@ -53,6 +53,8 @@ export class EngineCredentials extends pulumi.ComponentResource {
   readonly previousPasswords: Readonly<Record<string, pulumi.Output<string>>>;
   /** Files whose content derives from the passwords (secret). */
   readonly secretFiles: readonly EngineFile[];
+  /** The pooler's files whose content derives from the passwords (secret): mounted by the pooler only. */
+  readonly poolerFiles: readonly MountedFile[];
   private readonly bootstrapFiles: ReadonlyArray<{ variable: string; file: EngineFile }>;
   private readonly servesTls: boolean;
 
@@ -101,6 +103,19 @@ export class EngineCredentials extends pulumi.ComponentResource {
         content: pulumi.secret(pulumi.all([current, previous]).apply(([values, previousValues]) => renderSecretFile(template, values, source, previousValues))),
       };
     });
+    // The pooler's files (PgBouncer's auth file): rendered the same way, into the same Secret,
+    // mounted by the pooler's pods only.
+    this.poolerFiles = (spec.pooler?.secretFiles ?? []).map((file) => {
+      const template = readEngineFile(module, file.source);
+      const source = `databases/${spec.name}/${file.source}`;
+      return {
+        source: file.source,
+        mountPath: file.mountPath,
+        executable: false,
+        key: fileKey(file.source),
+        content: pulumi.secret(pulumi.all([current, previous]).apply(([values, previousValues]) => renderSecretFile(template, values, source, previousValues))),
+      };
+    });
     this.bootstrapFiles = spec.secretFiles.flatMap((file, index) => (file.bootstrapVariable ? [{ variable: file.bootstrapVariable, file: this.secretFiles[index]! }] : []));
     this.registerOutputs({});
   }
@@ -115,7 +130,7 @@ export class EngineCredentials extends pulumi.ComponentResource {
     return {
       ...this.passwords,
       ...Object.fromEntries(Object.entries(this.previousPasswords).map(([key, value]) => [previousKey(key), value])),
-      ...Object.fromEntries(this.secretFiles.map((file) => [file.key, file.content])),
+      ...Object.fromEntries([...this.secretFiles, ...this.poolerFiles].map((file) => [file.key, file.content])),
     };
   }
 

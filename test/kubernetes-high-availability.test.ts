@@ -13,8 +13,10 @@ import { ServiceAccount } from 'kubernetes-models/v1/ServiceAccount';
 import { Service } from 'kubernetes-models/v1/Service';
 import { StatefulSet } from 'kubernetes-models/apps/v1/StatefulSet';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1/NetworkPolicy';
+import { Deployment } from 'kubernetes-models/apps/v1/Deployment';
+import { PodDisruptionBudget } from 'kubernetes-models/policy/v1/PodDisruptionBudget';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { EngineModule, HighAvailabilitySpec } from '../databases/engine.ts';
+import type { EngineModule, HighAvailabilitySpec, PoolerSpec } from '../databases/engine.ts';
 import { ENGINE_MODULES } from '../databases/index.ts';
 import { postgresql } from '../databases/postgresql/index.ts';
 import { evaluate, unwrap, type Evaluation } from './support/pulumi.ts';
@@ -37,11 +39,26 @@ const MANAGER: HighAvailabilitySpec = {
   ],
 };
 
+const POOLER: PoolerSpec = {
+  name: 'pooler',
+  image: { repository: 'registry.example/allixios-postgresql-ha', tag: '18.4-1' },
+  args: ['pooler', '/etc/pooler/pooler.ini'],
+  replicas: 2,
+  port: { name: 'pooler', containerPort: 6432 },
+  runAs: { user: 999, group: 999 },
+  resources: { requests: { cpu: '100m', memory: '64Mi' }, limits: { cpu: '1', memory: '256Mi' } },
+  configFiles: [{ source: 'config/pooler.ini', mountPath: '/etc/pooler/pooler.ini', content: '[pooler]\n' }],
+  secretFiles: [{ source: 'initdb/role-verifiers', mountPath: '/etc/pooler/secrets/users.txt' }],
+  healthCheck: { command: ['pooler-check'], intervalSeconds: 10, timeoutSeconds: 5, failureThreshold: 3, startupSeconds: 30 },
+  carries: ['app'],
+  tls: { directory: '/etc/pooler/tls' },
+};
+
 const withManager: EngineModule = {
   ...postgresql,
   readUrlVariable: 'DATABASE_READ_URL',
   sizing: { ...postgresql.sizing, prod: { ...postgresql.sizing.prod, replicas: 3 }, staging: { ...postgresql.sizing.staging, replicas: 2 } },
-  describe: (settings) => ({ ...postgresql.describe(settings as never), highAvailability: MANAGER }),
+  describe: (settings) => ({ ...postgresql.describe(settings as never), highAvailability: MANAGER, pooler: POOLER }),
 } as EngineModule;
 const modules = ENGINE_MODULES.map((module) => (module.name === 'postgresql' ? withManager : module));
 
@@ -133,8 +150,54 @@ describe('an engine under an HA manager on Kubernetes', () => {
 
   it('reads through the replicas, and through the primary on a stack of one member', async () => {
     expect(new URL(await unwrap(prod.outputs.urls.DATABASE_READ_URL!)).host).toBe('postgresql-replicas.allixios-prod.svc:5432');
-    expect(new URL(await unwrap(prod.outputs.urls.DATABASE_URL!)).host).toBe('postgresql.allixios-prod.svc:5432');
     const single = await evaluate({ environment: 'ephemeral', namespace: 'allixios-pr-1', bootstrap: { enabled: false } }, 'pr-1', {}, modules);
     expect(new URL(await unwrap(single.outputs.urls.DATABASE_READ_URL!)).host).toBe('postgresql.allixios-pr-1.svc:5432');
+  });
+});
+
+const poolerObject = (evaluation: Evaluation, kind: string) =>
+  evaluation.resources.find(
+    (resource) => resource.type.startsWith('kubernetes:') && resource.inputs.kind === kind && (resource.inputs as Json).metadata?.name?.startsWith('postgresql-pooler'),
+  )?.inputs as Json;
+
+describe("an engine's connection pooler on Kubernetes", () => {
+  it('runs as a Deployment of its replicas, one new pod before an old one goes, admitted to the engine as its client', () => {
+    const deployment = poolerObject(prod, 'Deployment');
+    new Deployment(deployment as never).validate();
+    expect(deployment.spec.replicas).toBe(2);
+    expect(deployment.spec.strategy.rollingUpdate).toEqual({ maxSurge: 1, maxUnavailable: 0 });
+    const pod = deployment.spec.template as Json;
+    expect(pod.metadata.labels['allixios.io/client-postgresql']).toBe('true');
+    const container = pod.spec.containers[0] as Json;
+    expect(container.args).toEqual(['pooler', '/etc/pooler/pooler.ini']);
+    expect(container.securityContext).toMatchObject({ runAsNonRoot: true, readOnlyRootFilesystem: true });
+    // Its credentials' file from the engine's Secret, its directory mounted whole; its own certificate
+    const secretVolume = (pod.spec.volumes as Json[]).find((volume) => volume.secret?.secretName === 'postgresql-credentials')!;
+    expect(secretVolume.secret.items).toEqual([{ key: 'initdb.role-verifiers', path: 'users.txt', mode: 0o440 }]);
+    expect((container.volumeMounts as Json[]).find((mount) => mount.name === secretVolume.name)!.mountPath).toBe('/etc/pooler/secrets');
+    expect((pod.spec.volumes as Json[]).find((volume) => volume.name === 'tls')!.secret.secretName).toBe('postgresql-pooler-tls');
+  });
+
+  it("has its own Service, a budget that keeps one pod, a NetworkPolicy for the engine's clients, and a certificate for its names", () => {
+    const budget = poolerObject(prod, 'PodDisruptionBudget');
+    new PodDisruptionBudget(budget as never).validate();
+    expect(budget.spec.minAvailable).toBe(1);
+    const policy = poolerObject(prod, 'NetworkPolicy');
+    new NetworkPolicy(policy as never).validate();
+    expect(policy.spec.ingress[0].ports).toEqual([{ port: 6432, protocol: 'TCP' }]);
+    expect(policy.spec.ingress[0].from[0]).toEqual({ podSelector: { matchLabels: { 'allixios.io/client-postgresql': 'true' } } });
+    const service = poolerObject(prod, 'Service');
+    new Service(service as never).validate();
+    expect(service.spec.ports).toEqual([{ name: 'pooler', port: 6432, targetPort: 'pooler', protocol: 'TCP' }]);
+    const certificate = prod.resources.find(
+      (resource) => resource.type === 'kubernetes:cert-manager.io/v1:Certificate' && (resource.inputs as Json).metadata.name === 'postgresql-pooler-tls',
+    )!.inputs as Json;
+    expect(certificate.spec.dnsNames).toContain('postgresql-pooler.allixios-prod.svc');
+  });
+
+  it("carries the application's URL; the bootstrap and the reads reach the engine directly", async () => {
+    expect(new URL(await unwrap(prod.outputs.urls.DATABASE_URL!)).host).toBe('postgresql-pooler.allixios-prod.svc:6432');
+    expect(new URL(await unwrap(prod.outputs.bootstrapUrls.DATABASE_URL!)).host).toBe('postgresql.allixios-prod.svc:5432');
+    expect(new URL(await unwrap(prod.outputs.urls.DATABASE_READ_URL!)).host).toBe('postgresql-replicas.allixios-prod.svc:5432');
   });
 });

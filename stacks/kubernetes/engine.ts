@@ -13,6 +13,7 @@ import type { ResolvedEngine, StackConfig } from '../config/index.ts';
 import { configFiles, type EngineCredentials, type MountedFile } from '../credentials.ts';
 import { BOOTSTRAP_POD_LABELS, clientLabel, ENCRYPTED_STORAGE_CLASSES_ANNOTATION, engineLabels, selectorLabels } from '../labels.ts';
 import { managerAccess, memberSpec, podFieldEnv, replicasServiceName } from './high-availability.ts';
+import { KubernetesPooler } from './pooler.ts';
 import { scheduledTaskCronJob } from './scheduled-tasks.ts';
 import { certificateArgs, certificateDnsNames, certificateName, readinessWithReload, RELOAD_STATE_DIRECTORY, type IssuerRef } from './tls.ts';
 
@@ -141,6 +142,8 @@ export class KubernetesEngine extends pulumi.ComponentResource {
   readonly networkPolicy: k8s.networking.v1.NetworkPolicy;
   /** The engine's cert-manager Certificate, when it serves TLS. */
   readonly certificate?: k8s.apiextensions.CustomResource;
+  /** The engine's connection pooler (`pooler.ts`). */
+  readonly pooler?: KubernetesPooler;
   /** The engine's scheduled tasks (`scheduled-tasks.ts`). */
   readonly cronJobs: k8s.batch.v1.CronJob[];
   /** In-cluster host name of the ClusterIP Service (the primary's, under an HA manager). */
@@ -423,6 +426,24 @@ export class KubernetesEngine extends pulumi.ComponentResource {
     // Reads go to the replicas when there are any, to the primary otherwise.
     this.readHost =
       this.replicasService && spec.replicas > 1 ? pulumi.interpolate`${this.replicasService.metadata.name}.${this.replicasService.metadata.namespace}.svc` : this.host;
+
+    if (described.pooler) {
+      this.pooler = new KubernetesPooler(
+        `${name}-${described.pooler.name}`,
+        {
+          spec,
+          pooler: described.pooler,
+          namespace: args.namespace,
+          instance: args.instance,
+          secretName: this.secret.metadata.name,
+          files: args.credentials.poolerFiles,
+          clientNamespaces: args.clientNamespaces,
+          clusterDomain: args.clusterDomain,
+          ...(args.issuerRef ? { issuerRef: args.issuerRef } : {}),
+        },
+        { parent: this, dependsOn: [this.statefulSet] },
+      );
+    }
 
     this.cronJobs = (spec.scheduledTasks ?? []).map(
       (task) =>

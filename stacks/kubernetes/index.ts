@@ -107,7 +107,15 @@ export class KubernetesDatabases extends pulumi.ComponentResource {
         host,
         port: kubernetesEngine.port,
         urlVariable: engine.module.urlVariable,
-        url: credentials.url(spec.appConnection, host, kubernetesEngine.port),
+        // The application's connection through the pooler when the engine has one (it carries it).
+        url:
+          kubernetesEngine.pooler && spec.pooler?.carries.includes('app')
+            ? credentials.url(
+                spec.appConnection,
+                pulumi.all([kubernetesEngine.pooler.host, kubernetesEngine.pooler.deployment.metadata.name]).apply(([resolved]) => resolved),
+                kubernetesEngine.pooler.port,
+              )
+            : credentials.url(spec.appConnection, host, kubernetesEngine.port),
         adminUrl: credentials.url(spec.adminConnection, host, kubernetesEngine.port),
         bootstrapEnv: credentials.bootstrapEnv(spec, engine.module.urlVariable, host, kubernetesEngine.port),
         ...(engine.module.readUrlVariable
