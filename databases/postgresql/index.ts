@@ -64,7 +64,8 @@ const optionsSchema = z.strictObject({
   sharedBuffersRatio: z.number().gt(0).max(0.5).default(0.25),
   /**
    * How many months of daily_article_stats are kept besides the current one: older month
-   * partitions are dropped by the scheduled maintenance (README "Partitioning"). Unset: see
+   * partitions are dropped by the scheduled maintenance (databases/postgresql/README.md,
+   * "Partitioning"). Unset: see
    * {@link STATS_RETENTION_MONTHS}.
    */
   statsRetentionMonths: z.number({ error: RETENTION_PHRASE }).int({ error: RETENTION_PHRASE }).min(1, { error: RETENTION_PHRASE }).max(120, { error: RETENTION_PHRASE }).optional(),

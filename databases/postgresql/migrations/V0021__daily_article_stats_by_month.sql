@@ -22,9 +22,9 @@
 -- already contains the partition key, as a partitioned table's unique keys must.
 --
 -- Cost: the rename takes an ACCESS EXCLUSIVE lock on daily_article_stats, held until the commit:
--- every read and write of statistics waits for the whole copy (15 to 20 s for 1.5 million rows on
--- 2 cores, README "Partitioning"); from the foreign key on, writes to articles wait too (SHARE
--- ROW EXCLUSIVE, reads go on). Nothing else is locked. The bootstrap's short lock timeout with
+-- every read and write of statistics waits for the whole copy (15 to 20 s for 1.5 million rows
+-- on 2 cores: databases/postgresql/README.md, "Partitioning"); from the foreign key on, writes to
+-- articles wait too (SHARE ROW EXCLUSIVE, reads go on). Nothing else is locked. The bootstrap's short lock timeout with
 -- retries keeps the wait for the lock itself from queueing the platform behind a long read.
 
 ------------------------------------------------------------------------------------------------
