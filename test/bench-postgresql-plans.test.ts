@@ -36,6 +36,28 @@ describe('checkPlan', () => {
     expect(checks.map((check) => check.ok)).toEqual([false, false]);
   });
 
+  const STATS_PLAN = `Append  (cost=0.42..16.90 rows=4 width=32)
+  ->  Index Scan using daily_article_stats_y2025m12_pkey on daily_article_stats_y2025m12 s_1  (cost=0.42..8.44 rows=2 width=32)
+        Index Cond: ((article_id = a.id) AND (day >= '2025-12-02'::date) AND (day < '2026-01-01'::date))`;
+
+  it('accepts a plan of a partitioned table that reads only the expected partitions', () => {
+    // Given a plan that reads the December partition alone / When checked for it
+    const checks = checkPlan(STATS_PLAN, [], { table: 'daily_article_stats', scanned: ['daily_article_stats_y2025m12'] });
+    // Then the pruning expectation holds
+    expect(checks.at(-1)).toEqual({ expectation: 'reads only daily_article_stats_y2025m12 of daily_article_stats (partition pruning)', ok: true });
+  });
+
+  it('flags a plan that reads another partition too: DEFAULT, or a month outside the period', () => {
+    // Given the plan with the DEFAULT partition, or November, read besides December
+    const extra = (partition: string) => `${STATS_PLAN}\n  ->  Seq Scan on ${partition} s_2  (cost=0.00..1.01 rows=1 width=32)`;
+    const expected = { table: 'daily_article_stats', scanned: ['daily_article_stats_y2025m12'] };
+    // When checked / Then pruning is reported missing
+    expect(checkPlan(extra('daily_article_stats_default'), [], expected).at(-1)!.ok).toBe(false);
+    expect(checkPlan(extra('daily_article_stats_y2025m11'), [], expected).at(-1)!.ok).toBe(false);
+    // And so is a plan that does not read the expected partition at all
+    expect(checkPlan(STATS_PLAN.replaceAll('y2025m12', 'y2025m11'), [], expected).at(-1)!.ok).toBe(false);
+  });
+
   it('does not take another index with the same prefix for the expected one', () => {
     // Given a scan of articles_slug_key_old / When checked for articles_slug_key
     const checks = checkPlan(INDEX_SCAN.replace('articles_slug_key', 'articles_slug_key_old'), ['articles_slug_key']);
@@ -71,6 +93,15 @@ describe('benchmark query plans on the small data set, as the application', () =
     // Given the listing, slug, drafts, tag, search and statistics queries as the application issues them
     // Then no plan expectation fails
     expect(failedChecks(result.queries)).toEqual([]);
+  });
+
+  it("the author's statistics report reads only the month partition of its period (partition pruning)", () => {
+    // Given the report over the last 30 days of the statistics (2025-12-02 up to 2026-01-01)
+    const stats = report(POSTGRES_QUERIES.stats);
+    // Then its plan reads December's partition through its key, and no other partition, DEFAULT included
+    expect(stats.plan).toMatch(/Index (?:Only )?Scan using daily_article_stats_y2025m12_pkey on daily_article_stats_y2025m12\b/);
+    expect(new Set([...stats.plan.matchAll(/\bon (daily_article_stats\w*)/g)].map((match) => match[1]))).toEqual(new Set(['daily_article_stats_y2025m12']));
+    expect(stats.planChecks).toContainEqual({ expectation: 'reads only daily_article_stats_y2025m12 of daily_article_stats (partition pruning)', ok: true });
   });
 
   it("explains the full-text search as search_articles() runs it: as its owner, with the application's claim", () => {

@@ -185,7 +185,17 @@ describe('stack configuration', () => {
     [
       'an unknown engine option',
       { ...prod, engines: { postgresql: { options: { workMem: '64MB' } } } },
-      'allixios:engines.postgresql.options.workMem: unknown key; expected one of sharedBuffersRatio',
+      'allixios:engines.postgresql.options.workMem: unknown key; expected one of sharedBuffersRatio, statsRetentionMonths',
+    ],
+    [
+      'a statistics retention that is not a whole number of months',
+      { ...prod, engines: { postgresql: { options: { statsRetentionMonths: 0.5 } } } },
+      'allixios:engines.postgresql.options.statsRetentionMonths: expected a whole number of months from 1 to 120, got 0.5',
+    ],
+    [
+      'a statistics retention of no month',
+      { ...prod, engines: { postgresql: { options: { statsRetentionMonths: 0 } } } },
+      'allixios:engines.postgresql.options.statsRetentionMonths: expected a whole number of months from 1 to 120, got 0',
     ],
     [
       'a kubernetes stack without a bootstrap image',

@@ -642,3 +642,128 @@ describe('reporting role (allixios_readonly)', () => {
     expect(error?.message).toContain('permission denied');
   });
 });
+
+describe('daily_article_stats, partitioned by month: who sees and writes what', () => {
+  // A day of statistics of every seeded article in this month's partition, and one in DEFAULT
+  // (a day no month partition takes: migrations/V0021). Seeded by the owner, as the analytics
+  // job's history; removed afterwards.
+  const FAR_DAY = '2400-01-01';
+  beforeAll(async () => {
+    await owner.query(
+      `INSERT INTO daily_article_stats (article_id, day, views, unique_visitors)
+       SELECT id, d, 10, 5 FROM articles CROSS JOIN (VALUES (current_date), ($1::date)) days(d) WHERE id = ANY($2::uuid[])`,
+      [FAR_DAY, Object.values(articles)],
+    );
+  });
+  afterAll(async () => {
+    await owner.query(`DELETE FROM daily_article_stats WHERE article_id = ANY($1::uuid[])`, [Object.values(articles)]);
+  });
+
+  const stored = async (): Promise<string[]> =>
+    (
+      await owner.query<{ place: string }>(`SELECT DISTINCT tableoid::regclass::text AS place FROM daily_article_stats WHERE article_id = ANY($1::uuid[]) ORDER BY 1`, [
+        Object.values(articles),
+      ])
+    ).rows.map((row) => row.place);
+
+  it('the seeded statistics are in a month partition and in DEFAULT', async () => {
+    // Given the rows seeded above / Then they are spread over this month's partition and DEFAULT
+    const places = await stored();
+    expect(places).toHaveLength(2);
+    expect(places).toContain('daily_article_stats_default');
+    expect(places.find((place) => place !== 'daily_article_stats_default')).toMatch(/^daily_article_stats_y\d{4}m\d{2}$/);
+  });
+
+  const aArticles = ALL_ARTICLES.filter((key) => key.startsWith('a-'));
+  const bArticles = ALL_ARTICLES.filter((key) => key.startsWith('b-'));
+  const matrix: Array<[ActorName, readonly ArticleKey[]]> = [
+    ['anonymous', []],
+    ['reader', []],
+    ['authorA', aArticles],
+    ['authorB', bArticles],
+    ['editor', ALL_ARTICLES],
+    ['admin', ALL_ARTICLES],
+  ];
+
+  it.each(matrix)("%s sees the statistics of exactly the matrix's articles, in every partition", async (name, expected) => {
+    // Given a day of statistics per article in a month partition and in DEFAULT
+    // When the actor reads statistics through daily_article_stats
+    const seen = await as(actors[name], (tx) =>
+      tx.rows<{ article_id: string; day: string }>(`SELECT article_id, to_char(day, 'YYYY-MM-DD') AS day FROM daily_article_stats WHERE article_id = ANY($1::uuid[])`, [
+        Object.values(articles),
+      ]),
+    );
+    // Then both days of each allowed article come back, nothing else
+    const keyOf = (id: string) => (Object.keys(articles) as ArticleKey[]).find((key) => articles[key] === id)!;
+    const perArticle = new Map<ArticleKey, number>();
+    for (const row of seen) perArticle.set(keyOf(row.article_id), (perArticle.get(keyOf(row.article_id)) ?? 0) + 1);
+    expect([...perArticle.keys()].sort()).toEqual([...expected]);
+    expect([...perArticle.values()].every((days) => days === 2)).toBe(true);
+  });
+
+  it('reporting reads every statistic, and no partition directly', async () => {
+    // Given the seeded statistics / When reporting reads them through the table and a partition
+    const { all, direct } = await asReadonly(async (tx) => ({
+      all: await tx.rows<{ n: number }>(`SELECT count(*)::int AS n FROM daily_article_stats WHERE article_id = ANY($1::uuid[])`, [Object.values(articles)]),
+      direct: await tx.failure(`SELECT count(*) FROM daily_article_stats_default`),
+    }));
+    // Then all of them come back through the table, and the partition is refused
+    expect(all).toEqual([{ n: ALL_ARTICLES.length * 2 }]);
+    expect(direct).toMatchObject({ code: '42501' });
+  });
+
+  it.each(['reader', 'authorA', 'editor'] as const)('%s writes no statistics, for a month or for DEFAULT', async (name) => {
+    // Given an actor other than the analytics job's admin claim
+    // When it inserts a day of statistics in this month and far ahead, and updates one
+    const outcomes = await as(actors[name], async (tx) => ({
+      thisMonth: await tx.failure(`INSERT INTO daily_article_stats (article_id, day, views) VALUES ($1, current_date + 1, 1)`, [articles['a-published']]),
+      farAhead: await tx.failure(`INSERT INTO daily_article_stats (article_id, day, views) VALUES ($1, '2399-01-01', 1)`, [articles['a-published']]),
+      update: await tx.affected(`UPDATE daily_article_stats SET views = views + 1 WHERE article_id = $1`, [articles['a-published']]),
+    }));
+    // Then the policy refuses the inserts and the update reaches no row
+    expect(outcomes.thisMonth).toMatchObject({ code: '42501' });
+    expect(outcomes.farAhead).toMatchObject({ code: '42501' });
+    expect(outcomes.update).toBe(0);
+  });
+
+  it("the analytics job's admin claim upserts in a month partition and in DEFAULT, and reaches no partition directly", async () => {
+    // Given the admin claim the analytics job uses
+    const outcome = await as(actors.admin, async (tx) => {
+      // When it upserts a day this month, a day far in the past and one far ahead
+      for (const day of ['current_date', `'1900-01-01'::date`, `'2399-06-01'::date`]) {
+        await tx.rows(
+          `INSERT INTO daily_article_stats (article_id, day, views, unique_visitors) VALUES ($1, ${day}, 3, 1)
+           ON CONFLICT (article_id, day) DO UPDATE SET views = daily_article_stats.views + EXCLUDED.views`,
+          [articles['b-published']],
+        );
+      }
+      return {
+        rows: await tx.rows<{ day: string; views: string; author: string; place: string }>(
+          `SELECT CASE WHEN day = current_date THEN 'today' ELSE to_char(day, 'YYYY-MM-DD') END AS day, views::text AS views, article_author_id::text AS author,
+                  tableoid::regclass::text AS place
+             FROM daily_article_stats WHERE article_id = $1 ORDER BY daily_article_stats.day`,
+          [articles['b-published']],
+        ),
+        direct: await tx.failure(`INSERT INTO daily_article_stats_default (article_id, day, article_author_id) VALUES ($1, '2399-07-01', $2)`, [
+          articles['b-published'],
+          ids.authorB,
+        ]),
+      };
+    });
+    // Then every insert succeeds (DEFAULT takes the days no month does), this month's row is
+    // updated in place, each row carries its author (the trigger), and a partition is refused
+    expect(outcome.rows.map((row) => [row.day, row.views, row.author])).toEqual([
+      ['1900-01-01', '3', ids.authorB],
+      ['today', '13', ids.authorB],
+      ['2399-06-01', '3', ids.authorB],
+      ['2400-01-01', '10', ids.authorB],
+    ]);
+    expect(outcome.rows.map((row) => row.place)).toEqual([
+      'daily_article_stats_default',
+      expect.stringMatching(/_y\d{4}m\d{2}$/),
+      'daily_article_stats_default',
+      'daily_article_stats_default',
+    ]);
+    expect(outcome.direct).toMatchObject({ code: '42501' });
+  });
+});

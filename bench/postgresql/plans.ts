@@ -21,12 +21,25 @@ export async function explain(clients: { app: pg.Client; owner: pg.Client }, wor
   return `-- the statement inside search_articles(), run ${rights} with the application's claim:\n${plan}`;
 }
 
-/** The plan's expectations: each expected index appears as scanned, articles is never read whole. */
-export function checkPlan(plan: string, indexes: readonly string[]): QueryReport['planChecks'] {
-  return [
+/**
+ * The plan's expectations: each expected index appears as scanned, articles is never read whole,
+ * and of a partitioned table only the expected partitions are read (partition pruning): every
+ * relation the plan reads whose name starts with the table's and an underscore is one of them.
+ */
+export function checkPlan(plan: string, indexes: readonly string[], partitions?: Workload['partitions']): QueryReport['planChecks'] {
+  const checks = [
     ...indexes.map((index) => ({ expectation: `uses ${index}`, ok: new RegExp(`\\b(?:using|on) ${index}\\b`).test(plan) })),
     { expectation: 'no sequential scan of articles', ok: !/\bSeq Scan on articles\b/.test(plan) },
   ];
+  if (partitions) {
+    const read = new Set([...plan.matchAll(new RegExp(`\\bon (${partitions.table}_\\w+)`, 'g'))].map((match) => match[1]!));
+    const expected = new Set(partitions.scanned);
+    checks.push({
+      expectation: `reads only ${partitions.scanned.join(', ')} of ${partitions.table} (partition pruning)`,
+      ok: read.size === expected.size && [...read].every((name) => expected.has(name)),
+    });
+  }
+  return checks;
 }
 
 /** The time ts_headline took in a plan of search_articles()'s statement: the outer node minus the ranked page. */

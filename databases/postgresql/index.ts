@@ -7,7 +7,7 @@
  */
 import { z } from 'zod';
 import { shellWords } from '../shell.ts';
-import { memoryBytes, moduleDirectory, TLS_FILES, type EngineModule, type EngineDescription, type TlsSpec } from '../engine.ts';
+import { memoryBytes, moduleDirectory, TLS_FILES, type EngineDescription, type EngineModule, type EngineSettings, type Environment, type TlsSpec } from '../engine.ts';
 
 const secrets = [
   { key: 'superuser-password', description: 'the postgres superuser, used only inside the server (initdb, maintenance)' },
@@ -57,10 +57,82 @@ export const APP_SESSION_OPTIONS = [
   .map((setting) => `-c ${setting}`)
   .join(' ');
 
+const RETENTION_PHRASE = 'a whole number of months from 1 to 120';
+
 const optionsSchema = z.strictObject({
   /** Fraction of the memory limit given to shared_buffers (PostgreSQL's advice: about a quarter). */
   sharedBuffersRatio: z.number().gt(0).max(0.5).default(0.25),
+  /**
+   * How many months of daily_article_stats are kept besides the current one: older month
+   * partitions are dropped by the scheduled maintenance (databases/postgresql/README.md,
+   * "Partitioning"). Unset: see
+   * {@link STATS_RETENTION_MONTHS}.
+   */
+  statsRetentionMonths: z.number({ error: RETENTION_PHRASE }).int({ error: RETENTION_PHRASE }).min(1, { error: RETENTION_PHRASE }).max(120, { error: RETENTION_PHRASE }).optional(),
 });
+
+/**
+ * Months of statistics kept per environment when the stack config says nothing: two years and
+ * the current month in prod (a year-over-year comparison of every month), a quarter where data
+ * is for trying things, one month in throwaway stacks.
+ */
+export const STATS_RETENTION_MONTHS: Record<Environment, number> = { prod: 25, staging: 3, dev: 3, ephemeral: 1 };
+
+/** Month partitions kept ready ahead of the current month (the migration creates as many). */
+export const STATS_MONTHS_AHEAD = 3;
+
+/**
+ * A task to run on a schedule beside the engine: the image, the command, its environment and
+ * which connection of the engine it uses. Described here until the engine description has a
+ * generic field for it (the targets render it: a Kubernetes CronJob).
+ */
+export interface ScheduledTask {
+  /** Suffix of the workload's name (`<engine>-<name>`). */
+  name: string;
+  description: string;
+  /** Cron syntax, in UTC. */
+  schedule: string;
+  image: { repository: string; tag: string };
+  /** Exec form. */
+  command: string[];
+  /**
+   * The engine connection the command uses, given to it in `variable` as a URL without the
+   * password (in its TLS form, with the stack's CA bundle mounted, on a TLS stack), the password
+   * in `passwordVariable` from the connection's secret: as the bootstrap Job gets it.
+   */
+  connection: { of: 'admin' | 'app'; variable: string; passwordVariable: string };
+  env: Record<string, string>;
+  /** A run still going when the next is due: skip the next (Kubernetes `concurrencyPolicy: Forbid`). */
+  overlap: 'forbid';
+  /** Attempts after a failed one (a lock not granted within lock_timeout, a restart). */
+  retries: number;
+  /** Give up on a run after this long. */
+  deadlineSeconds: number;
+}
+
+/**
+ * The maintenance of daily_article_stats' month partitions (migrations/V0021): daily, as the
+ * owner, with psql from the engine's own image. It creates the months ahead, moves rows that
+ * landed in DEFAULT into their month, and drops the months past the stack's retention. A lock it
+ * cannot get within 5 s fails the run (never queueing the platform behind it); the retry comes
+ * a few minutes later, and a missed day costs nothing (three months are ready ahead).
+ */
+export function statsPartitionMaintenance(settings: EngineSettings<z.output<typeof optionsSchema>>): ScheduledTask {
+  const retention = settings.options.statsRetentionMonths ?? STATS_RETENTION_MONTHS[settings.environment];
+  const sql = `SELECT * FROM maintain_daily_article_stats_partitions(${STATS_MONTHS_AHEAD}, ${retention})`;
+  return {
+    name: 'stats-partitions',
+    description: `daily_article_stats: month partitions ${STATS_MONTHS_AHEAD} months ahead, ${retention} months kept besides the current one`,
+    schedule: '17 3 * * *',
+    image: { repository: 'postgres', tag: settings.version },
+    command: ['sh', '-c', `exec psql --no-psqlrc --set=ON_ERROR_STOP=1 --dbname="$DATABASE_URL" --command=${shellWords([sql])}`],
+    connection: { of: 'admin', variable: 'DATABASE_URL', passwordVariable: 'PGPASSWORD' },
+    env: { PGOPTIONS: '-c lock_timeout=5s -c statement_timeout=30min', PGAPPNAME: 'allixios-stats-partitions', PGCONNECT_TIMEOUT: '10' },
+    overlap: 'forbid',
+    retries: 3,
+    deadlineSeconds: 3600,
+  };
+}
 
 /** shared_buffers follows the memory limit, so resizing needs no config edit. */
 function sharedBuffersMb(memoryLimit: string, sharedBuffersRatio: number): number {
