@@ -309,6 +309,12 @@ export interface ScheduledTask {
   urlVariable: string;
   /** The variable that gets the password, from the engine's Secret (the client reads it there: `PGPASSWORD`). */
   passwordVariable: string;
+  /** Further variables (literals): the client's settings. */
+  env?: Record<string, string>;
+  /** Attempts after a failed run (default 2). */
+  retries?: number;
+  /** A run still going after this long is stopped (default 1800). */
+  deadlineSeconds?: number;
 }
 
 /**

@@ -3,6 +3,7 @@ import { ConfigMap, Namespace, Secret, Service } from 'kubernetes-models/v1';
 import { DaemonSet, StatefulSet } from 'kubernetes-models/apps/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
+import { CronJob } from 'kubernetes-models/batch/v1/CronJob';
 import { Job } from 'kubernetes-models/batch/v1';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { redactSecrets, SECRET_SIGNATURE, SECRET_SIGNATURE_KEY, unwrapSecrets, type RecordedResource } from '../stacks/render/mocks.ts';
@@ -36,6 +37,7 @@ const MODELS: Record<string, new (data: Json) => { validate(): void }> = {
   PodDisruptionBudget,
   NetworkPolicy,
   Job,
+  CronJob,
 };
 
 describe('kubernetes target (stack prod)', () => {
@@ -55,10 +57,13 @@ describe('kubernetes target (stack prod)', () => {
   it('validates every object against the Kubernetes OpenAPI schema', () => {
     const kubernetesObjects = prod.resources.filter((resource) => resource.type.startsWith('kubernetes:'));
     // The namespace, seven objects per engine, the bootstrap Job, and TLS: the stack's CA (Secret,
-    // Issuer), the CA bundle's ConfigMap and a Certificate per engine serving TLS.
+    // Issuer), the CA bundle's ConfigMap and a Certificate per engine serving TLS; a CronJob per
+    // scheduled task.
     const tlsEngines = prod.config.engines.filter((engine) => engine.spec.tls).length;
+    const tasks = prod.config.engines.flatMap((engine) => engine.spec.scheduledTasks ?? []).length;
     expect(tlsEngines).toBeGreaterThan(0);
-    expect(kubernetesObjects.length).toBe(1 + 5 * 7 + 1 + 3 + tlsEngines);
+    expect(tasks).toBe(1);
+    expect(kubernetesObjects.length).toBe(1 + 5 * 7 + 1 + 3 + tlsEngines + tasks);
     // cert-manager's kinds have no model here; their shape is checked below ("TLS").
     for (const resource of kubernetesObjects.filter((object) => !String(object.inputs.apiVersion).startsWith('cert-manager.io/'))) {
       const Model = MODELS[kindOf(resource)];

@@ -49,6 +49,7 @@ type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-ex
 const STATEFUL_SET = 'kubernetes:apps/v1:StatefulSet';
 const DEPLOYMENT = 'kubernetes:apps/v1:Deployment';
 const JOB = 'kubernetes:batch/v1:Job';
+const CRON_JOB = 'kubernetes:batch/v1:CronJob';
 const SERVICE = 'kubernetes:core/v1:Service';
 const CONFIG_MAP = 'kubernetes:core/v1:ConfigMap';
 const NETWORK_POLICY = 'kubernetes:networking.k8s.io/v1:NetworkPolicy';
@@ -926,11 +927,11 @@ describe('the prod stack as the program registers it', () => {
       'database-container-resources': count(STATEFUL_SET),
       'database-container-probes': count(STATEFUL_SET),
       'database-container-non-root': count(STATEFUL_SET),
-      'database-env-secrets-from-secret': count(STATEFUL_SET, JOB),
+      'database-env-secrets-from-secret': count(STATEFUL_SET, JOB, CRON_JOB),
       'database-configmap-no-secrets': count(CONFIG_MAP),
       'database-statefulset-volume-claims': count(STATEFUL_SET),
       'database-data-protected': count(STATEFUL_SET),
-      'pinned-images': count(STATEFUL_SET, JOB),
+      'pinned-images': count(STATEFUL_SET, JOB, CRON_JOB),
       'database-storage-encrypted': count(STATEFUL_SET),
     });
   });

@@ -306,14 +306,14 @@ describe('a fresh database, and the maintenance of the partitions', () => {
     url.password = '';
     const run = spawnSync(task.command[0]!, task.command.slice(1), {
       encoding: 'utf8',
-      env: { PATH: process.env.PATH, ...task.env, [task.connection.variable]: url.toString(), [task.connection.passwordVariable]: password },
+      env: { PATH: process.env.PATH, ...task.env, [task.urlVariable]: url.toString(), [task.passwordVariable]: password },
     });
     // Then psql succeeds and reports the month it created, with the row it moved out of DEFAULT
     expect(run.stderr).toBe('');
     expect(run.status).toBe(0);
     expect(run.stdout).toMatch(new RegExp(`created\\s+\\|\\s+${threeBack.name}\\s+\\|\\s+${threeBack.first}\\s+\\|\\s+1\\b`));
     expect(await placeOf(threeBack.first)).toBe(threeBack.name);
-    expect(task).toMatchObject({ schedule: '17 3 * * *', image: { repository: 'postgres', tag: '18.4' }, connection: { of: 'admin' } });
+    expect(task).toMatchObject({ schedule: '17 3 * * *', connection: 'admin', urlVariable: 'DATABASE_URL', passwordVariable: 'PGPASSWORD' });
     expect(task.command.at(-1)).toContain('maintain_daily_article_stats_partitions(3, 12)');
   });
 

@@ -31,7 +31,7 @@ describe('offline render of the prod stack', () => {
     // The stack's own CA (TLS is on by default): its root, its Issuer, the CA bundle for clients.
     expect(parseAllDocuments(readFileSync(join(result.directory, 'tls.yaml'), 'utf8')).map((document) => document.get('kind'))).toEqual(['Secret', 'Issuer', 'ConfigMap']);
     const kinds = parseAllDocuments(readFileSync(join(result.directory, 'postgresql.yaml'), 'utf8')).map((document) => document.get('kind'));
-    expect(kinds).toEqual(['Secret', 'ConfigMap', 'Certificate', 'Service', 'Service', 'StatefulSet', 'PodDisruptionBudget', 'NetworkPolicy']);
+    expect(kinds).toEqual(['Secret', 'ConfigMap', 'Certificate', 'Service', 'Service', 'StatefulSet', 'PodDisruptionBudget', 'NetworkPolicy', 'CronJob']);
   });
 
   it('contains no secret value the mocks generated, only the redaction marker', () => {

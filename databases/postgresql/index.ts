@@ -7,7 +7,17 @@
  */
 import { z } from 'zod';
 import { shellWords } from '../shell.ts';
-import { memoryBytes, moduleDirectory, TLS_FILES, type EngineDescription, type EngineModule, type EngineSettings, type Environment, type TlsSpec } from '../engine.ts';
+import {
+  memoryBytes,
+  moduleDirectory,
+  TLS_FILES,
+  type EngineDescription,
+  type EngineModule,
+  type EngineSettings,
+  type Environment,
+  type ScheduledTask,
+  type TlsSpec,
+} from '../engine.ts';
 
 const secrets = [
   { key: 'superuser-password', description: 'the postgres superuser, used only inside the server (initdb, maintenance)' },
@@ -82,40 +92,13 @@ export const STATS_RETENTION_MONTHS: Record<Environment, number> = { prod: 25, s
 export const STATS_MONTHS_AHEAD = 3;
 
 /**
- * A task to run on a schedule beside the engine: the image, the command, its environment and
- * which connection of the engine it uses. Described here until the engine description has a
- * generic field for it (the targets render it: a Kubernetes CronJob).
- */
-export interface ScheduledTask {
-  /** Suffix of the workload's name (`<engine>-<name>`). */
-  name: string;
-  description: string;
-  /** Cron syntax, in UTC. */
-  schedule: string;
-  image: { repository: string; tag: string };
-  /** Exec form. */
-  command: string[];
-  /**
-   * The engine connection the command uses, given to it in `variable` as a URL without the
-   * password (in its TLS form, with the stack's CA bundle mounted, on a TLS stack), the password
-   * in `passwordVariable` from the connection's secret: as the bootstrap Job gets it.
-   */
-  connection: { of: 'admin' | 'app'; variable: string; passwordVariable: string };
-  env: Record<string, string>;
-  /** A run still going when the next is due: skip the next (Kubernetes `concurrencyPolicy: Forbid`). */
-  overlap: 'forbid';
-  /** Attempts after a failed one (a lock not granted within lock_timeout, a restart). */
-  retries: number;
-  /** Give up on a run after this long. */
-  deadlineSeconds: number;
-}
-
-/**
  * The maintenance of daily_article_stats' month partitions (migrations/V0021): daily, as the
  * owner, with psql from the engine's own image. It creates the months ahead, moves rows that
  * landed in DEFAULT into their month, and drops the months past the stack's retention. A lock it
  * cannot get within 5 s fails the run (never queueing the platform behind it); the retry comes
- * a few minutes later, and a missed day costs nothing (three months are ready ahead).
+ * a few minutes later, and a missed day costs nothing (three months are ready ahead). Rendered by
+ * the Kubernetes target as a CronJob (`stacks/kubernetes/scheduled-tasks.ts`); Docker has no
+ * scheduler: inserts still succeed there (into DEFAULT).
  */
 export function statsPartitionMaintenance(settings: EngineSettings<z.output<typeof optionsSchema>>): ScheduledTask {
   const retention = settings.options.statsRetentionMonths ?? STATS_RETENTION_MONTHS[settings.environment];
@@ -124,11 +107,11 @@ export function statsPartitionMaintenance(settings: EngineSettings<z.output<type
     name: 'stats-partitions',
     description: `daily_article_stats: month partitions ${STATS_MONTHS_AHEAD} months ahead, ${retention} months kept besides the current one`,
     schedule: '17 3 * * *',
-    image: { repository: 'postgres', tag: settings.version },
     command: ['sh', '-c', `exec psql --no-psqlrc --set=ON_ERROR_STOP=1 --dbname="$DATABASE_URL" --command=${shellWords([sql])}`],
-    connection: { of: 'admin', variable: 'DATABASE_URL', passwordVariable: 'PGPASSWORD' },
+    connection: 'admin',
+    urlVariable: 'DATABASE_URL',
+    passwordVariable: 'PGPASSWORD',
     env: { PGOPTIONS: '-c lock_timeout=5s -c statement_timeout=30min', PGAPPNAME: 'allixios-stats-partitions', PGCONNECT_TIMEOUT: '10' },
-    overlap: 'forbid',
     retries: 3,
     deadlineSeconds: 3600,
   };
@@ -297,6 +280,7 @@ export const postgresql: EngineModule<typeof optionsSchema> = {
       },
       adminConnection: { scheme: 'postgresql', username: 'allixios_owner', passwordSecret: 'owner-password', path: '/allixios', tls: CONNECTION_TLS },
       nodeSysctls: [],
+      scheduledTasks: [statsPartitionMaintenance(settings)],
       ...(settings.tls ? { tls: TLS } : {}),
     };
   },

@@ -49,8 +49,8 @@ export function scheduledTaskCronJob(args: ScheduledTaskArgs): k8s.batch.v1.Cron
       jobTemplate: {
         metadata: { labels },
         spec: {
-          backoffLimit: 2,
-          activeDeadlineSeconds: 1800,
+          backoffLimit: task.retries ?? 2,
+          activeDeadlineSeconds: task.deadlineSeconds ?? 1800,
           template: {
             metadata: { labels },
             spec: {
@@ -65,6 +65,7 @@ export function scheduledTaskCronJob(args: ScheduledTaskArgs): k8s.batch.v1.Cron
                   imagePullPolicy: 'IfNotPresent',
                   command: task.command,
                   env: [
+                    ...Object.entries(task.env ?? {}).map(([variable, value]) => ({ name: variable, value })),
                     { name: task.urlVariable, value: url },
                     { name: task.passwordVariable, valueFrom: { secretKeyRef: { name: args.secretName, key: connection.passwordSecret } } },
                   ],
