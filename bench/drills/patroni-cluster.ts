@@ -10,7 +10,7 @@
  */
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chownSync, createWriteStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chownSync, closeSync, existsSync, openSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -204,18 +204,25 @@ export class PatroniCluster {
     walk(this.directory);
   }
 
+  /**
+   * Starts a process in a process group of its own, its output appended to `logFile` through a
+   * file descriptor it writes itself (no stream of ours: a killed process's pipe closing must
+   * not end the log of the one started after it).
+   */
   private spawnLogged(command: string, args: string[], logFile: string, env: Record<string, string> = {}): ChildProcess {
-    const log = createWriteStream(logFile, { flags: 'a' });
-    const child = spawn(command, args, {
-      cwd: this.directory,
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8', HOME: this.directory, ...env },
-      ...(this.owner ? { uid: this.owner.uid, gid: this.owner.gid } : {}),
-    });
-    child.stdout!.pipe(log);
-    child.stderr!.pipe(log);
-    return child;
+    const log = openSync(logFile, 'a');
+    if (this.owner) chownSync(logFile, this.owner.uid, this.owner.gid);
+    try {
+      return spawn(command, args, {
+        cwd: this.directory,
+        detached: true,
+        stdio: ['ignore', log, log],
+        env: { PATH: process.env.PATH ?? '/usr/bin:/bin', LANG: 'C.UTF-8', HOME: this.directory, ...env },
+        ...(this.owner ? { uid: this.owner.uid, gid: this.owner.gid } : {}),
+      });
+    } finally {
+      closeSync(log);
+    }
   }
 
   async startEtcd(): Promise<void> {
@@ -312,8 +319,27 @@ export class PatroniCluster {
     }
   }
 
+  private stopped = false;
+
+  /**
+   * SIGKILL to everything this cluster started and has not stopped yet, synchronously: for a
+   * process that is exiting without having run {@link stop} (an uncaught error).
+   */
+  killAllNow(): void {
+    if (this.stopped) return;
+    for (const member of this.members) {
+      if (member.process?.pid) killGroup(member.process.pid, 'SIGKILL');
+      const postmaster = this.postmasterPid(member);
+      const group = postmaster === undefined ? undefined : processGroup(postmaster);
+      if (group !== undefined) killGroup(group, 'SIGKILL');
+    }
+    if (this.etcd?.pid) killGroup(this.etcd.pid, 'SIGKILL');
+    this.stopped = true;
+  }
+
   /** Stops everything this cluster started, by process group, then removes its directory. */
   async stop(keep = false): Promise<void> {
+    if (this.stopped) return;
     for (const member of this.members) if (member.process?.pid) killGroup(member.process.pid, 'SIGTERM');
     const deadline = Date.now() + 15_000;
     while (Date.now() < deadline && this.members.some((member) => (member.process?.pid && alive(member.process.pid)) || this.postmasterPid(member))) await sleep(200);
@@ -328,6 +354,7 @@ export class PatroniCluster {
       await sleep(300);
       killGroup(this.etcd.pid, 'SIGKILL');
     }
+    this.stopped = true;
     if (!keep) rmSync(this.directory, { recursive: true, force: true });
   }
 }

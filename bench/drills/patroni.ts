@@ -234,6 +234,8 @@ const interrupted = async () => {
   process.exit(130);
 };
 process.once('SIGINT', () => void interrupted());
+// Whatever ends this process, nothing it started outlives it.
+process.on('exit', () => cluster?.killAllNow());
 process.once('SIGTERM', () => void interrupted());
 
 try {
@@ -262,6 +264,12 @@ try {
   for (const member of cluster.members) cluster.start(member);
   const ready = await waitForHealthy(cluster, BOUNDS.readySeconds, 'start');
   log(`ready: ${ready.leader.name} leads, ${ready.replication.map((row) => `${row.application_name} ${row.sync_state}`).join(', ')}`);
+  // What Patroni holds in the DCS is what patroni.ts rendered (it ignores keys it does not know).
+  const dynamic = (await cluster.api(ready.leader, '/config')) as Record<string, unknown> | undefined;
+  report.dcsConfig = dynamic;
+  for (const key of ['synchronous_mode', 'synchronous_mode_strict', 'ttl', 'loop_wait', 'retry_timeout', 'maximum_lag_on_failover'] as const) {
+    if (dynamic?.[key] !== settings[key]) failures.push(`the DCS holds ${key} = ${JSON.stringify(dynamic?.[key])}, patroni.ts rendered ${JSON.stringify(settings[key])}`);
+  }
   report.startSeconds = seconds(performance.now() - started);
 
   await query(cluster, ready.leader, 'CREATE TABLE drill_commits (seq bigint PRIMARY KEY, committed_at timestamptz NOT NULL DEFAULT clock_timestamp())');
