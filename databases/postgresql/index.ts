@@ -122,7 +122,8 @@ function sharedBuffersMb(memoryLimit: string, sharedBuffersRatio: number): numbe
   return Math.max(32, Math.floor((memoryBytes(memoryLimit) / 2 ** 20) * sharedBuffersRatio));
 }
 
-function memoryArgs(memoryLimit: string, sharedBuffersRatio: number): string[] {
+/** shared_buffers and effective_cache_size as `-c` arguments, from the memory limit (also Patroni's, patroni.ts). */
+export function memoryArgs(memoryLimit: string, sharedBuffersRatio: number): string[] {
   const effectiveCacheMb = Math.max(64, Math.floor((memoryBytes(memoryLimit) / 2 ** 20) * 0.6));
   return ['-c', `shared_buffers=${sharedBuffersMb(memoryLimit, sharedBuffersRatio)}MB`, '-c', `effective_cache_size=${effectiveCacheMb}MB`];
 }

@@ -1,0 +1,48 @@
+/**
+ * The PostgreSQL image with Patroni (databases/postgresql/image/Dockerfile), checked without
+ * building it (no Docker engine here): its base is the pinned image the engine describes, Patroni
+ * comes from the apt repository that base image already names (pgdg) and from nowhere else, and
+ * it runs Patroni, not root, with the configuration patroni.ts renders.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { postgresql } from '../../databases/postgresql/index.ts';
+import { ROOT } from '../support/pulumi.ts';
+
+const dockerfile = readFileSync(join(ROOT, 'databases/postgresql/image/Dockerfile'), 'utf8');
+/** Instructions with continuation lines joined and comments dropped. */
+const instructions = dockerfile
+  .replace(/\\\n/g, ' ')
+  .split('\n')
+  .map((line) => line.trim())
+  .filter((line) => line && !line.startsWith('#'))
+  .map((line) => {
+    const [, keyword, args] = /^(\w+)\s+(.*)$/.exec(line)!;
+    return { keyword: keyword!.toUpperCase(), args: args! };
+  });
+const all = (keyword: string) => instructions.filter((instruction) => instruction.keyword === keyword).map((instruction) => instruction.args);
+
+describe('the PostgreSQL image with Patroni', () => {
+  it("builds on the engine's pinned image, in one stage, never a floating tag", () => {
+    expect(all('FROM')).toEqual([`postgres:${postgresql.defaultVersion}`]);
+    expect(dockerfile).not.toMatch(/:latest\b/);
+  });
+
+  it('installs Patroni from the pgdg repository the base image configures, adding no repository or download of its own', () => {
+    const runs = all('RUN').join('\n');
+    expect(runs).toMatch(/apt-get install -y --no-install-recommends -t "\$\{VERSION_CODENAME\}-pgdg" patroni;/);
+    expect(runs).toContain('. /etc/os-release');
+    expect(runs).not.toMatch(/sources\.list|apt-key|gpg|curl|wget|pip3? install|add-apt-repository/);
+    expect(all('ADD')).toEqual([]);
+    // The lists are removed in the same layer they were fetched in.
+    expect(runs).toMatch(/apt-get update;[\s\S]*rm -rf \/var\/lib\/apt\/lists\/\*/);
+  });
+
+  it('runs Patroni as the postgres user with the rendered configuration, and stops it with SIGTERM', () => {
+    expect(all('USER').at(-1)).toBe('postgres');
+    expect(all('ENTRYPOINT')).toEqual(['["patroni", "/etc/patroni/patroni.yml"]']);
+    expect(all('CMD')).toEqual(['[]']);
+    expect(all('STOPSIGNAL')).toEqual(['SIGTERM']);
+  });
+});
