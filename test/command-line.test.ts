@@ -47,7 +47,18 @@ const COMMANDS = Object.entries(JSON.parse(readFileSync(join(REPOSITORY_ROOT, 'p
   });
 
 it('covers every command of package.json', () => {
-  expect(COMMANDS.map((command) => command.name).sort()).toEqual(['bench', 'bench:pooling', 'bench:startup', 'bootstrap', 'build', 'check', 'drill:patroni', 'render', 'stack:down', 'stack:up']);
+  expect(COMMANDS.map((command) => command.name).sort()).toEqual([
+    'bench',
+    'bench:pooling',
+    'bench:startup',
+    'bootstrap',
+    'build',
+    'check',
+    'drill:patroni',
+    'render',
+    'stack:down',
+    'stack:up',
+  ]);
 });
 
 describe.concurrent('every command follows one convention', () => {

@@ -12,6 +12,7 @@ import { APP_SUFFIX } from '../../bootstrap/env.ts';
 import { CLIENT_CA_PATH, connectionUrl } from '../../databases/connection.ts';
 import type { StackConfig } from '../config/index.ts';
 import { BOOTSTRAP_POD_LABELS } from '../labels.ts';
+import { restrictedContainer } from '../kubernetes/pod-security.ts';
 import { fileKey, previousKey } from '../credentials.ts';
 import { tlsEnginesEnv } from './tls.ts';
 import { bootstrapContentHash, bootstrapTrigger } from './trigger.ts';
@@ -133,13 +134,7 @@ export class KubernetesBootstrap extends pulumi.ComponentResource {
                   args: ['--ready-timeout', '300', '--lock-timeout', String(timeoutSeconds)],
                   env,
                   resources: { requests: { cpu: '100m', memory: '256Mi' }, limits: { cpu: '1', memory: '512Mi' } },
-                  securityContext: {
-                    runAsNonRoot: true,
-                    allowPrivilegeEscalation: false,
-                    readOnlyRootFilesystem: true,
-                    capabilities: { drop: ['ALL'] },
-                    seccompProfile: { type: 'RuntimeDefault' },
-                  },
+                  securityContext: restrictedContainer(),
                   // tsx caches compiled TypeScript under the temp directory.
                   volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }, ...(args.caConfigMap ? [{ name: 'tls-ca', mountPath: posix.dirname(CLIENT_CA_PATH), readOnly: true }] : [])],
                 },

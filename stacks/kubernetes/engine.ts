@@ -11,9 +11,10 @@ import * as pulumi from '@pulumi/pulumi';
 import type { EngineSpec } from '../../databases/engine.ts';
 import type { ResolvedEngine, StackConfig } from '../config/index.ts';
 import { configFiles, type EngineCredentials, type MountedFile } from '../credentials.ts';
-import { BOOTSTRAP_POD_LABELS, clientLabel, ENCRYPTED_STORAGE_CLASSES_ANNOTATION, engineLabels, selectorLabels } from '../labels.ts';
+import { ENCRYPTED_STORAGE_CLASSES_ANNOTATION, engineLabels, selectorLabels } from '../labels.ts';
 import { managerAccess, memberSpec, podFieldEnv, replicasServiceName } from './high-availability.ts';
 import { KubernetesPooler } from './pooler.ts';
+import { engineClients, restrictedContainer } from './pod-security.ts';
 import { scheduledTaskCronJob } from './scheduled-tasks.ts';
 import { certificateArgs, certificateDnsNames, certificateName, readinessWithReload, RELOAD_STATE_DIRECTORY, type IssuerRef } from './tls.ts';
 
@@ -286,15 +287,7 @@ export class KubernetesEngine extends pulumi.ComponentResource {
             },
           }
         : {}),
-      securityContext: {
-        runAsNonRoot: true,
-        runAsUser: spec.runAs.user,
-        runAsGroup: spec.runAs.group,
-        allowPrivilegeEscalation: false,
-        readOnlyRootFilesystem: spec.readOnlyRootFilesystem,
-        capabilities: { drop: ['ALL'] },
-        seccompProfile: { type: 'RuntimeDefault' },
-      },
+      securityContext: restrictedContainer({ runAs: spec.runAs, readOnlyRootFilesystem: spec.readOnlyRootFilesystem }),
       volumeMounts: [
         { name: DATA_VOLUME, mountPath: spec.dataPath },
         ...fileMounts(CONFIG_VOLUME, files),
@@ -386,7 +379,6 @@ export class KubernetesEngine extends pulumi.ComponentResource {
       { parent: this },
     );
 
-    const clientPods = { matchLabels: { [clientLabel(spec.name)]: 'true' } };
     this.networkPolicy = new k8s.networking.v1.NetworkPolicy(
       `${name}-ingress`,
       {
@@ -396,22 +388,8 @@ export class KubernetesEngine extends pulumi.ComponentResource {
           policyTypes: ['Ingress'],
           ingress: [
             {
-              from: [
-                { podSelector: clientPods },
-                { podSelector: { matchLabels: { ...BOOTSTRAP_POD_LABELS } } },
-                // Peers of the same engine (replication, cluster membership).
-                { podSelector: { matchLabels: selector } },
-                ...(args.clientNamespaces.length
-                  ? [
-                      {
-                        namespaceSelector: {
-                          matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: args.clientNamespaces }],
-                        },
-                        podSelector: clientPods,
-                      },
-                    ]
-                  : []),
-              ],
+              // The engine's clients, and its peers (replication, cluster membership).
+              from: engineClients(spec.name, args.clientNamespaces, selector),
               ports: described.ports.map((port) => ({ port: port.containerPort, protocol: 'TCP' })),
             },
             // The HA manager's API: its peers only.

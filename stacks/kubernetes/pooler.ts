@@ -14,7 +14,8 @@ import * as pulumi from '@pulumi/pulumi';
 import type { EngineSpec, PoolerSpec } from '../../databases/engine.ts';
 import type { StackConfig } from '../config/index.ts';
 import { fileKey, type MountedFile } from '../credentials.ts';
-import { BOOTSTRAP_POD_LABELS, clientLabel, partLabels, selectorLabels } from '../labels.ts';
+import { clientLabel, partLabels, selectorLabels } from '../labels.ts';
+import { engineClients, restrictedContainer } from './pod-security.ts';
 import { certificateArgs, certificateDnsNames, certificateName, readinessWithReload, RELOAD_STATE_DIRECTORY, type IssuerRef } from './tls.ts';
 
 export interface KubernetesPoolerArgs extends Pick<StackConfig, 'clientNamespaces' | 'clusterDomain'> {
@@ -134,13 +135,7 @@ export class KubernetesPooler extends pulumi.ComponentResource {
                   startupProbe: probe(check.command, check.intervalSeconds, Math.ceil(check.startupSeconds / check.intervalSeconds)),
                   readinessProbe: probe(readiness, check.intervalSeconds, 3),
                   livenessProbe: probe(check.liveCommand ?? check.command, check.intervalSeconds * 2, check.failureThreshold),
-                  securityContext: {
-                    runAsNonRoot: true,
-                    allowPrivilegeEscalation: false,
-                    readOnlyRootFilesystem: true,
-                    capabilities: { drop: ['ALL'] },
-                    seccompProfile: { type: 'RuntimeDefault' },
-                  },
+                  securityContext: restrictedContainer(),
                   volumeMounts: [
                     ...configs.map((file) => ({ name: 'config', mountPath: file.mountPath, subPath: file.key, readOnly: true })),
                     ...directories.map((path, index) => ({ name: `secret-files-${index}`, mountPath: path, readOnly: true })),
@@ -182,7 +177,6 @@ export class KubernetesPooler extends pulumi.ComponentResource {
       { parent: this },
     );
 
-    const clientPods = { matchLabels: { [clientLabel(spec.name)]: 'true' } };
     this.networkPolicy = new k8s.networking.v1.NetworkPolicy(
       `${name}-ingress`,
       {
@@ -192,13 +186,7 @@ export class KubernetesPooler extends pulumi.ComponentResource {
           policyTypes: ['Ingress'],
           ingress: [
             {
-              from: [
-                { podSelector: clientPods },
-                { podSelector: { matchLabels: { ...BOOTSTRAP_POD_LABELS } } },
-                ...(args.clientNamespaces.length
-                  ? [{ namespaceSelector: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: args.clientNamespaces }] }, podSelector: clientPods }]
-                  : []),
-              ],
+              from: engineClients(spec.name, args.clientNamespaces),
               ports: [{ port: this.port, protocol: 'TCP' }],
             },
           ],

@@ -10,6 +10,7 @@ import * as pulumi from '@pulumi/pulumi';
 import { CLIENT_CA_PATH, connectionUrl } from '../../databases/connection.ts';
 import type { EngineSpec, ScheduledTask } from '../../databases/engine.ts';
 import { clientLabel, partLabels } from '../labels.ts';
+import { restrictedContainer } from './pod-security.ts';
 import { CA_CONFIG_MAP } from './tls.ts';
 
 export interface ScheduledTaskArgs {
@@ -70,13 +71,7 @@ export function scheduledTaskCronJob(args: ScheduledTaskArgs): k8s.batch.v1.Cron
                     { name: task.passwordVariable, valueFrom: { secretKeyRef: { name: args.secretName, key: connection.passwordSecret } } },
                   ],
                   resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { cpu: '500m', memory: '256Mi' } },
-                  securityContext: {
-                    runAsNonRoot: true,
-                    allowPrivilegeEscalation: false,
-                    readOnlyRootFilesystem: true,
-                    capabilities: { drop: ['ALL'] },
-                    seccompProfile: { type: 'RuntimeDefault' },
-                  },
+                  securityContext: restrictedContainer(),
                   volumeMounts: [{ name: 'tmp', mountPath: '/tmp' }, ...(spec.tls ? [{ name: 'tls-ca', mountPath: posix.dirname(CLIENT_CA_PATH), readOnly: true }] : [])],
                 },
               ],
