@@ -139,7 +139,7 @@ describe('docker target (stack dev)', () => {
   });
 
   it("exports each engine's URL as a secret named after the platform's variable", async () => {
-    expect(Object.keys(dev.outputs.urls)).toEqual(['DATABASE_URL', 'MONGODB_URL', 'REDIS_URL', 'ELASTICSEARCH_URL', 'CLICKHOUSE_URL']);
+    expect(Object.keys(dev.outputs.urls)).toEqual(['DATABASE_URL', 'DATABASE_READ_URL', 'MONGODB_URL', 'REDIS_URL', 'ELASTICSEARCH_URL', 'CLICKHOUSE_URL']);
     for (const url of [...Object.values(dev.outputs.urls), ...Object.values(dev.outputs.bootstrapUrls), ...Object.values(dev.outputs.hostUrls)]) {
       expect(await pulumi.isSecret(url)).toBe(true);
     }

@@ -301,6 +301,11 @@ describe('kubernetes target (stack prod)', () => {
     });
   });
 
+  it("exports PostgreSQL's read URL, the primary's while it runs one member", async () => {
+    expect(await pulumi.isSecret(prod.outputs.urls.DATABASE_READ_URL!)).toBe(true);
+    expect(await unwrap(prod.outputs.urls.DATABASE_READ_URL!)).toBe(await unwrap(prod.outputs.urls.DATABASE_URL!));
+  });
+
   it('exports secret URLs that point at the ClusterIP Services', async () => {
     for (const url of Object.values(prod.outputs.urls)) expect(await pulumi.isSecret(url)).toBe(true);
     const url = new URL(await unwrap(prod.outputs.urls.MONGODB_URL!));

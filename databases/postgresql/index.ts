@@ -211,6 +211,9 @@ export const postgresql: EngineModule<typeof optionsSchema> = {
   directory: moduleDirectory(import.meta.url),
   defaultVersion: '18.4',
   urlVariable: 'DATABASE_URL',
+  // Reads: the replicas once the engine runs replicated (issue 15); the primary until then, so the
+  // platform can read from this URL today and move its reads without a change.
+  readUrlVariable: 'DATABASE_READ_URL',
   secrets,
   optionsSchema,
   bootstrap: async () => (await import('../../bootstrap/adapters/postgresql.ts')).postgresqlEngine,
