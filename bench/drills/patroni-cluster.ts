@@ -11,25 +11,12 @@
 import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chownSync, closeSync, existsSync, openSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { sleep } from '../../bootstrap/adapters/backoff.ts';
+import { freePort } from '../../bootstrap/embedded/postgresql.ts';
 import { patroniYaml, renderPatroniConfig, PATRONI_API_USER, PATRONI_USERS, type PatroniConfig } from '../../databases/postgresql/patroni.ts';
-
-export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-/** A TCP port free on 127.0.0.1 right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
 
 /** The newest PostgreSQL of 15 or later installed the Debian way, with the tools Patroni runs. */
 export function findPostgres(): { major: number; bin: string } | undefined {

@@ -24,6 +24,7 @@ import { cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import type pg from 'pg';
+import { sleep } from '../../bootstrap/adapters/backoff.ts';
 import { defineCommand, EXIT } from '../../bootstrap/command-line.ts';
 import { REPOSITORY_ROOT } from '../../bootstrap/paths.ts';
 
@@ -41,7 +42,7 @@ const command = defineCommand({
 });
 const { values } = command.parse();
 
-const { PatroniCluster, sleep } = await import('./patroni-cluster.ts');
+const { PatroniCluster } = await import('./patroni-cluster.ts');
 type Cluster = import('./patroni-cluster.ts').PatroniCluster;
 type Member = import('./patroni-cluster.ts').Member;
 
