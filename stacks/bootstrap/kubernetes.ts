@@ -12,7 +12,7 @@ import { APP_SUFFIX } from '../../bootstrap/env.ts';
 import { CLIENT_CA_PATH, connectionUrl } from '../../databases/connection.ts';
 import type { StackConfig } from '../config/index.ts';
 import { BOOTSTRAP_POD_LABELS } from '../labels.ts';
-import { restrictedContainer } from '../kubernetes/pod-security.ts';
+import { restrictedContainer, restrictedJobPod } from '../kubernetes/pod-security.ts';
 import { fileKey, previousKey } from '../credentials.ts';
 import { tlsEnginesEnv } from './tls.ts';
 import { bootstrapContentHash, bootstrapTrigger } from './trigger.ts';
@@ -122,10 +122,7 @@ export class KubernetesBootstrap extends pulumi.ComponentResource {
           template: {
             metadata: { labels },
             spec: {
-              restartPolicy: 'Never',
-              automountServiceAccountToken: false,
-              enableServiceLinks: false,
-              securityContext: { runAsNonRoot: true, runAsUser: 1000, runAsGroup: 1000, seccompProfile: { type: 'RuntimeDefault' } },
+              ...restrictedJobPod({ user: 1000, group: 1000 }),
               containers: [
                 {
                   name: 'bootstrap',

@@ -22,6 +22,22 @@ export function restrictedContainer(options: { readOnlyRootFilesystem?: boolean;
 }
 
 /**
+ * A run-to-completion pod (a Job's, a CronJob's) that runs as `runAs`, holds no API token and
+ * sees no Service variables.
+ */
+export function restrictedJobPod(runAs: {
+  user: number;
+  group: number;
+}): Pick<k8s.types.input.core.v1.PodSpec, 'restartPolicy' | 'automountServiceAccountToken' | 'enableServiceLinks' | 'securityContext'> {
+  return {
+    restartPolicy: 'Never',
+    automountServiceAccountToken: false,
+    enableServiceLinks: false,
+    securityContext: { runAsNonRoot: true, runAsUser: runAs.user, runAsGroup: runAs.group, seccompProfile: { type: 'RuntimeDefault' } },
+  };
+}
+
+/**
  * Who may connect to an engine (or its pooler): pods labelled as its clients in the stack's
  * namespace and in `clientNamespaces`, the bootstrap's pods, and the engine's own members
  * (`peers`: replication, cluster membership).

@@ -10,7 +10,7 @@ import * as pulumi from '@pulumi/pulumi';
 import { CLIENT_CA_PATH, connectionUrl } from '../../databases/connection.ts';
 import type { EngineSpec, ScheduledTask } from '../../databases/engine.ts';
 import { clientLabel, partLabels } from '../labels.ts';
-import { restrictedContainer } from './pod-security.ts';
+import { restrictedContainer, restrictedJobPod } from './pod-security.ts';
 import { CA_CONFIG_MAP } from './tls.ts';
 
 export interface ScheduledTaskArgs {
@@ -55,10 +55,7 @@ export function scheduledTaskCronJob(args: ScheduledTaskArgs): k8s.batch.v1.Cron
           template: {
             metadata: { labels },
             spec: {
-              restartPolicy: 'Never',
-              automountServiceAccountToken: false,
-              enableServiceLinks: false,
-              securityContext: { runAsNonRoot: true, runAsUser: spec.runAs.user, runAsGroup: spec.runAs.group, seccompProfile: { type: 'RuntimeDefault' } },
+              ...restrictedJobPod(spec.runAs),
               containers: [
                 {
                   name: task.name,
