@@ -5,10 +5,12 @@
  * backend chosen by one secret, and no credentials in the files.
  *
  * Job conditions are evaluated with GitHub's expression engine (@actions/expressions) against the
- * events that matter; the backend and cluster steps are run in bash with made-up secrets.
+ * events that matter; the backend and cluster steps are run in bash with made-up secrets, and the
+ * image steps (.github/scripts/push-images.sh, the pull request's builds) with a docker that only
+ * logs what it is asked.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { register } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -114,6 +116,9 @@ const stepIndex = (job: Job, predicate: (step: Step) => boolean) => job.steps.fi
 const runLines = (job: Job) => job.steps.flatMap((step) => (step.run ?? '').split('\n').map((line) => line.trim()));
 const BACKEND_STEP = 'Choose the Pulumi state backend';
 const CLUSTER_STEP = 'Cluster credentials';
+/** The deploy jobs' step that builds and pushes the images a stack file pins, and its script. */
+const IMAGES_STEP = 'Project images';
+const PUSH_SCRIPT = '.github/scripts/push-images.sh';
 const namedStep = (job: Job, name: string) => job.steps.find((step) => step.name === name);
 
 function jobsWithPulumiOperation(command: string) {
@@ -327,20 +332,27 @@ describe('deploys', () => {
   });
 });
 
-describe('the bootstrap image', () => {
+describe("the project's images", () => {
   const imageStep = (stack: string) => {
     const job = workflow('deploy.yml').jobs[stack]!;
-    const step = namedStep(job, 'Bootstrap image');
-    expect(step, `deploy.yml ${stack}: Bootstrap image`).toBeDefined();
+    const step = namedStep(job, IMAGES_STEP);
+    expect(step, `deploy.yml ${stack}: ${IMAGES_STEP}`).toBeDefined();
     return { job, step: step! };
   };
+  const stackConfig = (stack: string) =>
+    (YAML.parse(readFileSync(join(ROOT, `Pulumi.${stack}.yaml`), 'utf8')) as { config: Record<string, { image?: string; postgresql?: { image?: string } }> }).config;
 
-  /** A `docker` that logs its arguments; `manifest inspect` answers as FAKE_MANIFEST says. */
+  type Manifest = 'present' | 'absent' | 'unreachable';
+  /**
+   * A `docker` that logs its arguments; `manifest inspect <image>` answers as FAKE_MANIFESTS says
+   * for that image (lines `<image> <state>`), else as FAKE_MANIFEST says.
+   */
   const DOCKER = `#!/usr/bin/env bash
 printf '%s\\n' "$*" >> "$DOCKER_LOG"
 if [ "$1" = login ]; then cat > /dev/null; echo "Login Succeeded"; exit 0; fi
 if [ "$1 $2" = "manifest inspect" ]; then
-  case "$FAKE_MANIFEST" in
+  state=$(awk -v image="$3" '$1 == image { print $2 }' "$FAKE_MANIFESTS")
+  case "\${state:-$FAKE_MANIFEST}" in
     present) echo '{"schemaVersion": 2}' ;;
     absent) echo "no such manifest: $3" >&2; exit 1 ;;
     *) echo "Get https://ghcr.io/v2/: net/http: TLS handshake timeout" >&2; exit 1 ;;
@@ -348,66 +360,179 @@ if [ "$1 $2" = "manifest inspect" ]; then
 fi
 `;
 
-  function runImageStep(stack: string, manifest: 'present' | 'absent' | 'unreachable', stackFile?: string) {
+  /** Runs a deploy job's image step on its stack file, or on `stackFile`, with the fake docker. */
+  function runImageStep(stack: string, manifest: Manifest | { default: Manifest; [image: string]: Manifest }, stackFile?: string) {
     const directory = mkdtempSync(join(tmpdir(), 'docker-'));
     writeFileSync(join(directory, 'docker'), DOCKER, { mode: 0o755 });
     const log = join(directory, 'docker.log');
     writeFileSync(log, '');
-    const env: Record<string, string> = { PATH: `${directory}:${process.env.PATH ?? ''}`, DOCKER_LOG: log, FAKE_MANIFEST: manifest };
+    const { default: fallback, ...perImage } = typeof manifest === 'string' ? { default: manifest } : manifest;
+    const manifests = join(directory, 'manifests');
+    writeFileSync(
+      manifests,
+      Object.entries(perImage)
+        .map(([image, state]) => `${image} ${state}\n`)
+        .join(''),
+    );
+    const env: Record<string, string> = { PATH: `${directory}:${process.env.PATH ?? ''}`, DOCKER_LOG: log, FAKE_MANIFEST: fallback, FAKE_MANIFESTS: manifests };
     if (stackFile !== undefined) {
       env.STACK_FILE = join(directory, 'Pulumi.test.yaml');
       writeFileSync(env.STACK_FILE, stackFile);
     }
-    // In the repository: the step reads the stack file with the project's yaml package.
+    // In the repository, as the runner's checkout: the script reads the stack file with the
+    // project's yaml package and builds with the repository as the context.
     const run = runStep(imageStep(stack).step, { GITHUB_TOKEN: 'ghs_test' }, { env, cwd: ROOT });
     return { ...run, docker: readFileSync(log, 'utf8').trim().split('\n').filter(Boolean) };
   }
+  const commands = (docker: string[]) => docker.map((line) => line.split(' ')[0]);
 
-  it.each(['staging', 'prod'])('%s: is pushed, as its stack file pins it, before pulumi up', (stack) => {
+  const BOOTSTRAP = 'ghcr.io/allixios/allixios-bootstrap:0.1.0';
+  const POSTGRESQL = 'ghcr.io/allixios/allixios-postgresql:18.4-1';
+  /** A stack file with the bootstrap disabled and engine settings `engines` (YAML under allixios:engines). */
+  const withEngines = (engines: string) => `config:\n  allixios:environment: staging\n  allixios:bootstrap:\n    enabled: false\n  allixios:engines:\n${engines}`;
+
+  it.each(['staging', 'prod'])('%s: the bootstrap and PostgreSQL images its stack file pins are built and pushed, before pulumi up', (stack) => {
     const { job, step } = imageStep(stack);
     expect(step.env?.STACK_FILE).toBe(`Pulumi.${stack}.yaml`);
+    expect(step.run).toBe(`bash ${PUSH_SCRIPT} "$STACK_FILE"`);
     const install = stepIndex(job, (candidate) => candidate.run === 'npm ci --no-audit --no-fund' && candidate['working-directory'] === undefined);
-    const image = stepIndex(job, (candidate) => candidate.name === 'Bootstrap image');
+    const image = stepIndex(job, (candidate) => candidate.name === IMAGES_STEP);
     expect(install).toBeLessThan(image);
     expect(image).toBeLessThan(stepIndex(job, isPulumiOperation));
 
-    const pinned = (YAML.parse(readFileSync(join(ROOT, `Pulumi.${stack}.yaml`), 'utf8')) as { config: Record<string, { image?: string }> }).config['allixios:bootstrap']?.image;
-    expect(pinned).toBeDefined();
+    const bootstrap = stackConfig(stack)['allixios:bootstrap']?.image;
+    const postgresql = stackConfig(stack)['allixios:engines']?.postgresql?.image;
+    expect(bootstrap).toBeDefined();
+    expect(postgresql).toBeDefined();
     const run = runImageStep(stack, 'absent');
     expect(run.status).toBe(0);
+    // Both on ghcr.io: one login.
     expect(run.docker).toEqual([
-      `login ${pinned!.split('/')[0]} --username octocat --password-stdin`,
-      `manifest inspect ${pinned}`,
-      `build --file bootstrap/Dockerfile --tag ${pinned} .`,
-      `push ${pinned}`,
+      `login ${bootstrap!.split('/')[0]} --username octocat --password-stdin`,
+      `manifest inspect ${bootstrap}`,
+      `build --file bootstrap/Dockerfile --tag ${bootstrap} .`,
+      `push ${bootstrap}`,
+      `manifest inspect ${postgresql}`,
+      `build --file databases/postgresql/image/Dockerfile --tag ${postgresql} .`,
+      `push ${postgresql}`,
     ]);
+  });
+
+  it('both deploy jobs run the same script, each on its own stack file', () => {
+    const staging = imageStep('staging').step;
+    const prod = imageStep('prod').step;
+    expect({ ...prod, env: { ...prod.env, STACK_FILE: 'Pulumi.staging.yaml' } }).toEqual(staging);
+    expect(readFileSync(join(ROOT, PUSH_SCRIPT), 'utf8')).toContain('docker push');
+  });
+
+  it('the staging and prod stack files pin PostgreSQL’s image by a tag, never latest', () => {
+    for (const stack of ['staging', 'prod']) {
+      const image = stackConfig(stack)['allixios:engines']?.postgresql?.image;
+      expect(image, stack).toBe(POSTGRESQL);
+    }
+    // prod keeps its own PostgreSQL settings beside the image.
+    expect(stackConfig('prod')['allixios:engines']?.postgresql).toMatchObject({ storage: '200Gi', storageClass: 'premium-rwo' });
   });
 
   it('a tag the registry has is not rebuilt or pushed again', () => {
     const run = runImageStep('staging', 'present');
     expect(run.status).toBe(0);
-    expect(run.docker.map((line) => line.split(' ')[0])).toEqual(['login', 'manifest']);
-    expect(run.stdout).toContain('is in the registry already: not rebuilt');
+    expect(commands(run.docker)).toEqual(['login', 'manifest', 'manifest']);
+    expect(run.stdout).toContain(`${BOOTSTRAP} is in the registry already: not rebuilt`);
+    expect(run.stdout).toContain(`${POSTGRESQL} is in the registry already: not rebuilt`);
   });
 
   it('a registry that cannot say whether the tag exists stops the deploy rather than risk overwriting it', () => {
     const run = runImageStep('staging', 'unreachable');
     expect(run.status).toBe(1);
-    expect(run.docker.map((line) => line.split(' ')[0])).toEqual(['login', 'manifest']);
+    expect(commands(run.docker)).toEqual(['login', 'manifest']);
     expect(run.stdout).toContain('::error title=Bootstrap image::cannot tell whether ghcr.io/');
   });
 
-  it('a stack file that pins no image (bootstrap disabled) builds nothing', () => {
+  it('a stack file that pins no image (bootstrap disabled, no engine image) builds nothing', () => {
     const run = runImageStep('staging', 'absent', 'config:\n  allixios:environment: staging\n  allixios:bootstrap:\n    enabled: false\n');
     expect(run.status).toBe(0);
     expect(run.docker).toEqual([]);
     expect(run.stdout).toContain('pins no bootstrap image: nothing to build');
+    expect(run.stdout).toContain('pins no engine image: nothing to build');
   });
 
-  it('is built, not pushed, on every pull request', () => {
-    const { job } = onlyJob('pull-request.yml', (candidate) => runLines(candidate).some((line) => line.startsWith('docker build')));
-    expect(runLines(job)).toContain('docker build --file bootstrap/Dockerfile --tag allixios-bootstrap:pull-request .');
-    expect(runLines(job).filter((line) => line.startsWith('docker push') || line.startsWith('docker login'))).toEqual([]);
+  it('an engine image the registry lacks is built from databases/<engine>/image/Dockerfile, from the repository root, and pushed', () => {
+    const run = runImageStep('staging', 'absent', withEngines(`    postgresql:\n      image: ${POSTGRESQL}\n`));
+    expect(run.status).toBe(0);
+    expect(run.docker).toEqual([
+      'login ghcr.io --username octocat --password-stdin',
+      `manifest inspect ${POSTGRESQL}`,
+      `build --file databases/postgresql/image/Dockerfile --tag ${POSTGRESQL} .`,
+      `push ${POSTGRESQL}`,
+    ]);
+    expect(run.stdout).toContain('pins no bootstrap image: nothing to build');
+  });
+
+  it('an engine image the registry has is not rebuilt, while a bootstrap image it lacks still is', () => {
+    const run = runImageStep('staging', { default: 'absent', [POSTGRESQL]: 'present' });
+    expect(run.status).toBe(0);
+    expect(run.docker).toEqual([
+      'login ghcr.io --username octocat --password-stdin',
+      `manifest inspect ${BOOTSTRAP}`,
+      `build --file bootstrap/Dockerfile --tag ${BOOTSTRAP} .`,
+      `push ${BOOTSTRAP}`,
+      `manifest inspect ${POSTGRESQL}`,
+    ]);
+    expect(run.stdout).toContain(`${POSTGRESQL} is in the registry already: not rebuilt`);
+  });
+
+  it('an engine image whose registry cannot be asked stops the deploy, naming the engine', () => {
+    const run = runImageStep('staging', { default: 'present', [POSTGRESQL]: 'unreachable' });
+    expect(run.status).toBe(1);
+    expect(commands(run.docker)).toEqual(['login', 'manifest', 'manifest']);
+    expect(run.stdout).toContain(`::error title=postgresql image::cannot tell whether ${POSTGRESQL} exists`);
+  });
+
+  it('an engine image without a Dockerfile stops the deploy before anything is pushed, naming the key and the missing file', () => {
+    expect(existsSync(join(ROOT, 'databases/mongodb/image/Dockerfile'))).toBe(false);
+    const stackFile = `config:\n  allixios:environment: staging\n  allixios:bootstrap:\n    image: ${BOOTSTRAP}\n  allixios:engines:\n    mongodb:\n      image: ghcr.io/allixios/allixios-mongodb:8.0-1\n`;
+    const run = runImageStep('staging', 'absent', stackFile);
+    expect(run.status).toBe(1);
+    expect(run.docker).toEqual([]);
+    expect(run.stdout).toContain('::error title=mongodb image::');
+    expect(run.stdout).toContain('allixios:engines.mongodb.image');
+    expect(run.stdout).toContain('databases/mongodb/image/Dockerfile');
+  });
+
+  it('logs in once to each registry host the images are on', () => {
+    const stackFile = `config:\n  allixios:environment: staging\n  allixios:bootstrap:\n    image: registry.example.com:5000/allixios/allixios-bootstrap:0.1.0\n  allixios:engines:\n    postgresql:\n      image: ${POSTGRESQL}\n`;
+    const run = runImageStep('staging', 'present', stackFile);
+    expect(run.status).toBe(0);
+    expect(run.docker.filter((line) => line.startsWith('login '))).toEqual([
+      'login registry.example.com:5000 --username octocat --password-stdin',
+      'login ghcr.io --username octocat --password-stdin',
+    ]);
+  });
+
+  it('are all built, none pushed, on every pull request: the bootstrap image and every databases/<engine>/image/Dockerfile', () => {
+    const { id, job } = onlyJob('pull-request.yml', (candidate) => runLines(candidate).some((line) => line.includes('docker build')));
+    expect(id).toBe('images');
+    expect(runsFor(job, pullRequestEvent('opened', true))).toBe(true);
+    const engineDockerfiles = readdirSync(join(ROOT, 'databases'))
+      .filter((engine) => existsSync(join(ROOT, 'databases', engine, 'image', 'Dockerfile')))
+      .sort();
+    expect(engineDockerfiles).toContain('postgresql');
+
+    // Every run step of the job, in order, from the checkout, with the fake docker.
+    const directory = mkdtempSync(join(tmpdir(), 'docker-'));
+    writeFileSync(join(directory, 'docker'), DOCKER, { mode: 0o755 });
+    const log = join(directory, 'docker.log');
+    writeFileSync(log, '');
+    for (const step of job.steps.filter((candidate) => candidate.run !== undefined)) {
+      const run = runStep(step, {}, { env: { PATH: `${directory}:${process.env.PATH ?? ''}`, DOCKER_LOG: log }, cwd: ROOT });
+      expect(run.status, `${step.name}: ${run.stdout}`).toBe(0);
+    }
+    expect(readFileSync(log, 'utf8').trim().split('\n')).toEqual([
+      'build --file bootstrap/Dockerfile --tag allixios-bootstrap:pull-request .',
+      ...engineDockerfiles.map((engine) => `build --file databases/${engine}/image/Dockerfile --tag allixios-${engine}:pull-request .`),
+    ]);
+    expect(runLines(job).filter((line) => /\bdocker (push|login)\b/.test(line) || line.includes(PUSH_SCRIPT))).toEqual([]);
   });
 });
 
@@ -622,7 +747,8 @@ describe('credentials and permissions', () => {
     ]);
     const commenting = allJobs().filter(({ job }) => job.steps.some((step) => step.with?.['comment-on-pr'] === true));
     expect(commenting.map(({ file, id }) => `${file} ${id}`)).toEqual(['pull-request.yml preview']);
-    const pushing = allJobs().filter(({ job }) => runLines(job).some((line) => /^docker push\b/.test(line)));
+    // Images are pushed by the deploy jobs' script only.
+    const pushing = allJobs().filter(({ job }) => runLines(job).some((line) => /\bdocker push\b/.test(line) || line.includes(PUSH_SCRIPT)));
     expect(pushing.map(({ file, id }) => `${file} ${id}`)).toEqual(['deploy.yml staging', 'deploy.yml prod']);
   });
 });
