@@ -52,6 +52,11 @@ export interface EngineSettings<Options = Record<string, unknown>> {
   /** Engine-specific options, validated by the engine's own `optionsSchema`. */
   options: Options;
   /**
+   * The project's image of the engine as the stack pins it (`allixios:engines.<engine>.image`),
+   * for an engine that has one ({@link EngineModule.projectImage}); absent when the stack names none.
+   */
+  image?: { repository: string; tag: string };
+  /**
    * Whether the stack serves this engine over TLS (`allixios:tls`). An engine that supports TLS
    * then returns {@link EngineDescription.tls}; one that does not yet returns none, and the stack
    * config warns that it stays in clear text.
@@ -207,6 +212,17 @@ export interface TlsSpec {
 /** A pod field a variable takes its value from (the Kubernetes downward API). */
 export type PodField = 'metadata.name' | 'metadata.namespace' | 'status.podIP';
 
+/**
+ * What a member's variable holds that only the target knows:
+ * - `{ field }`: a field of the member's pod (its name, its namespace, its address);
+ * - `{ address: port }`: the member's stable address, `host:port`, where the host is its pod's name
+ *   under the governing headless Service with the namespace and the cluster domain
+ *   (`postgresql-0.postgresql-headless.allixios-prod.svc.cluster.local`): a name the engine's
+ *   certificate carries and the peers can verify, unlike the pod's IP, and one that outlives the pod;
+ * - `'selectorLabels'`: the labels that select the engine's members, as a JSON object.
+ */
+export type MemberValue = { field: PodField } | { address: number } | 'selectorLabels';
+
 /** A rule of the Kubernetes Role an HA manager needs in its namespace. */
 export interface KubernetesAccessRule {
   apiGroups: string[];
@@ -232,8 +248,8 @@ export interface HighAvailabilitySpec {
   args?: string[];
   /** Variables added to the engine's own (literals and secrets). */
   env: Record<string, EnvValue>;
-  /** Variables taken from the member's pod: its name, its namespace, its address. */
-  podFields: Record<string, PodField>;
+  /** Variables whose values the target fills for each member: see {@link MemberValue}. */
+  memberEnv: Record<string, MemberValue>;
   /** Files added to the engine's config files (the manager's configuration). */
   configFiles: ConfigFile[];
   /** The manager's own ports (its REST API): the members reach them, clients do not. */
@@ -251,6 +267,11 @@ export interface HighAvailabilitySpec {
   kubernetesAccess: KubernetesAccessRule[];
   /** The health check of a member under the manager, where it differs from the engine's. */
   healthCheck?: HealthCheck;
+  /**
+   * How a member picks up a renewed certificate, where the manager must be told too (Patroni's
+   * REST API serves the same certificate as PostgreSQL): replaces {@link TlsSpec.reload}.
+   */
+  tlsReload?: { command: string[] };
 }
 
 /**
@@ -397,6 +418,12 @@ export interface EngineModule<OptionsSchema extends z.ZodType = z.ZodType> {
   directory: string;
   /** The pinned image tag used unless the stack config sets `version`. */
   defaultVersion: string;
+  /**
+   * The image the project builds for the engine (`databases/<engine>/image/Dockerfile`), which a
+   * Kubernetes stack pins as `allixios:engines.<engine>.image` and the deploy workflow builds and
+   * pushes. `requiredIn`: the environments whose Kubernetes stacks must name it.
+   */
+  projectImage?: { dockerfile: string; purpose: string; requiredIn: readonly Environment[] };
   /**
    * The environment variable the platform (and the bootstrap) reads this engine's URL from:
    * `DATABASE_URL`, `MONGODB_URL`, ... The stack exports the URL under this name.

@@ -28,7 +28,13 @@ const MANAGER: HighAvailabilitySpec = {
   image: { repository: 'registry.example/allixios-postgresql-ha', tag: '18.4-1' },
   args: ['manager', '/etc/manager/manager.yml'],
   env: { MANAGER_SCOPE: 'postgresql', MANAGER_SUPERUSER_PASSWORD: { secret: 'superuser-password' } },
-  podFields: { MANAGER_NAME: 'metadata.name', MANAGER_NAMESPACE: 'metadata.namespace', MANAGER_POD_IP: 'status.podIP' },
+  memberEnv: {
+    MANAGER_NAME: { field: 'metadata.name' },
+    MANAGER_NAMESPACE: { field: 'metadata.namespace' },
+    MANAGER_POD_IP: { field: 'status.podIP' },
+    MANAGER_CONNECT_ADDRESS: { address: 5432 },
+    MANAGER_LABELS: 'selectorLabels',
+  },
   configFiles: [{ source: 'config/manager.yml', mountPath: '/etc/manager/manager.yml', content: 'scope: postgresql\n' }],
   ports: [{ name: 'manager-api', containerPort: 8008 }],
   roleLabel: { key: 'role', replica: 'replica' },
@@ -90,6 +96,12 @@ describe('an engine under an HA manager on Kubernetes', () => {
     const env = Object.fromEntries((container.env as Json[]).map((entry) => [entry.name, entry]));
     expect(env.MANAGER_NAME.valueFrom).toEqual({ fieldRef: { fieldPath: 'metadata.name' } });
     expect(env.MANAGER_POD_IP.valueFrom).toEqual({ fieldRef: { fieldPath: 'status.podIP' } });
+    // The stable address from the pod's name, which an earlier variable holds (Kubernetes expands only those).
+    const names = (container.env as Json[]).map((entry) => entry.name as string);
+    expect(names.indexOf('ALLIXIOS_MEMBER_NAME')).toBeLessThan(names.indexOf('MANAGER_CONNECT_ADDRESS'));
+    expect(env.ALLIXIOS_MEMBER_NAME.valueFrom).toEqual({ fieldRef: { fieldPath: 'metadata.name' } });
+    expect(env.MANAGER_CONNECT_ADDRESS.value).toBe('$(ALLIXIOS_MEMBER_NAME).postgresql-headless.allixios-prod.svc.cluster.local:5432');
+    expect(JSON.parse(env.MANAGER_LABELS.value as string)).toEqual(statefulSet!.spec.selector.matchLabels);
     expect(env.MANAGER_SUPERUSER_PASSWORD.valueFrom.secretKeyRef.key).toBe('superuser-password');
     expect((container.ports as Json[]).map((port) => port.containerPort)).toEqual([5432, 8008]);
     expect((container.volumeMounts as Json[]).map((mount) => mount.mountPath)).toContain('/etc/manager/manager.yml');

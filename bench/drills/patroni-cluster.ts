@@ -17,6 +17,7 @@ import pg from 'pg';
 import { sleep } from '../../bootstrap/adapters/backoff.ts';
 import { freePort } from '../../bootstrap/embedded/postgresql.ts';
 import { patroniYaml, renderPatroniConfig, PATRONI_API_USER, PATRONI_USERS, type PatroniConfig } from '../../databases/postgresql/patroni.ts';
+import { renderSecretFile } from '../../databases/secret-files.ts';
 
 /** The newest PostgreSQL of 15 or later installed the Debian way, with the tools Patroni runs. */
 export function findPostgres(): { major: number; bin: string } | undefined {
@@ -68,6 +69,28 @@ function postgresOwner(): Owner | undefined {
   if (process.getuid?.() !== 0) return undefined;
   const id = (flag: string) => Number(execFileSync('id', [flag, 'postgres'], { encoding: 'utf8' }).trim());
   return { uid: id('-u'), gid: id('-g') };
+}
+
+/**
+ * The project's roles script (initdb/10-roles.sh) as an older server accepts it: the role
+ * settings it does not know yet are left out (and listed in the report). Nothing else changes.
+ */
+export function rolesScriptFor(major: number, text: string): { text: string; removed: string[] } {
+  const newer: Array<{ name: string; since: number }> = [{ name: 'transaction_timeout', since: 17 }];
+  const removed: string[] = [];
+  const lines = text.split('\n').map((line) => {
+    const setting = newer.find(({ name, since }) => major < since && new RegExp(`^ALTER ROLE \\S+ SET ${name} `).test(line));
+    if (!setting) return line;
+    removed.push(`${line.trim()} (PostgreSQL ${setting.since}+)`);
+    return `-- drill on PostgreSQL ${major}: ${line}`;
+  });
+  return { text: lines.join('\n'), removed };
+}
+
+/** The platform roles' passwords of one drill run, for the role verifiers file the roles script reads. */
+function platformPasswords(): Record<string, string> {
+  const secret = () => randomBytes(18).toString('base64url');
+  return { 'owner-password': secret(), 'app-password': secret(), 'readonly-password': secret() };
 }
 
 /** The credentials of one drill run: random, in the processes' environment only, never on disk. */
@@ -125,6 +148,10 @@ export class PatroniCluster {
   readonly config: PatroniConfig;
   private readonly owner = postgresOwner();
   private readonly credentials = drillCredentials();
+  /** The platform roles' passwords (allixios_owner, allixios_app, allixios_readonly) of this run. */
+  readonly platformPasswords = platformPasswords();
+  /** What the post-bootstrap script reads from the environment, as the container's variables give it. */
+  private bootstrapEnvironment: Record<string, string> = {};
   private etcd?: ChildProcess;
   private etcdPort = 0;
 
@@ -149,7 +176,22 @@ export class PatroniCluster {
     const directory = mkdtempSync(join(tmpdir(), 'allixios-patroni-drill-'));
     const conf = postgresqlConfFor(postgres.major, readFileSync(new URL('../../databases/postgresql/config/postgresql.conf', import.meta.url), 'utf8'));
     writeFileSync(join(directory, 'postgresql.conf'), conf.text);
-    const cluster = new PatroniCluster(directory, postgres, conf.removed, undefined as unknown as PatroniConfig);
+    // Patroni's post_bootstrap as on Kubernetes: the project's script, which runs the roles script
+    // with the verifiers of this run's passwords (verifiers only on disk, as in the Secret).
+    const roles = rolesScriptFor(postgres.major, readFileSync(new URL('../../databases/postgresql/initdb/10-roles.sh', import.meta.url), 'utf8'));
+    writeFileSync(join(directory, '10-roles.sh'), roles.text, { mode: 0o755 });
+    writeFileSync(join(directory, 'post-bootstrap.sh'), readFileSync(new URL('../../databases/postgresql/patroni/post-bootstrap.sh', import.meta.url)), { mode: 0o755 });
+    const cluster = new PatroniCluster(directory, postgres, [...conf.removed, ...roles.removed], undefined as unknown as PatroniConfig);
+    const template = readFileSync(new URL('../../databases/postgresql/initdb/role-verifiers', import.meta.url), 'utf8');
+    const verifiers = renderSecretFile(template, { 'superuser-password': cluster.credentials.PATRONI_SUPERUSER_PASSWORD!, ...cluster.platformPasswords }, 'initdb/role-verifiers');
+    writeFileSync(join(directory, 'role-verifiers'), verifiers, { mode: 0o600 });
+    cluster.bootstrapEnvironment = {
+      POSTGRES_USER: PATRONI_USERS.superuser,
+      POSTGRES_DB: 'allixios',
+      ALLIXIOS_REWIND_ROLE: PATRONI_USERS.rewind,
+      ALLIXIOS_ROLE_VERIFIERS_FILE: join(directory, 'role-verifiers'),
+      ALLIXIOS_ROLES_SCRIPT: join(directory, '10-roles.sh'),
+    };
     cluster.etcdPort = await freePort();
     const rendered: PatroniConfig[] = [];
     for (let index = 1; index <= options.members; index++) {
@@ -168,6 +210,7 @@ export class PatroniCluster {
           restApi: { listen: `127.0.0.1:${apiPort}`, connectAddress: `127.0.0.1:${apiPort}` },
         },
         directories: { data: join(home, 'data'), bin: postgres.bin, socket: home, pgpass: join(home, 'pgpass'), customConf: join(directory, 'postgresql.conf') },
+        postBootstrap: join(directory, 'post-bootstrap.sh'),
       });
       rendered.push(config);
       const configFile = join(home, 'patroni.yml');
@@ -242,7 +285,7 @@ export class PatroniCluster {
   }
 
   start(member: Member): void {
-    member.process = this.spawnLogged('patroni', [member.configFile], member.logFile, this.credentials);
+    member.process = this.spawnLogged('patroni', [member.configFile], member.logFile, { ...this.bootstrapEnvironment, ...this.credentials });
   }
 
   /** kill -9 of a member's Patroni and of its PostgreSQL (the postmaster's whole process group): a node lost. */
@@ -274,6 +317,20 @@ export class PatroniCluster {
       query_timeout: 5000,
       application_name: 'allixios-drill',
     });
+  }
+
+  /** Logs in as a platform role with this run's password; its `current_user`, or the error's message. */
+  async login(member: Member, user: string, secret: string, database: string): Promise<string> {
+    const client = new pg.Client({ host: '127.0.0.1', port: member.pgPort, user, password: this.platformPasswords[secret], database, connectionTimeoutMillis: 5000 });
+    try {
+      await client.connect();
+      const result = await client.query<{ current_user: string }>('SELECT current_user');
+      return result.rows[0]!.current_user;
+    } catch (error) {
+      return (error as Error).message;
+    } finally {
+      await client.end().catch(() => {});
+    }
   }
 
   /** Patroni's REST API of a member: GET a JSON document, or undefined when it does not answer. */

@@ -273,6 +273,31 @@ try {
   }
   report.startSeconds = seconds(performance.now() - started);
 
+  // What Patroni's post_bootstrap (patroni/post-bootstrap.sh and the roles script) left on the
+  // cluster, seen on a replica: the platform's database and roles, the rewind role's access to
+  // the database `postgres` that the hardening takes from everyone else, and a platform login.
+  const replica = cluster.members.find((member) => member !== ready.leader)!;
+  const [bootstrapped] = await query<{ database: boolean; roles: string[]; rewind_connect: boolean; app_connect_postgres: boolean }>(
+    cluster,
+    replica,
+    `SELECT EXISTS (SELECT FROM pg_database WHERE datname = 'allixios') AS database,
+            array(SELECT rolname::text FROM pg_roles WHERE rolname LIKE 'allixios\\_%' ORDER BY 1) AS roles,
+            has_database_privilege('allixios_rewind', 'postgres', 'CONNECT') AS rewind_connect,
+            has_database_privilege('allixios_app', 'postgres', 'CONNECT') AS app_connect_postgres`,
+  );
+  const appLogin = await cluster.login(replica, 'allixios_app', 'app-password', 'allixios');
+  report.postBootstrap = { member: replica.name, ...bootstrapped, appLogin };
+  log(
+    `post-bootstrap: on ${replica.name} roles ${bootstrapped?.roles.join(', ')}; allixios_rewind may connect to postgres: ${bootstrapped?.rewind_connect}; allixios_app logs in: ${appLogin}`,
+  );
+  const expectedRoles = ['allixios_app', 'allixios_owner', 'allixios_readonly', 'allixios_replicator', 'allixios_rewind'];
+  if (!bootstrapped?.database || JSON.stringify(bootstrapped.roles) !== JSON.stringify(expectedRoles)) {
+    failures.push(`post-bootstrap: expected database allixios and roles ${expectedRoles.join(', ')}, got ${JSON.stringify(bootstrapped)}`);
+  }
+  if (!bootstrapped?.rewind_connect || bootstrapped.app_connect_postgres)
+    failures.push(`post-bootstrap: expected CONNECT on postgres for allixios_rewind only, got ${JSON.stringify(bootstrapped)}`);
+  if (appLogin !== 'allixios_app') failures.push(`post-bootstrap: allixios_app could not log in with its password: ${appLogin}`);
+
   await query(cluster, ready.leader, 'CREATE TABLE drill_commits (seq bigint PRIMARY KEY, committed_at timestamptz NOT NULL DEFAULT clock_timestamp())');
   const activeWriter = new Writer(cluster);
   writer = activeWriter;

@@ -18,8 +18,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { memoryBytes, moduleDirectory, TLS_FILES, type EnvValue, type Environment } from '../engine.ts';
-import { memoryArgs, TLS_DIRECTORY, tlsArgs } from './index.ts';
+import { memoryBytes, moduleDirectory, TLS_FILES, type EnvValue, type Environment, type HealthCheck, type HighAvailabilitySpec, type MemberValue } from '../engine.ts';
+import { memoryArgs, startupSeconds, TLS_DIRECTORY, tlsArgs } from './server.ts';
 
 const DIRECTORY = moduleDirectory(import.meta.url);
 
@@ -28,10 +28,10 @@ export type PatroniDcs =
   | {
       /** Kubernetes itself (no etcd to run): Patroni's `kubernetes` section. */
       kubernetes: {
-        /** The namespace of the pods and of the Endpoints/ConfigMaps Patroni keeps its state in. */
-        namespace: string;
-        /** Labels of every pod of the cluster (and of the objects Patroni creates). */
-        labels: Record<string, string>;
+        /** The namespace of the pods and of the Endpoints/ConfigMaps Patroni keeps its state in (else `PATRONI_KUBERNETES_NAMESPACE`). */
+        namespace?: string;
+        /** Labels of every pod of the cluster and of the objects Patroni creates (else `PATRONI_KUBERNETES_LABELS`, JSON). */
+        labels?: Record<string, string>;
         /** The label carrying the cluster's name (`scope`); Patroni's default is `cluster-name`. */
         scopeLabel?: string;
         /**
@@ -58,12 +58,17 @@ export type PatroniDcs =
       etcd3: { hosts: string[] };
     };
 
-/** Where one member listens and how the others reach it (`host:port`). */
+/**
+ * Where one member listens and how the others reach it (`host:port`). What is left out comes from
+ * the member's environment (`PATRONI_NAME`, `PATRONI_POSTGRESQL_CONNECT_ADDRESS`,
+ * `PATRONI_RESTAPI_CONNECT_ADDRESS`), which Patroni lays over the file: on Kubernetes one file
+ * serves every member, and each pod's variables say who it is.
+ */
 export interface PatroniMemberAddresses {
   /** The member's name, unique in the cluster (the pod's name on Kubernetes). */
-  name: string;
-  postgresql: { listen: string; connectAddress: string };
-  restApi: { listen: string; connectAddress: string };
+  name?: string;
+  postgresql: { listen: string; connectAddress?: string };
+  restApi: { listen: string; connectAddress?: string };
 }
 
 /** Where the member finds its data and its programs. */
@@ -104,6 +109,12 @@ export interface PatroniInput {
   postgresqlConf?: string;
   /** The text of the pg_hba file (default: `config/pg_hba-tls.conf` with TLS, else `config/pg_hba.conf`). */
   pgHba?: string;
+  /**
+   * The script Patroni runs once, on the member that initialises the cluster, after initdb
+   * (`bootstrap.post_bootstrap`): `patroni/post-bootstrap.sh` as mounted, which creates the
+   * platform's database and roles. Patroni passes it a connection string to the new server.
+   */
+  postBootstrap?: string;
 }
 
 /** A Patroni connection's credentials as rendered: a user name and TLS settings, never a password. */
@@ -135,12 +146,12 @@ export interface PatroniDynamicConfig {
 /** One member's Patroni configuration, as serialised to patroni.yml. */
 export interface PatroniConfig {
   scope: string;
-  name: string;
+  name?: string;
   log: { level: 'INFO' };
-  restapi: { listen: string; connect_address: string; certfile?: string; keyfile?: string; cafile?: string };
+  restapi: { listen: string; connect_address?: string; certfile?: string; keyfile?: string; cafile?: string };
   kubernetes?: {
-    namespace: string;
-    labels: Record<string, string>;
+    namespace?: string;
+    labels?: Record<string, string>;
     scope_label?: string;
     role_label?: string;
     use_endpoints: boolean;
@@ -152,10 +163,11 @@ export interface PatroniConfig {
   bootstrap: {
     dcs: PatroniDynamicConfig;
     initdb: Array<string | Record<string, string>>;
+    post_bootstrap?: string;
   };
   postgresql: {
     listen: string;
-    connect_address: string;
+    connect_address?: string;
     data_dir: string;
     bin_dir: string;
     pgpass: string;
@@ -286,7 +298,10 @@ function checkInput(input: PatroniInput): void {
     'member.restApi.listen': input.member.restApi.listen,
     'member.restApi.connectAddress': input.member.restApi.connectAddress,
   })) {
-    if (!isHostPort(value)) throw new Error(`Patroni: ${key} must be host:port, got "${value}"`);
+    if (value !== undefined && !isHostPort(value)) throw new Error(`Patroni: ${key} must be host:port, got "${value}"`);
+  }
+  if (input.postBootstrap !== undefined && !input.postBootstrap.startsWith('/')) {
+    throw new Error(`Patroni: postBootstrap must be an absolute path, got "${input.postBootstrap}"`);
   }
   for (const [key, value] of Object.entries(input.directories)) {
     if (!value.startsWith('/')) throw new Error(`Patroni: directories.${key} must be an absolute path, got "${value}"`);
@@ -334,18 +349,18 @@ export function renderPatroniConfig(input: PatroniInput): PatroniConfig {
 
   return {
     scope: input.scope,
-    name: input.member.name,
+    ...(input.member.name !== undefined ? { name: input.member.name } : {}),
     log: { level: 'INFO' },
     restapi: {
       listen: input.member.restApi.listen,
-      connect_address: input.member.restApi.connectAddress,
+      ...(input.member.restApi.connectAddress !== undefined ? { connect_address: input.member.restApi.connectAddress } : {}),
       ...(tlsDirectory ? { certfile: `${tlsDirectory}/${TLS_FILES.certificate}`, keyfile: `${tlsDirectory}/${TLS_FILES.key}`, cafile: `${tlsDirectory}/${TLS_FILES.ca}` } : {}),
     },
     ...('kubernetes' in input.dcs
       ? {
           kubernetes: {
-            namespace: input.dcs.kubernetes.namespace,
-            labels: { ...input.dcs.kubernetes.labels },
+            ...(input.dcs.kubernetes.namespace !== undefined ? { namespace: input.dcs.kubernetes.namespace } : {}),
+            ...(input.dcs.kubernetes.labels !== undefined ? { labels: { ...input.dcs.kubernetes.labels } } : {}),
             ...(input.dcs.kubernetes.scopeLabel ? { scope_label: input.dcs.kubernetes.scopeLabel } : {}),
             ...(input.dcs.kubernetes.roleLabel ? { role_label: input.dcs.kubernetes.roleLabel } : {}),
             use_endpoints: input.dcs.kubernetes.useEndpoints ?? true,
@@ -372,10 +387,11 @@ export function renderPatroniConfig(input: PatroniInput): PatroniConfig {
       // As the image's initdb (POSTGRES_INITDB_ARGS in index.ts), with checksums (the default from
       // PostgreSQL 18 on, stated for older servers such as the drill's 15).
       initdb: [{ encoding: 'UTF8' }, { 'auth-local': 'peer' }, { 'auth-host': 'scram-sha-256' }, 'data-checksums'],
+      ...(input.postBootstrap !== undefined ? { post_bootstrap: input.postBootstrap } : {}),
     },
     postgresql: {
       listen: input.member.postgresql.listen,
-      connect_address: input.member.postgresql.connectAddress,
+      ...(input.member.postgresql.connectAddress !== undefined ? { connect_address: input.member.postgresql.connectAddress } : {}),
       data_dir: input.directories.data,
       bin_dir: input.directories.bin,
       pgpass: input.directories.pgpass,
@@ -399,4 +415,144 @@ export function renderPatroniConfig(input: PatroniInput): PatroniConfig {
 /** patroni.yml's text, in YAML 1.1 as Patroni's PyYAML reads it: `on` is quoted, not a boolean. */
 export function patroniYaml(config: PatroniConfig): string {
   return `# Rendered by databases/postgresql/patroni.ts; passwords come from the environment.\n${stringify(config, { lineWidth: 0, version: '1.1' })}`;
+}
+
+/** Patroni's REST API port, its conventional one. */
+export const PATRONI_API_PORT = 8008;
+
+/** The pod label Patroni keeps with each member's role (`replica`; the leader's value depends on Patroni's version). */
+export const PATRONI_ROLE_LABEL = 'allixios.io/role';
+
+/** Where a Kubernetes member has its files: the project image's paths (image/Dockerfile) and the mounts. */
+export const PATRONI_PATHS = {
+  /** patroni.yml, which the image's entrypoint runs Patroni with. */
+  config: '/etc/patroni/patroni.yml',
+  /** patroni/post-bootstrap.sh. */
+  postBootstrap: '/etc/patroni/post-bootstrap.sh',
+  /** The official image's data directory, so that a volume of the single server is found where it was. */
+  data: '/var/lib/postgresql/18/docker',
+  bin: '/usr/lib/postgresql/18/bin',
+  socket: '/var/run/postgresql',
+  /** In the writable /tmp: the root file system is read-only. */
+  pgpass: '/tmp/pgpass',
+  customConf: '/etc/postgresql/postgresql.conf',
+} as const;
+
+/** What a Kubernetes member's Patroni is configured from: the engine's settings for the stack. */
+export interface PatroniMemberSettings {
+  environment: Environment;
+  /** The cluster's name: the engine's name, which is also its primary Service's and the pods' `app.kubernetes.io/name`. */
+  scope: string;
+  members: number;
+  storage: string;
+  memory: { limit: string; sharedBuffersRatio: number };
+  tls: boolean;
+  /** The PostgreSQL port, named as the primary Service's port (Patroni writes the leader's endpoints with it). */
+  port: { name: string; containerPort: number };
+}
+
+/**
+ * The patroni.yml every Kubernetes member reads (one file for all; each pod's variables say who it
+ * is: {@link kubernetesMemberEnvironment}). Kubernetes is the DCS: the leader lock and the leader's
+ * address in one Endpoints object named as the primary Service (`use_endpoints`), the members
+ * found by their selector labels (`app.kubernetes.io/name` is the scope label: the scope is the
+ * engine's name), each member's role in {@link PATRONI_ROLE_LABEL} for the replicas' Service.
+ */
+export function kubernetesPatroniConfig(settings: PatroniMemberSettings): PatroniConfig {
+  return renderPatroniConfig({
+    environment: settings.environment,
+    scope: settings.scope,
+    members: settings.members,
+    dcs: {
+      kubernetes: {
+        scopeLabel: 'app.kubernetes.io/name',
+        roleLabel: PATRONI_ROLE_LABEL,
+        useEndpoints: true,
+        ports: [{ name: settings.port.name, port: settings.port.containerPort }],
+      },
+    },
+    member: { postgresql: { listen: `*:${settings.port.containerPort}` }, restApi: { listen: `0.0.0.0:${PATRONI_API_PORT}` } },
+    directories: { data: PATRONI_PATHS.data, bin: PATRONI_PATHS.bin, socket: PATRONI_PATHS.socket, pgpass: PATRONI_PATHS.pgpass, customConf: PATRONI_PATHS.customConf },
+    ...(settings.tls ? { tls: {} } : {}),
+    memory: settings.memory,
+    storage: settings.storage,
+    postBootstrap: PATRONI_PATHS.postBootstrap,
+  });
+}
+
+/**
+ * The variables that tell a member who it is, filled by the Kubernetes target (`MemberValue`):
+ * its name (the pod's), its namespace and pod IP (the leader's Endpoints address), the labels that
+ * select the cluster, and its addresses as its peers reach them, the per-pod names of the headless
+ * Service, which the certificate carries (replication, pg_rewind and the REST API verify them).
+ */
+export function kubernetesMemberEnvironment(port: number): Record<string, MemberValue> {
+  return {
+    PATRONI_NAME: { field: 'metadata.name' },
+    PATRONI_KUBERNETES_NAMESPACE: { field: 'metadata.namespace' },
+    PATRONI_KUBERNETES_POD_IP: { field: 'status.podIP' },
+    PATRONI_KUBERNETES_LABELS: 'selectorLabels',
+    PATRONI_POSTGRESQL_CONNECT_ADDRESS: { address: port },
+    PATRONI_RESTAPI_CONNECT_ADDRESS: { address: PATRONI_API_PORT },
+  };
+}
+
+/**
+ * A member's health from Patroni's REST API, with curl (the project image installs it): ready
+ * (`/readiness`: the leader, or a replica whose PostgreSQL runs; a replica still cloning or
+ * recovering is not, so the replicas' Service skips it) and alive (`/liveness`: Patroni's HA loop
+ * runs; a member busy with a long pg_basebackup or WAL replay stays alive). On a TLS stack over
+ * HTTPS, verifying the certificate with the stack's CA and the name `localhost`.
+ */
+export function patroniHealthCheck(tls: boolean): HealthCheck {
+  const url = (path: string) => (tls ? `https://localhost:${PATRONI_API_PORT}${path}` : `http://127.0.0.1:${PATRONI_API_PORT}${path}`);
+  const curl = (path: string) => [
+    'curl',
+    '--fail',
+    '--silent',
+    '--show-error',
+    '--output',
+    '/dev/null',
+    '--max-time',
+    '4',
+    ...(tls ? ['--cacert', `${TLS_DIRECTORY}/${TLS_FILES.ca}`] : []),
+    url(path),
+  ];
+  return { command: curl('/readiness'), liveCommand: curl('/liveness'), intervalSeconds: 10, timeoutSeconds: 5, failureThreshold: 6, startupSeconds: startupSeconds() };
+}
+
+/**
+ * PostgreSQL under Patroni on Kubernetes (databases/postgresql/README.md, "High availability
+ * (Patroni)"): the project image, patroni.yml, the post-bootstrap script, the credentials from the
+ * engine's Secret, the member's identity from its pod, and the Role Patroni needs for Kubernetes
+ * as its DCS: Endpoints (the leader lock with the leader's address, the configuration, the
+ * failover and synchronous-standby keys) and its pods (their role label, its member state in
+ * their annotations). No Secrets, no ConfigMaps (`use_endpoints`), nothing cluster-wide; Services
+ * it never needs to create: the program creates the ones it would.
+ */
+export function patroniHighAvailability(settings: PatroniMemberSettings, image: { repository: string; tag: string }): HighAvailabilitySpec {
+  const config = kubernetesPatroniConfig(settings);
+  return {
+    manager: 'Patroni',
+    image,
+    env: { ...patroniEnvironment(), ALLIXIOS_REWIND_ROLE: PATRONI_USERS.rewind },
+    memberEnv: kubernetesMemberEnvironment(settings.port.containerPort),
+    configFiles: [
+      { source: 'patroni/patroni.yml', content: patroniYaml(config), mountPath: PATRONI_PATHS.config },
+      { source: 'patroni/post-bootstrap.sh', mountPath: PATRONI_PATHS.postBootstrap, executable: true },
+    ],
+    ports: [{ name: 'patroni', containerPort: PATRONI_API_PORT }],
+    roleLabel: { key: PATRONI_ROLE_LABEL, replica: 'replica' },
+    // The keys besides the leader's that Patroni keeps as Endpoints: a Service of the same name
+    // keeps each from being taken for a leftover of a deleted Service.
+    managedServices: ['-config', '-failover', '-sync'],
+    kubernetesAccess: [
+      { apiGroups: [''], resources: ['endpoints'], verbs: ['get', 'list', 'watch', 'create', 'update', 'patch'] },
+      { apiGroups: [''], resources: ['pods'], verbs: ['get', 'list', 'watch', 'update', 'patch'] },
+    ],
+    healthCheck: patroniHealthCheck(settings.tls),
+    // SIGHUP to Patroni (PID 1): it reloads PostgreSQL's configuration (and so its certificate)
+    // and its REST API's certificate when the serial changed.
+    tlsReload: { command: ['sh', '-c', 'kill -HUP 1'] },
+  };
 }

@@ -21,9 +21,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { TLS_FILES, type Environment } from '../engine.ts';
+import { moduleDirectory, TLS_FILES, type ComputeResources, type Environment, type PoolerSpec } from '../engine.ts';
 import { renderSecretFile } from '../secret-files.ts';
-import { APP_SESSION_OPTIONS, postgresql } from './index.ts';
+import { APP_SESSION_OPTIONS } from './server.ts';
+
+const DIRECTORY = moduleDirectory(import.meta.url);
 
 /** The database PgBouncer serves, the same name on both sides. */
 const DATABASE = 'allixios';
@@ -92,8 +94,8 @@ function connectionLimit(rolesScript: string, role: string): number {
  * `app = min(appRoleLimit, maxConnections − reserved − owner − readonly − monitoring)`.
  */
 export function connectionBudget(files: { postgresqlConf?: string; rolesScript?: string } = {}): ConnectionBudget {
-  const conf = files.postgresqlConf ?? readFileSync(join(postgresql.directory, 'config', 'postgresql.conf'), 'utf8');
-  const roles = files.rolesScript ?? readFileSync(join(postgresql.directory, 'initdb', '10-roles.sh'), 'utf8');
+  const conf = files.postgresqlConf ?? readFileSync(join(DIRECTORY, 'config', 'postgresql.conf'), 'utf8');
+  const roles = files.rolesScript ?? readFileSync(join(DIRECTORY, 'initdb', '10-roles.sh'), 'utf8');
   const maxConnections = Number(setting(conf, 'max_connections'));
   if (!Number.isInteger(maxConnections) || maxConnections <= 0)
     throw new Error("databases/postgresql/config/postgresql.conf sets no max_connections; PgBouncer's pool sizes are derived from it");
@@ -300,10 +302,54 @@ export const USERLIST_SOURCE = 'pgbouncer/userlist.txt';
  * first and admits nobody (seen in the drill), yet starts.
  */
 export function renderPgBouncerUserlist(secrets: Readonly<Record<string, string>>): string {
-  const template = readFileSync(join(postgresql.directory, USERLIST_SOURCE), 'utf8');
+  const template = readFileSync(join(DIRECTORY, USERLIST_SOURCE), 'utf8');
   const entries = template
     .split('\n')
     .filter((line) => line.trim() !== '' && !line.startsWith('#'))
     .join('\n');
   return `${renderSecretFile(entries, secrets, `databases/postgresql/${USERLIST_SOURCE}`)}\n`;
+}
+
+/** PgBouncer's resources per replica: a single-threaded process, small buffers (pkt_buf 4 KiB per connection). */
+const PGBOUNCER_RESOURCES: Readonly<Record<Environment, ComputeResources>> = {
+  dev: { requests: { cpu: '50m', memory: '32Mi' }, limits: { cpu: '500m', memory: '128Mi' } },
+  ephemeral: { requests: { cpu: '50m', memory: '32Mi' }, limits: { cpu: '500m', memory: '128Mi' } },
+  staging: { requests: { cpu: '100m', memory: '64Mi' }, limits: { cpu: '1', memory: '256Mi' } },
+  prod: { requests: { cpu: '500m', memory: '128Mi' }, limits: { cpu: '1', memory: '256Mi' } },
+};
+
+/**
+ * Whether PgBouncer answers on its port, from inside its container (exit 0: it asked for a
+ * password, which is all an unauthenticated probe can get). TLS is negotiated when PgBouncer
+ * requires it (libpq's default sslmode=prefer); the server behind it is not involved.
+ */
+export function pgbouncerReady(port = PGBOUNCER_PORT): string[] {
+  return ['pg_isready', '--host=127.0.0.1', `--port=${port}`, `--username=${POOLED_ROLE}`, `--dbname=${DATABASE}`];
+}
+
+/**
+ * PgBouncer as the Kubernetes target runs it in front of the primary (`PoolerSpec`): from the
+ * project image (which installs it beside Patroni), as its postgres user, reaching the primary
+ * by its Service's name (`primaryHost`: the engine's name, a name the engine's certificate
+ * carries), with the ini and the auth file rendered above. On a TLS stack its own certificate,
+ * re-read on SIGHUP.
+ */
+export function pgbouncerPooler(settings: { environment: Environment; tls: boolean; primaryHost: string; image: { repository: string; tag: string } }): PoolerSpec {
+  const replicas = PGBOUNCER_REPLICAS[settings.environment];
+  return {
+    name: 'pgbouncer',
+    image: settings.image,
+    command: ['pgbouncer', PGBOUNCER_PATHS.config],
+    replicas,
+    port: { name: 'pgbouncer', containerPort: PGBOUNCER_PORT },
+    runAs: { user: 999, group: 999 },
+    resources: PGBOUNCER_RESOURCES[settings.environment],
+    configFiles: [
+      { source: 'pgbouncer/pgbouncer.ini', content: renderPgBouncerIni({ primaryHost: settings.primaryHost, replicas, tls: settings.tls }), mountPath: PGBOUNCER_PATHS.config },
+    ],
+    secretFiles: [{ source: USERLIST_SOURCE, mountPath: PGBOUNCER_PATHS.authFile }],
+    healthCheck: { command: pgbouncerReady(), intervalSeconds: 10, timeoutSeconds: 5, failureThreshold: 3, startupSeconds: 30 },
+    carries: ['app'],
+    ...(settings.tls ? { tls: { directory: PGBOUNCER_PATHS.tlsDirectory, reload: { command: ['sh', '-c', 'kill -HUP 1'] } } } : {}),
+  };
 }

@@ -15,7 +15,7 @@ import {
 } from '../../databases/engine.ts';
 import { ENVIRONMENT_PROFILES, type PvcRetention, type Target } from '../environments.ts';
 import { ConfigError, describeIssues, keyName } from './messages.ts';
-import { DNS_LABEL_PHRASE, IMAGE_PHRASE, type IssuerKind, type RawEngine, type RawStackConfig, type ServiceType } from './schema.ts';
+import { DNS_LABEL_PHRASE, ENGINE_IMAGE_PHRASE, IMAGE_PHRASE, type IssuerKind, type RawEngine, type RawStackConfig, type ServiceType } from './schema.ts';
 
 /** An engine as the stack deploys it. */
 export interface ResolvedEngine {
@@ -230,6 +230,7 @@ export function resolveStackConfig(raw: RawStackConfig, values: Readonly<Record<
     if (target === 'docker' && engineConfig.serviceType !== undefined) {
       problems.push(`${keyName(['engines', name, 'serviceType'])}: expected unset, since the docker target has no Services, got ${JSON.stringify(engineConfig.serviceType)}`);
     }
+    const image = engineImage(module, engineConfig, raw.environment, target, problems);
     let spec: EngineSpec;
     try {
       spec = engineSpec(module, {
@@ -241,6 +242,7 @@ export function resolveStackConfig(raw: RawStackConfig, values: Readonly<Record<
         resources,
         options: options.data,
         tls: tlsEnabled,
+        ...(image ? { image } : {}),
       });
     } catch (error) {
       if (!(error instanceof EngineSettingError)) throw error;
@@ -252,7 +254,10 @@ export function resolveStackConfig(raw: RawStackConfig, values: Readonly<Record<
         `${keyName(['engines', name, 'replicas'])}: expected 1, since the docker target runs one container per engine (replicas need the kubernetes target), got ${spec.replicas}`,
       );
     } else if (spec.replicas > 1 && !spec.highAvailability) {
-      problems.push(`${keyName(['engines', name, 'replicas'])}: expected 1, since ${module.displayName} has no HA manager to run replicas with yet, got ${spec.replicas}`);
+      const why = module.projectImage
+        ? `${module.displayName} runs replicas under its HA manager from the project's image, and ${keyName(['engines', name, 'image'])} is unset`
+        : `${module.displayName} has no HA manager to run replicas with yet`;
+      problems.push(`${keyName(['engines', name, 'replicas'])}: expected 1, since ${why}, got ${spec.replicas}`);
     }
     if (tlsEnabled && !spec.tls) {
       // Every engine of this repository serves TLS; one added without it (a sixth engine) is
@@ -314,4 +319,42 @@ export function resolveStackConfig(raw: RawStackConfig, values: Readonly<Record<
     tls: tlsEnabled ? { enabled: true, ...(raw.tls?.issuer ? { issuer: raw.tls.issuer } : {}) } : { enabled: false },
     warnings,
   };
+}
+
+/**
+ * `allixios:engines.<engine>.image`, the project's image of an engine that has one
+ * (`EngineModule.projectImage`): only on Kubernetes (Docker runs the official image, one plain
+ * server), required there in the environments the engine names, never beside `version` (the image
+ * pins the engine's version in its Dockerfile). Problems are added to `problems`.
+ */
+function engineImage(module: EngineModule, engine: RawEngine, environment: Environment, target: Target, problems: string[]): { repository: string; tag: string } | undefined {
+  const key = keyName(['engines', module.name, 'image']);
+  if (engine.image === undefined) {
+    if (target === 'kubernetes' && module.projectImage?.requiredIn.includes(environment)) {
+      problems.push(
+        `${key}: required on the kubernetes target in ${environment}, where ${module.displayName} runs as ${module.projectImage.purpose}; expected ${ENGINE_IMAGE_PHRASE}, built from databases/${module.name}/${module.projectImage.dockerfile} (the deploy workflow builds and pushes the tag the stack file pins)`,
+      );
+    }
+    return undefined;
+  }
+  if (!module.projectImage) {
+    problems.push(
+      `${key}: expected unset, since the project builds no image of ${module.displayName} (it runs its official image, engines.${module.name}.version), got ${JSON.stringify(engine.image)}`,
+    );
+    return undefined;
+  }
+  if (target === 'docker') {
+    problems.push(
+      `${key}: expected unset, since the docker target runs ${module.displayName}'s official image as one plain server (no HA manager), got ${JSON.stringify(engine.image)}`,
+    );
+    return undefined;
+  }
+  if (engine.version !== undefined) {
+    problems.push(
+      `${keyName(['engines', module.name, 'version'])}: expected unset, since ${key} pins the project's image, whose Dockerfile (databases/${module.name}/${module.projectImage.dockerfile}) pins ${module.displayName}'s version, got ${JSON.stringify(engine.version)}`,
+    );
+    return undefined;
+  }
+  const separator = engine.image.lastIndexOf(':');
+  return { repository: engine.image.slice(0, separator), tag: engine.image.slice(separator + 1) };
 }

@@ -24,6 +24,8 @@ const memory = z.string({ error: MEMORY_PHRASE }).regex(MEMORY_QUANTITY, { error
 const storageClassName = z.string({ error: STORAGE_CLASS_PHRASE }).regex(DNS_LABEL, { error: STORAGE_CLASS_PHRASE });
 const resourcePair = z.strictObject({ cpu: cpu.optional(), memory: memory.optional() }, { error: 'an object with cpu and memory' });
 
+export const ENGINE_IMAGE_PHRASE = 'a pinned image reference with a tag, such as ghcr.io/acme/allixios-postgresql:18.4-1 (not latest)';
+
 /** `allixios:engines.<engine>`: the settings every engine has; `options` is the engine's own. */
 const engineSchema = z.strictObject(
   {
@@ -44,6 +46,13 @@ const engineSchema = z.strictObject(
       .max(65535, { error: 'a port number from 1 to 65535' })
       .optional(),
     serviceType: z.enum(SERVICE_TYPES, { error: oneOf(SERVICE_TYPES) }).optional(),
+    // The project's image of an engine that has one (EngineModule.projectImage): a tag, which the
+    // pods' version label carries, never latest.
+    image: z
+      .string({ error: ENGINE_IMAGE_PHRASE })
+      .regex(/^([a-z0-9][a-z0-9.-]*(:\d{1,5})?\/)?[a-z0-9][a-z0-9._/-]*:[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$/, { error: ENGINE_IMAGE_PHRASE })
+      .refine((image) => !image.endsWith(':latest'), { error: ENGINE_IMAGE_PHRASE })
+      .optional(),
     // Validated against the engine's own schema once the engine is known.
     options: z.record(z.string(), z.unknown(), { error: 'an object of engine options' }).optional(),
   },

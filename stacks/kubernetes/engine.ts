@@ -12,7 +12,7 @@ import type { EngineSpec } from '../../databases/engine.ts';
 import type { ResolvedEngine, StackConfig } from '../config/index.ts';
 import { configFiles, type EngineCredentials, type MountedFile } from '../credentials.ts';
 import { ENCRYPTED_STORAGE_CLASSES_ANNOTATION, engineLabels, selectorLabels } from '../labels.ts';
-import { managerAccess, memberSpec, podFieldEnv, replicasServiceName } from './high-availability.ts';
+import { managerAccess, memberEnv, memberSpec, replicasServiceName } from './high-availability.ts';
 import { KubernetesPooler } from './pooler.ts';
 import { engineClients, restrictedContainer } from './pod-security.ts';
 import { scheduledTaskCronJob } from './scheduled-tasks.ts';
@@ -268,15 +268,16 @@ export class KubernetesEngine extends pulumi.ComponentResource {
       ...(spec.command ? { command: spec.command } : {}),
       ...(spec.args ? { args: spec.args } : {}),
       ports: spec.ports.map((port) => ({ name: port.name, containerPort: port.containerPort, protocol: 'TCP' })),
-      env: Object.entries(spec.env)
-        .map(([variable, value]): k8s.types.input.core.v1.EnvVar => {
+      // The member's own values first: a variable may expand an earlier one, never a later one.
+      env: memberEnv(ha, { headlessService: `${spec.name}-headless`, namespace: args.namespace, clusterDomain: args.clusterDomain, selector }).concat(
+        Object.entries(spec.env).map(([variable, value]): k8s.types.input.core.v1.EnvVar => {
           if (typeof value === 'string') return { name: variable, value };
           if (!(value.secret in args.credentials.passwords)) {
             throw new Error(`${spec.name}: environment variable ${variable} names an unknown secret ${value.secret}`);
           }
           return { name: variable, valueFrom: { secretKeyRef: { name: this.secret.metadata.name, key: value.secret } } };
-        })
-        .concat(podFieldEnv(ha)),
+        }),
+      ),
       resources: spec.resources,
       ...probes(spec),
       ...(spec.tls?.reload

@@ -4,7 +4,7 @@
  * engine's description says which manager, image, settings and access.
  */
 import * as k8s from '@pulumi/kubernetes';
-import type * as pulumi from '@pulumi/pulumi';
+import * as pulumi from '@pulumi/pulumi';
 import type { EngineSpec, HighAvailabilitySpec } from '../../databases/engine.ts';
 
 /**
@@ -25,12 +25,40 @@ export function memberSpec(spec: EngineSpec): EngineSpec {
     configFiles: [...spec.configFiles, ...ha.configFiles],
     ports: [...spec.ports, ...ha.ports],
     healthCheck: ha.healthCheck ?? spec.healthCheck,
+    ...(spec.tls && ha.tlsReload ? { tls: { ...spec.tls, reload: ha.tlsReload } } : {}),
   };
 }
 
-/** The container's variables from the member's pod (name, namespace, address). */
-export function podFieldEnv(ha: HighAvailabilitySpec | undefined): k8s.types.input.core.v1.EnvVar[] {
-  return Object.entries(ha?.podFields ?? {}).map(([name, fieldPath]) => ({ name, valueFrom: { fieldRef: { fieldPath } } }));
+/** The pod's name, for the member addresses built from it (Kubernetes expands `$(NAME)` of an earlier variable). */
+export const MEMBER_NAME_VARIABLE = 'ALLIXIOS_MEMBER_NAME';
+
+/** What the target knows of a member beside its pod's fields. */
+export interface MemberContext {
+  /** The governing headless Service, under which each pod has a DNS name. */
+  headlessService: string;
+  namespace: pulumi.Input<string>;
+  clusterDomain: string;
+  /** The labels selecting the engine's members. */
+  selector: Record<string, string>;
+}
+
+/**
+ * The container's variables the target fills for each member (`HighAvailabilitySpec.memberEnv`):
+ * pod fields from the downward API, the member's stable address from its pod's name (a variable
+ * of its own first, which the addresses expand), the selector labels as JSON. Placed before the
+ * engine's own variables.
+ */
+export function memberEnv(ha: HighAvailabilitySpec | undefined, context: MemberContext): k8s.types.input.core.v1.EnvVar[] {
+  const entries = Object.entries(ha?.memberEnv ?? {});
+  const addressed = entries.some(([, value]) => typeof value === 'object' && 'address' in value);
+  const variables: k8s.types.input.core.v1.EnvVar[] = addressed ? [{ name: MEMBER_NAME_VARIABLE, valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }] : [];
+  for (const [name, value] of entries) {
+    if (value === 'selectorLabels') variables.push({ name, value: JSON.stringify(context.selector) });
+    else if ('field' in value) variables.push({ name, valueFrom: { fieldRef: { fieldPath: value.field } } });
+    else
+      variables.push({ name, value: pulumi.interpolate`$(${MEMBER_NAME_VARIABLE}).${context.headlessService}.${context.namespace}.svc.${context.clusterDomain}:${value.address}` });
+  }
+  return variables;
 }
 
 /** The replicas' Service: `<engine>-replicas`. */
