@@ -70,6 +70,7 @@ export class KubernetesPooler extends pulumi.ComponentResource {
       { parent: this },
     );
 
+    if (pooler.tls && !args.issuerRef) throw new Error(`${objectName}: the pooler serves TLS but the stack gave it no issuer`);
     if (pooler.tls && args.issuerRef) {
       // Its own certificate: clients verify the pooler's Service name, not the engine's.
       const dnsNames = pulumi.output(args.namespace).apply((namespace) => certificateDnsNames(objectName, objectName, namespace, args.clusterDomain));

@@ -29,11 +29,13 @@ describe('the PostgreSQL image with Patroni', () => {
     expect(dockerfile).not.toMatch(/:latest\b/);
   });
 
-  it('installs Patroni from the pgdg repository the base image configures, adding no repository or download of its own', () => {
+  it('installs Patroni and PgBouncer from the pgdg repository the base image configures, curl from the distribution, adding no repository or download of its own', () => {
     const runs = all('RUN').join('\n');
-    expect(runs).toMatch(/apt-get install -y --no-install-recommends -t "\$\{VERSION_CODENAME\}-pgdg" patroni;/);
+    expect(runs).toMatch(/apt-get install -y --no-install-recommends -t "\$\{VERSION_CODENAME\}-pgdg" patroni pgbouncer;/);
+    expect(runs).toMatch(/apt-get install -y --no-install-recommends curl;/);
     expect(runs).toContain('. /etc/os-release');
-    expect(runs).not.toMatch(/sources\.list|apt-key|gpg|curl|wget|pip3? install|add-apt-repository/);
+    // curl is installed (the probes use it), never run to fetch anything into the image.
+    expect(runs.replace(/install -y --no-install-recommends curl;/, '')).not.toMatch(/sources\.list|apt-key|gpg|curl|wget|pip3? install|add-apt-repository/);
     expect(all('ADD')).toEqual([]);
     // The lists are removed in the same layer they were fetched in.
     expect(runs).toMatch(/apt-get update;[\s\S]*rm -rf \/var\/lib\/apt\/lists\/\*/);
