@@ -301,11 +301,13 @@ export interface PoolerSpec {
   healthCheck: HealthCheck;
   /** The connections that go through it; the others (the bootstrap's, administration) reach the primary. */
   carries: Array<'app'>;
+  /** Where it finds a certificate of its own (for its Service's names) when the stack serves TLS. */
+  tls?: Pick<TlsSpec, 'directory'>;
   /**
-   * Where it finds a certificate of its own (for its Service's names) when the stack serves TLS;
-   * `reload` as for the engine (a new certificate is read on SIGHUP-style reload).
+   * How it re-reads its files without a restart (PgBouncer: SIGHUP): the target runs this when its
+   * secret files (an auth file after a password rotation) or its certificate (a renewal) changed.
    */
-  tls?: TlsSpec;
+  reload?: { command: string[] };
 }
 
 /**

@@ -7,7 +7,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readinessWithReload } from '../stacks/kubernetes/tls.ts';
+import { readinessWithReload, readinessWithReloadOf } from '../stacks/kubernetes/tls.ts';
 
 describe('the readiness check of an engine serving TLS', () => {
   const directory = mkdtempSync(join(tmpdir(), 'allixios-tls-reload-'));
@@ -37,5 +37,36 @@ describe('the readiness check of an engine serving TLS', () => {
   it("answers with the engine's own check, whatever the reload did", () => {
     expect(probe(['false']).status).toBe(1);
     expect(probe(['sh', '-c', 'exit 3']).status).toBe(3);
+  });
+});
+
+describe('the readiness check of a pooler, which re-reads its auth file and its certificate', () => {
+  const directory = mkdtempSync(join(tmpdir(), 'allixios-pooler-reload-'));
+  const reloads = join(directory, 'reloads');
+  const [authFile, certificate] = [join(directory, 'userlist.txt'), join(directory, 'tls.crt')];
+  writeFileSync(authFile, '"allixios_app" "SCRAM-SHA-256$first"');
+  writeFileSync(certificate, 'first certificate');
+  const probe = () => {
+    const [program, ...args] = readinessWithReloadOf(['true'], [authFile, certificate], { command: ['sh', '-c', `echo reload >> '${reloads}'`] }, directory);
+    return spawnSync(program!, args);
+  };
+  const reloadCount = () => readFileSync(reloads, 'utf8').trim().split('\n').length;
+
+  it('reloads when a rotated password reaches the auth file, and again when the certificate is renewed', () => {
+    probe();
+    probe();
+    expect(reloadCount()).toBe(1);
+    // A password rotation: the kubelet refreshes the Secret's auth file with the new verifier
+    writeFileSync(authFile, '"allixios_app" "SCRAM-SHA-256$rotated"');
+    probe();
+    probe();
+    expect(reloadCount()).toBe(2);
+    writeFileSync(certificate, 'renewed certificate');
+    probe();
+    expect(reloadCount()).toBe(3);
+  });
+
+  it('refuses to watch nothing', () => {
+    expect(() => readinessWithReloadOf(['true'], [], { command: ['true'] })).toThrow(/at least one file/);
   });
 });

@@ -350,6 +350,9 @@ export function pgbouncerPooler(settings: { environment: Environment; tls: boole
     secretFiles: [{ source: USERLIST_SOURCE, mountPath: PGBOUNCER_PATHS.authFile }],
     healthCheck: { command: pgbouncerReady(), intervalSeconds: 10, timeoutSeconds: 5, failureThreshold: 3, startupSeconds: 30 },
     carries: ['app'],
-    ...(settings.tls ? { tls: { directory: PGBOUNCER_PATHS.tlsDirectory, reload: { command: ['sh', '-c', 'kill -HUP 1'] } } } : {}),
+    ...(settings.tls ? { tls: { directory: PGBOUNCER_PATHS.tlsDirectory } } : {}),
+    // SIGHUP to PgBouncer (PID 1): it re-reads pgbouncer.ini, the auth file (a rotated password's
+    // verifier) and its TLS files; open connections stay.
+    reload: { command: ['sh', '-c', 'kill -HUP 1'] },
   };
 }

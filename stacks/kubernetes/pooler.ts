@@ -11,12 +11,12 @@ import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
-import type { EngineSpec, PoolerSpec } from '../../databases/engine.ts';
+import { TLS_FILES, type EngineSpec, type PoolerSpec } from '../../databases/engine.ts';
 import type { StackConfig } from '../config/index.ts';
 import { fileKey, type MountedFile } from '../credentials.ts';
 import { clientLabel, partLabels, selectorLabels } from '../labels.ts';
 import { engineClients, restrictedContainer } from './pod-security.ts';
-import { certificateArgs, certificateDnsNames, certificateName, readinessWithReload, RELOAD_STATE_DIRECTORY, type IssuerRef } from './tls.ts';
+import { certificateArgs, certificateDnsNames, certificateName, readinessWithReloadOf, RELOAD_STATE_DIRECTORY, type IssuerRef } from './tls.ts';
 
 export interface KubernetesPoolerArgs extends Pick<StackConfig, 'clientNamespaces' | 'clusterDomain'> {
   spec: EngineSpec;
@@ -74,13 +74,9 @@ export class KubernetesPooler extends pulumi.ComponentResource {
     if (pooler.tls && args.issuerRef) {
       // Its own certificate: clients verify the pooler's Service name, not the engine's.
       const dnsNames = pulumi.output(args.namespace).apply((namespace) => certificateDnsNames(objectName, objectName, namespace, args.clusterDomain));
-      this.certificate = new k8s.apiextensions.CustomResource(
-        `${name}-certificate`,
-        certificateArgs(objectName, metadata(certificateName(objectName)), dnsNames, args.issuerRef, pooler.tls),
-        {
-          parent: this,
-        },
-      );
+      this.certificate = new k8s.apiextensions.CustomResource(`${name}-certificate`, certificateArgs(objectName, metadata(certificateName(objectName)), dnsNames, args.issuerRef), {
+        parent: this,
+      });
     }
 
     // The credentials' files, by directory, each directory mounted whole from the engine's Secret.
@@ -92,7 +88,9 @@ export class KubernetesPooler extends pulumi.ComponentResource {
       timeoutSeconds: check.timeoutSeconds,
       failureThreshold,
     });
-    const readiness = pooler.tls?.reload ? readinessWithReload(check.command, { directory: pooler.tls.directory, reload: pooler.tls.reload }) : check.command;
+    // A rotated password's auth file and a renewed certificate reach the pooler by its reload.
+    const watched = [...args.files.map((file) => file.mountPath), ...(pooler.tls ? [`${pooler.tls.directory}/${TLS_FILES.certificate}`] : [])];
+    const readiness = pooler.reload && watched.length > 0 ? readinessWithReloadOf(check.command, watched, pooler.reload) : check.command;
 
     this.deployment = new k8s.apps.v1.Deployment(
       `${name}-deployment`,
@@ -142,7 +140,7 @@ export class KubernetesPooler extends pulumi.ComponentResource {
                     ...directories.map((path, index) => ({ name: `secret-files-${index}`, mountPath: path, readOnly: true })),
                     { name: 'tmp', mountPath: '/tmp' },
                     ...(pooler.tls ? [{ name: 'tls', mountPath: pooler.tls.directory, readOnly: true }] : []),
-                    ...(pooler.tls?.reload ? [{ name: 'tls-reload', mountPath: RELOAD_STATE_DIRECTORY }] : []),
+                    ...(readiness !== check.command ? [{ name: 'tls-reload', mountPath: RELOAD_STATE_DIRECTORY }] : []),
                   ],
                 },
               ],
@@ -159,7 +157,7 @@ export class KubernetesPooler extends pulumi.ComponentResource {
                 })),
                 { name: 'tmp', emptyDir: {} },
                 ...(pooler.tls ? [{ name: 'tls', secret: { secretName: certificateName(objectName), defaultMode: 0o440 } }] : []),
-                ...(pooler.tls?.reload ? [{ name: 'tls-reload', emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } }] : []),
+                ...(readiness !== check.command ? [{ name: 'tls-reload', emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } }] : []),
               ],
             },
           },

@@ -148,19 +148,28 @@ export const RELOAD_STATE_DIRECTORY = '/run/allixios-tls';
 
 /**
  * The readiness check, made to reload the engine's certificate when the kubelet has refreshed the
- * mounted Secret (a cert-manager renewal): it compares the certificate's checksum with the one
- * loaded last, runs the engine's reload command when they differ, then runs the check itself. A
- * renewal therefore reaches the engine within a readiness period of the kubelet's refresh,
- * without a sidecar or a restart. The first check after a start reloads once (harmless); a
- * failed reload is tried again at the next check. Only for an engine with a reload command: one
- * that watches its own files (Elasticsearch) keeps its plain readiness check.
+ * mounted Secret (a cert-manager renewal): see {@link readinessWithReloadOf}, for the certificate.
+ * Only for an engine with a reload command: one that watches its own files (Elasticsearch) keeps
+ * its plain readiness check.
  */
 export function readinessWithReload(check: string[], tls: Pick<Required<TlsSpec>, 'directory' | 'reload'>, stateDirectory = RELOAD_STATE_DIRECTORY): string[] {
-  const certificate = `${tls.directory}/${TLS_FILES.certificate}`;
+  return readinessWithReloadOf(check, [`${tls.directory}/${TLS_FILES.certificate}`], tls.reload, stateDirectory);
+}
+
+/**
+ * The readiness check, made to run `reload` whenever one of `files` changed (the kubelet refreshed
+ * a mounted Secret: a renewed certificate, a rotated password's auth file): it compares their
+ * checksum with the one loaded last, runs the reload command when they differ, then runs the
+ * check itself. A change therefore reaches the process within a readiness period of the kubelet's
+ * refresh, without a sidecar or a restart. The first check after a start reloads once
+ * (harmless); a failed reload is tried again at the next check.
+ */
+export function readinessWithReloadOf(check: string[], files: readonly string[], reload: { command: string[] }, stateDirectory = RELOAD_STATE_DIRECTORY): string[] {
+  if (files.length === 0) throw new Error('readinessWithReloadOf: expected at least one file to watch');
   const state = `${stateDirectory}/loaded`;
   const script = [
-    `loaded=$(cksum < ${shellQuote(certificate)})`,
-    `if [ "$loaded" != "$(cat ${shellQuote(state)} 2>/dev/null)" ]; then ${shellWords(tls.reload.command)} >/dev/null 2>&1 && printf '%s' "$loaded" > ${shellQuote(state)}; fi`,
+    `loaded=$(cat ${files.map(shellQuote).join(' ')} | cksum)`,
+    `if [ "$loaded" != "$(cat ${shellQuote(state)} 2>/dev/null)" ]; then ${shellWords(reload.command)} >/dev/null 2>&1 && printf '%s' "$loaded" > ${shellQuote(state)}; fi`,
     'exec "$@"',
   ].join('\n');
   return ['sh', '-c', script, 'sh', ...check];

@@ -202,6 +202,31 @@ describe('PgBouncer (transaction mode, the project configuration) in front of th
     await expect(withClient(wrong, (client) => client.query('SELECT 1'))).rejects.toThrow(/authentication failed/);
     expect(pooler.log()).not.toMatch(/broken auth file/);
   });
+
+  it('takes a rotated password from its re-read auth file on SIGHUP, without a restart or a dropped client', async () => {
+    const rotatedPassword = 'rotated-app-password-0123456789';
+    const setVerifier = (password: string) =>
+      withClient(server.url('postgres'), (admin) => admin.query(`ALTER ROLE allixios_app PASSWORD '${scramSha256Verifier(password, 'app-password')}'`));
+    // Given a client connected through PgBouncer before the rotation
+    const before = new pg.Client({ connectionString: appUrl(pooler) });
+    await before.connect();
+    try {
+      // When the server gets the rotated verifier (the bootstrap's work) and the pod's auth file is
+      // refreshed and PgBouncer told to re-read it (the readiness check's SIGHUP)
+      await setVerifier(rotatedPassword);
+      await pooler.rotate({ ...SECRETS, 'app-password': rotatedPassword });
+      // Then the new password logs in through PgBouncer, the old one no longer does
+      const rotatedUrl = appUrl(pooler).replace(encodeURIComponent(SECRETS['app-password']), encodeURIComponent(rotatedPassword));
+      expect(await withClient(rotatedUrl, async (client) => (await client.query<{ user: string }>('SELECT current_user AS user')).rows[0]!.user)).toBe('allixios_app');
+      await expect(withClient(appUrl(pooler), (client) => client.query('SELECT 1'))).rejects.toThrow(/authentication failed/);
+      // And the client connected before keeps working
+      expect((await before.query<{ one: number }>('SELECT 1 AS one')).rows[0]!.one).toBe(1);
+    } finally {
+      await before.end();
+      await setVerifier(SECRETS['app-password']);
+      await pooler.rotate(SECRETS);
+    }
+  });
 });
 
 describe('a claim set for the session (set_config(..., false)), the wrong pattern, through transaction pooling', () => {

@@ -58,7 +58,7 @@ export async function startPgBouncer(serverUrl: string, options: { poolMode?: 't
     ].join('\n'),
     { mode: 0o644 },
   );
-  const stop = await launch(binary, config, port, directory);
+  const { stop } = await launch(binary, config, port, directory);
   return { url: `postgresql://${encodeURIComponent(user)}@127.0.0.1:${port}/${database}`, stop };
 }
 
@@ -74,6 +74,11 @@ export interface ProjectPgBouncer extends PgBouncer {
   userlist: string;
   /** PgBouncer's log so far. */
   log(): string;
+  /**
+   * A password rotation as the pod sees it: the auth file rewritten from `secrets` (the kubelet
+   * refreshing the mounted Secret), then SIGHUP (what the readiness check sends on a change).
+   */
+  rotate(secrets: Readonly<Record<string, string>>): Promise<void>;
 }
 
 /**
@@ -113,9 +118,19 @@ export async function startProjectPgBouncer(
   const config = join(directory, 'pgbouncer.ini');
   writeFileSync(authFile, userlist, { mode: 0o644 });
   writeFileSync(config, ini, { mode: 0o644 });
-  const stop = await launch(binary, config, port, directory, () => readLog(logFile));
+  const { stop, signal } = await launch(binary, config, port, directory, () => readLog(logFile));
   const password = (key: string) => encodeURIComponent(secrets[key] ?? '');
   return {
+    rotate: async (rotated) => {
+      writeFileSync(authFile, renderPgBouncerUserlist(rotated), { mode: 0o644 });
+      const reloads = (readLog(logFile).match(/RELOAD command issued|got SIGHUP/g) ?? []).length;
+      signal('SIGHUP');
+      const deadline = Date.now() + 5000;
+      while ((readLog(logFile).match(/RELOAD command issued|got SIGHUP/g) ?? []).length === reloads) {
+        if (Date.now() > deadline) throw new Error(`pgbouncer logged no reload within 5 s of SIGHUP:\n${readLog(logFile)}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    },
     port,
     url: `postgresql://${POOLED_ROLE}:${password('app-password')}@127.0.0.1:${port}/allixios`,
     statsUrl: `postgresql://${STATS_USER}:${password('pgbouncer-stats-password')}@127.0.0.1:${port}/pgbouncer`,
@@ -144,8 +159,14 @@ function readLog(path: string): string {
   }
 }
 
-/** Runs PgBouncer (as postgres when root) until it listens on `port`; returns how to stop it. */
-async function launch(binary: string, config: string, port: number, directory: string, log: () => string = () => ''): Promise<() => Promise<void>> {
+/** Runs PgBouncer (as postgres when root) until it listens on `port`; returns how to stop it and signal it. */
+async function launch(
+  binary: string,
+  config: string,
+  port: number,
+  directory: string,
+  log: () => string = () => '',
+): Promise<{ stop: () => Promise<void>; signal: (signal: NodeJS.Signals) => void }> {
   // As root, PgBouncer itself runs as postgres (spawned with its uid, not through runuser, which
   // waits two seconds after passing a SIGTERM on), so that stopping it is stopping it.
   const child: ChildProcess = spawn(binary, [config], { stdio: 'ignore', ...(process.getuid?.() === 0 ? postgresUser() : {}) });
@@ -162,10 +183,13 @@ async function launch(binary: string, config: string, port: number, directory: s
     rmSync(directory, { recursive: true, force: true });
     throw error;
   }
-  return async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-    await exited;
-    rmSync(directory, { recursive: true, force: true });
+  return {
+    stop: async () => {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+      await exited;
+      rmSync(directory, { recursive: true, force: true });
+    },
+    signal: (signal) => void child.kill(signal),
   };
 }
 
