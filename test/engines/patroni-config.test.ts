@@ -7,13 +7,17 @@
  * without a word, so a misspelt setting would silently not apply. Where Patroni is installed, its
  * own source is compared too.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { ENVIRONMENTS, type Environment } from '../../databases/engine.ts';
 import { tlsArgs } from '../../databases/postgresql/index.ts';
 import {
+  kubernetesMemberEnvironment,
+  kubernetesPatroniConfig,
   PATRONI_COMMAND_LINE_PARAMETERS,
   PATRONI_CREDENTIALS,
   patroniEnvironment,
@@ -347,6 +351,55 @@ describe("Patroni's configuration", () => {
       // wal_keep_segments is wal_keep_size's name before PostgreSQL 13.
       const fromPatroni = ['listen_addresses', 'port', 'cluster_name', 'wal_keep_segments'];
       expect(names.filter((name) => !fromPatroni.includes(name)).sort()).toEqual([...PATRONI_COMMAND_LINE_PARAMETERS].sort());
+    });
+
+    it.skipIf(!installed)("passes Patroni's own validation as the Kubernetes members run it: one file, each pod's variables saying who it is", () => {
+      const settings = { scope: 'postgresql', members: 3, storage: '200Gi', memory: { limit: '8Gi', sharedBuffersRatio: 0.25 }, port: { name: 'postgresql', containerPort: 5432 } };
+      const directory = mkdtempSync(join(tmpdir(), 'allixios-patroni-validate-'));
+      const member = 'postgresql-0.postgresql-headless.allixios-prod.svc.cluster.local';
+      // What the Kubernetes target fills from the pod (kubernetesMemberEnvironment), and the credentials from the Secret.
+      expect(Object.keys(kubernetesMemberEnvironment(5432)).sort()).toEqual(
+        [
+          'PATRONI_KUBERNETES_LABELS',
+          'PATRONI_KUBERNETES_NAMESPACE',
+          'PATRONI_KUBERNETES_POD_IP',
+          'PATRONI_NAME',
+          'PATRONI_POSTGRESQL_CONNECT_ADDRESS',
+          'PATRONI_RESTAPI_CONNECT_ADDRESS',
+        ].sort(),
+      );
+      const env = {
+        PATH: process.env.PATH ?? '/usr/bin:/bin',
+        PATRONI_NAME: 'postgresql-0',
+        PATRONI_KUBERNETES_NAMESPACE: 'allixios-prod',
+        PATRONI_KUBERNETES_POD_IP: '10.0.0.5',
+        PATRONI_KUBERNETES_LABELS: JSON.stringify({ 'app.kubernetes.io/name': 'postgresql', 'app.kubernetes.io/instance': 'allixios-prod' }),
+        PATRONI_POSTGRESQL_CONNECT_ADDRESS: `${member}:5432`,
+        PATRONI_RESTAPI_CONNECT_ADDRESS: `${member}:8008`,
+        PATRONI_RESTAPI_USERNAME: 'patroni',
+        ...Object.fromEntries(PATRONI_CREDENTIALS.map(({ variable }) => [variable, 'validation-only-password'])),
+      };
+      for (const environment of ['staging', 'prod'] as const) {
+        for (const tls of [false, true]) {
+          const config = kubernetesPatroniConfig({ ...settings, environment, tls });
+          expect(undocumented(config, DOCUMENTED)).toEqual([]);
+          expect(config).not.toHaveProperty('name');
+          const file = join(directory, `${environment}-${tls}.yml`);
+          writeFileSync(file, patroniYaml(config));
+          const result = spawnSync('patroni', ['--validate-config', file], { env, encoding: 'utf8' });
+          // Only what this machine cannot have: PostgreSQL 18's programs (the image has them), and
+          // Patroni 3.0's validator asking for a bootstrap.pg_hba (a key of initdb clusters before
+          // postgresql.pg_hba; Patroni writes pg_hba.conf from postgresql.pg_hba, which is rendered).
+          const problems = `${result.stdout}${result.stderr}`
+            .split('\n')
+            .map((line) => line.trim())
+            .filter(
+              (line) =>
+                line && !/^postgresql\.bin_dir\s+Directory '\/usr\/lib\/postgresql\/18\/bin' does not exist\.$/.test(line) && !/^bootstrap\.pg_hba\s+is not defined\.$/.test(line),
+            );
+          expect(problems, `${environment}, TLS ${tls}`).toEqual([]);
+        }
+      }
     });
 
     it.skipIf(!installed)("renders only dynamic settings Patroni's own defaults name", () => {
