@@ -4,9 +4,11 @@ import { ENGINE_MODULES } from '../databases/index.ts';
 import { valkey } from './fixtures/valkey/index.ts';
 import { createRecordingMocks } from '../stacks/render/mocks.ts';
 import * as pulumi from '@pulumi/pulumi';
+import { POSTGRESQL_IMAGE, withPostgresqlImage } from './support/stacks.ts';
 
 const BOOTSTRAP = { image: 'ghcr.io/allixios/allixios-bootstrap:0.1.0' };
-const prod = { environment: 'prod', namespace: 'allixios-prod', bootstrap: BOOTSTRAP };
+/** A minimal valid prod stack: a prod Kubernetes stack pins PostgreSQL's project image. */
+const prod = { environment: 'prod', namespace: 'allixios-prod', bootstrap: BOOTSTRAP, engines: withPostgresqlImage() };
 
 function problemsOf(values: Record<string, unknown>): string[] {
   try {
@@ -25,10 +27,10 @@ const DNS = 'a DNS label (lowercase letters, digits and "-", at most 63 characte
 
 describe('stack configuration', () => {
   it.each([
-    ['negative replicas', { ...prod, engines: { postgresql: { replicas: -1 } } }, 'allixios:engines.postgresql.replicas: expected a positive integer, got -1'],
+    ['negative replicas', { ...prod, engines: withPostgresqlImage({ postgresql: { replicas: -1 } }) }, 'allixios:engines.postgresql.replicas: expected a positive integer, got -1'],
     [
       'replicas of an engine without an HA manager',
-      { ...prod, engines: { redis: { replicas: 3 } } },
+      { ...prod, engines: withPostgresqlImage({ redis: { replicas: 3 } }) },
       'allixios:engines.redis.replicas: expected 1, since Redis has no HA manager to run replicas with yet, got 3',
     ],
     [
@@ -38,16 +40,20 @@ describe('stack configuration', () => {
     ],
     [
       'storage in words',
-      { ...prod, engines: { postgresql: { storage: '10 gigs' } } },
+      { ...prod, engines: withPostgresqlImage({ postgresql: { storage: '10 gigs' } }) },
       'allixios:engines.postgresql.storage: expected a Kubernetes quantity such as 20Gi, got "10 gigs"',
     ],
     [
       'an unknown engine',
-      { ...prod, engines: { cassandra: { enabled: true } } },
+      { ...prod, engines: withPostgresqlImage({ cassandra: { enabled: true } }) },
       'allixios:engines.cassandra: unknown key; expected one of postgresql, mongodb, redis, elasticsearch, clickhouse',
     ],
     ['an unknown target', { ...prod, target: 'nomad' }, 'allixios:target: expected one of docker, kubernetes, got "nomad"'],
-    ['a kubernetes stack without namespace', { environment: 'staging', bootstrap: BOOTSTRAP }, `allixios:namespace: required when allixios:target is kubernetes; expected ${DNS}`],
+    [
+      'a kubernetes stack without namespace',
+      { environment: 'staging', bootstrap: BOOTSTRAP, engines: withPostgresqlImage() },
+      `allixios:namespace: required when allixios:target is kubernetes; expected ${DNS}`,
+    ],
     ['no environment', { target: 'docker' }, 'allixios:environment: required; expected one of dev, staging, prod, ephemeral (pulumi config set allixios:environment <name>)'],
     [
       'an unknown environment',
@@ -61,8 +67,8 @@ describe('stack configuration', () => {
     ],
     [
       'an unknown engine setting',
-      { ...prod, engines: { mongodb: { memory: '1Gi' } } },
-      'allixios:engines.mongodb.memory: unknown key; expected one of enabled, version, replicas, storage, storageClass, resources, hostPort, serviceType, options',
+      { ...prod, engines: withPostgresqlImage({ mongodb: { memory: '1Gi' } }) },
+      'allixios:engines.mongodb.memory: unknown key; expected one of enabled, version, replicas, storage, storageClass, resources, hostPort, serviceType, image, options',
     ],
     [
       'an encrypted StorageClass that is no StorageClass name',
@@ -91,7 +97,7 @@ describe('stack configuration', () => {
     ],
     [
       "an engine's StorageClass that is no StorageClass name",
-      { ...prod, engines: { redis: { storageClass: 'premium rwo' } } },
+      { ...prod, engines: withPostgresqlImage({ redis: { storageClass: 'premium rwo' } }) },
       'allixios:engines.redis.storageClass: expected a StorageClass name (lowercase letters, digits and "-", at most 63 characters) such as gp3-encrypted, got "premium rwo"',
     ],
     ['TLS given as a word', { ...prod, tls: 'yes' }, 'allixios:tls: expected true, false, or an object with enabled and issuer, got "yes"'],
@@ -129,17 +135,17 @@ describe('stack configuration', () => {
     ['a namespace that is no DNS label', { ...prod, namespace: 'Allixios_Prod' }, `allixios:namespace: expected ${DNS}, got "Allixios_Prod"`],
     [
       'a CPU quantity in words',
-      { ...prod, engines: { clickhouse: { resources: { limits: { cpu: 'two cores' } } } } },
+      { ...prod, engines: withPostgresqlImage({ clickhouse: { resources: { limits: { cpu: 'two cores' } } } }) },
       'allixios:engines.clickhouse.resources.limits.cpu: expected a CPU quantity such as 500m or 2, got "two cores"',
     ],
     [
       'a memory request above the limit',
-      { ...prod, engines: { redis: { resources: { requests: { memory: '64Gi' } } } } },
+      { ...prod, engines: withPostgresqlImage({ redis: { resources: { requests: { memory: '64Gi' } } } }) },
       'allixios:engines.redis.resources.requests.memory: expected at most the memory limit 4Gi, got "64Gi"',
     ],
     [
       'the latest tag',
-      { ...prod, engines: { elasticsearch: { version: 'latest' } } },
+      { ...prod, engines: withPostgresqlImage({ elasticsearch: { version: 'latest' } }) },
       'allixios:engines.elasticsearch.version: expected a pinned version tag, not "latest", got "latest"',
     ],
     [
@@ -159,7 +165,7 @@ describe('stack configuration', () => {
     ],
     [
       'a Service type Kubernetes does not have',
-      { ...prod, engines: { postgresql: { serviceType: 'Ingress' } } },
+      { ...prod, engines: withPostgresqlImage({ postgresql: { serviceType: 'Ingress' } }) },
       'allixios:engines.postgresql.serviceType: expected one of ClusterIP, NodePort, LoadBalancer, got "Ingress"',
     ],
     [
@@ -174,32 +180,32 @@ describe('stack configuration', () => {
     ],
     [
       'a memory limit too small for the engine',
-      { ...prod, engines: { mongodb: { resources: { requests: { memory: '128Mi' }, limits: { memory: '256Mi' } } } } },
+      { ...prod, engines: withPostgresqlImage({ mongodb: { resources: { requests: { memory: '128Mi' }, limits: { memory: '256Mi' } } } }) },
       'allixios:engines.mongodb.resources.limits.memory: expected at least 512Mi (the WiredTiger cache alone takes 256 MB), got "256Mi"',
     ],
     [
       'an engine option of the wrong kind',
-      { ...prod, engines: { elasticsearch: { options: { maxMapCount: 'sysctl' } } } },
+      { ...prod, engines: withPostgresqlImage({ elasticsearch: { options: { maxMapCount: 'sysctl' } } }) },
       'allixios:engines.elasticsearch.options.maxMapCount: expected one of nodePrerequisite, daemonSet, disableMmap, got "sysctl"',
     ],
     [
       'an unknown engine option',
-      { ...prod, engines: { postgresql: { options: { workMem: '64MB' } } } },
+      { ...prod, engines: withPostgresqlImage({ postgresql: { options: { workMem: '64MB' } } }) },
       'allixios:engines.postgresql.options.workMem: unknown key; expected one of sharedBuffersRatio, statsRetentionMonths',
     ],
     [
       'a statistics retention that is not a whole number of months',
-      { ...prod, engines: { postgresql: { options: { statsRetentionMonths: 0.5 } } } },
+      { ...prod, engines: withPostgresqlImage({ postgresql: { options: { statsRetentionMonths: 0.5 } } }) },
       'allixios:engines.postgresql.options.statsRetentionMonths: expected a whole number of months from 1 to 120, got 0.5',
     ],
     [
       'a statistics retention of no month',
-      { ...prod, engines: { postgresql: { options: { statsRetentionMonths: 0 } } } },
+      { ...prod, engines: withPostgresqlImage({ postgresql: { options: { statsRetentionMonths: 0 } } }) },
       'allixios:engines.postgresql.options.statsRetentionMonths: expected a whole number of months from 1 to 120, got 0',
     ],
     [
       'a kubernetes stack without a bootstrap image',
-      { environment: 'prod', namespace: 'allixios-prod' },
+      { environment: 'prod', namespace: 'allixios-prod', engines: withPostgresqlImage() },
       'allixios:bootstrap.image: required on the kubernetes target, where the cluster pulls the image; expected a pinned image reference such as ghcr.io/acme/allixios-bootstrap:1.4.0 or …@sha256:<digest> (or set allixios:bootstrap.enabled to false)',
     ],
     [
@@ -280,7 +286,7 @@ describe('stack configuration', () => {
     const postgresqlOnly = { postgresql: {}, mongodb: { enabled: false }, redis: { enabled: false }, elasticsearch: { enabled: false }, clickhouse: { enabled: false } };
 
     it("is on by default on kubernetes, with the stack's own CA issuer, and PostgreSQL serves it", () => {
-      const config = parseStackConfig({ ...prod, engines: postgresqlOnly }, 'allixios', 'prod');
+      const config = parseStackConfig({ ...prod, engines: withPostgresqlImage(postgresqlOnly) }, 'allixios', 'prod');
       expect(config.tls).toEqual({ enabled: true });
       expect(config.engines[0]!.spec.tls?.directory).toBe('/etc/postgresql/tls');
       expect(config.warnings).toEqual([]);
@@ -300,7 +306,7 @@ describe('stack configuration', () => {
     });
 
     it('accepts an explicit false on kubernetes, with a warning for the preview', () => {
-      const config = parseStackConfig({ ...prod, tls: false, engines: postgresqlOnly }, 'allixios', 'prod');
+      const config = parseStackConfig({ ...prod, tls: false, engines: withPostgresqlImage(postgresqlOnly) }, 'allixios', 'prod');
       expect(config.tls).toEqual({ enabled: false });
       expect(config.engines[0]!.spec.tls).toBeUndefined();
       expect(config.warnings).toEqual([
@@ -310,13 +316,18 @@ describe('stack configuration', () => {
 
     it('takes a named issuer with its CA bundle', () => {
       const issuer = { kind: 'ClusterIssuer', name: 'corp-ca', caBundle: CA_BUNDLE };
-      expect(parseStackConfig({ ...prod, tls: { issuer }, engines: postgresqlOnly }, 'allixios', 'prod').tls).toEqual({ enabled: true, issuer });
+      expect(parseStackConfig({ ...prod, tls: { issuer }, engines: withPostgresqlImage(postgresqlOnly) }, 'allixios', 'prod').tls).toEqual({ enabled: true, issuer });
     });
 
     it('serves an engine without TLS support in clear text with a warning outside prod, and refuses it in prod', () => {
       // Every engine of the repository serves TLS; Valkey, the sixth-engine fixture, does not.
       const modules = [...ENGINE_MODULES, valkey];
-      const staging = parseStackConfig({ environment: 'staging', namespace: 'allixios-staging', bootstrap: BOOTSTRAP }, 'allixios', 'staging', modules);
+      const staging = parseStackConfig(
+        { environment: 'staging', namespace: 'allixios-staging', bootstrap: BOOTSTRAP, engines: withPostgresqlImage() },
+        'allixios',
+        'staging',
+        modules,
+      );
       expect(staging.engines.filter((engine) => !engine.spec.tls).map((engine) => engine.spec.name)).toEqual(['valkey']);
       expect(staging.warnings).toEqual([
         "allixios:tls: Valkey does not support TLS and would be served without it: its clients' passwords and data would cross the network in clear text.",
@@ -331,8 +342,96 @@ describe('stack configuration', () => {
     });
   });
 
+  describe("PostgreSQL's project image (allixios:engines.postgresql.image)", () => {
+    const IMAGE_PHRASE = 'a pinned image reference with a tag, such as ghcr.io/acme/allixios-postgresql:18.4-1 (not latest)';
+    const required = (environment: string) =>
+      `allixios:engines.postgresql.image: required on the kubernetes target in ${environment}, where PostgreSQL runs as PostgreSQL under Patroni (automatic failover, replicas) with PgBouncer; expected ${IMAGE_PHRASE}, built from databases/postgresql/image/Dockerfile (the deploy workflow builds and pushes the tag the stack file pins)`;
+    const replicasNeedTheImage = (replicas: number) =>
+      `allixios:engines.postgresql.replicas: expected 1, since PostgreSQL runs replicas under its HA manager from the project's image, and allixios:engines.postgresql.image is unset, got ${replicas}`;
+
+    it.each([
+      ['prod', 'allixios-prod', 3],
+      ['staging', 'allixios-staging', 2],
+    ] as const)('is required on a %s kubernetes stack, naming the key and the Dockerfile, and the default members need it', (environment, namespace, members) => {
+      expect(problemsOf({ environment, namespace, bootstrap: BOOTSTRAP })).toEqual([required(environment), replicasNeedTheImage(members)]);
+    });
+
+    it('runs PostgreSQL under Patroni from the pinned image with PgBouncer in front, three members in prod and two in staging', () => {
+      for (const [environment, members] of [
+        ['prod', 3],
+        ['staging', 2],
+      ] as const) {
+        const values = { environment, namespace: `allixios-${environment}`, bootstrap: BOOTSTRAP, engines: withPostgresqlImage() };
+        const spec = parseStackConfig(values, 'allixios', environment).engines.find((engine) => engine.spec.name === 'postgresql')!.spec;
+        expect(spec.replicas, environment).toBe(members);
+        expect([spec.highAvailability?.manager, spec.highAvailability?.image], environment).toEqual([
+          'Patroni',
+          { repository: 'ghcr.io/allixios/allixios-postgresql', tag: '18.4-1' },
+        ]);
+        expect([spec.pooler?.name, spec.pooler?.image, spec.pooler?.replicas], environment).toEqual([
+          'pgbouncer',
+          { repository: 'ghcr.io/allixios/allixios-postgresql', tag: '18.4-1' },
+          2,
+        ]);
+      }
+    });
+
+    it('is optional on an ephemeral or dev kubernetes stack, where PostgreSQL runs one plain server without it', () => {
+      for (const environment of ['ephemeral', 'dev'] as const) {
+        const values = { environment, target: 'kubernetes', namespace: `allixios-${environment}`, bootstrap: BOOTSTRAP };
+        const spec = parseStackConfig(values, 'allixios', environment).engines.find((engine) => engine.spec.name === 'postgresql')!.spec;
+        expect([spec.replicas, spec.highAvailability, spec.pooler], environment).toEqual([1, undefined, undefined]);
+        expect(spec.image, environment).toEqual({ repository: 'postgres', tag: '18.4' });
+      }
+    });
+
+    it.each([
+      [
+        'on the docker target, which runs the official image as one plain server',
+        { environment: 'dev', engines: { postgresql: { image: POSTGRESQL_IMAGE } } },
+        `allixios:engines.postgresql.image: expected unset, since the docker target runs PostgreSQL's official image as one plain server (no HA manager), got "${POSTGRESQL_IMAGE}"`,
+      ],
+      [
+        'beside a version, which the image pins in its Dockerfile',
+        { ...prod, engines: withPostgresqlImage({ postgresql: { version: '18.4' } }) },
+        `allixios:engines.postgresql.version: expected unset, since allixios:engines.postgresql.image pins the project's image, whose Dockerfile (databases/postgresql/image/Dockerfile) pins PostgreSQL's version, got "18.4"`,
+      ],
+      [
+        'for an engine the project builds no image of',
+        { ...prod, engines: withPostgresqlImage({ redis: { image: 'ghcr.io/allixios/allixios-redis:7.4-1' } }) },
+        'allixios:engines.redis.image: expected unset, since the project builds no image of Redis (it runs its official image, engines.redis.version), got "ghcr.io/allixios/allixios-redis:7.4-1"',
+      ],
+      [
+        'on the latest tag',
+        { ...prod, engines: { postgresql: { image: 'ghcr.io/allixios/allixios-postgresql:latest' } } },
+        `allixios:engines.postgresql.image: expected ${IMAGE_PHRASE}, got "ghcr.io/allixios/allixios-postgresql:latest"`,
+      ],
+      [
+        'without a tag',
+        { ...prod, engines: { postgresql: { image: 'ghcr.io/allixios/allixios-postgresql' } } },
+        `allixios:engines.postgresql.image: expected ${IMAGE_PHRASE}, got "ghcr.io/allixios/allixios-postgresql"`,
+      ],
+    ])('is refused %s, in one sentence naming key, expectation and value', (_case, values, expected) => {
+      expect(problemsOf(values)).toEqual([expected]);
+    });
+
+    it('is what replicas need on Kubernetes: replicas on an ephemeral stack without it are refused, saying the image is unset', () => {
+      expect(problemsOf({ environment: 'ephemeral', namespace: 'pr-12', bootstrap: BOOTSTRAP, engines: { postgresql: { replicas: 2 } } })).toEqual([replicasNeedTheImage(2)]);
+      // And replicas on Docker are refused whatever the image: one container per engine.
+      expect(problemsOf({ environment: 'dev', engines: { postgresql: { replicas: 2 } } })).toEqual([
+        'allixios:engines.postgresql.replicas: expected 1, since the docker target runs one container per engine (replicas need the kubernetes target), got 2',
+      ]);
+    });
+
+    it('keeps at least two members in prod, where Patroni replicates synchronously', () => {
+      expect(problemsOf({ ...prod, engines: withPostgresqlImage({ postgresql: { replicas: 1 } }) })).toEqual([
+        'allixios:engines.postgresql.replicas: expected at least 2 in prod, where PostgreSQL replicates synchronously under Patroni (3 recommended), got 1',
+      ]);
+    });
+  });
+
   it('reports every problem at once', () => {
-    const problems = problemsOf({ ...prod, target: 'nomad', engines: { postgresql: { replicas: 0, storage: 'lots' } } });
+    const problems = problemsOf({ ...prod, target: 'nomad', engines: withPostgresqlImage({ postgresql: { replicas: 0, storage: 'lots' } }) });
     expect(problems).toHaveLength(3);
     expect(problems.map((problem) => problem.split(':')[1])).toEqual(['target', 'engines.postgresql.replicas', 'engines.postgresql.storage']);
   });
@@ -346,6 +445,9 @@ describe('stack configuration', () => {
     const postgresql = config.engines[0]!;
     expect(postgresql.spec.image).toEqual({ repository: 'postgres', tag: '18.4' });
     expect(postgresql.spec.storage).toBe('100Gi');
+    // Three members in prod, under Patroni from the image the stack pins
+    expect(postgresql.spec.replicas).toBe(3);
+    expect(postgresql.spec.highAvailability?.image).toEqual({ repository: 'ghcr.io/allixios/allixios-postgresql', tag: '18.4-1' });
   });
 
   it('takes the StorageClasses the operator vouches for as encrypting, none unless listed', () => {
@@ -360,12 +462,12 @@ describe('stack configuration', () => {
   });
 
   it('merges a partial resources override with the environment defaults', () => {
-    const config = parseStackConfig({ ...prod, engines: { postgresql: { resources: { limits: { memory: '16Gi' } } } } }, 'allixios', 'prod');
+    const config = parseStackConfig({ ...prod, engines: withPostgresqlImage({ postgresql: { resources: { limits: { memory: '16Gi' } } } }) }, 'allixios', 'prod');
     expect(config.engines[0]!.spec.resources).toEqual({ requests: { cpu: '2', memory: '8Gi' }, limits: { cpu: '4', memory: '16Gi' } });
   });
 
   it('leaves disabled engines out', () => {
-    const config = parseStackConfig({ ...prod, engines: { mongodb: { enabled: false } } }, 'allixios', 'prod');
+    const config = parseStackConfig({ ...prod, engines: withPostgresqlImage({ mongodb: { enabled: false } }) }, 'allixios', 'prod');
     expect(config.engines.map((engine) => engine.spec.name)).not.toContain('mongodb');
   });
 

@@ -5,7 +5,8 @@
  * Service has no selector (the manager writes its endpoints), the replicas' Service selects by the
  * role label, the manager's API is open to peers only, the members are spread (required across
  * nodes in prod), and the read URL goes to the replicas. The fixture is PostgreSQL with a stand-in
- * manager description; PostgreSQL's own (Patroni) is tested with its configuration.
+ * manager description; PostgreSQL's own (Patroni) is tested with its configuration, and as the prod
+ * stack renders it in test/kubernetes-postgresql-ha.test.ts.
  */
 import { Role } from 'kubernetes-models/rbac.authorization.k8s.io/v1/Role';
 import { RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1/RoleBinding';
@@ -20,6 +21,7 @@ import type { EngineModule, HighAvailabilitySpec, PoolerSpec } from '../database
 import { ENGINE_MODULES } from '../databases/index.ts';
 import { postgresql } from '../databases/postgresql/index.ts';
 import { evaluate, unwrap, type Evaluation } from './support/pulumi.ts';
+import { withPostgresqlImage } from './support/stacks.ts';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- test access to rendered objects
 
@@ -79,8 +81,10 @@ const objects = (evaluation: Evaluation, kind: string) =>
 let prod: Evaluation;
 let staging: Evaluation;
 beforeAll(async () => {
-  prod = await evaluate({ environment: 'prod', namespace: 'allixios-prod', bootstrap: { enabled: false } }, 'prod', {}, modules);
-  staging = await evaluate({ environment: 'staging', namespace: 'allixios-staging', bootstrap: { enabled: false } }, 'staging', {}, modules);
+  // The stand-in keeps PostgreSQL's project image, which staging and prod must pin; its own
+  // MANAGER and POOLER replace what PostgreSQL describes with the image (Patroni, PgBouncer).
+  prod = await evaluate({ environment: 'prod', namespace: 'allixios-prod', bootstrap: { enabled: false }, engines: withPostgresqlImage() }, 'prod', {}, modules);
+  staging = await evaluate({ environment: 'staging', namespace: 'allixios-staging', bootstrap: { enabled: false }, engines: withPostgresqlImage() }, 'staging', {}, modules);
 });
 
 describe('an engine under an HA manager on Kubernetes', () => {

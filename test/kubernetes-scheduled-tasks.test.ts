@@ -10,6 +10,7 @@ import { ENGINE_MODULES } from '../databases/index.ts';
 import { postgresql } from '../databases/postgresql/index.ts';
 import type { EngineModule, ScheduledTask } from '../databases/engine.ts';
 import { evaluate, ofType } from './support/pulumi.ts';
+import { POSTGRESQL_IMAGE, withPostgresqlImage } from './support/stacks.ts';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- test access to rendered objects
 
@@ -29,7 +30,12 @@ const modules = ENGINE_MODULES.map((module) => (module.name === 'postgresql' ? w
 
 describe('a scheduled task on Kubernetes', () => {
   it('is a CronJob in the engine image, admitted as a client, with the URL and the password by reference', async () => {
-    const staging = await evaluate({ environment: 'staging', namespace: 'allixios-staging', bootstrap: { enabled: false } }, 'staging', {}, modules);
+    const staging = await evaluate(
+      { environment: 'staging', namespace: 'allixios-staging', bootstrap: { enabled: false }, engines: withPostgresqlImage() },
+      'staging',
+      {},
+      modules,
+    );
     const cronJobs = ofType(staging, 'kubernetes:batch/v1:CronJob').map((resource) => resource.inputs as Json);
     expect(cronJobs.map((cronJob) => cronJob.metadata.name)).toEqual(['postgresql-maintenance']);
     const [cronJob] = cronJobs;
@@ -38,7 +44,10 @@ describe('a scheduled task on Kubernetes', () => {
     const pod = cronJob!.spec.jobTemplate.spec.template as Json;
     expect(pod.metadata.labels['allixios.io/client-postgresql']).toBe('true');
     const container = pod.spec.containers[0] as Json;
-    expect(container.image).toBe(`postgres:${postgresql.defaultVersion}`);
+    // The image the engine's members run: on a staging stack the project's image, which Patroni runs PostgreSQL from.
+    const members = ofType(staging, 'kubernetes:apps/v1:StatefulSet').find((resource) => resource.name === 'allixios-postgresql-statefulset')!.inputs as Json;
+    expect(container.image).toBe(members.spec.template.spec.containers[0].image);
+    expect(container.image).toBe(POSTGRESQL_IMAGE);
     const env = Object.fromEntries((container.env as Json[]).map((entry) => [entry.name, entry]));
     // The URL names no password and verifies the server; the CA is mounted where it says.
     const url = new URL(env.TASK_URL.value);

@@ -1,20 +1,20 @@
 import * as pulumi from '@pulumi/pulumi';
-import { ConfigMap, Namespace, Secret, Service } from 'kubernetes-models/v1';
-import { DaemonSet, StatefulSet } from 'kubernetes-models/apps/v1';
+import { ConfigMap, Namespace, Secret, Service, ServiceAccount } from 'kubernetes-models/v1';
+import { DaemonSet, Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
+import { Role, RoleBinding } from 'kubernetes-models/rbac.authorization.k8s.io/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { CronJob } from 'kubernetes-models/batch/v1/CronJob';
 import { Job } from 'kubernetes-models/batch/v1';
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { redactSecrets, SECRET_SIGNATURE, SECRET_SIGNATURE_KEY, unwrapSecrets, type RecordedResource } from '../stacks/render/mocks.ts';
-import { deployDatabases } from '../stacks/program.ts';
-import { parseStackConfig } from '../stacks/config/index.ts';
-import { createRecordingMocks, settled } from '../stacks/render/mocks.ts';
 import { createHash } from 'node:crypto';
+import { parse } from 'yaml';
 import { secretDirectories } from '../stacks/kubernetes/engine.ts';
 import { namespaceConfig } from '../stacks/config/index.ts';
 import { readStackFile } from '../stacks/render/stack-file.ts';
 import { evaluate, evaluateStack, ROOT, unwrap, type Evaluation } from './support/pulumi.ts';
+import { withPostgresqlImage } from './support/stacks.ts';
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
@@ -38,6 +38,12 @@ const MODELS: Record<string, new (data: Json) => { validate(): void }> = {
   NetworkPolicy,
   Job,
   CronJob,
+  // PostgreSQL under Patroni: its identity and access, and PgBouncer in front.
+  ServiceAccount,
+  Role,
+  // Its constructor's type requires roleRef, which a rendered object's type does not state.
+  RoleBinding: RoleBinding as unknown as new (data: Json) => { validate(): void },
+  Deployment,
 };
 
 describe('kubernetes target (stack prod)', () => {
@@ -46,24 +52,51 @@ describe('kubernetes target (stack prod)', () => {
     prod = await evaluateStack('prod');
   });
 
-  it('creates the namespace and, per engine, a Secret, a ConfigMap, two Services, a StatefulSet, a PDB and a NetworkPolicy', () => {
+  it("creates the namespace and, per engine, a Secret, a ConfigMap, its Services, a StatefulSet, a PDB and a NetworkPolicy; PostgreSQL's Patroni its access and PgBouncer its own objects", () => {
     expect(objects(prod, 'Namespace').map((namespace) => namespace.metadata.name)).toEqual(['allixios-prod']);
     for (const { spec } of prod.config.engines) {
-      const counts = ['Secret', 'ConfigMap', 'Service', 'StatefulSet', 'PodDisruptionBudget', 'NetworkPolicy'].map((kind) => forEngine(prod, kind, spec.name).length);
-      expect(counts, spec.name).toEqual([1, 1, 2, 1, 1, 1]);
+      const counts = ['Secret', 'ConfigMap', 'StatefulSet', 'PodDisruptionBudget', 'NetworkPolicy'].map((kind) => forEngine(prod, kind, spec.name).length);
+      expect(counts, spec.name).toEqual([1, 1, 1, 1, 1]);
     }
+    const serviceNames = (engine: string) => forEngine(prod, 'Service', engine).map((service) => service.metadata.name as string);
+    // Every engine its client Service and its headless one...
+    for (const engine of ['mongodb', 'redis', 'elasticsearch', 'clickhouse']) expect(serviceNames(engine).sort(), engine).toEqual([engine, `${engine}-headless`].sort());
+    // ...and PostgreSQL under Patroni the replicas' too, and one for each key Patroni keeps as Endpoints beside the leader's.
+    expect(serviceNames('postgresql').sort()).toEqual(['postgresql', 'postgresql-config', 'postgresql-failover', 'postgresql-headless', 'postgresql-replicas', 'postgresql-sync']);
+    // Patroni's identity and access, only PostgreSQL's.
+    for (const kind of ['ServiceAccount', 'Role', 'RoleBinding']) {
+      expect(
+        objects(prod, kind).map((object) => object.metadata.name),
+        kind,
+      ).toEqual([kind === 'ServiceAccount' ? 'postgresql' : 'postgresql-patroni']);
+    }
+    // PgBouncer: a Deployment, its configuration, Service, budget and NetworkPolicy, under a name of its own.
+    const pooler = ['Deployment', 'ConfigMap', 'Service', 'PodDisruptionBudget', 'NetworkPolicy'].map((kind) =>
+      forEngine(prod, kind, 'postgresql-pgbouncer').map((object) => object.metadata.name as string),
+    );
+    expect(pooler).toEqual([
+      ['postgresql-pgbouncer'],
+      [expect.stringMatching(/^postgresql-pgbouncer-config-[0-9a-f]{10}$/)],
+      ['postgresql-pgbouncer'],
+      ['postgresql-pgbouncer'],
+      ['postgresql-pgbouncer-ingress'],
+    ]);
   });
 
   it('validates every object against the Kubernetes OpenAPI schema', () => {
     const kubernetesObjects = prod.resources.filter((resource) => resource.type.startsWith('kubernetes:'));
     // The namespace, seven objects per engine, the bootstrap Job, and TLS: the stack's CA (Secret,
     // Issuer), the CA bundle's ConfigMap and a Certificate per engine serving TLS; a CronJob per
-    // scheduled task.
+    // scheduled task. PostgreSQL under Patroni adds four Services (the replicas', and -config,
+    // -failover, -sync for Patroni's Endpoints), a ServiceAccount, a Role and a RoleBinding; PgBouncer
+    // a Deployment, its ConfigMap, Service, PDB, NetworkPolicy and its own Certificate.
     const tlsEngines = prod.config.engines.filter((engine) => engine.spec.tls).length;
     const tasks = prod.config.engines.flatMap((engine) => engine.spec.scheduledTasks ?? []).length;
     expect(tlsEngines).toBeGreaterThan(0);
     expect(tasks).toBe(1);
-    expect(kubernetesObjects.length).toBe(1 + 5 * 7 + 1 + 3 + tlsEngines + tasks);
+    const patroni = 4 + 3;
+    const pgbouncer = 5 + 1;
+    expect(kubernetesObjects.length).toBe(1 + 5 * 7 + 1 + 3 + tlsEngines + tasks + patroni + pgbouncer);
     // cert-manager's kinds have no model here; their shape is checked below ("TLS").
     for (const resource of kubernetesObjects.filter((object) => !String(object.inputs.apiVersion).startsWith('cert-manager.io/'))) {
       const Model = MODELS[kindOf(resource)];
@@ -80,8 +113,10 @@ describe('kubernetes target (stack prod)', () => {
       expect(claim.spec.resources.requests.storage).toBe(spec.storage);
       expect(claim.spec.accessModes).toEqual(['ReadWriteOnce']);
       const container = statefulSet.spec.template.spec.containers[0];
+      // Under an HA manager (PostgreSQL's Patroni) the manager's health check, which the engine describes with it.
+      const check = spec.highAvailability?.healthCheck ?? spec.healthCheck;
       for (const probe of ['startupProbe', 'readinessProbe', 'livenessProbe']) {
-        const command = probe === 'readinessProbe' ? spec.healthCheck.command : (spec.healthCheck.liveCommand ?? spec.healthCheck.command);
+        const command = probe === 'readinessProbe' ? check.command : (check.liveCommand ?? check.command);
         const rendered = container[probe].exec.command as string[];
         expect(probe === 'readinessProbe' && spec.tls?.reload ? rendered.slice(-command.length) : rendered, `${spec.name} ${probe}`).toEqual(command);
       }
@@ -102,7 +137,8 @@ describe('kubernetes target (stack prod)', () => {
       const pod = forEngine(prod, 'StatefulSet', spec.name)[0]!.spec.template.spec;
       expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: spec.runAs.user, seccompProfile: { type: 'RuntimeDefault' } });
       expect(pod.securityContext.fsGroup).toBe(spec.runAs.fsGroup ?? spec.runAs.group);
-      expect(pod.automountServiceAccountToken).toBe(false);
+      // Only an HA manager talks to the Kubernetes API (PostgreSQL's Patroni, as its own ServiceAccount); no engine does.
+      expect([pod.serviceAccountName, pod.automountServiceAccountToken], spec.name).toEqual(spec.highAvailability ? [spec.name, true] : [undefined, false]);
       expect(pod.containers[0].securityContext).toEqual({
         runAsNonRoot: true,
         runAsUser: spec.runAs.user,
@@ -116,6 +152,7 @@ describe('kubernetes target (stack prod)', () => {
     const readOnly = prod.config.engines.filter(({ spec }) => spec.readOnlyRootFilesystem).map(({ spec }) => spec.name);
     expect(readOnly).toContain('postgresql');
     expect(readOnly).toContain('redis');
+    expect(prod.config.engines.filter(({ spec }) => spec.highAvailability).map(({ spec }) => spec.name)).toEqual(['postgresql']);
   });
 
   it("mounts a memory-backed /dev/shm sized for PostgreSQL's parallel queries", () => {
@@ -138,11 +175,19 @@ describe('kubernetes target (stack prod)', () => {
   });
 
   it('creates a LoadBalancer Service only when the config asks for one', async () => {
-    const exposed = await evaluate({ environment: 'staging', namespace: 'allixios-staging', bootstrap: BOOTSTRAP, engines: { postgresql: { serviceType: 'LoadBalancer' } } });
+    const exposed = await evaluate({
+      environment: 'staging',
+      namespace: 'allixios-staging',
+      bootstrap: BOOTSTRAP,
+      engines: withPostgresqlImage({ postgresql: { serviceType: 'LoadBalancer' } }),
+    });
     const types = objects(exposed, 'Service')
       .filter((service) => service.spec.type === 'LoadBalancer')
       .map((service) => service.metadata.name);
-    expect(types).toEqual(['postgresql']);
+    // PostgreSQL's client Services, the primary's and the replicas' (under Patroni); not the
+    // headless nor Patroni's own Services, nor PgBouncer's, nor another engine's.
+    expect(types.sort()).toEqual(['postgresql', 'postgresql-replicas']);
+    expect(objects(exposed, 'Service').find((service) => service.metadata.name === 'postgresql-pgbouncer')!.spec.type).toBeUndefined();
   });
 
   it('keeps passwords in Secrets: env refers to them, ConfigMaps never hold them', () => {
@@ -150,12 +195,13 @@ describe('kubernetes target (stack prod)', () => {
       const secret = forEngine(prod, 'Secret', spec.name)[0]!;
       expect(isEnvelope(secret.stringData)).toBe(true);
       const stringData = unwrapSecrets(secret.stringData) as Record<string, string>;
-      expect(Object.keys(stringData).sort()).toEqual(
-        [...spec.secrets.map((definition) => definition.key), ...spec.secretFiles.map((file) => file.source.replaceAll('/', '.'))].sort(),
-      );
+      // The engine's passwords and secret files, and its pooler's (PgBouncer's auth file).
+      const secretFiles = [...spec.secretFiles, ...(spec.pooler?.secretFiles ?? [])];
+      expect(Object.keys(stringData).sort()).toEqual([...spec.secrets.map((definition) => definition.key), ...secretFiles.map((file) => file.source.replaceAll('/', '.'))].sort());
       for (const value of Object.values(stringData)) expect(value.length).toBeGreaterThan(0);
       const env = forEngine(prod, 'StatefulSet', spec.name)[0]!.spec.template.spec.containers[0].env as Json[];
-      for (const [name, value] of Object.entries(spec.env)) {
+      // The engine's variables and its HA manager's (Patroni's passwords), each by reference.
+      for (const [name, value] of Object.entries({ ...spec.env, ...spec.highAvailability?.env })) {
         const entry = env.find((variable) => variable.name === name)!;
         if (typeof value === 'string') expect(entry.value).toBe(value);
         else expect(entry.valueFrom.secretKeyRef).toEqual({ name: secret.metadata.name, key: value.secret });
@@ -165,6 +211,7 @@ describe('kubernetes target (stack prod)', () => {
     for (const secret of prod.generatedSecrets) expect(configMaps).not.toContain(secret);
     const redis = forEngine(prod, 'ConfigMap', 'redis')[0]!;
     expect(Object.keys(redis.data)).not.toContain('config.users.acl');
+    expect(Object.keys(forEngine(prod, 'ConfigMap', 'postgresql-pgbouncer')[0]!.data)).not.toContain('pgbouncer.userlist.txt');
   });
 
   it('admits only client pods, the bootstrap job and peers through each NetworkPolicy', () => {
@@ -235,18 +282,41 @@ describe('kubernetes target (stack prod)', () => {
   it('probes whether an engine is alive on startup and liveness (recovering counts) and whether it serves on readiness', () => {
     for (const { spec } of prod.config.engines) {
       const container = forEngine(prod, 'StatefulSet', spec.name)[0]!.spec.template.spec.containers[0];
-      const alive = spec.healthCheck.liveCommand ?? spec.healthCheck.command;
+      // A member under an HA manager is checked through the manager (PostgreSQL's Patroni, below).
+      const check = spec.highAvailability?.healthCheck ?? spec.healthCheck;
+      const alive = check.liveCommand ?? check.command;
       expect(container.startupProbe.exec.command, spec.name).toEqual(alive);
       expect(container.livenessProbe.exec.command, spec.name).toEqual(alive);
       // An engine serving TLS with a reload command reloads a renewed certificate from its
       // readiness check, then checks; one that watches its files (no reload) keeps its check.
       const readiness = container.readinessProbe.exec.command as string[];
       if (spec.tls?.reload) expect(readiness.slice(0, 2).concat(readiness.slice(3, 4))).toEqual(['sh', '-c', 'sh']);
-      expect(spec.tls?.reload ? readiness.slice(4) : readiness, spec.name).toEqual(spec.healthCheck.command);
-      expect(container.startupProbe.failureThreshold * container.startupProbe.periodSeconds, spec.name).toBeGreaterThanOrEqual(spec.healthCheck.startupSeconds);
+      expect(spec.tls?.reload ? readiness.slice(4) : readiness, spec.name).toEqual(check.command);
+      expect(container.startupProbe.failureThreshold * container.startupProbe.periodSeconds, spec.name).toBeGreaterThanOrEqual(check.startupSeconds);
     }
+    // PostgreSQL under Patroni: curl against Patroni's REST API over HTTPS, verifying it with the
+    // stack's CA as localhost. Ready: the leader, or a replica whose server runs (/readiness);
+    // alive, also while it clones or replays WAL: Patroni's loop runs (/liveness).
     const postgresql = forEngine(prod, 'StatefulSet', 'postgresql')[0]!.spec.template.spec;
-    expect(postgresql.containers[0].livenessProbe.exec.command.join(' ')).toContain('test $? -le 1');
+    const curl = (path: string) => [
+      'curl',
+      '--fail',
+      '--silent',
+      '--show-error',
+      '--output',
+      '/dev/null',
+      '--max-time',
+      '4',
+      '--cacert',
+      '/etc/postgresql/tls/ca.crt',
+      `https://localhost:8008${path}`,
+    ];
+    const [member] = postgresql.containers as Json[];
+    expect(member!.startupProbe.exec.command).toEqual(curl('/liveness'));
+    expect(member!.livenessProbe.exec.command).toEqual(curl('/liveness'));
+    expect((member!.readinessProbe.exec.command as string[]).slice(4)).toEqual(curl('/readiness'));
+    // Its readiness check tells Patroni (PID 1) to reload a renewed certificate, which it passes to PostgreSQL and its REST API.
+    expect(member!.readinessProbe.exec.command[2]).toContain("'sh' '-c' 'kill -HUP 1'");
     expect(postgresql.terminationGracePeriodSeconds).toBe(133);
   });
 
@@ -268,7 +338,7 @@ describe('kubernetes target (stack prod)', () => {
       environment: 'prod',
       namespace: 'allixios-prod',
       bootstrap: BOOTSTRAP,
-      engines: { elasticsearch: { options: { maxMapCount: 'daemonSet' } } },
+      engines: withPostgresqlImage({ elasticsearch: { options: { maxMapCount: 'daemonSet' } } }),
     });
     const namespaces = objects(tuned, 'Namespace');
     expect(namespaces.map((namespace) => [namespace.metadata.name, namespace.metadata.labels['pod-security.kubernetes.io/enforce']])).toEqual([
@@ -285,25 +355,45 @@ describe('kubernetes target (stack prod)', () => {
   });
 
   it('spreads replicas across nodes with pod anti-affinity when an engine has more than one', async () => {
-    expect(forEngine(prod, 'StatefulSet', 'postgresql')[0]!.spec.template.spec.affinity).toBeUndefined();
-    // Replicated topologies are refused by the config for now; the renderer is ready for them.
-    const recorder = createRecordingMocks();
-    pulumi.runtime.setMocks(recorder.mocks, 'allixios', 'replicated', false);
-    const config = parseStackConfig({ environment: 'staging', namespace: 'allixios-staging', bootstrap: BOOTSTRAP }, 'allixios', 'replicated');
-    config.engines[0]!.spec.replicas = 3;
-    deployDatabases(config);
-    await settled(recorder.resources);
-    const statefulSet = recorder.resources.find((resource) => resource.name === 'allixios-postgresql-statefulset')!.inputs as Json;
-    expect(statefulSet.spec.replicas).toBe(3);
-    expect(statefulSet.spec.template.spec.affinity.podAntiAffinity.preferredDuringSchedulingIgnoredDuringExecution[0].podAffinityTerm).toEqual({
+    // In prod PostgreSQL runs three members under Patroni: never two on one node; the engines of one member have no affinity at all.
+    const onEachNode = (instance: string) => ({
       topologyKey: 'kubernetes.io/hostname',
-      labelSelector: { matchLabels: { 'app.kubernetes.io/name': 'postgresql', 'app.kubernetes.io/instance': 'allixios-replicated' } },
+      labelSelector: { matchLabels: { 'app.kubernetes.io/name': 'postgresql', 'app.kubernetes.io/instance': instance } },
+    });
+    const postgresql = forEngine(prod, 'StatefulSet', 'postgresql')[0]!;
+    expect(postgresql.spec.replicas).toBe(3);
+    expect(postgresql.spec.template.spec.affinity).toEqual({ podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [onEachNode('allixios-prod')] } });
+    for (const engine of ['mongodb', 'redis', 'elasticsearch', 'clickhouse']) {
+      const statefulSet = forEngine(prod, 'StatefulSet', engine)[0]!;
+      expect([statefulSet.spec.replicas, statefulSet.spec.template.spec.affinity], engine).toEqual([1, undefined]);
+    }
+    // In staging (two members) it prefers other nodes, which a small cluster may not have.
+    const staging = await evaluate({ environment: 'staging', namespace: 'allixios-staging', bootstrap: BOOTSTRAP, engines: withPostgresqlImage() }, 'staging');
+    const statefulSet = forEngine(staging, 'StatefulSet', 'postgresql')[0]!;
+    expect(statefulSet.spec.replicas).toBe(2);
+    expect(statefulSet.spec.template.spec.affinity).toEqual({
+      podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: onEachNode('allixios-staging') }] },
     });
   });
 
-  it("exports PostgreSQL's read URL, the primary's while it runs one member", async () => {
+  it("exports PostgreSQL's read URL: the replicas' Service while it runs replicas, the primary's while it runs one member", async () => {
+    // prod: three members under Patroni; reads go to the replicas, the application's writes through PgBouncer.
     expect(await pulumi.isSecret(prod.outputs.urls.DATABASE_READ_URL!)).toBe(true);
-    expect(await unwrap(prod.outputs.urls.DATABASE_READ_URL!)).toBe(await unwrap(prod.outputs.urls.DATABASE_URL!));
+    const [read, write] = [new URL(await unwrap(prod.outputs.urls.DATABASE_READ_URL!)), new URL(await unwrap(prod.outputs.urls.DATABASE_URL!))];
+    expect(read.host).toBe('postgresql-replicas.allixios-prod.svc:5432');
+    expect(write.host).toBe('postgresql-pgbouncer.allixios-prod.svc:6432');
+    // The same role, database and session settings either way.
+    expect([read.username, read.password, read.pathname, read.search]).toEqual([write.username, write.password, write.pathname, write.search]);
+    // One member under Patroni (staging with replicas: 1): reads go to the primary's Service, not the pooler's.
+    const single = await evaluate(
+      { environment: 'staging', namespace: 'allixios-staging', bootstrap: BOOTSTRAP, engines: withPostgresqlImage({ postgresql: { replicas: 1 } }) },
+      'staging',
+    );
+    expect(new URL(await unwrap(single.outputs.urls.DATABASE_READ_URL!)).host).toBe('postgresql.allixios-staging.svc:5432');
+    expect(new URL(await unwrap(single.outputs.urls.DATABASE_URL!)).host).toBe('postgresql-pgbouncer.allixios-staging.svc:6432');
+    // One plain server (ephemeral, no project image): the read URL is the application's own.
+    const ephemeral = await evaluate({ environment: 'ephemeral', namespace: 'pr-42', bootstrap: BOOTSTRAP }, 'pr-42');
+    expect(await unwrap(ephemeral.outputs.urls.DATABASE_READ_URL!)).toBe(await unwrap(ephemeral.outputs.urls.DATABASE_URL!));
   });
 
   it('exports secret URLs that point at the ClusterIP Services', async () => {
@@ -394,21 +484,30 @@ describe('kubernetes target: TLS (on by default)', () => {
   const customResources = (evaluation: Evaluation, kind: string) =>
     evaluation.resources.filter((resource) => resource.type === `kubernetes:cert-manager.io/v1:${kind}`).map((resource) => resource.inputs as Json);
 
-  it('gives PostgreSQL a cert-manager Certificate whose DNS names cover both its Services, each pod and localhost', () => {
+  it('gives PostgreSQL a cert-manager Certificate whose DNS names cover its client and headless Services, each pod and localhost, and PgBouncer one of its own', () => {
     const certificates = customResources(prod, 'Certificate');
-    // One per engine serving TLS, named after it. In no particular order: the mocks record a resource once its inputs are serialised, which takes longer for a larger spec (MongoDB's has an extra output format).
+    // One per engine serving TLS, named after it, and one per pooler serving TLS (PgBouncer's, for
+    // its own Service). In no particular order: the mocks record a resource once its inputs are serialised, which takes longer for a larger spec (MongoDB's has an extra output format).
     expect(certificates.map((candidate) => candidate.metadata.name).sort()).toEqual(
       prod.config.engines
         .filter((engine) => engine.spec.tls)
-        .map((engine) => `${engine.spec.name}-tls`)
+        .flatMap((engine) => [`${engine.spec.name}-tls`, ...(engine.spec.pooler?.tls ? [`${engine.spec.name}-${engine.spec.pooler.name}-tls`] : [])])
         .sort(),
     );
+    expect(certificates.map((candidate) => candidate.metadata.name)).toContain('postgresql-pgbouncer-tls');
     const certificate = certificates.find((candidate) => candidate.metadata.name === 'postgresql-tls');
     expect(certificate!.apiVersion).toBe('cert-manager.io/v1');
     expect(certificate!.metadata.name).toBe('postgresql-tls');
     expect(certificate!.spec.secretName).toBe('postgresql-tls');
-    const services = forEngine(prod, 'Service', 'postgresql').map((service) => service.metadata.name as string);
-    expect(services.sort()).toEqual(['postgresql', 'postgresql-headless']);
+    // The Services clients connect to and verify: the primary's, the replicas' (the read URL's)
+    // and the headless one (the members' own names); not Patroni's Services without ports.
+    const services = ['postgresql', 'postgresql-replicas', 'postgresql-headless'];
+    expect(
+      forEngine(prod, 'Service', 'postgresql')
+        .filter((service) => (service.spec.ports ?? []).length > 0)
+        .map((service) => service.metadata.name as string)
+        .sort(),
+    ).toEqual([...services].sort());
     const names = certificate!.spec.dnsNames as string[];
     for (const service of services) {
       for (const suffix of ['', '.allixios-prod', '.allixios-prod.svc', '.allixios-prod.svc.cluster.local']) expect(names).toContain(`${service}${suffix}`);
@@ -416,6 +515,9 @@ describe('kubernetes target: TLS (on by default)', () => {
     // The StatefulSet's pods: postgresql-0.postgresql-headless.allixios-prod.svc(.cluster.local).
     expect(names).toEqual(expect.arrayContaining(['*.postgresql-headless.allixios-prod.svc', '*.postgresql-headless.allixios-prod.svc.cluster.local', 'localhost']));
     expect(certificate!.spec.privateKey).toMatchObject({ algorithm: 'ECDSA', rotationPolicy: 'Always' });
+    // PgBouncer's certificate names its own Service, which the application's URL names.
+    const pooler = certificates.find((candidate) => candidate.metadata.name === 'postgresql-pgbouncer-tls')!;
+    for (const suffix of ['', '.allixios-prod', '.allixios-prod.svc', '.allixios-prod.svc.cluster.local']) expect(pooler.spec.dnsNames).toContain(`postgresql-pgbouncer${suffix}`);
   });
 
   it("issues it from the stack's own CA Issuer, whose root is a kubernetes.io/tls Secret", () => {
@@ -432,10 +534,18 @@ describe('kubernetes target: TLS (on by default)', () => {
     const mount = (podSpec.containers[0].volumeMounts as Json[]).find((candidate) => candidate.name === volume.name)!;
     expect(mount).toEqual({ name: volume.name, mountPath: '/etc/postgresql/tls', readOnly: true });
     expect(volume.secret.items).toBeUndefined();
-    expect(podSpec.containers[0].args).toEqual(expect.arrayContaining(['ssl=on', 'ssl_cert_file=/etc/postgresql/tls/tls.crt', 'ssl_key_file=/etc/postgresql/tls/tls.key']));
-    const hba = forEngine(prod, 'ConfigMap', 'postgresql')[0]!.data['config.pg_hba-tls.conf'] as string;
+    // Under Patroni the server's settings are in patroni.yml, which Patroni starts PostgreSQL with:
+    // TLS on, from the mounted files; Patroni's REST API serves the same certificate.
+    const configMap = forEngine(prod, 'ConfigMap', 'postgresql')[0]!;
+    const patroni = parse(configMap.data['patroni.patroni.yml'] as string) as Json;
+    expect(patroni.postgresql.parameters).toMatchObject({ ssl: 'on', ssl_cert_file: '/etc/postgresql/tls/tls.crt', ssl_key_file: '/etc/postgresql/tls/tls.key' });
+    expect(patroni.restapi).toMatchObject({ certfile: '/etc/postgresql/tls/tls.crt', keyfile: '/etc/postgresql/tls/tls.key', cafile: '/etc/postgresql/tls/ca.crt' });
+    // Its pg_hba: the project's TLS file, hostssl only, which Patroni writes from postgresql.pg_hba.
+    const hba = configMap.data['config.pg_hba-tls.conf'] as string;
     expect(hba).toMatch(/^hostssl\s+all\s+all\s+0\.0\.0\.0\/0\s+scram-sha-256$/m);
     expect(hba).not.toMatch(/^host\s/m);
+    expect(patroni.postgresql.pg_hba).toContain('hostssl all all 0.0.0.0/0 scram-sha-256');
+    expect((patroni.postgresql.pg_hba as string[]).filter((rule) => rule.startsWith('host '))).toEqual([]);
   });
 
   it('publishes the CA bundle in a ConfigMap and as an output, and no ConfigMap holds a private key', async () => {
@@ -460,9 +570,11 @@ describe('kubernetes target: TLS (on by default)', () => {
       const url = new URL(env.find((entry) => entry.name === variable)!.value);
       expect([url.searchParams.get('sslmode'), url.searchParams.get('sslrootcert')], variable).toEqual(['verify-full', '/etc/allixios/tls/ca.crt']);
     }
+    // The bootstrap reaches the primary itself; the application goes through PgBouncer, verifying its certificate.
+    expect(new URL(env.find((entry) => entry.name === 'DATABASE_URL')!.value).hostname).toBe('postgresql.allixios-prod.svc');
     const app = new URL(await unwrap(prod.outputs.urls.DATABASE_URL!));
     expect([app.hostname, app.searchParams.get('sslmode'), app.searchParams.get('sslrootcert')]).toEqual([
-      'postgresql.allixios-prod.svc',
+      'postgresql-pgbouncer.allixios-prod.svc',
       'verify-full',
       '/etc/allixios/tls/ca.crt',
     ]);
@@ -478,11 +590,17 @@ describe('kubernetes target: TLS (on by default)', () => {
       environment: 'staging',
       namespace: 'allixios-staging',
       bootstrap: BOOTSTRAP,
+      engines: withPostgresqlImage(),
       tls: { issuer: { kind: 'ClusterIssuer', name: 'corp-ca', caBundle } },
     });
     expect(customResources(named, 'Issuer')).toEqual([]);
     expect(named.resources.some((resource) => resource.type.startsWith('tls:'))).toBe(false);
-    expect(customResources(named, 'Certificate')[0]!.spec.issuerRef).toEqual({ group: 'cert-manager.io', kind: 'ClusterIssuer', name: 'corp-ca' });
+    // Every certificate, the engines' and PgBouncer's, from the named issuer.
+    const certificates = customResources(named, 'Certificate');
+    expect(certificates.map((certificate) => certificate.metadata.name)).toContain('postgresql-pgbouncer-tls');
+    for (const certificate of certificates) {
+      expect(certificate.spec.issuerRef, certificate.metadata.name).toEqual({ group: 'cert-manager.io', kind: 'ClusterIssuer', name: 'corp-ca' });
+    }
     expect(objects(named, 'ConfigMap').find((configMap) => configMap.metadata.name === 'allixios-ca-bundle')!.data['ca.crt']).toBe(caBundle);
   });
 
@@ -490,7 +608,7 @@ describe('kubernetes target: TLS (on by default)', () => {
     const warn = vi.spyOn(pulumi.log, 'warn');
     let plain: Evaluation;
     try {
-      plain = await evaluate({ environment: 'staging', namespace: 'allixios-staging', bootstrap: BOOTSTRAP, tls: false });
+      plain = await evaluate({ environment: 'staging', namespace: 'allixios-staging', bootstrap: BOOTSTRAP, engines: withPostgresqlImage(), tls: false });
       expect(warn.mock.calls.map(([message]) => message)).toContain(
         'allixios:tls is false on a kubernetes stack: every password and every row crosses the cluster network in clear text. Remove the setting to serve TLS (the default).',
       );
@@ -499,6 +617,21 @@ describe('kubernetes target: TLS (on by default)', () => {
     }
     expect(plain.resources.filter((resource) => resource.type.startsWith('kubernetes:cert-manager.io/') || resource.type.startsWith('tls:'))).toEqual([]);
     expect(new URL(await unwrap(plain.outputs.urls.DATABASE_URL!)).searchParams.get('sslmode')).toBeNull();
+    expect(new URL(await unwrap(plain.outputs.urls.DATABASE_READ_URL!)).searchParams.get('sslmode')).toBeNull();
     expect(plain.outputs.tlsCaBundle).toBeUndefined();
+    // Patroni's health check then asks its REST API over plain HTTP, without a CA.
+    const member = forEngine(plain, 'StatefulSet', 'postgresql')[0]!.spec.template.spec.containers[0] as Json;
+    expect(member.readinessProbe.exec.command).toEqual([
+      'curl',
+      '--fail',
+      '--silent',
+      '--show-error',
+      '--output',
+      '/dev/null',
+      '--max-time',
+      '4',
+      'http://127.0.0.1:8008/readiness',
+    ]);
+    expect(member.livenessProbe.exec.command).toEqual(['curl', '--fail', '--silent', '--show-error', '--output', '/dev/null', '--max-time', '4', 'http://127.0.0.1:8008/liveness']);
   });
 });

@@ -13,6 +13,7 @@ import * as pulumi from '@pulumi/pulumi';
 import { combinedPem } from '../stacks/docker/engine.ts';
 import { redactSecrets, unwrapSecrets } from '../stacks/render/mocks.ts';
 import { evaluate, evaluateStack, ofType, unwrap, type Evaluation } from './support/pulumi.ts';
+import { withPostgresqlImage } from './support/stacks.ts';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- test access to rendered objects
 
@@ -131,7 +132,13 @@ describe('the host URLs of a Docker stack with TLS', () => {
 
 describe("a cluster whose DNS domain is not Kubernetes' default", () => {
   it('gets certificates naming the Services in its own domain', async () => {
-    const values = { environment: 'staging', namespace: 'allixios-staging', clusterDomain: 'staging.example.internal', bootstrap: { enabled: false } };
+    const values = {
+      environment: 'staging',
+      namespace: 'allixios-staging',
+      clusterDomain: 'staging.example.internal',
+      bootstrap: { enabled: false },
+      engines: withPostgresqlImage(),
+    };
     const staging = await evaluate(values, 'staging');
     for (const { spec } of staging.config.engines) {
       const names = certificateOf(staging, spec.name).spec.dnsNames as string[];
@@ -139,6 +146,11 @@ describe("a cluster whose DNS domain is not Kubernetes' default", () => {
       expect(names).toContain(`*.${spec.name}-headless.allixios-staging.svc.staging.example.internal`);
       expect(names.filter((name) => name.endsWith('cluster.local'))).toEqual([]);
     }
+    // PostgreSQL under Patroni: the replicas' Service too, and PgBouncer's certificate its own Service, in the same domain.
+    expect(certificateOf(staging, 'postgresql').spec.dnsNames).toContain('postgresql-replicas.allixios-staging.svc.staging.example.internal');
+    const pooler = certificateOf(staging, 'postgresql-pgbouncer').spec.dnsNames as string[];
+    expect(pooler).toContain('postgresql-pgbouncer.allixios-staging.svc.staging.example.internal');
+    expect(pooler.filter((name) => name.endsWith('cluster.local'))).toEqual([]);
   });
 });
 
@@ -149,7 +161,12 @@ describe('the prod Services', () => {
    * here until it is classified.
    */
   const TLS_ONLY: Record<string, Record<number, string>> = {
-    postgresql: { 5432: 'hostssl only: test/engines/postgresql-tls.test.ts refuses a plaintext client' },
+    postgresql: {
+      5432: 'hostssl only: test/engines/postgresql-tls.test.ts refuses a plaintext client',
+      8008: "Patroni's REST API (headless Service, members only), HTTPS with restapi.certfile: test/engines/patroni-config.test.ts",
+    },
+    // PostgreSQL's pooler, a Service of its own.
+    'postgresql-pgbouncer': { 6432: 'client_tls_sslmode = require: test/engines/pgbouncer-config.test.ts' },
     mongodb: { 27017: 'requireTLS: test/engines/mongodb-config.test.ts' },
     redis: { 6379: 'port 0, tls-port 6379: test/engines/redis-tls.test.ts refuses a plaintext client' },
     elasticsearch: { 9200: 'xpack.security.http.ssl.enabled: test/engines/elasticsearch-config.test.ts' },
@@ -161,10 +178,12 @@ describe('the prod Services', () => {
   };
 
   it('expose no plaintext port: each port is one its engine serves TLS only on, or carries no data', () => {
+    // Every Service of the stack but the CA's, by the engine (or pooler) it belongs to; Patroni's Services without ports expose nothing.
+    const owners = [...new Set(kubernetesObjects(prod, 'Service').map((service) => service.metadata.labels['app.kubernetes.io/name'] as string))];
     const exposed = Object.fromEntries(
-      prod.config.engines.map(({ spec }) => [
-        spec.name,
-        [...new Set(forEngine(prod, 'Service', spec.name).flatMap((service) => (service.spec.ports as Json[]).map((port) => port.port as number)))].sort((a, b) => a - b),
+      owners.map((owner) => [
+        owner,
+        [...new Set(forEngine(prod, 'Service', owner).flatMap((service) => ((service.spec.ports ?? []) as Json[]).map((port) => port.port as number)))].sort((a, b) => a - b),
       ]),
     );
     expect(exposed).toEqual(

@@ -922,21 +922,23 @@ describe('the prod stack as the program registers it', () => {
     expect(report.violations).toEqual([]);
     const count = (...types: string[]) => prod.resources.filter((resource) => types.includes(resource.type)).length;
     expect(count(STATEFUL_SET)).toBe(prod.config.engines.length);
+    // One Deployment, PostgreSQL's PgBouncer: the container policies apply to it as to the engines.
+    expect(prod.resources.filter((resource) => resource.type === DEPLOYMENT).map((resource) => (resource.inputs as Json).metadata.name)).toEqual(['postgresql-pgbouncer']);
     expect(report.applied).toEqual({
       'database-service-not-exposed': count(SERVICE),
-      'database-container-resources': count(STATEFUL_SET),
-      'database-container-probes': count(STATEFUL_SET),
-      'database-container-non-root': count(STATEFUL_SET),
-      'database-env-secrets-from-secret': count(STATEFUL_SET, JOB, CRON_JOB),
+      'database-container-resources': count(STATEFUL_SET, DEPLOYMENT),
+      'database-container-probes': count(STATEFUL_SET, DEPLOYMENT),
+      'database-container-non-root': count(STATEFUL_SET, DEPLOYMENT),
+      'database-env-secrets-from-secret': count(STATEFUL_SET, DEPLOYMENT, JOB, CRON_JOB),
       'database-configmap-no-secrets': count(CONFIG_MAP),
       'database-statefulset-volume-claims': count(STATEFUL_SET),
       'database-data-protected': count(STATEFUL_SET),
-      'pinned-images': count(STATEFUL_SET, JOB, CRON_JOB),
+      'pinned-images': count(STATEFUL_SET, DEPLOYMENT, JOB, CRON_JOB),
       'database-storage-encrypted': count(STATEFUL_SET),
     });
   });
 
-  it('passes the TLS policy, which reports every engine once the certificates are gone', async () => {
+  it('passes the TLS policy', async () => {
     const resources = prod.resources.map((resource) => asPolicySees(prod, resource));
     expect(
       await checkStack(
@@ -944,13 +946,17 @@ describe('the prod stack as the program registers it', () => {
         resources,
       ),
     ).toEqual([]);
-    const withoutCertificates = resources.filter((resource) => resource.type !== CERTIFICATE_TYPE);
-    expect(
+  });
+
+  it("has the TLS policy report every engine and PostgreSQL's PgBouncer once the certificates are gone", async () => {
+    const withoutCertificates = prod.resources.map((resource) => asPolicySees(prod, resource)).filter((resource) => resource.type !== CERTIFICATE_TYPE);
+    const reported = (
       await checkStack(
         databaseTls(() => 'prod'),
         withoutCertificates,
-      ),
-    ).toHaveLength(prod.config.engines.length);
+      )
+    ).map((violation) => /^(\w+ "[\w-]+")/.exec(violation.message)![1]);
+    expect(reported.sort()).toEqual([...prod.config.engines.map(({ spec }) => `StatefulSet "${spec.name}"`), 'Deployment "postgresql-pgbouncer"'].sort());
   });
 
   it('warns that no volume is known to be encrypted at rest while Pulumi.prod.yaml lists no encrypting StorageClass', async () => {
@@ -972,9 +978,10 @@ describe('the prod stack as the program registers it', () => {
   });
 
   it('hands no Pulumi secret to a ConfigMap or a pod template, which no policy could tell from a plain value', () => {
-    const checked = prod.resources.filter((resource) => resource.type === CONFIG_MAP || resource.type === STATEFUL_SET);
-    // A ConfigMap and a StatefulSet per engine, and the CA bundle's ConfigMap (certificates, no key).
-    expect(checked).toHaveLength(2 * prod.config.engines.length + 1);
+    const checked = prod.resources.filter((resource) => resource.type === CONFIG_MAP || resource.type === STATEFUL_SET || resource.type === DEPLOYMENT);
+    // A ConfigMap and a StatefulSet per engine, the CA bundle's ConfigMap (certificates, no key), and
+    // PgBouncer's ConfigMap and Deployment (PostgreSQL's pooler).
+    expect(checked).toHaveLength(2 * prod.config.engines.length + 1 + 2);
     expect(checked.filter((resource) => containsEnvelope(resource.inputs)).map((resource) => resource.name)).toEqual([]);
     // The check sees envelopes where they are: in the Secrets.
     expect(prod.resources.filter((resource) => resource.type === 'kubernetes:core/v1:Secret').every((resource) => containsEnvelope(resource.inputs))).toBe(true);
@@ -989,8 +996,10 @@ describe('configurations the policies refuse', () => {
     const values = prodValues();
     values.engines.postgresql = { ...values.engines.postgresql, serviceType: 'LoadBalancer' };
     const exposed = await evaluate(values, 'prod');
+    // Both of PostgreSQL's client Services take the type under Patroni: the primary's and the replicas'.
     expect((await runResourcePolicies(exposed, 'prod')).violations).toEqual([
       'database-service-not-exposed: Service "postgresql" is of type LoadBalancer, which exposes the database outside the cluster; use ClusterIP and connect from client pods or through kubectl port-forward',
+      'database-service-not-exposed: Service "postgresql-replicas" is of type LoadBalancer, which exposes the database outside the cluster; use ClusterIP and connect from client pods or through kubectl port-forward',
     ]);
   });
 
@@ -1007,11 +1016,12 @@ describe('configurations the policies refuse', () => {
         .map((violation) => violation.message)
         .sort(),
     ).toEqual(
-      clear.config.engines
-        .map(
-          ({ spec }) =>
-            `StatefulSet "${spec.name}" in namespace allixios-prod: container "${spec.name}" runs without a certificate: it mounts no Secret of a cert-manager Certificate in namespace allixios-prod; stack prod requires TLS (allixios:tls)`,
-        )
+      [
+        ...clear.config.engines.map(({ spec }) => `StatefulSet "${spec.name}" in namespace allixios-prod: container "${spec.name}"`),
+        // PostgreSQL's PgBouncer, which serves the application's connections, is refused too.
+        'Deployment "postgresql-pgbouncer" in namespace allixios-prod: container "pgbouncer"',
+      ]
+        .map((who) => `${who} runs without a certificate: it mounts no Secret of a cert-manager Certificate in namespace allixios-prod; stack prod requires TLS (allixios:tls)`)
         .sort(),
     );
   });

@@ -6,6 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { renderStack, renderText, type RenderResult } from '../stacks/render/render.ts';
 import { mermaidBlock, parseFlowchart, type Flowchart, type FlowchartNode } from './support/mermaid.ts';
 import { evaluate } from './support/pulumi.ts';
+import { withPostgresqlImage } from './support/stacks.ts';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- test access to rendered objects
 
@@ -43,7 +44,7 @@ describe('the stack diagram', () => {
     expect(readdirSync(dirname(dev.directory)).sort()).toEqual(['diagram.md', 'docker']);
   });
 
-  it('names every engine of prod, its Services and the bootstrap Job, inside the namespace and its Pod Security level', () => {
+  it("names every engine of prod, PostgreSQL's PgBouncer, their Services and the bootstrap Job, inside the namespace and its Pod Security level", () => {
     const rendered = documents(prod);
     const statefulSets = rendered.filter((object) => object.kind === 'StatefulSet');
     expect(statefulSets.map((object) => object.metadata.name).sort()).toEqual(['clickhouse', 'elasticsearch', 'mongodb', 'postgresql', 'redis']);
@@ -52,11 +53,46 @@ describe('the stack diagram', () => {
       expect(node.label).toContain(statefulSet.spec.template.spec.containers[0].image);
       expect(node.groups).toEqual(['namespace allixios-prod · Pod Security restricted', statefulSet.metadata.name]);
     }
-    for (const service of rendered.filter((object) => object.kind === 'Service')) {
-      const node = nodeLabelled(prodChart, `Service ${service.metadata.name} · ${service.spec.clusterIP === 'None' ? 'headless' : service.spec.type}`);
-      const target = nodeLabelled(prodChart, `StatefulSet ${service.spec.selector['app.kubernetes.io/name']}`);
-      expect(prodChart.edges).toContainEqual({ from: node.id, to: target.id, arrow: '---' });
+    // PgBouncer, a Deployment in PostgreSQL's group.
+    const deployments = rendered.filter((object) => object.kind === 'Deployment');
+    expect(deployments.map((object) => object.metadata.name)).toEqual(['postgresql-pgbouncer']);
+    const pgbouncer = nodeLabelled(prodChart, 'Deployment postgresql-pgbouncer');
+    expect(pgbouncer.label).toContain(deployments[0]!.spec.template.spec.containers[0].image);
+    expect(pgbouncer.groups).toEqual(['namespace allixios-prod · Pod Security restricted', 'postgresql']);
+    const workloads = [...statefulSets, ...deployments];
+    const services = rendered.filter((object) => object.kind === 'Service');
+    for (const service of services) {
+      const node = nodeLabelled(prodChart, `Service ${service.metadata.name} · ${service.spec.clusterIP === 'None' ? 'headless' : (service.spec.type ?? 'ClusterIP')}`);
+      const group = service.metadata.labels['app.kubernetes.io/name'] === 'postgresql-pgbouncer' ? 'postgresql' : service.metadata.labels['app.kubernetes.io/name'];
+      expect(node.groups, service.metadata.name).toEqual(['namespace allixios-prod · Pod Security restricted', group]);
+      // A line to the workload whose pods the Service selects by their template's labels.
+      const selected = workloads.filter(
+        (workload) => service.spec.selector && Object.entries(service.spec.selector).every(([key, value]) => workload.spec.template.metadata.labels[key] === value),
+      );
+      for (const workload of selected) {
+        expect(prodChart.edges, service.metadata.name).toContainEqual({
+          from: node.id,
+          to: nodeLabelled(prodChart, `${workload.kind} ${workload.metadata.name}`).id,
+          arrow: '---',
+        });
+      }
     }
+    // Every Service selects a workload by its template but those Patroni routes at run time: the
+    // primary's and its keys' have no selector (Patroni writes their Endpoints), the replicas'
+    // selects the role label Patroni sets on a member.
+    const unselected = services.filter(
+      (service) =>
+        !workloads.some(
+          (workload) => service.spec.selector && Object.entries(service.spec.selector).every(([key, value]) => workload.spec.template.metadata.labels[key] === value),
+        ),
+    );
+    expect(unselected.map((service) => [service.metadata.name, service.spec.selector]).sort()).toEqual([
+      ['postgresql', undefined],
+      ['postgresql-config', undefined],
+      ['postgresql-failover', undefined],
+      ['postgresql-replicas', { 'app.kubernetes.io/name': 'postgresql', 'app.kubernetes.io/instance': 'allixios-prod', 'allixios.io/role': 'replica' }],
+      ['postgresql-sync', undefined],
+    ]);
     const [job] = rendered.filter((object) => object.kind === 'Job');
     nodeLabelled(prodChart, `Job ${job!.metadata.name}`);
   });
@@ -65,10 +101,23 @@ describe('the stack diagram', () => {
     const rendered = documents(prod);
     const job = nodeLabelled(prodChart, `Job ${rendered.find((object) => object.kind === 'Job')!.metadata.name}`);
     const policies = rendered.filter((object) => object.kind === 'NetworkPolicy');
-    expect(policies).toHaveLength(5);
+    // One per engine, and PgBouncer's.
+    expect(policies.map((policy) => policy.metadata.name).sort()).toEqual([
+      'clickhouse-ingress',
+      'elasticsearch-ingress',
+      'mongodb-ingress',
+      'postgresql-ingress',
+      'postgresql-pgbouncer-ingress',
+      'redis-ingress',
+    ]);
+    // The pods a selector names inside the render: PgBouncer's carry PostgreSQL's client label.
+    const workloads = rendered.filter((object) => object.kind === 'StatefulSet' || object.kind === 'Deployment');
+    const inRender = (selector: Record<string, string>) =>
+      workloads.filter((workload) => Object.entries(selector).every(([key, value]) => workload.spec.template.metadata.labels[key] === value));
     let expected = 0;
     for (const policy of policies) {
-      const engine = nodeLabelled(prodChart, `StatefulSet ${policy.spec.podSelector.matchLabels['app.kubernetes.io/name']}`);
+      const [target] = inRender(policy.spec.podSelector.matchLabels);
+      const engine = nodeLabelled(prodChart, `${target!.kind} ${target!.metadata.name}`);
       const incoming = prodChart.edges.filter((edge) => edge.to === engine.id && edge.arrow === '-->');
       for (const rule of policy.spec.ingress as Json[]) {
         for (const peer of rule.from as Json[]) {
@@ -77,8 +126,11 @@ describe('the stack diagram', () => {
           // outside the render, in this namespace or in the namespaces the selector names.
           const labels = Object.entries(peer.podSelector.matchLabels as Record<string, string>).map(([key, value]) => `${key}=${value}`);
           let source: FlowchartNode;
+          const selected = peer.namespaceSelector ? [] : inRender(peer.podSelector.matchLabels);
           if (peer.podSelector.matchLabels['app.kubernetes.io/component'] === 'bootstrap') source = job;
           else if (peer.podSelector.matchLabels['app.kubernetes.io/name'] === policy.spec.podSelector.matchLabels['app.kubernetes.io/name']) source = engine;
+          // Pods of this namespace the render has: PostgreSQL's clients here are PgBouncer's pods.
+          else if (selected.length === 1) source = nodeLabelled(prodChart, `${selected[0]!.kind} ${selected[0]!.metadata.name}`);
           else {
             source = nodeLabelledIn(
               prodChart,
@@ -110,14 +162,23 @@ describe('the stack diagram', () => {
   it('lists every NetworkPolicy source in the table under the picture', () => {
     const text = readFileSync(prod.diagram, 'utf8');
     const rows = text.split('\n').filter((line) => line.endsWith('| NetworkPolicy postgresql-ingress |'));
-    // In the order of the policy's sources.
+    // In the order of the policy's sources: its clients of this namespace (PgBouncer's pods, the
+    // render's only pods with the client label), the bootstrap, its peers, the platform's clients,
+    // then its peers again on Patroni's port.
     expect(rows).toEqual([
-      '| pods with allixios.io/client-postgresql=true in namespace allixios-prod | StatefulSet postgresql | 5432/TCP | NetworkPolicy postgresql-ingress |',
+      '| pods with allixios.io/client-postgresql=true (postgresql-pgbouncer) | StatefulSet postgresql | 5432/TCP | NetworkPolicy postgresql-ingress |',
       expect.stringMatching(
         /^\| pods with app\.kubernetes\.io\/component=bootstrap, app\.kubernetes\.io\/part-of=allixios \(bootstrap-[0-9a-f]+-[0-9a-f]+\) \| StatefulSet postgresql \| 5432\/TCP \|/,
       ),
       '| pods with app.kubernetes.io/instance=allixios-prod, app.kubernetes.io/name=postgresql (postgresql) | StatefulSet postgresql | 5432/TCP | NetworkPolicy postgresql-ingress |',
       '| pods with allixios.io/client-postgresql=true in namespace allixios-platform | StatefulSet postgresql | 5432/TCP | NetworkPolicy postgresql-ingress |',
+      '| pods with app.kubernetes.io/instance=allixios-prod, app.kubernetes.io/name=postgresql (postgresql) | StatefulSet postgresql | 8008/TCP | NetworkPolicy postgresql-ingress |',
+    ]);
+    // PgBouncer's own: the same clients on its port.
+    expect(text.split('\n').filter((line) => line.endsWith('| NetworkPolicy postgresql-pgbouncer-ingress |'))).toEqual([
+      '| pods with allixios.io/client-postgresql=true (postgresql-pgbouncer) | Deployment postgresql-pgbouncer | 6432/TCP | NetworkPolicy postgresql-pgbouncer-ingress |',
+      expect.stringMatching(/^\| pods with app\.kubernetes\.io\/component=bootstrap, .* \| Deployment postgresql-pgbouncer \| 6432\/TCP \|/),
+      '| pods with allixios.io/client-postgresql=true in namespace allixios-platform | Deployment postgresql-pgbouncer | 6432/TCP | NetworkPolicy postgresql-pgbouncer-ingress |',
     ]);
   });
 
@@ -144,7 +205,7 @@ describe('the stack diagram', () => {
     const tuned = await evaluate({
       environment: 'prod',
       namespace: 'allixios-prod',
-      engines: { elasticsearch: { options: { maxMapCount: 'daemonSet' } } },
+      engines: withPostgresqlImage({ elasticsearch: { options: { maxMapCount: 'daemonSet' } } }),
       bootstrap: { image: 'ghcr.io/allixios/allixios-bootstrap:0.1.0' },
     });
     const { diagram, files } = renderText('prod', tuned.resources);

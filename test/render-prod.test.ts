@@ -30,8 +30,37 @@ describe('offline render of the prod stack', () => {
     ]);
     // The stack's own CA (TLS is on by default): its root, its Issuer, the CA bundle for clients.
     expect(parseAllDocuments(readFileSync(join(result.directory, 'tls.yaml'), 'utf8')).map((document) => document.get('kind'))).toEqual(['Secret', 'Issuer', 'ConfigMap']);
-    const kinds = parseAllDocuments(readFileSync(join(result.directory, 'postgresql.yaml'), 'utf8')).map((document) => document.get('kind'));
-    expect(kinds).toEqual(['Secret', 'ConfigMap', 'Certificate', 'Service', 'Service', 'StatefulSet', 'PodDisruptionBudget', 'NetworkPolicy', 'CronJob']);
+    // PostgreSQL's file holds its engine's objects, Patroni's (its Services, identity and access) and
+    // PgBouncer's, in the render's order (stacks/render/group.ts: the kinds it ranks, each by name;
+    // then the others, ServiceAccount, Role, RoleBinding, Deployment and CronJob, by name).
+    const objects = parseAllDocuments(readFileSync(join(result.directory, 'postgresql.yaml'), 'utf8')).map((document) => [
+      document.get('kind'),
+      String(document.getIn(['metadata', 'name'])).replace(/-[0-9a-f]{10}$/, '-<hash>'),
+    ]);
+    expect(objects).toEqual([
+      ['Secret', 'postgresql-credentials'],
+      ['ConfigMap', 'postgresql-config-<hash>'],
+      ['ConfigMap', 'postgresql-pgbouncer-config-<hash>'],
+      ['Certificate', 'postgresql-pgbouncer-tls'],
+      ['Certificate', 'postgresql-tls'],
+      ['Service', 'postgresql'],
+      ['Service', 'postgresql-config'],
+      ['Service', 'postgresql-failover'],
+      ['Service', 'postgresql-headless'],
+      ['Service', 'postgresql-pgbouncer'],
+      ['Service', 'postgresql-replicas'],
+      ['Service', 'postgresql-sync'],
+      ['StatefulSet', 'postgresql'],
+      ['PodDisruptionBudget', 'postgresql'],
+      ['PodDisruptionBudget', 'postgresql-pgbouncer'],
+      ['NetworkPolicy', 'postgresql-ingress'],
+      ['NetworkPolicy', 'postgresql-pgbouncer-ingress'],
+      ['ServiceAccount', 'postgresql'],
+      ['Role', 'postgresql-patroni'],
+      ['RoleBinding', 'postgresql-patroni'],
+      ['Deployment', 'postgresql-pgbouncer'],
+      ['CronJob', 'postgresql-stats-partitions'],
+    ]);
   });
 
   it('contains no secret value the mocks generated, only the redaction marker', () => {

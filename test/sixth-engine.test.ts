@@ -13,6 +13,7 @@ import { redisCompatibleHarness } from './bootstrap/conformance/harnesses.ts';
 import { describeConformance } from './bootstrap/conformance/suite.ts';
 import { asRedis, valkey } from './fixtures/valkey/index.ts';
 import { evaluate, unwrap } from './support/pulumi.ts';
+import { withPostgresqlImage } from './support/stacks.ts';
 
 /** The one line a sixth engine adds: its module in the list. */
 const MODULES = [...ENGINE_MODULES, valkey];
@@ -23,7 +24,7 @@ describe('a sixth engine, added as one folder and one list entry', () => {
   it('is part of the stack config: its key is accepted, its settings validated and named', () => {
     // Given a stack that sizes the new engine
     const config = parseStackConfig(
-      { environment: 'staging', namespace: 'allixios-staging', bootstrap: { enabled: false }, engines: { valkey: { storage: '3Gi' } } },
+      { environment: 'staging', namespace: 'allixios-staging', bootstrap: { enabled: false }, engines: withPostgresqlImage({ valkey: { storage: '3Gi' } }) },
       'allixios',
       'staging',
       MODULES,
@@ -36,7 +37,12 @@ describe('a sixth engine, added as one folder and one list entry', () => {
     // And its settings and passwords are checked and named like any engine's
     const invalid = () =>
       parseStackConfig(
-        { environment: 'staging', namespace: 'allixios-staging', engines: { valkey: { replicas: 0 } }, passwords: { valkey: { 'root-password': 'x'.repeat(20) } } },
+        {
+          environment: 'staging',
+          namespace: 'allixios-staging',
+          engines: withPostgresqlImage({ valkey: { replicas: 0 } }),
+          passwords: { valkey: { 'root-password': 'x'.repeat(20) } },
+        },
         'allixios',
         'staging',
         MODULES,
@@ -52,7 +58,7 @@ describe('a sixth engine, added as one folder and one list entry', () => {
 
   it('is rendered by the Kubernetes target like any engine, its URL exported and handed to the bootstrap Job', async () => {
     const staging = await evaluate(
-      { environment: 'staging', namespace: 'allixios-staging', bootstrap: { image: 'ghcr.io/allixios/allixios-bootstrap:0.1.0' } },
+      { environment: 'staging', namespace: 'allixios-staging', bootstrap: { image: 'ghcr.io/allixios/allixios-bootstrap:0.1.0' }, engines: withPostgresqlImage() },
       'staging',
       {},
       MODULES,

@@ -19,6 +19,7 @@ import { truthy } from '@actions/expressions/result';
 import { describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { ROOT } from './support/pulumi.ts';
+import { POSTGRESQL_IMAGE } from './support/stacks.ts';
 
 // @actions/workflow-parser imports its JSON schema without `with { type: 'json' }`, which Node's
 // ESM loader refuses, and vitest hands node_modules to Node's loader. This hook (for this test
@@ -387,7 +388,8 @@ fi
   const commands = (docker: string[]) => docker.map((line) => line.split(' ')[0]);
 
   const BOOTSTRAP = 'ghcr.io/allixios/allixios-bootstrap:0.1.0';
-  const POSTGRESQL = 'ghcr.io/allixios/allixios-postgresql:18.4-1';
+  // The tag the stack files pin, which the tests' inline staging and prod stacks pin too.
+  const POSTGRESQL = POSTGRESQL_IMAGE;
   /** A stack file with the bootstrap disabled and engine settings `engines` (YAML under allixios:engines). */
   const withEngines = (engines: string) => `config:\n  allixios:environment: staging\n  allixios:bootstrap:\n    enabled: false\n  allixios:engines:\n${engines}`;
 

@@ -4,7 +4,6 @@
  * settings the platform's connections pin. `index.ts` describes the engine with them, `patroni.ts`
  * and `pgbouncer.ts` share them.
  */
-import { shellWords } from '../shell.ts';
 import { memoryBytes, TLS_FILES, type TlsSpec } from '../engine.ts';
 
 /** Where the roles script finds the verifiers of the platform's roles (a secret file). */

@@ -253,7 +253,9 @@ export function resolveStackConfig(raw: RawStackConfig, values: Readonly<Record<
       problems.push(
         `${keyName(['engines', name, 'replicas'])}: expected 1, since the docker target runs one container per engine (replicas need the kubernetes target), got ${spec.replicas}`,
       );
-    } else if (spec.replicas > 1 && !spec.highAvailability) {
+    } else if (spec.replicas > 1 && !spec.highAvailability && !(module.projectImage && engineConfig.image !== undefined)) {
+      // (A project image the stack names but engineImage refused, beside `version`, is reported
+      // there: the replicas are not told it is unset.)
       const why = module.projectImage
         ? `${module.displayName} runs replicas under its HA manager from the project's image, and ${keyName(['engines', name, 'image'])} is unset`
         : `${module.displayName} has no HA manager to run replicas with yet`;

@@ -247,7 +247,9 @@ export class KubernetesEngine extends pulumi.ComponentResource {
 
     if (spec.tls && !args.issuerRef) throw new Error(`${spec.name}: the engine serves TLS but the stack gave it no issuer`);
     if (spec.tls && args.issuerRef) {
-      const dnsNames = pulumi.output(args.namespace).apply((namespace) => certificateDnsNames(spec.name, `${spec.name}-headless`, namespace, args.clusterDomain));
+      // Under an HA manager the read URL names the replicas' Service, which clients verify too.
+      const otherServices = this.replicasService ? [replicasServiceName(spec.name)] : [];
+      const dnsNames = pulumi.output(args.namespace).apply((namespace) => certificateDnsNames(spec.name, `${spec.name}-headless`, namespace, args.clusterDomain, otherServices));
       this.certificate = new k8s.apiextensions.CustomResource(
         `${name}-certificate`,
         certificateArgs(spec.name, metadata(certificateName(spec.name)), dnsNames, args.issuerRef, spec.tls),

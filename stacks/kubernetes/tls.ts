@@ -97,10 +97,19 @@ export function certificateName(engine: string): string {
  * The names an engine's certificate covers: its Service and its headless Service at every level
  * of the cluster's DNS (`allixios:clusterDomain`, Kubernetes' default `cluster.local`), each pod
  * behind the headless Service (`<pod>.<headless>...`), and `localhost` for probes and tools inside the pod.
+ * `otherServices`: further Services clients reach the same pods through and verify by name (the
+ * replicas' Service of an engine under an HA manager, which the read URL names).
  */
-export function certificateDnsNames(service: string, headlessService: string, namespace: string, clusterDomain = 'cluster.local'): string[] {
+export function certificateDnsNames(service: string, headlessService: string, namespace: string, clusterDomain = 'cluster.local', otherServices: readonly string[] = []): string[] {
   const levels = (host: string) => [host, `${host}.${namespace}`, `${host}.${namespace}.svc`, `${host}.${namespace}.svc.${clusterDomain}`];
-  return [...levels(service), ...levels(headlessService), `*.${headlessService}.${namespace}.svc`, `*.${headlessService}.${namespace}.svc.${clusterDomain}`, 'localhost'];
+  return [
+    ...levels(service),
+    ...levels(headlessService),
+    `*.${headlessService}.${namespace}.svc`,
+    `*.${headlessService}.${namespace}.svc.${clusterDomain}`,
+    ...otherServices.flatMap(levels),
+    'localhost',
+  ];
 }
 
 /**
