@@ -16,6 +16,7 @@ export { selects };
 type StatefulSetProps = pulumi.Unwrap<k8s.apps.v1.StatefulSetArgs>;
 type NetworkPolicyProps = pulumi.Unwrap<k8s.networking.v1.NetworkPolicyArgs>;
 type PodDisruptionBudgetProps = pulumi.Unwrap<k8s.policy.v1.PodDisruptionBudgetArgs>;
+type ServiceProps = pulumi.Unwrap<k8s.core.v1.ServiceArgs>;
 
 interface DatabasePods {
   resource: PolicyResource;
@@ -135,9 +136,11 @@ function incompleteCertificateVolume(volume: Volume): string | undefined {
 }
 
 /**
- * In the TLS stacks (prod), every running container of a database StatefulSet mounts, as a
- * volume, the Secret of a cert-manager Certificate in the StatefulSet's namespace that names its
- * headless Service: whole (no `subPath`), with its certificate and key (`items`, if any, keep
+ * In the TLS stacks (prod), every running container of a database workload mounts, as a volume,
+ * the Secret of a cert-manager Certificate in the workload's namespace that names the Service its
+ * clients connect to: a StatefulSet's headless Service (`serviceName`); for a Deployment or
+ * ReplicaSet (a connection pooler), a Service in its namespace whose selector selects its pods.
+ * Whole (no `subPath`), with its certificate and key (`items`, if any, keep
  * `tls.crt` and `tls.key`), and not `optional`: the policy cannot read an engine's settings, but an engine serving TLS has its
  * certificate mounted, and one without a mounted certificate cannot be serving it. That the
  * engine then serves TLS only is each engine's own test (see `docs/tls-plan.md`).
@@ -158,6 +161,7 @@ export function databaseTls(currentStack: () => string = () => pulumi.getStack()
       const stack = currentStack();
       if (!(args.getConfig<TlsConfig>().tlsStacks ?? DEFAULT_TLS_STACKS).includes(stack)) return args.notApplicable(`stack ${stack} is not a TLS stack`);
       const certificates = args.resources.filter((resource) => resource.type === CERTIFICATE_TYPE).map((resource) => resource.props as CertificateProps);
+      const services = args.resources.filter((resource) => resource.isType(k8s.core.v1.Service)).map((resource) => resource.props as ServiceProps);
       // StatefulSets, and the other kinds that could run a database with a pod template of their own.
       for (const workload of databaseWorkloads(args.resources, ['StatefulSet', 'Deployment', 'ReplicaSet'])) {
         const { pod, namespace, serviceName } = workload;
@@ -189,16 +193,32 @@ export function databaseTls(currentStack: () => string = () => pulumi.getStack()
               `${workload.who}: container "${container.name}" runs without a certificate: it mounts no Secret of a cert-manager Certificate in namespace ${namespace ?? '(none)'}; stack ${stack} requires TLS (allixios:tls)${reasons.map((reason) => `; ${reason}`).join('')}`,
               workload.resource.urn,
             );
-          } else if (!serviceName || !namespace) {
-            // The name clients verify is the Service's: without one (a Deployment, a StatefulSet
-            // without serviceName) or a namespace, nothing says the certificate is the right one.
+            continue;
+          }
+          // The name clients verify is a Service's: a StatefulSet's governing one, or those that
+          // select a Deployment's pods. Without one, or without a namespace, nothing says the
+          // certificate is the right one.
+          const serviceNames = serviceName
+            ? [serviceName]
+            : services
+                .filter((service) => service.metadata?.namespace === namespace && service.spec?.selector && Object.keys(service.spec.selector).length > 0)
+                .filter((service) => selects({ matchLabels: service.spec!.selector! }, workload.podLabels))
+                .map((service) => service.metadata?.name)
+                .filter((name): name is string => name !== undefined);
+          if (serviceNames.length === 0 || !namespace) {
+            const missing = !namespace
+              ? 'namespace'
+              : workload.resource.type === WORKLOAD_KINDS[0][1]
+                ? 'headless Service (a StatefulSet with serviceName)'
+                : 'Service selecting its pods';
             reportViolation(
-              `${workload.who}: names no ${namespace ? 'headless Service (a StatefulSet with serviceName)' : 'namespace'}, so whether the Certificate "${mounted.metadata?.name}" names what clients connect to cannot be checked; run a database as a StatefulSet with its serviceName and namespace`,
+              `${workload.who}: names no ${missing}, so whether the Certificate "${mounted.metadata?.name}" names what clients connect to cannot be checked; run a database as a StatefulSet with its serviceName and namespace, or give a pooler a Service`,
               workload.resource.urn,
             );
-          } else if (!(mounted.spec?.dnsNames ?? []).includes(`${serviceName}.${namespace}.svc`)) {
+          } else if (!serviceNames.some((name) => (mounted.spec?.dnsNames ?? []).includes(`${name}.${namespace}.svc`))) {
+            const named = serviceNames.map((name) => `${name}.${namespace}.svc`).join(' or ');
             reportViolation(
-              `${workload.who}: the Certificate "${mounted.metadata?.name}" it mounts does not name its Service ${serviceName}.${namespace}.svc, so clients that verify the host name refuse it`,
+              `${workload.who}: the Certificate "${mounted.metadata?.name}" it mounts does not name its Service ${named}, so clients that verify the host name refuse it`,
               workload.resource.urn,
             );
           }

@@ -830,14 +830,29 @@ describe('database-tls (mandatory in prod)', () => {
         urn: 'urn:pulumi:test::allixios::kubernetes:apps/v1:Deployment::allixios-pgbouncer',
       },
     ]);
-    // With one, nothing says the certificate names what clients connect to: no governing Service.
+    // With one, nothing says the certificate names what clients connect to: no Service selects its pods.
     const withCertificateDeployment = deployment((props) => {
       props.spec.template.spec.volumes = [{ name: 'tls', secret: { secretName: 'postgresql-tls' } }];
       container(props).volumeMounts = [{ name: 'tls', mountPath: '/etc/postgresql/tls', readOnly: true }];
     });
     expect((await checkStack(policy, [withCertificateDeployment, certificate()])).map((violation) => violation.message)).toEqual([
-      'Deployment "pgbouncer" in namespace allixios-prod: names no headless Service (a StatefulSet with serviceName), so whether the Certificate "postgresql-tls" names what clients connect to cannot be checked; run a database as a StatefulSet with its serviceName and namespace',
+      'Deployment "pgbouncer" in namespace allixios-prod: names no Service selecting its pods, so whether the Certificate "postgresql-tls" names what clients connect to cannot be checked; run a database as a StatefulSet with its serviceName and namespace, or give a pooler a Service',
     ]);
+    // A Service of another namespace, or one selecting other pods, does not count.
+    const poolerService = (namespace: string, selector: Record<string, string>): TestResource => ({
+      type: SERVICE,
+      name: `allixios-pgbouncer-service-${namespace}`,
+      props: { metadata: { name: 'pgbouncer', namespace }, spec: { selector, ports: [{ port: 6432 }] } },
+    });
+    expect(
+      await checkStack(policy, [withCertificateDeployment, certificate(), poolerService('elsewhere', SELECTOR), poolerService('allixios-prod', { app: 'other' })]),
+    ).toHaveLength(1);
+    // A pooler's Service selecting its pods: the certificate must name it.
+    expect((await checkStack(policy, [withCertificateDeployment, certificate(), poolerService('allixios-prod', SELECTOR)])).map((violation) => violation.message)).toEqual([
+      'Deployment "pgbouncer" in namespace allixios-prod: the Certificate "postgresql-tls" it mounts does not name its Service pgbouncer.allixios-prod.svc, so clients that verify the host name refuse it',
+    ]);
+    const namingThePooler = certificate((props) => props.spec.dnsNames.push('pgbouncer.allixios-prod.svc'));
+    expect(await checkStack(policy, [withCertificateDeployment, namingThePooler, poolerService('allixios-prod', SELECTOR)])).toEqual([]);
     // A StatefulSet and a Certificate both without a namespace, the Certificate naming only localhost.
     const unnamespaced = withCertificate((props) => delete props.metadata.namespace);
     const localOnly = certificate((props) => {
@@ -845,7 +860,7 @@ describe('database-tls (mandatory in prod)', () => {
       props.spec.dnsNames = ['localhost'];
     });
     expect((await checkStack(policy, [unnamespaced, localOnly])).map((violation) => violation.message)).toEqual([
-      'StatefulSet "postgresql": names no namespace, so whether the Certificate "postgresql-tls" names what clients connect to cannot be checked; run a database as a StatefulSet with its serviceName and namespace',
+      'StatefulSet "postgresql": names no namespace, so whether the Certificate "postgresql-tls" names what clients connect to cannot be checked; run a database as a StatefulSet with its serviceName and namespace, or give a pooler a Service',
     ]);
   });
 
