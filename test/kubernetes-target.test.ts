@@ -21,6 +21,18 @@ const sha256 = (text: string) => createHash('sha256').update(text).digest('hex')
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- test access to rendered objects
 
 const BOOTSTRAP = { image: 'ghcr.io/allixios/allixios-bootstrap:0.1.0' };
+/** A Patroni member's probe: curl on its REST API, over HTTPS verified with the stack's CA as localhost on a TLS stack. */
+const patroniCurl = (path: string, tls: boolean) => [
+  'curl',
+  '--fail',
+  '--silent',
+  '--show-error',
+  '--output',
+  '/dev/null',
+  '--max-time',
+  '4',
+  ...(tls ? ['--cacert', '/etc/postgresql/tls/ca.crt', `https://localhost:8008${path}`] : [`http://127.0.0.1:8008${path}`]),
+];
 const isEnvelope = (value: unknown) => (value as Record<string, unknown> | null)?.[SECRET_SIGNATURE_KEY] === SECRET_SIGNATURE;
 const kindOf = (resource: RecordedResource) => resource.inputs.kind as string;
 const objects = (evaluation: Evaluation, kind: string) =>
@@ -298,19 +310,7 @@ describe('kubernetes target (stack prod)', () => {
     // stack's CA as localhost. Ready: the leader, or a replica whose server runs (/readiness);
     // alive, also while it clones or replays WAL: Patroni's loop runs (/liveness).
     const postgresql = forEngine(prod, 'StatefulSet', 'postgresql')[0]!.spec.template.spec;
-    const curl = (path: string) => [
-      'curl',
-      '--fail',
-      '--silent',
-      '--show-error',
-      '--output',
-      '/dev/null',
-      '--max-time',
-      '4',
-      '--cacert',
-      '/etc/postgresql/tls/ca.crt',
-      `https://localhost:8008${path}`,
-    ];
+    const curl = (path: string) => patroniCurl(path, true);
     const [member] = postgresql.containers as Json[];
     expect(member!.startupProbe.exec.command).toEqual(curl('/liveness'));
     expect(member!.livenessProbe.exec.command).toEqual(curl('/liveness'));
@@ -621,17 +621,7 @@ describe('kubernetes target: TLS (on by default)', () => {
     expect(plain.outputs.tlsCaBundle).toBeUndefined();
     // Patroni's health check then asks its REST API over plain HTTP, without a CA.
     const member = forEngine(plain, 'StatefulSet', 'postgresql')[0]!.spec.template.spec.containers[0] as Json;
-    expect(member.readinessProbe.exec.command).toEqual([
-      'curl',
-      '--fail',
-      '--silent',
-      '--show-error',
-      '--output',
-      '/dev/null',
-      '--max-time',
-      '4',
-      'http://127.0.0.1:8008/readiness',
-    ]);
-    expect(member.livenessProbe.exec.command).toEqual(['curl', '--fail', '--silent', '--show-error', '--output', '/dev/null', '--max-time', '4', 'http://127.0.0.1:8008/liveness']);
+    expect(member.readinessProbe.exec.command).toEqual(patroniCurl('/readiness', false));
+    expect(member.livenessProbe.exec.command).toEqual(patroniCurl('/liveness', false));
   });
 });
