@@ -231,19 +231,23 @@ export interface KubernetesAccessRule {
 }
 
 /**
- * How the engine runs replicated under an established HA manager (PostgreSQL: Patroni), which
- * elects the primary, fails over and rejoins members: nothing of that is ours. The Kubernetes
- * target runs every member under the manager (one member too, on a stack of one replica: the same
- * image and procedures everywhere) and gives it what it needs: its image and settings, a Role for
- * its Kubernetes objects (the DCS), a primary Service whose endpoints the manager writes with the
- * leader lock, a replicas Service by the role label it keeps, and peer access to its API. The
- * Docker target runs one plain engine and ignores this.
+ * How the engine runs replicated, under an established HA manager (PostgreSQL: Patroni) or its
+ * own clustering (a MongoDB replica set, Elasticsearch, ClickHouse replicas, Redis replication):
+ * what elects a primary, fails over and rejoins members is never ours. The Kubernetes target runs
+ * every member as described (one member too, on a stack of one replica: the same image and
+ * procedures everywhere) and gives it what it needs: its identity from its pod
+ * ({@link memberEnv}), its peers' access to the cluster ports ({@link ports}: members only),
+ * spread members and a disruption budget that keeps a quorum; for a manager that keeps a role
+ * label, a primary Service whose endpoints the manager writes and a replicas Service by that
+ * label; for one that talks to the Kubernetes API, a Role with its rules. The Docker target runs
+ * one plain engine and ignores this.
  */
 export interface HighAvailabilitySpec {
-  /** The manager's name, for messages and the render. */
+  /** The manager's name, or the clustering's (`MongoDB replica set`), for messages and the render. */
   manager: string;
-  /** The image that runs the engine under its manager, built by the project (`databases/<engine>/image/`). */
-  image: { repository: string; tag: string };
+  /** The image that runs the engine under its manager, built by the project (`databases/<engine>/image/`); absent: the engine's. */
+  image?: { repository: string; tag: string };
+  /** The members' command and arguments; absent: the engine's own (`[]` for none: the image's entrypoint alone). */
   command?: string[];
   args?: string[];
   /** Variables added to the engine's own (literals and secrets). */
@@ -252,19 +256,24 @@ export interface HighAvailabilitySpec {
   memberEnv: Record<string, MemberValue>;
   /** Files added to the engine's config files (the manager's configuration). */
   configFiles: ConfigFile[];
-  /** The manager's own ports (its REST API): the members reach them, clients do not. */
+  /** The cluster's own ports (a manager's REST API, a transport or interserver port): the members reach them, clients do not. */
   ports: PortSpec[];
-  /** The pod label the manager keeps on each member with its role, and the replicas' value. */
-  roleLabel: { key: string; replica: string };
+  /**
+   * The pod label the manager keeps on each member with its role, and the replicas' value: the
+   * primary Service is then the manager's (below) and a replicas Service selects by it. Absent:
+   * the engine's Service selects every member (the engine routes, or its clients discover the
+   * primary themselves).
+   */
+  roleLabel?: { key: string; replica: string };
   /**
    * Services without selector whose objects the manager keeps (`-config`: Patroni's cluster
    * configuration), by suffix of the engine's name: the Service keeps Kubernetes from deleting its
    * Endpoints. The primary Service (the engine's name) is always one: the manager writes its
    * endpoints together with the leader lock, so it routes to the leader and nothing else.
    */
-  managedServices: string[];
-  /** What the manager may do in the namespace: the rules of a Role bound to the engine's ServiceAccount. */
-  kubernetesAccess: KubernetesAccessRule[];
+  managedServices?: string[];
+  /** What the manager may do in the namespace: the rules of a Role bound to the engine's ServiceAccount (none: no Kubernetes API access at all). */
+  kubernetesAccess?: KubernetesAccessRule[];
   /** The health check of a member under the manager, where it differs from the engine's. */
   healthCheck?: HealthCheck;
   /**

@@ -217,3 +217,59 @@ describe("an engine's connection pooler on Kubernetes", () => {
     expect(new URL(await unwrap(prod.outputs.urls.DATABASE_READ_URL!)).host).toBe('postgresql-replicas.allixios-prod.svc:5432');
   });
 });
+
+describe('an engine that clusters by itself on Kubernetes (no manager image, no role label, no API access)', () => {
+  const CLUSTER: HighAvailabilitySpec = {
+    manager: 'Stand-in replica set',
+    args: ['--cluster', '--advertise=$(CLUSTER_ADDRESS)'],
+    env: { CLUSTER_NAME: 'rs0' },
+    memberEnv: { CLUSTER_ADDRESS: { address: 27017 } },
+    configFiles: [],
+    ports: [{ name: 'cluster', containerPort: 27018 }],
+  };
+  const clustering: EngineModule = {
+    ...postgresql,
+    sizing: { ...postgresql.sizing, prod: { ...postgresql.sizing.prod, replicas: 3 } },
+    describe: (settings) => {
+      const { highAvailability: _ha, pooler: _pooler, ...own } = postgresql.describe(settings as never);
+      return { ...own, highAvailability: CLUSTER };
+    },
+  } as EngineModule;
+  let clustered: Evaluation;
+  beforeAll(async () => {
+    clustered = await evaluate(
+      { environment: 'prod', namespace: 'allixios-prod', bootstrap: { enabled: false }, engines: withPostgresqlImage() },
+      'prod',
+      {},
+      ENGINE_MODULES.map((module) => (module.name === 'postgresql' ? clustering : module)),
+    );
+  });
+
+  it("runs its members from the engine's own image and command, with the cluster's arguments and each member's address", () => {
+    const [statefulSet] = objects(clustered, 'StatefulSet');
+    new StatefulSet(statefulSet as never).validate();
+    expect(statefulSet!.spec.replicas).toBe(3);
+    const pod = statefulSet!.spec.template.spec as Json;
+    const container = pod.containers[0] as Json;
+    expect(container.image).toBe(`postgres:${postgresql.defaultVersion}`);
+    expect(container.args).toEqual(['--cluster', '--advertise=$(CLUSTER_ADDRESS)']);
+    const env = Object.fromEntries((container.env as Json[]).map((entry) => [entry.name, entry]));
+    expect(env.CLUSTER_ADDRESS.value).toBe('$(ALLIXIOS_MEMBER_NAME).postgresql-headless.allixios-prod.svc.cluster.local:27017');
+    // No Kubernetes API access: no ServiceAccount token, no Role.
+    expect(pod.automountServiceAccountToken).toBe(false);
+    expect(pod.serviceAccountName).toBeUndefined();
+    expect(objects(clustered, 'Role')).toEqual([]);
+    // Required anti-affinity in prod, as for any replicated engine.
+    expect(pod.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution).toHaveLength(1);
+  });
+
+  it('serves clients through one Service selecting every member, and opens the cluster port to the members only', () => {
+    const services = objects(clustered, 'Service');
+    expect(services.map((service) => service.metadata.name).sort()).toEqual(['postgresql', 'postgresql-headless']);
+    const primary = services.find((service) => service.metadata.name === 'postgresql')!;
+    expect(primary.spec.selector).toEqual(objects(clustered, 'StatefulSet')[0]!.spec.selector.matchLabels);
+    const [policy] = objects(clustered, 'NetworkPolicy');
+    const clusterRule = (policy!.spec.ingress as Json[]).find((rule) => rule.ports.some((port: Json) => port.port === 27018))!;
+    expect(clusterRule.from).toEqual([{ podSelector: { matchLabels: primary.spec.selector } }]);
+  });
+});

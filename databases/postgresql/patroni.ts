@@ -542,6 +542,8 @@ export function patroniHighAvailability(settings: PatroniMemberSettings, image: 
   return {
     manager: 'Patroni',
     image,
+    // The image's entrypoint (patroni /etc/patroni/patroni.yml), not the server's command line.
+    args: [],
     env: { ...patroniEnvironment(), ALLIXIOS_REWIND_ROLE: PATRONI_USERS.rewind },
     memberEnv: kubernetesMemberEnvironment(settings.port.containerPort),
     configFiles: [

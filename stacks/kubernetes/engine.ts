@@ -211,7 +211,8 @@ export class KubernetesEngine extends pulumi.ComponentResource {
       },
       { parent: this },
     );
-    if (ha) {
+    const roleLabel = ha?.roleLabel;
+    if (roleLabel) {
       // The primary's Service has no selector: the manager writes its endpoints (the leader's
       // address) together with the leader lock, so it never routes to a member that is not the
       // leader. Without a selector the endpoints' ports are matched by name and number.
@@ -227,23 +228,24 @@ export class KubernetesEngine extends pulumi.ComponentResource {
         `${name}-replicas`,
         {
           metadata: metadata(replicasServiceName(spec.name)),
-          spec: { type: args.engine.serviceType, selector: { ...selector, [ha.roleLabel.key]: ha.roleLabel.replica }, ports: clientPorts },
+          spec: { type: args.engine.serviceType, selector: { ...selector, [roleLabel.key]: roleLabel.replica }, ports: clientPorts },
         },
         { parent: this },
       );
-      // The manager's other objects, which a Service of the same name keeps from being deleted.
-      this.managedServices = ha.managedServices.map(
-        (suffix) => new k8s.core.v1.Service(`${name}-service${suffix}`, { metadata: metadata(`${spec.name}${suffix}`), spec: { clusterIP: 'None' } }, { parent: this }),
-      );
-      this.managerAccess = managerAccess(name, { spec, ha, metadata, parent: this });
     } else {
+      // Every member (ready ones): the engine routes, or its clients find the primary themselves.
       this.service = new k8s.core.v1.Service(
         `${name}-service`,
         { metadata: metadata(spec.name), spec: { type: args.engine.serviceType, selector, ports: clientPorts } },
         { parent: this },
       );
-      this.managedServices = [];
     }
+    // The manager's other objects, which a Service of the same name keeps from being deleted.
+    this.managedServices = (ha?.managedServices ?? []).map(
+      (suffix) => new k8s.core.v1.Service(`${name}-service${suffix}`, { metadata: metadata(`${spec.name}${suffix}`), spec: { clusterIP: 'None' } }, { parent: this }),
+    );
+    // A Role only for a manager that talks to the Kubernetes API.
+    if (ha && (ha.kubernetesAccess ?? []).length > 0) this.managerAccess = managerAccess(name, { spec, ha, metadata, parent: this });
 
     if (spec.tls && !args.issuerRef) throw new Error(`${spec.name}: the engine serves TLS but the stack gave it no issuer`);
     if (spec.tls && args.issuerRef) {

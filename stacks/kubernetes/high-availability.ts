@@ -9,18 +9,21 @@ import type { EngineSpec, HighAvailabilitySpec } from '../../databases/engine.ts
 
 /**
  * The engine as each member runs it: the manager's image, command, settings, config files and
- * health check in place of the engine's own, its ports added (after the engine's, so the first
- * port stays the clients'). The manager starts the engine with the engine's settings.
+ * health check in place of the engine's own where it names them, its ports added (after the
+ * engine's, so the first port stays the clients'). A manager starts the engine with the engine's
+ * settings; an engine that clusters by itself keeps its own command.
  */
 export function memberSpec(spec: EngineSpec): EngineSpec {
   const ha = spec.highAvailability;
   if (!ha) return spec;
   const { command: _command, args: _args, ...rest } = spec;
+  const command = ha.command ?? spec.command;
+  const args = ha.args ?? spec.args;
   return {
     ...rest,
-    image: ha.image,
-    ...(ha.command ? { command: ha.command } : {}),
-    ...(ha.args ? { args: ha.args } : {}),
+    image: ha.image ?? spec.image,
+    ...(command ? { command } : {}),
+    ...(args && args.length > 0 ? { args } : {}),
     env: { ...spec.env, ...ha.env },
     configFiles: [...spec.configFiles, ...ha.configFiles],
     ports: [...spec.ports, ...ha.ports],
@@ -84,7 +87,7 @@ export function managerAccess(name: string, args: ManagerAccessArgs): { serviceA
     { metadata: args.metadata(args.spec.name), automountServiceAccountToken: false },
     { parent: args.parent },
   );
-  const role = new k8s.rbac.v1.Role(`${name}-role`, { metadata: args.metadata(objectName), rules: args.ha.kubernetesAccess }, { parent: args.parent });
+  const role = new k8s.rbac.v1.Role(`${name}-role`, { metadata: args.metadata(objectName), rules: args.ha.kubernetesAccess ?? [] }, { parent: args.parent });
   const roleBinding = new k8s.rbac.v1.RoleBinding(
     `${name}-role-binding`,
     {
