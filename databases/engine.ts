@@ -209,8 +209,13 @@ export interface TlsSpec {
   combinedPem?: boolean;
 }
 
-/** A pod field a variable takes its value from (the Kubernetes downward API). */
-export type PodField = 'metadata.name' | 'metadata.namespace' | 'status.podIP';
+/**
+ * A pod field a variable takes its value from (the Kubernetes downward API). The zone label is the
+ * node's `topology.kubernetes.io/zone`, which the API server copies onto the pod when it binds it to
+ * the node where the `PodTopologyLabels` admission plugin runs (Kubernetes 1.33 alpha, 1.35 beta:
+ * KEP-4742); elsewhere the pod has no such label and the variable is empty.
+ */
+export type PodField = 'metadata.name' | 'metadata.namespace' | 'status.podIP' | "metadata.labels['topology.kubernetes.io/zone']";
 
 /**
  * What a member's variable holds that only the target knows:
@@ -276,6 +281,15 @@ export interface HighAvailabilitySpec {
   kubernetesAccess?: KubernetesAccessRule[];
   /** The health check of a member under the manager, where it differs from the engine's. */
   healthCheck?: HealthCheck;
+  /**
+   * Members are created and removed all at once (StatefulSet `podManagementPolicy: Parallel`), not
+   * one after the other once the previous one is ready: for a cluster whose members are ready only
+   * once a quorum of them runs (an Elasticsearch node is ready once it has joined a cluster with an
+   * elected master, which takes a majority of the master-eligible nodes), where the ordered start
+   * would wait forever for the first member. Rolling updates stay one member at a time, each
+   * waiting for the one before to be ready: the policy changes only how the StatefulSet scales.
+   */
+  startInParallel?: boolean;
   /**
    * How a member picks up a renewed certificate, where the manager must be told too (Patroni's
    * REST API serves the same certificate as PostgreSQL): replaces {@link TlsSpec.reload}.

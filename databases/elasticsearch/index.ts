@@ -10,6 +10,7 @@
  */
 import { z } from 'zod';
 import {
+  EngineSettingError,
   moduleDirectory,
   TLS_FILES,
   type ConnectionTls,
@@ -21,6 +22,7 @@ import {
   type NodeSysctl,
   type TlsSpec,
 } from '../engine.ts';
+import { clusterHighAvailability, SINGLE_NODE_SETTINGS, type HealthRequest } from './cluster.ts';
 
 const secrets = [
   { key: 'elastic-password', description: 'elastic, the built-in superuser (native realm), used by the bootstrap' },
@@ -39,6 +41,12 @@ export type MaxMapCountMode = (typeof MAX_MAP_COUNT_MODES)[number];
 const optionsSchema = z.strictObject({
   /** Unset: `nodePrerequisite` in staging and prod, `disableMmap` in dev (Docker) and ephemeral stacks. */
   maxMapCount: z.enum(MAX_MAP_COUNT_MODES).optional(),
+  /**
+   * The stack forms a new cluster of several nodes: its members get `cluster.initial_master_nodes`.
+   * For the first deploy of a new multi-node stack only, then removed (README.md, "The first
+   * formation"); a stack that grows from one node needs none.
+   */
+  formCluster: z.boolean().optional(),
 });
 
 /** The engine's secret files: a directory of their own, which Kubernetes refreshes when a password rotates. */
@@ -52,7 +60,8 @@ const SECRETS_PATH = `${CONFIG_PATH}/secrets`;
  * entrypoint starts Elasticsearch as it would have (a command other than `eswrapper` is run as
  * it is, so the entrypoint is asked for `eswrapper` again).
  */
-const START_WITH_USERS_LINK = ['sh', '-c', `ln -sfn secrets/users ${CONFIG_PATH}/users && exec /usr/local/bin/docker-entrypoint.sh eswrapper`];
+const ENTRYPOINT = '/usr/local/bin/docker-entrypoint.sh';
+const START_WITH_USERS_LINK = ['sh', '-c', `ln -sfn secrets/users ${CONFIG_PATH}/users && exec ${ENTRYPOINT} eswrapper`];
 
 /**
  * Where the certificate's Secret is mounted when the stack serves TLS: under the config directory,
@@ -70,10 +79,12 @@ const TLS: TlsSpec = { directory: TLS_DIRECTORY };
 /**
  * HTTP and transport TLS, as settings variables (lower-case dotted names, read by the Docker
  * distribution as settings). With TLS, both layers serve the certificate of `TLS_DIRECTORY`, PEM
- * files; HTTP asks no client certificate (users authenticate with passwords); transport verifies
- * its peers' chain and host name (`full`) against `ca.crt`, so replicated topologies can bind it to
- * the network. TLS 1.2 and 1.3 only. Without TLS both are off, which Elasticsearch allows because
- * the transport layer listens on loopback (elasticsearch.yml).
+ * files; HTTP asks no client certificate (users authenticate with passwords); transport requires
+ * one from every peer and verifies the peer's chain and host name (`full`) against `ca.crt`: a node
+ * dials its peers by names the certificate carries (the headless Service's, and each member's
+ * published DNS name, see cluster.ts), never by a bare IP. TLS 1.2 and 1.3 only. Without TLS both
+ * are off, which Elasticsearch allows only for a single node, whose transport layer listens on
+ * loopback (`SINGLE_NODE_SETTINGS`).
  */
 export function tlsSettings(tls: boolean, directory = TLS_DIRECTORY): Record<string, string> {
   if (!tls) return { 'xpack.security.http.ssl.enabled': 'false', 'xpack.security.transport.ssl.enabled': 'false' };
@@ -93,9 +104,15 @@ export function tlsSettings(tls: boolean, directory = TLS_DIRECTORY): Record<str
  * The health checks: over HTTPS with TLS, verifying the node's certificate with `ca.crt` for the
  * name `localhost` (which every certificate covers), resolved to the IPv4 loopback the node listens on.
  */
+function healthRequest(tls: boolean): HealthRequest {
+  return {
+    curl: tls ? `curl --cacert ${TLS_DIRECTORY}/${TLS_FILES.ca} --resolve localhost:9200:127.0.0.1` : 'curl',
+    node: tls ? 'https://localhost:9200' : 'http://127.0.0.1:9200',
+  };
+}
+
 function healthChecks(tls: boolean): Pick<HealthCheck, 'command' | 'liveCommand'> {
-  const curl = tls ? `curl --cacert ${TLS_DIRECTORY}/${TLS_FILES.ca} --resolve localhost:9200:127.0.0.1` : 'curl';
-  const node = tls ? 'https://localhost:9200' : 'http://127.0.0.1:9200';
+  const { curl, node } = healthRequest(tls);
   return {
     command: ['sh', '-c', `${curl} -fsS --max-time 8 -H @"$ES_MONITOR_AUTH_FILE" "${node}/_cluster/health?local=true&timeout=5s" >/dev/null`],
     liveCommand: ['sh', '-c', `${curl} -sS --max-time 8 -o /dev/null ${node}/`],
@@ -129,24 +146,65 @@ export const elasticsearch: EngineModule<typeof optionsSchema> = {
   optionsSchema,
   bootstrap: async () => (await import('../../bootstrap/adapters/elasticsearch.ts')).elasticsearchEngine,
   // Memory requests equal limits: the heap is sized from the limit, and a node that cannot give
-  // the container its limit would have it OOM-killed at full heap.
+  // the container its limit would have it OOM-killed at full heap. Three nodes in staging and prod
+  // (README.md, "A cluster of nodes"): a master quorum that survives one node's loss, and each
+  // shard's replica (auto-expanded, mappings/) on another node. Staging rehearses prod's topology
+  // (formation, rolling restarts, a node drained) at staging's sizes; two nodes would be the worst
+  // choice: the voting configuration keeps one of them, whose loss stops the cluster. One node
+  // where nothing is at stake (ephemeral stacks, Docker).
   sizing: {
     dev: { storage: '5Gi', resources: { requests: { cpu: '250m', memory: '1Gi' }, limits: { cpu: '1', memory: '1Gi' } } },
-    ephemeral: { storage: '2Gi', resources: { requests: { cpu: '100m', memory: '1Gi' }, limits: { cpu: '1', memory: '1Gi' } } },
-    staging: { storage: '20Gi', resources: { requests: { cpu: '500m', memory: '2Gi' }, limits: { cpu: '2', memory: '2Gi' } } },
-    prod: { storage: '100Gi', resources: { requests: { cpu: '2', memory: '8Gi' }, limits: { cpu: '4', memory: '8Gi' } } },
+    ephemeral: { storage: '2Gi', replicas: 1, resources: { requests: { cpu: '100m', memory: '1Gi' }, limits: { cpu: '1', memory: '1Gi' } } },
+    staging: { storage: '20Gi', replicas: 3, resources: { requests: { cpu: '500m', memory: '2Gi' }, limits: { cpu: '2', memory: '2Gi' } } },
+    prod: { storage: '100Gi', replicas: 3, resources: { requests: { cpu: '2', memory: '8Gi' }, limits: { cpu: '4', memory: '8Gi' } } },
   },
   describe(settings): EngineDescription {
+    const clustered = settings.replicas > 1;
+    if (settings.replicas === 2) {
+      throw new EngineSettingError(
+        ['replicas'],
+        '1 (a single node) or at least 3: of two master-eligible nodes only one votes, and losing it stops the cluster (README.md, "A cluster of nodes")',
+        settings.replicas,
+      );
+    }
+    if (clustered && !settings.tls) {
+      throw new EngineSettingError(
+        ['replicas'],
+        '1 on a stack without TLS (allixios:tls false): with security on, Elasticsearch nodes talk to each other only over transport TLS, whose certificate the stack gives only with TLS',
+        settings.replicas,
+      );
+    }
+    if (settings.options.formCluster === true && !clustered) {
+      throw new EngineSettingError(
+        ['options', 'formCluster'],
+        'false or unset on a stack of one node, which forms its cluster by itself (discovery.type: single-node)',
+        settings.options.formCluster,
+      );
+    }
     const maxMapCount = settings.options.maxMapCount ?? defaultMaxMapCountMode(settings.environment);
     const nodeSysctls: NodeSysctl[] = maxMapCount === 'daemonSet' ? [{ name: 'vm.max_map_count', value: MAX_MAP_COUNT }] : [];
     const mmapEnv: Record<string, EnvValue> =
       // Lower-case dotted variables are settings in the Docker distribution; without mmap the
       // node uses niofs and the max_map_count bootstrap check does not apply.
       maxMapCount === 'disableMmap' ? { 'node.store.allow_mmap': 'false' } : {};
+    const healthCheck: HealthCheck = {
+      // The node, not the cluster: it answers an authenticated request from its own state
+      // (local=true, no wait_for_status). A red index is an alert, not a reason to take the
+      // node out of its Service or to restart it every few minutes, which only makes it worse.
+      // Alive (liveCommand): the HTTP layer answers at all (a 401 or 503 while the security
+      // index recovers counts: curl without -f exits 0 on any HTTP reply). A cluster's member is
+      // ready once it has joined the cluster (cluster.ts, joinedClusterCheck).
+      ...healthChecks(settings.tls),
+      intervalSeconds: 15,
+      timeoutSeconds: 10,
+      failureThreshold: 5,
+      // A JVM with a small CPU limit; the first start also creates the security index.
+      startupSeconds: 300,
+    };
     return {
       image: { repository: 'docker.elastic.co/elasticsearch/elasticsearch', tag: settings.version },
-      // HTTP only: the transport layer listens on loopback (elasticsearch.yml), so there is no
-      // transport port for a Service to expose until replicated topologies bring transport TLS.
+      // HTTP, the clients' port. A cluster's transport port (9300) is its members' alone
+      // (highAvailability.ports); a single node keeps its transport layer on loopback.
       ports: [{ name: 'http', containerPort: 9200 }],
       dataPath: '/usr/share/elasticsearch/data',
       runAs: { user: 1000, group: 0 },
@@ -164,6 +222,8 @@ export const elasticsearch: EngineModule<typeof optionsSchema> = {
         // For the health check only, which reads the file at every check (see healthCheck).
         ES_MONITOR_AUTH_FILE: `${SECRETS_PATH}/monitor-auth`,
         ...mmapEnv,
+        // One node; a cluster's members replace these with the cluster's (highAvailability.env).
+        ...SINGLE_NODE_SETTINGS,
         ...tlsSettings(settings.tls),
         // No ES_JAVA_OPTS: Elasticsearch sizes its heap from the container's memory limit (about
         // half of it for a node with the data role) and resizes with the limit; Elastic recommends
@@ -183,25 +243,25 @@ export const elasticsearch: EngineModule<typeof optionsSchema> = {
         // so the password is on no command line and a rotated one is used without a restart.
         { source: 'config/monitor-auth', mountPath: `${SECRETS_PATH}/monitor-auth` },
       ],
-      healthCheck: {
-        // The node, not the cluster: it answers an authenticated request from its own state
-        // (local=true, no wait_for_status). A red index is an alert, not a reason to take the
-        // node out of its Service or to restart it every few minutes, which only makes it worse.
-        // Alive (liveCommand): the HTTP layer answers at all (a 401 or 503 while the security
-        // index recovers counts: curl without -f exits 0 on any HTTP reply).
-        ...healthChecks(settings.tls),
-        intervalSeconds: 15,
-        timeoutSeconds: 10,
-        failureThreshold: 5,
-        // A JVM with a small CPU limit; the first start also creates the security index.
-        startupSeconds: 300,
-      },
+      healthCheck,
       // Time to flush and close shards cleanly.
       terminationGracePeriodSeconds: 120,
       appConnection: { scheme: 'http', username: 'allixios_app', passwordSecret: 'app-password', tls: CONNECTION_TLS },
       adminConnection: { scheme: 'http', username: 'elastic', passwordSecret: 'elastic-password', tls: CONNECTION_TLS },
       nodeSysctls,
       ...(settings.tls ? { tls: TLS } : {}),
+      ...(clustered
+        ? {
+            highAvailability: clusterHighAvailability({
+              engine: elasticsearch.name,
+              replicas: settings.replicas,
+              formCluster: settings.options.formCluster === true,
+              paths: { configPath: CONFIG_PATH, entrypoint: ENTRYPOINT },
+              healthCheck,
+              request: healthRequest(settings.tls),
+            }),
+          }
+        : {}),
     };
   },
 };

@@ -324,7 +324,9 @@ export class KubernetesEngine extends pulumi.ComponentResource {
       serviceName: this.headlessService.metadata.name,
       replicas: spec.replicas,
       selector: { matchLabels: selector },
-      podManagementPolicy: 'OrderedReady',
+      // One member after the other, each once the one before is ready; all at once for a cluster
+      // whose members cannot be ready before a quorum of them runs (HighAvailabilitySpec.startInParallel).
+      podManagementPolicy: ha?.startInParallel ? 'Parallel' : 'OrderedReady',
       updateStrategy: { type: 'RollingUpdate' },
       revisionHistoryLimit: 5,
       persistentVolumeClaimRetentionPolicy: args.pvcRetention,

@@ -6,16 +6,22 @@
  * every privilege of roles.yml must be one the privileges reference lists. The users file is
  * rendered the way the stacks render it and its hashes are verified with bcrypt.
  */
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import bcrypt from 'bcryptjs';
 import { describe, expect, it } from 'vitest';
 import { parse, parseDocument } from 'yaml';
+import { memberStartScript, START_SETTINGS, TRANSPORT_ADDRESS_VARIABLE, ZONE_VARIABLE } from '../../databases/elasticsearch/cluster.ts';
 import { elasticsearch, MAX_MAP_COUNT, MAX_MAP_COUNT_MODES, type MaxMapCountMode } from '../../databases/elasticsearch/index.ts';
-import { ENVIRONMENTS, type EngineSpec, type Environment } from '../../databases/engine.ts';
+import { engineSpec, ENVIRONMENTS, EngineSettingError, type EngineSpec, type Environment } from '../../databases/engine.ts';
 import { renderSecretFile, templateSecretKeys } from '../../databases/secret-files.ts';
+import { parseStackConfig } from '../../stacks/config/index.ts';
+import { certificateDnsNames } from '../../stacks/kubernetes/tls.ts';
 import { describeWithDefaults } from '../support/engines.ts';
+import { withPostgresqlImage } from '../support/stacks.ts';
 
 type ValueCheck = (value: unknown) => boolean;
 const isBoolean: ValueCheck = (value) => typeof value === 'boolean' || value === 'true' || value === 'false';
@@ -27,6 +33,20 @@ const oneOf =
     typeof value === 'string' && allowed.includes(value);
 /** An IP address or one of the special values of network.host (`_local_`, `_site_`, ...). */
 const isNetworkAddress: ValueCheck = (value) => typeof value === 'string' && (isIP(value) !== 0 || /^_[a-z0-9:]+_$/.test(value));
+/** A DNS name (lower-case labels joined by dots). */
+const DNS_NAME = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const isHostName: ValueCheck = (value) => typeof value === 'string' && DNS_NAME.test(value);
+/** A port number, as a settings variable gives it. */
+const isPort: ValueCheck = (value) => (typeof value === 'string' || typeof value === 'number') && /^[0-9]+$/.test(String(value)) && Number(value) > 0 && Number(value) < 65536;
+/** discovery.seed_hosts: a comma-separated list of `host` or `host:port`. */
+const isHostList: ValueCheck = (value) =>
+  typeof value === 'string' &&
+  value.split(',').every((entry) => {
+    const [host, port, ...rest] = entry.split(':');
+    return rest.length === 0 && isHostName(host) && (port === undefined || isPort(port));
+  });
+/** cluster.initial_master_nodes: a comma-separated list of node names. */
+const isNodeNameList: ValueCheck = (value) => typeof value === 'string' && value.split(',').every((name) => /^[a-z0-9][-a-z0-9]*$/.test(name));
 
 const DOCS = 'https://www.elastic.co/docs';
 const IMPORTANT_SETTINGS = `${DOCS}/deploy-manage/deploy/self-managed/important-settings-configuration`;
@@ -38,6 +58,8 @@ const SECURITY = `${DOCS}/reference/elasticsearch/configuration-reference/securi
 const MACHINE_LEARNING = `${DOCS}/reference/elasticsearch/configuration-reference/machine-learning-settings`;
 const GEOIP = `${DOCS}/reference/enrich-processor/geoip-processor`;
 const STORE = `${DOCS}/reference/elasticsearch/index-settings/store`;
+const SHARD_ALLOCATION = `${DOCS}/reference/elasticsearch/configuration-reference/cluster-level-shard-allocation-routing-settings`;
+const ALLOCATION_AWARENESS = `${DOCS}/deploy-manage/distributed-architecture/shard-allocation-relocation-recovery/shard-allocation-awareness`;
 
 /** "HTTP TLS/SSL settings" and "Transport TLS/SSL settings" of the security settings page. */
 const HTTP_TLS = `${SECURITY}#http-tls-ssl-settings`;
@@ -76,7 +98,14 @@ const ELASTICSEARCH_SETTINGS: Record<string, { documentedAt: string; check: Valu
   'path.data': { documentedAt: IMPORTANT_SETTINGS, check: isNonEmptyString },
   'network.host': { documentedAt: NETWORKING, check: isNetworkAddress },
   'transport.host': { documentedAt: NETWORKING, check: isNetworkAddress },
+  'transport.port': { documentedAt: NETWORKING, check: isPort },
+  'network.publish_host': { documentedAt: NETWORKING, check: isHostName },
   'discovery.type': { documentedAt: DISCOVERY, check: oneOf('single-node', 'multi-node') },
+  'discovery.seed_hosts': { documentedAt: DISCOVERY, check: isHostList },
+  'cluster.initial_master_nodes': { documentedAt: DISCOVERY, check: isNodeNameList },
+  // A custom node attribute, `node.attr.<name>`, and the attributes allocation awareness uses.
+  'node.attr.zone': { documentedAt: ALLOCATION_AWARENESS, check: isNonEmptyString },
+  'cluster.routing.allocation.awareness.attributes': { documentedAt: SHARD_ALLOCATION, check: oneOf('zone') },
   'bootstrap.memory_lock': { documentedAt: MEMORY_LOCK, check: isBoolean },
   'action.destructive_requires_name': { documentedAt: INDEX_MANAGEMENT, check: isBoolean },
   'xpack.security.enabled': { documentedAt: SECURITY, check: isBoolean },
@@ -288,15 +317,17 @@ describe('config/elasticsearch.yml', () => {
     expect(settingErrors(settings)).toEqual([]);
   });
 
-  it('runs one secured node: HTTP on the network, transport on loopback, TLS left to the description', () => {
+  it('secures one node or a cluster alike: HTTP on the network, the topology and TLS left to the description', () => {
     expect(Object.keys(settings).filter((name) => name.includes('.ssl.'))).toEqual([]);
+    // The topology (a single node or a cluster's member) comes from the description's variables.
+    for (const topology of ['discovery.', 'transport.', 'cluster.initial_master_nodes', 'network.publish_host', 'node.attr.']) {
+      expect(Object.keys(settings).filter((name) => name.startsWith(topology))).toEqual([]);
+    }
     expect(settings).toMatchObject({
       'cluster.name': 'allixios',
       'node.name': '${HOSTNAME}',
       'path.data': describeFor('prod').dataPath,
       'network.host': '0.0.0.0',
-      'transport.host': '127.0.0.1',
-      'discovery.type': 'single-node',
       'bootstrap.memory_lock': false,
       'action.destructive_requires_name': true,
       'xpack.security.enabled': true,
@@ -503,5 +534,236 @@ describe('TLS (allixios:tls)', () => {
   it('connects over https, with no CA in the URL (the client is given it)', () => {
     expect(tlsSpec.appConnection.tls).toEqual({ scheme: 'https' });
     expect(tlsSpec.adminConnection.tls).toEqual({ scheme: 'https' });
+  });
+});
+
+describe('a single node (Docker, a stack of one member)', () => {
+  it('elects itself and keeps its transport layer on loopback, with no cluster to describe', () => {
+    for (const environment of ENVIRONMENTS) {
+      for (const tls of [false, true]) {
+        const spec = describeWithDefaults(elasticsearch, environment, { tls });
+        expect(spec.env).toMatchObject({ 'discovery.type': 'single-node', 'transport.host': '127.0.0.1' });
+        expect(spec.highAvailability).toBeUndefined();
+        expect(spec.ports).toEqual([{ name: 'http', containerPort: 9200 }]);
+      }
+    }
+  });
+
+  it('runs one node where nothing is at stake, three in staging and prod', () => {
+    expect(Object.fromEntries(ENVIRONMENTS.map((environment) => [environment, elasticsearch.sizing[environment].replicas ?? 1]))).toEqual({
+      dev: 1,
+      staging: 3,
+      prod: 3,
+      ephemeral: 1,
+    });
+  });
+});
+
+/** The engine for a stack of `replicas` members, TLS on (Kubernetes' default), as a stack would describe it. */
+function describeCluster(options: { replicas?: number; tls?: boolean; formCluster?: boolean; environment?: Environment } = {}): EngineSpec {
+  const environment = options.environment ?? 'prod';
+  const sizing = elasticsearch.sizing[environment];
+  return engineSpec(elasticsearch, {
+    environment,
+    version: elasticsearch.defaultVersion,
+    replicas: options.replicas ?? 3,
+    storage: sizing.storage,
+    resources: sizing.resources,
+    options: elasticsearch.optionsSchema.parse(options.formCluster === undefined ? {} : { formCluster: options.formCluster }),
+    tls: options.tls ?? true,
+  });
+}
+
+/** A member's settings variables as the target gives them: the engine's, then the cluster's over them. */
+function memberSettings(spec: EngineSpec): Record<string, string> {
+  const env = { ...spec.env, ...spec.highAvailability!.env };
+  return Object.fromEntries(Object.entries(env).filter((entry): entry is [string, string] => DOCKER_SETTING_VARIABLE.test(entry[0]) && typeof entry[1] === 'string'));
+}
+
+const MEMBER_ADDRESS = 'elasticsearch-1.elasticsearch-headless.allixios-prod.svc.cluster.local:9300';
+
+/**
+ * Runs the member's start script as the container would, with a stand-in for the image's
+ * entrypoint that records the settings variables it is started with and its arguments. The image's
+ * `sh` is bash (UBI), which hands variables with dots in their names on to the programs it starts,
+ * as the entrypoint (bash too) does; dash would drop them.
+ */
+function runStartScript(variables: Record<string, string>): { settings: Record<string, string>; args: string[]; usersLink: string } {
+  const directory = mkdtempSync(join(tmpdir(), 'es-start-'));
+  const configPath = join(directory, 'config');
+  mkdirSync(configPath);
+  const entrypoint = join(directory, 'docker-entrypoint.sh');
+  const recorded = join(directory, 'recorded');
+  writeFileSync(entrypoint, `#!/bin/bash\nenv > ${recorded}.env\nprintf '%s\\n' "$@" > ${recorded}.args\n`);
+  chmodSync(entrypoint, 0o755);
+  const run = spawnSync('bash', ['-c', memberStartScript({ configPath, entrypoint })], { env: { PATH: process.env.PATH, ...variables }, encoding: 'utf8' });
+  expect(run.status, run.stderr).toBe(0);
+  const settings = Object.fromEntries(
+    readFileSync(`${recorded}.env`, 'utf8')
+      .split('\n')
+      .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)])
+      .filter(([name]) => DOCKER_SETTING_VARIABLE.test(name!)),
+  ) as Record<string, string>;
+  return { settings, args: readFileSync(`${recorded}.args`, 'utf8').trim().split('\n'), usersLink: readlinkSync(join(configPath, 'users')) };
+}
+
+/** Whether a certificate name covers `host` (RFC 6125: a wildcard stands for exactly one left-most label). */
+function certificateCovers(names: readonly string[], host: string): boolean {
+  return names.some((name) => (name.startsWith('*.') ? host.slice(host.indexOf('.') + 1) === name.slice(2) && !host.slice(0, host.indexOf('.')).includes('.') : name === host));
+}
+
+describe('a cluster of nodes (a stack of several members, TLS on)', () => {
+  it('uses only documented settings with accepted values: literals, the pod-filled node name, and what the start script adds', () => {
+    // Given a member with a known zone and the settings of every source
+    const spec = describeCluster({ formCluster: true });
+    const started = runStartScript({ [TRANSPORT_ADDRESS_VARIABLE]: MEMBER_ADDRESS, [ZONE_VARIABLE]: 'europe-west1-b' });
+    const fromPod = Object.fromEntries(
+      Object.keys(spec.highAvailability!.memberEnv)
+        .filter((name) => DOCKER_SETTING_VARIABLE.test(name))
+        .map((name) => [name, 'elasticsearch-1']),
+    );
+    // Then each is a setting the documentation lists, with a value it accepts
+    expect(settingErrors(memberSettings(spec))).toEqual([]);
+    expect(fromPod).toEqual({ 'node.name': 'elasticsearch-1' });
+    expect(settingErrors(fromPod)).toEqual([]);
+    expect(settingErrors(started.settings)).toEqual([]);
+    expect(Object.keys(started.settings).sort()).toEqual([...START_SETTINGS].sort());
+    // And the checkers refuse what Elasticsearch would: a seed host with a bad port, an unknown attribute
+    expect(settingErrors({ 'discovery.seed_hosts': 'elasticsearch-headless:93000', 'node.attr.rack': 'a' })).toEqual([
+      `discovery.seed_hosts: unexpected value "elasticsearch-headless:93000" (see ${DISCOVERY})`,
+      'node.attr.rack: not a setting this test knows (add it with the page that documents it)',
+    ]);
+  });
+
+  it('runs master-eligible data nodes (the default roles) that discover each other through the headless Service, over transport TLS on 9300', () => {
+    const spec = describeCluster();
+    const ha = spec.highAvailability!;
+    expect(memberSettings(spec)).toMatchObject({
+      'discovery.type': 'multi-node',
+      'transport.host': '0.0.0.0',
+      'transport.port': '9300',
+      'xpack.security.transport.ssl.enabled': 'true',
+      'xpack.security.transport.ssl.verification_mode': 'full',
+      'xpack.security.transport.ssl.client_authentication': 'required',
+    });
+    // Every node master-eligible and holding data: no node.roles narrows Elasticsearch's defaults.
+    expect(Object.keys(memberSettings(spec)).filter((name) => name.startsWith('node.roles'))).toEqual([]);
+    expect(ha.ports).toEqual([{ name: 'transport', containerPort: 9300 }]);
+    expect(ha.memberEnv).toEqual({
+      'node.name': { field: 'metadata.name' },
+      ALLIXIOS_TRANSPORT_ADDRESS: { address: 9300 },
+      ALLIXIOS_ZONE: { field: "metadata.labels['topology.kubernetes.io/zone']" },
+    });
+    // Elasticsearch clusters by itself: its own image and entrypoint, no role label, no API access
+    expect(ha).toMatchObject({ manager: 'Elasticsearch cluster', startInParallel: true });
+    for (const key of ['image', 'command', 'roleLabel', 'managedServices', 'kubernetesAccess', 'tlsReload'] as const) expect(ha[key]).toBeUndefined();
+    expect(ha.args).toEqual(['sh', '-c', memberStartScript({ configPath: '/usr/share/elasticsearch/config', entrypoint: '/usr/local/bin/docker-entrypoint.sh' })]);
+  });
+
+  it('lists every member in cluster.initial_master_nodes while the stack forms the cluster, and never otherwise', () => {
+    expect(memberSettings(describeCluster({ formCluster: true }))['cluster.initial_master_nodes']).toBe('elasticsearch-0,elasticsearch-1,elasticsearch-2');
+    expect(memberSettings(describeCluster({ formCluster: true, replicas: 5 }))['cluster.initial_master_nodes']).toBe(
+      'elasticsearch-0,elasticsearch-1,elasticsearch-2,elasticsearch-3,elasticsearch-4',
+    );
+    for (const formCluster of [undefined, false]) {
+      const spec = describeCluster({ formCluster });
+      expect({ ...spec.env, ...spec.highAvailability!.env }).not.toHaveProperty(['cluster.initial_master_nodes']);
+      expect(spec.highAvailability!.args!.join(' ')).not.toContain('initial_master_nodes');
+    }
+  });
+
+  it('starts each member with its DNS name published and the headless Service as seed host, names its certificate carries', () => {
+    // Given the pod's variables, settings among them (node.name from the pod, the cluster's literals)
+    const { settings, args, usersLink } = runStartScript({
+      [TRANSPORT_ADDRESS_VARIABLE]: MEMBER_ADDRESS,
+      [ZONE_VARIABLE]: '',
+      'node.name': 'elasticsearch-1',
+      'discovery.type': 'multi-node',
+    });
+    expect(settings).toEqual({
+      'node.name': 'elasticsearch-1',
+      'discovery.type': 'multi-node',
+      'network.publish_host': 'elasticsearch-1.elasticsearch-headless.allixios-prod.svc.cluster.local',
+      'discovery.seed_hosts': 'elasticsearch-headless.allixios-prod.svc.cluster.local:9300',
+    });
+    // Then the image's entrypoint starts Elasticsearch, with the file realm's link in place
+    expect(args).toEqual(['eswrapper']);
+    expect(usersLink).toBe('secrets/users');
+    // Full verification: a peer dials the seed host and each member by these names, which the
+    // stack's certificate for the engine carries (a wildcard for the members).
+    const names = certificateDnsNames('elasticsearch', 'elasticsearch-headless', 'allixios-prod');
+    expect(certificateCovers(names, settings['network.publish_host']!)).toBe(true);
+    expect(certificateCovers(names, settings['discovery.seed_hosts']!.split(':')[0]!)).toBe(true);
+    expect(certificateCovers(names, 'elasticsearch-1.elasticsearch-headless.other.svc.cluster.local')).toBe(false);
+    expect(certificateCovers(names, '10.0.3.7')).toBe(false);
+  });
+
+  it("turns on zone awareness only on a member that knows its node's zone", () => {
+    const zoned = runStartScript({ [TRANSPORT_ADDRESS_VARIABLE]: MEMBER_ADDRESS, [ZONE_VARIABLE]: 'europe-west1-b' }).settings;
+    expect(zoned).toMatchObject({ 'node.attr.zone': 'europe-west1-b', 'cluster.routing.allocation.awareness.attributes': 'zone' });
+    // No zone label on the pod (a cluster without PodTopologyLabels, or nodes without zones): no
+    // attribute, and no awareness, which would keep shards off a node without the attribute
+    for (const unknown of [{ [ZONE_VARIABLE]: '' }, {}] as Record<string, string>[]) {
+      const settings = runStartScript({ [TRANSPORT_ADDRESS_VARIABLE]: MEMBER_ADDRESS, ...unknown }).settings;
+      expect(Object.keys(settings).filter((name) => name.startsWith('node.attr.') || name.startsWith('cluster.routing.'))).toEqual([]);
+    }
+  });
+
+  it('is ready once the node has joined a cluster with an elected master, alive while it answers HTTP at all', () => {
+    const spec = describeCluster();
+    const check = spec.highAvailability!.healthCheck!;
+    // The stand-in curl answers as the node would; the check runs as the probe runs it
+    const directory = mkdtempSync(join(tmpdir(), 'es-ready-'));
+    writeFileSync(join(directory, 'curl'), '#!/bin/sh\necho "$*" > "$0.args"\nprintf \'%s\' "$BODY"\nexit "${CURL_EXIT:-0}"\n');
+    chmodSync(join(directory, 'curl'), 0o755);
+    const ready = (body: string, curlExit = 0) =>
+      spawnSync(check.command[0]!, check.command.slice(1), {
+        env: { PATH: `${directory}:${process.env.PATH}`, BODY: body, CURL_EXIT: String(curlExit), ES_MONITOR_AUTH_FILE: '/usr/share/elasticsearch/config/secrets/monitor-auth' },
+        encoding: 'utf8',
+      }).status;
+    expect(ready('{"cluster_name":"allixios","cluster_uuid":"Xq2","master_node":"b5N0LQ"}')).toBe(0);
+    expect(ready('{"cluster_name":"allixios","cluster_uuid":"_na_","master_node":null}')).toBe(1);
+    expect(ready('', 22)).toBe(1);
+    const asked = readFileSync(join(directory, 'curl.args'), 'utf8');
+    expect(asked).toContain('--cacert /usr/share/elasticsearch/config/tls/ca.crt --resolve localhost:9200:127.0.0.1 -fsS');
+    expect(asked).toContain('https://localhost:9200/_cluster/state/master_node?local=true');
+    expect(asked).toContain('-H @/usr/share/elasticsearch/config/secrets/monitor-auth');
+    // Alive, starting and recovering alike: the single node's check, any HTTP answer
+    expect(check.liveCommand).toEqual(describeWithDefaults(elasticsearch, 'prod', { tls: true }).healthCheck.liveCommand);
+    expect(check.liveCommand!.join(' ')).not.toContain(' -f');
+    expect(check.startupSeconds).toBe(300);
+  });
+
+  it('refuses two nodes, several nodes without TLS, and forming a cluster of one node, naming the key', () => {
+    const refusal = (options: Parameters<typeof describeCluster>[0]) => {
+      try {
+        describeCluster(options);
+      } catch (error) {
+        if (error instanceof EngineSettingError) return { path: error.path, received: error.received };
+        throw error;
+      }
+      return undefined;
+    };
+    expect(refusal({ replicas: 2 })).toEqual({ path: ['replicas'], received: 2 });
+    expect(refusal({ replicas: 3, tls: false })).toEqual({ path: ['replicas'], received: 3 });
+    expect(refusal({ replicas: 1, formCluster: true })).toEqual({ path: ['options', 'formCluster'], received: true });
+    expect(refusal({ replicas: 1, formCluster: false })).toBeUndefined();
+    expect(refusal({ replicas: 4 })).toBeUndefined();
+    // As the stack config reports them
+    const staging = (elasticsearchConfig: Record<string, unknown>, tls = true) =>
+      parseStackConfig(
+        { environment: 'staging', namespace: 'allixios-staging', tls, bootstrap: { enabled: false }, engines: withPostgresqlImage({ elasticsearch: elasticsearchConfig }) },
+        'allixios',
+        'staging',
+      );
+    expect(() => staging({ replicas: 2 })).toThrow(
+      'allixios:engines.elasticsearch.replicas: expected 1 (a single node) or at least 3: of two master-eligible nodes only one votes, and losing it stops the cluster',
+    );
+    expect(() => staging({}, false)).toThrow('allixios:engines.elasticsearch.replicas: expected 1 on a stack without TLS (allixios:tls false)');
+    expect(() => staging({ replicas: 1, options: { formCluster: true } })).toThrow(
+      'allixios:engines.elasticsearch.options.formCluster: expected false or unset on a stack of one node',
+    );
+    expect(() => staging({ options: { formCluster: 'yes' } })).toThrow('allixios:engines.elasticsearch.options.formCluster');
+    expect(staging({ options: { formCluster: true } }).engines.find((engine) => engine.spec.name === 'elasticsearch')!.spec.replicas).toBe(3);
   });
 });
