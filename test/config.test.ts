@@ -124,7 +124,8 @@ describe('stack configuration', () => {
     ],
     [
       'an issuer with TLS off',
-      { ...prod, tls: { enabled: false, issuer: { kind: 'Issuer', name: 'corp-ca', caBundle: CA_BUNDLE } } },
+      // (Elasticsearch on one node: its cluster needs transport TLS.)
+      { ...prod, engines: withPostgresqlImage({ elasticsearch: { replicas: 1 } }), tls: { enabled: false, issuer: { kind: 'Issuer', name: 'corp-ca', caBundle: CA_BUNDLE } } },
       'allixios:tls.issuer: expected unset, since allixios:tls.enabled is false, got {"kind":"Issuer","name":"corp-ca"}',
     ],
     [

@@ -149,8 +149,10 @@ describe('kubernetes target (stack prod)', () => {
       const pod = forEngine(prod, 'StatefulSet', spec.name)[0]!.spec.template.spec;
       expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: spec.runAs.user, seccompProfile: { type: 'RuntimeDefault' } });
       expect(pod.securityContext.fsGroup).toBe(spec.runAs.fsGroup ?? spec.runAs.group);
-      // Only an HA manager talks to the Kubernetes API (PostgreSQL's Patroni, as its own ServiceAccount); no engine does.
-      expect([pod.serviceAccountName, pod.automountServiceAccountToken], spec.name).toEqual(spec.highAvailability ? [spec.name, true] : [undefined, false]);
+      // Only an HA manager talks to the Kubernetes API (PostgreSQL's Patroni, as its own ServiceAccount); no engine does,
+      // nor an engine that clusters by itself (Elasticsearch).
+      const apiAccess = (spec.highAvailability?.kubernetesAccess ?? []).length > 0;
+      expect([pod.serviceAccountName, pod.automountServiceAccountToken], spec.name).toEqual(apiAccess ? [spec.name, true] : [undefined, false]);
       expect(pod.containers[0].securityContext).toEqual({
         runAsNonRoot: true,
         runAsUser: spec.runAs.user,
@@ -164,7 +166,7 @@ describe('kubernetes target (stack prod)', () => {
     const readOnly = prod.config.engines.filter(({ spec }) => spec.readOnlyRootFilesystem).map(({ spec }) => spec.name);
     expect(readOnly).toContain('postgresql');
     expect(readOnly).toContain('redis');
-    expect(prod.config.engines.filter(({ spec }) => spec.highAvailability).map(({ spec }) => spec.name)).toEqual(['postgresql']);
+    expect(prod.config.engines.filter(({ spec }) => (spec.highAvailability?.kubernetesAccess ?? []).length > 0).map(({ spec }) => spec.name)).toEqual(['postgresql']);
   });
 
   it("mounts a memory-backed /dev/shm sized for PostgreSQL's parallel queries", () => {
@@ -363,7 +365,11 @@ describe('kubernetes target (stack prod)', () => {
     const postgresql = forEngine(prod, 'StatefulSet', 'postgresql')[0]!;
     expect(postgresql.spec.replicas).toBe(3);
     expect(postgresql.spec.template.spec.affinity).toEqual({ podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [onEachNode('allixios-prod')] } });
-    for (const engine of ['mongodb', 'redis', 'elasticsearch', 'clickhouse']) {
+    // Elasticsearch runs three nodes of its own cluster, under the same rule.
+    const elasticsearch = forEngine(prod, 'StatefulSet', 'elasticsearch')[0]!;
+    expect(elasticsearch.spec.replicas).toBe(3);
+    expect(elasticsearch.spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].topologyKey).toBe('kubernetes.io/hostname');
+    for (const engine of ['mongodb', 'redis', 'clickhouse']) {
       const statefulSet = forEngine(prod, 'StatefulSet', engine)[0]!;
       expect([statefulSet.spec.replicas, statefulSet.spec.template.spec.affinity], engine).toEqual([1, undefined]);
     }
@@ -608,7 +614,14 @@ describe('kubernetes target: TLS (on by default)', () => {
     const warn = vi.spyOn(pulumi.log, 'warn');
     let plain: Evaluation;
     try {
-      plain = await evaluate({ environment: 'staging', namespace: 'allixios-staging', bootstrap: BOOTSTRAP, engines: withPostgresqlImage(), tls: false });
+      // Elasticsearch's nodes talk to each other over transport TLS only: one node without TLS.
+      plain = await evaluate({
+        environment: 'staging',
+        namespace: 'allixios-staging',
+        bootstrap: BOOTSTRAP,
+        engines: withPostgresqlImage({ elasticsearch: { replicas: 1 } }),
+        tls: false,
+      });
       expect(warn.mock.calls.map(([message]) => message)).toContain(
         'allixios:tls is false on a kubernetes stack: every password and every row crosses the cluster network in clear text. Remove the setting to serve TLS (the default).',
       );

@@ -1019,7 +1019,10 @@ describe('configurations the policies refuse', () => {
   });
 
   it('refuses a prod stack that turns TLS off', async () => {
-    const clear = await evaluate({ ...prodValues(), tls: false }, 'prod');
+    // (Elasticsearch on one node: its cluster needs transport TLS.)
+    const values = prodValues();
+    values.engines.elasticsearch = { ...values.engines.elasticsearch, replicas: 1 };
+    const clear = await evaluate({ ...values, tls: false }, 'prod');
     const resources = clear.resources.map((resource) => asPolicySees(clear, resource));
     expect(
       (
