@@ -137,7 +137,7 @@ let container: Json;
 let env: Record<string, Json>;
 beforeAll(async () => {
   prod = await evaluateStack('prod');
-  [statefulSet] = objects(prod, 'StatefulSet');
+  statefulSet = objects(prod, 'StatefulSet')[0]!;
   pod = statefulSet!.spec.template.spec;
   container = pod.containers[0];
   env = Object.fromEntries((container.env as Json[]).map((entry) => [entry.name, entry]));
