@@ -149,8 +149,9 @@ describe('kubernetes target (stack prod)', () => {
       const pod = forEngine(prod, 'StatefulSet', spec.name)[0]!.spec.template.spec;
       expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: spec.runAs.user, seccompProfile: { type: 'RuntimeDefault' } });
       expect(pod.securityContext.fsGroup).toBe(spec.runAs.fsGroup ?? spec.runAs.group);
-      // Only an HA manager talks to the Kubernetes API (PostgreSQL's Patroni, as its own ServiceAccount); no engine does.
-      expect([pod.serviceAccountName, pod.automountServiceAccountToken], spec.name).toEqual(spec.highAvailability ? [spec.name, true] : [undefined, false]);
+      // Only an HA manager talks to the Kubernetes API (PostgreSQL's Patroni, as its own ServiceAccount); no engine does, nor MongoDB's replica set.
+      const apiAccess = (spec.highAvailability?.kubernetesAccess ?? []).length > 0;
+      expect([pod.serviceAccountName, pod.automountServiceAccountToken], spec.name).toEqual(apiAccess ? [spec.name, true] : [undefined, false]);
       expect(pod.containers[0].securityContext).toEqual({
         runAsNonRoot: true,
         runAsUser: spec.runAs.user,
@@ -164,7 +165,7 @@ describe('kubernetes target (stack prod)', () => {
     const readOnly = prod.config.engines.filter(({ spec }) => spec.readOnlyRootFilesystem).map(({ spec }) => spec.name);
     expect(readOnly).toContain('postgresql');
     expect(readOnly).toContain('redis');
-    expect(prod.config.engines.filter(({ spec }) => spec.highAvailability).map(({ spec }) => spec.name)).toEqual(['postgresql']);
+    expect(prod.config.engines.filter(({ spec }) => spec.highAvailability).map(({ spec }) => spec.name)).toEqual(['postgresql', 'mongodb']);
   });
 
   it("mounts a memory-backed /dev/shm sized for PostgreSQL's parallel queries", () => {
@@ -207,8 +208,8 @@ describe('kubernetes target (stack prod)', () => {
       const secret = forEngine(prod, 'Secret', spec.name)[0]!;
       expect(isEnvelope(secret.stringData)).toBe(true);
       const stringData = unwrapSecrets(secret.stringData) as Record<string, string>;
-      // The engine's passwords and secret files, and its pooler's (PgBouncer's auth file).
-      const secretFiles = [...spec.secretFiles, ...(spec.pooler?.secretFiles ?? [])];
+      // The engine's passwords and secret files, its pooler's (PgBouncer's auth file) and its members' (MongoDB's key file).
+      const secretFiles = [...spec.secretFiles, ...(spec.pooler?.secretFiles ?? []), ...(spec.highAvailability?.secretFiles ?? [])];
       expect(Object.keys(stringData).sort()).toEqual([...spec.secrets.map((definition) => definition.key), ...secretFiles.map((file) => file.source.replaceAll('/', '.'))].sort());
       for (const value of Object.values(stringData)) expect(value.length).toBeGreaterThan(0);
       const env = forEngine(prod, 'StatefulSet', spec.name)[0]!.spec.template.spec.containers[0].env as Json[];
@@ -363,7 +364,9 @@ describe('kubernetes target (stack prod)', () => {
     const postgresql = forEngine(prod, 'StatefulSet', 'postgresql')[0]!;
     expect(postgresql.spec.replicas).toBe(3);
     expect(postgresql.spec.template.spec.affinity).toEqual({ podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [onEachNode('allixios-prod')] } });
-    for (const engine of ['mongodb', 'redis', 'elasticsearch', 'clickhouse']) {
+    // MongoDB's replica set: three members, never two on one node (test/kubernetes-mongodb-cluster.test.ts).
+    expect(forEngine(prod, 'StatefulSet', 'mongodb')[0]!.spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution).toHaveLength(1);
+    for (const engine of ['redis', 'elasticsearch', 'clickhouse']) {
       const statefulSet = forEngine(prod, 'StatefulSet', engine)[0]!;
       expect([statefulSet.spec.replicas, statefulSet.spec.template.spec.affinity], engine).toEqual([1, undefined]);
     }
@@ -404,8 +407,9 @@ describe('kubernetes target (stack prod)', () => {
       'allixios_app',
       'mongodb.allixios-prod.svc:27017',
       '/allixios',
-      // prod serves TLS: the URL asks for it and names the CA bundle the driver verifies with
-      '?authSource=admin&tls=true&tlsCAFile=%2Fetc%2Fallixios%2Ftls%2Fca.crt',
+      // prod serves TLS: the URL asks for it and names the CA bundle the driver verifies with;
+      // the platform's write concern and the replica set (MongoDB's members run as rs0 here)
+      '?authSource=admin&w=majority&replicaSet=rs0&tls=true&tlsCAFile=%2Fetc%2Fallixios%2Ftls%2Fca.crt',
     ]);
   });
 
@@ -415,7 +419,7 @@ describe('kubernetes target (stack prod)', () => {
       const mounts = podSpec.containers[0].volumeMounts as Json[];
       // The credentials' volumes (a TLS certificate's Secret is mounted whole too: "TLS" below).
       const secretVolumes = (podSpec.volumes as Json[]).filter((volume) => volume.secret && volume.name !== 'tls');
-      const mounted = spec.secretFiles.filter((file) => file.mountPath);
+      const mounted = [...spec.secretFiles, ...(spec.highAvailability?.secretFiles ?? [])].filter((file) => file.mountPath);
       // One Secret volume per directory, mounted at the directory, without subPath
       expect(secretVolumes.length, spec.name).toBe(new Set(mounted.map((file) => file.mountPath!.replace(/\/[^/]+$/, ''))).size);
       for (const volume of secretVolumes) {

@@ -579,7 +579,7 @@ describe('the engine description', () => {
         MONGO_INITDB_APP_PASSWORD: { secret: 'app-password' },
         MONGO_INITDB_READONLY_PASSWORD: { secret: 'readonly-password' },
       });
-      expect(spec.secrets.map((secret) => secret.key).sort()).toEqual(['app-password', 'readonly-password', 'root-password']);
+      expect(spec.secrets.map((secret) => secret.key).sort()).toEqual(['app-password', 'readonly-password', 'replica-set-keyfile', 'root-password']);
     }
     const spec = describeFor('dev');
     expect(spec.configFiles.map((file) => file.mountPath)).toEqual(['/etc/mongo/mongod.conf', '/etc/mongosh.conf', '/docker-entrypoint-initdb.d/10-app-user.js']);
@@ -593,8 +593,8 @@ describe('the engine description', () => {
       readOnlyRootFilesystem: true,
       scratchPaths: ['/tmp', '/data/configdb'],
       component: 'document-store',
-      appConnection: { scheme: 'mongodb', username: 'allixios_app', passwordSecret: 'app-password', path: '/allixios', query: 'authSource=admin' },
-      adminConnection: { scheme: 'mongodb', username: 'root', passwordSecret: 'root-password', query: 'authSource=admin' },
+      appConnection: { scheme: 'mongodb', username: 'allixios_app', passwordSecret: 'app-password', path: '/allixios', query: 'authSource=admin&w=majority' },
+      adminConnection: { scheme: 'mongodb', username: 'root', passwordSecret: 'root-password', query: 'authSource=admin&w=majority' },
     });
     expect(mongodb.urlVariable).toBe('MONGODB_URL');
     expect(spec.healthCheck.command.slice(0, 3)).toEqual(['mongosh', '--quiet', '--norc']);
