@@ -236,7 +236,9 @@ describe('MongoDB on a TLS stack', () => {
 
   it('gives the platform and the bootstrap Job URLs that ask for TLS and name the CA bundle', async () => {
     const url = await unwrap(prod.outputs.urls.MONGODB_URL!);
-    expect(url).toMatch(/^mongodb:\/\/allixios_app:.*@mongodb\.allixios-prod\.svc:27017\/allixios\?authSource=admin&w=majority&replicaSet=rs0&tls=true&tlsCAFile=%2Fetc%2Fallixios%2Ftls%2Fca\.crt$/);
+    expect(url).toMatch(
+      /^mongodb:\/\/allixios_app:.*@mongodb\.allixios-prod\.svc:27017\/allixios\?authSource=admin&w=majority&replicaSet=rs0&tls=true&tlsCAFile=%2Fetc%2Fallixios%2Ftls%2Fca\.crt$/,
+    );
     const job = kubernetesObjects(prod, 'Job')[0]!;
     const jobEnv = job.spec.template.spec.containers[0].env as Json[];
     expect(jobEnv.find((entry) => entry.name === 'MONGODB_URL')!.value).toMatch(/[?&]tls=true&tlsCAFile=%2Fetc%2Fallixios%2Ftls%2Fca\.crt$/);

@@ -246,7 +246,10 @@ export const mongodb: EngineModule<typeof optionsSchema> = {
       // On Kubernetes every stack runs a replica set, of one member too (ephemeral): the same
       // procedures everywhere, and transactions and change streams work on every cluster stack.
       // Docker runs the single mongod of before and ignores this.
-      highAvailability: replicaSetHighAvailability(args, memberHealthCheck(healthCheck, (script) => mongoshEval(settings.tls, script), healthCheckCommand(settings.tls))),
+      highAvailability: replicaSetHighAvailability(
+        args,
+        memberHealthCheck(healthCheck, (script) => mongoshEval(settings.tls, script), healthCheckCommand(settings.tls)),
+      ),
     };
   },
 };

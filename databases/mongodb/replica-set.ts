@@ -97,7 +97,7 @@ export const MEMBER_MARKER_PATH = '/data/db/allixios-replica-set-member';
  * never takes the next member down while this one is still catching up.
  */
 export const MEMBER_READY_SCRIPT = [
-  "const hello = db.adminCommand({ hello: 1 });",
+  'const hello = db.adminCommand({ hello: 1 });',
   `const marker = ${JSON.stringify(MEMBER_MARKER_PATH)};`,
   "if (hello.setName !== undefined && !fs.existsSync(marker)) fs.writeFileSync(marker, hello.setName + '\\n');",
   'const serving = hello.setName !== undefined && (hello.isWritablePrimary === true || hello.secondary === true);',

@@ -144,7 +144,9 @@ function passwordSettings(module: EngineModule, raw: RawStackConfig, problems: s
     const rotation = raw.rotations?.[module.name]?.[key] ?? {};
     const path = ['rotations', module.name, key];
     if (notRotatable !== undefined && raw.rotations?.[module.name]?.[key] !== undefined) {
-      problems.push(`${keyName(path)}: expected unset, since the stack does not rotate it (${notRotatable}), got ${JSON.stringify(rotation, (name, value: unknown) => (name === 'previousPassword' ? '(not shown)' : value))}`);
+      problems.push(
+        `${keyName(path)}: expected unset, since the stack does not rotate it (${notRotatable}), got ${JSON.stringify(rotation, (name, value: unknown) => (name === 'previousPassword' ? '(not shown)' : value))}`,
+      );
     }
     if (configured !== undefined && rotation.generation !== undefined) {
       problems.push(
