@@ -5,7 +5,8 @@
  * chown/gosu step and goes straight to initialisation: on an empty data volume it starts a
  * temporary mongod without authorization, creates the root user from MONGO_INITDB_ROOT_*, runs
  * initdb/10-app-user.js, stops it, unsets every MONGO_INITDB_* variable and execs the real mongod
- * with mongod.conf (authorization on).
+ * with mongod.conf (authorization on). On Kubernetes the members of the replica set rs0 run the
+ * same mongod with the set's arguments and key (`replica-set.ts`); Docker runs the single server.
  */
 import { z } from 'zod';
 import {
