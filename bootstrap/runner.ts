@@ -202,11 +202,11 @@ async function connected(
   try {
     report.target = adapter.target;
     options.onProgress?.({ type: 'connecting', engine: engine.name, target: adapter.target });
-    const connecting = performance.now();
     if (!(await applyMembership(engine, options, report, adapter))) {
       unformed();
       return;
     }
+    const connecting = performance.now();
     await adapter.connect();
     report.connectMs = Math.round((performance.now() - connecting) * 10) / 10;
     if (adapter.login) report.login = adapter.login;
