@@ -162,3 +162,22 @@ describe('the replica set adapter against stand-in members', () => {
     expect(commands(set, 'replSetInitiate')).toEqual([]);
   }, 20_000);
 });
+
+/**
+ * Against real servers, when a variable names them: three (or more) fresh mongod started with
+ * `--replSet rs0` (no data, no authentication, no TLS), e.g.
+ * `MONGODB_REPLICA_SET_TEST_MEMBERS=127.0.0.1:27101,127.0.0.1:27102,127.0.0.1:27103`. The set is
+ * initiated for good: throwaway servers only. Skipped here, where no mongod can run (ENGINES.md).
+ */
+const REAL_MEMBERS = process.env.MONGODB_REPLICA_SET_TEST_MEMBERS;
+
+describe.skipIf(!REAL_MEMBERS)('the replica set adapter against real mongod (needs MONGODB_REPLICA_SET_TEST_MEMBERS)', () => {
+  it('forms the set, every member ends a member, and a second run changes nothing', async () => {
+    const members = REAL_MEMBERS!.split(',');
+    const adapter = adapterFor(members, { readyTimeoutMs: 120_000, lockTimeoutMs: 1000 });
+    await converge(adapter);
+    const again = await adapter.plan();
+    expect(again.changes).toEqual([]);
+    expect(again.inSync).toHaveLength(members.length);
+  }, 300_000);
+});
