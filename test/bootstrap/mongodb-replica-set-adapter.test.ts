@@ -113,7 +113,7 @@ describe('the replica set adapter against stand-in members', () => {
     await converge(adapterFor(set.hosts));
     set.primary = set.hosts[3];
     const plan = await converge(adapterFor(set.hosts.slice(0, 3)));
-    expect(plan.changes.map((change) => change.payload.kind)).toEqual(['step-down', 'remove-member']);
+    expect(plan.changes.map((change) => (change.payload as { kind: string }).kind)).toEqual(['step-down', 'remove-member']);
     expect(set.primary).not.toBe(set.hosts[3]);
     expect(set.config?.members.map((member) => member.host)).toEqual(set.hosts.slice(0, 3));
   });
