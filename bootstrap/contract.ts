@@ -126,8 +126,34 @@ export interface CredentialAdapter {
   verifyLogin?(url: string): Promise<void>;
 }
 
+/**
+ * The engine's own cluster membership (a MongoDB replica set's members), planned from what the
+ * members report, like any state, and applied before anything connects through the cluster: a
+ * set that is not initiated has no primary to log in to, to lock or to apply to.
+ */
+export interface MembershipPlan {
+  /** In the order they must be applied. */
+  changes: Change[];
+  inSync: string[];
+  /** States the bootstrap will not resolve (a lost majority), each saying what to do. */
+  refusals: string[];
+  /** The engine accepts no connection through its cluster before the changes are applied (a set not initiated yet). */
+  blocksConnection: boolean;
+}
+
+/** What an adapter does about its engine's cluster membership (see {@link MembershipPlan}). */
+export interface MembershipAdapter {
+  /**
+   * The changes that bring the cluster's members to the stack's, read without changing anything;
+   * waits (within the readiness timeout) through states that pass by themselves (an election).
+   */
+  planMembership?(): Promise<MembershipPlan>;
+  /** Applies one change against the membership it finds then (nothing, if a concurrent bootstrap made it). */
+  applyMembership?(change: Change): Promise<void>;
+}
+
 /** One engine's connection, as the runner drives it. */
-export interface Adapter<Observed = unknown, Payload = unknown> extends CredentialAdapter {
+export interface Adapter<Observed = unknown, Payload = unknown> extends CredentialAdapter, MembershipAdapter {
   readonly engine: EngineName;
   /** Where it connects, without credentials (`host:port/database`), for messages. */
   readonly target: string;

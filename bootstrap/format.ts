@@ -18,6 +18,16 @@ export function reportJson(report: BootstrapReport): unknown {
       durationMs: engine.durationMs,
       ...(engine.error ? { error: engine.error } : {}),
       ...(engine.login ? { login: engine.login } : {}),
+      ...(engine.membership
+        ? {
+            membership: {
+              changes: engine.membership.plan.changes.map(changeJson),
+              inSync: engine.membership.plan.inSync,
+              refusals: engine.membership.plan.refusals,
+              changed: engine.membership.changed.map(({ change, durationMs }) => ({ subject: change.subject, action: change.action, durationMs })),
+            },
+          }
+        : {}),
       ...(engine.credentials
         ? {
             credentials: {
@@ -41,6 +51,22 @@ function header(engine: EngineReport, report: BootstrapReport): string {
   return `${engine.engine}  ${where}${suffix}`;
 }
 
+/** What the run did, or would do, to the engine's cluster members (a replica set's). */
+function membershipLines(engine: EngineReport, report: BootstrapReport): string[] {
+  const membership = engine.membership;
+  if (!membership) return [];
+  const lines: string[] = [];
+  if (report.mode === 'apply') {
+    for (const { change, durationMs } of membership.changed) lines.push(`  ${pad(change.action, 8)} ${change.subject}: ${change.detail}  ${durationMs} ms`);
+  } else {
+    for (const change of membership.plan.changes) lines.push(`  ${pad(change.action, 8)} ${change.subject}: ${change.detail}  (${change.source})`);
+    if (report.mode === 'status') for (const subject of membership.plan.inSync) lines.push(`  in sync  ${subject}`);
+    if (membership.plan.blocksConnection) lines.push('  the set accepts no connection before these changes: what follows is the plan for a freshly deployed engine');
+  }
+  for (const refusal of membership.plan.refusals) lines.push(`  refused: ${refusal}`);
+  return lines;
+}
+
 /** How the run logged in and what it did to the engine's logins (a password rotation). */
 function credentialLines(engine: EngineReport, report: BootstrapReport): string[] {
   const lines: string[] = [];
@@ -58,7 +84,7 @@ function credentialLines(engine: EngineReport, report: BootstrapReport): string[
 }
 
 function engineLines(engine: EngineReport, report: BootstrapReport): string[] {
-  const lines = [header(engine, report), ...credentialLines(engine, report)];
+  const lines = [header(engine, report), ...membershipLines(engine, report), ...credentialLines(engine, report)];
   const plan = engine.plan;
   if (!plan) return lines;
   if (report.mode === 'apply') {

@@ -7,7 +7,7 @@ import type { EngineName } from '../databases/engine.ts';
 import { isTlsUrl, TLS_ENGINES_VARIABLE } from '../databases/connection.ts';
 import type { WaitProgress } from './adapters/backoff.ts';
 import { urlUser } from './adapters/logins.ts';
-import type { Adapter, AdapterOptions, AnyBootstrapEngine, Change, Flags, Login, Plan } from './contract.ts';
+import type { Adapter, AdapterOptions, AnyBootstrapEngine, Change, Flags, Login, MembershipPlan, Plan } from './contract.ts';
 import { ENGINE_MODULES } from '../databases/index.ts';
 import { loadEngine, type EngineEntry } from './engines.ts';
 import { APP_SUFFIX, PREVIOUS_SUFFIX } from './env.ts';
@@ -62,6 +62,12 @@ export interface EngineReport {
    * this run made; absent for engines whose users are part of their state plan (Redis).
    */
   credentials?: { changes: Change[]; changed: Array<{ change: Change; durationMs: number }> };
+  /**
+   * The changes that bring the engine's cluster members to the stack's (a replica set initiated,
+   * members added or removed), and those this run made; absent for engines without a membership
+   * the bootstrap keeps.
+   */
+  membership?: { plan: MembershipPlan; changed: Array<{ change: Change; durationMs: number }> };
   /** The application's login (`<URL variable>_APP`) the engine was seen to accept after the run. */
   verifiedLogin?: string;
   durationMs: number;
@@ -164,8 +170,26 @@ async function applyEach(
 }
 
 /**
- * Connects an adapter, brings its logins to the stack's passwords, runs `work` with it, checks
- * that the application's URL is accepted (apply only), and always closes it.
+ * Brings the engine's cluster members to the stack's, before anything connects through the
+ * cluster (see `MembershipPlan`); in a dry run or status, only plans. False when the engine
+ * accepts no connection yet and this run does not apply the changes that would let it (a dry run
+ * of a set not initiated).
+ */
+async function applyMembership(engine: AnyBootstrapEngine, options: BootstrapOptions, report: EngineReport, adapter: Adapter): Promise<boolean> {
+  if (!adapter.planMembership) return true;
+  const plan = await adapter.planMembership();
+  report.membership = { plan, changed: [] };
+  refuse(engine, plan.refusals);
+  if (options.mode !== 'apply') return !plan.blocksConnection;
+  await applyEach(engine, options, plan.changes, (change) => adapter.applyMembership!(change), report.membership.changed);
+  return true;
+}
+
+/**
+ * Brings the engine's cluster members to the stack's, connects an adapter, brings its logins to
+ * the stack's passwords, runs `work` with it, checks that the application's URL is accepted
+ * (apply only), and always closes it. `unformed` runs instead of the rest when a dry run or status
+ * finds a cluster that accepts no connection yet.
  */
 async function connected(
   engine: AnyBootstrapEngine,
@@ -173,10 +197,15 @@ async function connected(
   report: EngineReport,
   adapter: Adapter,
   work: (adapter: Adapter, lock: () => Promise<void>) => Promise<void>,
+  unformed: () => void,
 ): Promise<void> {
   try {
     report.target = adapter.target;
     options.onProgress?.({ type: 'connecting', engine: engine.name, target: adapter.target });
+    if (!(await applyMembership(engine, options, report, adapter))) {
+      unformed();
+      return;
+    }
     const connecting = performance.now();
     await adapter.connect();
     report.connectMs = Math.round((performance.now() - connecting) * 10) / 10;
@@ -253,14 +282,24 @@ async function runEngine(entry: EngineEntry, runOptions: BootstrapOptions): Prom
       report.plan = engine.plan(desired, null, flags);
     } else {
       const adapter: Adapter = await engine.createAdapter(options.env[engine.urlVariable], options, desired);
-      await connected(engine, options, report, adapter, async (connection, lock) => {
-        const plan = (report.plan = await planUnderLock(engine, options, lock, async () => engine.plan(desired, await connection.observe(), flags)));
-        if (!engine.applyDespiteRefusals || options.mode !== 'apply') refuse(engine, plan.refusals);
-        if (options.mode !== 'apply') return;
-        await applyEach(engine, options, plan.changes, (change) => connection.apply(change), report.changed);
-        // What could be repaired is; what could not still fails the run.
-        refuse(engine, plan.refusals, true);
-      });
+      await connected(
+        engine,
+        options,
+        report,
+        adapter,
+        async (connection, lock) => {
+          const plan = (report.plan = await planUnderLock(engine, options, lock, async () => engine.plan(desired, await connection.observe(), flags)));
+          if (!engine.applyDespiteRefusals || options.mode !== 'apply') refuse(engine, plan.refusals);
+          if (options.mode !== 'apply') return;
+          await applyEach(engine, options, plan.changes, (change) => connection.apply(change), report.changed);
+          // What could be repaired is; what could not still fails the run.
+          refuse(engine, plan.refusals, true);
+        },
+        // A cluster not formed yet holds nothing the bootstrap made: planned as a fresh engine.
+        () => {
+          report.plan = engine.plan(desired, null, flags);
+        },
+      );
     }
   } catch (error) {
     report.error = error instanceof BootstrapError ? error.message : `${entry.name}: ${toError(error).message}`;
@@ -271,6 +310,10 @@ async function runEngine(entry: EngineEntry, runOptions: BootstrapOptions): Prom
 
 function engineDone(report: EngineReport, mode: Mode): boolean {
   if (report.error) return false;
+  const membership = report.membership;
+  if (membership && membership.plan.refusals.length > 0) return false;
+  if (membership && mode === 'apply' && membership.changed.length !== membership.plan.changes.length) return false;
+  if (membership && mode === 'status' && membership.plan.changes.length > 0) return false;
   const credentials = report.credentials;
   if (credentials && mode === 'apply' && credentials.changed.length !== credentials.changes.length) return false;
   if (credentials && mode === 'status' && credentials.changes.length > 0) return false;

@@ -70,6 +70,17 @@ export interface SecretDefinition {
   key: string;
   /** What the credential is for, shown in the README and in config errors. */
   description: string;
+  /**
+   * Why the stack cannot rotate it (`allixios:rotations.<engine>.<key>` is refused) and how it is
+   * rotated instead; absent: it rotates like a password.
+   */
+  notRotatable?: string;
+  /**
+   * What a configured value (`allixios:passwords.<engine>.<key>`) must look like beyond a password's
+   * length, where the engine reads it as more than a password (a key file's alphabet); the
+   * generated ones always do.
+   */
+  format?: { pattern: RegExp; expected: string };
 }
 
 /** An environment variable: a literal, or a reference to one of the engine's secrets. */
@@ -295,6 +306,24 @@ export interface HighAvailabilitySpec {
    * REST API serves the same certificate as PostgreSQL): replaces {@link TlsSpec.reload}.
    */
   tlsReload?: { command: string[] };
+  /**
+   * Files with credentials only the members need (a replica set's shared key), rendered like the
+   * engine's {@link SecretFile}s into its Secret and mounted by the members; a target that runs one
+   * plain engine (Docker) neither renders nor mounts them.
+   */
+  secretFiles?: SecretFile[];
+  /**
+   * Query parameters every connection to the members adds (`replicaSet=rs0`: the client discovers
+   * the members from the one it reaches and follows the primary), on a target that runs them.
+   */
+  connectionQuery?: string;
+  /**
+   * For an engine whose membership the bootstrap keeps (a MongoDB replica set: initiated and
+   * reconfigured from the stack's members): the variable the bootstrap reads the desired members
+   * from, every member's stable address (`<engine>-<i>.<engine>-headless.<ns>.svc.<domain>:<port>`,
+   * see {@link MemberValue}) for `i` below the replicas, comma-separated in ordinal order.
+   */
+  bootstrapMembers?: { variable: string; port: number };
 }
 
 /**

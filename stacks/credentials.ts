@@ -55,6 +55,12 @@ export class EngineCredentials extends pulumi.ComponentResource {
   readonly secretFiles: readonly EngineFile[];
   /** The pooler's files whose content derives from the passwords (secret): mounted by the pooler only. */
   readonly poolerFiles: readonly MountedFile[];
+  /**
+   * The replicated members' own files (`HighAvailabilitySpec.secretFiles`: a replica set's shared
+   * key), whose content derives from the passwords (secret): mounted by the members of a target
+   * that runs them (Kubernetes), in the engine's Secret; Docker's single engine has no use for them.
+   */
+  readonly memberFiles: readonly MountedFile[];
   private readonly bootstrapFiles: ReadonlyArray<{ variable: string; file: EngineFile }>;
   private readonly servesTls: boolean;
 
@@ -105,16 +111,21 @@ export class EngineCredentials extends pulumi.ComponentResource {
     });
     // The pooler's files (PgBouncer's auth file): rendered the same way, into the same Secret,
     // mounted by the pooler's pods only.
-    this.poolerFiles = (spec.pooler?.secretFiles ?? []).map((file) => {
+    const rendered = (file: { source: string; mountPath: string; executable?: boolean }): MountedFile => {
       const template = readEngineFile(module, file.source);
       const source = `databases/${spec.name}/${file.source}`;
       return {
         source: file.source,
         mountPath: file.mountPath,
-        executable: false,
+        executable: file.executable ?? false,
         key: fileKey(file.source),
         content: pulumi.secret(pulumi.all([current, previous]).apply(([values, previousValues]) => renderSecretFile(template, values, source, previousValues))),
       };
+    };
+    this.poolerFiles = (spec.pooler?.secretFiles ?? []).map((file) => rendered({ source: file.source, mountPath: file.mountPath }));
+    this.memberFiles = (spec.highAvailability?.secretFiles ?? []).map((file) => {
+      if (!file.mountPath) throw new Error(`${spec.name}: the members' secret file ${file.source} has no mountPath (the members are the only ones to read it)`);
+      return rendered({ source: file.source, mountPath: file.mountPath, ...(file.executable ? { executable: true } : {}) });
     });
     this.bootstrapFiles = spec.secretFiles.flatMap((file, index) => (file.bootstrapVariable ? [{ variable: file.bootstrapVariable, file: this.secretFiles[index]! }] : []));
     this.registerOutputs({});
@@ -130,7 +141,7 @@ export class EngineCredentials extends pulumi.ComponentResource {
     return {
       ...this.passwords,
       ...Object.fromEntries(Object.entries(this.previousPasswords).map(([key, value]) => [previousKey(key), value])),
-      ...Object.fromEntries([...this.secretFiles, ...this.poolerFiles].map((file) => [file.key, file.content])),
+      ...Object.fromEntries([...this.secretFiles, ...this.poolerFiles, ...this.memberFiles].map((file) => [file.key, file.content])),
     };
   }
 

@@ -150,7 +150,7 @@ describe('kubernetes target (stack prod)', () => {
       expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: spec.runAs.user, seccompProfile: { type: 'RuntimeDefault' } });
       expect(pod.securityContext.fsGroup).toBe(spec.runAs.fsGroup ?? spec.runAs.group);
       // Only an HA manager talks to the Kubernetes API (PostgreSQL's Patroni, as its own ServiceAccount); no engine does,
-      // nor an engine that clusters by itself (Elasticsearch).
+      // nor an engine that clusters by itself (Elasticsearch, MongoDB's replica set).
       const apiAccess = (spec.highAvailability?.kubernetesAccess ?? []).length > 0;
       expect([pod.serviceAccountName, pod.automountServiceAccountToken], spec.name).toEqual(apiAccess ? [spec.name, true] : [undefined, false]);
       expect(pod.containers[0].securityContext).toEqual({
@@ -167,6 +167,7 @@ describe('kubernetes target (stack prod)', () => {
     expect(readOnly).toContain('postgresql');
     expect(readOnly).toContain('redis');
     expect(prod.config.engines.filter(({ spec }) => (spec.highAvailability?.kubernetesAccess ?? []).length > 0).map(({ spec }) => spec.name)).toEqual(['postgresql']);
+    expect(prod.config.engines.filter(({ spec }) => spec.highAvailability).map(({ spec }) => spec.name)).toEqual(['postgresql', 'mongodb', 'elasticsearch']);
   });
 
   it("mounts a memory-backed /dev/shm sized for PostgreSQL's parallel queries", () => {
@@ -209,8 +210,8 @@ describe('kubernetes target (stack prod)', () => {
       const secret = forEngine(prod, 'Secret', spec.name)[0]!;
       expect(isEnvelope(secret.stringData)).toBe(true);
       const stringData = unwrapSecrets(secret.stringData) as Record<string, string>;
-      // The engine's passwords and secret files, and its pooler's (PgBouncer's auth file).
-      const secretFiles = [...spec.secretFiles, ...(spec.pooler?.secretFiles ?? [])];
+      // The engine's passwords and secret files, its pooler's (PgBouncer's auth file) and its members' (MongoDB's key file).
+      const secretFiles = [...spec.secretFiles, ...(spec.pooler?.secretFiles ?? []), ...(spec.highAvailability?.secretFiles ?? [])];
       expect(Object.keys(stringData).sort()).toEqual([...spec.secrets.map((definition) => definition.key), ...secretFiles.map((file) => file.source.replaceAll('/', '.'))].sort());
       for (const value of Object.values(stringData)) expect(value.length).toBeGreaterThan(0);
       const env = forEngine(prod, 'StatefulSet', spec.name)[0]!.spec.template.spec.containers[0].env as Json[];
@@ -369,7 +370,9 @@ describe('kubernetes target (stack prod)', () => {
     const elasticsearch = forEngine(prod, 'StatefulSet', 'elasticsearch')[0]!;
     expect(elasticsearch.spec.replicas).toBe(3);
     expect(elasticsearch.spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].topologyKey).toBe('kubernetes.io/hostname');
-    for (const engine of ['mongodb', 'redis', 'clickhouse']) {
+    // MongoDB's replica set: three members, never two on one node (test/kubernetes-mongodb-cluster.test.ts).
+    expect(forEngine(prod, 'StatefulSet', 'mongodb')[0]!.spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution).toHaveLength(1);
+    for (const engine of ['redis', 'clickhouse']) {
       const statefulSet = forEngine(prod, 'StatefulSet', engine)[0]!;
       expect([statefulSet.spec.replicas, statefulSet.spec.template.spec.affinity], engine).toEqual([1, undefined]);
     }
@@ -410,8 +413,9 @@ describe('kubernetes target (stack prod)', () => {
       'allixios_app',
       'mongodb.allixios-prod.svc:27017',
       '/allixios',
-      // prod serves TLS: the URL asks for it and names the CA bundle the driver verifies with
-      '?authSource=admin&tls=true&tlsCAFile=%2Fetc%2Fallixios%2Ftls%2Fca.crt',
+      // prod serves TLS: the URL asks for it and names the CA bundle the driver verifies with;
+      // the platform's write concern and the replica set (MongoDB's members run as rs0 here)
+      '?authSource=admin&w=majority&replicaSet=rs0&tls=true&tlsCAFile=%2Fetc%2Fallixios%2Ftls%2Fca.crt',
     ]);
   });
 
@@ -421,7 +425,7 @@ describe('kubernetes target (stack prod)', () => {
       const mounts = podSpec.containers[0].volumeMounts as Json[];
       // The credentials' volumes (a TLS certificate's Secret is mounted whole too: "TLS" below).
       const secretVolumes = (podSpec.volumes as Json[]).filter((volume) => volume.secret && volume.name !== 'tls');
-      const mounted = spec.secretFiles.filter((file) => file.mountPath);
+      const mounted = [...spec.secretFiles, ...(spec.highAvailability?.secretFiles ?? [])].filter((file) => file.mountPath);
       // One Secret volume per directory, mounted at the directory, without subPath
       expect(secretVolumes.length, spec.name).toBe(new Set(mounted.map((file) => file.mountPath!.replace(/\/[^/]+$/, ''))).size);
       for (const volume of secretVolumes) {

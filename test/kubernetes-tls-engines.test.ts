@@ -229,13 +229,19 @@ describe('MongoDB on a TLS stack', () => {
     const env = Object.fromEntries((container.env as Json[]).map((entry) => [entry.name, entry]));
     expect(env.MONGODB_ROOT_PASSWORD_FILE).toEqual({ name: 'MONGODB_ROOT_PASSWORD_FILE', value: '/etc/mongo/secrets/root-password' });
     const secretFiles = (podSpecOf(prod, 'mongodb').volumes as Json[]).find((candidate) => candidate.secret?.secretName === 'mongodb-credentials')!;
-    expect(secretFiles.secret.items).toEqual([{ key: 'config.root-password', path: 'root-password', mode: 0o440 }]);
+    // Beside it, the replica set's key file, which each member's start copies to memory with mode 0400 (test/kubernetes-mongodb-cluster.test.ts)
+    expect(secretFiles.secret.items).toEqual([
+      { key: 'config.root-password', path: 'root-password', mode: 0o440 },
+      { key: 'config.replica-set-keyfile', path: 'replica-set-keyfile', mode: 0o440 },
+    ]);
     expect((container.volumeMounts as Json[]).find((mount) => mount.name === secretFiles.name)?.mountPath).toBe('/etc/mongo/secrets');
   });
 
   it('gives the platform and the bootstrap Job URLs that ask for TLS and name the CA bundle', async () => {
     const url = await unwrap(prod.outputs.urls.MONGODB_URL!);
-    expect(url).toMatch(/^mongodb:\/\/allixios_app:.*@mongodb\.allixios-prod\.svc:27017\/allixios\?authSource=admin&tls=true&tlsCAFile=%2Fetc%2Fallixios%2Ftls%2Fca\.crt$/);
+    expect(url).toMatch(
+      /^mongodb:\/\/allixios_app:.*@mongodb\.allixios-prod\.svc:27017\/allixios\?authSource=admin&w=majority&replicaSet=rs0&tls=true&tlsCAFile=%2Fetc%2Fallixios%2Ftls%2Fca\.crt$/,
+    );
     const job = kubernetesObjects(prod, 'Job')[0]!;
     const jobEnv = job.spec.template.spec.containers[0].env as Json[];
     expect(jobEnv.find((entry) => entry.name === 'MONGODB_URL')!.value).toMatch(/[?&]tls=true&tlsCAFile=%2Fetc%2Fallixios%2Ftls%2Fca\.crt$/);

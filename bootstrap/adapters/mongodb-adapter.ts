@@ -22,7 +22,7 @@ import { mongodb } from '../../databases/mongodb/index.ts';
 import { MONGODB_DATABASE } from '../../databases/mongodb/definitions.ts';
 import { BootstrapError, toError } from '../errors.ts';
 import { Lease, type LeaseStore } from '../lease.ts';
-import type { Adapter, Change } from '../contract.ts';
+import type { Adapter, Change, MembershipPlan } from '../contract.ts';
 import { observedUsers, planMongoCredentials, USERS_DATABASE, type MongoCredentialChange, type MongoUserPasswords } from './mongodb-credentials.ts';
 import { LEDGER_COLLECTION, LOCK_COLLECTION, type MongoLedgerEntry, type MongoObserved, type MongoPayload, type ObservedCollection } from './mongodb-plan.ts';
 import { notReachable, readiness, retryWithBackoff, stillNotReachable, TRY_AGAIN } from './backoff.ts';
@@ -102,17 +102,17 @@ export function withDatabase(url: string, database: string): string {
   return `${scheme[0]}${authority}/${encodeURIComponent(database)}${query}`;
 }
 
-function isLoginRefused(error: unknown): boolean {
+export function isLoginRefused(error: unknown): boolean {
   return error instanceof MongoServerError && error.code === AUTHENTICATION_FAILED;
 }
 
-function isTransient(error: unknown): boolean {
+export function isTransient(error: unknown): boolean {
   if (error instanceof MongoServerSelectionError || error instanceof MongoNetworkError) return true;
   return error instanceof MongoServerError && typeof error.code === 'number' && TRANSIENT_SERVER_CODES.has(error.code);
 }
 
 /** The server's own name for an error (`IndexOptionsConflict`), or its number. */
-function serverCode(error: unknown): string | undefined {
+export function serverCode(error: unknown): string | undefined {
   if (!(error instanceof MongoServerError)) return undefined;
   return error.codeName ?? (error.code !== undefined ? String(error.code) : undefined);
 }
@@ -122,6 +122,15 @@ export interface MongoAdapterOptions extends AdapterOptions {
   collections: readonly string[];
   /** The passwords the stack wants for the platform's users; without them no password is checked. */
   users?: MongoUserPasswords;
+  /** The replica set's membership, kept before anything connects through the set (`mongodb-replica-set.ts`); none for a single server. */
+  replicaSet?: ReplicaSetMembership;
+}
+
+/** What the adapter hands its membership to (`MongoReplicaSet`). */
+export interface ReplicaSetMembership {
+  plan(): Promise<MembershipPlan>;
+  apply(change: Change): Promise<void>;
+  close(): Promise<void>;
 }
 
 /** The TLS options the bootstrap gives the driver for a connection string. */
@@ -199,11 +208,19 @@ export class MongoAdapter implements Adapter<MongoObserved, MongoPayload> {
    */
   private readonly retired: MongoClient[] = [];
   private loggedIn?: Login;
+  /** The replica set's membership, when the stack keeps one (see `MembershipAdapter`). */
+  readonly planMembership?: () => Promise<MembershipPlan>;
+  readonly applyMembership?: (change: Change) => Promise<void>;
 
   constructor(
     private readonly url: string,
     private readonly options: MongoAdapterOptions,
   ) {
+    const replicaSet = options.replicaSet;
+    if (replicaSet) {
+      this.planMembership = () => replicaSet.plan();
+      this.applyMembership = (change) => replicaSet.apply(change);
+    }
     let parsed: ConnectionTarget;
     try {
       parsed = parseConnectionString(url);
@@ -483,6 +500,7 @@ export class MongoAdapter implements Adapter<MongoObserved, MongoPayload> {
   }
 
   async close(): Promise<void> {
+    await this.options.replicaSet?.close();
     await this.lease.release();
     for (const client of [...this.retired, this.client]) await client?.close().catch(() => undefined);
     this.retired.length = 0;

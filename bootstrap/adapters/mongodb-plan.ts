@@ -17,6 +17,7 @@ import type { CollectionDefinition, CreationOptions, NamedIndexDescription } fro
 import { definitionChecksum, sameValue } from '../canonical-json.ts';
 import type { Change, Flags, Plan } from '../contract.ts';
 import type { MongoUserPasswords } from './mongodb-credentials.ts';
+import type { ReplicaSetDesired } from './mongodb-replica-set-plan.ts';
 import { desiredIndex, differingPaths, indexDifferences, observedIndex, subsetOf, type Difference } from './mongodb-compare.ts';
 
 /** The ledger: one document per subject the bootstrap changed, in the platform's database. */
@@ -32,6 +33,12 @@ export interface MongoDesired {
    * adapter plans them (`mongodb-credentials.ts`), before the collections.
    */
   users?: MongoUserPasswords;
+  /**
+   * The replica set the stack wants (`MONGODB_REPLICA_SET_MEMBERS`, set by the Kubernetes Job);
+   * absent for a single server (Docker, a URL of one's own), whose membership is nobody's to keep.
+   * Not this planner's: `mongodb-replica-set-plan.ts` plans it, before anything else.
+   */
+  replicaSet?: ReplicaSetDesired;
 }
 
 /** One collection as listCollections and listIndexes report it. */

@@ -5,7 +5,8 @@
  * chown/gosu step and goes straight to initialisation: on an empty data volume it starts a
  * temporary mongod without authorization, creates the root user from MONGO_INITDB_ROOT_*, runs
  * initdb/10-app-user.js, stops it, unsets every MONGO_INITDB_* variable and execs the real mongod
- * with mongod.conf (authorization on).
+ * with mongod.conf (authorization on). On Kubernetes the members of the replica set rs0 run the
+ * same mongod with the set's arguments and key (`replica-set.ts`); Docker runs the single server.
  */
 import { z } from 'zod';
 import {
@@ -19,6 +20,7 @@ import {
   type HealthCheck,
   type TlsSpec,
 } from '../engine.ts';
+import { KEYFILE_SECRET, memberHealthCheck, replicaSetHighAvailability } from './replica-set.ts';
 
 /**
  * The variable that hands the bootstrap the platform users' passwords (a JSON object of user to
@@ -32,6 +34,7 @@ const secrets = [
   { key: 'root-password', description: 'root, the superuser the image creates on first start, used by the bootstrap' },
   { key: 'app-password', description: 'allixios_app, the platform: readWrite on the allixios database' },
   { key: 'readonly-password', description: 'allixios_readonly, reporting: read on the allixios database' },
+  KEYFILE_SECRET,
 ];
 
 /** No engine-specific options yet; strict so a misspelled key in the stack config is an error. */
@@ -116,8 +119,13 @@ const MONGOSH_TLS = ['mongosh', '--quiet', '--norc', '--tls', '--tlsCAFile', `${
  */
 const PING = "quit(db.adminCommand('ping').ok === 1 ? 0 : 1)";
 
+/** mongosh running `script` against the server in the container, over TLS on a TLS stack. */
+function mongoshEval(tls: boolean, script: string): string[] {
+  return tls ? [...MONGOSH_TLS, '--eval', script] : ['mongosh', '--quiet', '--norc', localUrl('127.0.0.1'), '--eval', script];
+}
+
 function healthCheckCommand(tls: boolean): HealthCheck['command'] {
-  return tls ? [...MONGOSH_TLS, '--eval', PING] : ['mongosh', '--quiet', '--norc', localUrl('127.0.0.1'), '--eval', PING];
+  return mongoshEval(tls, PING);
 }
 
 /**
@@ -162,14 +170,35 @@ export const mongodb: EngineModule<typeof optionsSchema> = {
     // 512Mi: a 0.25 GB cache plus mongod's own memory; the least MongoDB runs well in.
     dev: { storage: '5Gi', resources: { requests: { cpu: '250m', memory: '384Mi' }, limits: { cpu: '1', memory: '512Mi' } } },
     ephemeral: { storage: '2Gi', resources: { requests: { cpu: '100m', memory: '256Mi' }, limits: { cpu: '500m', memory: '512Mi' } } },
-    staging: { storage: '20Gi', resources: { requests: { cpu: '500m', memory: '1Gi' }, limits: { cpu: '2', memory: '2Gi' } } },
-    prod: { storage: '100Gi', resources: { requests: { cpu: '2', memory: '8Gi' }, limits: { cpu: '4', memory: '8Gi' } } },
+    // Replica set members: three in prod (a member's loss leaves two, a majority, which elect a
+    // primary by themselves), and three in staging too, so a rolling update, a drain and a failover
+    // are rehearsed there as they happen in prod; one in ephemeral (a set of one member).
+    staging: { storage: '20Gi', replicas: 3, resources: { requests: { cpu: '500m', memory: '1Gi' }, limits: { cpu: '2', memory: '2Gi' } } },
+    prod: { storage: '100Gi', replicas: 3, resources: { requests: { cpu: '2', memory: '8Gi' }, limits: { cpu: '4', memory: '8Gi' } } },
   },
   describe(settings): EngineDescription {
     const memoryLimit = settings.resources.limits.memory;
     if (memoryBytes(memoryLimit) < memoryBytes(MINIMUM_MEMORY_LIMIT)) {
       throw new EngineSettingError(['resources', 'limits', 'memory'], `at least ${MINIMUM_MEMORY_LIMIT} (the WiredTiger cache alone takes 256 MB)`, memoryLimit);
     }
+    if (settings.replicas % 2 === 0) {
+      throw new EngineSettingError(
+        ['replicas'],
+        'an odd number of members (a majority of an even number survives no more losses than one member fewer, and two members survive none)',
+        settings.replicas,
+      );
+    }
+    const args = ['mongod', '--config', '/etc/mongo/mongod.conf', '--wiredTigerCacheSizeGB', wiredTigerCacheSizeGB(memoryLimit), ...(settings.tls ? tlsArgs() : [])];
+    const healthCheck: HealthCheck = {
+      // A ping to the server in the container; over TLS, verified with the mounted CA.
+      command: healthCheckCommand(settings.tls),
+      // mongosh is a Node.js program: a few seconds to start on a throttled CPU.
+      intervalSeconds: 15,
+      timeoutSeconds: 10,
+      failureThreshold: 5,
+      // The first start runs a temporary mongod and the initdb script before the real one.
+      startupSeconds: 120,
+    };
     return {
       image: { repository: 'mongo', tag: settings.version },
       ports: [{ name: 'mongodb', containerPort: 27017 }],
@@ -181,7 +210,7 @@ export const mongodb: EngineModule<typeof optionsSchema> = {
       // volume by the image (used only by config servers); an empty scratch directory in its
       // place keeps Docker from creating an anonymous volume for it.
       scratchPaths: ['/tmp', '/data/configdb'],
-      args: ['mongod', '--config', '/etc/mongo/mongod.conf', '--wiredTigerCacheSizeGB', wiredTigerCacheSizeGB(memoryLimit), ...(settings.tls ? tlsArgs() : [])],
+      args,
       env: {
         MONGO_INITDB_ROOT_USERNAME: 'root',
         MONGO_INITDB_ROOT_PASSWORD: { secret: 'root-password' },
@@ -204,22 +233,24 @@ export const mongodb: EngineModule<typeof optionsSchema> = {
         // Only for the certificate reload (TLS_RELOAD_COMMAND).
         ...(settings.tls ? [{ source: 'config/root-password', mountPath: ROOT_PASSWORD_PATH }] : []),
       ],
-      healthCheck: {
-        // A ping to the server in the container; over TLS, verified with the mounted CA.
-        command: healthCheckCommand(settings.tls),
-        // mongosh is a Node.js program: a few seconds to start on a throttled CPU.
-        intervalSeconds: 15,
-        timeoutSeconds: 10,
-        failureThreshold: 5,
-        // The first start runs a temporary mongod and the initdb script before the real one.
-        startupSeconds: 120,
-      },
+      healthCheck,
       // mongod checkpoints and closes WiredTiger cleanly on SIGTERM.
       terminationGracePeriodSeconds: 60,
-      appConnection: { scheme: 'mongodb', username: 'allixios_app', passwordSecret: 'app-password', path: '/allixios', query: 'authSource=admin', tls: CONNECTION_TLS },
-      adminConnection: { scheme: 'mongodb', username: 'root', passwordSecret: 'root-password', path: '/allixios', query: 'authSource=admin', tls: CONNECTION_TLS },
+      // w=majority: the platform's write concern, stated where every client reads it. A write is
+      // acknowledged once a majority of the set has it, so a failover never rolls it back; on a
+      // single server (Docker) the majority is that server. replicaSet=rs0 is added where the
+      // members run (HighAvailabilitySpec.connectionQuery): Docker's single mongod is no set.
+      appConnection: { scheme: 'mongodb', username: 'allixios_app', passwordSecret: 'app-password', path: '/allixios', query: 'authSource=admin&w=majority', tls: CONNECTION_TLS },
+      adminConnection: { scheme: 'mongodb', username: 'root', passwordSecret: 'root-password', path: '/allixios', query: 'authSource=admin&w=majority', tls: CONNECTION_TLS },
       nodeSysctls: [],
       ...(settings.tls ? { tls: TLS } : {}),
+      // On Kubernetes every stack runs a replica set, of one member too (ephemeral): the same
+      // procedures everywhere, and transactions and change streams work on every cluster stack.
+      // Docker runs the single mongod of before and ignores this.
+      highAvailability: replicaSetHighAvailability(
+        args,
+        memberHealthCheck(healthCheck, (script) => mongoshEval(settings.tls, script), healthCheckCommand(settings.tls)),
+      ),
     };
   },
 };

@@ -13,6 +13,7 @@ import { CLIENT_CA_PATH, connectionUrl } from '../../databases/connection.ts';
 import type { StackConfig } from '../config/index.ts';
 import { BOOTSTRAP_POD_LABELS } from '../labels.ts';
 import { restrictedContainer, restrictedJobPod } from '../kubernetes/pod-security.ts';
+import { clusterConnections, memberAddresses } from '../kubernetes/high-availability.ts';
 import { fileKey, previousKey } from '../credentials.ts';
 import { tlsEnginesEnv } from './tls.ts';
 import { bootstrapContentHash, bootstrapTrigger } from './trigger.ts';
@@ -49,8 +50,25 @@ export interface KubernetesBootstrapArgs {
  * `<variable>_PASSWORD` and puts it in percent-encoded (bootstrap/env.ts). Not `$(VAR)`:
  * Kubernetes would paste the password in as it is, and one with `@:/#%` breaks the URL.
  */
-export function urlWithoutPassword(target: BootstrapTarget, connection: ConnectionSpec = target.spec.adminConnection): string {
+export function urlWithoutPassword(target: BootstrapTarget, connection: ConnectionSpec = clusterConnections(target.spec).adminConnection): string {
   return connectionUrl(connection, undefined, target.host, target.spec.ports[0]!.containerPort, target.spec.tls ? {} : undefined);
+}
+
+/** Where the stack's members are, for the desired members of an engine whose membership the bootstrap keeps. */
+export interface MemberDirectory {
+  namespace: string;
+  clusterDomain: string;
+}
+
+/**
+ * The desired members of an engine whose membership the bootstrap keeps
+ * (`HighAvailabilitySpec.bootstrapMembers`): its variable and every member's address; none for
+ * another engine.
+ */
+export function bootstrapMembers(target: Pick<BootstrapTarget, 'spec'>, directory: MemberDirectory): { variable: string; members: string[] } | undefined {
+  const wanted = target.spec.highAvailability?.bootstrapMembers;
+  if (!wanted) return undefined;
+  return { variable: wanted.variable, members: memberAddresses(target.spec, directory.namespace, directory.clusterDomain, wanted.port) };
 }
 
 /**
@@ -59,12 +77,14 @@ export function urlWithoutPassword(target: BootstrapTarget, connection: Connecti
  * keeps it, the application's URL and password (checked after the run), and the secret files the
  * bootstrap compares (REDIS_USERS_ACL, ...).
  */
-export function engineEnv(target: BootstrapTarget): k8s.types.input.core.v1.EnvVar[] {
+export function engineEnv(target: BootstrapTarget, directory: MemberDirectory): k8s.types.input.core.v1.EnvVar[] {
   const variable = target.module.urlVariable;
   const fromSecret = (name: string, key: string) => ({ name, valueFrom: { secretKeyRef: { name: target.secretName, key } } });
-  const { adminConnection, appConnection } = target.spec;
+  const { adminConnection, appConnection } = clusterConnections(target.spec);
+  const members = bootstrapMembers(target, directory);
   return [
     { name: variable, value: urlWithoutPassword(target) },
+    ...(members ? [{ name: members.variable, value: members.members.join(',') }] : []),
     fromSecret(`${variable}_PASSWORD`, adminConnection.passwordSecret),
     ...(target.previousKeys.includes(adminConnection.passwordSecret) ? [fromSecret(`${variable}_PREVIOUS_PASSWORD`, previousKey(adminConnection.passwordSecret))] : []),
     { name: `${variable}${APP_SUFFIX}`, value: urlWithoutPassword(target, appConnection) },
@@ -82,10 +102,13 @@ export class KubernetesBootstrap extends pulumi.ComponentResource {
     super('allixios:kubernetes:Bootstrap', name, {}, opts);
     const { image, timeoutSeconds } = args.config.bootstrap;
     if (!image) throw new Error('the Kubernetes bootstrap needs allixios:bootstrap.image (the config validation requires it)');
+    const directory: MemberDirectory = { namespace: args.config.namespace, clusterDomain: args.config.clusterDomain };
+    // The desired members are where an engine is too: a change of the replicas runs the bootstrap
+    // again, which brings the set's membership to them.
     this.trigger = bootstrapTrigger(
       bootstrapContentHash(args.root),
       image,
-      args.targets.map((target) => `${target.host}:${target.spec.ports[0]!.containerPort}`),
+      args.targets.flatMap((target) => [`${target.host}:${target.spec.ports[0]!.containerPort}`, ...(bootstrapMembers(target, directory)?.members ?? [])]),
     );
     const labels = {
       'app.kubernetes.io/name': 'allixios-bootstrap',
@@ -102,7 +125,7 @@ export class KubernetesBootstrap extends pulumi.ComponentResource {
       { name: 'ALLIXIOS_PROGRESS', value: '1' },
       // The engines served over TLS: the bootstrap refuses a URL of theirs that is not in a TLS form.
       ...(tlsEngines ? [tlsEngines] : []),
-      ...args.targets.flatMap(engineEnv),
+      ...args.targets.flatMap((target) => engineEnv(target, directory)),
     ];
 
     // The trigger in the name: Jobs are immutable, and a new name is a new run. The same trigger

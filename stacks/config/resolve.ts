@@ -136,10 +136,18 @@ function resourceProblems(name: EngineName, resources: ComputeResources): string
  */
 function passwordSettings(module: EngineModule, raw: RawStackConfig, problems: string[]): Record<string, PasswordSettings> {
   const settings: Record<string, PasswordSettings> = {};
-  for (const { key } of module.secrets) {
+  for (const { key, notRotatable, format } of module.secrets) {
     const configured = raw.passwords?.[module.name]?.[key];
+    if (format && configured !== undefined && !format.pattern.test(configured)) {
+      problems.push(`${keyName(['passwords', module.name, key])}: expected ${format.expected}, got a value that is not (not shown)`);
+    }
     const rotation = raw.rotations?.[module.name]?.[key] ?? {};
     const path = ['rotations', module.name, key];
+    if (notRotatable !== undefined && raw.rotations?.[module.name]?.[key] !== undefined) {
+      problems.push(
+        `${keyName(path)}: expected unset, since the stack does not rotate it (${notRotatable}), got ${JSON.stringify(rotation, (name, value: unknown) => (name === 'previousPassword' ? '(not shown)' : value))}`,
+      );
+    }
     if (configured !== undefined && rotation.generation !== undefined) {
       problems.push(
         `${keyName([...path, 'generation'])}: expected unset, since ${keyName(['passwords', module.name, key])} is configured (a configured password is rotated by setting a new value, with the old one as previousPassword), got ${rotation.generation}`,

@@ -12,7 +12,7 @@ import type { EngineSpec } from '../../databases/engine.ts';
 import type { ResolvedEngine, StackConfig } from '../config/index.ts';
 import { configFiles, type EngineCredentials, type MountedFile } from '../credentials.ts';
 import { ENCRYPTED_STORAGE_CLASSES_ANNOTATION, engineLabels, selectorLabels } from '../labels.ts';
-import { managerAccess, memberEnv, memberSpec, replicasServiceName } from './high-availability.ts';
+import { clusterConnections, managerAccess, memberEnv, memberSpec, replicasServiceName } from './high-availability.ts';
 import { KubernetesPooler } from './pooler.ts';
 import { engineClients, restrictedContainer } from './pod-security.ts';
 import { scheduledTaskCronJob } from './scheduled-tasks.ts';
@@ -162,7 +162,8 @@ export class KubernetesEngine extends pulumi.ComponentResource {
     super(`allixios:kubernetes:${described.displayName}`, name, {}, opts);
     // Under an HA manager every member runs the manager's image and settings (high-availability.ts).
     const ha = described.highAvailability;
-    const spec = memberSpec(described);
+    // Its scheduled tasks and pooler connect as the platform's clients do (the cluster's query parameters).
+    const spec = clusterConnections(memberSpec(described));
     const labels = engineLabels(spec, args.instance);
     const selector = selectorLabels(spec.name, args.instance);
     const metadata = (objectName: string) => ({ name: objectName, namespace: args.namespace, labels });
@@ -261,7 +262,8 @@ export class KubernetesEngine extends pulumi.ComponentResource {
       );
     }
 
-    const secretDirs = secretDirectories(spec, args.credentials.mountedFiles, files);
+    // The engine's secret files and the members' own (a replica set's key), grouped by directory.
+    const secretDirs = secretDirectories(spec, [...args.credentials.mountedFiles, ...args.credentials.memberFiles], files);
     const scratchMounts = spec.scratchPaths.map((path, index) => ({ name: scratchVolumeName(index), mountPath: path }));
     const fsGroup = spec.runAs.fsGroup ?? spec.runAs.group;
 
@@ -399,8 +401,11 @@ export class KubernetesEngine extends pulumi.ComponentResource {
               from: engineClients(spec.name, args.clientNamespaces, selector),
               ports: described.ports.map((port) => ({ port: port.containerPort, protocol: 'TCP' })),
             },
-            // The HA manager's API: its peers only.
-            ...(ha ? [{ from: [{ podSelector: { matchLabels: selector } }], ports: ha.ports.map((port) => ({ port: port.containerPort, protocol: 'TCP' })) }] : []),
+            // The HA manager's API, or the cluster's own ports: its peers only. None for a cluster
+            // whose members talk on the clients' port (a rule without ports would admit every port).
+            ...(ha && ha.ports.length > 0
+              ? [{ from: [{ podSelector: { matchLabels: selector } }], ports: ha.ports.map((port) => ({ port: port.containerPort, protocol: 'TCP' })) }]
+              : []),
           ],
         },
       },

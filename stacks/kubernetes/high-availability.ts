@@ -5,7 +5,7 @@
  */
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
-import type { EngineSpec, HighAvailabilitySpec } from '../../databases/engine.ts';
+import type { ConnectionSpec, EngineSpec, HighAvailabilitySpec } from '../../databases/engine.ts';
 
 /**
  * The engine as each member runs it: the manager's image, command, settings, config files and
@@ -30,6 +30,27 @@ export function memberSpec(spec: EngineSpec): EngineSpec {
     healthCheck: ha.healthCheck ?? spec.healthCheck,
     ...(spec.tls && ha.tlsReload ? { tls: { ...spec.tls, reload: ha.tlsReload } } : {}),
   };
+}
+
+/**
+ * The engine's connections as its clients use them where the members run: with the cluster's
+ * query parameters (`HighAvailabilitySpec.connectionQuery`, MongoDB's `replicaSet=rs0`) after the
+ * engine's own. The same spec without them for an engine that names none.
+ */
+export function clusterConnections<Spec extends Pick<EngineSpec, 'appConnection' | 'adminConnection' | 'highAvailability'>>(spec: Spec): Spec {
+  const query = spec.highAvailability?.connectionQuery;
+  if (!query) return spec;
+  const withQuery = (connection: ConnectionSpec): ConnectionSpec => ({ ...connection, query: connection.query ? `${connection.query}&${query}` : query });
+  return { ...spec, appConnection: withQuery(spec.appConnection), adminConnection: withQuery(spec.adminConnection) };
+}
+
+/**
+ * Every member's stable address, in ordinal order: `<engine>-<i>.<engine>-headless.<namespace>.svc.<clusterDomain>:<port>`
+ * for `i` below the replicas (the StatefulSet's pod names under its governing Service), as a
+ * member's `{ address }` variable holds its own.
+ */
+export function memberAddresses(spec: Pick<EngineSpec, 'name' | 'replicas'>, namespace: string, clusterDomain: string, port: number): string[] {
+  return Array.from({ length: spec.replicas }, (_, ordinal) => `${spec.name}-${ordinal}.${spec.name}-headless.${namespace}.svc.${clusterDomain}:${port}`);
 }
 
 /** The pod's name, for the member addresses built from it (Kubernetes expands `$(NAME)` of an earlier variable). */

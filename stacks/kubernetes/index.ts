@@ -10,6 +10,7 @@ import type { Endpoints } from '../endpoints.ts';
 import { PART_OF } from '../labels.ts';
 import type { NodeSysctl } from '../../databases/engine.ts';
 import { KubernetesEngine } from './engine.ts';
+import { clusterConnections } from './high-availability.ts';
 import { NodeTuning } from './node-tuning.ts';
 import { KubernetesTls } from './tls.ts';
 
@@ -81,7 +82,8 @@ export class KubernetesDatabases extends pulumi.ComponentResource {
     const endpoints: Endpoints = {};
     const allCredentials: EngineCredentials[] = [];
     this.engines = config.engines.map((engine) => {
-      const { spec } = engine;
+      // The URLs as clients of the members use them (MongoDB's replicaSet=rs0).
+      const spec = clusterConnections(engine.spec);
       const credentials = new EngineCredentials(`${name}-${spec.name}-credentials`, { engine }, { parent: this });
       allCredentials.push(credentials);
       const kubernetesEngine = new KubernetesEngine(

@@ -25,10 +25,10 @@ describe("MongoDB's URLs on a TLS stack and a plain one", () => {
 
   it("ask for TLS and name the stack's CA bundle, which the driver reads itself", () => {
     expect(connectionUrl(tls.adminConnection, 'secret', 'mongodb.allixios.svc', 27017, {})).toBe(
-      `mongodb://root:secret@mongodb.allixios.svc:27017/allixios?authSource=admin&tls=true&tlsCAFile=${encodeURIComponent(CLIENT_CA_PATH)}`,
+      `mongodb://root:secret@mongodb.allixios.svc:27017/allixios?authSource=admin&w=majority&tls=true&tlsCAFile=${encodeURIComponent(CLIENT_CA_PATH)}`,
     );
     expect(connectionUrl(tls.appConnection, 'secret', 'mongodb', 27017, {})).toMatch(
-      /^mongodb:\/\/allixios_app:secret@mongodb:27017\/allixios\?authSource=admin&tls=true&tlsCAFile=/,
+      /^mongodb:\/\/allixios_app:secret@mongodb:27017\/allixios\?authSource=admin&w=majority&tls=true&tlsCAFile=/,
     );
     // The driver parses them into TLS with that CA file, and verification left on (no rejectUnauthorized: false, no checkServerIdentity that accepts anything)
     const options = new MongoClient(connectionUrl(tls.adminConnection, 'secret', 'mongodb', 27017, {})).options;
@@ -36,8 +36,8 @@ describe("MongoDB's URLs on a TLS stack and a plain one", () => {
   });
 
   it('stay as they were without TLS', () => {
-    expect(connectionUrl(plain.adminConnection, 'secret', 'mongodb', 27017)).toBe('mongodb://root:secret@mongodb:27017/allixios?authSource=admin');
-    expect(connectionUrl(plain.appConnection, 'secret', 'mongodb', 27017)).toBe('mongodb://allixios_app:secret@mongodb:27017/allixios?authSource=admin');
+    expect(connectionUrl(plain.adminConnection, 'secret', 'mongodb', 27017)).toBe('mongodb://root:secret@mongodb:27017/allixios?authSource=admin&w=majority');
+    expect(connectionUrl(plain.appConnection, 'secret', 'mongodb', 27017)).toBe('mongodb://allixios_app:secret@mongodb:27017/allixios?authSource=admin&w=majority');
   });
 });
 

@@ -18,6 +18,17 @@ import { parse, parseDocument } from 'yaml';
 import { mongodb, TLS_DIRECTORY, TLS_RELOAD_COMMAND, tlsArgs, wiredTigerCacheSizeGB } from '../../databases/mongodb/index.ts';
 import { ENVIRONMENTS, TLS_FILES, readEngineFile as readModuleFile, type EngineSpec, type Environment } from '../../databases/engine.ts';
 import { readinessWithReload } from '../../stacks/kubernetes/tls.ts';
+import {
+  KEYFILE_MOUNT_PATH,
+  KEYFILE_PATH,
+  KEYFILE_SECRET,
+  KEYFILE_SOURCE,
+  MEMBER_MARKER_PATH,
+  MEMBER_READY_SCRIPT,
+  MEMBER_START,
+  REPLICA_SET_NAME,
+} from '../../databases/mongodb/replica-set.ts';
+import { renderSecretFile } from '../../databases/secret-files.ts';
 import { describeWithDefaults } from '../support/engines.ts';
 
 type ValueCheck = (value: unknown) => boolean;
@@ -119,6 +130,9 @@ const MONGOD_ARGUMENTS: Record<string, { setting: string; value: 'string' | 'num
   '--tlsCAFile': { setting: 'net.tls.CAFile', value: 'string' },
   '--tlsAllowConnectionsWithoutCertificates': { setting: 'net.tls.allowConnectionsWithoutCertificates', value: 'flag' },
   '--tlsDisabledProtocols': { setting: 'net.tls.disabledProtocols', value: 'string' },
+  // A replica set member's (databases/mongodb/replica-set.ts)
+  '--replSet': { setting: 'replication.replSetName', value: 'string' },
+  '--keyFile': { setting: 'security.keyFile', value: 'string' },
 };
 
 /**
@@ -579,7 +593,7 @@ describe('the engine description', () => {
         MONGO_INITDB_APP_PASSWORD: { secret: 'app-password' },
         MONGO_INITDB_READONLY_PASSWORD: { secret: 'readonly-password' },
       });
-      expect(spec.secrets.map((secret) => secret.key).sort()).toEqual(['app-password', 'readonly-password', 'root-password']);
+      expect(spec.secrets.map((secret) => secret.key).sort()).toEqual(['app-password', 'readonly-password', 'replica-set-keyfile', 'root-password']);
     }
     const spec = describeFor('dev');
     expect(spec.configFiles.map((file) => file.mountPath)).toEqual(['/etc/mongo/mongod.conf', '/etc/mongosh.conf', '/docker-entrypoint-initdb.d/10-app-user.js']);
@@ -593,12 +607,176 @@ describe('the engine description', () => {
       readOnlyRootFilesystem: true,
       scratchPaths: ['/tmp', '/data/configdb'],
       component: 'document-store',
-      appConnection: { scheme: 'mongodb', username: 'allixios_app', passwordSecret: 'app-password', path: '/allixios', query: 'authSource=admin' },
-      adminConnection: { scheme: 'mongodb', username: 'root', passwordSecret: 'root-password', query: 'authSource=admin' },
+      appConnection: { scheme: 'mongodb', username: 'allixios_app', passwordSecret: 'app-password', path: '/allixios', query: 'authSource=admin&w=majority' },
+      adminConnection: { scheme: 'mongodb', username: 'root', passwordSecret: 'root-password', query: 'authSource=admin&w=majority' },
     });
     expect(mongodb.urlVariable).toBe('MONGODB_URL');
     expect(spec.healthCheck.command.slice(0, 3)).toEqual(['mongosh', '--quiet', '--norc']);
     expect(spec.healthCheck.command.at(-1)).toMatch(/^quit\(db\.adminCommand\('ping'\)\.ok === 1 \? 0 : 1\)$/);
     expect(() => mongodb.optionsSchema.parse({ cacheSizeGB: 1 })).toThrow();
+  });
+});
+
+describe('a replica set member (Kubernetes)', () => {
+  it("runs mongod with the single server's arguments and the set's, each a documented option, with TLS and without", () => {
+    for (const environment of ENVIRONMENTS) {
+      for (const tls of [false, true]) {
+        const spec = describeWithDefaults(mongodb, environment, { tls });
+        const ha = spec.highAvailability!;
+        expect(mongodArgumentErrors(ha.args ?? []), `${environment}, TLS ${tls}`).toEqual([]);
+        expect(ha.args, `${environment}, TLS ${tls}`).toEqual([...spec.args!, '--replSet', REPLICA_SET_NAME, '--keyFile', KEYFILE_PATH]);
+      }
+    }
+    const { settings } = argumentSettings(describeWithDefaults(mongodb, 'prod', { tls: true }).highAvailability!.args!);
+    expect(settings['replication.replSetName']).toBe('rs0');
+    expect(settings['security.keyFile']).toBe(KEYFILE_PATH);
+    // Internal authentication is the key file's: clusterAuthMode is left at its documented default (keyFile), not x509
+    expect(settings['security.clusterAuthMode']).toBeUndefined();
+    // Members listen on every interface already, from the config file
+    const config = parseYaml(readEngineFile('config/mongod.conf'), 'config/mongod.conf') as Record<string, Record<string, unknown>>;
+    expect(config.net!.bindIpAll).toBe(true);
+    expect(config.replication).toBeUndefined();
+  });
+
+  it('keeps the replica set out of the single server: Docker runs the plain mongod, with its own health check', () => {
+    const spec = describeWithDefaults(mongodb, 'dev');
+    expect(spec.args).not.toContain('--replSet');
+    expect(spec.command).toBeUndefined();
+    expect(spec.secretFiles.map((file) => file.source)).not.toContain(KEYFILE_SOURCE);
+    expect(spec.healthCheck.liveCommand).toBeUndefined();
+  });
+
+  it('renders the key file from the generated secret, and mongod reads only base64 characters from it', () => {
+    expect(readModuleFile(mongodb, KEYFILE_SOURCE)).toBe('{{ value "replica-set-keyfile" }}\n');
+    const rendered = renderSecretFile(readModuleFile(mongodb, KEYFILE_SOURCE), { 'replica-set-keyfile': 'Abc123xyz456' });
+    expect(rendered).toBe('Abc123xyz456\n');
+    // Generated like every password: 32 letters and digits, within the alphabet and length a key file allows
+    expect(KEYFILE_SECRET.format!.pattern.test('a'.repeat(32))).toBe(true);
+    expect(KEYFILE_SECRET.format!.pattern.test('short')).toBe(false);
+    expect(KEYFILE_SECRET.format!.pattern.test('has-a-dash-in-it')).toBe(false);
+    expect(KEYFILE_SECRET.format!.pattern.test('x'.repeat(1025))).toBe(false);
+    const spec = describeWithDefaults(mongodb, 'prod');
+    expect(spec.highAvailability!.secretFiles).toEqual([{ source: KEYFILE_SOURCE, mountPath: KEYFILE_MOUNT_PATH }]);
+  });
+
+  describe("the member's start (a real sh)", () => {
+    /** Runs the start with its paths moved into a directory of the test's, and a docker-entrypoint.sh that reports what it got. */
+    function start(directory: string, args: string[]) {
+      const mounted = join(directory, 'secrets', 'replica-set-keyfile');
+      const copy = join(directory, 'shm', 'allixios-mongodb', 'keyfile');
+      const script = MEMBER_START.replace(`'${KEYFILE_MOUNT_PATH}'`, `'${mounted}'`).replace(`'${KEYFILE_PATH}'`, `'${copy}'`);
+      expect(script).not.toBe(MEMBER_START);
+      const entrypoint = join(directory, 'bin', 'docker-entrypoint.sh');
+      writeFileSync(entrypoint, `#!/bin/sh\nprintf '%s\\n' "$@"\nstat -c '%a %u' '${copy}'\ncat '${copy}'\n`);
+      chmodSync(entrypoint, 0o755);
+      return spawnSync('sh', ['-c', script, 'mongodb-member', ...args], { encoding: 'utf8', env: { PATH: `${join(directory, 'bin')}:${process.env.PATH}` } });
+    }
+
+    function workspace(): string {
+      const directory = mkdtempSync(join(tmpdir(), 'mongodb-member-'));
+      for (const sub of ['secrets', 'shm', 'bin']) fs.mkdirSync(join(directory, sub));
+      // As the kubelet mounts it: readable by the group (fsGroup), 0440, which mongod refuses for a key file
+      writeFileSync(join(directory, 'secrets', 'replica-set-keyfile'), 'Abc123xyz456\n', { mode: 0o440 });
+      return directory;
+    }
+
+    it('copies the key to mode 0400, owned by the user it runs as, and hands the arguments to the entrypoint intact', () => {
+      const directory = workspace();
+      const result = start(directory, ['mongod', '--config', '/etc/mongo/mongod.conf', '--replSet', 'rs0', 'an argument with spaces']);
+      expect(result.status, result.stderr).toBe(0);
+      const lines = result.stdout.trimEnd().split('\n');
+      expect(lines.slice(0, 6)).toEqual(['mongod', '--config', '/etc/mongo/mongod.conf', '--replSet', 'rs0', 'an argument with spaces']);
+      expect(lines[6]).toBe(`400 ${process.getuid!()}`);
+      expect(lines[7]).toBe('Abc123xyz456');
+      // The directory is the user's alone
+      expect((fs.statSync(join(directory, 'shm', 'allixios-mongodb')).mode & 0o777).toString(8)).toBe('700');
+    });
+
+    it('starts again after a container restart, over the 0400 copy the previous start left in /dev/shm', () => {
+      const directory = workspace();
+      expect(start(directory, ['mongod']).status).toBe(0);
+      writeFileSync(join(directory, 'secrets', 'replica-set-keyfile'), 'NewKey789\n', { mode: 0o440 });
+      const again = start(directory, ['mongod']);
+      expect(again.status, again.stderr).toBe(0);
+      expect(again.stdout.trimEnd().split('\n').at(-1)).toBe('NewKey789');
+    });
+
+    it('fails, and starts nothing, without the mounted key', () => {
+      const directory = workspace();
+      fs.rmSync(join(directory, 'secrets', 'replica-set-keyfile'));
+      const result = start(directory, ['mongod']);
+      expect(result.status).not.toBe(0);
+      expect(result.stdout).not.toContain('mongod');
+    });
+  });
+
+  describe("the member's readiness check (its script in a sandbox, against what hello says)", () => {
+    const PRIMARY = { setName: 'rs0', isWritablePrimary: true, secondary: false, ok: 1 };
+    const SECONDARY = { setName: 'rs0', isWritablePrimary: false, secondary: true, ok: 1 };
+    const INITIAL_SYNC = { setName: 'rs0', isWritablePrimary: false, secondary: false, ok: 1 };
+    const NO_CONFIG = { isWritablePrimary: false, secondary: false, info: 'Does not have a valid replica set config', isreplicaset: true, ok: 1 };
+    const REMOVED = { ...NO_CONFIG, setName: 'rs0' };
+    // The image's first-start mongod: no --replSet
+    const SINGLE_SERVER = { isWritablePrimary: true, ok: 1 };
+
+    function check(hello: Record<string, unknown>, files: Record<string, string> = {}) {
+      const exits: number[] = [];
+      const context = createContext({
+        db: { adminCommand: (command: Record<string, unknown>) => (command.hello === 1 ? hello : { ok: 0 }) },
+        fs: {
+          existsSync: (path: string) => path in files,
+          writeFileSync: (path: string, content: string) => {
+            files[path] = content;
+          },
+        },
+        quit: (code: number) => exits.push(code),
+      });
+      new Script(MEMBER_READY_SCRIPT, { filename: 'ready.js' }).runInContext(context);
+      return { exit: exits[0], files };
+    }
+
+    it('is ready as primary or secondary, and marks the volume as a member', () => {
+      for (const hello of [PRIMARY, SECONDARY]) {
+        const { exit, files } = check(hello);
+        expect(exit).toBe(0);
+        expect(files).toEqual({ [MEMBER_MARKER_PATH]: 'rs0\n' });
+      }
+    });
+
+    it('is not ready in initial sync, recovering or removed: alive (the ping), not serving', () => {
+      expect(check(INITIAL_SYNC).exit).toBe(1);
+      expect(check(REMOVED, { [MEMBER_MARKER_PATH]: 'rs0\n' }).exit).toBe(1);
+    });
+
+    it('is ready while it waits to be made a member (a fresh volume, no configuration): the StatefulSet starts the next member, and the bootstrap initiates the set once all run', () => {
+      const { exit, files } = check(NO_CONFIG);
+      expect(exit).toBe(0);
+      expect(files).toEqual({});
+    });
+
+    it('is not ready when a member that has had a configuration restarts and has not loaded it yet (no configuration reported, but the marker)', () => {
+      expect(check(NO_CONFIG, { [MEMBER_MARKER_PATH]: 'rs0\n' }).exit).toBe(1);
+    });
+
+    it("is not ready while the image's first-start mongod (no --replSet) runs", () => {
+      expect(check(SINGLE_SERVER).exit).toBe(1);
+    });
+
+    it('fails when mongosh cannot ask (the command throws): not ready', () => {
+      const context = createContext({
+        db: {
+          adminCommand: () => {
+            throw new Error('MongoNetworkError: connect ECONNREFUSED');
+          },
+        },
+        fs: { existsSync: () => false, writeFileSync: () => undefined },
+        quit: () => undefined,
+      });
+      expect(() => new Script(MEMBER_READY_SCRIPT).runInContext(context)).toThrow(/ECONNREFUSED/);
+    });
+
+    it('keeps its marker on the data volume, which the configuration lives and dies with', () => {
+      expect(MEMBER_MARKER_PATH.startsWith(`${describeWithDefaults(mongodb, 'prod').dataPath}/`)).toBe(true);
+    });
   });
 });
