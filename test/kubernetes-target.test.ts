@@ -149,8 +149,10 @@ describe('kubernetes target (stack prod)', () => {
       const pod = forEngine(prod, 'StatefulSet', spec.name)[0]!.spec.template.spec;
       expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: spec.runAs.user, seccompProfile: { type: 'RuntimeDefault' } });
       expect(pod.securityContext.fsGroup).toBe(spec.runAs.fsGroup ?? spec.runAs.group);
-      // Only an HA manager talks to the Kubernetes API (PostgreSQL's Patroni, as its own ServiceAccount); no engine does.
-      expect([pod.serviceAccountName, pod.automountServiceAccountToken], spec.name).toEqual(spec.highAvailability ? [spec.name, true] : [undefined, false]);
+      // Only an HA manager talks to the Kubernetes API (PostgreSQL's Patroni, as its own ServiceAccount); no engine does,
+      // a replicated ClickHouse neither (its replicas coordinate through Keeper).
+      const apiAccess = (spec.highAvailability?.kubernetesAccess ?? []).length > 0;
+      expect([pod.serviceAccountName, pod.automountServiceAccountToken], spec.name).toEqual(apiAccess ? [spec.name, true] : [undefined, false]);
       expect(pod.containers[0].securityContext).toEqual({
         runAsNonRoot: true,
         runAsUser: spec.runAs.user,
@@ -164,7 +166,8 @@ describe('kubernetes target (stack prod)', () => {
     const readOnly = prod.config.engines.filter(({ spec }) => spec.readOnlyRootFilesystem).map(({ spec }) => spec.name);
     expect(readOnly).toContain('postgresql');
     expect(readOnly).toContain('redis');
-    expect(prod.config.engines.filter(({ spec }) => spec.highAvailability).map(({ spec }) => spec.name)).toEqual(['postgresql']);
+    expect(prod.config.engines.filter(({ spec }) => spec.highAvailability).map(({ spec }) => spec.name)).toEqual(['postgresql', 'clickhouse']);
+    expect(prod.config.engines.filter(({ spec }) => (spec.highAvailability?.kubernetesAccess ?? []).length > 0).map(({ spec }) => spec.name)).toEqual(['postgresql']);
   });
 
   it("mounts a memory-backed /dev/shm sized for PostgreSQL's parallel queries", () => {
@@ -355,15 +358,20 @@ describe('kubernetes target (stack prod)', () => {
   });
 
   it('spreads replicas across nodes with pod anti-affinity when an engine has more than one', async () => {
-    // In prod PostgreSQL runs three members under Patroni: never two on one node; the engines of one member have no affinity at all.
-    const onEachNode = (instance: string) => ({
+    // In prod PostgreSQL runs three members under Patroni and ClickHouse two replicas: never two on one node; the engines of one member have no affinity at all.
+    const onEachNode = (instance: string, engine = 'postgresql') => ({
       topologyKey: 'kubernetes.io/hostname',
-      labelSelector: { matchLabels: { 'app.kubernetes.io/name': 'postgresql', 'app.kubernetes.io/instance': instance } },
+      labelSelector: { matchLabels: { 'app.kubernetes.io/name': engine, 'app.kubernetes.io/instance': instance } },
     });
     const postgresql = forEngine(prod, 'StatefulSet', 'postgresql')[0]!;
     expect(postgresql.spec.replicas).toBe(3);
     expect(postgresql.spec.template.spec.affinity).toEqual({ podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [onEachNode('allixios-prod')] } });
-    for (const engine of ['mongodb', 'redis', 'elasticsearch', 'clickhouse']) {
+    const clickhouse = forEngine(prod, 'StatefulSet', 'clickhouse')[0]!;
+    expect([clickhouse.spec.replicas, clickhouse.spec.template.spec.affinity]).toEqual([
+      2,
+      { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [onEachNode('allixios-prod', 'clickhouse')] } },
+    ]);
+    for (const engine of ['mongodb', 'redis', 'elasticsearch']) {
       const statefulSet = forEngine(prod, 'StatefulSet', engine)[0]!;
       expect([statefulSet.spec.replicas, statefulSet.spec.template.spec.affinity], engine).toEqual([1, undefined]);
     }
