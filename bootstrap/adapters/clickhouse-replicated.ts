@@ -144,10 +144,12 @@ function replicatedDatabase(sql: string, tokens: Token[], cluster: string, datab
   if (tokens.some((token) => isWord(token, 'CLUSTER'))) throw new ReplicatedFormError('an asset never says ON CLUSTER: the replicated form adds it');
   const engine = tokens.findIndex((token) => token.depth === 0 && isWord(token, 'ENGINE'));
   const replicated = `ENGINE = Replicated('${databasePath(name)}', '{shard}', '{replica}')`;
-  const edits: Edit[] = [{ start: nameToken.end, end: nameToken.end, text: ` ON CLUSTER ${cluster}` }];
+  const onCluster = ` ON CLUSTER ${cluster}`;
+  const edits: Edit[] = [];
   if (engine === -1) {
-    edits.push({ start: nameToken.end, end: nameToken.end, text: ` ${replicated}` });
+    edits.push({ start: nameToken.end, end: nameToken.end, text: `${onCluster} ${replicated}` });
   } else {
+    edits.push({ start: nameToken.end, end: nameToken.end, text: onCluster });
     let nameAt = engine + 1;
     if (tokens[nameAt]?.text === '=') nameAt++;
     const engineName = tokens[nameAt];
