@@ -635,7 +635,10 @@ export class ClickHouseAdapter implements MigrationAdapter {
     const created = createdDatabase(text);
     const engine = created ? await this.databaseOf(this.client, created) : undefined;
     if (created && engine !== 'Replicated') {
-      throw new BootstrapError(this.engine, `${this.member}: the database ${created} is ${engine ?? 'missing'} after its replicated CREATE DATABASE: a single server's database of that name is in the way (databases/clickhouse/README.md, "Replicas")`);
+      throw new BootstrapError(
+        this.engine,
+        `${this.member}: the database ${created} is ${engine ?? 'missing'} after its replicated CREATE DATABASE: a single server's database of that name is in the way (databases/clickhouse/README.md, "Replicas")`,
+      );
     }
   }
 

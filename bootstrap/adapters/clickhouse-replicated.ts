@@ -140,7 +140,8 @@ export function createdDatabase(sql: string): string | undefined {
 function replicatedDatabase(sql: string, tokens: Token[], cluster: string, databasePath: (database: string) => string): string {
   const nameToken = databaseNameToken(tokens);
   const name = identifierName(nameToken);
-  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name)) throw new ReplicatedFormError(`database name ${nameToken.text}: expected letters, digits and underscores (it names the database's path in Keeper)`);
+  if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(name))
+    throw new ReplicatedFormError(`database name ${nameToken.text}: expected letters, digits and underscores (it names the database's path in Keeper)`);
   if (tokens.some((token) => isWord(token, 'CLUSTER'))) throw new ReplicatedFormError('an asset never says ON CLUSTER: the replicated form adds it');
   const engine = tokens.findIndex((token) => token.depth === 0 && isWord(token, 'ENGINE'));
   const replicated = `ENGINE = Replicated('${databasePath(name)}', '{shard}', '{replica}')`;
@@ -154,7 +155,9 @@ function replicatedDatabase(sql: string, tokens: Token[], cluster: string, datab
     if (tokens[nameAt]?.text === '=') nameAt++;
     const engineName = tokens[nameAt];
     if (!isWord(engineName, 'ATOMIC')) {
-      throw new ReplicatedFormError(`database ${name} has the engine ${engineName?.text ?? '(none)'}: only an Atomic database has a Replicated form (the Replicated engine is Atomic's, with a DDL log)`);
+      throw new ReplicatedFormError(
+        `database ${name} has the engine ${engineName?.text ?? '(none)'}: only an Atomic database has a Replicated form (the Replicated engine is Atomic's, with a DDL log)`,
+      );
     }
     let end = engineName!.end;
     if (tokens[nameAt + 1]?.text === '(') {
@@ -176,7 +179,9 @@ function replicatedTableEngines(sql: string, tokens: Token[]): string {
     const engine = tokens[nameAt];
     if (engine?.kind !== 'word') return;
     if (engine.text === 'GraphiteMergeTree') {
-      throw new ReplicatedFormError("GraphiteMergeTree: its first argument (the rollup section) would be taken for the replica's path; write the Replicated form's arguments in a migration of their own");
+      throw new ReplicatedFormError(
+        "GraphiteMergeTree: its first argument (the rollup section) would be taken for the replica's path; write the Replicated form's arguments in a migration of their own",
+      );
     }
     if (!(MERGE_TREE_ENGINES as readonly string[]).includes(engine.text)) return;
     const first = tokens[nameAt + 1]?.text === '(' ? tokens[nameAt + 2] : undefined;

@@ -137,7 +137,9 @@ export const clickhouse: EngineModule<typeof optionsSchema> = {
       ...(settings.tls ? { tls: TLS } : {}),
       // Several members (Kubernetes; the Docker target runs one): Replicated databases over
       // ClickHouse Keeper (replication.ts). One member is the plain server above, as on Docker.
-      ...(settings.replicas > 1 ? { highAvailability: clickhouseHighAvailability({ replicas: settings.replicas, tls: settings.tls, caFile: `${TLS_DIRECTORY}/${TLS_FILES.ca}` }) } : {}),
+      ...(settings.replicas > 1
+        ? { highAvailability: clickhouseHighAvailability({ replicas: settings.replicas, tls: settings.tls, caFile: `${TLS_DIRECTORY}/${TLS_FILES.ca}` }) }
+        : {}),
     };
   },
 };

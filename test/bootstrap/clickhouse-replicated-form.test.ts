@@ -139,9 +139,13 @@ describe('rewriting a statement into its replicated form', () => {
   });
 
   it('refuses what it cannot make replicated, saying why', () => {
-    expect(() => rewrite('CREATE DATABASE x ENGINE = Lazy(60)')).toThrow(new ReplicatedFormError('database x has the engine Lazy: only an Atomic database has a Replicated form (the Replicated engine is Atomic\'s, with a DDL log)'));
+    expect(() => rewrite('CREATE DATABASE x ENGINE = Lazy(60)')).toThrow(
+      new ReplicatedFormError("database x has the engine Lazy: only an Atomic database has a Replicated form (the Replicated engine is Atomic's, with a DDL log)"),
+    );
     expect(() => rewrite('CREATE DATABASE x ON CLUSTER other')).toThrow(/an asset never says ON CLUSTER/);
-    expect(() => rewrite("CREATE TABLE a.t (x UInt8) ENGINE = MergeTree('/clickhouse/tables/t', 'r') ORDER BY x")).toThrow(/with a string as its first argument .* the table's path in Keeper/);
+    expect(() => rewrite("CREATE TABLE a.t (x UInt8) ENGINE = MergeTree('/clickhouse/tables/t', 'r') ORDER BY x")).toThrow(
+      /with a string as its first argument .* the table's path in Keeper/,
+    );
     expect(() => rewrite("CREATE TABLE a.t (x UInt8) ENGINE = GraphiteMergeTree('rollup') ORDER BY x")).toThrow(/GraphiteMergeTree/);
     expect(() => rewrite('CREATE DATABASE `x-y`')).toThrow(/expected letters, digits and underscores/);
   });

@@ -194,9 +194,13 @@ describe('the bootstrap on a replicated ClickHouse stack', () => {
     expect(pinned.every((request) => request.member === '127.0.0.1')).toBe(true);
     const sent = pinned.map((request) => request.query);
     // the bookkeeping database and tables replicated, the lock's claims numbered by Keeper
-    expect(sent).toContain("CREATE DATABASE IF NOT EXISTS allixios_bootstrap ON CLUSTER allixios ENGINE = Replicated('/clickhouse/databases/allixios_bootstrap', '{shard}', '{replica}')");
+    expect(sent).toContain(
+      "CREATE DATABASE IF NOT EXISTS allixios_bootstrap ON CLUSTER allixios ENGINE = Replicated('/clickhouse/databases/allixios_bootstrap', '{shard}', '{replica}')",
+    );
     expect(sent.find((query) => query.startsWith('CREATE TABLE IF NOT EXISTS allixios_bootstrap.ledger'))).toContain('ENGINE = ReplicatedMergeTree ORDER BY');
-    expect(sent.find((query) => query.startsWith('CREATE TABLE IF NOT EXISTS allixios_bootstrap.lock'))).toMatch(/ENGINE = ReplicatedMergeTree ORDER BY[\s\S]*SETTINGS enable_block_number_column = 1$/);
+    expect(sent.find((query) => query.startsWith('CREATE TABLE IF NOT EXISTS allixios_bootstrap.lock'))).toMatch(
+      /ENGINE = ReplicatedMergeTree ORDER BY[\s\S]*SETTINGS enable_block_number_column = 1$/,
+    );
     // the assets in their replicated form, each with the settings that keep them replicated and report the other members
     const schema = pinned.filter((request) => /^CREATE (DATABASE|TABLE) IF NOT EXISTS runner_test/.test(request.query));
     expect(schema.map((request) => request.query)).toEqual([
