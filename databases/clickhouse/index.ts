@@ -92,7 +92,7 @@ export const clickhouse: EngineModule<typeof optionsSchema> = {
     ephemeral: { storage: '2Gi', resources: { requests: { cpu: '100m', memory: '256Mi' }, limits: { cpu: '500m', memory: '512Mi' } } },
     // Two members in staging as in prod: the replicated schema path (Replicated databases, Keeper,
     // the bootstrap's replicated form) is the one that differs most from dev, and staging is where
-    // a deploy is rehearsed before prod (README "Replicas").
+    // a deploy is rehearsed before prod (databases/clickhouse/README.md, "Replicas").
     staging: { storage: '20Gi', replicas: 2, resources: { requests: { cpu: '500m', memory: '1Gi' }, limits: { cpu: '2', memory: '2Gi' } } },
     prod: { storage: '100Gi', replicas: 2, resources: { requests: { cpu: '2', memory: '8Gi' }, limits: { cpu: '4', memory: '8Gi' } } },
   },
