@@ -235,9 +235,24 @@ export type PodField = 'metadata.name' | 'metadata.namespace' | 'status.podIP' |
  *   under the governing headless Service with the namespace and the cluster domain
  *   (`postgresql-0.postgresql-headless.allixios-prod.svc.cluster.local`): a name the engine's
  *   certificate carries and the peers can verify, unlike the pod's IP, and one that outlives the pod;
+ * - `{ host }`: such a stable host name alone, without a port (see {@link MemberHost}): the member's
+ *   own, a peer's by its ordinal, or a member of a companion workload's (ClickHouse Keeper);
  * - `'selectorLabels'`: the labels that select the engine's members, as a JSON object.
  */
-export type MemberValue = { field: PodField } | { address: number } | 'selectorLabels';
+export type MemberValue = { field: PodField } | { address: number } | { host: MemberHost } | 'selectorLabels';
+
+/**
+ * Whose stable host name a variable holds: `<pod>.<workload>-headless.<namespace>.svc.<cluster domain>`.
+ * - `{}`: the member's own;
+ * - `{ ordinal }`: the engine's member of that ordinal (`clickhouse-1`), for a configuration that
+ *   lists every member;
+ * - `{ workload, ordinal }`: the member of that ordinal of another StatefulSet of the stack, named
+ *   `workload` and governed by the headless Service `<workload>-headless` (a companion workload).
+ */
+export interface MemberHost {
+  workload?: string;
+  ordinal?: number;
+}
 
 /** A rule of the Kubernetes Role an HA manager needs in its namespace. */
 export interface KubernetesAccessRule {

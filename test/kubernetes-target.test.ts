@@ -150,7 +150,7 @@ describe('kubernetes target (stack prod)', () => {
       expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: spec.runAs.user, seccompProfile: { type: 'RuntimeDefault' } });
       expect(pod.securityContext.fsGroup).toBe(spec.runAs.fsGroup ?? spec.runAs.group);
       // Only an HA manager talks to the Kubernetes API (PostgreSQL's Patroni, as its own ServiceAccount); no engine does,
-      // nor an engine that clusters by itself (Elasticsearch, MongoDB's replica set).
+      // nor an engine that clusters by itself (Elasticsearch, MongoDB's replica set, ClickHouse's replicas through Keeper).
       const apiAccess = (spec.highAvailability?.kubernetesAccess ?? []).length > 0;
       expect([pod.serviceAccountName, pod.automountServiceAccountToken], spec.name).toEqual(apiAccess ? [spec.name, true] : [undefined, false]);
       expect(pod.containers[0].securityContext).toEqual({
@@ -167,7 +167,7 @@ describe('kubernetes target (stack prod)', () => {
     expect(readOnly).toContain('postgresql');
     expect(readOnly).toContain('redis');
     expect(prod.config.engines.filter(({ spec }) => (spec.highAvailability?.kubernetesAccess ?? []).length > 0).map(({ spec }) => spec.name)).toEqual(['postgresql']);
-    expect(prod.config.engines.filter(({ spec }) => spec.highAvailability).map(({ spec }) => spec.name)).toEqual(['postgresql', 'mongodb', 'elasticsearch']);
+    expect(prod.config.engines.filter(({ spec }) => spec.highAvailability).map(({ spec }) => spec.name)).toEqual(['postgresql', 'mongodb', 'elasticsearch', 'clickhouse']);
   });
 
   it("mounts a memory-backed /dev/shm sized for PostgreSQL's parallel queries", () => {
@@ -358,10 +358,10 @@ describe('kubernetes target (stack prod)', () => {
   });
 
   it('spreads replicas across nodes with pod anti-affinity when an engine has more than one', async () => {
-    // In prod PostgreSQL runs three members under Patroni: never two on one node; the engines of one member have no affinity at all.
-    const onEachNode = (instance: string) => ({
+    // In prod PostgreSQL runs three members under Patroni and ClickHouse two replicas: never two on one node; the engines of one member have no affinity at all.
+    const onEachNode = (instance: string, engine = 'postgresql') => ({
       topologyKey: 'kubernetes.io/hostname',
-      labelSelector: { matchLabels: { 'app.kubernetes.io/name': 'postgresql', 'app.kubernetes.io/instance': instance } },
+      labelSelector: { matchLabels: { 'app.kubernetes.io/name': engine, 'app.kubernetes.io/instance': instance } },
     });
     const postgresql = forEngine(prod, 'StatefulSet', 'postgresql')[0]!;
     expect(postgresql.spec.replicas).toBe(3);
@@ -372,7 +372,12 @@ describe('kubernetes target (stack prod)', () => {
     expect(elasticsearch.spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].topologyKey).toBe('kubernetes.io/hostname');
     // MongoDB's replica set: three members, never two on one node (test/kubernetes-mongodb-cluster.test.ts).
     expect(forEngine(prod, 'StatefulSet', 'mongodb')[0]!.spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution).toHaveLength(1);
-    for (const engine of ['redis', 'clickhouse']) {
+    const clickhouse = forEngine(prod, 'StatefulSet', 'clickhouse')[0]!;
+    expect([clickhouse.spec.replicas, clickhouse.spec.template.spec.affinity]).toEqual([
+      2,
+      { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [onEachNode('allixios-prod', 'clickhouse')] } },
+    ]);
+    for (const engine of ['redis']) {
       const statefulSet = forEngine(prod, 'StatefulSet', engine)[0]!;
       expect([statefulSet.spec.replicas, statefulSet.spec.template.spec.affinity], engine).toEqual([1, undefined]);
     }

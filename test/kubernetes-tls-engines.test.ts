@@ -94,11 +94,11 @@ describe('ClickHouse on a TLS stack', () => {
     expect(readiness).not.toContain('cksum');
   });
 
-  it('exposes only the HTTPS, secure native and metrics ports, and serves https URLs on 8443', async () => {
+  it('exposes only the HTTPS, secure native, metrics and (between replicas) interserver HTTPS ports, and serves https URLs on 8443', async () => {
     const ports = forEngine(prod, 'Service', 'clickhouse').flatMap((service) => (service.spec.ports as Json[]).map((port) => port.port as number));
-    expect(new Set(ports)).toEqual(new Set([8443, 9440, 9363]));
+    expect(new Set(ports)).toEqual(new Set([8443, 9440, 9363, 9010]));
     const containerPorts = (podSpecOf(prod, 'clickhouse').containers[0].ports as Json[]).map((port) => port.containerPort as number);
-    expect(containerPorts).toEqual([8443, 9440, 9363]);
+    expect(containerPorts).toEqual([8443, 9440, 9363, 9010]);
     const url = new URL(await unwrap(prod.outputs.urls.CLICKHOUSE_URL!));
     expect([url.protocol, url.port]).toEqual(['https:', '8443']);
     const jobEnv = kubernetesObjects(prod, 'Job')[0]!.spec.template.spec.containers[0].env as Json[];
@@ -177,6 +177,7 @@ describe('the prod Services', () => {
       8443: 'https_port, http_port removed: test/engines/clickhouse-config.test.ts',
       9440: 'tcp_port_secure, tcp_port removed: test/engines/clickhouse-config.test.ts',
       9363: 'Prometheus metrics: counters and gauges, no data, no credentials',
+      9010: 'interserver_https_port, interserver_http_port removed: test/engines/clickhouse-replication-config.test.ts',
     },
   };
 

@@ -14,6 +14,14 @@
  * which SQL cannot change: the server reloads it when the stack's rotated Secret reaches the
  * mounted directory. The adapter logs in with the current password or, until the server has
  * reloaded the file, with the previous one the rotation keeps, and then waits for the reload.
+ *
+ * On a replicated stack (several members, `clickhouse-topology.ts`) a run works with one member
+ * for all its requests: the one the Service gave it, or the first that holds the ledger when that
+ * one does not (a member just added). Its schema statements run in their replicated form, the
+ * bookkeeping tables are replicated, and every read of them first waits until the member has
+ * every row written through any member before (`SYSTEM SYNC REPLICA`). A member without the
+ * Replicated databases the others hold gets them before the migrations, as a change of the plan
+ * (databases/clickhouse/README.md, "Replicas").
  */
 import { hostname } from 'node:os';
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client';
@@ -27,6 +35,20 @@ import type { MigrationAdapter } from '../migrations.ts';
 import type { LedgerEntry, PlanStep } from '../plan.ts';
 import { assetStatements } from '../sql-assets.ts';
 import { CLICKHOUSE, type Statement } from '../sql.ts';
+import {
+  bookkeepingTables,
+  CLUSTER,
+  createReplicatedDatabase,
+  liveLeasesQuery,
+  memberUrl,
+  REPLICATED_DDL_SETTINGS,
+  statementFor,
+  topologyOf,
+  TOPOLOGY_QUERY,
+  type ClickHouseTopology,
+  type ClusterRow,
+} from './clickhouse-topology.ts';
+import { createdDatabase } from './clickhouse-replicated.ts';
 import { notReachable, readiness, retryWithBackoff, sleep, stillNotReachable, TRY_AGAIN } from './backoff.ts';
 import { readClientCa } from './client-ca.ts';
 import { LoginRefused, openWithRotation, urlUser, waitUntilAccepted, type LoginAttempt } from './logins.ts';
@@ -66,10 +88,15 @@ type Check = { accepted: true } | { accepted: false; refused: boolean; reason: s
 
 const asAttempt = (check: Check): LoginAttempt => (check.accepted ? check : { accepted: false, reason: check.refused ? `refused: ${check.reason}` : check.reason });
 
-/** What the rotation's change does: nothing to the server, it waits for the server's reload. */
-export interface ClickHouseCredentialPayload {
-  kind: 'wait';
-}
+/**
+ * The changes before the migrations: a rotation's (nothing to the server, it waits for the
+ * server's reload of users.d) and, on a replicated stack, a Replicated database created on the
+ * members that do not have it yet (a member added, or one rebuilt from an empty volume).
+ */
+export type ClickHouseCredentialPayload = { kind: 'wait' } | { kind: 'replicate-database'; database: string };
+
+/** The settings of a schema statement on a replicated stack (the client's types know fewer values than the server). */
+const replicatedDdlSettings = REPLICATED_DDL_SETTINGS as unknown as NonNullable<Parameters<ClickHouseClient['command']>[0]['clickhouse_settings']>;
 
 /** The client's options (the package exports no name for them). */
 type ClientOptions = NonNullable<Parameters<typeof createClient>[0]>;
@@ -120,6 +147,10 @@ export class ClickHouseAdapter implements MigrationAdapter {
   /** The lease the lock is (`bootstrap/lease.ts`). */
   readonly lease: Lease;
   private ledgerReady = false;
+  /** Set by `connect()`: a single server, or the members of a replicated stack and the one this run works with. */
+  private topology: ClickHouseTopology = { kind: 'single' };
+  /** On a replicated stack, the member every request of this run goes to (its stable host name). */
+  private member?: string;
 
   constructor(
     url: string | undefined,
@@ -144,9 +175,14 @@ export class ClickHouseAdapter implements MigrationAdapter {
     return this.connection;
   }
 
-  /** A client for `url`, with its credentials. */
+  /** A client for `url`, with its credentials; on a replicated stack, for the run's member. */
   private clientFor(url: string): ClickHouseClient {
-    return createClient(clickhouseClientOptions(url));
+    return createClient(clickhouseClientOptions(this.member ? memberUrl(url, this.member) : url));
+  }
+
+  /** How the server runs (set by `connect()`), for the tests and messages. */
+  get serverTopology(): ClickHouseTopology {
+    return this.topology;
   }
 
   /** Which password `connect()` logged in with; `current` again once the server has reloaded its users. */
@@ -170,12 +206,53 @@ export class ClickHouseAdapter implements MigrationAdapter {
 
   /** Waits (bounded, with backoff) until the server accepts the admin, with the current password or, when refused, the previous one. */
   async connect(): Promise<void> {
+    // An injected client is chdb's, in-process: a single server.
     if (!this.url) return this.waitForEmbedded();
     const urls = { current: this.url, previous: this.options.logins?.previousUrl };
     const { client, login } = await openWithRotation(this.engine, urls, (url) => this.open(url));
     this.connection = client;
     if (login === 'current') this.current = client;
     this.loggedIn = login;
+    this.topology = await this.readTopology(client);
+    if (this.topology.kind === 'replicated') await this.pinMember(this.topology, login === 'current' ? this.url : urls.previous!);
+  }
+
+  private async readTopology(client: ClickHouseClient): Promise<ClickHouseTopology> {
+    return topologyOf(await (await client.query({ query: TOPOLOGY_QUERY, format: 'JSONEachRow' })).json<ClusterRow>());
+  }
+
+  /**
+   * Chooses the member this run works with and connects to it by its stable name: the one that
+   * answered, unless it holds no ledger while another member does (a member just added or
+   * rebuilt: its Replicated databases are created by this run, the ledger is read where it is).
+   */
+  private async pinMember(topology: Extract<ClickHouseTopology, { kind: 'replicated' }>, url: string): Promise<void> {
+    let member = topology.member;
+    if (!(await this.databaseOf(this.client, DATABASE))) {
+      for (const other of topology.members.filter((host) => host !== topology.member)) {
+        const probe = createClient(clickhouseClientOptions(memberUrl(url, other)));
+        try {
+          if ((await this.check(probe, MAX_CHECK_MS)).accepted && (await this.databaseOf(probe, DATABASE)) === 'Replicated') {
+            member = other;
+            break;
+          }
+        } catch {
+          // A member that does not answer cannot be the one to read the ledger from.
+        } finally {
+          await probe.close().catch(() => undefined);
+        }
+      }
+    }
+    this.member = member;
+    const client = await this.open(url);
+    this.connection = client;
+    if (this.loggedIn === 'current') this.current = client;
+  }
+
+  /** The engine of `database` on the server `client` reaches (undefined: no such database). */
+  private async databaseOf(client: ClickHouseClient, database: string): Promise<string | undefined> {
+    const result = await client.query({ query: 'SELECT engine FROM system.databases WHERE name = {database:String}', query_params: { database }, format: 'JSONEachRow' });
+    return (await result.json<{ engine: string }>())[0]?.engine;
   }
 
   /** An injected client (chdb): waits until it answers; it has no credentials. */
@@ -247,6 +324,10 @@ export class ClickHouseAdapter implements MigrationAdapter {
    * password by now: then the adapter switches to it.
    */
   async planCredentials(): Promise<Array<Change<ClickHouseCredentialPayload>>> {
+    return [...(await this.planLogin()), ...(await this.planMembers())];
+  }
+
+  private async planLogin(): Promise<Array<Change<ClickHouseCredentialPayload>>> {
     if (this.loggedIn !== 'previous') return [];
     if ((await this.check(this.currentClient(), MAX_CHECK_MS)).accepted) {
       await this.useCurrent();
@@ -263,8 +344,38 @@ export class ClickHouseAdapter implements MigrationAdapter {
     ];
   }
 
-  /** Waits (within the readiness timeout) until the server accepts the current password, then works with it. */
+  /**
+   * On a replicated stack: each Replicated database of the schema (its log under
+   * /clickhouse/databases/) that fewer replicas hold than the cluster has members, to be created
+   * on the members without it. A database a member holds already is left as it is there.
+   */
+  private async planMembers(): Promise<Array<Change<ClickHouseCredentialPayload>>> {
+    const topology = this.topology;
+    if (topology.kind === 'single') return [];
+    const result = await this.client.query({
+      query: `SELECT d.name AS name, (SELECT count() FROM system.clusters WHERE cluster = d.name) AS replicas
+              FROM system.databases AS d WHERE d.engine = 'Replicated' AND position(d.engine_full, concat('/clickhouse/databases/', d.name, char(39))) > 0
+              ORDER BY d.name`,
+      format: 'JSONEachRow',
+    });
+    const rows = await result.json<{ name: string; replicas: string | number }>();
+    return rows
+      .filter((row) => Number(row.replicas) < topology.members.length)
+      .map((row) => ({
+        subject: `database ${row.name}`,
+        action: 'create',
+        detail: `a replica on the members of ${CLUSTER} without one (${Number(row.replicas)} of ${topology.members.length} members hold it)`,
+        source: 'databases/clickhouse/README.md',
+        payload: { kind: 'replicate-database', database: row.name },
+      }));
+  }
+
+  /** Waits (within the readiness timeout) until the server accepts the current password, then works with it; or creates a database on the members without it. */
   async applyCredential(change: Change<ClickHouseCredentialPayload>): Promise<void> {
+    if (change.payload.kind === 'replicate-database') {
+      await this.client.command({ query: createReplicatedDatabase(change.payload.database), clickhouse_settings: replicatedDdlSettings });
+      return;
+    }
     const current = this.currentClient();
     const what = `${change.subject} with the stack's current password`;
     await waitUntilAccepted(this.engine, what, this.options, async () => asAttempt(await this.check(current, MAX_CHECK_MS)));
@@ -276,14 +387,18 @@ export class ClickHouseAdapter implements MigrationAdapter {
     // An injected client (chdb) has no users to log in as.
     if (!this.url) return;
     const timeoutMs = Math.min(MAX_CHECK_MS, this.options.readyTimeoutMs);
-    await waitUntilAccepted(this.engine, `the login ${urlUser(url)}`, this.options, async () => {
-      const client = this.clientFor(url);
-      try {
-        return asAttempt(await this.check(client, timeoutMs));
-      } finally {
-        await client.close().catch(() => undefined);
-      }
-    });
+    // Each member reloads its own users.d: on a replicated stack, every member must accept it.
+    const urls = this.topology.kind === 'replicated' ? this.topology.members.map((host) => ({ url: memberUrl(url, host), on: ` on ${host}` })) : [{ url, on: '' }];
+    for (const target of urls) {
+      await waitUntilAccepted(this.engine, `the login ${urlUser(url)}${target.on}`, this.options, async () => {
+        const client = createClient(clickhouseClientOptions(target.url));
+        try {
+          return asAttempt(await this.check(client, timeoutMs));
+        } finally {
+          await client.close().catch(() => undefined);
+        }
+      });
+    }
   }
 
   private async exists(table: 'ledger' | 'lock'): Promise<boolean> {
@@ -299,34 +414,48 @@ export class ClickHouseAdapter implements MigrationAdapter {
   /** The bookkeeping tables, created the first time a bootstrap needs them. */
   private async ensureTables(): Promise<void> {
     if (this.ledgerReady) return;
+    if (this.topology.kind === 'replicated') await this.refuseSingleServerDatabase();
     if (!(await this.exists('ledger')) || !(await this.exists('lock'))) {
-      await this.client.command({ query: `CREATE DATABASE IF NOT EXISTS ${DATABASE}` });
-      await this.client.command({
-        query: `CREATE TABLE IF NOT EXISTS ${LEDGER} (
-          kind LowCardinality(String), version UInt32, name String, path String, checksum String,
-          statement UInt32, statement_checksum String,
-          applied_at DateTime64(3, 'UTC') DEFAULT now64(3), duration_ms UInt32, applied_by String
-        ) ENGINE = MergeTree ORDER BY (kind, version, name, statement, applied_at)
-        COMMENT 'Assets applied by the Allixios bootstrap; statement 0 = whole asset (bootstrap/README.md)'`,
-      });
-      await this.client.command({
-        query: `CREATE TABLE IF NOT EXISTS ${LOCK} (
-          holder String, acquired_at DateTime64(3, 'UTC'), expires_at DateTime64(3, 'UTC'),
-          written_at DateTime64(3, 'UTC') DEFAULT now64(3)
-        ) ENGINE = MergeTree ORDER BY (holder, written_at)
-        TTL toDateTime(written_at) + INTERVAL 1 DAY`,
-      });
+      const replicated = this.topology.kind === 'replicated';
+      const settings = replicated ? { clickhouse_settings: replicatedDdlSettings } : {};
+      await this.client.command({ query: replicated ? createReplicatedDatabase(DATABASE) : `CREATE DATABASE IF NOT EXISTS ${DATABASE}`, ...settings });
+      const tables = bookkeepingTables(DATABASE, this.topology);
+      await this.client.command({ query: tables.ledger, ...settings });
+      await this.client.command({ query: tables.lock, ...settings });
     }
     this.ledgerReady = true;
   }
 
+  /**
+   * A replicated stack's bookkeeping database must be Replicated: one a single server created
+   * (Atomic) would keep a ledger on this member only. Such a stack was single and has been scaled:
+   * its data is moved as the README says, never silently rewritten here.
+   */
+  private async refuseSingleServerDatabase(): Promise<void> {
+    const engine = await this.databaseOf(this.client, DATABASE);
+    if (engine !== undefined && engine !== 'Replicated') {
+      throw new BootstrapError(
+        this.engine,
+        `${this.member ?? this.target}: the database ${DATABASE} is ${engine}, a single server's, on a stack of ${this.topology.kind === 'replicated' ? this.topology.members.length : 1} members: a single-server stack does not become replicated in place (databases/clickhouse/README.md, "Replicas", says how to move one)`,
+      );
+    }
+  }
+
+  /**
+   * On a replicated stack: waits until this member has every row of `table` written through any
+   * member before now (the rows it fetches from the others), so a read sees what earlier runs
+   * and concurrent claims wrote. A single server has nothing to wait for.
+   */
+  private async syncReplica(table: string): Promise<void> {
+    if (this.topology.kind === 'single') return;
+    await this.client.command({ query: `SYSTEM SYNC DATABASE REPLICA ${DATABASE}` });
+    await this.client.command({ query: `SYSTEM SYNC REPLICA ${table} LIGHTWEIGHT` });
+  }
+
   /** Live leases: the newest row of each holder, if it has not expired. Oldest claim first. */
-  private async liveLeases(): Promise<Array<{ holder: string; acquired_at: string }>> {
-    const result = await this.client.query({
-      query: `SELECT holder, min(acquired_at) AS acquired_at FROM ${LOCK} GROUP BY holder
-              HAVING argMax(expires_at, written_at) > now64(3) ORDER BY acquired_at, holder`,
-      format: 'JSONEachRow',
-    });
+  private async liveLeases(): Promise<Array<{ holder: string }>> {
+    await this.syncReplica(LOCK);
+    const result = await this.client.query({ query: liveLeasesQuery(LOCK, this.topology.kind === 'replicated' ? 'block' : 'time'), format: 'JSONEachRow' });
     return result.json();
   }
 
@@ -394,7 +523,9 @@ export class ClickHouseAdapter implements MigrationAdapter {
 
   /** The ledger: what is applied, statement by statement. */
   async observe(): Promise<LedgerEntry[]> {
+    if (this.topology.kind === 'replicated') await this.refuseSingleServerDatabase();
     if (!(await this.exists('ledger'))) return [];
+    await this.syncReplica(LEDGER);
     const result = await this.client.query({
       query: `SELECT kind, version, name, argMax(path, applied_at) AS last_path, argMax(checksum, applied_at) AS last_checksum, max(applied_at) AS last_applied_at,
                      argMax(duration_ms, applied_at) AS last_duration_ms, argMax(applied_by, applied_at) AS last_applied_by
@@ -476,7 +607,7 @@ export class ClickHouseAdapter implements MigrationAdapter {
       resuming = false;
       const statementStarted = performance.now();
       try {
-        await this.client.command({ query: statement.text });
+        await this.runStatement(statement.text);
       } catch (error) {
         throw new BootstrapError(
           this.engine,
@@ -487,6 +618,28 @@ export class ClickHouseAdapter implements MigrationAdapter {
       await this.record(step, statement.index, statementChecksum, performance.now() - statementStarted);
     }
     await this.record(step, COMPLETE, step.asset.checksum, performance.now() - started);
+  }
+
+  /**
+   * Runs an asset's statement: as written on a single server; on a replicated stack in its
+   * replicated form (`clickhouse-replicated.ts`), and a database it creates must then be
+   * Replicated on this member (an Atomic one of the same name, left by a single server, is not).
+   */
+  private async runStatement(text: string): Promise<void> {
+    if (this.topology.kind === 'single') {
+      await this.client.command({ query: text });
+      return;
+    }
+    const query = statementFor(this.topology, text);
+    await this.client.command({ query, clickhouse_settings: replicatedDdlSettings });
+    const created = createdDatabase(text);
+    const engine = created ? await this.databaseOf(this.client, created) : undefined;
+    if (created && engine !== 'Replicated') {
+      throw new BootstrapError(
+        this.engine,
+        `${this.member}: the database ${created} is ${engine ?? 'missing'} after its replicated CREATE DATABASE: a single server's database of that name is in the way (databases/clickhouse/README.md, "Replicas")`,
+      );
+    }
   }
 
   async close(): Promise<void> {

@@ -14,12 +14,15 @@
  */
 import { z } from 'zod';
 import { memoryBytes, moduleDirectory, TLS_FILES, type ConnectionTls, type EngineModule, type EngineDescription, type PortSpec, type TlsSpec } from '../engine.ts';
+import { clickhouseHighAvailability, REPLICATION_SECRETS } from './replication.ts';
 
 const secrets = [
   { key: 'default-password', description: 'default, the image superuser, reachable from inside the container only (maintenance)' },
   { key: 'admin-password', description: 'allixios_admin, access management and DDL, used by the bootstrap' },
   { key: 'app-password', description: 'allixios_app, the platform: SELECT and INSERT on the allixios database' },
   { key: 'readonly-password', description: 'allixios_readonly, analysts: SELECT on the allixios database' },
+  // Used by a stack of several members only (replication.ts); generated everywhere, like every secret.
+  ...REPLICATION_SECRETS,
 ];
 
 const optionsSchema = z.strictObject({
@@ -87,8 +90,11 @@ export const clickhouse: EngineModule<typeof optionsSchema> = {
     // 512Mi in dev keeps the five dev engines under 3 GB; ClickHouse runs in it with small data.
     dev: { storage: '5Gi', resources: { requests: { cpu: '250m', memory: '384Mi' }, limits: { cpu: '1', memory: '512Mi' } } },
     ephemeral: { storage: '2Gi', resources: { requests: { cpu: '100m', memory: '256Mi' }, limits: { cpu: '500m', memory: '512Mi' } } },
-    staging: { storage: '20Gi', resources: { requests: { cpu: '500m', memory: '1Gi' }, limits: { cpu: '2', memory: '2Gi' } } },
-    prod: { storage: '100Gi', resources: { requests: { cpu: '2', memory: '8Gi' }, limits: { cpu: '4', memory: '8Gi' } } },
+    // Two members in staging as in prod: the replicated schema path (Replicated databases, Keeper,
+    // the bootstrap's replicated form) is the one that differs most from dev, and staging is where
+    // a deploy is rehearsed before prod (databases/clickhouse/README.md, "Replicas").
+    staging: { storage: '20Gi', replicas: 2, resources: { requests: { cpu: '500m', memory: '1Gi' }, limits: { cpu: '2', memory: '2Gi' } } },
+    prod: { storage: '100Gi', replicas: 2, resources: { requests: { cpu: '2', memory: '8Gi' }, limits: { cpu: '4', memory: '8Gi' } } },
   },
   describe(settings): EngineDescription {
     return {
@@ -129,6 +135,11 @@ export const clickhouse: EngineModule<typeof optionsSchema> = {
       adminConnection: { scheme: 'http', username: 'allixios_admin', passwordSecret: 'admin-password', tls: CONNECTION_TLS },
       nodeSysctls: [],
       ...(settings.tls ? { tls: TLS } : {}),
+      // Several members (Kubernetes; the Docker target runs one): Replicated databases over
+      // ClickHouse Keeper (replication.ts). One member is the plain server above, as on Docker.
+      ...(settings.replicas > 1
+        ? { highAvailability: clickhouseHighAvailability({ replicas: settings.replicas, tls: settings.tls, caFile: `${TLS_DIRECTORY}/${TLS_FILES.ca}` }) }
+        : {}),
     };
   },
 };

@@ -275,7 +275,7 @@ export class KubernetesEngine extends pulumi.ComponentResource {
       ...(spec.args ? { args: spec.args } : {}),
       ports: spec.ports.map((port) => ({ name: port.name, containerPort: port.containerPort, protocol: 'TCP' })),
       // The member's own values first: a variable may expand an earlier one, never a later one.
-      env: memberEnv(ha, { headlessService: `${spec.name}-headless`, namespace: args.namespace, clusterDomain: args.clusterDomain, selector }).concat(
+      env: memberEnv(ha, { workload: spec.name, headlessService: `${spec.name}-headless`, namespace: args.namespace, clusterDomain: args.clusterDomain, selector }).concat(
         Object.entries(spec.env).map(([variable, value]): k8s.types.input.core.v1.EnvVar => {
           if (typeof value === 'string') return { name: variable, value };
           if (!(value.secret in args.credentials.passwords)) {

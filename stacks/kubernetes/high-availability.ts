@@ -5,7 +5,7 @@
  */
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
-import type { ConnectionSpec, EngineSpec, HighAvailabilitySpec } from '../../databases/engine.ts';
+import type { ConnectionSpec, EngineSpec, HighAvailabilitySpec, MemberHost, MemberValue } from '../../databases/engine.ts';
 
 /**
  * The engine as each member runs it: the manager's image, command, settings, config files and
@@ -58,6 +58,8 @@ export const MEMBER_NAME_VARIABLE = 'ALLIXIOS_MEMBER_NAME';
 
 /** What the target knows of a member beside its pod's fields. */
 export interface MemberContext {
+  /** The StatefulSet, whose pods are `<workload>-<ordinal>`. */
+  workload: string;
   /** The governing headless Service, under which each pod has a DNS name. */
   headlessService: string;
   namespace: pulumi.Input<string>;
@@ -74,15 +76,37 @@ export interface MemberContext {
  */
 export function memberEnv(ha: HighAvailabilitySpec | undefined, context: MemberContext): k8s.types.input.core.v1.EnvVar[] {
   const entries = Object.entries(ha?.memberEnv ?? {});
-  const addressed = entries.some(([, value]) => typeof value === 'object' && 'address' in value);
-  const variables: k8s.types.input.core.v1.EnvVar[] = addressed ? [{ name: MEMBER_NAME_VARIABLE, valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }] : [];
+  const ownName = (value: MemberValue) => typeof value === 'object' && ('address' in value || ('host' in value && value.host.ordinal === undefined));
+  const variables: k8s.types.input.core.v1.EnvVar[] = entries.some(([, value]) => ownName(value))
+    ? [{ name: MEMBER_NAME_VARIABLE, valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }]
+    : [];
+  const stableHost = (pod: string, headlessService: string) => pulumi.interpolate`${pod}.${headlessService}.${context.namespace}.svc.${context.clusterDomain}`;
   for (const [name, value] of entries) {
     if (value === 'selectorLabels') variables.push({ name, value: JSON.stringify(context.selector) });
     else if ('field' in value) variables.push({ name, valueFrom: { fieldRef: { fieldPath: value.field } } });
-    else
-      variables.push({ name, value: pulumi.interpolate`$(${MEMBER_NAME_VARIABLE}).${context.headlessService}.${context.namespace}.svc.${context.clusterDomain}:${value.address}` });
+    else if ('address' in value) variables.push({ name, value: pulumi.interpolate`${stableHost(`$(${MEMBER_NAME_VARIABLE})`, context.headlessService)}:${value.address}` });
+    else variables.push({ name, value: memberHost(name, value.host, context, stableHost) });
   }
   return variables;
+}
+
+/** The stable host name a `{ host }` variable names (`MemberHost`): the member's own, a peer's or a companion's member's. */
+function memberHost(
+  variable: string,
+  host: MemberHost,
+  context: MemberContext,
+  stableHost: (pod: string, headlessService: string) => pulumi.Output<string>,
+): pulumi.Output<string> {
+  const { workload, ordinal } = host;
+  if (ordinal !== undefined && !(Number.isInteger(ordinal) && ordinal >= 0)) {
+    throw new Error(`${context.workload}: member variable ${variable}: expected an ordinal that is a whole number from 0, got ${JSON.stringify(ordinal)}`);
+  }
+  if (workload !== undefined && ordinal === undefined) {
+    throw new Error(`${context.workload}: member variable ${variable}: expected an ordinal with the workload ${JSON.stringify(workload)} (whose member?), got none`);
+  }
+  if (ordinal === undefined) return stableHost(`$(${MEMBER_NAME_VARIABLE})`, context.headlessService);
+  if (workload === undefined) return stableHost(`${context.workload}-${ordinal}`, context.headlessService);
+  return stableHost(`${workload}-${ordinal}`, `${workload}-headless`);
 }
 
 /** The replicas' Service: `<engine>-replicas`. */

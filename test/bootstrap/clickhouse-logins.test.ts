@@ -28,8 +28,8 @@ afterEach(async () => {
 const REFUSED_BODY =
   'Code: 516. DB::Exception: allixios_admin: Authentication failed: password is incorrect, or there is no user with such name. (AUTHENTICATION_FAILED) (version 25.8.1.1)\n';
 
-/** By default: an answer to `SELECT 'ping'` or, for the bootstrap's look at system.tables, no table. */
-const pingOrNoTable = (request: Request) => (request.query.includes('system.tables') ? '{"n":"0"}\n' : 'ping\n');
+/** By default: an answer to `SELECT 'ping'` or, for the bootstrap's look at system.tables, no table (and a single server: no cluster in system.clusters). */
+const pingOrNoTable = (request: Request) => (request.query.includes('system.clusters') ? '' : request.query.includes('system.tables') ? '{"n":"0"}\n' : 'ping\n');
 
 /**
  * Starts the fake on a free port. `accepts` decides, per request, whether its credentials are

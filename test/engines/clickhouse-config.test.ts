@@ -610,7 +610,15 @@ describe('users.d/allixios.xml', () => {
 describe('the engine description', () => {
   it('has a secret per user, no password in its environment, skips the image user setup and sizes queries from the memory limit', () => {
     const dev = describeFor('dev');
-    expect(dev.secrets.map((secret) => secret.key).sort()).toEqual(['admin-password', 'app-password', 'default-password', 'readonly-password']);
+    // The replicas' two (replication.ts) are generated everywhere and used by a stack of several members only.
+    expect(dev.secrets.map((secret) => secret.key).sort()).toEqual([
+      'admin-password',
+      'app-password',
+      'cluster-secret',
+      'default-password',
+      'interserver-password',
+      'readonly-password',
+    ]);
     expect(dev.env).toEqual({
       CLICKHOUSE_SKIP_USER_SETUP: '1',
       // 512Mi * 0.5
