@@ -219,9 +219,14 @@ export type PodField = 'metadata.name' | 'metadata.namespace' | 'status.podIP';
  *   under the governing headless Service with the namespace and the cluster domain
  *   (`postgresql-0.postgresql-headless.allixios-prod.svc.cluster.local`): a name the engine's
  *   certificate carries and the peers can verify, unlike the pod's IP, and one that outlives the pod;
- * - `'selectorLabels'`: the labels that select the engine's members, as a JSON object.
+ * - `'selectorLabels'`: the labels that select the engine's members, as a JSON object;
+ * - `'namespaceDomain'`: the DNS domain of the namespace's Services, `<namespace>.svc.<clusterDomain>`,
+ *   from which a member names its peers and its companions' members
+ *   (`redis-sentinel-0.redis-sentinel-headless.<namespaceDomain>`). A literal variable of the
+ *   engine may refer to it as `$(NAME)`: the target places member variables first, and
+ *   Kubernetes expands a reference to an earlier variable.
  */
-export type MemberValue = { field: PodField } | { address: number } | 'selectorLabels';
+export type MemberValue = { field: PodField } | { address: number } | 'selectorLabels' | 'namespaceDomain';
 
 /** A rule of the Kubernetes Role an HA manager needs in its namespace. */
 export interface KubernetesAccessRule {
@@ -256,6 +261,12 @@ export interface HighAvailabilitySpec {
   memberEnv: Record<string, MemberValue>;
   /** Files added to the engine's config files (the manager's configuration). */
   configFiles: ConfigFile[];
+  /**
+   * Secret files only the members of a replicated engine read (Redis: the replication user's
+   * password for `masterauth`), templates of the engine's secrets as {@link SecretFile}; mounted
+   * from the engine's Secret with its own secret files, never on the Docker target.
+   */
+  secretFiles?: Array<{ source: string; mountPath: string }>;
   /** The cluster's own ports (a manager's REST API, a transport or interserver port): the members reach them, clients do not. */
   ports: PortSpec[];
   /**
@@ -317,6 +328,76 @@ export interface PoolerSpec {
    * secret files (an auth file after a password rotation) or its certificate (a renewal) changed.
    */
   reload?: { command: string[] };
+}
+
+/**
+ * Who may connect to a port of a {@link CompanionSpec}: its own members (`peers`), the engine's
+ * members (`engine`), the engine's clients and the bootstrap (`clients`).
+ */
+export type CompanionAudience = 'peers' | 'engine' | 'clients';
+
+/**
+ * A workload the engine needs beside its own members, with members of its own (Redis: the
+ * Sentinels that elect a master; ClickHouse: its Keeper ensemble). The Kubernetes target renders
+ * it as `<engine>-<name>`: a StatefulSet (its members never two on one node in prod, preferably
+ * not elsewhere, spread across zones), a headless Service `<engine>-<name>-headless` (per-member
+ * DNS names, published before they are ready), a Service `<engine>-<name>` over the ready members,
+ * a PodDisruptionBudget that keeps a majority of its members, a NetworkPolicy that admits each
+ * port's {@link CompanionSpec.ports audience} and nothing else, and on a TLS stack a certificate
+ * for those names. The Docker target runs none: it runs one plain engine.
+ *
+ * Nothing of it is engine-specific in the target: the description says what to run. Its pods
+ * carry `app.kubernetes.io/name: <engine>-<name>`, so the engine's selector never matches them.
+ */
+export interface CompanionSpec {
+  /** Short name (`sentinel`, `keeper`): its objects are `<engine>-<name>`. */
+  name: string;
+  /** What it does, for the render and the README. */
+  description: string;
+  /** `app.kubernetes.io/component` of its pods. */
+  component: string;
+  image: { repository: string; tag: string };
+  command?: string[];
+  args?: string[];
+  /** Members in the stack's environment; an odd number where they vote. */
+  replicas: number;
+  /**
+   * Its ports, the first one its main port; each open to its audience only. A port open to the
+   * engine's clients is reachable through its Service, every port through the headless one.
+   */
+  ports: Array<PortSpec & { from: CompanionAudience[] }>;
+  /**
+   * Its members connect to the engine's members (Sentinel monitors and reconfigures them): the
+   * engine's NetworkPolicy admits them on the engine's client ports.
+   */
+  connectsToEngine: boolean;
+  runAs: { user: number; group: number };
+  resources: ComputeResources;
+  env: Record<string, EnvValue>;
+  /** Values the target fills per member, as {@link HighAvailabilitySpec.memberEnv}, under the companion's headless Service. */
+  memberEnv: Record<string, MemberValue>;
+  configFiles: ConfigFile[];
+  /** Files with credentials (templates of the engine's secrets), mounted from the engine's Secret, a directory of their own. */
+  secretFiles: Array<{ source: string; mountPath: string }>;
+  /**
+   * Writable directories (emptyDir). `memory`: backed by RAM (tmpfs), for what must not reach the
+   * node's disk (a configuration the companion rewrites, holding passwords).
+   */
+  scratch: Array<{ path: string; memory?: boolean; sizeLimit?: string }>;
+  /** A persistent volume per member (ClickHouse Keeper's log and snapshots); absent: none. */
+  volume?: { path: string; size: string };
+  healthCheck: HealthCheck;
+  /** Pods start and stop all at once, not one after the other (members that only vote and find each other). */
+  parallel?: boolean;
+  terminationGracePeriodSeconds: number;
+  /** Where it finds a certificate of its own (its Services' names) when the stack serves TLS, and how it takes a renewal. */
+  tls?: Pick<TlsSpec, 'directory' | 'reload'>;
+  /**
+   * Settings the stack exports for the engine's clients (not secret): `addressesVariable` gets the
+   * members' addresses on the main port (`host:port,host:port`, the names its certificate
+   * carries), `variables` literals (Redis: the master's name under Sentinel).
+   */
+  clientSettings?: { addressesVariable: string; variables: Record<string, string> };
 }
 
 /**
@@ -403,6 +484,8 @@ export interface EngineSpec extends Pick<EngineModule, 'name' | 'displayName' | 
   highAvailability?: HighAvailabilitySpec;
   /** A connection pooler in front of the primary (Kubernetes); absent: clients connect directly. */
   pooler?: PoolerSpec;
+  /** Workloads beside the engine's members (Kubernetes): Redis's Sentinels, ClickHouse Keeper; see {@link CompanionSpec}. */
+  companions?: CompanionSpec[];
   /**
    * Present when the engine serves TLS (only, no plaintext listener on the network): the stack
    * asked for it ({@link EngineSettings.tls}) and the engine supports it. Its connections then

@@ -55,6 +55,10 @@ export class EngineCredentials extends pulumi.ComponentResource {
   readonly secretFiles: readonly EngineFile[];
   /** The pooler's files whose content derives from the passwords (secret): mounted by the pooler only. */
   readonly poolerFiles: readonly MountedFile[];
+  /** The replicated members' own secret files (`HighAvailabilitySpec.secretFiles`, secret): mounted on Kubernetes only. */
+  readonly memberFiles: readonly MountedFile[];
+  /** Each companion's secret files by its name (`CompanionSpec.secretFiles`, secret): mounted by its pods only. */
+  readonly companionFiles: Readonly<Record<string, readonly MountedFile[]>>;
   private readonly bootstrapFiles: ReadonlyArray<{ variable: string; file: EngineFile }>;
   private readonly servesTls: boolean;
 
@@ -105,17 +109,23 @@ export class EngineCredentials extends pulumi.ComponentResource {
     });
     // The pooler's files (PgBouncer's auth file): rendered the same way, into the same Secret,
     // mounted by the pooler's pods only.
-    this.poolerFiles = (spec.pooler?.secretFiles ?? []).map((file) => {
-      const template = readEngineFile(module, file.source);
-      const source = `databases/${spec.name}/${file.source}`;
-      return {
-        source: file.source,
-        mountPath: file.mountPath,
-        executable: false,
-        key: fileKey(file.source),
-        content: pulumi.secret(pulumi.all([current, previous]).apply(([values, previousValues]) => renderSecretFile(template, values, source, previousValues))),
-      };
-    });
+    const rendered = (files: ReadonlyArray<{ source: string; mountPath: string }>): MountedFile[] =>
+      files.map((file) => {
+        const template = readEngineFile(module, file.source);
+        const source = `databases/${spec.name}/${file.source}`;
+        return {
+          source: file.source,
+          mountPath: file.mountPath,
+          executable: false,
+          key: fileKey(file.source),
+          content: pulumi.secret(pulumi.all([current, previous]).apply(([values, previousValues]) => renderSecretFile(template, values, source, previousValues))),
+        };
+      });
+    this.poolerFiles = rendered(spec.pooler?.secretFiles ?? []);
+    // The same for the replicated members' own files and each companion's: one Secret, each
+    // workload mounting only its own keys.
+    this.memberFiles = rendered(spec.highAvailability?.secretFiles ?? []);
+    this.companionFiles = Object.fromEntries((spec.companions ?? []).map((companion) => [companion.name, rendered(companion.secretFiles)]));
     this.bootstrapFiles = spec.secretFiles.flatMap((file, index) => (file.bootstrapVariable ? [{ variable: file.bootstrapVariable, file: this.secretFiles[index]! }] : []));
     this.registerOutputs({});
   }
@@ -130,7 +140,7 @@ export class EngineCredentials extends pulumi.ComponentResource {
     return {
       ...this.passwords,
       ...Object.fromEntries(Object.entries(this.previousPasswords).map(([key, value]) => [previousKey(key), value])),
-      ...Object.fromEntries([...this.secretFiles, ...this.poolerFiles].map((file) => [file.key, file.content])),
+      ...Object.fromEntries([...this.secretFiles, ...this.poolerFiles, ...this.memberFiles, ...Object.values(this.companionFiles).flat()].map((file) => [file.key, file.content])),
     };
   }
 

@@ -12,7 +12,8 @@ import type { EngineSpec } from '../../databases/engine.ts';
 import type { ResolvedEngine, StackConfig } from '../config/index.ts';
 import { configFiles, type EngineCredentials, type MountedFile } from '../credentials.ts';
 import { ENCRYPTED_STORAGE_CLASSES_ANNOTATION, engineLabels, selectorLabels } from '../labels.ts';
-import { managerAccess, memberEnv, memberSpec, replicasServiceName } from './high-availability.ts';
+import { managerAccess, memberEnv, memberSpec, placement, replicasServiceName } from './high-availability.ts';
+import { companionName, KubernetesCompanion } from './companion.ts';
 import { KubernetesPooler } from './pooler.ts';
 import { engineClients, restrictedContainer } from './pod-security.ts';
 import { scheduledTaskCronJob } from './scheduled-tasks.ts';
@@ -60,24 +61,6 @@ export function probes(spec: EngineSpec): Pick<Container, 'startupProbe' | 'read
     startupProbe: execProbe(alive, spec, check.intervalSeconds, Math.ceil(check.startupSeconds / check.intervalSeconds)),
     readinessProbe: execProbe(check.command, spec, check.intervalSeconds, 3),
     livenessProbe: execProbe(alive, spec, check.intervalSeconds * 2, check.failureThreshold),
-  };
-}
-
-/**
- * Where the members of a replicated engine run: never two on one node in prod (required
- * anti-affinity: losing a node costs one member), preferably not elsewhere (a small staging cluster
- * may have fewer nodes than members); spread across zones where the nodes have zones.
- */
-function placement(selector: Record<string, string>, environment: string): Pick<k8s.types.input.core.v1.PodSpec, 'affinity' | 'topologySpreadConstraints'> {
-  const onEachNode = { topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: selector } };
-  return {
-    affinity: {
-      podAntiAffinity:
-        environment === 'prod'
-          ? { requiredDuringSchedulingIgnoredDuringExecution: [onEachNode] }
-          : { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: onEachNode }] },
-    },
-    topologySpreadConstraints: [{ maxSkew: 1, topologyKey: 'topology.kubernetes.io/zone', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: selector } }],
   };
 }
 
@@ -145,6 +128,8 @@ export class KubernetesEngine extends pulumi.ComponentResource {
   readonly certificate?: k8s.apiextensions.CustomResource;
   /** The engine's connection pooler (`pooler.ts`). */
   readonly pooler?: KubernetesPooler;
+  /** The workloads beside the engine's members (`companion.ts`), in the order the engine names them. */
+  readonly companions: KubernetesCompanion[];
   /** The engine's scheduled tasks (`scheduled-tasks.ts`). */
   readonly cronJobs: k8s.batch.v1.CronJob[];
   /** In-cluster host name of the ClusterIP Service (the primary's, under an HA manager). */
@@ -261,7 +246,8 @@ export class KubernetesEngine extends pulumi.ComponentResource {
       );
     }
 
-    const secretDirs = secretDirectories(spec, args.credentials.mountedFiles, files);
+    // A replicated member's own secret files (the replication password) beside the engine's.
+    const secretDirs = secretDirectories(spec, [...args.credentials.mountedFiles, ...(ha ? args.credentials.memberFiles : [])], files);
     const scratchMounts = spec.scratchPaths.map((path, index) => ({ name: scratchVolumeName(index), mountPath: path }));
     const fsGroup = spec.runAs.fsGroup ?? spec.runAs.group;
 
@@ -393,8 +379,14 @@ export class KubernetesEngine extends pulumi.ComponentResource {
           policyTypes: ['Ingress'],
           ingress: [
             {
-              // The engine's clients, and its peers (replication, cluster membership).
-              from: engineClients(spec.name, args.clientNamespaces, selector),
+              // The engine's clients, its peers (replication, cluster membership), and the members of
+              // a companion that connects to them (Sentinel).
+              from: [
+                ...engineClients(spec.name, args.clientNamespaces, selector),
+                ...(described.companions ?? [])
+                  .filter((companion) => companion.connectsToEngine)
+                  .map((companion) => ({ podSelector: { matchLabels: selectorLabels(companionName(spec, companion), args.instance) } })),
+              ],
               ports: described.ports.map((port) => ({ port: port.containerPort, protocol: 'TCP' })),
             },
             // The HA manager's API: its peers only.
@@ -427,6 +419,30 @@ export class KubernetesEngine extends pulumi.ComponentResource {
         { parent: this, dependsOn: [this.statefulSet] },
       );
     }
+
+    this.companions = (described.companions ?? []).map(
+      (companion) =>
+        new KubernetesCompanion(
+          `${name}-${companion.name}`,
+          {
+            spec,
+            companion,
+            namespace: args.namespace,
+            instance: args.instance,
+            environment: args.environment,
+            clientNamespaces: args.clientNamespaces,
+            clusterDomain: args.clusterDomain,
+            protectData: args.protectData,
+            pvcRetention: args.pvcRetention,
+            secretName: this.secret.metadata.name,
+            files: args.credentials.companionFiles[companion.name] ?? [],
+            engineSelector: selector,
+            ...(args.engine.storageClass ? { storageClass: args.engine.storageClass } : {}),
+            ...(args.issuerRef ? { issuerRef: args.issuerRef } : {}),
+          },
+          { parent: this },
+        ),
+    );
 
     this.cronJobs = (spec.scheduledTasks ?? []).map(
       (task) =>

@@ -48,15 +48,17 @@ export interface MemberContext {
 /**
  * The container's variables the target fills for each member (`HighAvailabilitySpec.memberEnv`):
  * pod fields from the downward API, the member's stable address from its pod's name (a variable
- * of its own first, which the addresses expand), the selector labels as JSON. Placed before the
+ * of its own first, which the addresses expand), the selector labels as JSON, the namespace's DNS
+ * domain. Placed before the
  * engine's own variables.
  */
-export function memberEnv(ha: HighAvailabilitySpec | undefined, context: MemberContext): k8s.types.input.core.v1.EnvVar[] {
+export function memberEnv(ha: Pick<HighAvailabilitySpec, 'memberEnv'> | undefined, context: MemberContext): k8s.types.input.core.v1.EnvVar[] {
   const entries = Object.entries(ha?.memberEnv ?? {});
   const addressed = entries.some(([, value]) => typeof value === 'object' && 'address' in value);
   const variables: k8s.types.input.core.v1.EnvVar[] = addressed ? [{ name: MEMBER_NAME_VARIABLE, valueFrom: { fieldRef: { fieldPath: 'metadata.name' } } }] : [];
   for (const [name, value] of entries) {
     if (value === 'selectorLabels') variables.push({ name, value: JSON.stringify(context.selector) });
+    else if (value === 'namespaceDomain') variables.push({ name, value: pulumi.interpolate`${context.namespace}.svc.${context.clusterDomain}` });
     else if ('field' in value) variables.push({ name, valueFrom: { fieldRef: { fieldPath: value.field } } });
     else
       variables.push({ name, value: pulumi.interpolate`$(${MEMBER_NAME_VARIABLE}).${context.headlessService}.${context.namespace}.svc.${context.clusterDomain}:${value.address}` });
@@ -98,4 +100,22 @@ export function managerAccess(name: string, args: ManagerAccessArgs): { serviceA
     { parent: args.parent },
   );
   return { serviceAccount, role, roleBinding };
+}
+
+/**
+ * Where the members of a replicated engine run: never two on one node in prod (required
+ * anti-affinity: losing a node costs one member), preferably not elsewhere (a small staging cluster
+ * may have fewer nodes than members); spread across zones where the nodes have zones.
+ */
+export function placement(selector: Record<string, string>, environment: string): Pick<k8s.types.input.core.v1.PodSpec, 'affinity' | 'topologySpreadConstraints'> {
+  const onEachNode = { topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: selector } };
+  return {
+    affinity: {
+      podAntiAffinity:
+        environment === 'prod'
+          ? { requiredDuringSchedulingIgnoredDuringExecution: [onEachNode] }
+          : { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: onEachNode }] },
+    },
+    topologySpreadConstraints: [{ maxSkew: 1, topologyKey: 'topology.kubernetes.io/zone', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: selector } }],
+  };
 }
