@@ -108,7 +108,9 @@ describe('kubernetes target (stack prod)', () => {
     expect(tasks).toBe(1);
     const patroni = 4 + 3;
     const pgbouncer = 5 + 1;
-    expect(kubernetesObjects.length).toBe(1 + 5 * 7 + 1 + 3 + tlsEngines + tasks + patroni + pgbouncer);
+    // Redis's Sentinels: a StatefulSet, its ConfigMap, headless Service, Service, PDB, NetworkPolicy and Certificate.
+    const sentinel = 6 + 1;
+    expect(kubernetesObjects.length).toBe(1 + 5 * 7 + 1 + 3 + tlsEngines + tasks + patroni + pgbouncer + sentinel);
     // cert-manager's kinds have no model here; their shape is checked below ("TLS").
     for (const resource of kubernetesObjects.filter((object) => !String(object.inputs.apiVersion).startsWith('cert-manager.io/'))) {
       const Model = MODELS[kindOf(resource)];
@@ -150,7 +152,9 @@ describe('kubernetes target (stack prod)', () => {
       expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: spec.runAs.user, seccompProfile: { type: 'RuntimeDefault' } });
       expect(pod.securityContext.fsGroup).toBe(spec.runAs.fsGroup ?? spec.runAs.group);
       // Only an HA manager talks to the Kubernetes API (PostgreSQL's Patroni, as its own ServiceAccount); no engine does.
-      expect([pod.serviceAccountName, pod.automountServiceAccountToken], spec.name).toEqual(spec.highAvailability ? [spec.name, true] : [undefined, false]);
+      // (Redis's Sentinel has no Kubernetes access: its members get no token either.)
+      const apiAccess = (spec.highAvailability?.kubernetesAccess ?? []).length > 0;
+      expect([pod.serviceAccountName, pod.automountServiceAccountToken], spec.name).toEqual(apiAccess ? [spec.name, true] : [undefined, false]);
       expect(pod.containers[0].securityContext).toEqual({
         runAsNonRoot: true,
         runAsUser: spec.runAs.user,
@@ -164,7 +168,8 @@ describe('kubernetes target (stack prod)', () => {
     const readOnly = prod.config.engines.filter(({ spec }) => spec.readOnlyRootFilesystem).map(({ spec }) => spec.name);
     expect(readOnly).toContain('postgresql');
     expect(readOnly).toContain('redis');
-    expect(prod.config.engines.filter(({ spec }) => spec.highAvailability).map(({ spec }) => spec.name)).toEqual(['postgresql']);
+    // Replicated in prod: PostgreSQL under Patroni, Redis under Sentinel.
+    expect(prod.config.engines.filter(({ spec }) => spec.highAvailability).map(({ spec }) => spec.name)).toEqual(['postgresql', 'redis']);
   });
 
   it("mounts a memory-backed /dev/shm sized for PostgreSQL's parallel queries", () => {
@@ -207,9 +212,17 @@ describe('kubernetes target (stack prod)', () => {
       const secret = forEngine(prod, 'Secret', spec.name)[0]!;
       expect(isEnvelope(secret.stringData)).toBe(true);
       const stringData = unwrapSecrets(secret.stringData) as Record<string, string>;
-      // The engine's passwords and secret files, and its pooler's (PgBouncer's auth file).
-      const secretFiles = [...spec.secretFiles, ...(spec.pooler?.secretFiles ?? [])];
-      expect(Object.keys(stringData).sort()).toEqual([...spec.secrets.map((definition) => definition.key), ...secretFiles.map((file) => file.source.replaceAll('/', '.'))].sort());
+      // The engine's passwords and secret files, its pooler's (PgBouncer's auth file), its
+      // replicated members' and its companions' (Redis's replication and Sentinel files).
+      const secretFiles = [
+        ...spec.secretFiles,
+        ...(spec.pooler?.secretFiles ?? []),
+        ...(spec.highAvailability?.secretFiles ?? []),
+        ...(spec.companions ?? []).flatMap((companion) => companion.secretFiles),
+      ];
+      expect(Object.keys(stringData).sort()).toEqual(
+        [...spec.secrets.map((definition) => definition.key), ...new Set(secretFiles.map((file) => file.source.replaceAll('/', '.')))].sort(),
+      );
       for (const value of Object.values(stringData)) expect(value.length).toBeGreaterThan(0);
       const env = forEngine(prod, 'StatefulSet', spec.name)[0]!.spec.template.spec.containers[0].env as Json[];
       // The engine's variables and its HA manager's (Patroni's passwords), each by reference.
@@ -240,6 +253,10 @@ describe('kubernetes target (stack prod)', () => {
           namespaceSelector: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: ['allixios-platform'] }] },
           podSelector: { matchLabels: { [`allixios.io/client-${spec.name}`]: 'true' } },
         },
+        // A companion that connects to the members (Redis's Sentinels).
+        ...(spec.companions ?? [])
+          .filter((companion) => companion.connectsToEngine)
+          .map((companion) => ({ podSelector: { matchLabels: { 'app.kubernetes.io/name': `${spec.name}-${companion.name}`, 'app.kubernetes.io/instance': 'allixios-prod' } } })),
       ]);
       expect(rule.ports.map((port: Json) => port.port)).toEqual(spec.ports.map((port) => port.containerPort));
     }
@@ -272,7 +289,10 @@ describe('kubernetes target (stack prod)', () => {
     const values = { ...namespaceConfig(readStackFile(ROOT, 'prod').config), encryptedStorageClasses: ['gp3-encrypted', 'premium-rwo-cmek'] };
     const listed = await evaluate(values, 'prod');
     const statefulSets = objects(listed, 'StatefulSet');
-    expect(statefulSets).toHaveLength(listed.config.engines.length);
+    // The engines' and their companions' with a volume (Redis's Sentinels).
+    expect(statefulSets).toHaveLength(
+      listed.config.engines.length + listed.config.engines.flatMap(({ spec }) => (spec.companions ?? []).filter((companion) => companion.volume)).length,
+    );
     for (const statefulSet of statefulSets) {
       expect(statefulSet.metadata.annotations[annotation], statefulSet.metadata.name).toBe('gp3-encrypted,premium-rwo-cmek');
       // Not on the claim template, which cannot change on a live StatefulSet.
@@ -363,7 +383,10 @@ describe('kubernetes target (stack prod)', () => {
     const postgresql = forEngine(prod, 'StatefulSet', 'postgresql')[0]!;
     expect(postgresql.spec.replicas).toBe(3);
     expect(postgresql.spec.template.spec.affinity).toEqual({ podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [onEachNode('allixios-prod')] } });
-    for (const engine of ['mongodb', 'redis', 'elasticsearch', 'clickhouse']) {
+    // So does Redis, a master and two replicas under Sentinel.
+    expect(forEngine(prod, 'StatefulSet', 'redis')[0]!.spec.replicas).toBe(3);
+    expect(forEngine(prod, 'StatefulSet', 'redis')[0]!.spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution).toHaveLength(1);
+    for (const engine of ['mongodb', 'elasticsearch', 'clickhouse']) {
       const statefulSet = forEngine(prod, 'StatefulSet', engine)[0]!;
       expect([statefulSet.spec.replicas, statefulSet.spec.template.spec.affinity], engine).toEqual([1, undefined]);
     }
@@ -415,7 +438,8 @@ describe('kubernetes target (stack prod)', () => {
       const mounts = podSpec.containers[0].volumeMounts as Json[];
       // The credentials' volumes (a TLS certificate's Secret is mounted whole too: "TLS" below).
       const secretVolumes = (podSpec.volumes as Json[]).filter((volume) => volume.secret && volume.name !== 'tls');
-      const mounted = spec.secretFiles.filter((file) => file.mountPath);
+      // (A replicated member's own files, Redis's replication password, beside the engine's.)
+      const mounted = [...spec.secretFiles, ...(spec.highAvailability?.secretFiles ?? [])].filter((file) => file.mountPath);
       // One Secret volume per directory, mounted at the directory, without subPath
       expect(secretVolumes.length, spec.name).toBe(new Set(mounted.map((file) => file.mountPath!.replace(/\/[^/]+$/, ''))).size);
       for (const volume of secretVolumes) {
@@ -491,7 +515,12 @@ describe('kubernetes target: TLS (on by default)', () => {
     expect(certificates.map((candidate) => candidate.metadata.name).sort()).toEqual(
       prod.config.engines
         .filter((engine) => engine.spec.tls)
-        .flatMap((engine) => [`${engine.spec.name}-tls`, ...(engine.spec.pooler?.tls ? [`${engine.spec.name}-${engine.spec.pooler.name}-tls`] : [])])
+        .flatMap((engine) => [
+          `${engine.spec.name}-tls`,
+          ...(engine.spec.pooler?.tls ? [`${engine.spec.name}-${engine.spec.pooler.name}-tls`] : []),
+          // A companion's for its own names (Redis's Sentinels).
+          ...(engine.spec.companions ?? []).filter((companion) => companion.tls).map((companion) => `${engine.spec.name}-${companion.name}-tls`),
+        ])
         .sort(),
     );
     expect(certificates.map((candidate) => candidate.metadata.name)).toContain('postgresql-pgbouncer-tls');

@@ -169,6 +169,8 @@ describe('the prod Services', () => {
     'postgresql-pgbouncer': { 6432: 'client_tls_sslmode = require: test/engines/pgbouncer-config.test.ts' },
     mongodb: { 27017: 'requireTLS: test/engines/mongodb-config.test.ts' },
     redis: { 6379: 'port 0, tls-port 6379: test/engines/redis-tls.test.ts refuses a plaintext client' },
+    // Redis's Sentinels, a companion with Services of its own.
+    'redis-sentinel': { 26379: 'port 0, tls-port 26379: test/engines/redis-sentinel.test.ts refuses a plaintext client' },
     elasticsearch: { 9200: 'xpack.security.http.ssl.enabled: test/engines/elasticsearch-config.test.ts' },
     clickhouse: {
       8443: 'https_port, http_port removed: test/engines/clickhouse-config.test.ts',

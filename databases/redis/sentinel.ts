@@ -24,9 +24,14 @@ export const REDIS_PORT = 6379;
 /** Where the start scripts are mounted, in the Redis members and in the Sentinels. */
 export const MEMBER_SCRIPT = '/etc/redis/ha/redis-member.sh';
 export const SENTINEL_SCRIPT = '/etc/redis/sentinel/sentinel.sh';
-/** Sentinel's configuration template (a ConfigMap) and the writable directory it runs from (memory-backed). */
+/** Sentinel's configuration template (a ConfigMap) and the directory it runs from: its volume, where it keeps its rewritten copy. */
 export const SENTINEL_TEMPLATE = '/etc/redis/sentinel/sentinel.conf';
-export const SENTINEL_CONFIG_DIR = '/run/sentinel';
+export const SENTINEL_CONFIG_DIR = '/data';
+/**
+ * Sentinel's volume: its configuration, a few kilobytes. Most provisioners round a claim up to
+ * their smallest volume (often 1Gi).
+ */
+export const SENTINEL_VOLUME_SIZE = '128Mi';
 /** Sentinel's secret files: its users, its outgoing passwords, the monitor's password. */
 export const SENTINEL_SECRETS = '/etc/redis/sentinel-secrets';
 /** The replication user's password for `masterauth`, beside the engine's other secret files. */
@@ -230,11 +235,11 @@ export function redisHighAvailability(input: RedisHighAvailabilityInput): { high
       { source: 'config/sentinel-auth.conf', mountPath: `${SENTINEL_SECRETS}/sentinel-auth.conf` },
       { source: 'config/monitor-password', mountPath: `${SENTINEL_SECRETS}/monitor-password` },
     ],
-    // Its rewritten configuration holds passwords: in memory, never on the node's disk.
-    scratch: [
-      { path: SENTINEL_CONFIG_DIR, memory: true, sizeLimit: '1Mi' },
-      { path: '/tmp', memory: true, sizeLimit: '1Mi' },
-    ],
+    // Its rewritten configuration: what it learned (the epoch, the other Sentinels, the replicas)
+    // survives a reschedule, as Sentinel expects. It holds the two outgoing passwords, on a
+    // volume of the stack's (encrypted) storage like Redis's own data.
+    volume: { path: SENTINEL_CONFIG_DIR, size: SENTINEL_VOLUME_SIZE },
+    scratch: [{ path: '/tmp', memory: true, sizeLimit: '1Mi' }],
     healthCheck: {
       // Ready: it sees a majority of the Sentinels, so it can take part in a failover. Alive: it answers.
       command: ['sh', SENTINEL_SCRIPT, 'ready'],

@@ -12,14 +12,17 @@ import * as pulumi from '@pulumi/pulumi';
 import type { CompanionAudience, CompanionSpec, EngineSpec } from '../../databases/engine.ts';
 import type { StackConfig } from '../config/index.ts';
 import { fileKey, type MountedFile } from '../credentials.ts';
-import { partLabels, selectorLabels } from '../labels.ts';
+import { ENCRYPTED_STORAGE_CLASSES_ANNOTATION, partLabels, selectorLabels } from '../labels.ts';
 import { memberEnv, placement } from './high-availability.ts';
 import { engineClients, restrictedContainer } from './pod-security.ts';
 import { certificateArgs, certificateDnsNames, certificateName, readinessWithReload, RELOAD_STATE_DIRECTORY, type IssuerRef } from './tls.ts';
 
 type NetworkPolicyPeer = k8s.types.input.networking.v1.NetworkPolicyPeer;
 
-export interface KubernetesCompanionArgs extends Pick<StackConfig, 'environment' | 'clientNamespaces' | 'clusterDomain' | 'protectData' | 'pvcRetention'> {
+export interface KubernetesCompanionArgs extends Pick<
+  StackConfig,
+  'environment' | 'clientNamespaces' | 'clusterDomain' | 'protectData' | 'pvcRetention' | 'encryptedStorageClasses'
+> {
   spec: EngineSpec;
   companion: CompanionSpec;
   namespace: pulumi.Input<string>;
@@ -186,10 +189,13 @@ export class KubernetesCompanion extends pulumi.ComponentResource {
       ...(readiness !== check.command ? [{ name: 'tls-reload', emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } }] : []),
     ];
 
+    // As on the engine's StatefulSet: the StorageClasses the stack vouches for, for the policy pack.
+    const annotations =
+      companion.volume && args.encryptedStorageClasses.length > 0 ? { annotations: { [ENCRYPTED_STORAGE_CLASSES_ANNOTATION]: args.encryptedStorageClasses.join(',') } } : {};
     this.statefulSet = new k8s.apps.v1.StatefulSet(
       `${name}-statefulset`,
       {
-        metadata: metadata(objectName),
+        metadata: { ...metadata(objectName), ...annotations },
         spec: {
           serviceName: this.headlessService.metadata.name,
           replicas: companion.replicas,

@@ -389,8 +389,11 @@ export class KubernetesEngine extends pulumi.ComponentResource {
               ],
               ports: described.ports.map((port) => ({ port: port.containerPort, protocol: 'TCP' })),
             },
-            // The HA manager's API: its peers only.
-            ...(ha ? [{ from: [{ podSelector: { matchLabels: selector } }], ports: ha.ports.map((port) => ({ port: port.containerPort, protocol: 'TCP' })) }] : []),
+            // The HA manager's API: its peers only. No rule without ports: an empty list would
+            // open every port (Redis replicates over its client port, which the rule above opens).
+            ...(ha && ha.ports.length > 0
+              ? [{ from: [{ podSelector: { matchLabels: selector } }], ports: ha.ports.map((port) => ({ port: port.containerPort, protocol: 'TCP' })) }]
+              : []),
           ],
         },
       },
@@ -434,6 +437,7 @@ export class KubernetesEngine extends pulumi.ComponentResource {
             clusterDomain: args.clusterDomain,
             protectData: args.protectData,
             pvcRetention: args.pvcRetention,
+            encryptedStorageClasses: args.encryptedStorageClasses,
             secretName: this.secret.metadata.name,
             files: args.credentials.companionFiles[companion.name] ?? [],
             engineSelector: selector,

@@ -8,9 +8,10 @@
 #                        (SIGTERM; its state is in its rewritten configuration) and the container restarts
 #
 # Sentinel rewrites its configuration file as it learns (epochs, replicas, other Sentinels), so it
-# runs from a copy in a writable directory ($SENTINEL_CONFIG_DIR, memory-backed: the copy holds
-# passwords). The copy outlives a restart of the container (not of the pod): a restarted Sentinel
-# keeps what it knew. A new copy is written from the template with:
+# runs from a copy on its own volume ($SENTINEL_CONFIG_DIR): a Sentinel restarted, or rescheduled
+# with its volume, keeps what it knew, as Redis's documentation expects of Sentinel. The copy is
+# written anew when the template or the secret lines changed (a deploy, a password rotation),
+# which the checksum kept beside it tells. A new copy is written from the template with:
 #   - `sentinel myid`: derived from this Sentinel's address, so a Sentinel that comes back in a
 #     new pod is the same Sentinel to the others (Sentinels never forget one they have seen: a new
 #     id each time would count stale Sentinels against the majority a failover needs);
@@ -51,7 +52,8 @@ reload)
   kill -TERM 1
   ;;
 start)
-  if [ ! -s "$config" ]; then
+  source=$(cat "$SENTINEL_TEMPLATE" "$SENTINEL_AUTH_FILE" | sha1sum | cut -c1-40)
+  if [ ! -s "$config" ] || [ "$source" != "$(cat "$config.source" 2>/dev/null)" ]; then
     me=$SENTINEL_ANNOUNCE
     master=
     for sentinel in $ALLIXIOS_SENTINELS; do
@@ -83,9 +85,10 @@ start)
       -e "s/@MASTER_HOST@/${master%:*}/" -e "s/@MASTER_PORT@/${master##*:}/" "$SENTINEL_TEMPLATE" >"$config.new"
     cat "$SENTINEL_AUTH_FILE" >>"$config.new"
     mv "$config.new" "$config"
+    printf '%s\n' "$source" >"$config.source"
     echo "sentinel: $me monitors $ALLIXIOS_MASTER_NAME at $master (id $myid)" >&2
   else
-    echo "sentinel: $SENTINEL_ANNOUNCE keeps its configuration" >&2
+    echo "sentinel: $SENTINEL_ANNOUNCE keeps its configuration (its template and secrets are unchanged)" >&2
   fi
   exec redis-sentinel "$config"
   ;;
