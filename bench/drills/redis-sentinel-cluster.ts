@@ -22,7 +22,7 @@ import { join } from 'node:path';
 import { Redis, type RedisOptions } from 'ioredis';
 import { sleep } from '../../bootstrap/adapters/backoff.ts';
 import { freePort } from '../../bootstrap/embedded/postgresql.ts';
-import { TLS_FILES, engineSpec, readEngineFile, type CompanionSpec, type EngineSpec } from '../../databases/engine.ts';
+import { TLS_FILES, engineSpec, readEngineFile, type CompanionSpec, type EngineSpec, type Environment } from '../../databases/engine.ts';
 import { redis } from '../../databases/redis/index.ts';
 import { MASTER_NAME, REPLICATION_CONF, SENTINEL_CONFIG_DIR, SENTINEL_SECRETS, SENTINEL_TEMPLATE } from '../../databases/redis/sentinel.ts';
 import { TLS_DIRECTORY } from '../../databases/redis/index.ts';
@@ -66,6 +66,8 @@ function substitute(text: string, from: string, to: string, what: string): strin
 export interface ClusterOptions {
   members?: number;
   sentinels?: number;
+  /** Whose rendering the processes run (default prod; a test runs an ephemeral stack's one member and one Sentinel). */
+  environment?: Environment;
   log: (line: string) => void;
 }
 
@@ -85,15 +87,16 @@ export class SentinelCluster {
     members: Process[],
     sentinels: Process[],
     private readonly log: (line: string) => void,
+    environment: Environment = 'prod',
   ) {
     this.members = members;
     this.sentinels = sentinels;
     const settings = {
-      environment: 'prod' as const,
+      environment,
       version: redis.defaultVersion,
       replicas: members.length,
-      storage: redis.sizing.prod.storage,
-      resources: redis.sizing.prod.resources,
+      storage: redis.sizing[environment].storage,
+      resources: redis.sizing[environment].resources,
       options: redis.optionsSchema.parse({ sentinels: sentinels.length }),
       tls: true,
     };
@@ -115,7 +118,7 @@ export class SentinelCluster {
     for (let index = 0; index < (options.members ?? 3); index++) members.push(await make(`redis-${index}`));
     const sentinels: Process[] = [];
     for (let index = 0; index < (options.sentinels ?? 3); index++) sentinels.push(await make(`redis-sentinel-${index}`));
-    const cluster = new SentinelCluster(directory, members, sentinels, options.log);
+    const cluster = new SentinelCluster(directory, members, sentinels, options.log, options.environment);
     cluster.writeFiles();
     return cluster;
   }
