@@ -1,7 +1,7 @@
 /**
  * One engine on Kubernetes: Secret, ConfigMap, headless and ClusterIP Services, StatefulSet with
- * a volumeClaimTemplate, PodDisruptionBudget, an ingress NetworkPolicy, and a CronJob per
- * scheduled task. Nothing engine-specific:
+ * a volumeClaimTemplate, PodDisruptionBudget, an ingress NetworkPolicy, a CronJob per scheduled
+ * task, and its pooler and companions (`pooler.ts`, `companion.ts`). Nothing engine-specific:
  * everything comes from the engine's {@link EngineSpec}.
  */
 import { createHash } from 'node:crypto';
