@@ -384,7 +384,12 @@ export interface CompanionSpec {
    * node's disk (a configuration the companion rewrites, holding passwords).
    */
   scratch: Array<{ path: string; memory?: boolean; sizeLimit?: string }>;
-  /** A persistent volume per member (ClickHouse Keeper's log and snapshots); absent: none. */
+  /**
+   * A persistent volume per member (ClickHouse Keeper's log and snapshots, Sentinel's rewritten
+   * configuration), of the engine's StorageClass, protected with the engine's data. Absent: none,
+   * but the policy pack holds every StatefulSet of the stack to its data rules (volume claims,
+   * protection in prod), so a companion without state is not yet welcome in prod.
+   */
   volume?: { path: string; size: string };
   healthCheck: HealthCheck;
   /** Pods start and stop all at once, not one after the other (members that only vote and find each other). */
