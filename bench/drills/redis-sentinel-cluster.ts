@@ -265,15 +265,22 @@ export class SentinelCluster {
       SENTINEL_AUTH_FILE: this.path('sentinel-secrets', 'sentinel-auth.conf'),
       SENTINEL_CONFIG_DIR: sentinel.directory,
       REDIS_MONITOR_PASSWORD_FILE: this.path('sentinel-secrets', 'monitor-password'),
+      SENTINEL_TLS_CERTIFICATE: this.path('tls', TLS_FILES.certificate),
     });
   }
 
-  /** Runs a probe of a start script (`ready`, `live`) as the pod's kubelet would; true on exit 0. */
-  probe(target: Process, script: 'redis-member.sh' | 'sentinel.sh', mode: 'ready' | 'live'): boolean {
+  /** Runs a probe of a start script (`ready`, `live`, Sentinel's `reload`) as the pod's kubelet would; true on exit 0. */
+  probe(target: Process, script: 'redis-member.sh' | 'sentinel.sh', mode: 'ready' | 'live' | 'reload'): boolean {
     const env =
       script === 'redis-member.sh'
         ? { ...this.environment(), REDIS_ANNOUNCE: target.address, REDIS_MONITOR_PASSWORD_FILE: this.path('secrets', 'monitor-password') }
-        : { ...this.environment(), SENTINEL_ANNOUNCE: target.address, REDIS_MONITOR_PASSWORD_FILE: this.path('sentinel-secrets', 'monitor-password') };
+        : {
+            ...this.environment(),
+            SENTINEL_ANNOUNCE: target.address,
+            SENTINEL_CONFIG_DIR: target.directory,
+            REDIS_MONITOR_PASSWORD_FILE: this.path('sentinel-secrets', 'monitor-password'),
+            SENTINEL_TLS_CERTIFICATE: this.path('tls', TLS_FILES.certificate),
+          };
     try {
       execFileSync('sh', [this.path(script), mode], { env, stdio: 'ignore', timeout: 5000, ...(this.owner ? { uid: this.owner.uid, gid: this.owner.gid } : {}) });
       return true;

@@ -220,6 +220,8 @@ export function redisHighAvailability(input: RedisHighAvailabilityInput): { high
       SENTINEL_AUTH_FILE: `${SENTINEL_SECRETS}/sentinel-auth.conf`,
       SENTINEL_CONFIG_DIR,
       REDIS_MONITOR_PASSWORD_FILE: `${SENTINEL_SECRETS}/monitor-password`,
+      // Which certificate `sentinel.sh reload` compares with the one Sentinel started with.
+      ...(input.tls ? { SENTINEL_TLS_CERTIFICATE: `${input.tls.directory}/${TLS_FILES.certificate}` } : {}),
     },
     memberEnv: { [DOMAIN_VARIABLE]: 'namespaceDomain', SENTINEL_ANNOUNCE: { address: SENTINEL_PORT } },
     configFiles: [

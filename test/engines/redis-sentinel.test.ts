@@ -9,13 +9,15 @@
  * three Sentinels: `npm run drill:redis-sentinel`.
  */
 import { spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { appendFileSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { connect } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sleep } from '../../bootstrap/adapters/backoff.ts';
 import { sentinelClientOptions } from '../../bootstrap/adapters/redis-sentinel.ts';
 import { connectionUrl } from '../../databases/connection.ts';
+import { TLS_FILES } from '../../databases/engine.ts';
 import { MASTER_NAME } from '../../databases/redis/sentinel.ts';
 import { hasOpenssl } from '../support/certificates.ts';
 import { connectOnce } from '../support/redis.ts';
@@ -165,5 +167,19 @@ describe.skipIf(skip !== undefined)(`Redis and its Sentinel as rendered${skip ? 
     await waitFor('the Sentinel is ready again', () => cluster.probe(sentinel, 'sentinel.sh', 'ready'));
     expect(readFileSync(sentinel.logFile, 'utf8')).toContain(`sentinel: ${sentinel.address} keeps its configuration`);
     expect((await cluster.sentinelView(sentinel))?.port).toBe(String(cluster.members[0]!.port));
+  });
+
+  it('restarts Sentinel for a renewed certificate, and not for the one it started with', async () => {
+    const sentinel = cluster.sentinels[0]!;
+    const exited = new Promise<void>((resolve) => sentinel.process!.once('exit', () => resolve()));
+    // The readiness check's first reload after a start: the same certificate, nothing happens
+    expect(cluster.probe(sentinel, 'sentinel.sh', 'reload')).toBe(true);
+    await sleep(300);
+    expect(cluster.probe(sentinel, 'sentinel.sh', 'live')).toBe(true);
+    // A renewal (the kubelet refreshed the mounted Secret): Sentinel stops, for the container to restart it
+    appendFileSync(join(cluster.directory, 'tls', TLS_FILES.certificate), '\n');
+    expect(cluster.probe(sentinel, 'sentinel.sh', 'reload')).toBe(true);
+    await exited;
+    expect(readFileSync(sentinel.logFile, 'utf8')).toMatch(/Received SIGTERM scheduling shutdown/);
   });
 });

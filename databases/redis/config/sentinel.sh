@@ -5,7 +5,8 @@
 #   sentinel.sh ready    readiness: this Sentinel sees enough Sentinels to fail over (CKQUORUM)
 #   sentinel.sh live     liveness: it answers PING
 #   sentinel.sh reload   a renewed certificate: Sentinel reads it only when it starts, so it stops
-#                        (SIGTERM; its state is in its rewritten configuration) and the container restarts
+#                        (SIGTERM by its pid file; its state is in its rewritten configuration) and
+#                        the container restarts; nothing when the certificate is the one it started with
 #
 # Sentinel rewrites its configuration file as it learns (epochs, replicas, other Sentinels), so it
 # runs from a copy on its own volume ($SENTINEL_CONFIG_DIR): a Sentinel restarted, or rescheduled
@@ -29,10 +30,15 @@
 #   SENTINEL_CONFIG_DIR            where the copy is written
 #   REDIS_MONITOR_PASSWORD_FILE    allixios_monitor's password, on Redis and on Sentinel
 #   ALLIXIOS_REDIS_CLI_TLS         redis-cli's TLS arguments, empty without TLS
+#   SENTINEL_TLS_CERTIFICATE       the certificate Sentinel serves, on a TLS stack (for `reload`)
 set -eu
 
 mode=${1:-}
-config="${SENTINEL_CONFIG_DIR:-/run/sentinel}/sentinel.conf"
+directory=${SENTINEL_CONFIG_DIR:-/data}
+config="$directory/sentinel.conf"
+pidfile="$directory/sentinel.pid"
+# The checksum of the certificate Sentinel started with.
+loaded="$directory/certificate.loaded"
 
 ask() {
   address=$1
@@ -49,7 +55,11 @@ ready)
   ask "localhost:${SENTINEL_ANNOUNCE##*:}" sentinel ckquorum "$ALLIXIOS_MASTER_NAME" | grep -q '^OK'
   ;;
 reload)
-  kill -TERM 1
+  # The readiness check runs this on its first run after a start too: the certificate is then the
+  # one Sentinel read, and nothing is done.
+  [ -n "${SENTINEL_TLS_CERTIFICATE:-}" ] || exit 0
+  [ "$(cksum <"$SENTINEL_TLS_CERTIFICATE")" = "$(cat "$loaded" 2>/dev/null)" ] && exit 0
+  kill -TERM "$(cat "$pidfile")"
   ;;
 start)
   source=$(cat "$SENTINEL_TEMPLATE" "$SENTINEL_AUTH_FILE" | sha1sum | cut -c1-40)
@@ -90,7 +100,8 @@ start)
   else
     echo "sentinel: $SENTINEL_ANNOUNCE keeps its configuration (its template and secrets are unchanged)" >&2
   fi
-  exec redis-sentinel "$config"
+  if [ -n "${SENTINEL_TLS_CERTIFICATE:-}" ]; then cksum <"$SENTINEL_TLS_CERTIFICATE" >"$loaded"; fi
+  exec redis-sentinel "$config" --pidfile "$pidfile"
   ;;
 *)
   echo "usage: $0 start | ready | live | reload" >&2
