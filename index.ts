@@ -14,10 +14,12 @@ const outputs = deployDatabases(loadStackConfig());
  * connections (schema owner / admin users), secret; `hostUrls` (dev), the application URLs
  * through the ports published on 127.0.0.1, secret; `endpoints`; and `bootstrap`, the bootstrap
  * run of this deployment, whose failure fails `pulumi up` with its output; `tlsCaBundle`, on a
- * TLS stack, the CA certificates (PEM, not secret) clients verify the engines with.
+ * TLS stack, the CA certificates (PEM, not secret) clients verify the engines with; beside the
+ * URLs, the clients' other settings (`REDIS_SENTINELS`, `REDIS_MASTER_NAME`: Redis under Sentinel).
  */
 export default {
   ...outputs.urls,
+  ...outputs.settings,
   bootstrapUrls: outputs.bootstrapUrls,
   hostUrls: outputs.hostUrls,
   endpoints: outputs.endpoints,

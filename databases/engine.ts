@@ -237,9 +237,14 @@ export type PodField = 'metadata.name' | 'metadata.namespace' | 'status.podIP' |
  *   certificate carries and the peers can verify, unlike the pod's IP, and one that outlives the pod;
  * - `{ host }`: such a stable host name alone, without a port (see {@link MemberHost}): the member's
  *   own, a peer's by its ordinal, or a member of a companion workload's (ClickHouse Keeper);
- * - `'selectorLabels'`: the labels that select the engine's members, as a JSON object.
+ * - `'selectorLabels'`: the labels that select the engine's members, as a JSON object;
+ * - `'namespaceDomain'`: the DNS domain of the namespace's Services, `<namespace>.svc.<clusterDomain>`,
+ *   from which a member names its peers and its companions' members
+ *   (`redis-sentinel-0.redis-sentinel-headless.<namespaceDomain>`). A literal variable of the
+ *   engine may refer to it as `$(NAME)`: the target places member variables first, and
+ *   Kubernetes expands a reference to an earlier variable.
  */
-export type MemberValue = { field: PodField } | { address: number } | { host: MemberHost } | 'selectorLabels';
+export type MemberValue = { field: PodField } | { address: number } | { host: MemberHost } | 'selectorLabels' | 'namespaceDomain';
 
 /**
  * Whose stable host name a variable holds: `<pod>.<workload>-headless.<namespace>.svc.<cluster domain>`.
@@ -322,9 +327,10 @@ export interface HighAvailabilitySpec {
    */
   tlsReload?: { command: string[] };
   /**
-   * Files with credentials only the members need (a replica set's shared key), rendered like the
-   * engine's {@link SecretFile}s into its Secret and mounted by the members; a target that runs one
-   * plain engine (Docker) neither renders nor mounts them.
+   * Files with credentials only the members need (a replica set's shared key, Redis's replication
+   * password for `masterauth`), rendered like the engine's {@link SecretFile}s into its Secret and
+   * mounted by the members (each needs its `mountPath`); a target that runs one plain engine
+   * (Docker) neither renders nor mounts them.
    */
   secretFiles?: SecretFile[];
   /**
@@ -375,6 +381,81 @@ export interface PoolerSpec {
    * secret files (an auth file after a password rotation) or its certificate (a renewal) changed.
    */
   reload?: { command: string[] };
+}
+
+/**
+ * Who may connect to a port of a {@link CompanionSpec}: its own members (`peers`), the engine's
+ * members (`engine`), the engine's clients and the bootstrap (`clients`).
+ */
+export type CompanionAudience = 'peers' | 'engine' | 'clients';
+
+/**
+ * A workload the engine needs beside its own members, with members of its own (Redis: the
+ * Sentinels that elect a master; ClickHouse: its Keeper ensemble). The Kubernetes target renders
+ * it as `<engine>-<name>`: a StatefulSet (its members never two on one node in prod, preferably
+ * not elsewhere, spread across zones), a headless Service `<engine>-<name>-headless` (per-member
+ * DNS names, published before they are ready), a Service `<engine>-<name>` over the ready members,
+ * a PodDisruptionBudget that keeps a majority of its members, a NetworkPolicy that admits each
+ * port's {@link CompanionSpec.ports audience} and nothing else, and on a TLS stack a certificate
+ * for those names. The Docker target runs none: it runs one plain engine.
+ *
+ * Nothing of it is engine-specific in the target: the description says what to run. Its pods
+ * carry `app.kubernetes.io/name: <engine>-<name>`, so the engine's selector never matches them.
+ */
+export interface CompanionSpec {
+  /** Short name (`sentinel`, `keeper`): its objects are `<engine>-<name>`. */
+  name: string;
+  /** What it does, for the render and the README. */
+  description: string;
+  /** `app.kubernetes.io/component` of its pods. */
+  component: string;
+  image: { repository: string; tag: string };
+  command?: string[];
+  args?: string[];
+  /** Members in the stack's environment; an odd number where they vote. */
+  replicas: number;
+  /**
+   * Its ports, the first one its main port; each open to its audience only. A port open to the
+   * engine's clients is reachable through its Service, every port through the headless one.
+   */
+  ports: Array<PortSpec & { from: CompanionAudience[] }>;
+  /**
+   * Its members connect to the engine's members (Sentinel monitors and reconfigures them): the
+   * engine's NetworkPolicy admits them on the engine's client ports.
+   */
+  connectsToEngine: boolean;
+  runAs: { user: number; group: number };
+  resources: ComputeResources;
+  env: Record<string, EnvValue>;
+  /** Values the target fills per member, as {@link HighAvailabilitySpec.memberEnv}, under the companion's headless Service. */
+  memberEnv: Record<string, MemberValue>;
+  configFiles: ConfigFile[];
+  /** Files with credentials (templates of the engine's secrets), mounted from the engine's Secret, a directory of their own. */
+  secretFiles: Array<{ source: string; mountPath: string }>;
+  /**
+   * Writable directories (emptyDir). `memory`: backed by RAM (tmpfs), for what must not reach the
+   * node's disk (a configuration the companion rewrites, holding passwords).
+   */
+  scratch: Array<{ path: string; memory?: boolean; sizeLimit?: string }>;
+  /**
+   * A persistent volume per member (ClickHouse Keeper's log and snapshots, Sentinel's rewritten
+   * configuration), of the engine's StorageClass, protected with the engine's data. Absent: none,
+   * but the policy pack holds every StatefulSet of the stack to its data rules (volume claims,
+   * protection in prod), so a companion without state is not yet welcome in prod.
+   */
+  volume?: { path: string; size: string };
+  healthCheck: HealthCheck;
+  /** Pods start and stop all at once, not one after the other (members that only vote and find each other). */
+  parallel?: boolean;
+  terminationGracePeriodSeconds: number;
+  /** Where it finds a certificate of its own (its Services' names) when the stack serves TLS, and how it takes a renewal. */
+  tls?: Pick<TlsSpec, 'directory' | 'reload'>;
+  /**
+   * Settings the stack exports for the engine's clients (not secret): `addressesVariable` gets the
+   * members' addresses on the main port (`host:port,host:port`, the names its certificate
+   * carries), `variables` literals (Redis: the master's name under Sentinel).
+   */
+  clientSettings?: { addressesVariable: string; variables: Record<string, string> };
 }
 
 /**
@@ -461,6 +542,10 @@ export interface EngineSpec extends Pick<EngineModule, 'name' | 'displayName' | 
   highAvailability?: HighAvailabilitySpec;
   /** A connection pooler in front of the primary (Kubernetes); absent: clients connect directly. */
   pooler?: PoolerSpec;
+  /** What the stack config should say in every preview about these settings (accepted, but with a consequence the operator must know). */
+  warnings?: string[];
+  /** Workloads beside the engine's members (Kubernetes): Redis's Sentinels, ClickHouse Keeper; see {@link CompanionSpec}. */
+  companions?: CompanionSpec[];
   /**
    * Present when the engine serves TLS (only, no plaintext listener on the network): the stack
    * asked for it ({@link EngineSettings.tls}) and the engine supports it. Its connections then

@@ -61,6 +61,8 @@ export class EngineCredentials extends pulumi.ComponentResource {
    * that runs them (Kubernetes), in the engine's Secret; Docker's single engine has no use for them.
    */
   readonly memberFiles: readonly MountedFile[];
+  /** Each companion's secret files by its name (`CompanionSpec.secretFiles`, secret): mounted by its pods only. */
+  readonly companionFiles: Readonly<Record<string, readonly MountedFile[]>>;
   private readonly bootstrapFiles: ReadonlyArray<{ variable: string; file: EngineFile }>;
   private readonly servesTls: boolean;
 
@@ -123,10 +125,15 @@ export class EngineCredentials extends pulumi.ComponentResource {
       };
     };
     this.poolerFiles = (spec.pooler?.secretFiles ?? []).map((file) => rendered({ source: file.source, mountPath: file.mountPath }));
+    // The same for the replicated members' own files and each companion's: one Secret, each
+    // workload mounting only its own keys.
     this.memberFiles = (spec.highAvailability?.secretFiles ?? []).map((file) => {
       if (!file.mountPath) throw new Error(`${spec.name}: the members' secret file ${file.source} has no mountPath (the members are the only ones to read it)`);
       return rendered({ source: file.source, mountPath: file.mountPath, ...(file.executable ? { executable: true } : {}) });
     });
+    this.companionFiles = Object.fromEntries(
+      (spec.companions ?? []).map((companion) => [companion.name, companion.secretFiles.map((file) => rendered({ source: file.source, mountPath: file.mountPath }))]),
+    );
     this.bootstrapFiles = spec.secretFiles.flatMap((file, index) => (file.bootstrapVariable ? [{ variable: file.bootstrapVariable, file: this.secretFiles[index]! }] : []));
     this.registerOutputs({});
   }
@@ -141,7 +148,7 @@ export class EngineCredentials extends pulumi.ComponentResource {
     return {
       ...this.passwords,
       ...Object.fromEntries(Object.entries(this.previousPasswords).map(([key, value]) => [previousKey(key), value])),
-      ...Object.fromEntries([...this.secretFiles, ...this.poolerFiles, ...this.memberFiles].map((file) => [file.key, file.content])),
+      ...Object.fromEntries([...this.secretFiles, ...this.poolerFiles, ...this.memberFiles, ...Object.values(this.companionFiles).flat()].map((file) => [file.key, file.content])),
     };
   }
 

@@ -19,6 +19,11 @@ export interface EngineEndpoint {
   readUrl?: { variable: string; url: pulumi.Output<string> };
   /** The application's URL through the published port on 127.0.0.1, when there is one (secret). */
   hostUrl?: pulumi.Output<string>;
+  /**
+   * Settings for the engine's clients besides its URLs, by variable (not secret): a companion's
+   * addresses and names (Redis: `REDIS_SENTINELS`, `REDIS_MASTER_NAME`). Kubernetes only.
+   */
+  settings?: Record<string, pulumi.Output<string>>;
   /** Variables the bootstrap gets besides the URL: the engine's secret files it compares (secret). */
   bootstrapEnv: Record<string, pulumi.Output<string>>;
 }

@@ -12,6 +12,7 @@ import { KubernetesBootstrap } from './bootstrap/kubernetes.ts';
 import { DockerDatabases } from './docker/index.ts';
 import { credentialsFingerprint } from './credentials.ts';
 import type { Endpoints } from './endpoints.ts';
+import { companionClientSettings } from './kubernetes/companion.ts';
 import { KubernetesDatabases } from './kubernetes/index.ts';
 
 /** Validates the running stack's config; throws a `ConfigError` before any resource exists. */
@@ -25,6 +26,8 @@ export interface DatabaseOutputs {
   urls: Record<string, pulumi.Output<string>>;
   /** The same variables with the bootstrap's (owner/admin) credentials (secret). */
   bootstrapUrls: Record<string, pulumi.Output<string>>;
+  /** Settings for clients besides the URLs, by variable (not secret): Redis's `REDIS_SENTINELS`, `REDIS_MASTER_NAME` on Kubernetes. */
+  settings: Record<string, pulumi.Output<string>>;
   /** Dev only: the application's URLs through 127.0.0.1 (secret). */
   hostUrls: Record<string, pulumi.Output<string>>;
   /** Per engine: host and port inside the network or cluster. */
@@ -85,6 +88,7 @@ export function deployDatabases(config: StackConfig, name = 'allixios', opts?: p
             secretName: databases.engines[index]!.secret.metadata.name,
             host: `${engine.spec.name}.${config.namespace}.svc`,
             previousKeys: Object.keys(databases.credentials[index]!.previousPasswords),
+            settings: companionClientSettings(engine.spec, config.namespace, config.clusterDomain),
           })),
           credentialsFingerprint: credentialsFingerprint(name, databases.credentials, { parent: databases }),
           engines: databases.engines.map((engine) => engine.statefulSet),
@@ -96,11 +100,20 @@ export function deployDatabases(config: StackConfig, name = 'allixios', opts?: p
     }
   }
 
-  const outputs: DatabaseOutputs = { urls: {}, bootstrapUrls: {}, hostUrls: {}, endpoints: {}, ...(bootstrap ? { bootstrap } : {}), ...(tlsCaBundle ? { tlsCaBundle } : {}) };
+  const outputs: DatabaseOutputs = {
+    urls: {},
+    settings: {},
+    bootstrapUrls: {},
+    hostUrls: {},
+    endpoints: {},
+    ...(bootstrap ? { bootstrap } : {}),
+    ...(tlsCaBundle ? { tlsCaBundle } : {}),
+  };
   for (const { spec } of config.engines) {
     const endpoint = endpoints[spec.name]!;
     outputs.urls[endpoint.urlVariable] = endpoint.url;
     if (endpoint.readUrl) outputs.urls[endpoint.readUrl.variable] = endpoint.readUrl.url;
+    Object.assign(outputs.settings, endpoint.settings ?? {});
     outputs.bootstrapUrls[endpoint.urlVariable] = endpoint.adminUrl;
     if (endpoint.hostUrl) outputs.hostUrls[endpoint.urlVariable] = endpoint.hostUrl;
     outputs.endpoints[spec.name] = { host: endpoint.host, port: endpoint.port };

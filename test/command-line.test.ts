@@ -55,6 +55,7 @@ it('covers every command of package.json', () => {
     'build',
     'check',
     'drill:patroni',
+    'drill:redis-sentinel',
     'render',
     'stack:down',
     'stack:up',

@@ -29,9 +29,14 @@ describe('stack configuration', () => {
   it.each([
     ['negative replicas', { ...prod, engines: withPostgresqlImage({ postgresql: { replicas: -1 } }) }, 'allixios:engines.postgresql.replicas: expected a positive integer, got -1'],
     [
-      'replicas of an engine without an HA manager',
-      { ...prod, engines: withPostgresqlImage({ redis: { replicas: 3 } }) },
-      'allixios:engines.redis.replicas: expected 1, since Redis has no HA manager to run replicas with yet, got 3',
+      'fewer than three Redis members in prod',
+      { ...prod, engines: withPostgresqlImage({ redis: { replicas: 2 } }) },
+      'allixios:engines.redis.replicas: expected at least 3 in prod: a master and two replicas, so one replica may be lost while writes go on (min-replicas-to-write), got 2',
+    ],
+    [
+      'an even number of Sentinels',
+      { ...prod, engines: withPostgresqlImage({ redis: { options: { sentinels: 2 } } }) },
+      'allixios:engines.redis.options.sentinels: expected an odd number of Sentinels from 1 to 7, got 2',
     ],
     [
       'replicas on the docker target',
@@ -177,7 +182,7 @@ describe('stack configuration', () => {
     [
       'an unknown password key',
       { ...prod, passwords: { redis: { 'root-password': 'x'.repeat(20) } } },
-      'allixios:passwords.redis.root-password: unknown key; expected one of admin-password, app-password, monitor-password',
+      'allixios:passwords.redis.root-password: unknown key; expected one of admin-password, app-password, monitor-password, replication-password, sentinel-password, sentinel-peer-password',
     ],
     [
       'a memory limit too small for the engine',
@@ -250,7 +255,7 @@ describe('stack configuration', () => {
     [
       'a rotation of a secret the engine does not have',
       { ...prod, rotations: { redis: { 'root-password': { generation: 1 } } } },
-      'allixios:rotations.redis.root-password: unknown key; expected one of admin-password, app-password, monitor-password',
+      'allixios:rotations.redis.root-password: unknown key; expected one of admin-password, app-password, monitor-password, replication-password, sentinel-password, sentinel-peer-password',
     ],
   ])('refuses a rotation with %s, naming key, expectation and value', (_case, values, expected) => {
     expect(problemsOf(values)).toEqual([expected]);

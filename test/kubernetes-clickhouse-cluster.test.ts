@@ -39,7 +39,8 @@ describe('ClickHouse replicas on the prod stack', () => {
   let env: Record<string, Json>;
   let replicationXml: string;
   beforeAll(async () => {
-    prod = await evaluateStack('prod');
+    // Two members, as prod will run them once the stack deploys Keeper (one until then: databases/clickhouse/index.ts).
+    prod = await evaluateStack('prod', (config) => (config.engines.clickhouse = { ...config.engines.clickhouse, replicas: 2 }));
     env = envOf(prod);
     replicationXml = clickhouseObjects(prod, 'ConfigMap')[0]!.data['config.config.d.replication.xml'] as string;
   });
@@ -180,17 +181,30 @@ describe('ClickHouse replicas on the prod stack', () => {
 
 describe('ClickHouse replicas on the other Kubernetes stacks', () => {
   it('replicates in staging, preferring other nodes (a small cluster may not have two)', async () => {
-    const staging = await evaluate({ environment: 'staging', namespace: 'allixios-staging', bootstrap: BOOTSTRAP, engines: withPostgresqlImage() }, 'staging');
+    const staging = await evaluate(
+      { environment: 'staging', namespace: 'allixios-staging', bootstrap: BOOTSTRAP, engines: withPostgresqlImage({ clickhouse: { replicas: 2 } }) },
+      'staging',
+    );
     const [statefulSet] = clickhouseObjects(staging, 'StatefulSet');
     expect(statefulSet!.spec.replicas).toBe(2);
     expect(Object.keys(statefulSet!.spec.template.spec.affinity.podAntiAffinity)).toEqual(['preferredDuringSchedulingIgnoredDuringExecution']);
     expect(envOf(staging).CLICKHOUSE_KEEPER_HOST_0!.value).toBe('clickhouse-keeper-0.clickhouse-keeper-headless.allixios-staging.svc.cluster.local');
+    // Every preview says that the members need the Keeper the stack does not deploy yet.
+    expect(staging.config.warnings.some((warning) => /allixios:engines\.clickhouse: replicas: 2 members coordinate through ClickHouse Keeper .* read-only/.test(warning))).toBe(
+      true,
+    );
   });
 
   it('uses the plain Keeper, native and interserver ports on a stack without TLS', async () => {
     // (Elasticsearch's nodes need transport TLS to cluster: one node on a stack without TLS.)
     const plain = await evaluate(
-      { environment: 'staging', namespace: 'allixios-staging', bootstrap: BOOTSTRAP, engines: { ...withPostgresqlImage(), elasticsearch: { replicas: 1 } }, tls: false },
+      {
+        environment: 'staging',
+        namespace: 'allixios-staging',
+        bootstrap: BOOTSTRAP,
+        engines: { ...withPostgresqlImage(), elasticsearch: { replicas: 1 }, clickhouse: { replicas: 2 } },
+        tls: false,
+      },
       'staging',
     );
     const xml = clickhouseObjects(plain, 'ConfigMap')[0]!.data['config.config.d.replication.xml'] as string;
@@ -199,6 +213,12 @@ describe('ClickHouse replicas on the other Kubernetes stacks', () => {
     expect(xml).toContain('<interserver_http_port>9009</interserver_http_port>');
     expect(xml).not.toContain('<secure>');
     expect((containerOf(plain).ports as Json[]).map((port) => port.containerPort)).toEqual([8123, 9000, 9363, 9009]);
+  });
+
+  it('runs one plain member on the stack files as they are, until the stack deploys Keeper, and warns of nothing', async () => {
+    const staging = await evaluateStack('staging');
+    expect(clickhouseObjects(staging, 'StatefulSet')[0]!.spec.replicas).toBe(1);
+    expect(staging.config.warnings.filter((warning) => warning.includes('clickhouse'))).toEqual([]);
   });
 
   it('runs the single server on an ephemeral stack: one member, no replication file, no interserver port', async () => {

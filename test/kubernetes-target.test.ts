@@ -108,7 +108,9 @@ describe('kubernetes target (stack prod)', () => {
     expect(tasks).toBe(1);
     const patroni = 4 + 3;
     const pgbouncer = 5 + 1;
-    expect(kubernetesObjects.length).toBe(1 + 5 * 7 + 1 + 3 + tlsEngines + tasks + patroni + pgbouncer);
+    // Redis's Sentinels: a StatefulSet, its ConfigMap, headless Service, Service, PDB, NetworkPolicy and Certificate.
+    const sentinel = 6 + 1;
+    expect(kubernetesObjects.length).toBe(1 + 5 * 7 + 1 + 3 + tlsEngines + tasks + patroni + pgbouncer + sentinel);
     // cert-manager's kinds have no model here; their shape is checked below ("TLS").
     for (const resource of kubernetesObjects.filter((object) => !String(object.inputs.apiVersion).startsWith('cert-manager.io/'))) {
       const Model = MODELS[kindOf(resource)];
@@ -150,7 +152,8 @@ describe('kubernetes target (stack prod)', () => {
       expect(pod.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: spec.runAs.user, seccompProfile: { type: 'RuntimeDefault' } });
       expect(pod.securityContext.fsGroup).toBe(spec.runAs.fsGroup ?? spec.runAs.group);
       // Only an HA manager talks to the Kubernetes API (PostgreSQL's Patroni, as its own ServiceAccount); no engine does,
-      // nor an engine that clusters by itself (Elasticsearch, MongoDB's replica set, ClickHouse's replicas through Keeper).
+      // nor an engine that clusters by itself (Elasticsearch, MongoDB's replica set, ClickHouse's replicas through Keeper,
+      // Redis under Sentinel).
       const apiAccess = (spec.highAvailability?.kubernetesAccess ?? []).length > 0;
       expect([pod.serviceAccountName, pod.automountServiceAccountToken], spec.name).toEqual(apiAccess ? [spec.name, true] : [undefined, false]);
       expect(pod.containers[0].securityContext).toEqual({
@@ -167,7 +170,8 @@ describe('kubernetes target (stack prod)', () => {
     expect(readOnly).toContain('postgresql');
     expect(readOnly).toContain('redis');
     expect(prod.config.engines.filter(({ spec }) => (spec.highAvailability?.kubernetesAccess ?? []).length > 0).map(({ spec }) => spec.name)).toEqual(['postgresql']);
-    expect(prod.config.engines.filter(({ spec }) => spec.highAvailability).map(({ spec }) => spec.name)).toEqual(['postgresql', 'mongodb', 'elasticsearch', 'clickhouse']);
+    // Replicated in prod: every engine but ClickHouse (one member until the stack deploys its Keeper), each by its own mechanism.
+    expect(prod.config.engines.filter(({ spec }) => spec.highAvailability).map(({ spec }) => spec.name)).toEqual(['postgresql', 'mongodb', 'redis', 'elasticsearch']);
   });
 
   it("mounts a memory-backed /dev/shm sized for PostgreSQL's parallel queries", () => {
@@ -210,9 +214,17 @@ describe('kubernetes target (stack prod)', () => {
       const secret = forEngine(prod, 'Secret', spec.name)[0]!;
       expect(isEnvelope(secret.stringData)).toBe(true);
       const stringData = unwrapSecrets(secret.stringData) as Record<string, string>;
-      // The engine's passwords and secret files, its pooler's (PgBouncer's auth file) and its members' (MongoDB's key file).
-      const secretFiles = [...spec.secretFiles, ...(spec.pooler?.secretFiles ?? []), ...(spec.highAvailability?.secretFiles ?? [])];
-      expect(Object.keys(stringData).sort()).toEqual([...spec.secrets.map((definition) => definition.key), ...secretFiles.map((file) => file.source.replaceAll('/', '.'))].sort());
+      // The engine's passwords and secret files, its pooler's (PgBouncer's auth file), its
+      // replicated members' and its companions' (Redis's replication and Sentinel files).
+      const secretFiles = [
+        ...spec.secretFiles,
+        ...(spec.pooler?.secretFiles ?? []),
+        ...(spec.highAvailability?.secretFiles ?? []),
+        ...(spec.companions ?? []).flatMap((companion) => companion.secretFiles),
+      ];
+      expect(Object.keys(stringData).sort()).toEqual(
+        [...spec.secrets.map((definition) => definition.key), ...new Set(secretFiles.map((file) => file.source.replaceAll('/', '.')))].sort(),
+      );
       for (const value of Object.values(stringData)) expect(value.length).toBeGreaterThan(0);
       const env = forEngine(prod, 'StatefulSet', spec.name)[0]!.spec.template.spec.containers[0].env as Json[];
       // The engine's variables and its HA manager's (Patroni's passwords), each by reference.
@@ -243,6 +255,10 @@ describe('kubernetes target (stack prod)', () => {
           namespaceSelector: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: ['allixios-platform'] }] },
           podSelector: { matchLabels: { [`allixios.io/client-${spec.name}`]: 'true' } },
         },
+        // A companion that connects to the members (Redis's Sentinels).
+        ...(spec.companions ?? [])
+          .filter((companion) => companion.connectsToEngine)
+          .map((companion) => ({ podSelector: { matchLabels: { 'app.kubernetes.io/name': `${spec.name}-${companion.name}`, 'app.kubernetes.io/instance': 'allixios-prod' } } })),
       ]);
       expect(rule.ports.map((port: Json) => port.port)).toEqual(spec.ports.map((port) => port.containerPort));
     }
@@ -275,7 +291,10 @@ describe('kubernetes target (stack prod)', () => {
     const values = { ...namespaceConfig(readStackFile(ROOT, 'prod').config), encryptedStorageClasses: ['gp3-encrypted', 'premium-rwo-cmek'] };
     const listed = await evaluate(values, 'prod');
     const statefulSets = objects(listed, 'StatefulSet');
-    expect(statefulSets).toHaveLength(listed.config.engines.length);
+    // The engines' and their companions' with a volume (Redis's Sentinels).
+    expect(statefulSets).toHaveLength(
+      listed.config.engines.length + listed.config.engines.flatMap(({ spec }) => (spec.companions ?? []).filter((companion) => companion.volume)).length,
+    );
     for (const statefulSet of statefulSets) {
       expect(statefulSet.metadata.annotations[annotation], statefulSet.metadata.name).toBe('gp3-encrypted,premium-rwo-cmek');
       // Not on the claim template, which cannot change on a live StatefulSet.
@@ -358,7 +377,7 @@ describe('kubernetes target (stack prod)', () => {
   });
 
   it('spreads replicas across nodes with pod anti-affinity when an engine has more than one', async () => {
-    // In prod PostgreSQL runs three members under Patroni and ClickHouse two replicas: never two on one node; the engines of one member have no affinity at all.
+    // In prod every engine runs several members (PostgreSQL under Patroni, the others by their own clustering): never two on one node.
     const onEachNode = (instance: string, engine = 'postgresql') => ({
       topologyKey: 'kubernetes.io/hostname',
       labelSelector: { matchLabels: { 'app.kubernetes.io/name': engine, 'app.kubernetes.io/instance': instance } },
@@ -372,14 +391,15 @@ describe('kubernetes target (stack prod)', () => {
     expect(elasticsearch.spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].topologyKey).toBe('kubernetes.io/hostname');
     // MongoDB's replica set: three members, never two on one node (test/kubernetes-mongodb-cluster.test.ts).
     expect(forEngine(prod, 'StatefulSet', 'mongodb')[0]!.spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution).toHaveLength(1);
+    // ClickHouse runs one member until the stack deploys its Keeper (test/kubernetes-clickhouse-cluster.test.ts renders two).
     const clickhouse = forEngine(prod, 'StatefulSet', 'clickhouse')[0]!;
-    expect([clickhouse.spec.replicas, clickhouse.spec.template.spec.affinity]).toEqual([
-      2,
-      { podAntiAffinity: { requiredDuringSchedulingIgnoredDuringExecution: [onEachNode('allixios-prod', 'clickhouse')] } },
-    ]);
-    for (const engine of ['redis']) {
-      const statefulSet = forEngine(prod, 'StatefulSet', engine)[0]!;
-      expect([statefulSet.spec.replicas, statefulSet.spec.template.spec.affinity], engine).toEqual([1, undefined]);
+    expect([clickhouse.spec.replicas, clickhouse.spec.template.spec.affinity]).toEqual([1, undefined]);
+    // So does Redis, a master and two replicas under Sentinel.
+    expect(forEngine(prod, 'StatefulSet', 'redis')[0]!.spec.replicas).toBe(3);
+    expect(forEngine(prod, 'StatefulSet', 'redis')[0]!.spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution).toHaveLength(1);
+    // Every other engine of prod is replicated.
+    for (const { spec } of prod.config.engines.filter(({ spec }) => spec.name !== 'clickhouse')) {
+      expect(forEngine(prod, 'StatefulSet', spec.name)[0]!.spec.replicas, spec.name).toBeGreaterThan(1);
     }
     // In staging (two members) it prefers other nodes, which a small cluster may not have.
     const staging = await evaluate({ environment: 'staging', namespace: 'allixios-staging', bootstrap: BOOTSTRAP, engines: withPostgresqlImage() }, 'staging');
@@ -430,6 +450,7 @@ describe('kubernetes target (stack prod)', () => {
       const mounts = podSpec.containers[0].volumeMounts as Json[];
       // The credentials' volumes (a TLS certificate's Secret is mounted whole too: "TLS" below).
       const secretVolumes = (podSpec.volumes as Json[]).filter((volume) => volume.secret && volume.name !== 'tls');
+      // (A replicated member's own files, MongoDB's key file, Redis's replication password, beside the engine's.)
       const mounted = [...spec.secretFiles, ...(spec.highAvailability?.secretFiles ?? [])].filter((file) => file.mountPath);
       // One Secret volume per directory, mounted at the directory, without subPath
       expect(secretVolumes.length, spec.name).toBe(new Set(mounted.map((file) => file.mountPath!.replace(/\/[^/]+$/, ''))).size);
@@ -506,7 +527,12 @@ describe('kubernetes target: TLS (on by default)', () => {
     expect(certificates.map((candidate) => candidate.metadata.name).sort()).toEqual(
       prod.config.engines
         .filter((engine) => engine.spec.tls)
-        .flatMap((engine) => [`${engine.spec.name}-tls`, ...(engine.spec.pooler?.tls ? [`${engine.spec.name}-${engine.spec.pooler.name}-tls`] : [])])
+        .flatMap((engine) => [
+          `${engine.spec.name}-tls`,
+          ...(engine.spec.pooler?.tls ? [`${engine.spec.name}-${engine.spec.pooler.name}-tls`] : []),
+          // A companion's for its own names (Redis's Sentinels).
+          ...(engine.spec.companions ?? []).filter((companion) => companion.tls).map((companion) => `${engine.spec.name}-${companion.name}-tls`),
+        ])
         .sort(),
     );
     expect(certificates.map((candidate) => candidate.metadata.name)).toContain('postgresql-pgbouncer-tls');

@@ -95,10 +95,11 @@ describe('ClickHouse on a TLS stack', () => {
   });
 
   it('exposes only the HTTPS, secure native, metrics and (between replicas) interserver HTTPS ports, and serves https URLs on 8443', async () => {
+    // One member in prod until the stack deploys Keeper: no interserver port (9010, between replicas: test/kubernetes-clickhouse-cluster.test.ts).
     const ports = forEngine(prod, 'Service', 'clickhouse').flatMap((service) => (service.spec.ports as Json[]).map((port) => port.port as number));
-    expect(new Set(ports)).toEqual(new Set([8443, 9440, 9363, 9010]));
+    expect(new Set(ports)).toEqual(new Set([8443, 9440, 9363]));
     const containerPorts = (podSpecOf(prod, 'clickhouse').containers[0].ports as Json[]).map((port) => port.containerPort as number);
-    expect(containerPorts).toEqual([8443, 9440, 9363, 9010]);
+    expect(containerPorts).toEqual([8443, 9440, 9363]);
     const url = new URL(await unwrap(prod.outputs.urls.CLICKHOUSE_URL!));
     expect([url.protocol, url.port]).toEqual(['https:', '8443']);
     const jobEnv = kubernetesObjects(prod, 'Job')[0]!.spec.template.spec.containers[0].env as Json[];
@@ -169,6 +170,8 @@ describe('the prod Services', () => {
     'postgresql-pgbouncer': { 6432: 'client_tls_sslmode = require: test/engines/pgbouncer-config.test.ts' },
     mongodb: { 27017: 'requireTLS: test/engines/mongodb-config.test.ts' },
     redis: { 6379: 'port 0, tls-port 6379: test/engines/redis-tls.test.ts refuses a plaintext client' },
+    // Redis's Sentinels, a companion with Services of its own.
+    'redis-sentinel': { 26379: 'port 0, tls-port 26379: test/engines/redis-sentinel.test.ts refuses a plaintext client' },
     elasticsearch: {
       9200: 'xpack.security.http.ssl.enabled: test/engines/elasticsearch-config.test.ts',
       9300: 'transport (headless Service, members only), xpack.security.transport.ssl.enabled with client certificates: test/engines/elasticsearch-config.test.ts',
@@ -177,7 +180,6 @@ describe('the prod Services', () => {
       8443: 'https_port, http_port removed: test/engines/clickhouse-config.test.ts',
       9440: 'tcp_port_secure, tcp_port removed: test/engines/clickhouse-config.test.ts',
       9363: 'Prometheus metrics: counters and gauges, no data, no credentials',
-      9010: 'interserver_https_port, interserver_http_port removed: test/engines/clickhouse-replication-config.test.ts',
     },
   };
 

@@ -926,6 +926,13 @@ function containsEnvelope(value: unknown): boolean {
   return false;
 }
 
+/** The stack's StatefulSets with their container: each engine's, and each of its companions' (Redis's Sentinels). */
+const statefulSets = (evaluation: Evaluation) =>
+  evaluation.config.engines.flatMap(({ spec }) => [
+    { name: spec.name, container: spec.name },
+    ...(spec.companions ?? []).map((companion) => ({ name: `${spec.name}-${companion.name}`, container: companion.name })),
+  ]);
+
 describe('the prod stack as the program registers it', () => {
   let prod: Evaluation;
   beforeAll(async () => {
@@ -936,7 +943,7 @@ describe('the prod stack as the program registers it', () => {
     const report = await runResourcePolicies(prod, 'prod');
     expect(report.violations).toEqual([]);
     const count = (...types: string[]) => prod.resources.filter((resource) => types.includes(resource.type)).length;
-    expect(count(STATEFUL_SET)).toBe(prod.config.engines.length);
+    expect(count(STATEFUL_SET)).toBe(statefulSets(prod).length);
     // One Deployment, PostgreSQL's PgBouncer: the container policies apply to it as to the engines.
     expect(prod.resources.filter((resource) => resource.type === DEPLOYMENT).map((resource) => (resource.inputs as Json).metadata.name)).toEqual(['postgresql-pgbouncer']);
     expect(report.applied).toEqual({
@@ -971,15 +978,15 @@ describe('the prod stack as the program registers it', () => {
         withoutCertificates,
       )
     ).map((violation) => /^(\w+ "[\w-]+")/.exec(violation.message)![1]);
-    expect(reported.sort()).toEqual([...prod.config.engines.map(({ spec }) => `StatefulSet "${spec.name}"`), 'Deployment "postgresql-pgbouncer"'].sort());
+    expect(reported.sort()).toEqual([...statefulSets(prod).map(({ name }) => `StatefulSet "${name}"`), 'Deployment "postgresql-pgbouncer"'].sort());
   });
 
   it('warns that no volume is known to be encrypted at rest while Pulumi.prod.yaml lists no encrypting StorageClass', async () => {
     expect(prod.config.encryptedStorageClasses).toEqual([]);
     const { warnings } = await runResourcePolicies(prod, 'prod');
-    expect(warnings).toHaveLength(prod.config.engines.length);
-    for (const { spec } of prod.config.engines) {
-      expect(warnings.filter((warning) => warning.startsWith(`database-storage-encrypted: StatefulSet "${spec.name}": volume claim template "data" uses `))).toHaveLength(1);
+    expect(warnings).toHaveLength(statefulSets(prod).length);
+    for (const { name } of statefulSets(prod)) {
+      expect(warnings.filter((warning) => warning.startsWith(`database-storage-encrypted: StatefulSet "${name}": volume claim template "data" uses `))).toHaveLength(1);
     }
   });
 
@@ -988,15 +995,16 @@ describe('the prod stack as the program registers it', () => {
     expect(await checkStack(networkPolicyCoverage, resources)).toEqual([]);
     expect(await checkStack(podDisruptionBudgetCoverage, resources)).toEqual([]);
     const bare = resources.filter((resource) => resource.type !== NETWORK_POLICY && resource.type !== PDB);
-    expect(await checkStack(networkPolicyCoverage, bare)).toHaveLength(prod.config.engines.length);
-    expect(await checkStack(podDisruptionBudgetCoverage, bare)).toHaveLength(prod.config.engines.length);
+    expect(await checkStack(networkPolicyCoverage, bare)).toHaveLength(statefulSets(prod).length);
+    expect(await checkStack(podDisruptionBudgetCoverage, bare)).toHaveLength(statefulSets(prod).length);
   });
 
   it('hands no Pulumi secret to a ConfigMap or a pod template, which no policy could tell from a plain value', () => {
     const checked = prod.resources.filter((resource) => resource.type === CONFIG_MAP || resource.type === STATEFUL_SET || resource.type === DEPLOYMENT);
-    // A ConfigMap and a StatefulSet per engine, the CA bundle's ConfigMap (certificates, no key), and
-    // PgBouncer's ConfigMap and Deployment (PostgreSQL's pooler).
-    expect(checked).toHaveLength(2 * prod.config.engines.length + 1 + 2);
+    // A ConfigMap and a StatefulSet per engine and per companion (Redis's Sentinels), the CA
+    // bundle's ConfigMap (certificates, no key), and PgBouncer's ConfigMap and Deployment
+    // (PostgreSQL's pooler).
+    expect(checked).toHaveLength(2 * statefulSets(prod).length + 1 + 2);
     expect(checked.filter((resource) => containsEnvelope(resource.inputs)).map((resource) => resource.name)).toEqual([]);
     // The check sees envelopes where they are: in the Secrets.
     expect(prod.resources.filter((resource) => resource.type === 'kubernetes:core/v1:Secret').every((resource) => containsEnvelope(resource.inputs))).toBe(true);
@@ -1035,7 +1043,7 @@ describe('configurations the policies refuse', () => {
         .sort(),
     ).toEqual(
       [
-        ...clear.config.engines.map(({ spec }) => `StatefulSet "${spec.name}" in namespace allixios-prod: container "${spec.name}"`),
+        ...statefulSets(clear).map(({ name, container }) => `StatefulSet "${name}" in namespace allixios-prod: container "${container}"`),
         // PostgreSQL's PgBouncer, which serves the application's connections, is refused too.
         'Deployment "postgresql-pgbouncer" in namespace allixios-prod: container "pgbouncer"',
       ]
@@ -1051,12 +1059,14 @@ describe('configurations the policies refuse', () => {
     // postgresql's premium-rwo is not listed.
     const listOnly = await runResourcePolicies(await evaluate(values, 'prod'), 'prod');
     expect(listOnly.violations).toEqual([]);
-    const warned = Object.fromEntries(listOnly.warnings.map((warning) => /StatefulSet "(\w+)".* uses (StorageClass "[\w-]+"|the cluster default)/.exec(warning)!.slice(1)));
-    expect(listOnly.warnings).toHaveLength(5);
+    const warned = Object.fromEntries(listOnly.warnings.map((warning) => /StatefulSet "([\w-]+)".* uses (StorageClass "[\w-]+"|the cluster default)/.exec(warning)!.slice(1)));
+    expect(listOnly.warnings).toHaveLength(6);
     expect(warned).toEqual({
       postgresql: 'StorageClass "premium-rwo"',
       mongodb: 'the cluster default',
       redis: 'the cluster default',
+      // Redis's Sentinels keep their state on a volume of the engine's StorageClass.
+      'redis-sentinel': 'the cluster default',
       elasticsearch: 'the cluster default',
       clickhouse: 'the cluster default',
     });
@@ -1065,16 +1075,14 @@ describe('configurations the policies refuse', () => {
     );
     const encrypted = await runResourcePolicies(await evaluate(values, 'prod'), 'prod');
     expect(encrypted).toMatchObject({ violations: [], warnings: [] });
-    expect(encrypted.applied['database-storage-encrypted']).toBe(5);
+    expect(encrypted.applied['database-storage-encrypted']).toBe(6);
   });
 
   it('refuses a prod stack that turns data protection off', async () => {
     const unprotected = await evaluate({ ...prodValues(), protectData: false }, 'prod');
     expect((await runResourcePolicies(unprotected, 'prod')).violations.sort()).toEqual(
-      unprotected.config.engines
-        .map(
-          ({ spec }) => `database-data-protected: StatefulSet "${spec.name}" is not protected: stack prod requires protect: true on every StatefulSet, which owns the data volumes`,
-        )
+      statefulSets(unprotected)
+        .map(({ name }) => `database-data-protected: StatefulSet "${name}" is not protected: stack prod requires protect: true on every StatefulSet, which owns the data volumes`)
         .sort(),
     );
   });

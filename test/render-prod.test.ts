@@ -79,6 +79,14 @@ describe('offline render of the prod stack', () => {
       'config.monitor-password': REDACTED,
       // prod serves TLS: the reload on renewal runs CONFIG SET as allixios_admin, from this file
       'config.admin-password': REDACTED,
+      // Under Sentinel: the passwords of replication, of Sentinel on Redis and of the Sentinels to
+      // each other, the replicas' masterauth file and the Sentinels' ACL and outgoing passwords.
+      'replication-password': REDACTED,
+      'sentinel-password': REDACTED,
+      'sentinel-peer-password': REDACTED,
+      'config.replication.conf': REDACTED,
+      'config.sentinel-users.acl': REDACTED,
+      'config.sentinel-auth.conf': REDACTED,
     });
   });
 

@@ -227,11 +227,12 @@ describe('workflow files', () => {
   it('run only npm scripts that package.json defines, with the commands the README names', () => {
     const scripts = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
     const used = new Set(allJobs().flatMap(({ job }) => runLines(job).flatMap((line) => [...line.matchAll(/\bnpm run ([\w:-]+)/g)].map((match) => match[1]!))));
-    expect([...used].sort()).toEqual(['drill:patroni', 'lint', 'render', 'stack:down', 'stack:up', 'typecheck']);
+    expect([...used].sort()).toEqual(['drill:patroni', 'drill:redis-sentinel', 'lint', 'render', 'stack:down', 'stack:up', 'typecheck']);
     for (const script of used) expect(scripts, `package.json script ${script}`).toHaveProperty(script);
     expect(scripts['stack:up']).toBe('tsx stacks/ephemeral/cli.ts up');
     expect(scripts['stack:down']).toBe('tsx stacks/ephemeral/cli.ts down');
     expect(scripts['drill:patroni']).toBe('tsx bench/drills/patroni.ts');
+    expect(scripts['drill:redis-sentinel']).toBe('tsx bench/drills/redis-sentinel.ts');
   });
 });
 
@@ -253,7 +254,7 @@ describe('on a pull request', () => {
     }
     // The engines the tests start, installed before the tests: the packages .ci/run installs.
     const ciPackages = [...readFileSync(join(ROOT, '.ci/run'), 'utf8').matchAll(/missing\+=\(([\w-]+)\)/g)].map((match) => match[1]!);
-    expect(ciPackages).toEqual(['openssl', 'redis-server', 'postgresql-client', 'pgbouncer', 'patroni', 'etcd-server', 'postgresql']);
+    expect(ciPackages).toEqual(['openssl', 'redis-server', 'postgresql-client', 'pgbouncer', 'patroni', 'etcd-server', 'postgresql', 'redis-sentinel']);
     const engines = stepIndex(job, (step) => /apt-get install /.test(step.run ?? ''));
     expect(engines).toBeGreaterThanOrEqual(0);
     const install = job.steps[engines]!.run!.split('\n').find((line) => line.includes('apt-get install'))!;

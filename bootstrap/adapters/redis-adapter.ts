@@ -313,6 +313,14 @@ export class RedisAdapter implements Adapter<RedisObserved, RedisPayload> {
 
   async apply(change: Change<RedisPayload>): Promise<void> {
     this.lease.assertHeld(change.subject);
+    await this.applyUnlocked(change);
+  }
+
+  /**
+   * Applies a change without this adapter's lease: for a replica under Sentinel, whose changes
+   * the master's lease covers (`redis-members.ts`).
+   */
+  async applyUnlocked(change: Change<RedisPayload>): Promise<void> {
     const payload = change.payload;
     switch (payload.kind) {
       case 'config-set': {

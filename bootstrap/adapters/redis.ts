@@ -23,6 +23,10 @@ export function redisCompatibleEngine(engine: RedisCompatible): BootstrapEngine<
     applyDespiteRefusals: true,
     createAdapter: async (url, options, desired) => {
       const admin = requireUrl(module, url);
+      // Under Sentinel (the stack gives REDIS_SENTINELS): the master the Sentinels name, and every replica.
+      const { RedisMembersAdapter, sentinelSettings } = await import('./redis-members.ts');
+      const sentinels = sentinelSettings(options.env);
+      if (sentinels) return new RedisMembersAdapter(admin, options, desired, sentinels);
       const { RedisAdapter } = await import('./redis-adapter.ts');
       return new RedisAdapter(admin, options, desired);
     },

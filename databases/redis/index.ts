@@ -7,7 +7,8 @@
  * password hashes) and mounted as a secret; nobody connects as the default user.
  */
 import { z } from 'zod';
-import { memoryBytes, moduleDirectory, TLS_FILES, type ConnectionTls, type EngineModule, type EngineDescription, type TlsSpec } from '../engine.ts';
+import { EngineSettingError, memoryBytes, moduleDirectory, TLS_FILES, type ConnectionTls, type EngineModule, type EngineDescription, type TlsSpec } from '../engine.ts';
+import { defaultSentinels, redisHighAvailability } from './sentinel.ts';
 
 /** The variable that hands the bootstrap the rendered users.acl (digests, never passwords). */
 export const USERS_ACL_VARIABLE = 'REDIS_USERS_ACL';
@@ -16,6 +17,9 @@ const secrets = [
   { key: 'admin-password', description: 'allixios_admin, all commands and keys: bootstrap and operations' },
   { key: 'app-password', description: 'allixios_app, the platform: its key prefixes only, no admin or dangerous commands' },
   { key: 'monitor-password', description: 'allixios_monitor, PING/INFO/SLOWLOG/LATENCY only: health check and monitoring' },
+  { key: 'replication-password', description: 'allixios_replication, PSYNC/REPLCONF/PING only: a replica to its master (masteruser/masterauth)' },
+  { key: 'sentinel-password', description: 'allixios_sentinel, the commands Sentinel needs on the Redis members (INFO, ROLE, REPLICAOF, ...)' },
+  { key: 'sentinel-peer-password', description: 'allixios_sentinel_peer, a Sentinel to the other Sentinels' },
 ];
 
 const optionsSchema = z.strictObject({
@@ -29,6 +33,15 @@ const optionsSchema = z.strictObject({
    * leaves the fork its copy. (Redis counts the cgroup limit, not the node's memory.)
    */
   maxmemoryRatio: z.number().gt(0).max(0.5).default(0.45),
+  /**
+   * Sentinels on a Kubernetes stack (default: 3 in prod and staging, 1 elsewhere). Odd, so a
+   * majority is well defined; the quorum is their majority.
+   */
+  sentinels: z
+    .number()
+    .int()
+    .refine((count) => [1, 3, 5, 7].includes(count), { message: 'an odd number of Sentinels from 1 to 7' })
+    .optional(),
 });
 
 /** maxmemory follows the memory limit, so resizing the container needs no config edit. */
@@ -138,10 +151,53 @@ export const redis: EngineModule<typeof optionsSchema> = {
   sizing: {
     dev: { storage: '1Gi', resources: { requests: { cpu: '100m', memory: '128Mi' }, limits: { cpu: '500m', memory: '256Mi' } } },
     ephemeral: { storage: '1Gi', resources: { requests: { cpu: '50m', memory: '64Mi' }, limits: { cpu: '250m', memory: '128Mi' } } },
-    staging: { storage: '5Gi', resources: { requests: { cpu: '250m', memory: '1Gi' }, limits: { cpu: '1', memory: '1Gi' } } },
-    prod: { storage: '20Gi', resources: { requests: { cpu: '1', memory: '4Gi' }, limits: { cpu: '2', memory: '4Gi' } } },
+    // A master and two replicas under Sentinel (sentinel.ts): one replica may be lost while the
+    // master keeps accepting writes (min-replicas-to-write 1). Staging runs prod's topology,
+    // where a failover is rehearsed before it happens in prod.
+    staging: { storage: '5Gi', replicas: 3, resources: { requests: { cpu: '250m', memory: '1Gi' }, limits: { cpu: '1', memory: '1Gi' } } },
+    prod: { storage: '20Gi', replicas: 3, resources: { requests: { cpu: '1', memory: '4Gi' }, limits: { cpu: '2', memory: '4Gi' } } },
   },
   describe(settings): EngineDescription {
+    if (settings.environment === 'prod' && settings.replicas < 3) {
+      throw new EngineSettingError(
+        ['replicas'],
+        'at least 3 in prod: a master and two replicas, so one replica may be lost while writes go on (min-replicas-to-write)',
+        settings.replicas,
+      );
+    }
+    const args = [
+      'redis-server',
+      '/etc/redis/redis.conf',
+      // Not in redis.conf: Redis changes into `dir` as it reads it, which would tie the file
+      // to machines that have /data (see the comment there).
+      '--dir',
+      DATA_PATH,
+      ...maxmemoryArgs(settings.resources.limits.memory, settings.options.maxmemoryRatio),
+      ...(settings.tls ? tlsArgs() : []),
+    ];
+    const healthCheck = {
+      // The password goes through the environment so it never shows in the process list.
+      command: ['sh', '-c', `${settings.tls ? REDIS_PING_TLS : REDIS_PING} | grep -q '^PONG'`],
+      // While Redis loads a large AOF or snapshot it answers PING with -LOADING: alive, not
+      // ready. Only no answer at all (or another error) counts as dead.
+      liveCommand: ['sh', '-c', `${settings.tls ? REDIS_PING_TLS : REDIS_PING} | grep -qE '^(PONG|LOADING)'`],
+      intervalSeconds: 10,
+      timeoutSeconds: 5,
+      failureThreshold: 6,
+      // Until it answers at all: loading is alive, so this only bounds a server that never does.
+      startupSeconds: 120,
+    };
+    // On Kubernetes every stack runs Redis under Sentinel, one member or three (the Docker target
+    // ignores both and runs one plain server): clients find the master the same way everywhere.
+    const replicated = redisHighAvailability({
+      environment: settings.environment,
+      members: settings.replicas,
+      sentinels: settings.options.sentinels ?? defaultSentinels(settings.environment),
+      image: { repository: 'redis', tag: settings.version },
+      args,
+      ...(settings.tls ? { tls: { directory: TLS_DIRECTORY } } : {}),
+      healthCheck,
+    });
     return {
       image: { repository: 'redis', tag: settings.version },
       ports: [{ name: 'redis', containerPort: 6379 }],
@@ -149,16 +205,7 @@ export const redis: EngineModule<typeof optionsSchema> = {
       runAs: { user: 999, group: 999 },
       readOnlyRootFilesystem: true,
       scratchPaths: ['/tmp'],
-      args: [
-        'redis-server',
-        '/etc/redis/redis.conf',
-        // Not in redis.conf: Redis changes into `dir` as it reads it, which would tie the file
-        // to machines that have /data (see the comment there).
-        '--dir',
-        DATA_PATH,
-        ...maxmemoryArgs(settings.resources.limits.memory, settings.options.maxmemoryRatio),
-        ...(settings.tls ? tlsArgs() : []),
-      ],
+      args,
       env: {
         // Only the health check reads it (see REDIS_PING).
         REDIS_MONITOR_PASSWORD_FILE: `${SECRETS_PATH}/monitor-password`,
@@ -173,18 +220,7 @@ export const redis: EngineModule<typeof optionsSchema> = {
         // Only for the certificate reload (TLS_RELOAD_COMMAND).
         ...(settings.tls ? [{ source: 'config/admin-password', mountPath: ADMIN_PASSWORD_PATH }] : []),
       ],
-      healthCheck: {
-        // The password goes through the environment so it never shows in the process list.
-        command: ['sh', '-c', `${settings.tls ? REDIS_PING_TLS : REDIS_PING} | grep -q '^PONG'`],
-        // While Redis loads a large AOF or snapshot it answers PING with -LOADING: alive, not
-        // ready. Only no answer at all (or another error) counts as dead.
-        liveCommand: ['sh', '-c', `${settings.tls ? REDIS_PING_TLS : REDIS_PING} | grep -qE '^(PONG|LOADING)'`],
-        intervalSeconds: 10,
-        timeoutSeconds: 5,
-        failureThreshold: 6,
-        // Until it answers at all: loading is alive, so this only bounds a server that never does.
-        startupSeconds: 120,
-      },
+      healthCheck,
       // On SIGTERM Redis fsyncs the AOF (which already holds every acknowledged write but the
       // last second) and writes a final snapshot; if a large snapshot is cut short, the AOF
       // still restores everything.
@@ -197,6 +233,7 @@ export const redis: EngineModule<typeof optionsSchema> = {
       // Pod Security level. It is a documented node prerequisite (README.md).
       nodeSysctls: [],
       ...(settings.tls ? { tls: TLS } : {}),
+      ...replicated,
     };
   },
 };

@@ -28,6 +28,8 @@ export interface BootstrapTarget {
   host: string;
   /** Secret keys whose previous password a rotation keeps (in the Secret as `previous-<key>`). */
   previousKeys: readonly string[];
+  /** Settings of the engine's clients besides its URLs (`companionClientSettings`: where Redis's Sentinels are). */
+  settings?: Record<string, string>;
 }
 
 /** Arguments of {@link KubernetesBootstrap}. */
@@ -90,6 +92,7 @@ export function engineEnv(target: BootstrapTarget, directory: MemberDirectory): 
     { name: `${variable}${APP_SUFFIX}`, value: urlWithoutPassword(target, appConnection) },
     fromSecret(`${variable}${APP_SUFFIX}_PASSWORD`, appConnection.passwordSecret),
     ...target.spec.secretFiles.flatMap((file) => (file.bootstrapVariable ? [fromSecret(file.bootstrapVariable, fileKey(file.source))] : [])),
+    ...Object.entries(target.settings ?? {}).map(([name, value]) => ({ name, value })),
   ];
 }
 

@@ -269,6 +269,7 @@ export function resolveStackConfig(raw: RawStackConfig, values: Readonly<Record<
         : `${module.displayName} has no HA manager to run replicas with yet`;
       problems.push(`${keyName(['engines', name, 'replicas'])}: expected 1, since ${why}, got ${spec.replicas}`);
     }
+    for (const warning of spec.warnings ?? []) warnings.push(`${keyName(['engines', name])}: ${warning}.`);
     if (tlsEnabled && !spec.tls) {
       // Every engine of this repository serves TLS; one added without it (a sixth engine) is
       // refused in prod, whose policy pack requires TLS of every database container anyway, and

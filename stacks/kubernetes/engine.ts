@@ -1,7 +1,7 @@
 /**
  * One engine on Kubernetes: Secret, ConfigMap, headless and ClusterIP Services, StatefulSet with
- * a volumeClaimTemplate, PodDisruptionBudget, an ingress NetworkPolicy, and a CronJob per
- * scheduled task. Nothing engine-specific:
+ * a volumeClaimTemplate, PodDisruptionBudget, an ingress NetworkPolicy, a CronJob per scheduled
+ * task, and its pooler and companions (`pooler.ts`, `companion.ts`). Nothing engine-specific:
  * everything comes from the engine's {@link EngineSpec}.
  */
 import { createHash } from 'node:crypto';
@@ -12,7 +12,8 @@ import type { EngineSpec } from '../../databases/engine.ts';
 import type { ResolvedEngine, StackConfig } from '../config/index.ts';
 import { configFiles, type EngineCredentials, type MountedFile } from '../credentials.ts';
 import { ENCRYPTED_STORAGE_CLASSES_ANNOTATION, engineLabels, selectorLabels } from '../labels.ts';
-import { clusterConnections, managerAccess, memberEnv, memberSpec, replicasServiceName } from './high-availability.ts';
+import { clusterConnections, managerAccess, memberEnv, memberSpec, placement, replicasServiceName } from './high-availability.ts';
+import { companionName, KubernetesCompanion } from './companion.ts';
 import { KubernetesPooler } from './pooler.ts';
 import { engineClients, restrictedContainer } from './pod-security.ts';
 import { scheduledTaskCronJob } from './scheduled-tasks.ts';
@@ -60,24 +61,6 @@ export function probes(spec: EngineSpec): Pick<Container, 'startupProbe' | 'read
     startupProbe: execProbe(alive, spec, check.intervalSeconds, Math.ceil(check.startupSeconds / check.intervalSeconds)),
     readinessProbe: execProbe(check.command, spec, check.intervalSeconds, 3),
     livenessProbe: execProbe(alive, spec, check.intervalSeconds * 2, check.failureThreshold),
-  };
-}
-
-/**
- * Where the members of a replicated engine run: never two on one node in prod (required
- * anti-affinity: losing a node costs one member), preferably not elsewhere (a small staging cluster
- * may have fewer nodes than members); spread across zones where the nodes have zones.
- */
-function placement(selector: Record<string, string>, environment: string): Pick<k8s.types.input.core.v1.PodSpec, 'affinity' | 'topologySpreadConstraints'> {
-  const onEachNode = { topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: selector } };
-  return {
-    affinity: {
-      podAntiAffinity:
-        environment === 'prod'
-          ? { requiredDuringSchedulingIgnoredDuringExecution: [onEachNode] }
-          : { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: onEachNode }] },
-    },
-    topologySpreadConstraints: [{ maxSkew: 1, topologyKey: 'topology.kubernetes.io/zone', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: selector } }],
   };
 }
 
@@ -145,6 +128,8 @@ export class KubernetesEngine extends pulumi.ComponentResource {
   readonly certificate?: k8s.apiextensions.CustomResource;
   /** The engine's connection pooler (`pooler.ts`). */
   readonly pooler?: KubernetesPooler;
+  /** The workloads beside the engine's members (`companion.ts`), in the order the engine names them. */
+  readonly companions: KubernetesCompanion[];
   /** The engine's scheduled tasks (`scheduled-tasks.ts`). */
   readonly cronJobs: k8s.batch.v1.CronJob[];
   /** In-cluster host name of the ClusterIP Service (the primary's, under an HA manager). */
@@ -262,7 +247,7 @@ export class KubernetesEngine extends pulumi.ComponentResource {
       );
     }
 
-    // The engine's secret files and the members' own (a replica set's key), grouped by directory.
+    // The engine's secret files and the members' own (a replica set's key, the replication password), grouped by directory.
     const secretDirs = secretDirectories(spec, [...args.credentials.mountedFiles, ...args.credentials.memberFiles], files);
     const scratchMounts = spec.scratchPaths.map((path, index) => ({ name: scratchVolumeName(index), mountPath: path }));
     const fsGroup = spec.runAs.fsGroup ?? spec.runAs.group;
@@ -397,12 +382,19 @@ export class KubernetesEngine extends pulumi.ComponentResource {
           policyTypes: ['Ingress'],
           ingress: [
             {
-              // The engine's clients, and its peers (replication, cluster membership).
-              from: engineClients(spec.name, args.clientNamespaces, selector),
+              // The engine's clients, its peers (replication, cluster membership), and the members of
+              // a companion that connects to them (Sentinel).
+              from: [
+                ...engineClients(spec.name, args.clientNamespaces, selector),
+                ...(described.companions ?? [])
+                  .filter((companion) => companion.connectsToEngine)
+                  .map((companion) => ({ podSelector: { matchLabels: selectorLabels(companionName(spec, companion), args.instance) } })),
+              ],
               ports: described.ports.map((port) => ({ port: port.containerPort, protocol: 'TCP' })),
             },
             // The HA manager's API, or the cluster's own ports: its peers only. None for a cluster
-            // whose members talk on the clients' port (a rule without ports would admit every port).
+            // whose members talk on the clients' port (Redis, MongoDB): a rule without ports would
+            // admit every port.
             ...(ha && ha.ports.length > 0
               ? [{ from: [{ podSelector: { matchLabels: selector } }], ports: ha.ports.map((port) => ({ port: port.containerPort, protocol: 'TCP' })) }]
               : []),
@@ -434,6 +426,31 @@ export class KubernetesEngine extends pulumi.ComponentResource {
         { parent: this, dependsOn: [this.statefulSet] },
       );
     }
+
+    this.companions = (described.companions ?? []).map(
+      (companion) =>
+        new KubernetesCompanion(
+          `${name}-${companion.name}`,
+          {
+            spec,
+            companion,
+            namespace: args.namespace,
+            instance: args.instance,
+            environment: args.environment,
+            clientNamespaces: args.clientNamespaces,
+            clusterDomain: args.clusterDomain,
+            protectData: args.protectData,
+            pvcRetention: args.pvcRetention,
+            encryptedStorageClasses: args.encryptedStorageClasses,
+            secretName: this.secret.metadata.name,
+            files: args.credentials.companionFiles[companion.name] ?? [],
+            engineSelector: selector,
+            ...(args.engine.storageClass ? { storageClass: args.engine.storageClass } : {}),
+            ...(args.issuerRef ? { issuerRef: args.issuerRef } : {}),
+          },
+          { parent: this },
+        ),
+    );
 
     this.cronJobs = (spec.scheduledTasks ?? []).map(
       (task) =>

@@ -71,10 +71,11 @@ export interface MemberContext {
 /**
  * The container's variables the target fills for each member (`HighAvailabilitySpec.memberEnv`):
  * pod fields from the downward API, the member's stable address from its pod's name (a variable
- * of its own first, which the addresses expand), the selector labels as JSON. Placed before the
+ * of its own first, which the addresses expand), the selector labels as JSON, the namespace's DNS
+ * domain. Placed before the
  * engine's own variables.
  */
-export function memberEnv(ha: HighAvailabilitySpec | undefined, context: MemberContext): k8s.types.input.core.v1.EnvVar[] {
+export function memberEnv(ha: Pick<HighAvailabilitySpec, 'memberEnv'> | undefined, context: MemberContext): k8s.types.input.core.v1.EnvVar[] {
   const entries = Object.entries(ha?.memberEnv ?? {});
   const ownName = (value: MemberValue) => typeof value === 'object' && ('address' in value || ('host' in value && value.host.ordinal === undefined));
   const variables: k8s.types.input.core.v1.EnvVar[] = entries.some(([, value]) => ownName(value))
@@ -83,6 +84,7 @@ export function memberEnv(ha: HighAvailabilitySpec | undefined, context: MemberC
   const stableHost = (pod: string, headlessService: string) => pulumi.interpolate`${pod}.${headlessService}.${context.namespace}.svc.${context.clusterDomain}`;
   for (const [name, value] of entries) {
     if (value === 'selectorLabels') variables.push({ name, value: JSON.stringify(context.selector) });
+    else if (value === 'namespaceDomain') variables.push({ name, value: pulumi.interpolate`${context.namespace}.svc.${context.clusterDomain}` });
     else if ('field' in value) variables.push({ name, valueFrom: { fieldRef: { fieldPath: value.field } } });
     else if ('address' in value) variables.push({ name, value: pulumi.interpolate`${stableHost(`$(${MEMBER_NAME_VARIABLE})`, context.headlessService)}:${value.address}` });
     else variables.push({ name, value: memberHost(name, value.host, context, stableHost) });
@@ -143,4 +145,22 @@ export function managerAccess(name: string, args: ManagerAccessArgs): { serviceA
     { parent: args.parent },
   );
   return { serviceAccount, role, roleBinding };
+}
+
+/**
+ * Where the members of a replicated engine run: never two on one node in prod (required
+ * anti-affinity: losing a node costs one member), preferably not elsewhere (a small staging cluster
+ * may have fewer nodes than members); spread across zones where the nodes have zones.
+ */
+export function placement(selector: Record<string, string>, environment: string): Pick<k8s.types.input.core.v1.PodSpec, 'affinity' | 'topologySpreadConstraints'> {
+  const onEachNode = { topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: selector } };
+  return {
+    affinity: {
+      podAntiAffinity:
+        environment === 'prod'
+          ? { requiredDuringSchedulingIgnoredDuringExecution: [onEachNode] }
+          : { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 100, podAffinityTerm: onEachNode }] },
+    },
+    topologySpreadConstraints: [{ maxSkew: 1, topologyKey: 'topology.kubernetes.io/zone', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: selector } }],
+  };
 }

@@ -9,6 +9,7 @@ import { EngineCredentials } from '../credentials.ts';
 import type { Endpoints } from '../endpoints.ts';
 import { PART_OF } from '../labels.ts';
 import type { NodeSysctl } from '../../databases/engine.ts';
+import { companionClientSettings } from './companion.ts';
 import { KubernetesEngine } from './engine.ts';
 import { clusterConnections } from './high-availability.ts';
 import { NodeTuning } from './node-tuning.ts';
@@ -120,6 +121,13 @@ export class KubernetesDatabases extends pulumi.ComponentResource {
             : credentials.url(spec.appConnection, host, kubernetesEngine.port),
         adminUrl: credentials.url(spec.adminConnection, host, kubernetesEngine.port),
         bootstrapEnv: credentials.bootstrapEnv(spec, engine.module.urlVariable, host, kubernetesEngine.port),
+        // Resolved once the companions' StatefulSets are (Pulumi awaits their readiness).
+        settings: Object.fromEntries(
+          Object.entries(companionClientSettings(spec, config.namespace, config.clusterDomain)).map(([variable, value]) => [
+            variable,
+            pulumi.all(kubernetesEngine.companions.map((companion) => companion.statefulSet.metadata.name)).apply(() => value),
+          ]),
+        ),
         ...(engine.module.readUrlVariable
           ? {
               readUrl: {

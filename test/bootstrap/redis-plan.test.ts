@@ -67,6 +67,31 @@ describe('the desired state read from the project files', () => {
         password: 'set',
         rules: ['resetkeys', 'resetchannels', '-@all', '+ping', '+info', '+slowlog|get', '+slowlog|len', '+latency|latest'],
       },
+      // Under Sentinel: a replica to its master, and Sentinel on the members (Redis's documented minimal rules).
+      { name: 'allixios_replication', line: 5, enabled: true, password: 'set', rules: ['resetkeys', 'resetchannels', '-@all', '+psync', '+replconf', '+ping'] },
+      {
+        name: 'allixios_sentinel',
+        line: 6,
+        enabled: true,
+        password: 'set',
+        rules: [
+          'resetkeys',
+          'allchannels',
+          '-@all',
+          '+multi',
+          '+slaveof',
+          '+ping',
+          '+exec',
+          '+subscribe',
+          '+config|rewrite',
+          '+role',
+          '+publish',
+          '+info',
+          '+client|setname',
+          '+client|kill',
+          '+script|kill',
+        ],
+      },
     ]);
     expect(sources).toEqual({ acl: ACL, config: CONF });
     expect(channelsBase).toBe('resetchannels');
@@ -74,7 +99,14 @@ describe('the desired state read from the project files', () => {
   });
 
   it("reads the rendered ACL file (REDIS_USERS_ACL) as the template, with each password's digest", () => {
-    const secrets = { 'admin-password': 'a-secret', 'app-password': 'b-secret', 'monitor-password': 'c-secret' };
+    const secrets = {
+      'admin-password': 'a-secret',
+      'app-password': 'b-secret',
+      'monitor-password': 'c-secret',
+      'replication-password': 'd-secret',
+      'sentinel-password': 'e-secret',
+      'sentinel-peer-password': 'f-secret',
+    };
     const rendered = renderSecretFile(aclTemplate, secrets);
     const desired = readRedisDesired(rendered);
     const digest = (value: string) => createHash('sha256').update(value).digest('hex');
@@ -84,6 +116,8 @@ describe('the desired state read from the project files', () => {
       ['allixios_admin', [digest('a-secret')]],
       ['allixios_app', [digest('b-secret')]],
       ['allixios_monitor', [digest('c-secret')]],
+      ['allixios_replication', [digest('d-secret')]],
+      ['allixios_sentinel', [digest('e-secret')]],
     ]);
     // Everything but the digests is the template's
     const withoutDigests = (users: typeof desired.users) => users.map(({ passwordHashes: _hashes, ...user }) => user);
@@ -91,7 +125,14 @@ describe('the desired state read from the project files', () => {
   });
 
   it('refuses a REDIS_USERS_ACL that does not render this template, naming the user that differs', () => {
-    const rendered = renderSecretFile(aclTemplate, { 'admin-password': 'a', 'app-password': 'b', 'monitor-password': 'c' }).replace('+latency|latest', '+@all');
+    const rendered = renderSecretFile(aclTemplate, {
+      'admin-password': 'a',
+      'app-password': 'b',
+      'monitor-password': 'c',
+      'replication-password': 'd',
+      'sentinel-password': 'e',
+      'sentinel-peer-password': 'f',
+    }).replace('+latency|latest', '+@all');
     expect(() => readRedisDesired(rendered)).toThrow(
       /^redis: REDIS_USERS_ACL is not a rendering of databases\/redis\/config\/users\.acl: its user 4 is "allixios_monitor on set .*\+@all", the template's is "allixios_monitor on set .*\+latency\|latest"/,
     );

@@ -21,8 +21,21 @@ import { toError } from '../../bootstrap/errors.ts';
 
 const template = readFileSync(join(redis.directory, ACL_SOURCE), 'utf8');
 /** The passwords after the rotation: every Redis secret got a new generation. */
-const ROTATED = { 'admin-password': 'rotated-admin-password-00001', 'app-password': 'rotated-app-password-000001', 'monitor-password': 'rotated-monitor-password-01' };
-const USER_SECRET = { allixios_admin: 'admin-password', allixios_app: 'app-password', allixios_monitor: 'monitor-password' } as const;
+const ROTATED = {
+  'admin-password': 'rotated-admin-password-00001',
+  'app-password': 'rotated-app-password-000001',
+  'monitor-password': 'rotated-monitor-password-01',
+  'replication-password': 'rotated-replication-password-1',
+  'sentinel-password': 'rotated-sentinel-password-001',
+  'sentinel-peer-password': 'rotated-sentinel-peer-password',
+};
+const USER_SECRET = {
+  allixios_admin: 'admin-password',
+  allixios_app: 'app-password',
+  allixios_monitor: 'monitor-password',
+  allixios_replication: 'replication-password',
+  allixios_sentinel: 'sentinel-password',
+} as const;
 
 let server: EmbeddedRedisServer;
 /** The passwords the server started with, by secret key. */
@@ -84,7 +97,11 @@ describe('rotating every Redis password without downtime', () => {
     // and saw the application's new URL accepted
     expect(report.ok, report.engines[0]?.error).toBe(true);
     expect(report.engines[0]!.login).toBe('previous');
-    expect(report.engines[0]!.changed.map(({ change }) => change.subject).sort()).toEqual(['ACL user allixios_admin', 'ACL user allixios_app', 'ACL user allixios_monitor']);
+    expect(report.engines[0]!.changed.map(({ change }) => change.subject).sort()).toEqual(
+      Object.keys(USER_SECRET)
+        .map((user) => `ACL user ${user}`)
+        .sort(),
+    );
     expect(report.engines[0]!.verifiedLogin).toBe('allixios_app');
     // And both passwords of every user work, for clients on either URL
     for (const [user, key] of Object.entries(USER_SECRET)) {
@@ -100,7 +117,11 @@ describe('rotating every Redis password without downtime', () => {
     // Then the bootstrap logs in with the current password and takes the old ones away
     expect(report.ok, report.engines[0]?.error).toBe(true);
     expect(report.engines[0]!.login).toBe('current');
-    expect(report.engines[0]!.changed.map(({ change }) => change.subject).sort()).toEqual(['ACL user allixios_admin', 'ACL user allixios_app', 'ACL user allixios_monitor']);
+    expect(report.engines[0]!.changed.map(({ change }) => change.subject).sort()).toEqual(
+      Object.keys(USER_SECRET)
+        .map((user) => `ACL user ${user}`)
+        .sort(),
+    );
     for (const [user, key] of Object.entries(USER_SECRET)) {
       expect(await logsIn(user, ROTATED[key]), `${user}, new`).toBe(true);
       expect(await logsIn(user, original[key]!), `${user}, old`).toBe('WRONGPASS');

@@ -180,18 +180,23 @@ describe.each([
 });
 
 describe('when a stack runs replicas', () => {
-  it('replicates in staging and prod (two members each) and runs the single server of Docker in ephemeral and dev', () => {
+  it('runs one member everywhere until the stack deploys Keeper, the replicated form when a stack asks for two, and warns of the missing Keeper', () => {
     expect([clickhouse.sizing.dev.replicas, clickhouse.sizing.ephemeral.replicas, clickhouse.sizing.staging.replicas, clickhouse.sizing.prod.replicas]).toEqual([
       undefined,
       undefined,
-      2,
-      2,
+      undefined,
+      undefined,
     ]);
-    expect(member('staging', true).highAvailability?.manager).toBe('ClickHouse replication (Keeper)');
+    expect(member('staging', true).highAvailability).toBeUndefined();
+    const replicated = member('staging', true, 2);
+    expect(replicated.highAvailability?.manager).toBe('ClickHouse replication (Keeper)');
+    expect(replicated.warnings).toEqual([
+      expect.stringMatching(/ClickHouse Keeper \(clickhouse-keeper-0\.\.2\.clickhouse-keeper-headless\), which this stack does not deploy yet/),
+    ]);
     const single = member('ephemeral', true);
     expect(single.highAvailability).toBeUndefined();
+    expect(single.warnings).toBeUndefined();
     expect(single.configFiles.map((file) => file.source)).toEqual(['config/config.d/allixios.xml', 'config/config.d/tls.xml']);
-    // A prod stack set to one member is a single server too (what a Kubernetes stack of one runs).
     expect(member('prod', true, 1).highAvailability).toBeUndefined();
   });
 

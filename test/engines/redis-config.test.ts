@@ -23,6 +23,9 @@ const PASSWORDS: Record<string, string> = {
   'admin-password': 'admin-test-password',
   'app-password': 'app-test-password',
   'monitor-password': 'monitor-test-password',
+  'replication-password': 'replication-test-password',
+  'sentinel-password': 'sentinel-test-password',
+  'sentinel-peer-password': 'sentinel-peer-test-password',
 };
 
 /** The engine as the dev stack renders it. */

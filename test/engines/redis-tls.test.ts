@@ -120,6 +120,9 @@ const serverSecrets = () => ({
   'admin-password': password('allixios_admin'),
   'app-password': password('allixios_app'),
   'monitor-password': password('allixios_monitor'),
+  'replication-password': password('allixios_replication'),
+  'sentinel-password': password('allixios_sentinel'),
+  'sentinel-peer-password': password('allixios_sentinel_peer'),
 });
 
 beforeAll(async () => {

@@ -18,7 +18,8 @@ export function describeWithDefaults(module: EngineModule, environment: Environm
   return engineSpec(module, {
     environment,
     version: module.defaultVersion,
-    replicas: 1,
+    // The environment's members, as a Kubernetes stack gets them (Redis: three in prod).
+    replicas: sizing.replicas ?? 1,
     storage: sizing.storage,
     resources,
     options: module.optionsSchema.parse(overrides.options ?? {}),

@@ -52,9 +52,17 @@ export async function evaluate(
   return { config, resources: recorder.resources, generatedSecrets: recorder.generatedSecrets, outputs, options };
 }
 
-/** Evaluates one of the repository's stacks from its `Pulumi.<stack>.yaml`. */
-export function evaluateStack(stack: string): Promise<Evaluation> {
-  return evaluate(namespaceConfig(readStackFile(ROOT, stack).config), stack);
+/** A stack's config as a test edits it (nested objects of any shape). */
+type EditableConfig = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- the stack's config, edited by a test
+
+/**
+ * Evaluates one of the repository's stacks from its `Pulumi.<stack>.yaml`; `change` edits that
+ * config first (a setting the file does not have yet).
+ */
+export function evaluateStack(stack: string, change: (config: EditableConfig) => void = () => {}): Promise<Evaluation> {
+  const config = namespaceConfig(readStackFile(ROOT, stack).config);
+  change(config);
+  return evaluate(config, stack);
 }
 
 export function ofType(evaluation: Evaluation, type: string): RecordedResource[] {
