@@ -69,7 +69,8 @@ describe('the README', () => {
     const rows = tableRows(section(README, 'Engines'));
     expect(rows.map((row) => row[0])).toEqual(ENGINE_MODULES.map((module) => module.displayName));
     for (const module of ENGINE_MODULES) {
-      const spec = describeWithDefaults(module, 'prod');
+      // Without TLS as dev runs it (Docker: one member), with TLS as prod does.
+      const spec = describeWithDefaults(module, 'dev');
       const [, , image, url, ports, operations] = rows.find((row) => row[0] === module.displayName)!;
       expect(image).toBe(`\`${spec.image.repository}:${spec.image.tag}\``);
       expect(url).toBe(`\`${module.urlVariable}\``);

@@ -283,7 +283,8 @@ function colonLines(text: string): [string, string][] {
 const DOCKER_SETTING_VARIABLE = /^[-a-z0-9_]+(\.[-a-z0-9_]+)+$/;
 
 function describeFor(environment: Environment, maxMapCount?: MaxMapCountMode): EngineSpec {
-  return describeWithDefaults(elasticsearch, environment, { options: maxMapCount ? { maxMapCount } : {} });
+  // One node, as Docker runs it (several need the stack's transport TLS).
+  return describeWithDefaults(elasticsearch, environment, { options: maxMapCount ? { maxMapCount } : {}, replicas: 1 });
 }
 
 const TEST_PASSWORDS = { 'elastic-password': 'elastic-test-password', 'app-password': 'app-test-password', 'monitor-password': 'monitor-test-password' };
@@ -482,7 +483,7 @@ describe('the engine description', () => {
 
 describe('TLS (allixios:tls)', () => {
   const tlsSpec = describeWithDefaults(elasticsearch, 'prod', { tls: true });
-  const plainSpec = describeWithDefaults(elasticsearch, 'prod', { tls: false });
+  const plainSpec = describeWithDefaults(elasticsearch, 'prod', { tls: false, replicas: 1 });
   const settingsOf = (spec: EngineSpec) => Object.fromEntries(Object.entries(spec.env).filter(([name]) => DOCKER_SETTING_VARIABLE.test(name)));
 
   it('passes only documented TLS settings, with accepted values, on and off', () => {
@@ -541,7 +542,7 @@ describe('a single node (Docker, a stack of one member)', () => {
   it('elects itself and keeps its transport layer on loopback, with no cluster to describe', () => {
     for (const environment of ENVIRONMENTS) {
       for (const tls of [false, true]) {
-        const spec = describeWithDefaults(elasticsearch, environment, { tls });
+        const spec = describeWithDefaults(elasticsearch, environment, { tls, replicas: 1 });
         expect(spec.env).toMatchObject({ 'discovery.type': 'single-node', 'transport.host': '127.0.0.1' });
         expect(spec.highAvailability).toBeUndefined();
         expect(spec.ports).toEqual([{ name: 'http', containerPort: 9200 }]);

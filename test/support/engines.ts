@@ -9,6 +9,8 @@ export interface DescribeOverrides {
   memoryLimit?: string;
   /** Served over TLS (default: off, as on the docker target). */
   tls?: boolean;
+  /** Members (default: the environment's, as a Kubernetes stack gets them). */
+  replicas?: number;
 }
 
 /** The engine with its defaults for `environment`, as a stack without overrides would get it. */
@@ -19,7 +21,7 @@ export function describeWithDefaults(module: EngineModule, environment: Environm
     environment,
     version: module.defaultVersion,
     // The environment's members, as a Kubernetes stack gets them (Redis: three in prod).
-    replicas: sizing.replicas ?? 1,
+    replicas: overrides.replicas ?? sizing.replicas ?? 1,
     storage: sizing.storage,
     resources,
     options: module.optionsSchema.parse(overrides.options ?? {}),
