@@ -19,14 +19,12 @@
  * Exit 1 when an acknowledged commit is missing or the cluster does not recover within the
  * bounds; the figures themselves are reported, not asserted.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type pg from 'pg';
 import { sleep } from '../../bootstrap/adapters/backoff.ts';
-import { defineCommand, EXIT } from '../../bootstrap/command-line.ts';
-import { REPOSITORY_ROOT } from '../../bootstrap/paths.ts';
+import { defineCommand } from '../../bootstrap/command-line.ts';
+import { finishDrill, startDrill, stopOnExit, toolVersion } from './drill-run.ts';
 
 const command = defineCommand({
   name: 'drill:patroni',
@@ -50,8 +48,8 @@ type Member = import('./patroni-cluster.ts').Member;
 const BOUNDS = { readySeconds: 90, failoverSeconds: 90, rejoinSeconds: 90, switchoverSeconds: 60 };
 
 const started = performance.now();
-const seconds = (ms: number) => Math.round(ms) / 1000;
-const log = (line: string) => process.stderr.write(`[${((performance.now() - started) / 1000).toFixed(1).padStart(5)} s] ${line}\n`);
+const run = startDrill(BOUNDS);
+const { seconds, log, report, failures } = run;
 
 interface Ack {
   seq: number;
@@ -211,41 +209,24 @@ function longestPause(acks: readonly Ack[], from: number, until: number): number
   return pause;
 }
 
-function version(commandLine: string[]): string {
-  try {
-    return execFileSync(commandLine[0]!, commandLine.slice(1), { encoding: 'utf8' }).split('\n')[0]!.trim();
-  } catch {
-    return 'unknown';
-  }
-}
-
-const report: Record<string, unknown> = {
-  startedAt: new Date().toISOString(),
-  machine: { cores: cpus().length, loadAverageAtStart: loadavg().map((value) => Number(value.toFixed(2))) },
-  bounds: BOUNDS,
-};
-const failures: string[] = [];
 let cluster: Cluster | undefined;
 let writer: Writer | undefined;
-
-const interrupted = async () => {
-  log('interrupted: stopping the cluster');
-  await writer?.stop().catch(() => {});
-  await cluster?.stop(values.keep).catch(() => {});
-  process.exit(130);
-};
-process.once('SIGINT', () => void interrupted());
-// Whatever ends this process, nothing it started outlives it.
-process.on('exit', () => cluster?.killAllNow());
-process.once('SIGTERM', () => void interrupted());
+stopOnExit(
+  run,
+  async () => {
+    await writer?.stop().catch(() => {});
+    await cluster?.stop(values.keep);
+  },
+  () => cluster?.killAllNow(),
+);
 
 try {
   cluster = await PatroniCluster.create({ members: 3, log });
   const settings = cluster.config.bootstrap.dcs;
   report.versions = {
-    patroni: version(['patroni', '--version']),
-    etcd: version(['etcd', '--version']),
-    postgresql: version([join(cluster.postgres.bin, 'postgres'), '--version']),
+    patroni: toolVersion(['patroni', '--version']),
+    etcd: toolVersion(['etcd', '--version']),
+    postgresql: toolVersion([join(cluster.postgres.bin, 'postgres'), '--version']),
   };
   report.settings = {
     ttl: settings.ttl,
@@ -391,23 +372,14 @@ try {
   if (values.keep && cluster) log(`kept ${cluster.directory}`);
 }
 
-report.totalSeconds = seconds(performance.now() - started);
-report.failures = failures;
-report.ok = failures.length === 0;
-const out = values.out ? resolve(values.out) : join(REPOSITORY_ROOT, 'bench', 'results', `patroni-drill-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-mkdirSync(dirname(out), { recursive: true });
-writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
-
-const figure = (section: unknown, key: string) => String((section as Record<string, unknown> | undefined)?.[key] ?? '—');
-process.stdout.write(
-  [
+finishDrill(run, {
+  name: 'patroni-drill',
+  ...(values.out ? { out: values.out } : {}),
+  startedAt: started,
+  table: (figure) => [
     `| failover s | lost acknowledged | rejoin s (pg_rewind) | switchover pause s | lost acknowledged | commits acknowledged | total s |`,
     `|---|---|---|---|---|---|---|`,
-    `| ${figure(report.failover, 'seconds')} | ${figure(report.failover, 'lostAcknowledged')} | ${figure(report.rejoin, 'seconds')} (${figure(report.rejoin, 'pgRewind')}) | ${figure(report.switchover, 'pauseSeconds')} | ${figure(report.switchover, 'lostAcknowledged')} | ${figure(report.commits, 'acknowledged')} | ${report.totalSeconds} |`,
-    '',
-    failures.length ? `drill:patroni FAILED: ${failures.join('; ')}` : 'drill:patroni: no acknowledged commit lost; the cluster recovered within the bounds',
-    `report: ${out}`,
-    '',
-  ].join('\n'),
-);
-process.exit(failures.length ? EXIT.failed : EXIT.ok);
+    `| ${figure('failover', 'seconds')} | ${figure('failover', 'lostAcknowledged')} | ${figure('rejoin', 'seconds')} (${figure('rejoin', 'pgRewind')}) | ${figure('switchover', 'pauseSeconds')} | ${figure('switchover', 'lostAcknowledged')} | ${figure('commits', 'acknowledged')} | ${report.totalSeconds} |`,
+  ],
+  ok: 'drill:patroni: no acknowledged commit lost; the cluster recovered within the bounds',
+});

@@ -21,15 +21,11 @@
  * failover), or when the cluster does not recover, or the isolated master does not refuse,
  * within the bounds; the figures themselves are reported, not asserted.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus, loadavg } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { sleep } from '../../bootstrap/adapters/backoff.ts';
 import { sentinelClientOptions } from '../../bootstrap/adapters/redis-sentinel.ts';
-import { defineCommand, EXIT } from '../../bootstrap/command-line.ts';
-import { REPOSITORY_ROOT } from '../../bootstrap/paths.ts';
+import { defineCommand } from '../../bootstrap/command-line.ts';
+import { finishDrill, startDrill, stopOnExit, toolVersion } from './drill-run.ts';
 import { connectionUrl } from '../../databases/connection.ts';
 import { MASTER_NAME, MIN_REPLICAS_MAX_LAG, minReplicasToWrite, SENTINEL_TIMING, sentinelQuorum } from '../../databases/redis/sentinel.ts';
 
@@ -58,8 +54,8 @@ type Process = import('./redis-sentinel-cluster.ts').Process;
 const BOUNDS = { readySeconds: 30, failoverSeconds: 45, rejoinSeconds: 30, refusalSeconds: 30, resumeSeconds: 30 };
 
 const started = performance.now();
-const seconds = (ms: number) => Math.round(ms) / 1000;
-const log = (line: string) => process.stderr.write(`[${((performance.now() - started) / 1000).toFixed(1).padStart(5)} s] ${line}\n`);
+const run = startDrill(BOUNDS);
+const { seconds, log, report, failures } = run;
 
 interface Ack {
   seq: number;
@@ -165,38 +161,21 @@ async function missingOn(cluster: Cluster, member: Process, acks: readonly Ack[]
   }
 }
 
-function version(commandLine: string[]): string {
-  try {
-    return execFileSync(commandLine[0]!, commandLine.slice(1), { encoding: 'utf8' }).split('\n')[0]!.trim();
-  } catch {
-    return 'unknown';
-  }
-}
-
-const report: Record<string, unknown> = {
-  startedAt: new Date().toISOString(),
-  machine: { cores: cpus().length, loadAverageAtStart: loadavg().map((value) => Number(value.toFixed(2))) },
-  bounds: BOUNDS,
-};
-const failures: string[] = [];
 let cluster: Cluster | undefined;
 let writer: Writer | undefined;
-
-const interrupted = async () => {
-  log('interrupted: stopping the cluster');
-  await writer?.stop().catch(() => {});
-  await cluster?.stop(values.keep).catch(() => {});
-  process.exit(130);
-};
-process.once('SIGINT', () => void interrupted());
-process.once('SIGTERM', () => void interrupted());
-// Whatever ends this process, nothing it started outlives it.
-process.on('exit', () => cluster?.killAllNow());
+stopOnExit(
+  run,
+  async () => {
+    await writer?.stop().catch(() => {});
+    await cluster?.stop(values.keep);
+  },
+  () => cluster?.killAllNow(),
+);
 
 try {
   cluster = await SentinelCluster.create({ log });
   const members = cluster.members.length;
-  report.versions = { redisServer: version(['redis-server', '--version']), redisSentinel: version(['redis-sentinel', '--version']) };
+  report.versions = { redisServer: toolVersion(['redis-server', '--version']), redisSentinel: toolVersion(['redis-sentinel', '--version']) };
   report.settings = {
     members,
     sentinels: cluster.sentinels.length,
@@ -336,25 +315,14 @@ try {
   await cluster?.stop(values.keep);
 }
 
-report.totalSeconds = seconds(performance.now() - started);
-report.failures = failures;
-report.ok = failures.length === 0;
-const out = values.out ? resolve(values.out) : join(REPOSITORY_ROOT, 'bench', 'results', `redis-sentinel-drill-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
-mkdirSync(dirname(out), { recursive: true });
-writeFileSync(out, `${JSON.stringify(report, null, 2)}\n`);
-
-const figure = (section: unknown, key: string) => String((section as Record<string, unknown> | undefined)?.[key] ?? '—');
-process.stdout.write(
-  [
+finishDrill(run, {
+  name: 'redis-sentinel-drill',
+  ...(values.out ? { out: values.out } : {}),
+  startedAt: started,
+  table: (figure) => [
     '| failover s | lost acknowledged (beyond async) | rejoin s | isolated master refuses after s | accepted while isolated | writes resume s | writes acknowledged | total s |',
     '|---|---|---|---|---|---|---|---|',
-    `| ${figure(report.failover, 'seconds')} | ${figure(report.failover, 'lostAcknowledged')} (${figure(report.failover, 'lostBeyondAsyncReplication')}) | ${figure(report.rejoin, 'seconds')} | ${figure(report.isolatedMaster, 'refusalSeconds')} | ${figure(report.isolatedMaster, 'acceptedWhileIsolated')} | ${figure(report.isolatedMaster, 'resumeSecondsAfterReplicasResumed')} | ${figure(report.end, 'acknowledged')} | ${report.totalSeconds} |`,
-    '',
-    failures.length
-      ? `drill:redis-sentinel FAILED: ${failures.join('; ')}`
-      : 'drill:redis-sentinel: no acknowledged write lost beyond asynchronous replication; failover, rejoin and the isolated master’s refusal within the bounds',
-    `report: ${out}`,
-    '',
-  ].join('\n'),
-);
-process.exit(failures.length ? EXIT.failed : EXIT.ok);
+    `| ${figure('failover', 'seconds')} | ${figure('failover', 'lostAcknowledged')} (${figure('failover', 'lostBeyondAsyncReplication')}) | ${figure('rejoin', 'seconds')} | ${figure('isolatedMaster', 'refusalSeconds')} | ${figure('isolatedMaster', 'acceptedWhileIsolated')} | ${figure('isolatedMaster', 'resumeSecondsAfterReplicasResumed')} | ${figure('end', 'acknowledged')} | ${report.totalSeconds} |`,
+  ],
+  ok: 'drill:redis-sentinel: no acknowledged write lost beyond asynchronous replication; failover, rejoin and the isolated master’s refusal within the bounds',
+});
