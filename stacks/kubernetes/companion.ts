@@ -5,7 +5,6 @@
  * NetworkPolicy that admits each port's audience and nothing else, and on a TLS stack a
  * certificate for its names. Nothing engine-specific: the companion's description says what to run.
  */
-import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
@@ -14,7 +13,7 @@ import type { StackConfig } from '../config/index.ts';
 import { fileKey, type MountedFile } from '../credentials.ts';
 import { ENCRYPTED_STORAGE_CLASSES_ANNOTATION, partLabels, selectorLabels } from '../labels.ts';
 import { memberEnv, placement } from './high-availability.ts';
-import { engineClients, restrictedContainer } from './pod-security.ts';
+import { configMapName, engineClients, healthProbes, restrictedContainer } from './pod-security.ts';
 import { certificateArgs, certificateDnsNames, certificateName, readinessWithReload, RELOAD_STATE_DIRECTORY, type IssuerRef } from './tls.ts';
 
 type NetworkPolicyPeer = k8s.types.input.networking.v1.NetworkPolicyPeer;
@@ -89,12 +88,9 @@ export class KubernetesCompanion extends pulumi.ComponentResource {
 
     const configs = companion.configFiles.map((file) => ({ ...file, key: fileKey(file.source), content: file.content ?? '' }));
     if (configs.length > 0) {
-      // Named by its content: a change rolls the members.
-      const hash = createHash('sha256');
-      for (const file of configs) hash.update(`${file.key}\0${file.content}\0`);
       this.configMap = new k8s.core.v1.ConfigMap(
         `${name}-config`,
-        { metadata: metadata(`${objectName}-config-${hash.digest('hex').slice(0, 10)}`), data: Object.fromEntries(configs.map((file) => [file.key, file.content])) },
+        { metadata: metadata(configMapName(objectName, configs)), data: Object.fromEntries(configs.map((file) => [file.key, file.content])) },
         { parent: this },
       );
     }
@@ -127,14 +123,7 @@ export class KubernetesCompanion extends pulumi.ComponentResource {
         throw new Error(`${objectName}: the config file ${inside.source} is mounted inside ${directory}, the directory of its secret files; give them a directory of their own`);
     }
     const check = companion.healthCheck;
-    const probe = (command: string[], periodSeconds: number, failureThreshold: number) => ({
-      exec: { command },
-      periodSeconds,
-      timeoutSeconds: check.timeoutSeconds,
-      failureThreshold,
-    });
     const readiness = companion.tls?.reload ? readinessWithReload(check.command, { directory: companion.tls.directory, reload: companion.tls.reload }) : check.command;
-    const alive = check.liveCommand ?? check.command;
 
     const container: k8s.types.input.core.v1.Container = {
       name: companion.name,
@@ -151,9 +140,7 @@ export class KubernetesCompanion extends pulumi.ComponentResource {
         }),
       ),
       resources: companion.resources,
-      startupProbe: probe(alive, check.intervalSeconds, Math.ceil(check.startupSeconds / check.intervalSeconds)),
-      readinessProbe: probe(readiness, check.intervalSeconds, 3),
-      livenessProbe: probe(alive, check.intervalSeconds * 2, check.failureThreshold),
+      ...healthProbes(check, readiness),
       securityContext: restrictedContainer({ runAs: companion.runAs }),
       volumeMounts: [
         ...configs.map((file) => ({ name: 'config', mountPath: file.mountPath, subPath: file.key, readOnly: true })),

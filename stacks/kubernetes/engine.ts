@@ -4,7 +4,6 @@
  * task, and its pooler and companions (`pooler.ts`, `companion.ts`). Nothing engine-specific:
  * everything comes from the engine's {@link EngineSpec}.
  */
-import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
@@ -15,13 +14,12 @@ import { ENCRYPTED_STORAGE_CLASSES_ANNOTATION, engineLabels, selectorLabels } fr
 import { clusterConnections, managerAccess, memberEnv, memberSpec, placement, replicasServiceName } from './high-availability.ts';
 import { companionName, KubernetesCompanion } from './companion.ts';
 import { KubernetesPooler } from './pooler.ts';
-import { engineClients, restrictedContainer } from './pod-security.ts';
+import { configMapName, engineClients, healthProbes, restrictedContainer } from './pod-security.ts';
 import { scheduledTaskCronJob } from './scheduled-tasks.ts';
 import { certificateArgs, certificateDnsNames, certificateName, readinessWithReload, RELOAD_STATE_DIRECTORY, type IssuerRef } from './tls.ts';
 
 type StatefulSetSpec = k8s.types.input.apps.v1.StatefulSetSpec;
 type Container = k8s.types.input.core.v1.Container;
-type Probe = k8s.types.input.core.v1.Probe;
 
 /** Arguments of {@link KubernetesEngine}. */
 export interface KubernetesEngineArgs extends Pick<StackConfig, 'environment' | 'protectData' | 'pvcRetention' | 'clientNamespaces' | 'encryptedStorageClasses' | 'clusterDomain'> {
@@ -39,30 +37,6 @@ const DATA_VOLUME = 'data';
 const SHARED_MEMORY_VOLUME = 'shared-memory';
 const TLS_VOLUME = 'tls';
 const TLS_RELOAD_VOLUME = 'tls-reload';
-
-function execProbe(command: string[], spec: EngineSpec, periodSeconds: number, failureThreshold: number): Probe {
-  return {
-    exec: { command },
-    periodSeconds,
-    timeoutSeconds: spec.healthCheck.timeoutSeconds,
-    failureThreshold,
-  };
-}
-
-/**
- * Startup covers initdb and first boot, liveness the rest of the pod's life: both ask whether the
- * engine is alive (starting and recovering count), so neither restarts an engine that is busy
- * replaying or loading. Readiness asks whether it serves, and gates traffic.
- */
-export function probes(spec: EngineSpec): Pick<Container, 'startupProbe' | 'readinessProbe' | 'livenessProbe'> {
-  const check = spec.healthCheck;
-  const alive = check.liveCommand ?? check.command;
-  return {
-    startupProbe: execProbe(alive, spec, check.intervalSeconds, Math.ceil(check.startupSeconds / check.intervalSeconds)),
-    readinessProbe: execProbe(check.command, spec, check.intervalSeconds, 3),
-    livenessProbe: execProbe(alive, spec, check.intervalSeconds * 2, check.failureThreshold),
-  };
-}
 
 function withoutVersion(labels: Record<string, string>): Record<string, string> {
   return Object.fromEntries(Object.entries(labels).filter(([key]) => key !== 'app.kubernetes.io/version'));
@@ -171,14 +145,10 @@ export class KubernetesEngine extends pulumi.ComponentResource {
 
     const files = configFiles({ ...args.engine, spec });
     if (files.length > 0) {
-      // The name carries a hash of the content: a config change creates a new ConfigMap and so
-      // rolls the pods, and the old one is deleted only once the new one is in use.
-      const hash = createHash('sha256');
-      for (const file of files) hash.update(`${file.key}\0${file.content}\0`);
       this.configMap = new k8s.core.v1.ConfigMap(
         `${name}-config`,
         {
-          metadata: metadata(`${spec.name}-config-${hash.digest('hex').slice(0, 10)}`),
+          metadata: metadata(configMapName(spec.name, files)),
           data: Object.fromEntries(files.map((file) => [file.key, file.content])),
         },
         { parent: this },
@@ -270,15 +240,10 @@ export class KubernetesEngine extends pulumi.ComponentResource {
         }),
       ),
       resources: spec.resources,
-      ...probes(spec),
-      ...(spec.tls?.reload
-        ? {
-            readinessProbe: {
-              ...probes(spec).readinessProbe,
-              exec: { command: readinessWithReload(spec.healthCheck.command, { directory: spec.tls.directory, reload: spec.tls.reload }) },
-            },
-          }
-        : {}),
+      ...healthProbes(
+        spec.healthCheck,
+        spec.tls?.reload ? readinessWithReload(spec.healthCheck.command, { directory: spec.tls.directory, reload: spec.tls.reload }) : spec.healthCheck.command,
+      ),
       securityContext: restrictedContainer({ runAs: spec.runAs, readOnlyRootFilesystem: spec.readOnlyRootFilesystem }),
       volumeMounts: [
         { name: DATA_VOLUME, mountPath: spec.dataPath },

@@ -3,7 +3,9 @@
  * tasks, the bootstrap): the Pod Security `restricted` profile, and the ingress of an engine's
  * clients. One place, so a workload added later cannot forget a line of it.
  */
+import { createHash } from 'node:crypto';
 import type * as k8s from '@pulumi/kubernetes';
+import type { HealthCheck } from '../../databases/engine.ts';
 import { BOOTSTRAP_POD_LABELS, clientLabel } from '../labels.ts';
 
 type SecurityContext = k8s.types.input.core.v1.SecurityContext;
@@ -52,4 +54,39 @@ export function engineClients(engine: string, clientNamespaces: readonly string[
       ? [{ namespaceSelector: { matchExpressions: [{ key: 'kubernetes.io/metadata.name', operator: 'In', values: [...clientNamespaces] }] }, podSelector: clientPods }]
       : []),
   ];
+}
+
+/**
+ * A container's probes from its health check. Startup covers initdb and first boot, liveness the
+ * rest of the pod's life: both ask whether the process is alive (starting and recovering count), so
+ * neither restarts one that is busy replaying or loading. Readiness asks whether it serves, and
+ * gates traffic; `readiness` replaces its command (a check that also reloads a renewed certificate).
+ */
+export function healthProbes(
+  check: HealthCheck,
+  readiness: string[] = check.command,
+): Pick<k8s.types.input.core.v1.Container, 'startupProbe' | 'readinessProbe' | 'livenessProbe'> {
+  const alive = check.liveCommand ?? check.command;
+  const probe = (command: string[], periodSeconds: number, failureThreshold: number) => ({
+    exec: { command },
+    periodSeconds,
+    timeoutSeconds: check.timeoutSeconds,
+    failureThreshold,
+  });
+  return {
+    startupProbe: probe(alive, check.intervalSeconds, Math.ceil(check.startupSeconds / check.intervalSeconds)),
+    readinessProbe: probe(readiness, check.intervalSeconds, 3),
+    livenessProbe: probe(alive, check.intervalSeconds * 2, check.failureThreshold),
+  };
+}
+
+/**
+ * The name of a workload's ConfigMap, `<name>-config-<hash of its files>`: a change of the files
+ * creates a new ConfigMap and so rolls the pods, and the old one is deleted only once the new one
+ * is in use.
+ */
+export function configMapName(name: string, files: ReadonlyArray<{ key: string; content: string }>): string {
+  const hash = createHash('sha256');
+  for (const file of files) hash.update(`${file.key}\0${file.content}\0`);
+  return `${name}-config-${hash.digest('hex').slice(0, 10)}`;
 }

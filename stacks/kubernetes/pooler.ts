@@ -7,7 +7,6 @@
  * rotation reaches them), and on a TLS stack a certificate of its own for its Service's names.
  * Nothing engine-specific: the pooler's description says what to run.
  */
-import { createHash } from 'node:crypto';
 import { posix } from 'node:path';
 import * as k8s from '@pulumi/kubernetes';
 import * as pulumi from '@pulumi/pulumi';
@@ -15,7 +14,7 @@ import { TLS_FILES, type EngineSpec, type PoolerSpec } from '../../databases/eng
 import type { StackConfig } from '../config/index.ts';
 import { fileKey, type MountedFile } from '../credentials.ts';
 import { clientLabel, partLabels, selectorLabels } from '../labels.ts';
-import { engineClients, restrictedContainer } from './pod-security.ts';
+import { configMapName, engineClients, healthProbes, restrictedContainer } from './pod-security.ts';
 import { certificateArgs, certificateDnsNames, certificateName, readinessWithReloadOf, RELOAD_STATE_DIRECTORY, type IssuerRef } from './tls.ts';
 
 export interface KubernetesPoolerArgs extends Pick<StackConfig, 'clientNamespaces' | 'clusterDomain'> {
@@ -56,11 +55,9 @@ export class KubernetesPooler extends pulumi.ComponentResource {
     this.port = pooler.port.containerPort;
 
     const configs = pooler.configFiles.map((file) => ({ ...file, key: fileKey(file.source), content: file.content ?? '' }));
-    const hash = createHash('sha256');
-    for (const file of configs) hash.update(`${file.key}\0${file.content}\0`);
     this.configMap = new k8s.core.v1.ConfigMap(
       `${name}-config`,
-      { metadata: metadata(`${objectName}-config-${hash.digest('hex').slice(0, 10)}`), data: Object.fromEntries(configs.map((file) => [file.key, file.content])) },
+      { metadata: metadata(configMapName(objectName, configs)), data: Object.fromEntries(configs.map((file) => [file.key, file.content])) },
       { parent: this },
     );
 
@@ -82,12 +79,6 @@ export class KubernetesPooler extends pulumi.ComponentResource {
     // The credentials' files, by directory, each directory mounted whole from the engine's Secret.
     const directories = [...new Set(args.files.map((file) => posix.dirname(file.mountPath)))];
     const check = pooler.healthCheck;
-    const probe = (command: string[], periodSeconds: number, failureThreshold: number) => ({
-      exec: { command },
-      periodSeconds,
-      timeoutSeconds: check.timeoutSeconds,
-      failureThreshold,
-    });
     // A rotated password's auth file and a renewed certificate reach the pooler by its reload.
     const watched = [...args.files.map((file) => file.mountPath), ...(pooler.tls ? [`${pooler.tls.directory}/${TLS_FILES.certificate}`] : [])];
     const readiness = pooler.reload && watched.length > 0 ? readinessWithReloadOf(check.command, watched, pooler.reload) : check.command;
@@ -131,9 +122,7 @@ export class KubernetesPooler extends pulumi.ComponentResource {
                   ...(pooler.args ? { args: pooler.args } : {}),
                   ports: [{ name: pooler.port.name, containerPort: this.port, protocol: 'TCP' }],
                   resources: pooler.resources,
-                  startupProbe: probe(check.command, check.intervalSeconds, Math.ceil(check.startupSeconds / check.intervalSeconds)),
-                  readinessProbe: probe(readiness, check.intervalSeconds, 3),
-                  livenessProbe: probe(check.liveCommand ?? check.command, check.intervalSeconds * 2, check.failureThreshold),
+                  ...healthProbes(check, readiness),
                   securityContext: restrictedContainer(),
                   volumeMounts: [
                     ...configs.map((file) => ({ name: 'config', mountPath: file.mountPath, subPath: file.key, readOnly: true })),
