@@ -4,13 +4,22 @@
  * are by their stable names, its replication file in the ConfigMap without a secret in it, the
  * interserver port open to members only, every object valid against the Kubernetes schema and
  * passing the policy pack's resource policies. Staging replicates too, ephemeral runs the single
- * server. The Keeper members themselves are the companion workload's (not rendered here).
+ * server. Beside the members, the Keeper ensemble as a companion workload of its own: three
+ * members started together, each with its Raft id from its pod name and a persistent volume, its
+ * client port open to the ClickHouse members only, Raft to its own members only, its HTTP control
+ * to nobody, mutual TLS on a TLS stack.
  */
 import { ConfigMap, Secret, Service } from 'kubernetes-models/v1';
 import { StatefulSet } from 'kubernetes-models/apps/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { spawn, spawnSync } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { clickhouse, TLS_DIRECTORY } from '../databases/clickhouse/index.ts';
+import { KEEPER_SERVER_ID_VARIABLE, keeperProbeScript } from '../databases/clickhouse/keeper.ts';
+import { CLICKHOUSE_KEEPER } from '../databases/clickhouse/replication.ts';
 import { databasePolicies, type ResourceValidationArgs, type ResourceValidationPolicy } from '../policy/policies.ts';
 import { redactSecrets, unwrapSecrets } from '../stacks/render/mocks.ts';
 import { evaluate, evaluateStack, type Evaluation } from './support/pulumi.ts';
@@ -30,6 +39,15 @@ const clickhouseObjects = (evaluation: Evaluation, kind: string) =>
     )
     .map((resource) => resource.inputs as Json);
 
+/** ClickHouse Keeper's Kubernetes objects of `kind` (the companion's pods are `app.kubernetes.io/name: clickhouse-keeper`). */
+const keeperObjects = (evaluation: Evaluation, kind: string) =>
+  evaluation.resources
+    .filter(
+      (resource) =>
+        resource.type.startsWith('kubernetes:') && resource.inputs.kind === kind && (resource.inputs as Json).metadata?.labels?.['app.kubernetes.io/name'] === 'clickhouse-keeper',
+    )
+    .map((resource) => resource.inputs as Json);
+
 const containerOf = (evaluation: Evaluation) => clickhouseObjects(evaluation, 'StatefulSet')[0]!.spec.template.spec.containers[0] as Json;
 const envOf = (evaluation: Evaluation) => Object.fromEntries((containerOf(evaluation).env as Json[]).map((entry) => [entry.name as string, entry]));
 const SELECTOR = { 'app.kubernetes.io/name': 'clickhouse', 'app.kubernetes.io/instance': 'allixios-prod' };
@@ -39,8 +57,7 @@ describe('ClickHouse replicas on the prod stack', () => {
   let env: Record<string, Json>;
   let replicationXml: string;
   beforeAll(async () => {
-    // Two members, as prod will run them once the stack deploys Keeper (one until then: databases/clickhouse/index.ts).
-    prod = await evaluateStack('prod', (config) => (config.engines.clickhouse = { ...config.engines.clickhouse, replicas: 2 }));
+    prod = await evaluateStack('prod');
     env = envOf(prod);
     replicationXml = clickhouseObjects(prod, 'ConfigMap')[0]!.data['config.config.d.replication.xml'] as string;
   });
@@ -136,7 +153,8 @@ describe('ClickHouse replicas on the prod stack', () => {
     const policies = databasePolicies({ currentStack: () => 'prod' }).filter((policy): policy is ResourceValidationPolicy => 'validateResource' in policy);
     const violations: string[] = [];
     let applied = 0;
-    for (const resource of prod.resources.filter((candidate) => (candidate.inputs as Json).metadata?.labels?.['app.kubernetes.io/name'] === 'clickhouse')) {
+    const names = new Set(['clickhouse', 'clickhouse-keeper']);
+    for (const resource of prod.resources.filter((candidate) => names.has((candidate.inputs as Json).metadata?.labels?.['app.kubernetes.io/name']))) {
       for (const policy of policies) {
         const validations = Array.isArray(policy.validateResource) ? policy.validateResource : [policy.validateResource!];
         for (const validate of validations) {
@@ -174,8 +192,152 @@ describe('ClickHouse replicas on the prod stack', () => {
       }
     }
     expect(violations).toEqual([]);
-    // The StatefulSet alone is checked by nine policies; the ConfigMap by the one on secrets.
-    expect(applied).toBeGreaterThan(10);
+    // Each StatefulSet alone is checked by nine policies; the ConfigMaps by the one on secrets.
+    expect(applied).toBeGreaterThan(20);
+  });
+});
+
+describe('ClickHouse Keeper, a companion of the replicas', () => {
+  let prod: Evaluation;
+  let keeper: Json;
+  let keeperEnv: Record<string, Json>;
+  let keeperXml: string;
+  const KEEPER_SELECTOR = { 'app.kubernetes.io/name': 'clickhouse-keeper', 'app.kubernetes.io/instance': 'allixios-prod' };
+  beforeAll(async () => {
+    prod = await evaluateStack('prod');
+    keeper = keeperObjects(prod, 'StatefulSet')[0]!;
+    keeperEnv = Object.fromEntries((keeper.spec.template.spec.containers[0].env as Json[]).map((entry) => [entry.name as string, entry]));
+    keeperXml = Object.values(keeperObjects(prod, 'ConfigMap')[0]!.data as Record<string, string>)[0]!;
+  });
+
+  it('runs three members of the ClickHouse release, never two on one node, all started at once, one disrupted at a time, each on a volume of its own', () => {
+    expect(() => new StatefulSet(redactSecrets(keeper, '<redacted>') as Json).validate()).not.toThrow();
+    expect([keeper.spec.replicas, keeper.spec.podManagementPolicy]).toEqual([3, 'Parallel']);
+    const container = keeper.spec.template.spec.containers[0] as Json;
+    expect(container.image).toBe(`clickhouse/clickhouse-keeper:${clickhouse.defaultVersion}`);
+    expect(keeper.spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution).toEqual([
+      { topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: KEEPER_SELECTOR } },
+    ]);
+    expect(keeperObjects(prod, 'PodDisruptionBudget')[0]!.spec).toEqual({ maxUnavailable: 1, selector: { matchLabels: KEEPER_SELECTOR } });
+    expect(keeper.spec.volumeClaimTemplates[0].spec).toMatchObject({ accessModes: ['ReadWriteOnce'], resources: { requests: { storage: '10Gi' } } });
+    expect((container.volumeMounts as Json[]).find((mount) => mount.name === 'data')!.mountPath).toBe(CLICKHOUSE_KEEPER.dataPath);
+    // The volume is protected with the stack's data: deleting the stack keeps Keeper's state.
+    expect(prod.options.get(prod.resources.find((resource) => resource.inputs === keeper)!.name)?.protect).toBe(true);
+  });
+
+  it('gives each member its Raft id from its pod name (ordinal + 1) and refuses a name without an ordinal', () => {
+    const [shell, flag, script] = keeper.spec.template.spec.containers[0].command as string[];
+    expect([shell, flag]).toEqual(['bash', '-c']);
+    expect(script).toContain('exec /entrypoint.sh');
+    const idOf = (hostname: string) =>
+      spawnSync('bash', ['--norc', '-c', script!.replace('exec /entrypoint.sh', `echo "$${KEEPER_SERVER_ID_VARIABLE}"`)], {
+        env: { PATH: process.env.PATH, HOSTNAME: hostname },
+        encoding: 'utf8',
+      });
+    expect([0, 1, 2].map((ordinal) => idOf(`clickhouse-keeper-${ordinal}`).stdout.trim())).toEqual(['1', '2', '3']);
+    const refused = idOf('clickhouse-keeper');
+    expect([refused.status, refused.stderr.trim()]).toEqual([1, "clickhouse-keeper: the pod name 'clickhouse-keeper' ends in no ordinal; expected <statefulset>-<ordinal>"]);
+  });
+
+  it('names the members as the ClickHouse members do, under its headless Service, which its certificate carries; every from_env of its file is set', () => {
+    const members = [0, 1, 2].map((ordinal) => `clickhouse-keeper-${ordinal}.clickhouse-keeper-headless.allixios-prod.svc.cluster.local`);
+    expect([0, 1, 2].map((ordinal) => keeperEnv[`CLICKHOUSE_KEEPER_HOST_${ordinal}`]!.value)).toEqual(members);
+    const clickhouseEnv = envOf(prod);
+    expect([0, 1, 2].map((ordinal) => clickhouseEnv[`CLICKHOUSE_KEEPER_HOST_${ordinal}`]!.value)).toEqual(members);
+    const certificate = prod.resources.find(
+      (resource) => resource.type === 'kubernetes:cert-manager.io/v1:Certificate' && (resource.inputs as Json).metadata.name === 'clickhouse-keeper-tls',
+    )!.inputs as Json;
+    expect(certificate.spec.dnsNames).toContain('*.clickhouse-keeper-headless.allixios-prod.svc.cluster.local');
+    expect(certificate.spec.usages).toContain('client auth');
+    const fromEnv = [...keeperXml.matchAll(/from_env="([A-Z0-9_]+)"/g)].map((match) => match[1]!);
+    expect(fromEnv.length).toBeGreaterThan(3);
+    for (const variable of fromEnv) expect(variable === KEEPER_SERVER_ID_VARIABLE || keeperEnv[variable] !== undefined, variable).toBe(true);
+    expect(keeperEnv.KEEPER_CONFIG!.value).toBe('/etc/clickhouse-keeper/keeper_config.xml');
+    expect((keeper.spec.template.spec.containers[0].volumeMounts as Json[]).find((mount) => mount.mountPath === keeperEnv.KEEPER_CONFIG!.value)).toMatchObject({ readOnly: true });
+  });
+
+  it('opens its client port to the ClickHouse members only, Raft to its own members only, and its HTTP control to nobody', () => {
+    const [policy] = keeperObjects(prod, 'NetworkPolicy');
+    expect(policy!.spec.ingress).toEqual([
+      { from: [{ podSelector: { matchLabels: SELECTOR } }], ports: [{ port: CLICKHOUSE_KEEPER.ports.clientSecure, protocol: 'TCP' }] },
+      { from: [{ podSelector: { matchLabels: KEEPER_SELECTOR } }], ports: [{ port: CLICKHOUSE_KEEPER.ports.raft, protocol: 'TCP' }] },
+    ]);
+    const control = CLICKHOUSE_KEEPER.ports.control;
+    const ports = [
+      ...(keeper.spec.template.spec.containers[0].ports as Json[]).map((port) => port.containerPort as number),
+      ...keeperObjects(prod, 'Service').flatMap((service) => (service.spec.ports as Json[]).map((port) => port.port as number)),
+    ];
+    expect(new Set(ports)).toEqual(new Set([CLICKHOUSE_KEEPER.ports.clientSecure, CLICKHOUSE_KEEPER.ports.raft]));
+    expect(ports).not.toContain(control);
+    expect(keeperXml).toContain(`<port>${control}</port>`);
+  });
+
+  it('requires a certificate of the stack CA from every client and Raft peer (mutual TLS), which the ClickHouse members present', () => {
+    const server = keeperXml.slice(keeperXml.indexOf('<server>\n            <certificateFile>'), keeperXml.indexOf('</server>\n        <client>'));
+    expect(server).toContain('<verificationMode>strict</verificationMode>');
+    expect(server).toContain('<caConfig>/etc/clickhouse-keeper/tls/ca.crt</caConfig>');
+    const client = keeperXml.slice(keeperXml.indexOf('<client>'));
+    for (const element of [
+      '<certificateFile>/etc/clickhouse-keeper/tls/tls.crt</certificateFile>',
+      '<verificationMode>relaxed</verificationMode>',
+      '<extendedVerification>true</extendedVerification>',
+    ]) {
+      expect(client).toContain(element);
+    }
+    const replicationXml = clickhouseObjects(prod, 'ConfigMap')[0]!.data['config.config.d.replication.xml'] as string;
+    expect(replicationXml).toContain(`<certificateFile>${TLS_DIRECTORY}/tls.crt</certificateFile>`);
+    expect(replicationXml).toContain(`<privateKeyFile>${TLS_DIRECTORY}/tls.key</privateKeyFile>`);
+    expect(keeperXml).toContain('<secure>true</secure>');
+    expect(keeperXml).not.toContain('<tcp_port>');
+  });
+
+  it('keeps the root filesystem read-only, with scratch for what the entrypoint checks, and no Secret but its certificate', () => {
+    const pod = keeper.spec.template.spec as Json;
+    const container = pod.containers[0] as Json;
+    expect(container.securityContext).toMatchObject({ readOnlyRootFilesystem: true, runAsNonRoot: true, allowPrivilegeEscalation: false });
+    expect(keeperEnv.CLICKHOUSE_DATA_DIR!.value).toBe(CLICKHOUSE_KEEPER.dataPath);
+    const scratch = (container.volumeMounts as Json[]).filter((mount) => mount.name.startsWith('scratch-')).map((mount) => mount.mountPath);
+    expect(scratch).toEqual(['/tmp', keeperEnv.LOG_DIR!.value]);
+    const secrets = (pod.volumes as Json[]).filter((volume) => volume.secret).map((volume) => volume.secret.secretName);
+    expect(secrets).toEqual(['clickhouse-keeper-tls']);
+    for (const secret of prod.generatedSecrets) expect(keeperXml).not.toContain(secret);
+  });
+});
+
+describe('the probes of a Keeper member, run by bash against an HTTP control', () => {
+  let server: Server;
+  let port: number;
+  let answer = 200;
+  beforeAll(async () => {
+    server = createServer((request, response) => {
+      response.writeHead(request.url === '/ready' ? answer : 404, { 'content-type': 'application/json' });
+      response.end(JSON.stringify({ status: answer === 200 ? 'ok' : 'fail' }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    port = (server.address() as AddressInfo).port;
+  });
+  afterAll(() => new Promise<void>((resolve) => server.close(() => resolve())));
+
+  // Asynchronously: the HTTP control answering is this process's own server.
+  const run = (kind: 'ready' | 'live', at: number) =>
+    new Promise<number | null>((resolve) => {
+      const child = spawn('bash', ['--norc', '-c', keeperProbeScript(kind, at)], { stdio: 'ignore', timeout: 5_000 });
+      child.on('exit', (code) => resolve(code));
+    });
+
+  it('is ready when /ready answers 200 (a leader, or a follower that knows its leader), alive either way', async () => {
+    answer = 200;
+    expect([await run('ready', port), await run('live', port)]).toEqual([0, 0]);
+    answer = 503;
+    expect([await run('ready', port), await run('live', port)]).toEqual([1, 0]);
+  });
+
+  it('is neither when nothing listens', async () => {
+    const closed = createServer();
+    await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+    const free = (closed.address() as AddressInfo).port;
+    await new Promise<void>((resolve) => closed.close(() => resolve()));
+    expect([await run('ready', free), await run('live', free)]).toEqual([1, 1]);
   });
 });
 
@@ -189,10 +351,9 @@ describe('ClickHouse replicas on the other Kubernetes stacks', () => {
     expect(statefulSet!.spec.replicas).toBe(2);
     expect(Object.keys(statefulSet!.spec.template.spec.affinity.podAntiAffinity)).toEqual(['preferredDuringSchedulingIgnoredDuringExecution']);
     expect(envOf(staging).CLICKHOUSE_KEEPER_HOST_0!.value).toBe('clickhouse-keeper-0.clickhouse-keeper-headless.allixios-staging.svc.cluster.local');
-    // Every preview says that the members need the Keeper the stack does not deploy yet.
-    expect(staging.config.warnings.some((warning) => /allixios:engines\.clickhouse: replicas: 2 members coordinate through ClickHouse Keeper .* read-only/.test(warning))).toBe(
-      true,
-    );
+    const keeper = keeperObjects(staging, 'StatefulSet')[0]!;
+    expect([keeper.spec.replicas, Object.keys(keeper.spec.template.spec.affinity.podAntiAffinity)]).toEqual([3, ['preferredDuringSchedulingIgnoredDuringExecution']]);
+    expect(keeper.spec.volumeClaimTemplates[0].spec.resources.requests.storage).toBe('5Gi');
   });
 
   it('uses the plain Keeper, native and interserver ports on a stack without TLS', async () => {
@@ -215,9 +376,10 @@ describe('ClickHouse replicas on the other Kubernetes stacks', () => {
     expect((containerOf(plain).ports as Json[]).map((port) => port.containerPort)).toEqual([8123, 9000, 9363, 9009]);
   });
 
-  it('runs one plain member on the stack files as they are, until the stack deploys Keeper, and warns of nothing', async () => {
+  it('runs two members and their Keeper on the staging stack file as it is, and warns of nothing', async () => {
     const staging = await evaluateStack('staging');
-    expect(clickhouseObjects(staging, 'StatefulSet')[0]!.spec.replicas).toBe(1);
+    expect(clickhouseObjects(staging, 'StatefulSet')[0]!.spec.replicas).toBe(2);
+    expect(keeperObjects(staging, 'StatefulSet')[0]!.spec.replicas).toBe(3);
     expect(staging.config.warnings.filter((warning) => warning.includes('clickhouse'))).toEqual([]);
   });
 
@@ -228,5 +390,6 @@ describe('ClickHouse replicas on the other Kubernetes stacks', () => {
     expect(Object.keys(clickhouseObjects(ephemeral, 'ConfigMap')[0]!.data)).not.toContain('config.config.d.replication.xml');
     expect((containerOf(ephemeral).ports as Json[]).map((port) => port.containerPort)).not.toContain(9010);
     expect(envOf(ephemeral).CLICKHOUSE_REPLICA).toBeUndefined();
+    expect(keeperObjects(ephemeral, 'StatefulSet')).toEqual([]);
   });
 });

@@ -108,9 +108,10 @@ describe('kubernetes target (stack prod)', () => {
     expect(tasks).toBe(1);
     const patroni = 4 + 3;
     const pgbouncer = 5 + 1;
-    // Redis's Sentinels: a StatefulSet, its ConfigMap, headless Service, Service, PDB, NetworkPolicy and Certificate.
-    const sentinel = 6 + 1;
-    expect(kubernetesObjects.length).toBe(1 + 5 * 7 + 1 + 3 + tlsEngines + tasks + patroni + pgbouncer + sentinel);
+    // Each companion (Redis's Sentinels, ClickHouse Keeper): a StatefulSet, its ConfigMap, headless
+    // Service, Service, PDB, NetworkPolicy and Certificate.
+    const companions = 2 * (6 + 1);
+    expect(kubernetesObjects.length).toBe(1 + 5 * 7 + 1 + 3 + tlsEngines + tasks + patroni + pgbouncer + companions);
     // cert-manager's kinds have no model here; their shape is checked below ("TLS").
     for (const resource of kubernetesObjects.filter((object) => !String(object.inputs.apiVersion).startsWith('cert-manager.io/'))) {
       const Model = MODELS[kindOf(resource)];
@@ -170,8 +171,8 @@ describe('kubernetes target (stack prod)', () => {
     expect(readOnly).toContain('postgresql');
     expect(readOnly).toContain('redis');
     expect(prod.config.engines.filter(({ spec }) => (spec.highAvailability?.kubernetesAccess ?? []).length > 0).map(({ spec }) => spec.name)).toEqual(['postgresql']);
-    // Replicated in prod: every engine but ClickHouse (one member until the stack deploys its Keeper), each by its own mechanism.
-    expect(prod.config.engines.filter(({ spec }) => spec.highAvailability).map(({ spec }) => spec.name)).toEqual(['postgresql', 'mongodb', 'redis', 'elasticsearch']);
+    // Replicated in prod: every engine, each by its own mechanism.
+    expect(prod.config.engines.filter(({ spec }) => spec.highAvailability).map(({ spec }) => spec.name)).toEqual(['postgresql', 'mongodb', 'redis', 'elasticsearch', 'clickhouse']);
   });
 
   it("mounts a memory-backed /dev/shm sized for PostgreSQL's parallel queries", () => {
@@ -391,14 +392,17 @@ describe('kubernetes target (stack prod)', () => {
     expect(elasticsearch.spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution[0].topologyKey).toBe('kubernetes.io/hostname');
     // MongoDB's replica set: three members, never two on one node (test/kubernetes-mongodb-cluster.test.ts).
     expect(forEngine(prod, 'StatefulSet', 'mongodb')[0]!.spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution).toHaveLength(1);
-    // ClickHouse runs one member until the stack deploys its Keeper (test/kubernetes-clickhouse-cluster.test.ts renders two).
+    // ClickHouse: two members over a Keeper ensemble of three (test/kubernetes-clickhouse-cluster.test.ts).
     const clickhouse = forEngine(prod, 'StatefulSet', 'clickhouse')[0]!;
-    expect([clickhouse.spec.replicas, clickhouse.spec.template.spec.affinity]).toEqual([1, undefined]);
+    expect([clickhouse.spec.replicas, clickhouse.spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution]).toEqual([
+      2,
+      [onEachNode('allixios-prod', 'clickhouse')],
+    ]);
     // So does Redis, a master and two replicas under Sentinel.
     expect(forEngine(prod, 'StatefulSet', 'redis')[0]!.spec.replicas).toBe(3);
     expect(forEngine(prod, 'StatefulSet', 'redis')[0]!.spec.template.spec.affinity.podAntiAffinity.requiredDuringSchedulingIgnoredDuringExecution).toHaveLength(1);
     // Every other engine of prod is replicated.
-    for (const { spec } of prod.config.engines.filter(({ spec }) => spec.name !== 'clickhouse')) {
+    for (const { spec } of prod.config.engines) {
       expect(forEngine(prod, 'StatefulSet', spec.name)[0]!.spec.replicas, spec.name).toBeGreaterThan(1);
     }
     // In staging (two members) it prefers other nodes, which a small cluster may not have.

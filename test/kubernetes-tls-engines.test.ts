@@ -95,11 +95,11 @@ describe('ClickHouse on a TLS stack', () => {
   });
 
   it('exposes only the HTTPS, secure native, metrics and (between replicas) interserver HTTPS ports, and serves https URLs on 8443', async () => {
-    // One member in prod until the stack deploys Keeper: no interserver port (9010, between replicas: test/kubernetes-clickhouse-cluster.test.ts).
+    // Two members in prod: the interserver HTTPS port between them (headless Service, members only: test/kubernetes-clickhouse-cluster.test.ts).
     const ports = forEngine(prod, 'Service', 'clickhouse').flatMap((service) => (service.spec.ports as Json[]).map((port) => port.port as number));
-    expect(new Set(ports)).toEqual(new Set([8443, 9440, 9363]));
+    expect(new Set(ports)).toEqual(new Set([8443, 9440, 9363, 9010]));
     const containerPorts = (podSpecOf(prod, 'clickhouse').containers[0].ports as Json[]).map((port) => port.containerPort as number);
-    expect(containerPorts).toEqual([8443, 9440, 9363]);
+    expect(containerPorts).toEqual([8443, 9440, 9363, 9010]);
     const url = new URL(await unwrap(prod.outputs.urls.CLICKHOUSE_URL!));
     expect([url.protocol, url.port]).toEqual(['https:', '8443']);
     const jobEnv = kubernetesObjects(prod, 'Job')[0]!.spec.template.spec.containers[0].env as Json[];
@@ -180,6 +180,12 @@ describe('the prod Services', () => {
       8443: 'https_port, http_port removed: test/engines/clickhouse-config.test.ts',
       9440: 'tcp_port_secure, tcp_port removed: test/engines/clickhouse-config.test.ts',
       9363: 'Prometheus metrics: counters and gauges, no data, no credentials',
+      9010: 'interserver_https_port, interserver_http_port removed (headless Service, members only): test/engines/clickhouse-replication-config.test.ts',
+    },
+    // ClickHouse Keeper, a companion with Services of its own.
+    'clickhouse-keeper': {
+      9281: 'tcp_port_secure only, a client certificate of the stack CA required: test/kubernetes-clickhouse-cluster.test.ts',
+      9234: 'Raft with <secure>, the same mutual TLS (headless Service, Keeper members only): test/kubernetes-clickhouse-cluster.test.ts',
     },
   };
 

@@ -1060,7 +1060,7 @@ describe('configurations the policies refuse', () => {
     const listOnly = await runResourcePolicies(await evaluate(values, 'prod'), 'prod');
     expect(listOnly.violations).toEqual([]);
     const warned = Object.fromEntries(listOnly.warnings.map((warning) => /StatefulSet "([\w-]+)".* uses (StorageClass "[\w-]+"|the cluster default)/.exec(warning)!.slice(1)));
-    expect(listOnly.warnings).toHaveLength(6);
+    expect(listOnly.warnings).toHaveLength(7);
     expect(warned).toEqual({
       postgresql: 'StorageClass "premium-rwo"',
       mongodb: 'the cluster default',
@@ -1069,13 +1069,15 @@ describe('configurations the policies refuse', () => {
       'redis-sentinel': 'the cluster default',
       elasticsearch: 'the cluster default',
       clickhouse: 'the cluster default',
+      // So does ClickHouse Keeper, its Raft log and snapshots.
+      'clickhouse-keeper': 'the cluster default',
     });
     values.engines = Object.fromEntries(
       ['postgresql', 'mongodb', 'redis', 'elasticsearch', 'clickhouse'].map((engine) => [engine, { ...values.engines[engine], storageClass: 'premium-rwo-cmek' }]),
     );
     const encrypted = await runResourcePolicies(await evaluate(values, 'prod'), 'prod');
     expect(encrypted).toMatchObject({ violations: [], warnings: [] });
-    expect(encrypted.applied['database-storage-encrypted']).toBe(6);
+    expect(encrypted.applied['database-storage-encrypted']).toBe(7);
   });
 
   it('refuses a prod stack that turns data protection off', async () => {

@@ -115,7 +115,8 @@ describe('the README', () => {
       const text = labels(chart);
       for (const [key, value] of Object.entries(BOOTSTRAP_POD_LABELS)) expect(text).toContain(`${key}: ${value}`);
       expect(text).toContain(`${clientLabel('<engine>' as EngineName)}: true`);
-      for (const policy of objects(prod, 'NetworkPolicy')) {
+      // ClickHouse Keeper's admits ClickHouse's members and its own only, no client (test/kubernetes-clickhouse-cluster.test.ts).
+      for (const policy of objects(prod, 'NetworkPolicy').filter((candidate) => candidate.metadata.name !== 'clickhouse-keeper-ingress')) {
         const peers = policy.spec.ingress[0].from as Json[];
         expect(peers.some((peer) => peer.podSelector?.matchLabels?.['app.kubernetes.io/component'] === BOOTSTRAP_POD_LABELS['app.kubernetes.io/component'])).toBe(true);
         expect(peers.find((peer) => peer.namespaceSelector)?.namespaceSelector.matchExpressions[0].values).toEqual(prod.config.clientNamespaces);

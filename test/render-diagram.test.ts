@@ -47,13 +47,21 @@ describe('the stack diagram', () => {
   it("names every engine of prod, PostgreSQL's PgBouncer, their Services and the bootstrap Job, inside the namespace and its Pod Security level", () => {
     const rendered = documents(prod);
     const statefulSets = rendered.filter((object) => object.kind === 'StatefulSet');
-    // Redis's Sentinels too, a StatefulSet of their own.
-    expect(statefulSets.map((object) => object.metadata.name).sort()).toEqual(['clickhouse', 'elasticsearch', 'mongodb', 'postgresql', 'redis', 'redis-sentinel']);
+    // Redis's Sentinels and ClickHouse Keeper too, StatefulSets of their own.
+    expect(statefulSets.map((object) => object.metadata.name).sort()).toEqual([
+      'clickhouse',
+      'clickhouse-keeper',
+      'elasticsearch',
+      'mongodb',
+      'postgresql',
+      'redis',
+      'redis-sentinel',
+    ]);
     for (const statefulSet of statefulSets) {
       const node = nodeLabelled(prodChart, `StatefulSet ${statefulSet.metadata.name}`);
       expect(node.label).toContain(statefulSet.spec.template.spec.containers[0].image);
-      // Redis's Sentinels in Redis's group, as their objects are in redis.yaml.
-      expect(node.groups).toEqual(['namespace allixios-prod · Pod Security restricted', statefulSet.metadata.name.replace(/-sentinel$/, '')]);
+      // Redis's Sentinels in Redis's group, as their objects are in redis.yaml; ClickHouse Keeper in ClickHouse's.
+      expect(node.groups).toEqual(['namespace allixios-prod · Pod Security restricted', statefulSet.metadata.name.replace(/-(sentinel|keeper)$/, '')]);
     }
     // PgBouncer, a Deployment in PostgreSQL's group.
     const deployments = rendered.filter((object) => object.kind === 'Deployment');
@@ -65,10 +73,11 @@ describe('the stack diagram', () => {
     const services = rendered.filter((object) => object.kind === 'Service');
     for (const service of services) {
       const node = nodeLabelled(prodChart, `Service ${service.metadata.name} · ${service.spec.clusterIP === 'None' ? 'headless' : (service.spec.type ?? 'ClusterIP')}`);
-      // PgBouncer's in PostgreSQL's group, the Sentinels' in Redis's.
+      // PgBouncer's in PostgreSQL's group, the Sentinels' in Redis's, Keeper's in ClickHouse's.
       const group =
-        ({ 'postgresql-pgbouncer': 'postgresql', 'redis-sentinel': 'redis' } as Record<string, string>)[service.metadata.labels['app.kubernetes.io/name']] ??
-        service.metadata.labels['app.kubernetes.io/name'];
+        ({ 'postgresql-pgbouncer': 'postgresql', 'redis-sentinel': 'redis', 'clickhouse-keeper': 'clickhouse' } as Record<string, string>)[
+          service.metadata.labels['app.kubernetes.io/name']
+        ] ?? service.metadata.labels['app.kubernetes.io/name'];
       expect(node.groups, service.metadata.name).toEqual(['namespace allixios-prod · Pod Security restricted', group]);
       // A line to the workload whose pods the Service selects by their template's labels.
       const selected = workloads.filter(
@@ -106,9 +115,10 @@ describe('the stack diagram', () => {
     const rendered = documents(prod);
     const job = nodeLabelled(prodChart, `Job ${rendered.find((object) => object.kind === 'Job')!.metadata.name}`);
     const policies = rendered.filter((object) => object.kind === 'NetworkPolicy');
-    // One per engine, PgBouncer's and the Sentinels'.
+    // One per engine, PgBouncer's, the Sentinels' and Keeper's.
     expect(policies.map((policy) => policy.metadata.name).sort()).toEqual([
       'clickhouse-ingress',
+      'clickhouse-keeper-ingress',
       'elasticsearch-ingress',
       'mongodb-ingress',
       'postgresql-ingress',

@@ -14,7 +14,8 @@
  */
 import { z } from 'zod';
 import { memoryBytes, moduleDirectory, TLS_FILES, type ConnectionTls, type EngineModule, type EngineDescription, type PortSpec, type TlsSpec } from '../engine.ts';
-import { CLICKHOUSE_KEEPER, clickhouseHighAvailability, REPLICATION_SECRETS } from './replication.ts';
+import { keeperCompanion } from './keeper.ts';
+import { clickhouseHighAvailability, REPLICATION_SECRETS } from './replication.ts';
 
 const secrets = [
   { key: 'default-password', description: 'default, the image superuser, reachable from inside the container only (maintenance)' },
@@ -90,12 +91,10 @@ export const clickhouse: EngineModule<typeof optionsSchema> = {
     // 512Mi in dev keeps the five dev engines under 3 GB; ClickHouse runs in it with small data.
     dev: { storage: '5Gi', resources: { requests: { cpu: '250m', memory: '384Mi' }, limits: { cpu: '1', memory: '512Mi' } } },
     ephemeral: { storage: '2Gi', resources: { requests: { cpu: '100m', memory: '256Mi' }, limits: { cpu: '500m', memory: '512Mi' } } },
-    // One member everywhere until the stack runs ClickHouse Keeper beside it (issue 16): the
-    // replicated form (`replicas: 2`, databases/clickhouse/README.md "Replicas") is rendered and
-    // tested, but its members need a Keeper ensemble the stack does not deploy yet, without which
-    // replicated tables are read-only. Then staging and prod default to two members.
-    staging: { storage: '20Gi', resources: { requests: { cpu: '500m', memory: '1Gi' }, limits: { cpu: '2', memory: '2Gi' } } },
-    prod: { storage: '100Gi', resources: { requests: { cpu: '2', memory: '8Gi' }, limits: { cpu: '4', memory: '8Gi' } } },
+    // Two members in staging and prod, coordinated by a Keeper ensemble of three beside them
+    // (keeper.ts); databases/clickhouse/README.md, "Replicas", says what two members buy.
+    staging: { storage: '20Gi', replicas: 2, resources: { requests: { cpu: '500m', memory: '1Gi' }, limits: { cpu: '2', memory: '2Gi' } } },
+    prod: { storage: '100Gi', replicas: 2, resources: { requests: { cpu: '2', memory: '8Gi' }, limits: { cpu: '4', memory: '8Gi' } } },
   },
   describe(settings): EngineDescription {
     return {
@@ -137,16 +136,13 @@ export const clickhouse: EngineModule<typeof optionsSchema> = {
       nodeSysctls: [],
       ...(settings.tls ? { tls: TLS } : {}),
       // Several members (Kubernetes; the Docker target runs one): Replicated databases over
-      // ClickHouse Keeper (replication.ts). One member is the plain server above, as on Docker.
+      // ClickHouse Keeper (replication.ts), which runs beside them as a companion (keeper.ts). One
+      // member is the plain server above, as on Docker.
       ...(settings.replicas > 1
         ? {
-            warnings: [
-              `replicas: ${settings.replicas} members coordinate through ClickHouse Keeper (${CLICKHOUSE_KEEPER.name}-0..${CLICKHOUSE_KEEPER.replicas - 1}.${CLICKHOUSE_KEEPER.headlessService}), which this stack does not deploy yet: until a Keeper ensemble answers there, replicated tables are read-only and the bootstrap fails (databases/clickhouse/README.md, "Replicas")`,
-            ],
+            highAvailability: clickhouseHighAvailability({ replicas: settings.replicas, tls: settings.tls, tlsDirectory: TLS_DIRECTORY }),
+            companions: [keeperCompanion({ environment: settings.environment, version: settings.version, tls: settings.tls })],
           }
-        : {}),
-      ...(settings.replicas > 1
-        ? { highAvailability: clickhouseHighAvailability({ replicas: settings.replicas, tls: settings.tls, caFile: `${TLS_DIRECTORY}/${TLS_FILES.ca}` }) }
         : {}),
     };
   },

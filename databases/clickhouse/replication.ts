@@ -13,7 +13,7 @@
  * No secret value is rendered: the interserver password and the cluster secret reach the
  * configuration through `from_env`, from variables the target fills from the engine's Secret.
  */
-import type { EnvValue, HighAvailabilitySpec, MemberHost, MemberValue, PortSpec } from '../engine.ts';
+import { TLS_FILES, type EnvValue, type HighAvailabilitySpec, type MemberHost, type MemberValue, type PortSpec } from '../engine.ts';
 
 /**
  * The cluster of `remote_servers` that lists every member: the `ON CLUSTER` target that creates
@@ -50,6 +50,12 @@ export const CLICKHOUSE_KEEPER = {
     clientSecure: 9281,
     /** Raft between the Keeper members (`raft_configuration`), TLS on a TLS stack (`<secure>`). */
     raft: 9234,
+    /**
+     * Keeper's HTTP control (`http_control`): the readiness endpoint the probes ask, but also an
+     * unauthenticated API that can create and delete nodes. Never declared as a port of the
+     * workload, so its NetworkPolicy admits nobody to it: only the probes, inside the pod, reach it.
+     */
+    control: 9182,
   },
   /** Where Keeper keeps its Raft log and snapshots: a persistent volume, never an emptyDir. */
   dataPath: '/var/lib/clickhouse-keeper',
@@ -97,8 +103,11 @@ export interface ReplicationSettings {
   replicas: number;
   /** The stack serves TLS: Keeper, the interserver port and the native port between members use it too. */
   tls: boolean;
-  /** The CA file members verify Keeper and each other with (the engine's TLS directory), on a TLS stack. */
-  caFile: string;
+  /**
+   * The engine's TLS directory (`tls.crt`, `tls.key`, `ca.crt`), on a TLS stack: members verify
+   * Keeper and each other with its CA and present its certificate to Keeper, which requires one.
+   */
+  tlsDirectory: string;
 }
 
 /** The native port the members reach each other on for `ON CLUSTER` and `cluster()` (the engine's own). */
@@ -144,10 +153,13 @@ export function replicationConfig(settings: ReplicationSettings): string {
     ? [
         '',
         '<!-- How this member verifies Keeper and its peers (interserver fetches, the native port of',
-        '     cluster queries): the stack CA only, and the name it connected to. -->',
+        '     cluster queries): the stack CA only, and the name it connected to. It presents its own',
+        "     certificate, which Keeper requires of every client (keeper.ts); its peers' ports ignore it. -->",
         '<openSSL>',
         '    <client>',
-        `        <caConfig>${settings.caFile}</caConfig>`,
+        `        <certificateFile>${settings.tlsDirectory}/${TLS_FILES.certificate}</certificateFile>`,
+        `        <privateKeyFile>${settings.tlsDirectory}/${TLS_FILES.key}</privateKeyFile>`,
+        `        <caConfig>${settings.tlsDirectory}/${TLS_FILES.ca}</caConfig>`,
         '        <loadDefaultCAFile>false</loadDefaultCAFile>',
         '        <verificationMode>relaxed</verificationMode>',
         '        <extendedVerification>true</extendedVerification>',

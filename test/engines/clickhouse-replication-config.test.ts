@@ -10,7 +10,7 @@
 import { XMLParser, XMLValidator } from 'fast-xml-parser';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clickhouse, TLS_DIRECTORY } from '../../databases/clickhouse/index.ts';
-import { KEEPER_SERVER_ID_VARIABLE, keeperConfig, keeperMemberEnv } from '../../databases/clickhouse/keeper.ts';
+import { KEEPER_SERVER_ID_VARIABLE, keeperConfig, keeperMemberEnv, keeperProbeScript } from '../../databases/clickhouse/keeper.ts';
 import { CLICKHOUSE_KEEPER, CLUSTER, INTERSERVER_PORTS, REPLICATION_ENV, replicationConfig } from '../../databases/clickhouse/replication.ts';
 import { engineSpec, type EngineSpec, type Environment } from '../../databases/engine.ts';
 import { startChdb, type ChdbEngine } from '../support/clickhouse.ts';
@@ -166,8 +166,10 @@ describe.each([
   });
 
   if (tls) {
-    it('verifies Keeper and its peers with the stack CA and the name it connected to, TLS 1.2 and later', () => {
+    it('verifies Keeper and its peers with the stack CA and the name it connected to, TLS 1.2 and later, presenting its own certificate', () => {
       expect(config.openSSL.client).toMatchObject({
+        certificateFile: `${TLS_DIRECTORY}/tls.crt`,
+        privateKeyFile: `${TLS_DIRECTORY}/tls.key`,
         caConfig: `${TLS_DIRECTORY}/ca.crt`,
         loadDefaultCAFile: 'false',
         verificationMode: 'relaxed',
@@ -180,28 +182,28 @@ describe.each([
 });
 
 describe('when a stack runs replicas', () => {
-  it('runs one member everywhere until the stack deploys Keeper, the replicated form when a stack asks for two, and warns of the missing Keeper', () => {
+  it('runs two members in staging and prod with a Keeper ensemble beside them, one plain member in dev and ephemeral stacks', () => {
     expect([clickhouse.sizing.dev.replicas, clickhouse.sizing.ephemeral.replicas, clickhouse.sizing.staging.replicas, clickhouse.sizing.prod.replicas]).toEqual([
       undefined,
       undefined,
-      undefined,
-      undefined,
+      2,
+      2,
     ]);
-    expect(member('staging', true).highAvailability).toBeUndefined();
-    const replicated = member('staging', true, 2);
+    const replicated = member('staging', true);
     expect(replicated.highAvailability?.manager).toBe('ClickHouse replication (Keeper)');
-    expect(replicated.warnings).toEqual([
-      expect.stringMatching(/ClickHouse Keeper \(clickhouse-keeper-0\.\.2\.clickhouse-keeper-headless\), which this stack does not deploy yet/),
-    ]);
+    expect(replicated.companions?.map((companion) => [companion.name, companion.replicas, companion.volume?.size])).toEqual([['keeper', 3, '5Gi']]);
+    expect(member('prod', true).companions?.[0]?.volume?.size).toBe('10Gi');
+    expect(replicated.warnings).toBeUndefined();
     const single = member('ephemeral', true);
     expect(single.highAvailability).toBeUndefined();
     expect(single.warnings).toBeUndefined();
     expect(single.configFiles.map((file) => file.source)).toEqual(['config/config.d/allixios.xml', 'config/config.d/tls.xml']);
     expect(member('prod', true, 1).highAvailability).toBeUndefined();
+    expect(member('prod', true, 1).companions).toBeUndefined();
   });
 
   it('refuses to write a replicated configuration for fewer than two members', () => {
-    expect(() => replicationConfig({ replicas: 1, tls: true, caFile: '/ca.crt' })).toThrow('ClickHouse replication: expected at least 2 members, got 1');
+    expect(() => replicationConfig({ replicas: 1, tls: true, tlsDirectory: '/tls' })).toThrow('ClickHouse replication: expected at least 2 members, got 1');
   });
 });
 
@@ -220,14 +222,32 @@ describe("ClickHouse Keeper's configuration, for its companion workload", () => 
     expect(Object.keys(keeperMemberEnv())).toEqual(['CLICKHOUSE_KEEPER_HOST_0', 'CLICKHOUSE_KEEPER_HOST_1', 'CLICKHOUSE_KEEPER_HOST_2']);
   });
 
-  it('serves TLS with the certificate of its own TLS directory and verifies its peers with the stack CA, on a TLS stack', () => {
+  it('serves TLS with the certificate of its own TLS directory, requires one of the stack CA from every client and peer, and verifies its peers by name, on a TLS stack', () => {
     const config = parse(keeperConfig({ tls: true, tlsDirectory: '/etc/clickhouse-keeper/tls' }));
     expect(config.openSSL.server).toMatchObject({
       certificateFile: '/etc/clickhouse-keeper/tls/tls.crt',
       privateKeyFile: '/etc/clickhouse-keeper/tls/tls.key',
       caConfig: '/etc/clickhouse-keeper/tls/ca.crt',
+      verificationMode: 'strict',
+      loadDefaultCAFile: 'false',
     });
-    expect(config.openSSL.client).toMatchObject({ caConfig: '/etc/clickhouse-keeper/tls/ca.crt', verificationMode: 'relaxed', extendedVerification: 'true' });
+    expect(config.openSSL.client).toMatchObject({
+      certificateFile: '/etc/clickhouse-keeper/tls/tls.crt',
+      privateKeyFile: '/etc/clickhouse-keeper/tls/tls.key',
+      caConfig: '/etc/clickhouse-keeper/tls/ca.crt',
+      verificationMode: 'relaxed',
+      extendedVerification: 'true',
+    });
     expect(parse(keeperConfig({ tls: false, tlsDirectory: '/unused' })).openSSL).toBeUndefined();
+  });
+
+  it('answers the read-only four-letter commands only, and serves its readiness on the HTTP control port the probes ask', () => {
+    const config = parse(keeperConfig({ tls: true, tlsDirectory: '/etc/clickhouse-keeper/tls' })).keeper_server as Json;
+    const words = String(config.four_letter_word_white_list).split(',');
+    expect(words).toEqual(expect.arrayContaining(['ruok', 'mntr', 'isro']));
+    for (const dangerous of ['rcvr', 'csnp', 'rqld', 'ydld', 'crst', 'srst']) expect(words).not.toContain(dangerous);
+    expect(config.http_control).toEqual({ port: String(CLICKHOUSE_KEEPER.ports.control), readiness: { endpoint: '/ready' } });
+    expect(keeperProbeScript('ready')).toContain(`/dev/tcp/127.0.0.1/${CLICKHOUSE_KEEPER.ports.control}`);
+    expect(keeperProbeScript('ready')).toContain('GET /ready ');
   });
 });
