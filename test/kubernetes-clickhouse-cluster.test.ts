@@ -30,23 +30,17 @@ type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-ex
 const MODELS: Record<string, new (data: Json) => { validate(): void }> = { ConfigMap, Secret, Service, StatefulSet, PodDisruptionBudget, NetworkPolicy };
 const BOOTSTRAP = { image: 'ghcr.io/allixios/allixios-bootstrap:0.1.0' };
 
-/** ClickHouse's Kubernetes objects of `kind`. */
-const clickhouseObjects = (evaluation: Evaluation, kind: string) =>
+/** The Kubernetes objects of `kind` whose `app.kubernetes.io/name` is `name`. */
+const objectsOf = (name: string) => (evaluation: Evaluation, kind: string) =>
   evaluation.resources
     .filter(
-      (resource) =>
-        resource.type.startsWith('kubernetes:') && resource.inputs.kind === kind && (resource.inputs as Json).metadata?.labels?.['app.kubernetes.io/name'] === 'clickhouse',
+      (resource) => resource.type.startsWith('kubernetes:') && resource.inputs.kind === kind && (resource.inputs as Json).metadata?.labels?.['app.kubernetes.io/name'] === name,
     )
     .map((resource) => resource.inputs as Json);
 
-/** ClickHouse Keeper's Kubernetes objects of `kind` (the companion's pods are `app.kubernetes.io/name: clickhouse-keeper`). */
-const keeperObjects = (evaluation: Evaluation, kind: string) =>
-  evaluation.resources
-    .filter(
-      (resource) =>
-        resource.type.startsWith('kubernetes:') && resource.inputs.kind === kind && (resource.inputs as Json).metadata?.labels?.['app.kubernetes.io/name'] === 'clickhouse-keeper',
-    )
-    .map((resource) => resource.inputs as Json);
+/** ClickHouse's objects of a kind, and ClickHouse Keeper's (the companion's pods are `app.kubernetes.io/name: clickhouse-keeper`). */
+const clickhouseObjects = objectsOf('clickhouse');
+const keeperObjects = objectsOf('clickhouse-keeper');
 
 const containerOf = (evaluation: Evaluation) => clickhouseObjects(evaluation, 'StatefulSet')[0]!.spec.template.spec.containers[0] as Json;
 const envOf = (evaluation: Evaluation) => Object.fromEntries((containerOf(evaluation).env as Json[]).map((entry) => [entry.name as string, entry]));
