@@ -6,6 +6,7 @@
  * {@link EngineSpec} it describes; neither target knows anything engine-specific. Adding a sixth
  * engine means one new folder and one entry in `databases/index.ts`.
  */
+import type { BackupSettings, BackupSpec } from './backup.ts';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -62,6 +63,11 @@ export interface EngineSettings<Options = Record<string, unknown>> {
    * config warns that it stays in clear text.
    */
   tls: boolean;
+  /**
+   * The stack's backups for this engine (`allixios:backups`), absent when they are off: the engine
+   * then returns {@link EngineDescription.backup}, how its established tool backs it up there.
+   */
+  backup?: BackupSettings;
 }
 
 /** A generated (or configured) credential of an engine. */
@@ -546,6 +552,8 @@ export interface EngineSpec extends Pick<EngineModule, 'name' | 'displayName' | 
   warnings?: string[];
   /** Workloads beside the engine's members (Kubernetes): Redis's Sentinels, ClickHouse Keeper; see {@link CompanionSpec}. */
   companions?: CompanionSpec[];
+  /** How the engine is backed up to the stack's object store, when the stack's backups are on; see {@link BackupSpec}. */
+  backup?: BackupSpec;
   /**
    * Present when the engine serves TLS (only, no plaintext listener on the network): the stack
    * asked for it ({@link EngineSettings.tls}) and the engine supports it. Its connections then
@@ -585,6 +593,13 @@ export interface EngineModule<OptionsSchema extends z.ZodType = z.ZodType> {
   urlVariable: string;
   /** Default storage and resources per environment. */
   sizing: Record<Environment, EngineSizing>;
+  /**
+   * The engine's backup jobs and their default cron schedules (UTC) by job name (absent: the
+   * engine has no backup of its own, and `allixios:backups` leaves it out), which
+   * `allixios:backups.schedules.<engine>.<job>` may override; the engine's `describe()` reads the
+   * resolved ones from {@link EngineSettings.backup}.
+   */
+  backupSchedules?: Record<string, string>;
   /**
    * The variable of the read-only URL (`DATABASE_READ_URL`), for an engine with read replicas
    * ({@link EngineDescription.highAvailability}): the replicas' Service, or the primary's on a

@@ -84,6 +84,8 @@ export const clickhouse: EngineModule<typeof optionsSchema> = {
   directory: moduleDirectory(import.meta.url),
   defaultVersion: '26.8.2.7',
   urlVariable: 'CLICKHOUSE_URL',
+  // BACKUP ... TO S3: a full backup on Sundays, an incremental one on its base the other nights (backup.ts).
+  backupSchedules: { full: '0 3 * * 0', incremental: '0 3 * * 1-6' },
   secrets,
   optionsSchema,
   bootstrap: async () => (await import('../../bootstrap/adapters/clickhouse.ts')).clickhouseEngine,

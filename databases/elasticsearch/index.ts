@@ -142,6 +142,8 @@ export const elasticsearch: EngineModule<typeof optionsSchema> = {
   directory: moduleDirectory(import.meta.url),
   defaultVersion: '9.5.3',
   urlVariable: 'ELASTICSEARCH_URL',
+  // A snapshot by the engine's own lifecycle policy (SLM), nightly (backup.ts).
+  backupSchedules: { snapshot: '0 2 * * *' },
   secrets,
   optionsSchema,
   bootstrap: async () => (await import('../../bootstrap/adapters/elasticsearch.ts')).elasticsearchEngine,

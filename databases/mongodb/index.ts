@@ -163,6 +163,8 @@ export const mongodb: EngineModule<typeof optionsSchema> = {
   directory: moduleDirectory(import.meta.url),
   defaultVersion: '8.0.20',
   urlVariable: 'MONGODB_URL',
+  // mongodump --oplog against a secondary, nightly (backup.ts).
+  backupSchedules: { dump: '30 1 * * *' },
   secrets,
   optionsSchema,
   bootstrap: async () => (await import('../../bootstrap/adapters/mongodb.ts')).mongodbEngine,

@@ -143,6 +143,8 @@ export const redis: EngineModule<typeof optionsSchema> = {
   directory: moduleDirectory(import.meta.url),
   defaultVersion: '7.4.11',
   urlVariable: 'REDIS_URL',
+  // An RDB snapshot of a replica, hourly (backup.ts).
+  backupSchedules: { snapshot: '15 * * * *' },
   secrets,
   optionsSchema,
   bootstrap: async () => (await import('../../bootstrap/adapters/redis.ts')).redisEngine,

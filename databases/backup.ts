@@ -1,0 +1,103 @@
+/**
+ * The backup contract every engine follows (issue 17): the stack names one S3-compatible object
+ * store (`allixios:backups`), each engine says in its description how an established tool backs it
+ * up to that store ({@link BackupSpec}), and the targets render it: on Kubernetes the jobs are
+ * CronJobs and the engine's members get what continuous archiving needs; on Docker nothing is
+ * scheduled, and the same commands are run by hand (`npm run restore` prints them).
+ *
+ * No credential of the object store is ever a literal here: a value that is one is an
+ * {@link ObjectStoreValue}, which the target fills from the Secret the stack names (or leaves
+ * out under workload identity, where the pod's ServiceAccount carries the cloud role).
+ */
+import type { ComputeResources, EnvValue } from './engine.ts';
+
+/** How the backup jobs and the members authenticate to the object store. */
+export type ObjectStoreCredentials =
+  /** A Secret the platform team creates in the stack's namespace, with an access key pair that may write and read backups. */
+  | { kind: 'secret'; secretName: string; accessKeyIdKey: string; secretAccessKeyKey: string }
+  /** The cloud's workload identity (EKS IRSA, GKE Workload Identity): annotations of the ServiceAccount the backup pods run as. */
+  | { kind: 'workloadIdentity'; serviceAccountAnnotations: Record<string, string> };
+
+/** The stack's object store (`allixios:backups.objectStore`), resolved. */
+export interface ObjectStoreSpec {
+  /** `https://s3.eu-west-1.amazonaws.com`, `https://storage.googleapis.com`, a MinIO's URL. */
+  endpoint: string;
+  bucket: string;
+  /** The stack's own prefix in the bucket (default: the stack's name); each engine writes under `<prefix>/<engine>`. */
+  prefix: string;
+  region: string;
+  /** Path-style addressing (`<endpoint>/<bucket>/...`), which MinIO and most non-AWS stores need. */
+  forcePathStyle: boolean;
+  credentials: ObjectStoreCredentials;
+}
+
+/** What backing up means for one engine on one stack, given to its `describe()` when backups are on. */
+export interface BackupSettings {
+  objectStore: ObjectStoreSpec;
+  /** This engine's prefix in the bucket: `<objectStore.prefix>/<engine>`, no leading or trailing slash. */
+  path: string;
+  /** Each job's cron schedule (UTC) by job name: the engine's defaults for the environment, overridden by `allixios:backups.schedules.<engine>`. */
+  schedules: Record<string, string>;
+  /** How long backups are kept: full backups by count, everything by age. */
+  retention: { count: number; days: number };
+}
+
+/**
+ * A value the target fills from the object store's settings: the literals (`endpoint`, `bucket`,
+ * `region`, `path` (the engine's prefix), `forcePathStyle` as `true`/`false`, `url`: the engine's
+ * prefix as `s3://<bucket>/<path>`) or the credentials from the stack's Secret (`accessKeyId`,
+ * `secretAccessKey`; absent under workload identity, where the variable is not set at all).
+ */
+export type ObjectStoreField = 'endpoint' | 'bucket' | 'region' | 'path' | 'forcePathStyle' | 'url' | 'accessKeyId' | 'secretAccessKey';
+export type ObjectStoreValue = { objectStore: ObjectStoreField };
+export type BackupEnvValue = EnvValue | ObjectStoreValue;
+
+/** The directory a job's command writes its dump to, which the upload step sends to the object store. */
+export const BACKUP_DIRECTORY = '/backup';
+
+/**
+ * A backup job: a CronJob on Kubernetes, a command to run by hand on Docker. Its command runs in
+ * the engine's image (its tools: pgbackrest, mongodump, redis-cli, clickhouse-client) as a client
+ * of the engine; either it writes to the object store itself (pgBackRest, ClickHouse's BACKUP TO
+ * S3, Elasticsearch's snapshot repository), or it writes a dump into {@link BACKUP_DIRECTORY} and
+ * `upload` sends the directory to the object store with rclone once the command has succeeded.
+ */
+export interface BackupJob {
+  /** Short name: the CronJob is `<engine>-backup-<name>`. */
+  name: string;
+  /** What it does, for the render and the README. */
+  description: string;
+  /** Cron schedule (UTC), from {@link BackupSettings.schedules}. */
+  schedule: string;
+  command: string[];
+  /** The connection it logs in with, as a scheduled task's: its URL (without the password) and the password in two variables. */
+  connection?: { use: 'admin' | 'app' | 'backup'; urlVariable: string; passwordVariable: string };
+  env: Record<string, BackupEnvValue>;
+  /** Send {@link BACKUP_DIRECTORY} to `<path>/<directory>/<UTC timestamp>/` once the command succeeded. */
+  upload?: { directory: string };
+  /** Size of the scratch volume holding the dump (emptyDir) when it is uploaded after. */
+  scratchSize?: string;
+  /** Secret files (templates of the engine's secrets) the job needs, mounted read-only. */
+  secretFiles?: Array<{ source: string; mountPath: string }>;
+  /** Config files the job needs (pgbackrest.conf), mounted read-only. */
+  configFiles?: Array<{ source: string; mountPath: string; content: string }>;
+  resources?: ComputeResources;
+  /** A run still going after this long is stopped (default 3600). */
+  deadlineSeconds?: number;
+}
+
+/**
+ * How an engine is backed up ({@link EngineSpec.backup}), present when the stack's backups are on.
+ */
+export interface BackupSpec {
+  /** The established tool: `pgBackRest`, `mongodump`, ... */
+  tool: string;
+  /** What a restore gets back and what is lost (the recovery point), for the README and the render. */
+  recoveryPoint: string;
+  jobs: BackupJob[];
+  /**
+   * Variables the engine's members need for continuous archiving (PostgreSQL's archive-push) or to
+   * write to the store themselves (ClickHouse's BACKUP TO S3), filled by the target like a job's.
+   */
+  memberEnv?: Record<string, BackupEnvValue>;
+}
