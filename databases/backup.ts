@@ -100,4 +100,35 @@ export interface BackupSpec {
    * write to the store themselves (ClickHouse's BACKUP TO S3), filled by the target like a job's.
    */
   memberEnv?: Record<string, BackupEnvValue>;
+  /**
+   * A process beside each member, in the engine's image, that the jobs reach over the network
+   * (pgBackRest's TLS server, through which a backup job on a repository host reads the primary's
+   * or a standby's data directory): a second container of the member's pod sharing its data
+   * volume. Its port is open to the engine's backup jobs only.
+   */
+  agent?: BackupAgent;
+  /**
+   * A command run before the engine starts in each member, in the engine's image (Elasticsearch:
+   * the object store's keys into its keystore): an init container whose `directory` (an in-memory
+   * emptyDir) the engine's container mounts at the same path, read-only.
+   */
+  memberInit?: BackupInit;
+}
+
+export interface BackupAgent {
+  name: string;
+  command: string[];
+  port: { name: string; containerPort: number };
+  env: Record<string, BackupEnvValue>;
+  configFiles: Array<{ source: string; mountPath: string; content: string }>;
+  resources: ComputeResources;
+  /** Alive and ready: the agent answers (exec form). */
+  healthCommand: string[];
+}
+
+export interface BackupInit {
+  command: string[];
+  env: Record<string, BackupEnvValue>;
+  /** The directory it writes and the engine reads. */
+  directory: string;
 }
