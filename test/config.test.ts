@@ -4,11 +4,11 @@ import { ENGINE_MODULES } from '../databases/index.ts';
 import { valkey } from './fixtures/valkey/index.ts';
 import { createRecordingMocks } from '../stacks/render/mocks.ts';
 import * as pulumi from '@pulumi/pulumi';
-import { POSTGRESQL_IMAGE, withPostgresqlImage } from './support/stacks.ts';
+import { POSTGRESQL_IMAGE, PROD_BACKUPS, withPostgresqlImage } from './support/stacks.ts';
 
 const BOOTSTRAP = { image: 'ghcr.io/allixios/allixios-bootstrap:0.1.0' };
 /** A minimal valid prod stack: a prod Kubernetes stack pins PostgreSQL's project image. */
-const prod = { environment: 'prod', namespace: 'allixios-prod', bootstrap: BOOTSTRAP, engines: withPostgresqlImage() };
+const prod = { environment: 'prod', namespace: 'allixios-prod', bootstrap: BOOTSTRAP, backups: PROD_BACKUPS, engines: withPostgresqlImage() };
 
 function problemsOf(values: Record<string, unknown>): string[] {
   try {
@@ -68,7 +68,7 @@ describe('stack configuration', () => {
     [
       'an unknown top-level key',
       { ...prod, replicas: 2 },
-      'allixios:replicas: unknown key; expected one of environment, target, namespace, exposeHostPorts, protectData, tls, bootstrap, clientNamespaces, clusterDomain, encryptedStorageClasses, engines, passwords, rotations',
+      'allixios:replicas: unknown key; expected one of environment, target, namespace, exposeHostPorts, protectData, tls, bootstrap, clientNamespaces, clusterDomain, encryptedStorageClasses, backups, engines, passwords, rotations',
     ],
     [
       'an unknown engine setting',
@@ -211,7 +211,7 @@ describe('stack configuration', () => {
     ],
     [
       'a kubernetes stack without a bootstrap image',
-      { environment: 'prod', namespace: 'allixios-prod', engines: withPostgresqlImage() },
+      { environment: 'prod', namespace: 'allixios-prod', backups: PROD_BACKUPS, engines: withPostgresqlImage() },
       'allixios:bootstrap.image: required on the kubernetes target, where the cluster pulls the image; expected a pinned image reference such as ghcr.io/acme/allixios-bootstrap:1.4.0 or …@sha256:<digest> (or set allixios:bootstrap.enabled to false)',
     ],
     [
@@ -359,7 +359,7 @@ describe('stack configuration', () => {
       ['prod', 'allixios-prod', 3],
       ['staging', 'allixios-staging', 2],
     ] as const)('is required on a %s kubernetes stack, naming the key and the Dockerfile, and the default members need it', (environment, namespace, members) => {
-      expect(problemsOf({ environment, namespace, bootstrap: BOOTSTRAP })).toEqual([required(environment), replicasNeedTheImage(members)]);
+      expect(problemsOf({ environment, namespace, bootstrap: BOOTSTRAP, backups: PROD_BACKUPS })).toEqual([required(environment), replicasNeedTheImage(members)]);
     });
 
     it('runs PostgreSQL under Patroni from the pinned image with PgBouncer in front, three members in prod and two in staging', () => {
@@ -367,7 +367,7 @@ describe('stack configuration', () => {
         ['prod', 3],
         ['staging', 2],
       ] as const) {
-        const values = { environment, namespace: `allixios-${environment}`, bootstrap: BOOTSTRAP, engines: withPostgresqlImage() };
+        const values = { environment, namespace: `allixios-${environment}`, bootstrap: BOOTSTRAP, backups: PROD_BACKUPS, engines: withPostgresqlImage() };
         const spec = parseStackConfig(values, 'allixios', environment).engines.find((engine) => engine.spec.name === 'postgresql')!.spec;
         expect(spec.replicas, environment).toBe(members);
         expect([spec.highAvailability?.manager, spec.highAvailability?.image], environment).toEqual([

@@ -21,7 +21,7 @@ import type { EngineModule, HighAvailabilitySpec, PoolerSpec } from '../database
 import { ENGINE_MODULES } from '../databases/index.ts';
 import { postgresql } from '../databases/postgresql/index.ts';
 import { evaluate, unwrap, type Evaluation } from './support/pulumi.ts';
-import { withPostgresqlImage } from './support/stacks.ts';
+import { PROD_BACKUPS, withPostgresqlImage } from './support/stacks.ts';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- test access to rendered objects
 
@@ -83,7 +83,12 @@ let staging: Evaluation;
 beforeAll(async () => {
   // The stand-in keeps PostgreSQL's project image, which staging and prod must pin; its own
   // MANAGER and POOLER replace what PostgreSQL describes with the image (Patroni, PgBouncer).
-  prod = await evaluate({ environment: 'prod', namespace: 'allixios-prod', bootstrap: { enabled: false }, engines: withPostgresqlImage() }, 'prod', {}, modules);
+  prod = await evaluate(
+    { environment: 'prod', namespace: 'allixios-prod', bootstrap: { enabled: false }, backups: PROD_BACKUPS, engines: withPostgresqlImage() },
+    'prod',
+    {},
+    modules,
+  );
   staging = await evaluate({ environment: 'staging', namespace: 'allixios-staging', bootstrap: { enabled: false }, engines: withPostgresqlImage() }, 'staging', {}, modules);
 });
 
@@ -238,7 +243,7 @@ describe('an engine that clusters by itself on Kubernetes (no manager image, no 
   let clustered: Evaluation;
   beforeAll(async () => {
     clustered = await evaluate(
-      { environment: 'prod', namespace: 'allixios-prod', bootstrap: { enabled: false }, engines: withPostgresqlImage() },
+      { environment: 'prod', namespace: 'allixios-prod', bootstrap: { enabled: false }, backups: PROD_BACKUPS, engines: withPostgresqlImage() },
       'prod',
       {},
       ENGINE_MODULES.map((module) => (module.name === 'postgresql' ? clustering : module)),

@@ -19,7 +19,7 @@ import { KEYFILE_MOUNT_PATH, KEYFILE_PATH, MEMBER_READY_SCRIPT, MEMBER_START, RE
 import { databasePolicies, type ResourceValidationArgs, type ResourceValidationPolicy } from '../policy/policies.ts';
 import { unwrapSecrets } from '../stacks/render/mocks.ts';
 import { evaluate, evaluateStack, unwrap, type Evaluation } from './support/pulumi.ts';
-import { withPostgresqlImage } from './support/stacks.ts';
+import { PROD_BACKUPS, withPostgresqlImage } from './support/stacks.ts';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- test access to rendered objects
 
@@ -247,7 +247,7 @@ describe('MongoDB on the other stacks', () => {
 });
 
 describe("MongoDB's replicas and key in the stack config", () => {
-  const prod = { environment: 'prod', namespace: 'allixios-prod', bootstrap: BOOTSTRAP };
+  const prod = { environment: 'prod', namespace: 'allixios-prod', bootstrap: BOOTSTRAP, backups: PROD_BACKUPS };
 
   it('refuses an even number of members, naming the key', async () => {
     await expect(evaluate({ ...prod, engines: withPostgresqlImage({ mongodb: { replicas: 2 } }) }, 'prod')).rejects.toThrow(

@@ -14,7 +14,7 @@ import { secretDirectories } from '../stacks/kubernetes/engine.ts';
 import { namespaceConfig } from '../stacks/config/index.ts';
 import { readStackFile } from '../stacks/render/stack-file.ts';
 import { evaluate, evaluateStack, ROOT, unwrap, type Evaluation } from './support/pulumi.ts';
-import { withPostgresqlImage } from './support/stacks.ts';
+import { PROD_BACKUPS, withPostgresqlImage } from './support/stacks.ts';
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
 
@@ -361,6 +361,7 @@ describe('kubernetes target (stack prod)', () => {
       environment: 'prod',
       namespace: 'allixios-prod',
       bootstrap: BOOTSTRAP,
+      backups: PROD_BACKUPS,
       engines: withPostgresqlImage({ elasticsearch: { options: { maxMapCount: 'daemonSet' } } }),
     });
     const namespaces = objects(tuned, 'Namespace');

@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { renderStack, renderText, type RenderResult } from '../stacks/render/render.ts';
 import { mermaidBlock, parseFlowchart, type Flowchart, type FlowchartNode } from './support/mermaid.ts';
 import { evaluate } from './support/pulumi.ts';
-import { withPostgresqlImage } from './support/stacks.ts';
+import { PROD_BACKUPS, withPostgresqlImage } from './support/stacks.ts';
 
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- test access to rendered objects
 
@@ -221,6 +221,7 @@ describe('the stack diagram', () => {
     const tuned = await evaluate({
       environment: 'prod',
       namespace: 'allixios-prod',
+      backups: PROD_BACKUPS,
       engines: withPostgresqlImage({ elasticsearch: { options: { maxMapCount: 'daemonSet' } } }),
       bootstrap: { image: 'ghcr.io/allixios/allixios-bootstrap:0.1.0' },
     });

@@ -15,7 +15,8 @@ import {
 } from '../../databases/engine.ts';
 import { ENVIRONMENT_PROFILES, type PvcRetention, type Target } from '../environments.ts';
 import { ConfigError, describeIssues, keyName } from './messages.ts';
-import { DNS_LABEL_PHRASE, ENGINE_IMAGE_PHRASE, IMAGE_PHRASE, type IssuerKind, type RawEngine, type RawStackConfig, type ServiceType } from './schema.ts';
+import type { BackupSettings, ObjectStoreSpec } from '../../databases/backup.ts';
+import { DNS_LABEL_PHRASE, ENGINE_IMAGE_PHRASE, IMAGE_PHRASE, type IssuerKind, type RawBackups, type RawEngine, type RawStackConfig, type ServiceType } from './schema.ts';
 
 /** An engine as the stack deploys it. */
 export interface ResolvedEngine {
@@ -88,11 +89,115 @@ export interface StackConfig {
   /** The bootstrap run inside `pulumi up` (see `stacks/bootstrap/`). */
   bootstrap: BootstrapSettings;
   tls: TlsSettings;
+  /** Backups to the stack's object store (`allixios:backups`); each engine's part is in its `spec.backup`. */
+  backups: BackupsSettings;
   /**
    * What the preview must say about a valid config that leaves something weaker than the
    * default (TLS off on Kubernetes, an engine without TLS support); the program warns with each.
    */
   warnings: string[];
+}
+
+export type BackupsSettings = { enabled: false } | { enabled: true; objectStore: ObjectStoreSpec; retention: BackupSettings['retention'] };
+
+/**
+ * How long backups are kept unless `allixios:backups.retention` says otherwise: full backups by
+ * count (each with the WAL or the increments that depend on it), everything by age.
+ */
+export const BACKUP_RETENTION: Readonly<Record<Environment, BackupSettings['retention']>> = {
+  dev: { count: 1, days: 7 },
+  ephemeral: { count: 1, days: 3 },
+  staging: { count: 2, days: 14 },
+  prod: { count: 4, days: 35 },
+};
+
+/** The access key pair's keys in the stack's Secret unless the config names others. */
+export const OBJECT_STORE_SECRET_KEYS = { accessKeyId: 'access-key-id', secretAccessKey: 'secret-access-key' } as const;
+
+/**
+ * `allixios:backups`, resolved: on unless `enabled: false`, once an object store is named; off in
+ * ephemeral stacks by default (nothing names one); required in prod; refused on Docker, which
+ * schedules nothing (a developer backs up and restores the dev stack by hand with the same
+ * commands, `npm run restore`).
+ */
+function resolveBackups(raw: RawBackups | undefined, environment: Environment, target: Target, stack: string, problems: string[], warnings: string[]): BackupsSettings {
+  const key = keyName(['backups']);
+  if (target === 'docker') {
+    if (raw !== undefined)
+      problems.push(
+        `${key}: expected unset, since the docker target schedules nothing (back up and restore a dev stack by hand: npm run restore), got ${JSON.stringify({ ...raw, objectStore: raw.objectStore ? '…' : undefined })}`,
+      );
+    return { enabled: false };
+  }
+  const store = raw?.objectStore;
+  if (environment === 'prod' && (store === undefined || raw?.enabled === false)) {
+    problems.push(
+      `${keyName(['backups', 'objectStore'])}: required in prod, where a lost volume must not lose the platform's data; expected an object with bucket, region and credentials (README "Backups"), got ${raw?.enabled === false ? 'backups.enabled: false' : 'none'}`,
+    );
+    return { enabled: false };
+  }
+  if (store === undefined) {
+    if (raw?.enabled === true)
+      problems.push(
+        `${keyName(['backups', 'objectStore'])}: required when ${keyName(['backups', 'enabled'])} is true; expected an object with bucket, region and credentials, got none`,
+      );
+    // Staging rebuilds its data from fixtures (environments.ts): backing it up is its operator's choice.
+    return { enabled: false };
+  }
+  if (raw?.enabled === false) {
+    warnings.push(`${key}.enabled is false: nothing of this stack is backed up.`);
+    return { enabled: false };
+  }
+  const endpoint = (store.endpoint ?? `https://s3.${store.region}.amazonaws.com`).replace(/\/$/, '');
+  if (endpoint.startsWith('http://')) {
+    const clear = `${keyName(['backups', 'objectStore', 'endpoint'])}: ${endpoint} is plain http: the object store's credentials and every backup would cross the network in clear text`;
+    if (environment === 'prod') problems.push(`${keyName(['backups', 'objectStore', 'endpoint'])}: expected an https URL in prod, got ${JSON.stringify(store.endpoint)}`);
+    else warnings.push(`${clear}.`);
+  }
+  const credentials: ObjectStoreSpec['credentials'] =
+    'workloadIdentity' in store.credentials
+      ? { kind: 'workloadIdentity', serviceAccountAnnotations: store.credentials.workloadIdentity.serviceAccountAnnotations }
+      : {
+          kind: 'secret',
+          secretName: store.credentials.secretName,
+          accessKeyIdKey: store.credentials.accessKeyIdKey ?? OBJECT_STORE_SECRET_KEYS.accessKeyId,
+          secretAccessKeyKey: store.credentials.secretAccessKeyKey ?? OBJECT_STORE_SECRET_KEYS.secretAccessKey,
+        };
+  if (credentials.kind === 'workloadIdentity' && Object.keys(credentials.serviceAccountAnnotations).length === 0) {
+    problems.push(
+      `${keyName(['backups', 'objectStore', 'credentials', 'workloadIdentity', 'serviceAccountAnnotations'])}: expected at least one annotation that binds the cloud role (eks.amazonaws.com/role-arn, iam.gke.io/gcp-service-account), got none`,
+    );
+  }
+  const defaults = BACKUP_RETENTION[environment];
+  return {
+    enabled: true,
+    objectStore: { endpoint, bucket: store.bucket, region: store.region, prefix: store.prefix ?? stack, forcePathStyle: store.forcePathStyle ?? false, credentials },
+    retention: { count: raw?.retention?.count ?? defaults.count, days: raw?.retention?.days ?? defaults.days },
+  };
+}
+
+/** One engine's backup settings: its prefix, its jobs' schedules (defaults overridden by the config; unknown jobs refused). */
+function engineBackup(module: EngineModule, backups: BackupsSettings, raw: RawBackups | undefined, problems: string[], warnings: string[]): BackupSettings | undefined {
+  const overrides = raw?.schedules?.[module.name] ?? {};
+  const jobs = Object.keys(module.backupSchedules ?? {});
+  for (const [job, schedule] of Object.entries(overrides)) {
+    if (!jobs.includes(job)) {
+      problems.push(
+        `${keyName(['backups', 'schedules', module.name, job])}: expected one of ${module.displayName}'s backup jobs (${jobs.length > 0 ? jobs.join(', ') : 'it has none'}), got ${JSON.stringify(schedule)} for an unknown job`,
+      );
+    }
+  }
+  if (!backups.enabled) return undefined;
+  if (!module.backupSchedules) {
+    warnings.push(`${keyName(['backups'])}: ${module.displayName} describes no backup of its own: its data is not backed up.`);
+    return undefined;
+  }
+  return {
+    objectStore: backups.objectStore,
+    path: `${backups.objectStore.prefix}/${module.name}`,
+    schedules: { ...module.backupSchedules, ...overrides },
+    retention: backups.retention,
+  };
 }
 
 export interface BootstrapSettings {
@@ -221,6 +326,13 @@ export function resolveStackConfig(raw: RawStackConfig, values: Readonly<Record<
     );
   }
 
+  const backups = resolveBackups(raw.backups, raw.environment, target, stack, problems, warnings);
+  for (const engine of Object.keys(raw.backups?.schedules ?? {})) {
+    if (!modules.some((module) => module.name === engine)) {
+      problems.push(`${keyName(['backups', 'schedules', engine])}: expected an engine name (${modules.map((module) => module.name).join(', ')}), got ${JSON.stringify(engine)}`);
+    }
+  }
+
   const engines: ResolvedEngine[] = [];
   for (const module of modules) {
     const name = module.name;
@@ -239,6 +351,7 @@ export function resolveStackConfig(raw: RawStackConfig, values: Readonly<Record<
       problems.push(`${keyName(['engines', name, 'serviceType'])}: expected unset, since the docker target has no Services, got ${JSON.stringify(engineConfig.serviceType)}`);
     }
     const image = engineImage(module, engineConfig, raw.environment, target, problems);
+    const backup = engineBackup(module, backups, raw.backups, problems, warnings);
     let spec: EngineSpec;
     try {
       spec = engineSpec(module, {
@@ -251,6 +364,7 @@ export function resolveStackConfig(raw: RawStackConfig, values: Readonly<Record<
         options: options.data,
         tls: tlsEnabled,
         ...(image ? { image } : {}),
+        ...(backup ? { backup } : {}),
       });
     } catch (error) {
       if (!(error instanceof EngineSettingError)) throw error;
@@ -328,6 +442,7 @@ export function resolveStackConfig(raw: RawStackConfig, values: Readonly<Record<
       timeoutSeconds: raw.bootstrap?.timeoutSeconds ?? 900,
     },
     tls: tlsEnabled ? { enabled: true, ...(raw.tls?.issuer ? { issuer: raw.tls.issuer } : {}) } : { enabled: false },
+    backups,
     warnings,
   };
 }

@@ -118,6 +118,82 @@ const tlsSchema = z.preprocess(
   ),
 );
 
+/** An S3 bucket's name as AWS allows it (and so every S3-compatible store): 3 to 63 lowercase letters, digits, dots and dashes. */
+const BUCKET_PHRASE = 'an S3 bucket name: 3 to 63 lowercase letters, digits, "." and "-", starting and ending with a letter or digit, such as acme-allixios-backups';
+const ENDPOINT_PHRASE = "the object store's https URL without a path, such as https://s3.eu-west-1.amazonaws.com or https://minio.backups.svc:9000";
+const PREFIX_PHRASE = 'a path inside the bucket: segments of letters, digits, ".", "_" and "-" joined by "/", no leading or trailing "/", such as allixios/prod';
+const REGION_PHRASE = 'a region name such as eu-west-1 (us-east-1 for stores that ignore it)';
+const SECRET_KEY_PHRASE = 'a key of a Kubernetes Secret (letters, digits, ".", "_" and "-")';
+/** Five cron fields, each `*`, numbers, ranges, lists and steps (UTC): what Kubernetes CronJobs accept, without names or macros. */
+export const CRON = /^(\*|\d+(-\d+)?)(\/\d+)?(,(\*|\d+(-\d+)?)(\/\d+)?)*( (\*|\d+(-\d+)?)(\/\d+)?(,(\*|\d+(-\d+)?)(\/\d+)?)*){4}$/;
+export const CRON_PHRASE = 'a cron schedule of five fields in UTC (minute hour day-of-month month day-of-week) such as "0 1 * * 0"';
+const positive = (phrase: string) => z.number({ error: phrase }).int({ error: phrase }).min(1, { error: phrase });
+
+/**
+ * `allixios:backups`: the stack's object store and, optionally, schedules and retention. Its
+ * credentials are a Secret in the stack's namespace that the program only names (never a key in
+ * the stack config), or the cloud's workload identity.
+ */
+const backupsSchema = z.strictObject(
+  {
+    enabled: z.boolean({ error: 'true or false' }).optional(),
+    objectStore: z
+      .strictObject(
+        {
+          endpoint: z
+            .string({ error: ENDPOINT_PHRASE })
+            .regex(/^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?\/?$/, { error: ENDPOINT_PHRASE })
+            .optional(),
+          bucket: z.string({ error: BUCKET_PHRASE }).regex(/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/, { error: BUCKET_PHRASE }),
+          region: z.string({ error: REGION_PHRASE }).regex(/^[a-z0-9][a-z0-9-]{0,62}$/, { error: REGION_PHRASE }),
+          prefix: z
+            .string({ error: PREFIX_PHRASE })
+            .regex(/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/, { error: PREFIX_PHRASE })
+            .optional(),
+          forcePathStyle: z.boolean({ error: 'true or false' }).optional(),
+          credentials: z.union(
+            [
+              z.strictObject({
+                secretName: z.string({ error: DNS_LABEL_PHRASE }).regex(/^[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?$/, { error: 'a Secret name in the stack namespace' }),
+                accessKeyIdKey: z
+                  .string({ error: SECRET_KEY_PHRASE })
+                  .regex(/^[-._a-zA-Z0-9]+$/, { error: SECRET_KEY_PHRASE })
+                  .optional(),
+                secretAccessKeyKey: z
+                  .string({ error: SECRET_KEY_PHRASE })
+                  .regex(/^[-._a-zA-Z0-9]+$/, { error: SECRET_KEY_PHRASE })
+                  .optional(),
+              }),
+              z.strictObject({
+                workloadIdentity: z.strictObject(
+                  { serviceAccountAnnotations: z.record(z.string(), z.string(), { error: 'an object of annotation names and values' }) },
+                  { error: 'an object with serviceAccountAnnotations' },
+                ),
+              }),
+            ],
+            { error: 'an object with secretName (and optionally accessKeyIdKey, secretAccessKeyKey), or with workloadIdentity.serviceAccountAnnotations' },
+          ),
+        },
+        { error: 'an object with endpoint, bucket, region, prefix, forcePathStyle and credentials' },
+      )
+      .optional(),
+    schedules: z
+      .record(
+        z.string(),
+        z.record(z.string(), z.string({ error: CRON_PHRASE }).regex(CRON, { error: CRON_PHRASE }), { error: 'an object of cron schedules keyed by backup job' }),
+        { error: 'an object keyed by engine name' },
+      )
+      .optional(),
+    retention: z
+      .strictObject(
+        { count: positive('a whole number of full backups from 1').optional(), days: positive('a whole number of days from 1').optional() },
+        { error: 'an object with count and days' },
+      )
+      .optional(),
+  },
+  { error: 'an object with enabled, objectStore, schedules and retention' },
+);
+
 const passwordSchema = z.string({ error: 'a string of at least 16 characters' }).min(16, { error: 'a string of at least 16 characters' });
 
 /** What the previous password of a rotation becomes: kept (the default) or retired. */
@@ -161,6 +237,7 @@ function buildStackSchema(modules: readonly EngineModule[]) {
     clusterDomain: z.string({ error: CLUSTER_DOMAIN_PHRASE }).regex(CLUSTER_DOMAIN, { error: CLUSTER_DOMAIN_PHRASE }).optional(),
     // The StorageClasses the operator vouches for as encrypting their volumes (README "Encryption at rest").
     encryptedStorageClasses: z.array(storageClassName, { error: 'a list of StorageClass names such as ["gp3-encrypted"]' }).optional(),
+    backups: backupsSchema.optional(),
     engines: z
       .strictObject(Object.fromEntries(modules.map((module) => [module.name, engineSchema.optional()])) as Record<EngineName, z.ZodOptional<typeof engineSchema>>, {
         error: 'an object keyed by engine name',
@@ -174,6 +251,7 @@ function buildStackSchema(modules: readonly EngineModule[]) {
 export type StackSchema = ReturnType<typeof buildStackSchema>;
 export type RawStackConfig = z.output<StackSchema>;
 export type RawEngine = z.output<typeof engineSchema>;
+export type RawBackups = z.output<typeof backupsSchema>;
 
 const schemas = new WeakMap<readonly EngineModule[], StackSchema>();
 

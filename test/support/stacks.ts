@@ -16,3 +16,11 @@ type Engines = Record<string, Record<string, unknown>>;
 export function withPostgresqlImage(engines: Engines = {}): Engines {
   return { ...engines, postgresql: { image: POSTGRESQL_IMAGE, ...engines.postgresql } };
 }
+
+/**
+ * `allixios:backups` for a prod stack, which requires it: the object store Pulumi.prod.yaml names
+ * (the access key pair in a Secret of the namespace the program only names).
+ */
+export const PROD_BACKUPS = {
+  objectStore: { bucket: 'allixios-prod-backups', region: 'eu-west-1', credentials: { secretName: 'allixios-backup-s3' } },
+} as const;
