@@ -9,7 +9,7 @@
  * {@link ObjectStoreValue}, which the target fills from the Secret the stack names (or leaves
  * out under workload identity, where the pod's ServiceAccount carries the cloud role).
  */
-import type { ComputeResources, EnvValue } from './engine.ts';
+import type { ComputeResources, ConnectionSpec, EnvValue } from './engine.ts';
 
 /** How the backup jobs and the members authenticate to the object store. */
 export type ObjectStoreCredentials =
@@ -92,6 +92,8 @@ export interface BackupJob {
 export interface BackupSpec {
   /** The established tool: `pgBackRest`, `mongodump`, ... */
   tool: string;
+  /** The engine's least-privileged backup user, for jobs whose connection `use` is `backup`. */
+  connection?: ConnectionSpec;
   /** What a restore gets back and what is lost (the recovery point), for the README and the render. */
   recoveryPoint: string;
   jobs: BackupJob[];
