@@ -63,6 +63,8 @@ export class EngineCredentials extends pulumi.ComponentResource {
   readonly memberFiles: readonly MountedFile[];
   /** Each companion's secret files by its name (`CompanionSpec.secretFiles`, secret): mounted by its pods only. */
   readonly companionFiles: Readonly<Record<string, readonly MountedFile[]>>;
+  /** Each backup job's secret files by its name (`BackupJob.secretFiles`, secret): mounted by its pods only. */
+  readonly backupFiles: Readonly<Record<string, readonly MountedFile[]>>;
   private readonly bootstrapFiles: ReadonlyArray<{ variable: string; file: EngineFile }>;
   private readonly servesTls: boolean;
 
@@ -134,6 +136,9 @@ export class EngineCredentials extends pulumi.ComponentResource {
     this.companionFiles = Object.fromEntries(
       (spec.companions ?? []).map((companion) => [companion.name, companion.secretFiles.map((file) => rendered({ source: file.source, mountPath: file.mountPath }))]),
     );
+    this.backupFiles = Object.fromEntries(
+      (spec.backup?.jobs ?? []).map((job) => [job.name, (job.secretFiles ?? []).map((file) => rendered({ source: file.source, mountPath: file.mountPath }))]),
+    );
     this.bootstrapFiles = spec.secretFiles.flatMap((file, index) => (file.bootstrapVariable ? [{ variable: file.bootstrapVariable, file: this.secretFiles[index]! }] : []));
     this.registerOutputs({});
   }
@@ -148,7 +153,12 @@ export class EngineCredentials extends pulumi.ComponentResource {
     return {
       ...this.passwords,
       ...Object.fromEntries(Object.entries(this.previousPasswords).map(([key, value]) => [previousKey(key), value])),
-      ...Object.fromEntries([...this.secretFiles, ...this.poolerFiles, ...this.memberFiles, ...Object.values(this.companionFiles).flat()].map((file) => [file.key, file.content])),
+      ...Object.fromEntries(
+        [...this.secretFiles, ...this.poolerFiles, ...this.memberFiles, ...Object.values(this.companionFiles).flat(), ...Object.values(this.backupFiles).flat()].map((file) => [
+          file.key,
+          file.content,
+        ]),
+      ),
     };
   }
 

@@ -15,6 +15,7 @@ import { clusterConnections, managerAccess, memberEnv, memberSpec, placement, re
 import { companionName, KubernetesCompanion } from './companion.ts';
 import { KubernetesPooler } from './pooler.ts';
 import { configMapName, engineClients, healthProbes, restrictedContainer } from './pod-security.ts';
+import { BACKUP_JOB_LABEL, backupAgentConfigFiles, backupMemberParts, backupServiceAccountName, KubernetesBackups } from './backups.ts';
 import { scheduledTaskCronJob } from './scheduled-tasks.ts';
 import { certificateArgs, certificateDnsNames, certificateName, readinessWithReload, RELOAD_STATE_DIRECTORY, type IssuerRef } from './tls.ts';
 
@@ -22,7 +23,10 @@ type StatefulSetSpec = k8s.types.input.apps.v1.StatefulSetSpec;
 type Container = k8s.types.input.core.v1.Container;
 
 /** Arguments of {@link KubernetesEngine}. */
-export interface KubernetesEngineArgs extends Pick<StackConfig, 'environment' | 'protectData' | 'pvcRetention' | 'clientNamespaces' | 'encryptedStorageClasses' | 'clusterDomain'> {
+export interface KubernetesEngineArgs extends Pick<
+  StackConfig,
+  'environment' | 'protectData' | 'pvcRetention' | 'clientNamespaces' | 'encryptedStorageClasses' | 'clusterDomain' | 'backups'
+> {
   engine: ResolvedEngine;
   credentials: EngineCredentials;
   namespace: pulumi.Input<string>;
@@ -106,6 +110,8 @@ export class KubernetesEngine extends pulumi.ComponentResource {
   readonly companions: KubernetesCompanion[];
   /** The engine's scheduled tasks (`scheduled-tasks.ts`). */
   readonly cronJobs: k8s.batch.v1.CronJob[];
+  /** The engine's backup jobs, when the stack backs up (`backups.ts`). */
+  readonly backups?: KubernetesBackups;
   /** In-cluster host name of the ClusterIP Service (the primary's, under an HA manager). */
   readonly host: pulumi.Output<string>;
   /** Where reads go: the replicas' Service when there are replicas, else {@link host}. */
@@ -143,7 +149,11 @@ export class KubernetesEngine extends pulumi.ComponentResource {
       { parent: this },
     );
 
-    const files = configFiles({ ...args.engine, spec });
+    // Backups (backups.ts): the engine's part of them when the stack backs up to its object store.
+    const backup =
+      spec.backup && args.backups.enabled ? { spec: spec.backup, store: args.backups.objectStore, path: `${args.backups.objectStore.prefix}/${spec.name}` } : undefined;
+    // The backup agent's files (pgbackrest.conf) go with the engine's: the engine reads them too (archiving).
+    const files = [...configFiles({ ...args.engine, spec }), ...(backup ? backupAgentConfigFiles(backup.spec).map((file) => ({ ...file, executable: false })) : [])];
     if (files.length > 0) {
       this.configMap = new k8s.core.v1.ConfigMap(
         `${name}-config`,
@@ -201,7 +211,10 @@ export class KubernetesEngine extends pulumi.ComponentResource {
       (suffix) => new k8s.core.v1.Service(`${name}-service${suffix}`, { metadata: metadata(`${spec.name}${suffix}`), spec: { clusterIP: 'None' } }, { parent: this }),
     );
     // A Role only for a manager that talks to the Kubernetes API.
-    if (ha && (ha.kubernetesAccess ?? []).length > 0) this.managerAccess = managerAccess(name, { spec, ha, metadata, parent: this });
+    const workloadIdentity = backup?.store.credentials.kind === 'workloadIdentity' ? backup.store.credentials.serviceAccountAnnotations : undefined;
+    if (ha && (ha.kubernetesAccess ?? []).length > 0) {
+      this.managerAccess = managerAccess(name, { spec, ha, metadata, parent: this, ...(workloadIdentity ? { annotations: workloadIdentity } : {}) });
+    }
 
     if (spec.tls && !args.issuerRef) throw new Error(`${spec.name}: the engine serves TLS but the stack gave it no issuer`);
     if (spec.tls && args.issuerRef) {
@@ -222,6 +235,19 @@ export class KubernetesEngine extends pulumi.ComponentResource {
     const scratchMounts = spec.scratchPaths.map((path, index) => ({ name: scratchVolumeName(index), mountPath: path }));
     const fsGroup = spec.runAs.fsGroup ?? spec.runAs.group;
 
+    // What the engine's container mounts and a backup agent beside it shares: the data, config
+    // files and secret files, and the certificate's Secret as a whole directory, so the kubelet
+    // refreshes a renewal in place.
+    const fileAndDataMounts = [
+      { name: DATA_VOLUME, mountPath: spec.dataPath },
+      ...fileMounts(CONFIG_VOLUME, files),
+      ...secretDirs.map((directory) => ({ name: directory.volume, mountPath: directory.path, readOnly: true })),
+    ];
+    const tlsMounts = spec.tls ? [{ name: TLS_VOLUME, mountPath: spec.tls.directory, readOnly: true }] : [];
+    const sharedMounts = [...fileAndDataMounts, ...tlsMounts];
+    const backupParts = backup
+      ? backupMemberParts({ spec, backup: backup.spec, store: backup.store, path: backup.path, secretName: this.secret.metadata.name, sharedMounts })
+      : undefined;
     const container: Container = {
       name: spec.name,
       image: `${spec.image.repository}:${spec.image.tag}`,
@@ -238,6 +264,7 @@ export class KubernetesEngine extends pulumi.ComponentResource {
           }
           return { name: variable, valueFrom: { secretKeyRef: { name: this.secret.metadata.name, key: value.secret } } };
         }),
+        backupParts?.env ?? [],
       ),
       resources: spec.resources,
       ...healthProbes(
@@ -246,15 +273,13 @@ export class KubernetesEngine extends pulumi.ComponentResource {
       ),
       securityContext: restrictedContainer({ runAs: spec.runAs, readOnlyRootFilesystem: spec.readOnlyRootFilesystem }),
       volumeMounts: [
-        { name: DATA_VOLUME, mountPath: spec.dataPath },
-        ...fileMounts(CONFIG_VOLUME, files),
-        ...secretDirs.map((directory) => ({ name: directory.volume, mountPath: directory.path, readOnly: true })),
+        ...fileAndDataMounts,
         ...scratchMounts,
         ...(spec.sharedMemory ? [{ name: SHARED_MEMORY_VOLUME, mountPath: '/dev/shm' }] : []),
-        // The certificate's Secret as a whole directory, so the kubelet refreshes a renewal in place.
-        ...(spec.tls ? [{ name: TLS_VOLUME, mountPath: spec.tls.directory, readOnly: true }] : []),
+        ...tlsMounts,
         // Where the readiness check records the certificate last reloaded; none for an engine that watches its files.
         ...(spec.tls?.reload ? [{ name: TLS_RELOAD_VOLUME, mountPath: RELOAD_STATE_DIRECTORY }] : []),
+        ...(backupParts?.engineMounts ?? []),
       ],
     };
 
@@ -269,7 +294,16 @@ export class KubernetesEngine extends pulumi.ComponentResource {
       // Readable by the engine's group (fsGroup) only: PostgreSQL refuses a key others may read.
       ...(spec.tls ? [{ name: TLS_VOLUME, secret: { secretName: certificateName(spec.name), defaultMode: 0o440 } }] : []),
       ...(spec.tls?.reload ? [{ name: TLS_RELOAD_VOLUME, emptyDir: { medium: 'Memory', sizeLimit: '1Mi' } }] : []),
+      ...(backupParts?.volumes ?? []),
     ];
+    // Under workload identity, members that reach the object store themselves run as the backup
+    // ServiceAccount (or the HA manager's, which then carries the cloud role's annotations too).
+    const memberIdentity =
+      backup &&
+      backup.store.credentials.kind === 'workloadIdentity' &&
+      (backupParts!.env.length > 0 || backupParts!.containers.length > 0 || backupParts!.initContainers.length > 0)
+        ? backup.store.credentials.serviceAccountAnnotations
+        : undefined;
 
     const replicated = spec.replicas > 1;
     const statefulSetSpec: StatefulSetSpec = {
@@ -297,9 +331,11 @@ export class KubernetesEngine extends pulumi.ComponentResource {
             fsGroupChangePolicy: 'OnRootMismatch',
             seccompProfile: { type: 'RuntimeDefault' },
           },
+          ...(memberIdentity && !this.managerAccess ? { serviceAccountName: backupServiceAccountName(spec) } : {}),
           ...(this.managerAccess ? { serviceAccountName: this.managerAccess.serviceAccount.metadata.name, automountServiceAccountToken: true } : {}),
           ...(replicated ? placement(selector, args.environment) : {}),
-          containers: [container],
+          ...(backupParts && backupParts.initContainers.length > 0 ? { initContainers: backupParts.initContainers } : {}),
+          containers: [container, ...(backupParts?.containers ?? [])],
           volumes,
         },
       },
@@ -363,6 +399,10 @@ export class KubernetesEngine extends pulumi.ComponentResource {
             ...(ha && ha.ports.length > 0
               ? [{ from: [{ podSelector: { matchLabels: selector } }], ports: ha.ports.map((port) => ({ port: port.containerPort, protocol: 'TCP' })) }]
               : []),
+            // The backup agent (pgBackRest's TLS server): the engine's backup jobs only.
+            ...(backupParts?.agentPort
+              ? [{ from: [{ podSelector: { matchLabels: { [BACKUP_JOB_LABEL]: spec.name } } }], ports: [{ port: backupParts.agentPort, protocol: 'TCP' }] }]
+              : []),
           ],
         },
       },
@@ -425,6 +465,23 @@ export class KubernetesEngine extends pulumi.ComponentResource {
           { parent: this, dependsOn: [this.statefulSet] },
         ),
     );
+    if (backup) {
+      this.backups = new KubernetesBackups(
+        `${name}-backup`,
+        {
+          spec,
+          backup: backup.spec,
+          store: backup.store,
+          path: backup.path,
+          namespace: args.namespace,
+          instance: args.instance,
+          host: this.host,
+          secretName: this.secret.metadata.name,
+          files: args.credentials.backupFiles,
+        },
+        { parent: this },
+      );
+    }
     this.registerOutputs({ host: this.host, port: this.port });
   }
 }

@@ -121,6 +121,8 @@ export interface ManagerAccessArgs {
   ha: HighAvailabilitySpec;
   metadata: (name: string) => { name: string; namespace: pulumi.Input<string>; labels: Record<string, string> };
   parent: pulumi.Resource;
+  /** Annotations of the ServiceAccount: the cloud role of the members' backups under workload identity. */
+  annotations?: Record<string, string>;
 }
 
 /**
@@ -131,7 +133,7 @@ export function managerAccess(name: string, args: ManagerAccessArgs): { serviceA
   const objectName = `${args.spec.name}-${args.ha.manager.toLowerCase()}`;
   const serviceAccount = new k8s.core.v1.ServiceAccount(
     `${name}-service-account`,
-    { metadata: args.metadata(args.spec.name), automountServiceAccountToken: false },
+    { metadata: { ...args.metadata(args.spec.name), ...(args.annotations ? { annotations: args.annotations } : {}) }, automountServiceAccountToken: false },
     { parent: args.parent },
   );
   const role = new k8s.rbac.v1.Role(`${name}-role`, { metadata: args.metadata(objectName), rules: args.ha.kubernetesAccess ?? [] }, { parent: args.parent });

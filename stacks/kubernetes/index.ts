@@ -100,6 +100,7 @@ export class KubernetesDatabases extends pulumi.ComponentResource {
           clientNamespaces: config.clientNamespaces,
           encryptedStorageClasses: config.encryptedStorageClasses,
           clusterDomain: config.clusterDomain,
+          backups: config.backups,
           ...(this.tls ? { issuerRef: this.tls.issuerRef } : {}),
         },
         { parent: this },
