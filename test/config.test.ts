@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, namespaceConfig, parseStackConfig } from '../stacks/config/index.ts';
 import { ENGINE_MODULES } from '../databases/index.ts';
+import type { EngineModule, EngineSettings } from '../databases/engine.ts';
 import { valkey } from './fixtures/valkey/index.ts';
 import { createRecordingMocks } from '../stacks/render/mocks.ts';
 import * as pulumi from '@pulumi/pulumi';
@@ -499,5 +500,118 @@ describe('stack configuration', () => {
     await expect(run).rejects.toThrow('allixios:target: expected one of docker, kubernetes, got "nomad"');
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(recorder.resources).toEqual([]);
+  });
+});
+
+describe('backups (allixios:backups)', () => {
+  const staging = { environment: 'staging', namespace: 'allixios-staging', bootstrap: BOOTSTRAP, engines: withPostgresqlImage() };
+  const ephemeral = { environment: 'ephemeral', namespace: 'allixios-pr-9', bootstrap: BOOTSTRAP };
+  const store = PROD_BACKUPS.objectStore;
+
+  it('refuses a prod stack without an object store, or with backups turned off, naming the key', () => {
+    const required =
+      'allixios:backups.objectStore: required in prod, where a lost volume must not lose the platform\'s data; expected an object with bucket, region and credentials (README "Backups"), got';
+    expect(problemsOf({ ...prod, backups: undefined })).toEqual([`${required} none`]);
+    expect(problemsOf({ ...prod, backups: { ...PROD_BACKUPS, enabled: false } })).toEqual([`${required} backups.enabled: false`]);
+  });
+
+  it('backs up nothing in ephemeral and staging stacks that name no object store, and everything once one is named', () => {
+    for (const values of [ephemeral, staging]) {
+      const config = parseStackConfig(values, 'allixios', 'test');
+      expect(config.backups).toEqual({ enabled: false });
+      expect(config.engines.every((engine) => engine.spec.backup === undefined)).toBe(true);
+    }
+    const named = parseStackConfig({ ...ephemeral, backups: { objectStore: store } }, 'allixios', 'pr-9');
+    expect(named.backups).toEqual({
+      enabled: true,
+      objectStore: {
+        endpoint: 'https://s3.eu-west-1.amazonaws.com',
+        bucket: 'allixios-prod-backups',
+        region: 'eu-west-1',
+        prefix: 'pr-9',
+        forcePathStyle: false,
+        credentials: { kind: 'secret', secretName: 'allixios-backup-s3', accessKeyIdKey: 'access-key-id', secretAccessKeyKey: 'secret-access-key' },
+      },
+      retention: { count: 1, days: 3 },
+    });
+  });
+
+  it("gives each engine its prefix, its jobs' schedules (defaults, overridden per job) and the environment's retention", () => {
+    const seen: Record<string, unknown> = {};
+    const modules = ENGINE_MODULES.map((module) => ({
+      ...module,
+      describe: (settings: EngineSettings) => ((seen[module.name] = settings.backup), module.describe(settings as never)),
+    })) as EngineModule[];
+    const values = { ...prod, backups: { ...PROD_BACKUPS, schedules: { postgresql: { diff: '30 2 * * 1-6' } }, retention: { days: 60 } } };
+    parseStackConfig(values, 'allixios', 'prod', modules);
+    expect(seen.postgresql).toMatchObject({ path: 'prod/postgresql', schedules: { full: '0 1 * * 0', diff: '30 2 * * 1-6' }, retention: { count: 4, days: 60 } });
+    expect(seen.redis).toMatchObject({ path: 'prod/redis', schedules: { snapshot: '15 * * * *' } });
+    expect(Object.keys(seen).sort()).toEqual(['clickhouse', 'elasticsearch', 'mongodb', 'postgresql', 'redis']);
+  });
+
+  it.each([
+    [
+      'an http endpoint in prod',
+      { ...PROD_BACKUPS, objectStore: { ...store, endpoint: 'http://minio.backups.svc:9000' } },
+      'allixios:backups.objectStore.endpoint: expected an https URL in prod, got "http://minio.backups.svc:9000"',
+    ],
+    [
+      'an endpoint with a path',
+      { ...PROD_BACKUPS, objectStore: { ...store, endpoint: 'https://s3.example.com/bucket' } },
+      'allixios:backups.objectStore.endpoint: expected the object store\'s https URL without a path, such as https://s3.eu-west-1.amazonaws.com or https://minio.backups.svc:9000, got "https://s3.example.com/bucket"',
+    ],
+    [
+      'a bucket name S3 refuses',
+      { ...PROD_BACKUPS, objectStore: { ...store, bucket: 'Allixios_Backups' } },
+      'allixios:backups.objectStore.bucket: expected an S3 bucket name: 3 to 63 lowercase letters, digits, "." and "-", starting and ending with a letter or digit, such as acme-allixios-backups, got "Allixios_Backups"',
+    ],
+    [
+      'a prefix that climbs out of the stack',
+      { ...PROD_BACKUPS, objectStore: { ...store, prefix: '../staging' } },
+      'allixios:backups.objectStore.prefix: expected a path inside the bucket: segments of letters, digits, ".", "_" and "-" joined by "/", no leading or trailing "/", such as allixios/prod, got "../staging"',
+    ],
+    [
+      'a schedule that is not five cron fields',
+      { ...PROD_BACKUPS, schedules: { postgresql: { full: '@weekly' } } },
+      'allixios:backups.schedules.postgresql.full: expected a cron schedule of five fields in UTC (minute hour day-of-month month day-of-week) such as "0 1 * * 0", got "@weekly"',
+    ],
+    [
+      'a schedule for a job the engine does not have',
+      { ...PROD_BACKUPS, schedules: { redis: { full: '0 1 * * *' } } },
+      'allixios:backups.schedules.redis.full: expected one of Redis\'s backup jobs (snapshot), got "0 1 * * *" for an unknown job',
+    ],
+    [
+      'a schedule for an engine that does not exist',
+      { ...PROD_BACKUPS, schedules: { cassandra: { full: '0 1 * * *' } } },
+      'allixios:backups.schedules.cassandra: expected an engine name (postgresql, mongodb, redis, elasticsearch, clickhouse), got "cassandra"',
+    ],
+    ['a retention of no backup', { ...PROD_BACKUPS, retention: { count: 0 } }, 'allixios:backups.retention.count: expected a whole number of full backups from 1, got 0'],
+    [
+      'workload identity without the annotation that binds the role',
+      { objectStore: { ...store, credentials: { workloadIdentity: { serviceAccountAnnotations: {} } } } },
+      'allixios:backups.objectStore.credentials.workloadIdentity.serviceAccountAnnotations: expected at least one annotation that binds the cloud role (eks.amazonaws.com/role-arn, iam.gke.io/gcp-service-account), got none',
+    ],
+  ])('refuses %s with a sentence naming key, expectation and value', (_what, backups, expected) => {
+    expect(problemsOf({ ...prod, backups })).toEqual([expected]);
+  });
+
+  it('refuses access keys written into the stack config: the program only names the Secret that holds them', () => {
+    const problems = problemsOf({ ...prod, backups: { objectStore: { ...store, credentials: { secretName: 'allixios-backup-s3', accessKeyId: 'AKIAEXAMPLEEXAMPLE12' } } } });
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^allixios:backups\.objectStore\.credentials/);
+    expect(problems[0]).not.toContain('AKIAEXAMPLEEXAMPLE12');
+  });
+
+  it('refuses backups on the docker target, which schedules nothing', () => {
+    expect(problemsOf({ environment: 'dev', backups: { objectStore: store } })).toEqual([
+      'allixios:backups: expected unset, since the docker target schedules nothing (back up and restore a dev stack by hand: npm run restore), got {"objectStore":"…"}',
+    ]);
+  });
+
+  it('serves a plain-http object store outside prod with a warning', () => {
+    const config = parseStackConfig({ ...staging, backups: { objectStore: { ...store, endpoint: 'http://minio.backups.svc:9000', forcePathStyle: true } } }, 'allixios', 'staging');
+    expect(config.warnings).toContain(
+      "allixios:backups.objectStore.endpoint: http://minio.backups.svc:9000 is plain http: the object store's credentials and every backup would cross the network in clear text.",
+    );
   });
 });

@@ -148,7 +148,8 @@ const backupsSchema = z.strictObject(
           region: z.string({ error: REGION_PHRASE }).regex(/^[a-z0-9][a-z0-9-]{0,62}$/, { error: REGION_PHRASE }),
           prefix: z
             .string({ error: PREFIX_PHRASE })
-            .regex(/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/, { error: PREFIX_PHRASE })
+            // No `.` or `..` segment: a prefix never climbs into another stack's.
+            .regex(/^(?!(.*\/)?\.{1,2}(\/|$))[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/, { error: PREFIX_PHRASE })
             .optional(),
           forcePathStyle: z.boolean({ error: 'true or false' }).optional(),
           credentials: z.union(
