@@ -134,3 +134,39 @@ export interface BackupInit {
   /** The directory it writes and the engine reads. */
   directory: string;
 }
+
+/**
+ * What `npm run restore` asks of an engine (its module's `restore`): where the backup is, what to
+ * restore, and where to; the engine answers with a plan it can execute. A restore goes into a new,
+ * empty target, which the engine checks before anything is written; a target that holds data is
+ * refused unless `replaceExisting` names it (the command asks twice: `--execute` and
+ * `--replace-existing <target>`).
+ */
+export interface RestoreRequest {
+  /** The stack's backup settings for the engine, when the command was given `--stack`. */
+  settings?: BackupSettings;
+  /** A local copy of the backup (a directory, an archive, a local pgBackRest repository), instead of the object store. */
+  source?: string;
+  /** A point in time to recover to, where the engine can (PostgreSQL's WAL). */
+  to?: Date;
+  /** A backup's id (its label, its timestamp directory); default: the latest. */
+  backup?: string;
+  /** Where to restore: a data directory, a database or index name, as the engine says in its plan. */
+  target: string;
+  /** The target holds data and the operator named it twice: replace it. */
+  replaceExisting: boolean;
+  /** The engine's URL (from the environment variable the platform reads it from), for an engine restored into a running server. */
+  url?: string;
+}
+
+export interface RestorePlan {
+  /** What will happen, one line each, printed before anything is done (and alone in a dry run). */
+  steps: string[];
+  /** Does it, verifies the result and returns what was measured (rows, keys, seconds). */
+  execute(log: (line: string) => void): Promise<Record<string, string | number>>;
+}
+
+/** An engine's restore: a plan from a request; refusals (a non-empty target, a time before the first backup) throw with the reason. */
+export interface EngineRestore {
+  plan(request: RestoreRequest): Promise<RestorePlan>;
+}

@@ -6,7 +6,7 @@
  * {@link EngineSpec} it describes; neither target knows anything engine-specific. Adding a sixth
  * engine means one new folder and one entry in `databases/index.ts`.
  */
-import type { BackupSettings, BackupSpec } from './backup.ts';
+import type { BackupSettings, BackupSpec, EngineRestore } from './backup.ts';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -600,6 +600,8 @@ export interface EngineModule<OptionsSchema extends z.ZodType = z.ZodType> {
    * resolved ones from {@link EngineSettings.backup}.
    */
   backupSchedules?: Record<string, string>;
+  /** The engine's restore (`npm run restore`), loaded when asked for; absent: it has none. */
+  restore?: () => Promise<EngineRestore>;
   /**
    * The variable of the read-only URL (`DATABASE_READ_URL`), for an engine with read replicas
    * ({@link EngineDescription.highAvailability}): the replicas' Service, or the primary's on a
