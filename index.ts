@@ -15,7 +15,8 @@ const outputs = deployDatabases(loadStackConfig());
  * through the ports published on 127.0.0.1, secret; `endpoints`; and `bootstrap`, the bootstrap
  * run of this deployment, whose failure fails `pulumi up` with its output; `tlsCaBundle`, on a
  * TLS stack, the CA certificates (PEM, not secret) clients verify the engines with; beside the
- * URLs, the clients' other settings (`REDIS_SENTINELS`, `REDIS_MASTER_NAME`: Redis under Sentinel).
+ * URLs, the clients' other settings (`REDIS_SENTINELS`, `REDIS_MASTER_NAME`: Redis under Sentinel);
+ * `backupBucket`, on a stack that backs up, the access policy and lifecycle rules its bucket needs.
  */
 export default {
   ...outputs.urls,
@@ -25,4 +26,5 @@ export default {
   endpoints: outputs.endpoints,
   ...(outputs.bootstrap ? { bootstrap: outputs.bootstrap } : {}),
   ...(outputs.tlsCaBundle ? { tlsCaBundle: outputs.tlsCaBundle } : {}),
+  ...(outputs.backupBucket ? { backupBucket: outputs.backupBucket } : {}),
 };

@@ -94,6 +94,13 @@ export interface BackupSpec {
   tool: string;
   /** The engine's least-privileged backup user, for jobs whose connection `use` is `backup`. */
   connection?: ConnectionSpec;
+  /**
+   * The tool deletes what falls out of retention itself (pgBackRest's expire, Elasticsearch's
+   * SLM retention): the store's credentials may delete under this engine's prefix. Otherwise a
+   * lifecycle rule of the bucket expires its objects after the retention's days, and the
+   * credentials delete nothing.
+   */
+  expiresItself: boolean;
   /** What a restore gets back and what is lost (the recovery point), for the README and the render. */
   recoveryPoint: string;
   jobs: BackupJob[];

@@ -2,6 +2,7 @@
  * The program behind `index.ts`: read and validate the stack config, then hand it to the target
  * it names. Kept apart from `index.ts` so tests can run it with any config under Pulumi's mocks.
  */
+import { backupBucketPolicy, type BackupBucketPolicy } from './backup-policy.ts';
 import * as pulumi from '@pulumi/pulumi';
 import type { EngineName } from '../databases/engine.ts';
 import { namespaceConfig, parseStackConfig, type StackConfig } from './config/index.ts';
@@ -36,6 +37,8 @@ export interface DatabaseOutputs {
   bootstrap?: pulumi.Output<string>;
   /** The CA bundle (PEM) clients verify the engines with, when the stack serves TLS (not secret). */
   tlsCaBundle?: pulumi.Output<string>;
+  /** What the platform team sets on the backup bucket: the credentials' access policy and the lifecycle rules (not secret). */
+  backupBucket?: BackupBucketPolicy;
 }
 
 /** The repository root: the bootstrap image's build context and the content its trigger hashes. */
@@ -109,6 +112,8 @@ export function deployDatabases(config: StackConfig, name = 'allixios', opts?: p
     ...(bootstrap ? { bootstrap } : {}),
     ...(tlsCaBundle ? { tlsCaBundle } : {}),
   };
+  const bucket = backupBucketPolicy(config);
+  if (bucket) outputs.backupBucket = bucket;
   for (const { spec } of config.engines) {
     const endpoint = endpoints[spec.name]!;
     outputs.urls[endpoint.urlVariable] = endpoint.url;

@@ -15,6 +15,8 @@ import { BACKUP_DIRECTORY, type BackupSpec } from '../databases/backup.ts';
 import type { EngineModule } from '../databases/engine.ts';
 import { ENGINE_MODULES } from '../databases/index.ts';
 import { mongodb } from '../databases/mongodb/index.ts';
+import { backupBucketPolicy } from '../stacks/backup-policy.ts';
+import { parseStackConfig } from '../stacks/config/index.ts';
 import { RCLONE_IMAGE, rcloneUploadCommand } from '../stacks/kubernetes/backups.ts';
 import { CA_CONFIG_MAP } from '../stacks/kubernetes/tls.ts';
 import { unwrapSecrets } from '../stacks/render/mocks.ts';
@@ -25,6 +27,7 @@ type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-ex
 
 const BACKUP: BackupSpec = {
   tool: 'a stand-in',
+  expiresItself: false,
   recoveryPoint: 'what was written since the last dump',
   connection: { scheme: 'mongodb', username: 'allixios_backup', passwordSecret: 'root-password', path: '/admin', tls: { query: 'tls=true', caFileParameter: 'tlsCAFile' } },
   jobs: [
@@ -232,5 +235,52 @@ describe('a stack that does not back up', () => {
 
   it('refuses an upload directory that is not a plain name', () => {
     expect(() => rcloneUploadCommand('../other-stack')).toThrow('backup upload directory: expected lowercase letters, digits and "-", got "../other-stack"');
+  });
+});
+
+describe("the bucket's access policy and lifecycle rules (stack output backupBucket)", () => {
+  const configWith = (expiresItself: boolean) => {
+    const module = { ...withBackup, describe: (settings: never) => withExpiry(withBackup.describe(settings), expiresItself) } as EngineModule;
+    return parseStackConfig({ environment: 'prod', namespace: 'allixios-prod', bootstrap: BOOTSTRAP, backups: PROD_BACKUPS }, 'allixios', 'prod', [module]);
+  };
+  const withExpiry = (described: ReturnType<EngineModule['describe']>, expiresItself: boolean) =>
+    described.backup ? { ...described, backup: { ...described.backup, expiresItself } } : described;
+
+  it('lets the credentials list the stack’s prefix and write and read backups under it, and delete nothing where a lifecycle rule expires the backups', () => {
+    const bucket = backupBucketPolicy(configWith(false))!;
+    expect(bucket.url).toBe('s3://allixios-prod-backups/prod');
+    expect(bucket.accessPolicy.Statement).toEqual([
+      {
+        Sid: 'ListTheStacksPrefix',
+        Effect: 'Allow',
+        Action: ['s3:ListBucket', 's3:GetBucketLocation'],
+        Resource: 'arn:aws:s3:::allixios-prod-backups',
+        Condition: { StringLike: { 's3:prefix': ['prod', 'prod/*'] } },
+      },
+      {
+        Sid: 'WriteAndReadBackups',
+        Effect: 'Allow',
+        Action: ['s3:PutObject', 's3:GetObject', 's3:AbortMultipartUpload', 's3:ListMultipartUploadParts'],
+        Resource: 'arn:aws:s3:::allixios-prod-backups/prod/*',
+      },
+    ]);
+    expect(bucket.lifecycleRules).toEqual([
+      { ID: 'allixios-prod-mongodb', Status: 'Enabled', Filter: { Prefix: 'prod/mongodb/' }, Expiration: { Days: 35 }, AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 } },
+    ]);
+  });
+
+  it('lets the credentials delete only under the prefix of an engine whose tool expires its own backups', () => {
+    const bucket = backupBucketPolicy(configWith(true))!;
+    expect(bucket.accessPolicy.Statement[2]).toEqual({
+      Sid: 'ExpireByRetention',
+      Effect: 'Allow',
+      Action: ['s3:DeleteObject'],
+      Resource: ['arn:aws:s3:::allixios-prod-backups/prod/mongodb/*'],
+    });
+    expect(bucket.lifecycleRules).toEqual([]);
+  });
+
+  it('is absent on a stack that does not back up', () => {
+    expect(backupBucketPolicy(parseStackConfig({ environment: 'ephemeral', namespace: 'allixios-pr-3', bootstrap: BOOTSTRAP }, 'allixios', 'pr-3'))).toBeUndefined();
   });
 });
