@@ -55,7 +55,12 @@ export function parseRecoveryTime(value: string): Date {
     throw new Error(`--to: expected an ISO 8601 time with a zone such as 2026-12-08T01:30:00Z, got ${JSON.stringify(value)}`);
   }
   const time = new Date(value);
-  if (Number.isNaN(time.getTime())) throw new Error(`--to: expected a real moment, got ${JSON.stringify(value)}`);
+  // Date accepts 2026-02-31 as March 3rd: the calendar date must be the one written.
+  const [year, month, day] = value.slice(0, 10).split('-').map(Number) as [number, number, number];
+  const written = new Date(Date.UTC(year, month - 1, day));
+  if (Number.isNaN(time.getTime()) || written.getUTCMonth() !== month - 1 || written.getUTCDate() !== day) {
+    throw new Error(`--to: expected a real moment, got ${JSON.stringify(value)}`);
+  }
   if (time.getTime() > Date.now()) throw new Error(`--to: expected a moment in the past, got ${value}, which is after now (${new Date().toISOString()})`);
   return time;
 }

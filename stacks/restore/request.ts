@@ -5,6 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import type { EngineRestore, RestoreRequest } from '../../databases/backup.ts';
+import type { EngineModule } from '../../databases/engine.ts';
 import { ENGINE_MODULES } from '../../databases/index.ts';
 import { namespaceConfig, parseStackConfig } from '../config/index.ts';
 import { readStackFile } from '../render/stack-file.ts';
@@ -26,10 +27,14 @@ export interface ResolvedRestore {
   source: string;
 }
 
+async function restoreOf(module: EngineModule): Promise<EngineRestore> {
+  if (!module.restore) throw new Error(`${module.displayName} has no restore of its own`);
+  return module.restore();
+}
+
 export async function restoreRequest(root: string, args: RestoreArguments, env: NodeJS.ProcessEnv = process.env): Promise<ResolvedRestore> {
   const module = ENGINE_MODULES.find((candidate) => candidate.name === args.engine);
   if (!module) throw new Error(`--engine: expected one of ${ENGINE_MODULES.map((candidate) => candidate.name).join(', ')}, got ${JSON.stringify(args.engine)}`);
-  if (!module.restore) throw new Error(`${module.displayName} has no restore of its own`);
   const url = env[module.urlVariable];
   const common = {
     target: args.target,
@@ -40,7 +45,7 @@ export async function restoreRequest(root: string, args: RestoreArguments, env: 
   };
   if (args.from !== undefined) {
     if (!existsSync(args.from)) throw new Error(`--from: ${args.from} does not exist (expected a local copy of a ${module.displayName} backup)`);
-    return { restore: await module.restore(), request: { ...common, source: args.from }, source: `the local copy ${args.from}` };
+    return { restore: await restoreOf(module), request: { ...common, source: args.from }, source: `the local copy ${args.from}` };
   }
   if (args.stack === undefined) throw new Error('expected --stack or --from');
   const file = readStackFile(root, args.stack);
@@ -50,5 +55,5 @@ export async function restoreRequest(root: string, args: RestoreArguments, env: 
   if (!engine) throw new Error(`stack ${args.stack} does not run ${module.displayName} (allixios:engines.${module.name}.enabled is false)`);
   const store = config.backups.objectStore;
   const settings = { objectStore: store, path: `${store.prefix}/${module.name}`, schedules: { ...module.backupSchedules }, retention: config.backups.retention };
-  return { restore: await module.restore(), request: { ...common, settings }, source: `s3://${store.bucket}/${settings.path} (stack ${args.stack})` };
+  return { restore: await restoreOf(module), request: { ...common, settings }, source: `s3://${store.bucket}/${settings.path} (stack ${args.stack})` };
 }
