@@ -52,10 +52,7 @@ const command = defineCommand({
 });
 const { values } = command.parse();
 const DATASET_KEYS = Number(values.keys ?? 100_000);
-if (!Number.isInteger(DATASET_KEYS) || DATASET_KEYS < 100) {
-  process.stderr.write(`drill:redis-backup: --keys: expected a whole number of at least 100, got ${JSON.stringify(values.keys)}\n`);
-  process.exit(2);
-}
+if (!Number.isInteger(DATASET_KEYS) || DATASET_KEYS < 100) command.fail(`--keys expects a whole number of at least 100, got ${JSON.stringify(values.keys)}`);
 
 /** Generous bounds: beyond them the drill fails; within them the figures are only reported. */
 const BOUNDS = { snapshotSeconds: 60, restoreSeconds: 60, ttlToleranceMilliseconds: 1500 };
