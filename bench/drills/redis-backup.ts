@@ -61,7 +61,7 @@ const started = performance.now();
 const run = startDrill(BOUNDS);
 const { seconds, log, report, failures } = run;
 
-/** The platform's keys (README "Keys"): share of the dataset, TTL in seconds (none: no TTL), value size. */
+/** The platform's keys (databases/redis/README.md, "Keys"): share of the dataset, TTL in seconds (none: no TTL), value size. */
 const KINDS = [
   { prefix: 'session:', share: 0.5, ttl: 86_400, size: 300 },
   { prefix: 'auth:', share: 0.05, ttl: 3600, size: 120 },

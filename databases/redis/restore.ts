@@ -25,7 +25,7 @@ import { redis } from './index.ts';
 
 const run = promisify(execFile);
 
-/** The key prefixes of the platform (README "Keys"), counted one by one after a restore. */
+/** The key prefixes of the platform (databases/redis/README.md, "Keys"), counted one by one after a restore. */
 export const KEY_PREFIXES = ['session:', 'auth:', 'cache:', 'ratelimit:', 'metrics:'] as const;
 
 /** The oldest Redis that reads each RDB format version; older formats are read by every Redis the project runs. */
