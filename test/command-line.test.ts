@@ -54,6 +54,7 @@ it('covers every command of package.json', () => {
     'bootstrap',
     'build',
     'check',
+    'drill:clickhouse-backup',
     'drill:patroni',
     'drill:redis-backup',
     'drill:redis-sentinel',

@@ -3,7 +3,7 @@
  * ENGINES.md) started with the very configuration a member mounts when its stack backs up
  * (`config.d/backup.xml`, the named collection `allixios_backups`, its values from the
  * environment), the project's schema (databases/clickhouse/schemas) and events, and an S3 store
- * of this process standing in for the stack's object store (test/support/clickhouse-s3.ts).
+ * of this process standing in for the stack's object store (bench/drills/s3-stand-in.ts).
  *
  * The statements are the jobs' own (their environment in the description), with the ids filled as
  * the job's script fills them: a full backup, more events, an incremental backup on the full one
@@ -17,19 +17,16 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { createClient, type ClickHouseClient } from '@clickhouse/client';
-import { Session } from 'chdb';
-import { createChdbConnection } from 'chdb/connection';
+import type { ClickHouseClient } from '@clickhouse/client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { BackupSettings } from '../../databases/backup.ts';
 import { BACKUP_ENV, objectStoreUrl } from '../../databases/clickhouse/backup.ts';
 import { clickhouse } from '../../databases/clickhouse/index.ts';
 import { latestClickhouseBackup, restoreClickhouse } from '../../databases/clickhouse/restore.ts';
 import { engineSpec } from '../../databases/engine.ts';
-import { startFakeS3, type FakeS3 } from '../support/clickhouse-s3.ts';
+import { startChdbWithConfig, tableCounts, writeEvents } from '../../bench/drills/clickhouse-events.ts';
+import { startFakeS3, type FakeS3 } from '../../bench/drills/s3-stand-in.ts';
 import { applyClickHouseAssets } from '../support/clickhouse.ts';
-
-type ClientConnection = NonNullable<Parameters<typeof createClient>[0]>['connection'];
 
 const ACCESS_KEY_ID = 'AKIAALLIXIOSBACKUPTEST';
 const SECRET_ACCESS_KEY = 'backup-secret-access-key-0123456789';
@@ -67,37 +64,7 @@ async function rows<Row>(query: string): Promise<Row[]> {
   return (await client.query({ query, format: 'JSONEachRow' })).json<Row>();
 }
 
-async function counts(database: string): Promise<Record<string, number>> {
-  const tables = await rows<{ name: string }>(`SELECT name FROM system.tables WHERE database = '${database}' AND engine LIKE '%MergeTree' ORDER BY name`);
-  const result: Record<string, number> = {};
-  for (const { name } of tables) result[name] = Number((await rows<{ c: string }>(`SELECT count() AS c FROM ${database}.${name}`))[0]!.c);
-  return result;
-}
-
-/** Events of every raw table, as the platform writes them; `offset` keeps batches apart. */
-async function writeEvents(count: number, offset: number): Promise<void> {
-  await client.command({
-    query: `INSERT INTO allixios.user_events (event_time, event_type, anonymous_id, session_id, article_id, category_id, device, country)
-      SELECT now64(3) - toIntervalSecond((number + ${offset}) % 172800), ['page_view', 'click', 'share'][(number % 3) + 1],
-             generateUUIDv4(number), generateUUIDv4(number + 1),
-             toUUID(concat('00000000-0000-0000-0000-', leftPad(toString(number % 40), 12, '0'))),
-             toUUID(concat('00000000-0000-0000-0001-', leftPad(toString(number % 8), 12, '0'))),
-             ['desktop', 'mobile'][(number % 2) + 1], 'DE'
-      FROM numbers(${count})`,
-  });
-  await client.command({
-    query: `INSERT INTO allixios.performance_metrics (event_time, endpoint, method, status, duration_ms)
-      SELECT now64(3) - toIntervalSecond((number + ${offset}) % 86400), ['/articles', '/search', '/auth/login'][(number % 3) + 1], 'GET',
-             [200, 200, 404, 500][(number % 4) + 1], 5 + number % 300
-      FROM numbers(${Math.ceil(count / 4)})`,
-  });
-  await client.command({
-    query: `INSERT INTO allixios.revenue_events (event_time, event_id, source, conversion_type, amount, currency)
-      SELECT now64(3) - toIntervalSecond((number + ${offset}) % 86400), generateUUIDv4(number), ['ads', 'subscriptions'][(number % 2) + 1], 'purchase',
-             toDecimal64(1 + number % 50, 4), 'EUR'
-      FROM numbers(${Math.ceil(count / 20)})`,
-  });
-}
+const counts = (database: string) => tableCounts(client, database);
 
 beforeAll(async () => {
   s3 = await startFakeS3({ accessKeyId: ACCESS_KEY_ID });
@@ -125,10 +92,9 @@ beforeAll(async () => {
   const configFile = join(directory, 'backup.xml');
   writeFileSync(configFile, spec.configFiles.find((file) => file.mountPath.endsWith('/config.d/backup.xml'))!.content!);
   // libchdb binds one engine per process: the session with the configuration starts it, the client shares it.
-  new Session(join(directory, 'data'), { connectionArgs: [`--config-file=${configFile}`] });
-  client = createClient({ connection: createChdbConnection({ path: join(directory, 'data') }) as unknown as ClientConnection });
+  client = startChdbWithConfig(join(directory, 'data'), configFile);
   await applyClickHouseAssets(client);
-  await writeEvents(20_000, 0);
+  await writeEvents(client, 20_000, 0);
 }, 120_000);
 
 afterAll(async () => {
@@ -173,7 +139,7 @@ describe('BACKUP to the store through the named collection', () => {
   });
 
   it('writes an incremental backup on it that holds only what changed', async () => {
-    await writeEvents(5_000, 20_000);
+    await writeEvents(client, 5_000, 20_000);
     atIncremental = await counts('allixios');
     const { incremental: job } = jobs();
     incremental = 'incremental/20261207T030000Z';
@@ -215,7 +181,7 @@ describe('BACKUP to the store through the named collection', () => {
 
     it('restores the incremental backup with its base into a new database: every table as it was at the backup, views renamed to it', async () => {
       // Events after the backup: in the live tables, not in the backup
-      await writeEvents(1_000, 30_000);
+      await writeEvents(client, 1_000, 30_000);
       const result = await restoreClickhouse({ client, backup: incremental, targetDatabase: 'allixios_restored', execute: true });
       const figures = result.figures!;
       expect(Object.fromEntries(figures.tables.map((table) => [table.name, table.rowsRestored]))).toEqual(atIncremental);

@@ -1,5 +1,6 @@
 /**
- * A stand-in for the stack's object store, for ClickHouse's `BACKUP ... TO S3` on chdb: an
+ * A stand-in for the stack's object store, for ClickHouse's `BACKUP ... TO S3` on chdb (the drill
+ * `bench/drills/clickhouse-backup.ts` and `test/engines/clickhouse-backup.test.ts`): an
  * in-memory S3 of one process on 127.0.0.1, with the calls ClickHouse's backups make (objects:
  * PUT, GET with a range, HEAD, DELETE; ListObjectsV2; DeleteObjects; multipart uploads; server-side
  * copy). Path-style URLs only (`http://127.0.0.1:<port>/<bucket>/<key>`).
