@@ -101,6 +101,12 @@ export interface BackupSpec {
    * credentials delete nothing.
    */
   expiresItself: boolean;
+  /**
+   * Objects the tool deletes even when it expires nothing, as key patterns under the engine's
+   * prefix (ClickHouse's `*\/.lock`, written and removed by every BACKUP): the credentials may
+   * delete those and nothing else.
+   */
+  deletes?: string[];
   /** What a restore gets back and what is lost (the recovery point), for the README and the render. */
   recoveryPoint: string;
   jobs: BackupJob[];

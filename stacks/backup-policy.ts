@@ -26,6 +26,8 @@ export function backupBucketPolicy(config: Pick<StackConfig, 'backups' | 'engine
   const expiring = backedUp.filter((engine) => engine.spec.backup!.expiresItself);
   const lifecycled = backedUp.filter((engine) => !engine.spec.backup!.expiresItself);
   const prefix = (engine: string) => `${store.prefix}/${engine}/`;
+  // Besides expiry, what a tool deletes of its own (ClickHouse's lock files), and only that.
+  const ownDeletes = lifecycled.flatMap((engine) => (engine.spec.backup!.deletes ?? []).map((pattern) => `${bucket}/${prefix(engine.spec.name)}${pattern}`));
   return {
     url: `s3://${store.bucket}/${store.prefix}`,
     accessPolicy: {
@@ -54,6 +56,7 @@ export function backupBucketPolicy(config: Pick<StackConfig, 'backups' | 'engine
               },
             ]
           : []),
+        ...(ownDeletes.length > 0 ? [{ Sid: 'DeleteOwnWorkingFiles', Effect: 'Allow', Action: ['s3:DeleteObject'], Resource: ownDeletes }] : []),
       ],
     },
     lifecycleRules: lifecycled.map((engine) => ({

@@ -54,7 +54,9 @@ it('covers every command of package.json', () => {
     'bootstrap',
     'build',
     'check',
+    'drill:clickhouse-backup',
     'drill:patroni',
+    'drill:redis-backup',
     'drill:redis-sentinel',
     'render',
     'stack:down',
@@ -102,6 +104,7 @@ describe.concurrent('every command follows one convention', () => {
     ['stack:up', ['up', 'pr-1', 'pr-2'], 'stack:up: expected one stack name, got 2: "pr-1" "pr-2"'],
     ['bench', ['--scale', 'huge'], 'bench: --scale expects one of small, medium, large, got "huge"'],
     ['bench', ['--runs', '0'], 'bench: --runs expects a whole number above 0, got "0"'],
+    ['drill:redis-backup', ['--keys', 'many'], 'drill:redis-backup: --keys expects a whole number of at least 100, got "many"'],
   ] as const)('%s %j: a bad or missing value is a usage error naming it (exit 2)', async (name, args, message) => {
     const { code, stderr } = await run(COMMANDS.find((command) => command.name === name)!.file, args);
     expect(code).toBe(EXIT.usage);

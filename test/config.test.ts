@@ -183,7 +183,7 @@ describe('stack configuration', () => {
     [
       'an unknown password key',
       { ...prod, passwords: { redis: { 'root-password': 'x'.repeat(20) } } },
-      'allixios:passwords.redis.root-password: unknown key; expected one of admin-password, app-password, monitor-password, replication-password, sentinel-password, sentinel-peer-password',
+      'allixios:passwords.redis.root-password: unknown key; expected one of admin-password, app-password, monitor-password, replication-password, sentinel-password, sentinel-peer-password, backup-password',
     ],
     [
       'a memory limit too small for the engine',
@@ -256,7 +256,7 @@ describe('stack configuration', () => {
     [
       'a rotation of a secret the engine does not have',
       { ...prod, rotations: { redis: { 'root-password': { generation: 1 } } } },
-      'allixios:rotations.redis.root-password: unknown key; expected one of admin-password, app-password, monitor-password, replication-password, sentinel-password, sentinel-peer-password',
+      'allixios:rotations.redis.root-password: unknown key; expected one of admin-password, app-password, monitor-password, replication-password, sentinel-password, sentinel-peer-password, backup-password',
     ],
   ])('refuses a rotation with %s, naming key, expectation and value', (_case, values, expected) => {
     expect(problemsOf(values)).toEqual([expected]);

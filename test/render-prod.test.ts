@@ -87,6 +87,8 @@ describe('offline render of the prod stack', () => {
       'config.replication.conf': REDACTED,
       'config.sentinel-users.acl': REDACTED,
       'config.sentinel-auth.conf': REDACTED,
+      // The snapshot job's user (databases/redis/backup.ts), on Redis and on Sentinel.
+      'backup-password': REDACTED,
     });
   });
 

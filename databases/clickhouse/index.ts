@@ -14,6 +14,7 @@
  */
 import { z } from 'zod';
 import { memoryBytes, moduleDirectory, TLS_FILES, type ConnectionTls, type EngineModule, type EngineDescription, type PortSpec, type TlsSpec } from '../engine.ts';
+import { clickhouseBackup, collectionConfig, SERVER_COLLECTION_PATH } from './backup.ts';
 import { keeperCompanion } from './keeper.ts';
 import { clickhouseHighAvailability, REPLICATION_SECRETS } from './replication.ts';
 
@@ -22,6 +23,7 @@ const secrets = [
   { key: 'admin-password', description: 'allixios_admin, access management and DDL, used by the bootstrap' },
   { key: 'app-password', description: 'allixios_app, the platform: SELECT and INSERT on the allixios database' },
   { key: 'readonly-password', description: 'allixios_readonly, analysts: SELECT on the allixios database' },
+  { key: 'backup-password', description: 'allixios_backup, the backup jobs: BACKUP of the allixios database to the store of the named collection allixios_backups, nothing else' },
   // Used by a stack of several members only (replication.ts); generated everywhere, like every secret.
   ...REPLICATION_SECRETS,
 ];
@@ -118,6 +120,10 @@ export const clickhouse: EngineModule<typeof optionsSchema> = {
         { source: 'config/config.d/allixios.xml', mountPath: '/etc/clickhouse-server/config.d/docker_related_config.xml' },
         // HTTPS and secure native only, plaintext ports closed (see the file).
         ...(settings.tls ? [{ source: 'config/config.d/tls.xml', mountPath: '/etc/clickhouse-server/config.d/tls.xml' }] : []),
+        // The object store of the backups as a named collection, its values from the environment (backup.ts).
+        ...(settings.backup
+          ? [{ source: 'config/config.d/backup.xml', content: collectionConfig(settings.backup.objectStore.credentials.kind), mountPath: SERVER_COLLECTION_PATH }]
+          : []),
       ],
       // The users with the SHA-256 digests of their passwords: a secret file, no password in the
       // environment or on the data volume (see the comment at the top of the file).
@@ -137,6 +143,8 @@ export const clickhouse: EngineModule<typeof optionsSchema> = {
       adminConnection: { scheme: 'http', username: 'allixios_admin', passwordSecret: 'admin-password', tls: CONNECTION_TLS },
       nodeSysctls: [],
       ...(settings.tls ? { tls: TLS } : {}),
+      // BACKUP ... TO S3 on a schedule, a full backup and incremental ones on it (backup.ts).
+      ...(settings.backup ? { backup: clickhouseBackup(clickhouse, { backup: settings.backup, tls: settings.tls }) } : {}),
       // Several members (Kubernetes; the Docker target runs one): Replicated databases over
       // ClickHouse Keeper (replication.ts), which runs beside them as a companion (keeper.ts). One
       // member is the plain server above, as on Docker.

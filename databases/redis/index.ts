@@ -8,6 +8,7 @@
  */
 import { z } from 'zod';
 import { EngineSettingError, memoryBytes, moduleDirectory, TLS_FILES, type ConnectionTls, type EngineModule, type EngineDescription, type TlsSpec } from '../engine.ts';
+import { redisBackup } from './backup.ts';
 import { defaultSentinels, redisHighAvailability } from './sentinel.ts';
 
 /** The variable that hands the bootstrap the rendered users.acl (digests, never passwords). */
@@ -20,6 +21,7 @@ const secrets = [
   { key: 'replication-password', description: 'allixios_replication, PSYNC/REPLCONF/PING only: a replica to its master (masteruser/masterauth)' },
   { key: 'sentinel-password', description: 'allixios_sentinel, the commands Sentinel needs on the Redis members (INFO, ROLE, REPLICAOF, ...)' },
   { key: 'sentinel-peer-password', description: 'allixios_sentinel_peer, a Sentinel to the other Sentinels' },
+  { key: 'backup-password', description: 'allixios_backup, REPLCONF/SYNC only (redis-cli --rdb) and on Sentinel where the replicas are: the snapshot job' },
 ];
 
 const optionsSchema = z.strictObject({
@@ -236,6 +238,8 @@ export const redis: EngineModule<typeof optionsSchema> = {
       nodeSysctls: [],
       ...(settings.tls ? { tls: TLS } : {}),
       ...replicated,
+      // An RDB snapshot of a replica on a schedule, uploaded to the object store (backup.ts).
+      ...(settings.backup ? { backup: redisBackup(redis, { backup: settings.backup, tls: settings.tls, memoryLimit: settings.resources.limits.memory }) } : {}),
     };
   },
 };

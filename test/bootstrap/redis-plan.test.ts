@@ -92,6 +92,8 @@ describe('the desired state read from the project files', () => {
           '+script|kill',
         ],
       },
+      // The snapshot job: redis-cli --rdb sends REPLCONF and SYNC, nothing else (databases/redis/backup.ts).
+      { name: 'allixios_backup', line: 7, enabled: true, password: 'set', rules: ['resetkeys', 'resetchannels', '-@all', '+replconf', '+sync'] },
     ]);
     expect(sources).toEqual({ acl: ACL, config: CONF });
     expect(channelsBase).toBe('resetchannels');
@@ -106,6 +108,7 @@ describe('the desired state read from the project files', () => {
       'replication-password': 'd-secret',
       'sentinel-password': 'e-secret',
       'sentinel-peer-password': 'f-secret',
+      'backup-password': 'g-secret',
     };
     const rendered = renderSecretFile(aclTemplate, secrets);
     const desired = readRedisDesired(rendered);
@@ -118,6 +121,7 @@ describe('the desired state read from the project files', () => {
       ['allixios_monitor', [digest('c-secret')]],
       ['allixios_replication', [digest('d-secret')]],
       ['allixios_sentinel', [digest('e-secret')]],
+      ['allixios_backup', [digest('g-secret')]],
     ]);
     // Everything but the digests is the template's
     const withoutDigests = (users: typeof desired.users) => users.map(({ passwordHashes: _hashes, ...user }) => user);
@@ -132,6 +136,7 @@ describe('the desired state read from the project files', () => {
       'replication-password': 'd',
       'sentinel-password': 'e',
       'sentinel-peer-password': 'f',
+      'backup-password': 'g',
     }).replace('+latency|latest', '+@all');
     expect(() => readRedisDesired(rendered)).toThrow(
       /^redis: REDIS_USERS_ACL is not a rendering of databases\/redis\/config\/users\.acl: its user 4 is "allixios_monitor on set .*\+@all", the template's is "allixios_monitor on set .*\+latency\|latest"/,

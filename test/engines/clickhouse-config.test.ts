@@ -581,12 +581,13 @@ describe('users.d/allixios.xml', () => {
       allixios_admin: '{{ sha256 "admin-password" }}',
       allixios_app: '{{ sha256 "app-password" }}',
       allixios_readonly: '{{ sha256 "readonly-password" }}',
+      allixios_backup: '{{ sha256 "backup-password" }}',
     });
     // Shipped as a secret file, rendered to digests; the environment holds no password at all
     expect(spec.secretFiles.map((file) => file.source)).toEqual([USERS_CONFIG]);
     expect(spec.configFiles.map((file) => file.source)).not.toContain(USERS_CONFIG);
     expect(Object.values(spec.env).filter((value) => typeof value !== 'string')).toEqual([]);
-    const secrets = { 'default-password': 'd-secret', 'admin-password': 'a-secret', 'app-password': 'p-secret', 'readonly-password': 'r-secret' };
+    const secrets = { 'default-password': 'd-secret', 'admin-password': 'a-secret', 'app-password': 'p-secret', 'readonly-password': 'r-secret', 'backup-password': 'b-secret' };
     const rendered = renderSecretFile(readFileSync(join(clickhouse.directory, USERS_CONFIG), 'utf8'), secrets);
     expect(rendered).toContain(`<password_sha256_hex>${createHash('sha256').update('a-secret').digest('hex')}</password_sha256_hex>`);
     for (const secret of Object.values(secrets)) expect(rendered).not.toContain(secret);
@@ -604,6 +605,8 @@ describe('users.d/allixios.xml', () => {
         ?.children.map((query) => query.text);
     expect(grants('allixios_app')).toEqual(['GRANT SELECT, INSERT ON allixios.*']);
     expect(grants('allixios_readonly')).toEqual(['GRANT SELECT ON allixios.*']);
+    // The backup jobs: BACKUP of allixios through the store's named collection, and nothing else
+    expect(grants('allixios_backup')).toEqual(['GRANT BACKUP ON allixios.*', 'GRANT NAMED COLLECTION ON allixios_backups']);
   });
 });
 
@@ -614,6 +617,7 @@ describe('the engine description', () => {
     expect(dev.secrets.map((secret) => secret.key).sort()).toEqual([
       'admin-password',
       'app-password',
+      'backup-password',
       'cluster-secret',
       'default-password',
       'interserver-password',

@@ -26,6 +26,7 @@ const PASSWORDS: Record<string, string> = {
   'replication-password': 'replication-test-password',
   'sentinel-password': 'sentinel-test-password',
   'sentinel-peer-password': 'sentinel-peer-test-password',
+  'backup-password': 'backup-test-password',
 };
 
 /** The engine as the dev stack renders it. */

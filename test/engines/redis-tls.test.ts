@@ -123,6 +123,7 @@ const serverSecrets = () => ({
   'replication-password': password('allixios_replication'),
   'sentinel-password': password('allixios_sentinel'),
   'sentinel-peer-password': password('allixios_sentinel_peer'),
+  'backup-password': password('allixios_backup'),
 });
 
 beforeAll(async () => {
