@@ -208,7 +208,8 @@ export function keystoreInit(): BackupInit {
 
 /**
  * What the engine's start does first when the stack backs up, before the image's entrypoint:
- * - with keys: link `config/elasticsearch.keystore` to the init container's keystore. The
+ * - with keys: link `config/elasticsearch.keystore` to the init container's keystore (when it is
+ *   there: a target without init containers leaves the image's own). The
  *   entrypoint then finds a keystore that holds `bootstrap.password` and writes nothing, and
  *   Elasticsearch reads it in place (it writes only to upgrade one made by an older version);
  * - under workload identity: link repository-s3's token file to the projected token the
@@ -217,7 +218,17 @@ export function keystoreInit(): BackupInit {
  *   its snapshots will fail.
  */
 export function backupStartLines(backup: BackupSettings): string[] {
-  if (backup.objectStore.credentials.kind === 'secret') return [`ln -sfn ${shellQuote(KEYSTORE_FILE)} ${CONFIG_PATH}/elasticsearch.keystore`];
+  if (backup.objectStore.credentials.kind === 'secret') {
+    // On Kubernetes the init container ran (a pod does not start without it); a target that runs
+    // no init container (Docker) leaves the image's own keystore, and the node starts without keys.
+    return [
+      `if [ -f ${shellQuote(KEYSTORE_FILE)} ]; then`,
+      `  ln -sfn ${shellQuote(KEYSTORE_FILE)} ${CONFIG_PATH}/elasticsearch.keystore`,
+      'else',
+      `  echo "allixios: no keystore at ${KEYSTORE_FILE} (no init container ran): the snapshot repository has no keys, snapshots will fail" >&2`,
+      'fi',
+    ];
+  }
   return [
     'if [ -n "${AWS_WEB_IDENTITY_TOKEN_FILE:-}" ]; then',
     `  mkdir -p ${CONFIG_PATH}/repository-s3 && ln -sfn "$AWS_WEB_IDENTITY_TOKEN_FILE" ${WEB_IDENTITY_TOKEN_LINK}`,

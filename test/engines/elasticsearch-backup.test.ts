@@ -208,13 +208,15 @@ describe('what the members get', () => {
         [SECRET_KEY_VARIABLE]: { objectStore: 'secretAccessKey' },
       },
     });
-    const start = `ln -sfn '${KEYSTORE_FILE}' /usr/share/elasticsearch/config/elasticsearch.keystore`;
-    // A cluster's member and a single node both link it before the entrypoint runs
-    const member = spec.highAvailability!.args![2]!;
-    expect(member.split('\n')[0]).toBe(start);
-    expect(member.indexOf(start)).toBeLessThan(member.indexOf('eswrapper'));
-    const single = describeWithBackup('ephemeral', SECRET_STORE).args!;
-    expect(single[2]!.split('\n')).toEqual(['set -e', start, 'ln -sfn secrets/users /usr/share/elasticsearch/config/users', 'exec /usr/local/bin/docker-entrypoint.sh eswrapper']);
+    const link = `  ln -sfn '${KEYSTORE_FILE}' /usr/share/elasticsearch/config/elasticsearch.keystore`;
+    // A cluster's member and a single node both link it, when the init container wrote it, before the entrypoint runs
+    const member = spec.highAvailability!.args![2]!.split('\n');
+    expect(member.slice(0, 2)).toEqual([`if [ -f '${KEYSTORE_FILE}' ]; then`, link]);
+    expect(member.findIndex((line) => line.includes('eswrapper'))).toBeGreaterThan(4);
+    const single = describeWithBackup('ephemeral', SECRET_STORE).args![2]!.split('\n');
+    expect(single[0]).toBe('set -e');
+    expect(single.slice(1, 3)).toEqual([`if [ -f '${KEYSTORE_FILE}' ]; then`, link]);
+    expect(single.slice(-2)).toEqual(['ln -sfn secrets/users /usr/share/elasticsearch/config/users', 'exec /usr/local/bin/docker-entrypoint.sh eswrapper']);
   });
 
   it('under workload identity: no keystore, and the start links the projected token where repository-s3 reads it', () => {
@@ -224,6 +226,17 @@ describe('what the members get', () => {
     expect(member).toContain(`mkdir -p /usr/share/elasticsearch/config/repository-s3 && ln -sfn "$AWS_WEB_IDENTITY_TOKEN_FILE" ${WEB_IDENTITY_TOKEN_LINK}`);
     expect(WEB_IDENTITY_TOKEN_LINK).toBe('/usr/share/elasticsearch/config/repository-s3/aws-web-identity-token-file');
     expect(member).not.toContain('elasticsearch.keystore');
+  });
+
+  it('gives starts that the shell parses, with keys and under workload identity, single node and member', () => {
+    for (const backup of [SECRET_STORE, WORKLOAD_IDENTITY]) {
+      for (const environment of ['ephemeral', 'prod'] as const) {
+        const spec = describeWithBackup(environment, backup);
+        const script = (spec.highAvailability?.args ?? spec.args)![2]!;
+        const parsed = spawnSync('sh', ['-n', '-c', script], { encoding: 'utf8' });
+        expect(parsed.status, `${environment}, ${backup.objectStore.credentials.kind}: ${parsed.stderr}`).toBe(0);
+      }
+    }
   });
 
   it('refuses a snapshot schedule SLM cannot run, naming the stack key', () => {
