@@ -218,25 +218,29 @@ export function keystoreInit(): BackupInit {
  *   its snapshots will fail.
  */
 export function backupStartLines(backup: BackupSettings): string[] {
-  if (backup.objectStore.credentials.kind === 'secret') {
-    // On Kubernetes the init container ran (a pod does not start without it); a target that runs
-    // no init container (Docker) leaves the image's own keystore, and the node starts without keys.
-    return [
-      `if [ -f ${shellQuote(KEYSTORE_FILE)} ]; then`,
-      `  ln -sfn ${shellQuote(KEYSTORE_FILE)} ${CONFIG_PATH}/elasticsearch.keystore`,
-      'else',
-      `  echo "allixios: no keystore at ${KEYSTORE_FILE} (no init container ran): the snapshot repository has no keys, snapshots will fail" >&2`,
-      'fi',
-    ];
-  }
-  return [
-    'if [ -n "${AWS_WEB_IDENTITY_TOKEN_FILE:-}" ]; then',
-    `  mkdir -p ${CONFIG_PATH}/repository-s3 && ln -sfn "$AWS_WEB_IDENTITY_TOKEN_FILE" ${WEB_IDENTITY_TOKEN_LINK}`,
-    'else',
-    '  echo "allixios: AWS_WEB_IDENTITY_TOKEN_FILE is not set: the snapshot repository has no credentials, snapshots will fail (workload identity)" >&2',
-    'fi',
-  ];
+  return backup.objectStore.credentials.kind === 'secret' ? [...KEYSTORE_LINK_LINES] : [...WEB_IDENTITY_LINK_LINES];
 }
+
+/**
+ * With keys. On Kubernetes the init container ran (a pod does not start without it); a target that
+ * runs no init container (Docker) leaves the image's own keystore, and the node starts without keys.
+ */
+export const KEYSTORE_LINK_LINES: readonly string[] = [
+  `if [ -f ${shellQuote(KEYSTORE_FILE)} ]; then`,
+  `  ln -sfn ${shellQuote(KEYSTORE_FILE)} ${CONFIG_PATH}/elasticsearch.keystore`,
+  'else',
+  `  echo "allixios: no keystore at ${KEYSTORE_FILE} (no init container ran): the snapshot repository has no keys, snapshots will fail" >&2`,
+  'fi',
+];
+
+/** Under workload identity. */
+export const WEB_IDENTITY_LINK_LINES: readonly string[] = [
+  'if [ -n "${AWS_WEB_IDENTITY_TOKEN_FILE:-}" ]; then',
+  `  mkdir -p ${CONFIG_PATH}/repository-s3 && ln -sfn "$AWS_WEB_IDENTITY_TOKEN_FILE" ${WEB_IDENTITY_TOKEN_LINK}`,
+  'else',
+  '  echo "allixios: AWS_WEB_IDENTITY_TOKEN_FILE is not set: the snapshot repository has no credentials, snapshots will fail (workload identity)" >&2',
+  'fi',
+];
 
 /** What a restore gets back and what is lost, for the render and the README. */
 export const RECOVERY_POINT =
@@ -256,6 +260,8 @@ export function elasticsearchBackup(backup: BackupSettings): BackupSpec {
   };
   return {
     tool: 'Elasticsearch snapshots (repository-s3) on a snapshot lifecycle policy (SLM)',
+    // SLM's retention deletes the snapshots that expire (and only it knows which files they share).
+    expiresItself: true,
     recoveryPoint: RECOVERY_POINT,
     // SLM schedules and prunes the snapshots itself: no job.
     jobs: [],

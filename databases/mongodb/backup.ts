@@ -95,7 +95,7 @@ export const RECOVERY_POINT =
   "A restore beside the live database (renamed, npm run restore) cannot replay the dump's oplog, so it holds each collection as it was read during the dump.";
 
 /** The engine's BackupSpec when the stack backs up (`settings.backup`). */
-export function mongodbBackup(backup: BackupSettings, tls: boolean): BackupSpec {
+export function mongodbBackup(backup: BackupSettings, tls: boolean, connectionTls: ConnectionTls): BackupSpec {
   const schedule = backup.schedules[DUMP_JOB];
   if (schedule === undefined) {
     throw new Error(`mongodb: the backup settings have no schedule for the job "${DUMP_JOB}" (schedules given: ${Object.keys(backup.schedules).join(', ') || 'none'})`);
@@ -114,7 +114,15 @@ export function mongodbBackup(backup: BackupSettings, tls: boolean): BackupSpec 
     resources: { requests: { cpu: '250m', memory: '256Mi' }, limits: { cpu: '1', memory: '1Gi' } },
     deadlineSeconds: 3600,
   };
-  return { tool: 'mongodump', recoveryPoint: RECOVERY_POINT, jobs: [dump] };
+  return {
+    tool: 'mongodump',
+    // The backup login's URL for the job (`connection.use: 'backup'`); its TLS form on a TLS stack.
+    connection: backupConnection(connectionTls),
+    // The dumps are plain objects under <path>/dump/: the bucket's lifecycle rule expires them, the job deletes nothing.
+    expiresItself: false,
+    recoveryPoint: RECOVERY_POINT,
+    jobs: [dump],
+  };
 }
 
 /** Where the archive of one backup is in the bucket: `<path>/dump/<id>/mongodb.archive`, `<id>` the upload's UTC timestamp. */

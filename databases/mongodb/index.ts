@@ -250,7 +250,7 @@ export const mongodb: EngineModule<typeof optionsSchema> = {
       nodeSysctls: [],
       ...(settings.tls ? { tls: TLS } : {}),
       // A nightly mongodump --oplog from a secondary, when the stack backs up (backup.ts).
-      ...(settings.backup ? { backup: mongodbBackup(settings.backup, settings.tls) } : {}),
+      ...(settings.backup ? { backup: mongodbBackup(settings.backup, settings.tls, CONNECTION_TLS) } : {}),
       // On Kubernetes every stack runs a replica set, of one member too (ephemeral): the same
       // procedures everywhere, and transactions and change streams work on every cluster stack.
       // Docker runs the single mongod of before and ignores this.

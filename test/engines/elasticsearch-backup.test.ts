@@ -187,6 +187,8 @@ describe('what the members get', () => {
   it('no job (SLM is the scheduler), and the S3 client’s endpoint, path style and region as node settings from the object store', () => {
     const backup = describeWithBackup('prod', SECRET_STORE).backup!;
     expect(backup.jobs).toEqual([]);
+    // SLM's retention deletes expired snapshots: the store's credentials must allow it under the prefix
+    expect(backup.expiresItself).toBe(true);
     expect(backup.memberEnv).toEqual({
       's3.client.allixios.endpoint': { objectStore: 'endpoint' },
       's3.client.allixios.path_style_access': { objectStore: 'forcePathStyle' },

@@ -66,6 +66,10 @@ describe('the dump job', () => {
     const spec = describeWithBackup('prod', true).backup!;
     const [job] = spec.jobs;
     expect(spec.tool).toBe('mongodump');
+    // The target renders the job's URL from this connection: the backup login, no database, its TLS form
+    expect(spec.connection).toEqual(backupConnection(CONNECTION_TLS));
+    // A bucket lifecycle rule expires the dumps; the job may delete nothing
+    expect(spec.expiresItself).toBe(false);
     expect(job).toMatchObject({
       schedule: '45 3 * * *',
       connection: { use: 'backup', urlVariable: 'MONGODB_BACKUP_URL', passwordVariable: 'MONGODB_BACKUP_PASSWORD' },
@@ -113,7 +117,7 @@ describe('the dump job', () => {
   });
 
   it('refuses backup settings without the job’s schedule, naming the job and the schedules given', () => {
-    expect(() => mongodbBackup({ ...BACKUP, schedules: { nightly: '0 1 * * *' } }, false)).toThrow(
+    expect(() => mongodbBackup({ ...BACKUP, schedules: { nightly: '0 1 * * *' } }, false, CONNECTION_TLS)).toThrow(
       'mongodb: the backup settings have no schedule for the job "dump" (schedules given: nightly)',
     );
   });
