@@ -153,6 +153,8 @@ export const elasticsearch: EngineModule<typeof optionsSchema> = {
   secrets,
   optionsSchema,
   bootstrap: async () => (await import('../../bootstrap/adapters/elasticsearch.ts')).elasticsearchEngine,
+  // One SLM snapshot restored beside the live data under a prefix (restore.ts), for `npm run restore`.
+  restore: async () => (await import('./restore.ts')).elasticsearchEngineRestore(),
   // Memory requests equal limits: the heap is sized from the limit, and a node that cannot give
   // the container its limit would have it OOM-killed at full heap. Three nodes in staging and prod
   // (README.md, "A cluster of nodes"): a master quorum that survives one node's loss, and each

@@ -14,6 +14,7 @@
  * Not drilled here: no Elasticsearch runs on this machine (README.md, "Backups and restore").
  */
 import type { estypes } from '@elastic/elasticsearch';
+import type { EngineRestore, RestorePlan, RestoreRequest } from '../backup.ts';
 import { REPOSITORY, SLM_POLICY } from './backup.ts';
 
 /** The part of `@elastic/elasticsearch`'s Client the restore uses, with its own request and response types. */
@@ -22,7 +23,11 @@ export interface ElasticsearchRestoreClient {
     get(request: estypes.SnapshotGetRequest): Promise<estypes.SnapshotGetResponse>;
     restore(request: estypes.SnapshotRestoreRequest): Promise<estypes.SnapshotRestoreResponse>;
   };
-  indices: { exists(request: estypes.IndicesExistsRequest): Promise<boolean> };
+  indices: {
+    exists(request: estypes.IndicesExistsRequest): Promise<boolean>;
+    delete(request: estypes.IndicesDeleteRequest): Promise<estypes.IndicesDeleteResponse>;
+    deleteDataStream(request: estypes.IndicesDeleteDataStreamRequest): Promise<estypes.IndicesDeleteDataStreamResponse>;
+  };
   count(request: estypes.CountRequest): Promise<estypes.CountResponse>;
   close(): Promise<void>;
 }
@@ -37,6 +42,10 @@ export interface ElasticsearchRestoreOptions {
   policy?: string;
   /** The clock of the restored names' prefix. */
   now?: Date;
+  /** The restored names' prefix, without its trailing `-` (`npm run restore --target`); default `restored-<UTC yyyymmdd-hhmmss>`. */
+  prefix?: string;
+  /** Names the restore would create exist, and the operator named the prefix twice: they are deleted first. */
+  replaceExisting?: boolean;
   /** Restore; without it only the plan is returned. */
   execute?: boolean;
 }
@@ -69,6 +78,24 @@ export interface ElasticsearchRestoreResult {
     documents: Record<string, { restored: number; live?: number }>;
     seconds: number;
   };
+}
+
+/**
+ * A prefix given by the operator: what an index name may start with, and nothing the snapshots
+ * take (`articles_v*`, `search-analytics-*`: a restored copy would be snapshotted, and the bootstrap
+ * would read it as a version of the live index).
+ */
+export function checkPrefix(prefix: string): void {
+  if (!/^[a-z0-9][a-z0-9_-]{0,100}$/.test(prefix)) {
+    throw new Error(
+      `elasticsearch restore: target: expected the restored names' prefix, lower-case letters, digits, "_" and "-" (index names' rules), got ${JSON.stringify(prefix)}`,
+    );
+  }
+  if (prefix.startsWith('articles') || prefix.startsWith('search-analytics')) {
+    throw new Error(
+      `elasticsearch restore: target: ${prefix} would make restored names the platform's own patterns (articles_v*, search-analytics-*) match; choose another prefix, e.g. restored-<date>`,
+    );
+  }
 }
 
 /** `restored-20260102-013000-` for 2026-01-02T01:30:00Z: lower case, as index names must be. */
@@ -142,12 +169,13 @@ export async function restoreElasticsearch(options: ElasticsearchRestoreOptions)
   const client = options.client ?? (await clientFor(options.url!));
   try {
     const snapshot = await findSnapshot(client, repository, policy, options.backup);
-    const prefix = restorePrefix(options.now ?? new Date());
+    if (options.prefix !== undefined) checkPrefix(options.prefix);
+    const prefix = options.prefix !== undefined ? `${options.prefix}-` : restorePrefix(options.now ?? new Date());
     const names = restoredNames(snapshot, prefix);
     if (names.length === 0) throw new Error(`elasticsearch restore: the snapshot ${snapshot.snapshot} holds no index or data stream to restore`);
     const taken: string[] = [];
     for (const name of names) if (await client.indices.exists({ index: name.target, expand_wildcards: 'all', allow_no_indices: true })) taken.push(name.target);
-    if (taken.length > 0) {
+    if (taken.length > 0 && !options.replaceExisting) {
       throw new Error(
         `elasticsearch restore: ${taken.join(', ')} already exist${taken.length === 1 ? 's' : ''}: a restore creates new indices only; delete ${taken.length === 1 ? 'it' : 'them'} or restore at another time`,
       );
@@ -165,12 +193,19 @@ export async function restoreElasticsearch(options: ElasticsearchRestoreOptions)
         options.backup === undefined
           ? `take the latest successful snapshot of the policy ${policy} in ${repository}: ${snapshot.snapshot}${snapshot.start_time !== undefined ? `, taken ${String(snapshot.start_time)}` : ''}`
           : `take the snapshot ${snapshot.snapshot} of ${repository}`,
-        `check that none of ${names.map((name) => name.target).join(', ')} exists: none does`,
+        taken.length > 0
+          ? `delete ${taken.join(', ')} first: ${taken.length === 1 ? 'it exists' : 'they exist'}, and the operator named the target twice`
+          : `check that none of ${names.map((name) => name.target).join(', ')} exists: none does`,
         `restore ${names.map((name) => `${name.kind} ${name.source} as ${name.target}`).join(', ')}; no global state, no alias (the live aliases stay on the live indices); wait for every primary shard`,
         `check that the restore's shards are the snapshot's${shardTotal !== undefined ? ` (${shardTotal})` : ''}, none failed, and count the documents of each restored name beside its live source`,
       ],
     };
     if (!options.execute) return { plan, executed: false };
+    for (const name of names.filter((candidate) => taken.includes(candidate.target))) {
+      // By its full name: the cluster refuses wildcards in deletions (action.destructive_requires_name).
+      if (name.kind === 'data stream') await client.indices.deleteDataStream({ name: name.target });
+      else await client.indices.delete({ index: name.target });
+    }
     return { plan, executed: true, figures: await execute(client, plan, snapshot) };
   } finally {
     // A client made here is closed here; one given stays the caller's.
@@ -200,4 +235,43 @@ async function execute(
     documents[name.target] = { restored, ...(live !== undefined ? { live } : {}) };
   }
   return { shards: { total: shards.total, successful: shards.successful, failed: shards.failed }, documents, seconds: (Date.now() - started) / 1000 };
+}
+
+/** The engine's restore as `npm run restore` calls it (databases/backup.ts: EngineRestore). */
+export function elasticsearchEngineRestore(tools: { client?: ElasticsearchRestoreClient } = {}): EngineRestore {
+  return {
+    async plan(request: RestoreRequest): Promise<RestorePlan> {
+      if (request.source !== undefined) {
+        throw new Error(`elasticsearch restore: --from: Elasticsearch restores from its snapshot repository (${REPOSITORY}, registered by the bootstrap), not from a local copy`);
+      }
+      if (request.to) throw new Error('elasticsearch restore: --to: snapshots are taken on a schedule, not continuously; name one with --backup <snapshot>');
+      if (!tools.client && !request.url) throw new Error('elasticsearch restore: ELASTICSEARCH_URL: expected the admin URL (elastic) of the cluster, got none');
+      const options: ElasticsearchRestoreOptions = {
+        ...(tools.client ? { client: tools.client } : { url: request.url! }),
+        ...(request.backup !== undefined ? { backup: request.backup } : {}),
+        prefix: request.target,
+        replaceExisting: request.replaceExisting,
+      };
+      const { plan } = await restoreElasticsearch(options);
+      return {
+        steps: plan.steps,
+        execute: async (log) => {
+          log(`restoring ${plan.snapshot} as ${plan.prefix}*`);
+          // The snapshot the plan showed, not a newer one taken meanwhile.
+          const { figures } = await restoreElasticsearch({ ...options, backup: plan.snapshot, execute: true });
+          const result: Record<string, string | number> = {
+            snapshot: plan.snapshot,
+            shards: figures!.shards.successful,
+            'shards failed': figures!.shards.failed,
+            seconds: figures!.seconds,
+          };
+          for (const [name, documents] of Object.entries(figures!.documents)) {
+            result[`${name} documents`] = documents.restored;
+            if (documents.live !== undefined) result[`${name} live documents`] = documents.live;
+          }
+          return result;
+        },
+      };
+    },
+  };
 }

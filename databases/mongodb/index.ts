@@ -170,6 +170,8 @@ export const mongodb: EngineModule<typeof optionsSchema> = {
   secrets,
   optionsSchema,
   bootstrap: async () => (await import('../../bootstrap/adapters/mongodb.ts')).mongodbEngine,
+  // mongorestore from one nightly dump into a new database (restore.ts), for `npm run restore`.
+  restore: async () => (await import('./restore.ts')).mongodbEngineRestore(),
   sizing: {
     // 512Mi: a 0.25 GB cache plus mongod's own memory; the least MongoDB runs well in.
     dev: { storage: '5Gi', resources: { requests: { cpu: '250m', memory: '384Mi' }, limits: { cpu: '1', memory: '512Mi' } } },

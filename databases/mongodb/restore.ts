@@ -15,6 +15,8 @@ import { spawn } from 'node:child_process';
 import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { EngineRestore, ObjectStoreSpec, RestorePlan, RestoreRequest } from '../backup.ts';
+import { ARCHIVE_NAME, archiveKey, DUMP_JOB } from './backup.ts';
 import { MONGODB_DATABASE } from './definitions.ts';
 
 /** What the restore reads of the target server: the driver's part, a fake in the tests. */
@@ -29,8 +31,12 @@ export interface RestoreTarget {
 }
 
 export interface MongoRestoreOptions {
-  /** One dump's archive on local disk: `<path>/dump/<id>/mongodb.archive`, fetched by the CLI (`archiveKey` in backup.ts). */
+  /** One dump's archive on local disk: `<path>/dump/<id>/mongodb.archive` (`archiveKey` in backup.ts), or where {@link fetch} puts it. */
   archive: string;
+  /** The archive is in the object store: fetched into a private temporary file when the restore executes, named by `from` in the plan. */
+  fetch?: { from: string; into(file: string): Promise<void> };
+  /** The target database holds collections and the operator named it twice: mongorestore drops each restored collection first (`--drop`). */
+  replaceExisting?: boolean;
   /** The server to restore into, as an admin URL with its password (root, `authSource=admin`): the CLI's `--target`, never the live stack unless asked twice. */
   targetUrl: string;
   /** The new database; default `allixios_restore_<UTC yyyymmdd_hhmmss>`. */
@@ -130,7 +136,7 @@ export function splitTargetUrl(url: string): SplitUrl {
  *   collection as the dump read it; see README.md for the whole-set restore that replays it;
  * - no `--drop`: the target is new and empty, checked before.
  */
-export function restoreArguments(options: { archive: string; url: string; configFile: string; sourceDatabase: string; database: string }): string[] {
+export function restoreArguments(options: { archive: string; url: string; configFile: string; sourceDatabase: string; database: string; drop?: boolean }): string[] {
   return [
     `--uri=${options.url}`,
     `--config=${options.configFile}`,
@@ -140,6 +146,7 @@ export function restoreArguments(options: { archive: string; url: string; config
     `--nsFrom=${options.sourceDatabase}.*`,
     `--nsTo=${options.database}.*`,
     '--stopOnError',
+    ...(options.drop ? ['--drop'] : []),
   ];
 }
 
@@ -201,18 +208,28 @@ export async function restoreMongodb(options: MongoRestoreOptions): Promise<Mong
   if (database === sourceDatabase) {
     throw new Error(`mongodb restore: database: ${database} is the dumped database's own name; restore beside it, into a new database (the default is allixios_restore_<time>)`);
   }
-  const archive = await stat(options.archive).catch(() => undefined);
-  if (!archive?.isFile()) throw new Error(`mongodb restore: archive: no file at ${options.archive} (fetch <path>/dump/<id>/mongodb.archive from the object store first)`);
+  const archive = options.fetch ? undefined : await stat(options.archive).catch(() => undefined);
+  if (!options.fetch && !archive?.isFile())
+    throw new Error(`mongodb restore: archive: no file at ${options.archive} (fetch <path>/dump/<id>/mongodb.archive from the object store first)`);
+  const archiveText = options.fetch ? `${options.fetch.from} (fetched to a private temporary file)` : `${options.archive} (${archive!.size} bytes)`;
   const split = splitTargetUrl(options.targetUrl);
   const target = options.target ?? (await driverTarget(options.targetUrl));
   try {
-    const existing = await target.collections(database);
-    if (existing.length > 0) {
+    const existing = (await target.collections(database)).sort();
+    if (existing.length > 0 && !options.replaceExisting) {
       throw new Error(
-        `mongodb restore: the database ${database} on ${split.hosts} is not empty (${existing.sort().join(', ')}): a restore goes into a new, empty database; name another one`,
+        `mongodb restore: the database ${database} on ${split.hosts} is not empty (${existing.join(', ')}): a restore goes into a new, empty database; name another one`,
       );
     }
-    const planned = restoreArguments({ archive: options.archive, url: split.url, configFile: CONFIG_PLACEHOLDER, sourceDatabase, database });
+    const drop = existing.length > 0;
+    const planned = restoreArguments({
+      archive: options.fetch ? '<fetched archive>' : options.archive,
+      url: split.url,
+      configFile: CONFIG_PLACEHOLDER,
+      sourceDatabase,
+      database,
+      drop,
+    });
     const plan: MongoRestorePlan = {
       archive: options.archive,
       server: split.hosts,
@@ -220,12 +237,15 @@ export async function restoreMongodb(options: MongoRestoreOptions): Promise<Mong
       database,
       arguments: planned,
       steps: [
-        `check that ${database} on ${split.hosts} holds no collection: it holds none`,
+        drop
+          ? `${database} on ${split.hosts} holds ${existing.join(', ')}, and the operator named it twice: mongorestore drops each collection it restores first (--drop); a collection the dump does not hold stays`
+          : `check that ${database} on ${split.hosts} holds no collection: it holds none`,
+        ...(options.fetch ? [`fetch ${options.fetch.from} into a private temporary directory`] : []),
         `write the target's password to a private temporary file for mongorestore's --config (mode 0600), never to its command line`,
-        `mongorestore ${planned.join(' ')}: the collections of ${sourceDatabase} in ${options.archive} (${archive.size} bytes), renamed into ${database}, indexes included, admin's users and roles left out`,
+        `mongorestore ${planned.join(' ')}: the collections of ${sourceDatabase} in ${archiveText}, renamed into ${database}, indexes included, admin's users and roles left out`,
         `no --oplogReplay: mongorestore refuses it with renamed namespaces, so each collection is as the dump read it, not replayed to the dump's end`,
         `count the documents of every collection of ${database} and compare them with what mongorestore reports restoring (a collection with a TTL index may have lost expired documents since)`,
-        'remove the temporary password file',
+        `remove the temporary files${options.fetch ? ' (the archive too)' : ''}`,
       ],
     };
     if (!options.execute) return { plan, executed: false };
@@ -243,7 +263,13 @@ async function execute(options: MongoRestoreOptions, plan: MongoRestorePlan, spl
     const configFile = join(directory, 'mongorestore.yaml');
     // A JSON string is a YAML double-quoted scalar: any password, quoted exactly.
     await writeFile(configFile, split.password !== undefined ? `password: ${JSON.stringify(split.password)}\n` : '', { mode: 0o600 });
-    const args = restoreArguments({ archive: plan.archive, url: split.url, configFile, sourceDatabase: plan.sourceDatabase, database: plan.database });
+    let archive = plan.archive;
+    if (options.fetch) {
+      archive = join(directory, ARCHIVE_NAME);
+      await options.fetch.into(archive);
+    }
+    const drop = plan.arguments.includes('--drop');
+    const args = restoreArguments({ archive, url: split.url, configFile, sourceDatabase: plan.sourceDatabase, database: plan.database, drop });
     output = await runMongorestore(options.mongorestore ?? 'mongorestore', args);
   } finally {
     await rm(directory, { recursive: true, force: true });
@@ -254,7 +280,10 @@ async function execute(options: MongoRestoreOptions, plan: MongoRestorePlan, spl
   }
   const collections: Record<string, CollectionFigures> = {};
   const problems: string[] = [];
+  const restoredHere = (name: string) => reported.collections[`${plan.database}.${name}`] ?? reported.collections[`${plan.sourceDatabase}.${name}`];
   for (const name of (await target.collections(plan.database)).sort()) {
+    // With --drop, a collection of the target that the dump does not hold stays, and is not the restore's.
+    if (plan.arguments.includes('--drop') && !restoredHere(name)) continue;
     const counted = await target.countDocuments(plan.database, name);
     const mine = reported.collections[`${plan.database}.${name}`] ?? reported.collections[`${plan.sourceDatabase}.${name}`] ?? { restored: 0, failed: 0 };
     const expired = Math.max(0, mine.restored - counted);
@@ -268,4 +297,112 @@ async function execute(options: MongoRestoreOptions, plan: MongoRestorePlan, spl
   if (listed !== reported.restored) problems.push(`mongorestore restored ${reported.restored} documents in all, the collections of ${plan.database} account for ${listed}`);
   if (problems.length > 0) throw new Error(`mongodb restore: the restored database ${plan.database} does not match what mongorestore reported: ${problems.join('; ')}`);
   return { restored: reported.restored, failed: reported.failed, counted, collections, seconds: (Date.now() - started) / 1000 };
+}
+
+// ---------------------------------------------------------------------------------------------
+// `npm run restore -- --engine mongodb`: the request of stacks/restore, answered with the above
+
+/** rclone's settings for the stack's store, its keys from the operator's environment (AWS_ACCESS_KEY_ID...), never a command line. */
+export function rcloneEnvironment(store: ObjectStoreSpec, env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return {
+    ...env,
+    RCLONE_S3_PROVIDER: store.endpoint.includes('amazonaws.com') ? 'AWS' : 'Other',
+    RCLONE_S3_ENDPOINT: store.endpoint,
+    RCLONE_S3_REGION: store.region,
+    RCLONE_S3_FORCE_PATH_STYLE: String(store.forcePathStyle),
+    RCLONE_S3_ENV_AUTH: 'true',
+  };
+}
+
+function runRclone(binary: string, args: string[], env: NodeJS.ProcessEnv): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    child.on('error', (error) => reject(new Error(`mongodb restore: cannot run ${binary} (rclone, to read the object store): ${error.message}`, { cause: error })));
+    child.on('close', (code) =>
+      code === 0 ? resolve(stdout) : reject(new Error(`mongodb restore: ${binary} ${args[0]} exited with ${code}: ${stderr.trim().split('\n').slice(-3).join(' | ')}`)),
+    );
+  });
+}
+
+/** The dumps uploaded under `<path>/dump/`, oldest first (their names are UTC timestamps). */
+export async function listDumps(store: ObjectStoreSpec, path: string, rclone = 'rclone'): Promise<string[]> {
+  const listing = await runRclone(rclone, ['lsf', '--dirs-only', `:s3:${store.bucket}/${path}/${DUMP_JOB}/`], rcloneEnvironment(store));
+  return listing
+    .split('\n')
+    .map((line) => line.trim().replace(/\/$/, ''))
+    .filter((line) => line !== '')
+    .sort();
+}
+
+export interface MongodbRestoreTools {
+  rclone?: string;
+  mongorestore?: string;
+  target?: RestoreTarget;
+  now?: Date;
+}
+
+/** The engine's restore as `npm run restore` calls it (databases/backup.ts: EngineRestore). */
+export function mongodbEngineRestore(tools: MongodbRestoreTools = {}): EngineRestore {
+  return {
+    async plan(request: RestoreRequest): Promise<RestorePlan> {
+      if (!request.url) throw new Error('mongodb restore: MONGODB_URL: expected the admin URL (root, authSource=admin) of the server to restore into, got none');
+      if (request.to) throw new Error('mongodb restore: --to: a MongoDB backup is a nightly dump, not a point in time; name a dump with --backup <id> (its UTC timestamp)');
+      let archive: string;
+      let fetch: MongoRestoreOptions['fetch'];
+      if (request.source !== undefined) {
+        const found = await stat(request.source);
+        archive = found.isDirectory() ? join(request.source, ARCHIVE_NAME) : request.source;
+      } else if (request.settings) {
+        const settings = request.settings;
+        const rclone = tools.rclone ?? 'rclone';
+        let id = request.backup;
+        if (id === undefined) {
+          const dumps = await listDumps(settings.objectStore, settings.path, rclone);
+          id = dumps.at(-1);
+          if (id === undefined) throw new Error(`mongodb restore: no dump under s3://${settings.objectStore.bucket}/${settings.path}/${DUMP_JOB}/: nothing to restore`);
+        }
+        const key = archiveKey(settings, id);
+        archive = ARCHIVE_NAME;
+        fetch = {
+          from: `s3://${settings.objectStore.bucket}/${key}`,
+          into: async (file) => {
+            await runRclone(rclone, ['copyto', `:s3:${settings.objectStore.bucket}/${key}`, file], rcloneEnvironment(settings.objectStore));
+          },
+        };
+      } else {
+        throw new Error('mongodb restore: expected the stack (--stack) or a local copy of a dump (--from), got neither');
+      }
+      const options: MongoRestoreOptions = {
+        archive,
+        ...(fetch ? { fetch } : {}),
+        targetUrl: request.url,
+        database: request.target,
+        replaceExisting: request.replaceExisting,
+        ...(tools.mongorestore ? { mongorestore: tools.mongorestore } : {}),
+        ...(tools.target ? { target: tools.target } : {}),
+        ...(tools.now ? { now: tools.now } : {}),
+      };
+      const { plan } = await restoreMongodb(options);
+      return {
+        steps: plan.steps,
+        execute: async (log) => {
+          log(`restoring into ${plan.database} on ${plan.server}`);
+          const { figures } = await restoreMongodb({ ...options, execute: true });
+          const result: Record<string, string | number> = {
+            database: plan.database,
+            restored: figures!.restored,
+            counted: figures!.counted,
+            failed: figures!.failed,
+            seconds: figures!.seconds,
+          };
+          for (const [name, collection] of Object.entries(figures!.collections)) result[`${name}.counted`] = collection.counted;
+          return result;
+        },
+      };
+    },
+  };
 }

@@ -5,7 +5,8 @@
  */
 import type { estypes } from '@elastic/elasticsearch';
 import { describe, expect, it } from 'vitest';
-import { restoreElasticsearch, restorePrefix, restoredNames, type ElasticsearchRestoreClient } from '../../databases/elasticsearch/restore.ts';
+import { elasticsearch } from '../../databases/elasticsearch/index.ts';
+import { elasticsearchEngineRestore, restoreElasticsearch, restorePrefix, restoredNames, type ElasticsearchRestoreClient } from '../../databases/elasticsearch/restore.ts';
 
 const NOW = new Date('2026-01-02T01:30:00Z');
 const PREFIX = 'restored-20260102-013000-';
@@ -55,6 +56,16 @@ function fakeClient(options: FakeOptions = {}) {
       exists: async (request) => {
         requests.push({ api: 'indices.exists', request });
         return existing.has(request.index as string);
+      },
+      delete: async (request) => {
+        requests.push({ api: 'indices.delete', request });
+        existing.delete(request.index as string);
+        return { acknowledged: true };
+      },
+      deleteDataStream: async (request) => {
+        requests.push({ api: 'indices.deleteDataStream', request });
+        existing.delete(request.name as string);
+        return { acknowledged: true };
       },
     },
     count: async (request) => {
@@ -151,6 +162,48 @@ describe('restoring', () => {
     );
     await expect(restoreElasticsearch({ client: fakeClient({ restored: { total: 2, successful: 2, failed: 0 } }), now: NOW, execute: true })).rejects.toThrow(
       /restored 2 of 2 shards \(0 failed\); the snapshot holds 3/,
+    );
+  });
+});
+
+describe('as npm run restore calls it', () => {
+  const request = { target: 'restored-drill', replaceExisting: false, url: 'https://elastic:pw@es:9200' };
+
+  it('is the engine module’s restore, and prints the plan’s steps with the target as the prefix', async () => {
+    expect(typeof (await elasticsearch.restore!()).plan).toBe('function');
+    const client = fakeClient();
+    const plan = await elasticsearchEngineRestore({ client }).plan(request);
+    expect(plan.steps[1]).toBe('check that none of restored-drill-articles_v1, restored-drill-search-analytics-default exists: none does');
+    // Executing restores the snapshot the plan showed, and returns the figures
+    const figures = await plan.execute(() => undefined);
+    expect(figures).toMatchObject({ snapshot: 'allixios-2026.01.01-a', shards: 3, 'shards failed': 0, 'restored-drill-articles_v1 documents': 0 });
+    const restore = client.requests.find((entry) => entry.api === 'snapshot.restore')!.request as estypes.SnapshotRestoreRequest;
+    expect([restore.snapshot, restore.rename_replacement]).toEqual(['allixios-2026.01.01-a', 'restored-drill-$1']);
+  });
+
+  it('deletes restored names that exist only when the target was named twice, by their full names', async () => {
+    const existing = ['articles_v1', 'restored-drill-articles_v1', 'restored-drill-search-analytics-default'];
+    await expect(elasticsearchEngineRestore({ client: fakeClient({ existing }) }).plan(request)).rejects.toThrow(
+      /restored-drill-articles_v1, restored-drill-search-analytics-default already exist/,
+    );
+    const client = fakeClient({ existing });
+    const plan = await elasticsearchEngineRestore({ client }).plan({ ...request, replaceExisting: true });
+    expect(plan.steps[1]).toBe('delete restored-drill-articles_v1, restored-drill-search-analytics-default first: they exist, and the operator named the target twice');
+    await plan.execute(() => undefined);
+    expect(client.requests.filter((entry) => entry.api.startsWith('indices.delete'))).toEqual([
+      { api: 'indices.delete', request: { index: 'restored-drill-articles_v1' } },
+      { api: 'indices.deleteDataStream', request: { name: 'restored-drill-search-analytics-default' } },
+    ]);
+  });
+
+  it('refuses a local copy, a point in time, a prefix that is not an index name or that the platform’s patterns would match', async () => {
+    const restore = elasticsearchEngineRestore({ client: fakeClient() });
+    await expect(restore.plan({ ...request, source: '/tmp/x' })).rejects.toThrow(/--from: Elasticsearch restores from its snapshot repository \(allixios-backups/);
+    await expect(restore.plan({ ...request, to: new Date() })).rejects.toThrow(/--to: snapshots are taken on a schedule/);
+    await expect(restore.plan({ ...request, target: 'Restored' })).rejects.toThrow(/target: expected the restored names' prefix, lower-case letters.*got "Restored"/);
+    await expect(restore.plan({ ...request, target: 'articles-old' })).rejects.toThrow(/target: articles-old would make restored names the platform's own patterns/);
+    await expect(elasticsearchEngineRestore().plan({ target: 'x', replaceExisting: false })).rejects.toThrow(
+      'elasticsearch restore: ELASTICSEARCH_URL: expected the admin URL (elastic) of the cluster, got none',
     );
   });
 });

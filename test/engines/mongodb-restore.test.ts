@@ -9,7 +9,17 @@ import { chmodSync, existsSync, mkdtempSync, readFileSync, writeFileSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { checkDatabaseName, defaultDatabaseName, parseRestoreOutput, restoreMongodb, splitTargetUrl, type RestoreTarget } from '../../databases/mongodb/restore.ts';
+import type { BackupSettings } from '../../databases/backup.ts';
+import { mongodb } from '../../databases/mongodb/index.ts';
+import {
+  checkDatabaseName,
+  defaultDatabaseName,
+  mongodbEngineRestore,
+  parseRestoreOutput,
+  restoreMongodb,
+  splitTargetUrl,
+  type RestoreTarget,
+} from '../../databases/mongodb/restore.ts';
 
 const PASSWORD = 'root-Pw_7x"q';
 const TARGET_URL = `mongodb://root:${encodeURIComponent(PASSWORD)}@restore-host:27017,restore-host-2:27017/allixios?authSource=admin&tls=true`;
@@ -198,6 +208,92 @@ describe('taking the steps', () => {
       collections: { 'a.b': { restored: 1, failed: 1 } },
     });
     expect(() => parseRestoreOutput('nothing')).toThrow(/exited without its summary/);
+  });
+});
+
+describe('as npm run restore calls it', () => {
+  const SETTINGS: BackupSettings = {
+    objectStore: {
+      endpoint: 'https://minio.example:9000',
+      bucket: 'allixios-backups',
+      prefix: 'prod',
+      region: 'us-east-1',
+      forcePathStyle: true,
+      credentials: { kind: 'secret', secretName: 's', accessKeyIdKey: 'a', secretAccessKeyKey: 'b' },
+    },
+    path: 'prod/mongodb',
+    schedules: { dump: '30 1 * * *' },
+    retention: { count: 7, days: 30 },
+  };
+
+  /** A stand-in rclone: lists two dumps, copies a file of 2048 bytes, records its arguments and its S3 settings. */
+  function fakeRclone(directory: string): string {
+    const script = join(directory, 'rclone');
+    writeFileSync(
+      script,
+      [
+        '#!/bin/sh',
+        `printf '%s|%s|%s|%s\\n' "$*" "$RCLONE_S3_ENDPOINT" "$RCLONE_S3_FORCE_PATH_STYLE" "$RCLONE_S3_ENV_AUTH" >> ${directory}/rclone-calls`,
+        'case "$1" in',
+        "  lsf) printf '20260101T013000Z/\\n20260102T013000Z/\\n' ;;",
+        '  copyto) head -c 2048 /dev/zero > "$3" ;;',
+        'esac',
+      ].join('\n'),
+    );
+    chmodSync(script, 0o755);
+    return script;
+  }
+
+  const OUTPUT = ['finished restoring drill.content_drafts (2 documents, 0 failures)', '2 document(s) restored successfully. 0 document(s) failed to restore.'].join('\n');
+
+  it('is the engine module’s restore', async () => {
+    expect(typeof (await mongodb.restore!()).plan).toBe('function');
+  });
+
+  it('fetches the latest dump of the stack with rclone when executing, restores it into the target and returns the figures', async () => {
+    // Given the stack's settings, a target server empty until the restore, rclone and mongorestore stand-ins
+    const { directory } = workspace();
+    // (empty until the stand-in mongorestore has run: it records its arguments)
+    const base = fakeTarget({ drill: { content_drafts: { count: 2 } } });
+    const target = { ...base, collections: async (name: string) => (existsSync(join(directory, 'argv')) ? base.collections(name) : []) };
+    const restore = mongodbEngineRestore({ rclone: fakeRclone(directory), mongorestore: fakeMongorestore(directory, OUTPUT), target });
+    // When planned
+    const plan = await restore.plan({ settings: SETTINGS, target: 'drill', replaceExisting: false, url: TARGET_URL });
+    // Then it names the latest dump, and has not fetched it yet
+    expect(plan.steps[1]).toBe('fetch s3://allixios-backups/prod/mongodb/dump/20260102T013000Z/mongodb.archive into a private temporary directory');
+    expect(readFileSync(join(directory, 'rclone-calls'), 'utf8').trim().split('\n')).toEqual([
+      'lsf --dirs-only :s3:allixios-backups/prod/mongodb/dump/|https://minio.example:9000|true|true',
+    ]);
+    // When executed: fetched, restored from the fetched file, counted
+    const figures = await plan.execute(() => undefined);
+    expect(figures).toMatchObject({ database: 'drill', restored: 2, counted: 2, failed: 0, 'content_drafts.counted': 2 });
+    const copy = readFileSync(join(directory, 'rclone-calls'), 'utf8').trim().split('\n')[1]!;
+    expect(copy).toMatch(/^copyto :s3:allixios-backups\/prod\/mongodb\/dump\/20260102T013000Z\/mongodb\.archive \/.*\/mongodb\.archive\|/);
+    expect(readFileSync(join(directory, 'argv'), 'utf8')).toMatch(/--archive=\/.*allixios-mongorestore-.*\/mongodb\.archive/);
+  });
+
+  it('takes a named dump (--backup) or a local copy (--from), and refuses a point in time and a missing URL', async () => {
+    const { archive, directory } = workspace();
+    const restore = mongodbEngineRestore({ rclone: fakeRclone(directory), target: fakeTarget() });
+    expect((await restore.plan({ settings: SETTINGS, backup: '20260101T013000Z', target: 'drill', replaceExisting: false, url: TARGET_URL })).steps[1]).toContain(
+      '/dump/20260101T013000Z/',
+    );
+    expect((await restore.plan({ source: directory, target: 'drill', replaceExisting: false, url: TARGET_URL })).steps[2]).toContain(`in ${archive} (1024 bytes)`);
+    await expect(restore.plan({ source: archive, target: 'drill', replaceExisting: false, url: TARGET_URL, to: new Date() })).rejects.toThrow(
+      /--to: a MongoDB backup is a nightly dump/,
+    );
+    await expect(restore.plan({ source: archive, target: 'drill', replaceExisting: false })).rejects.toThrow(/MONGODB_URL: expected the admin URL/);
+  });
+
+  it('drops the collections it restores into a database that holds data only when the target was named twice', async () => {
+    const { archive } = workspace();
+    const target = fakeTarget({ drill: { content_drafts: { count: 9 }, other: { count: 1 } } });
+    await expect(mongodbEngineRestore({ target }).plan({ source: archive, target: 'drill', replaceExisting: false, url: TARGET_URL })).rejects.toThrow(
+      /the database drill .* is not empty \(content_drafts, other\)/,
+    );
+    const plan = await mongodbEngineRestore({ target }).plan({ source: archive, target: 'drill', replaceExisting: true, url: TARGET_URL });
+    expect(plan.steps[0]).toMatch(/^drill on .* holds content_drafts, other, and the operator named it twice: mongorestore drops each collection it restores first \(--drop\)/);
+    expect(plan.steps.find((step) => step.startsWith('mongorestore '))).toContain(' --drop');
   });
 });
 
