@@ -14,6 +14,7 @@ import { StatefulSet } from 'kubernetes-models/apps/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { KEYSTORE_LINK_LINES } from '../databases/elasticsearch/backup.ts';
 import { joinedClusterCheck, memberStartScript } from '../databases/elasticsearch/cluster.ts';
 import {
   databasePolicies,
@@ -170,7 +171,13 @@ describe('Elasticsearch on the prod stack: a cluster of three nodes', () => {
   it("tells each member its name, its transport address and its node's zone from its pod, and starts it with the cluster's settings", () => {
     expect(container.image).toBe('docker.elastic.co/elasticsearch/elasticsearch:9.5.3');
     expect(container.command).toBeUndefined();
-    expect(container.args).toEqual(['sh', '-c', memberStartScript({ configPath: '/usr/share/elasticsearch/config', entrypoint: '/usr/local/bin/docker-entrypoint.sh' })]);
+    // prod backs up with the object store's keys: the start links the backup keystore first (databases/elasticsearch/backup.ts)
+    expect(prod.config.engines.find((engine) => engine.spec.name === 'elasticsearch')!.spec.backup?.memberInit).toBeDefined();
+    expect(container.args).toEqual([
+      'sh',
+      '-c',
+      memberStartScript({ configPath: '/usr/share/elasticsearch/config', entrypoint: '/usr/local/bin/docker-entrypoint.sh' }, KEYSTORE_LINK_LINES),
+    ]);
     expect(container.ports).toEqual([
       { name: 'http', containerPort: 9200, protocol: 'TCP' },
       { name: 'transport', containerPort: 9300, protocol: 'TCP' },

@@ -111,7 +111,9 @@ describe('kubernetes target (stack prod)', () => {
     // Each companion (Redis's Sentinels, ClickHouse Keeper): a StatefulSet, its ConfigMap, headless
     // Service, Service, PDB, NetworkPolicy and Certificate.
     const companions = 2 * (6 + 1);
-    expect(kubernetesObjects.length).toBe(1 + 5 * 7 + 1 + 3 + tlsEngines + tasks + patroni + pgbouncer + companions);
+    // A CronJob per engine backup job (MongoDB's dump; Elasticsearch's SLM schedules itself).
+    const backupJobs = prod.config.engines.flatMap((engine) => engine.spec.backup?.jobs ?? []).length;
+    expect(kubernetesObjects.length).toBe(1 + 5 * 7 + 1 + 3 + tlsEngines + tasks + patroni + pgbouncer + companions + backupJobs);
     // cert-manager's kinds have no model here; their shape is checked below ("TLS").
     for (const resource of kubernetesObjects.filter((object) => !String(object.inputs.apiVersion).startsWith('cert-manager.io/'))) {
       const Model = MODELS[kindOf(resource)];
@@ -222,6 +224,8 @@ describe('kubernetes target (stack prod)', () => {
         ...(spec.pooler?.secretFiles ?? []),
         ...(spec.highAvailability?.secretFiles ?? []),
         ...(spec.companions ?? []).flatMap((companion) => companion.secretFiles),
+        // and its backup jobs' (MongoDB's mongodump password file).
+        ...(spec.backup?.jobs ?? []).flatMap((job) => job.secretFiles ?? []),
       ];
       expect(Object.keys(stringData).sort()).toEqual(
         [...spec.secrets.map((definition) => definition.key), ...new Set(secretFiles.map((file) => file.source.replaceAll('/', '.')))].sort(),
@@ -351,8 +355,15 @@ describe('kubernetes target (stack prod)', () => {
       'pod-security.kubernetes.io/audit': 'restricted',
     });
     expect(namespace!.metadata.annotations['allixios.io/pod-security']).toMatch(/^restricted/);
-    // Nothing privileged by default: Elasticsearch's vm.max_map_count is a node prerequisite in prod
-    for (const statefulSet of objects(prod, 'StatefulSet')) expect(statefulSet.spec.template.spec.initContainers, statefulSet.metadata.name).toBeUndefined();
+    // Nothing privileged by default: Elasticsearch's vm.max_map_count is a node prerequisite in prod;
+    // the only init container is Elasticsearch's backup keystore, restricted like the engine.
+    for (const statefulSet of objects(prod, 'StatefulSet')) {
+      const init = (statefulSet.spec.template.spec.initContainers ?? []) as Json[];
+      expect(
+        init.map((container) => [container.name, container.securityContext.privileged ?? false, container.securityContext.allowPrivilegeEscalation]),
+        statefulSet.metadata.name,
+      ).toEqual(statefulSet.metadata.name === 'elasticsearch' ? [['backup-init', false, false]] : []);
+    }
     expect(objects(prod, 'DaemonSet')).toEqual([]);
   });
 
@@ -374,8 +385,8 @@ describe('kubernetes target (stack prod)', () => {
     expect(daemonSet!.spec.template.spec.initContainers[0]).toMatchObject({ command: ['sysctl', '-w', 'vm.max_map_count=1048576'], securityContext: { privileged: true } });
     expect(daemonSet!.spec.template.spec.tolerations).toEqual([{ operator: 'Exists' }]);
     expect(() => new DaemonSet(daemonSet as Json).validate()).not.toThrow();
-    // and the engines' pods stay unprivileged
-    expect(forEngine(tuned, 'StatefulSet', 'elasticsearch')[0]!.spec.template.spec.initContainers).toBeUndefined();
+    // and the engines' pods stay unprivileged: their one init container is the backup keystore's
+    expect((forEngine(tuned, 'StatefulSet', 'elasticsearch')[0]!.spec.template.spec.initContainers as Json[]).map((container) => container.name)).toEqual(['backup-init']);
   });
 
   it('spreads replicas across nodes with pod anti-affinity when an engine has more than one', async () => {

@@ -25,7 +25,7 @@ import { readClientCa } from './client-ca.ts';
 import { BootstrapError, toError } from '../errors.ts';
 import { Lease, type LeaseStore, type Renewal } from '../lease.ts';
 import type { Adapter, Change } from '../contract.ts';
-import type { ElasticsearchObserved, ElasticsearchPayload, LedgerRecord, ObservedAliasedIndex, ObservedDataStream, ObservedIndex } from './elasticsearch-plan.ts';
+import type { ElasticsearchObserved, ElasticsearchPayload, LedgerRecord, ObservedAliasedIndex, ObservedBackup, ObservedDataStream, ObservedIndex } from './elasticsearch-plan.ts';
 import { notReachable, readiness, retryWithBackoff, TRY_AGAIN } from './backoff.ts';
 import { urlUser, waitUntilAccepted, type LoginAttempt } from './logins.ts';
 import type { AdapterOptions, Login } from '../contract.ts';
@@ -48,8 +48,8 @@ export interface ElasticsearchCredentialPayload {
 }
 
 export interface ElasticsearchAdapterOptions extends AdapterOptions {
-  /** The aliases (with their `<alias>_v<N>` indices) and the index templates to observe. */
-  watch: { aliases: string[]; templates: string[] };
+  /** The aliases (with their `<alias>_v<N>` indices), the index templates and the backups' repository and policy to observe. */
+  watch: { aliases: string[]; templates: string[]; backup?: { repository: string; policy: string } };
   /** Bookkeeping index names; tests give throwaway ones. */
   ledgerIndex?: string;
   lockIndex?: string;
@@ -535,6 +535,24 @@ export class ElasticsearchAdapter implements Adapter<ElasticsearchObserved, Elas
     }
   }
 
+  /** The repository and the policy of the backups, each null when the cluster has none of that name. */
+  private async observeBackup(names: { repository: string; policy: string }): Promise<ObservedBackup> {
+    let repository: ObservedBackup['repository'] = null;
+    try {
+      const found = (await this.client.snapshot.getRepository({ name: names.repository }))[names.repository];
+      if (found) repository = { type: found.type, settings: { ...(found.settings as Record<string, unknown>) } };
+    } catch (error) {
+      if (statusOf(error) !== 404) throw error;
+    }
+    let policy: ObservedBackup['policy'] = null;
+    try {
+      policy = (await this.client.slm.getLifecycle({ policy_id: names.policy }))[names.policy]?.policy ?? null;
+    } catch (error) {
+      if (statusOf(error) !== 404) throw error;
+    }
+    return { repositoryName: names.repository, policyId: names.policy, repository, policy };
+  }
+
   async observe(): Promise<ElasticsearchObserved> {
     const indices: ObservedAliasedIndex[] = [];
     for (const alias of this.options.watch.aliases) indices.push(await this.observeAliased(alias));
@@ -544,7 +562,8 @@ export class ElasticsearchAdapter implements Adapter<ElasticsearchObserved, Elas
       templates[name] = await this.observeTemplate(name);
       dataStreams[name] = await this.observeDataStreams(templates[name]);
     }
-    return { indices, templates, dataStreams, ledger: await this.readLedger() };
+    const backup = this.options.watch.backup ? await this.observeBackup(this.options.watch.backup) : undefined;
+    return { indices, templates, dataStreams, ledger: await this.readLedger(), ...(backup ? { backup } : {}) };
   }
 
   private async createIndex(
@@ -635,6 +654,17 @@ export class ElasticsearchAdapter implements Adapter<ElasticsearchObserved, Elas
         return;
       case 'put-data-stream-lifecycle':
         await this.client.indices.putDataLifecycle({ name: payload.name, data_retention: payload.dataRetention });
+        return;
+      case 'put-snapshot-repository':
+        // verify: every master and data node writes and reads a test blob, so wrong keys or an
+        // unreachable endpoint fail here, naming the node, not at the first snapshot.
+        await this.client.snapshot.createRepository({ name: payload.name, repository: payload.repository, verify: true });
+        return;
+      case 'put-slm-policy':
+        await this.client.slm.putLifecycle({ policy_id: payload.id, ...payload.policy });
+        return;
+      case 'delete-slm-policy':
+        await this.client.slm.deleteLifecycle({ policy_id: payload.id });
         return;
     }
   }

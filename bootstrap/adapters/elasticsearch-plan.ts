@@ -21,6 +21,7 @@ import type { estypes } from '@elastic/elasticsearch';
 import type { Environment } from '../../databases/engine.ts';
 import { classifyMappingChange, nextIndexName, parseIndexVersion } from '../../databases/elasticsearch/definitions.ts';
 import type { Change, Flags, Plan } from '../contract.ts';
+import { sameValue } from '../canonical-json.ts';
 import { comparableMapping, compareIndexSettings, compareTemplate, show } from './elasticsearch-compare.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -51,6 +52,20 @@ export interface ElasticsearchDesired {
   environmentFrom: string;
   indices: DesiredIndex[];
   templates: DesiredTemplate[];
+  /**
+   * The snapshot repository and lifecycle policy, when the stack backs up (`ALLIXIOS_BACKUP_ELASTICSEARCH`);
+   * absent: the stack does not, and a policy of ours left on the cluster is deleted.
+   */
+  backup?: DesiredBackup;
+}
+
+/** The backups as cluster state (`databases/elasticsearch/backup.ts`). */
+export interface DesiredBackup {
+  repository: { name: string; definition: estypes.SnapshotS3Repository };
+  policy: { id: string; definition: estypes.SlmPolicy };
+  /** Where they are defined, and where their settings come from, for the change details. */
+  source: string;
+  from: string;
 }
 
 /** A concrete index as the cluster describes it. */
@@ -94,6 +109,16 @@ export interface ElasticsearchObserved {
   dataStreams?: Record<string, ObservedDataStream[]>;
   /** The latest record per subject. */
   ledger: LedgerRecord[];
+  /** The backups' repository and policy (`GET _snapshot/<name>`, `GET _slm/policy/<id>`), null when missing; absent when not observed. */
+  backup?: ObservedBackup;
+}
+
+export interface ObservedBackup {
+  /** The names observed (the bootstrap's own, whether or not the stack backs up). */
+  repositoryName: string;
+  policyId: string;
+  repository: { type: string; settings: Record<string, unknown> } | null;
+  policy: estypes.SlmPolicy | null;
 }
 
 export interface ObservedDataStream {
@@ -134,7 +159,11 @@ export type ElasticsearchPayload =
     }
   | { kind: 'put-template'; request: estypes.IndicesPutIndexTemplateRequest }
   /** `PUT _data_stream/<name>/_lifecycle`: an existing stream gets the template's retention. */
-  | { kind: 'put-data-stream-lifecycle'; name: string; dataRetention: string };
+  | { kind: 'put-data-stream-lifecycle'; name: string; dataRetention: string }
+  /** `PUT _snapshot/<name>?verify=true`: every node checks it can write to the repository. */
+  | { kind: 'put-snapshot-repository'; name: string; repository: estypes.SnapshotS3Repository }
+  | { kind: 'put-slm-policy'; id: string; policy: estypes.SlmPolicy }
+  | { kind: 'delete-slm-policy'; id: string };
 
 export type ElasticsearchChange = Change<ElasticsearchPayload>;
 export type ElasticsearchPlan = Plan<ElasticsearchPayload>;
@@ -335,7 +364,96 @@ export function planElasticsearch(desired: ElasticsearchDesired, observed: Elast
     add(planTemplate(template, cluster.templates[template.request.name] ?? null, environmentNote, cluster.ledger));
     add(planDataStreams(template, cluster.dataStreams?.[template.request.name] ?? [], environmentNote));
   }
+  // After the indices: a repository the nodes cannot write to fails its change, not theirs.
+  add(planBackup(desired.backup, observed === null ? null : (cluster.backup ?? undefined), cluster.ledger));
   return plan;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Backups: the snapshot repository and the lifecycle policy
+
+/** A repository's settings as `GET _snapshot` reports them: every value a string. */
+function repositoryDifferences(desired: estypes.SnapshotS3Repository, observed: { type: string; settings: Record<string, unknown> }): string[] {
+  const differences: string[] = [];
+  if (observed.type !== desired.type) differences.push(`type ${show(observed.type)} → ${show(desired.type)}`);
+  const wanted = desired.settings as unknown as Record<string, unknown>;
+  for (const key of [...new Set([...Object.keys(wanted), ...Object.keys(observed.settings)])].sort()) {
+    const had = observed.settings[key];
+    const want = wanted[key];
+    if (had === undefined || want === undefined || String(had) !== String(want)) differences.push(`${key} ${show(had ?? null)} → ${show(want ?? null)}`);
+  }
+  return differences;
+}
+
+/** The parts of a policy that differ, by top-level key (`schedule`, `config`, `retention`...). */
+function policyDifferences(desired: estypes.SlmPolicy, observed: estypes.SlmPolicy): string[] {
+  const keys = [...new Set([...Object.keys(desired), ...Object.keys(observed)])].sort() as Array<keyof estypes.SlmPolicy>;
+  return keys.filter((key) => !sameValue(observed[key], desired[key])).map((key) => `${key} ${show(observed[key] ?? null)} → ${show(desired[key] ?? null)}`);
+}
+
+/**
+ * The repository, then the policy that writes to it: each created when missing, put again when it
+ * differs (a `PUT` replaces the whole definition), nothing when it matches. `observed` null: the
+ * offline dry run (an empty cluster); undefined: the adapter did not look.
+ */
+function planBackup(desired: DesiredBackup | undefined, observed: ObservedBackup | null | undefined, ledger: readonly LedgerRecord[]): Outcome {
+  const outcome: Outcome = { changes: [], inSync: [], refusals: [] };
+  if (!desired) {
+    // Backups off: a policy of ours left on the cluster would keep snapshotting to a store the stack no longer gives it.
+    if (observed?.policy) {
+      outcome.changes.push({
+        subject: `snapshot lifecycle policy ${observed.policyId}`,
+        action: 'delete',
+        detail: `the stack does not back up (no ALLIXIOS_BACKUP_ELASTICSEARCH): the policy stops; the repository ${observed.repositoryName} and its snapshots stay`,
+        source: 'databases/elasticsearch/backup.ts',
+        payload: { kind: 'delete-slm-policy', id: observed.policyId },
+      });
+    }
+    return outcome;
+  }
+  if (observed === undefined) return outcome;
+  const { repository, policy, source, from } = desired;
+  const repositorySubject = `snapshot repository ${repository.name}`;
+  const seenRepository = observed?.repository ?? null;
+  if (seenRepository === null) {
+    outcome.changes.push({
+      subject: repositorySubject,
+      action: 'create',
+      detail: `missing: s3 bucket ${repository.definition.settings.bucket}, base_path ${repository.definition.settings.base_path} (${from}); every node verifies it can write there`,
+      source,
+      payload: { kind: 'put-snapshot-repository', name: repository.name, repository: repository.definition },
+    });
+  } else {
+    const differences = repositoryDifferences(repository.definition, seenRepository);
+    if (differences.length === 0)
+      outcome.inSync.push(withHistory(repositorySubject, `s3 ${repository.definition.settings.bucket}/${repository.definition.settings.base_path}`, ledger));
+    else {
+      outcome.changes.push({
+        subject: repositorySubject,
+        action: 'update',
+        detail: `${differences.join('; ')} (${from}); snapshots already in the old place stay there`,
+        source,
+        payload: { kind: 'put-snapshot-repository', name: repository.name, repository: repository.definition },
+      });
+    }
+  }
+  const policySubject = `snapshot lifecycle policy ${policy.id}`;
+  const seenPolicy = observed?.policy ?? null;
+  const payload: ElasticsearchPayload = { kind: 'put-slm-policy', id: policy.id, policy: policy.definition };
+  if (seenPolicy === null) {
+    outcome.changes.push({
+      subject: policySubject,
+      action: 'create',
+      detail: `missing: snapshots ${policy.definition.schedule} (UTC) into ${repository.name}, expire after ${policy.definition.retention?.expire_after}, keep ${policy.definition.retention?.min_count} to ${policy.definition.retention?.max_count} (${from})`,
+      source,
+      payload,
+    });
+  } else {
+    const differences = policyDifferences(policy.definition, seenPolicy);
+    if (differences.length === 0) outcome.inSync.push(withHistory(policySubject, `${policy.definition.schedule} into ${repository.name}`, ledger));
+    else outcome.changes.push({ subject: policySubject, action: 'update', detail: `${differences.join('; ')} (${from})`, source, payload });
+  }
+  return outcome;
 }
 
 /**

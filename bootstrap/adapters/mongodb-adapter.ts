@@ -323,9 +323,13 @@ export class MongoAdapter implements Adapter<MongoObserved, MongoPayload> {
    */
   async applyCredential(change: MongoCredentialChange): Promise<void> {
     this.lease.assertHeld(change.subject);
-    const { user, password } = change.payload;
+    const { user, password, roles, create } = change.payload;
     try {
-      await this.admin.command({ updateUser: user, pwd: password, mechanisms: ['SCRAM-SHA-256'] });
+      // A user the bootstrap keeps is created, or gets its roles back, in the same command as its password.
+      const command = create
+        ? { createUser: user, pwd: password, roles: [...(roles ?? [])], mechanisms: ['SCRAM-SHA-256'] }
+        : { updateUser: user, pwd: password, ...(roles ? { roles: [...roles] } : {}), mechanisms: ['SCRAM-SHA-256'] };
+      await this.admin.command(command);
     } catch (error) {
       throw this.failure(change, error);
     }

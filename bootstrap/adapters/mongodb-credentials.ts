@@ -3,13 +3,14 @@
  * the passwords the stack wants (`MONGODB_USER_PASSWORDS`, rendered from
  * `databases/mongodb/bootstrap/user-passwords.json`) and the users as `usersInfo` reports them
  * (with `showCredentials`) to the users whose password must be set. No I/O: the adapter reads
- * the users and runs `updateUser`.
+ * the users and runs `updateUser` (or `createUser`).
  *
  * MongoDB keeps no password, only its SCRAM keys: a password is checked by deriving the
  * SCRAM-SHA-256 StoredKey from it with the stored salt and iteration count. MongoDB hashes a
  * password itself when it is set, which is why the bootstrap needs the plain passwords.
  */
 import { z } from 'zod';
+import { BACKUP_ROLES, BACKUP_USER } from '../../databases/mongodb/backup.ts';
 import { USER_PASSWORDS_VARIABLE } from '../../databases/mongodb/index.ts';
 import { scramSha256Matches } from '../../databases/secret-files.ts';
 import { BootstrapError, toError } from '../errors.ts';
@@ -35,18 +36,38 @@ export interface ScramSha256Credentials {
   serverKey: string;
 }
 
+/** A role a user holds: `{ role: 'backup', db: 'admin' }`. */
+export interface MongoRole {
+  role: string;
+  db: string;
+}
+
 /** One user as the planner needs it from `usersInfo`. */
 export interface ObservedMongoUser {
   user: string;
   /** Absent when the user has no SCRAM-SHA-256 credentials (SCRAM-SHA-1 only, or unreadable). */
   scramSha256?: ScramSha256Credentials;
+  /** Its roles as `usersInfo` lists them; absent when the reply had none to read. */
+  roles?: MongoRole[];
 }
 
 /** What `applyCredential` needs: never printed. */
 export interface MongoCredentialPayload {
   user: string;
   password: string;
+  /** The roles to set (`createUser`/`updateUser`): only for a user whose roles are the bootstrap's ({@link BOOTSTRAP_USERS}). */
+  roles?: readonly MongoRole[];
+  /** The user does not exist: `createUser`, not `updateUser`. */
+  create?: boolean;
 }
+
+/**
+ * Users whose roles the bootstrap keeps, because they came after data volumes that the first start
+ * (`initdb/10-app-user.js`) will never run on again: the bootstrap creates such a user when the
+ * server lacks it, and sets its roles back when someone changed them. The other platform users are
+ * created by the first start only, and a missing one is an error.
+ */
+export const BOOTSTRAP_USERS: Readonly<Record<string, readonly MongoRole[]>> = { [BACKUP_USER]: BACKUP_ROLES };
 
 export type MongoCredentialChange = Change<MongoCredentialPayload>;
 
@@ -84,6 +105,8 @@ export function parseUserPasswords(value: string | undefined): MongoUserPassword
   throw new BootstrapError('mongodb', `${USER_PASSWORDS_VARIABLE}: ${expected}; ${keys}`);
 }
 
+const rolesSchema = z.array(z.object({ role: z.string(), db: z.string() }).transform(({ role, db }) => ({ role, db })));
+
 const scramSha256Schema = z.object({ iterationCount: z.number().int().positive(), salt: z.string(), storedKey: z.string(), serverKey: z.string() });
 
 /** The users of a `usersInfo` reply (`{ users: [...] }`), with their SCRAM-SHA-256 credentials when readable. */
@@ -92,7 +115,8 @@ export function observedUsers(reply: { users?: unknown }): ObservedMongoUser[] {
   return users.flatMap((entry) => {
     if (typeof entry.user !== 'string') return [];
     const scram = scramSha256Schema.safeParse(entry.credentials?.['SCRAM-SHA-256']);
-    return [{ user: entry.user, ...(scram.success ? { scramSha256: scram.data } : {}) }];
+    const roles = rolesSchema.safeParse((entry as { roles?: unknown }).roles);
+    return [{ user: entry.user, ...(scram.success ? { scramSha256: scram.data } : {}), ...(roles.success ? { roles: roles.data } : {}) }];
   });
 }
 
@@ -121,19 +145,42 @@ function hasPassword(user: ObservedMongoUser, password: string): boolean {
   }
 }
 
+const roleKey = ({ role, db }: MongoRole) => `${role}@${db}`;
+const rolesText = (roles: readonly MongoRole[]) => (roles.length === 0 ? 'none' : roles.map(({ role, db }) => `${role} on ${db}`).join(', '));
+
+/** Whether two role lists grant the same roles, in any order. */
+function sameRoles(a: readonly MongoRole[], b: readonly MongoRole[]): boolean {
+  const left = new Set(a.map(roleKey));
+  const right = new Set(b.map(roleKey));
+  return left.size === right.size && [...left].every((key) => right.has(key));
+}
+
 /**
  * Pure: the users whose password differs from the stack's, in the order of `desired`. A user
  * without SCRAM-SHA-256 credentials gets them (the platform's users use SCRAM-SHA-256 only). A
- * user the server does not have is an error: its roles are not the bootstrap's to decide.
+ * user the server does not have is an error, its roles not the bootstrap's to decide, unless it is
+ * one of {@link BOOTSTRAP_USERS}: that one is created with its roles, and its roles are set back
+ * when they differ (a backup login with more than `backup` is a leak waiting to happen).
  */
 export function planMongoCredentials(desired: MongoUserPasswords, observed: readonly ObservedMongoUser[]): MongoCredentialChange[] {
   const byName = new Map(observed.map((user) => [user.user, user]));
-  const missing = Object.keys(desired).filter((name) => !byName.has(name));
+  const missing = Object.keys(desired).filter((name) => !byName.has(name) && BOOTSTRAP_USERS[name] === undefined);
   if (missing.length > 0) throw missingUsers(missing);
   return Object.entries(desired).flatMap(([name, password]): MongoCredentialChange[] => {
-    const user = byName.get(name)!;
-    if (hasPassword(user, password)) return [];
-    const detail = user.scramSha256 ? "its password is not the stack's (a rotation): set it" : "it has no SCRAM-SHA-256 credentials: set the stack's password with them";
-    return [{ subject: `user ${name}`, action: 'update', detail, source: USER_PASSWORDS_SOURCE, payload: { user: name, password } }];
+    const subject = `user ${name}`;
+    const roles = BOOTSTRAP_USERS[name];
+    const user = byName.get(name);
+    if (!user) {
+      const detail = `missing (a data volume older than the user): created in ${USERS_DATABASE} with ${rolesText(roles!)} and the stack's password`;
+      return [{ subject, action: 'create', detail, source: USER_PASSWORDS_SOURCE, payload: { user: name, password, roles: roles!, create: true } }];
+    }
+    const reasons: string[] = [];
+    if (!hasPassword(user, password)) {
+      reasons.push(user.scramSha256 ? "its password is not the stack's (a rotation): set it" : "it has no SCRAM-SHA-256 credentials: set the stack's password with them");
+    }
+    const wrongRoles = roles !== undefined && !sameRoles(user.roles ?? [], roles);
+    if (wrongRoles) reasons.push(`its roles are ${rolesText(user.roles ?? [])}, not ${rolesText(roles)}: set them`);
+    if (reasons.length === 0) return [];
+    return [{ subject, action: 'update', detail: reasons.join('; '), source: USER_PASSWORDS_SOURCE, payload: { user: name, password, ...(wrongRoles ? { roles } : {}) } }];
   });
 }

@@ -90,8 +90,10 @@ export interface StartScriptPaths {
  *   member knows its node's zone: awareness on a node without the attribute would keep shards off it.
  * `env` starts the entrypoint with them: shell variables cannot have dots in their names.
  */
-export function memberStartScript(paths: StartScriptPaths): string {
+export function memberStartScript(paths: StartScriptPaths, before: readonly string[] = []): string {
   return [
+    // What the stack's backups need first (backup.ts): the keystore's link, or the web identity token's.
+    ...before,
     `ln -sfn secrets/users ${paths.configPath}/users`,
     `address="\${${TRANSPORT_ADDRESS_VARIABLE}%:*}"`,
     `set -- "network.publish_host=$address" "discovery.seed_hosts=\${${TRANSPORT_ADDRESS_VARIABLE}#*.}"`,
@@ -134,13 +136,15 @@ export interface ClusterDescription extends ClusterOptions {
   /** The single node's health check: its liveness and timings stay; readiness becomes {@link joinedClusterCheck}. */
   healthCheck: HealthCheck;
   request: HealthRequest;
+  /** Shell lines the start runs first (the backups' links, `backup.ts`); none without backups. */
+  startBefore?: readonly string[];
 }
 
 /** How the members run together: see the module's comment. */
 export function clusterHighAvailability(description: ClusterDescription): HighAvailabilitySpec {
   return {
     manager: 'Elasticsearch cluster',
-    args: ['sh', '-c', memberStartScript(description.paths)],
+    args: ['sh', '-c', memberStartScript(description.paths, description.startBefore)],
     env: clusterSettings(description),
     memberEnv: {
       // The pod's name: what cluster.initial_master_nodes lists and the logs show.

@@ -17,6 +17,8 @@ export { ARTICLE_ANALYZERS, ARTICLES_SIZING } from './mappings/articles.ts';
 export { SEARCH_ANALYTICS_PATTERN, SEARCH_ANALYTICS_SIZING, SEARCH_ANALYTICS_TEMPLATE, searchAnalyticsTemplate } from './mappings/search-analytics.ts';
 
 const ARTICLES_ALIAS = 'articles';
+/** Every version of the articles index (`articles_v<N>`): what a snapshot takes. */
+export const ARTICLES_INDEX_PATTERN = `${ARTICLES_ALIAS}_v*`;
 /** Bump on any change classifyMappingChange calls breaking, and on any change to the analysis. */
 const ARTICLES_VERSION = 1;
 

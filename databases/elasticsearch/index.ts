@@ -22,6 +22,7 @@ import {
   type NodeSysctl,
   type TlsSpec,
 } from '../engine.ts';
+import { backupStartLines, elasticsearchBackup } from './backup.ts';
 import { clusterHighAvailability, SINGLE_NODE_SETTINGS, type HealthRequest } from './cluster.ts';
 
 const secrets = [
@@ -62,6 +63,11 @@ const SECRETS_PATH = `${CONFIG_PATH}/secrets`;
  */
 const ENTRYPOINT = '/usr/local/bin/docker-entrypoint.sh';
 const START_WITH_USERS_LINK = ['sh', '-c', `ln -sfn secrets/users ${CONFIG_PATH}/users && exec ${ENTRYPOINT} eswrapper`];
+
+/** The single node's start when the stack backs up: the backups' links first (backup.ts), then as above. */
+function startWithBackupLinks(before: readonly string[]): string[] {
+  return ['sh', '-c', ['set -e', ...before, `ln -sfn secrets/users ${CONFIG_PATH}/users`, `exec ${ENTRYPOINT} eswrapper`].join('\n')];
+}
 
 /**
  * Where the certificate's Secret is mounted when the stack serves TLS: under the config directory,
@@ -147,6 +153,8 @@ export const elasticsearch: EngineModule<typeof optionsSchema> = {
   secrets,
   optionsSchema,
   bootstrap: async () => (await import('../../bootstrap/adapters/elasticsearch.ts')).elasticsearchEngine,
+  // One SLM snapshot restored beside the live data under a prefix (restore.ts), for `npm run restore`.
+  restore: async () => (await import('./restore.ts')).elasticsearchEngineRestore(),
   // Memory requests equal limits: the heap is sized from the limit, and a node that cannot give
   // the container its limit would have it OOM-killed at full heap. Three nodes in staging and prod
   // (README.md, "A cluster of nodes"): a master quorum that survives one node's loss, and each
@@ -189,6 +197,7 @@ export const elasticsearch: EngineModule<typeof optionsSchema> = {
       // Lower-case dotted variables are settings in the Docker distribution; without mmap the
       // node uses niofs and the max_map_count bootstrap check does not apply.
       maxMapCount === 'disableMmap' ? { 'node.store.allow_mmap': 'false' } : {};
+    const backupStart = settings.backup ? backupStartLines(settings.backup) : [];
     const healthCheck: HealthCheck = {
       // The node, not the cluster: it answers an authenticated request from its own state
       // (local=true, no wait_for_status). A red index is an alert, not a reason to take the
@@ -216,7 +225,7 @@ export const elasticsearch: EngineModule<typeof optionsSchema> = {
       // mounted there. An emptyDir over config/ would hide jvm.options and log4j2.properties.
       readOnlyRootFilesystem: false,
       scratchPaths: [],
-      args: START_WITH_USERS_LINK,
+      args: backupStart.length > 0 ? startWithBackupLinks(backupStart) : START_WITH_USERS_LINK,
       env: {
         // The entrypoint writes it to the keystore as bootstrap.password: the password of `elastic`
         // until the bootstrap changes it in the native realm (a rotation, README "Rotating a password").
@@ -252,6 +261,8 @@ export const elasticsearch: EngineModule<typeof optionsSchema> = {
       adminConnection: { scheme: 'http', username: 'elastic', passwordSecret: 'elastic-password', tls: CONNECTION_TLS },
       nodeSysctls,
       ...(settings.tls ? { tls: TLS } : {}),
+      // Snapshots into the stack's object store on SLM's schedule, when the stack backs up (backup.ts).
+      ...(settings.backup ? { backup: elasticsearchBackup(settings.backup) } : {}),
       ...(clustered
         ? {
             highAvailability: clusterHighAvailability({
@@ -261,6 +272,7 @@ export const elasticsearch: EngineModule<typeof optionsSchema> = {
               paths: { configPath: CONFIG_PATH, entrypoint: ENTRYPOINT },
               healthCheck,
               request: healthRequest(settings.tls),
+              ...(backupStart.length > 0 ? { startBefore: backupStart } : {}),
             }),
           }
         : {}),

@@ -20,6 +20,7 @@ import {
   type HealthCheck,
   type TlsSpec,
 } from '../engine.ts';
+import { BACKUP_PASSWORD_SECRET, mongodbBackup } from './backup.ts';
 import { KEYFILE_SECRET, memberHealthCheck, replicaSetHighAvailability } from './replica-set.ts';
 
 /**
@@ -34,6 +35,7 @@ const secrets = [
   { key: 'root-password', description: 'root, the superuser the image creates on first start, used by the bootstrap' },
   { key: 'app-password', description: 'allixios_app, the platform: readWrite on the allixios database' },
   { key: 'readonly-password', description: 'allixios_readonly, reporting: read on the allixios database' },
+  { key: BACKUP_PASSWORD_SECRET, description: "allixios_backup, the backup jobs: MongoDB's built-in backup role (mongodump of every database, no write)" },
   KEYFILE_SECRET,
 ];
 
@@ -168,6 +170,8 @@ export const mongodb: EngineModule<typeof optionsSchema> = {
   secrets,
   optionsSchema,
   bootstrap: async () => (await import('../../bootstrap/adapters/mongodb.ts')).mongodbEngine,
+  // mongorestore from one nightly dump into a new database (restore.ts), for `npm run restore`.
+  restore: async () => (await import('./restore.ts')).mongodbEngineRestore(),
   sizing: {
     // 512Mi: a 0.25 GB cache plus mongod's own memory; the least MongoDB runs well in.
     dev: { storage: '5Gi', resources: { requests: { cpu: '250m', memory: '384Mi' }, limits: { cpu: '1', memory: '512Mi' } } },
@@ -220,6 +224,7 @@ export const mongodb: EngineModule<typeof optionsSchema> = {
         // all such variables before it execs mongod, so the server process never holds them.
         MONGO_INITDB_APP_PASSWORD: { secret: 'app-password' },
         MONGO_INITDB_READONLY_PASSWORD: { secret: 'readonly-password' },
+        MONGO_INITDB_BACKUP_PASSWORD: { secret: BACKUP_PASSWORD_SECRET },
         // Only the certificate reload reads it (see TLS_RELOAD_COMMAND). Not MONGO_INITDB_ROOT_PASSWORD_FILE,
         // which the entrypoint would read in place of the variable above.
         ...(settings.tls ? { MONGODB_ROOT_PASSWORD_FILE: ROOT_PASSWORD_PATH } : {}),
@@ -246,6 +251,8 @@ export const mongodb: EngineModule<typeof optionsSchema> = {
       adminConnection: { scheme: 'mongodb', username: 'root', passwordSecret: 'root-password', path: '/allixios', query: 'authSource=admin&w=majority', tls: CONNECTION_TLS },
       nodeSysctls: [],
       ...(settings.tls ? { tls: TLS } : {}),
+      // A nightly mongodump --oplog from a secondary, when the stack backs up (backup.ts).
+      ...(settings.backup ? { backup: mongodbBackup(settings.backup, settings.tls, CONNECTION_TLS) } : {}),
       // On Kubernetes every stack runs a replica set, of one member too (ephemeral): the same
       // procedures everywhere, and transactions and change streams work on every cluster stack.
       // Docker runs the single mongod of before and ignores this.

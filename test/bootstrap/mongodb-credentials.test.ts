@@ -91,6 +91,56 @@ describe('planning the platform users’ passwords', () => {
     );
   });
 
+  it('creates the backup login on a server that lacks it (a volume older than the login), with the backup role on admin alone', () => {
+    // Given a server with the platform's users but no allixios_backup
+    const observed = [userWithPassword('root', 'r'), userWithPassword('allixios_app', 'a')];
+    // When planned
+    const changes = planMongoCredentials({ root: 'r', allixios_app: 'a', allixios_backup: 'backup-pw' }, observed);
+    // Then it is created with the stack's password and MongoDB's backup role, nothing else
+    expect(changes).toEqual([
+      {
+        subject: 'user allixios_backup',
+        action: 'create',
+        detail: "missing (a data volume older than the user): created in admin with backup on admin and the stack's password",
+        source: 'databases/mongodb/bootstrap/user-passwords.json',
+        payload: { user: 'allixios_backup', password: 'backup-pw', roles: [{ role: 'backup', db: 'admin' }], create: true },
+      },
+    ]);
+  });
+
+  it('sets the backup login’s roles back when someone gave it more than the backup role, keeping its password', () => {
+    // Given allixios_backup with the stack's password and an extra readWrite (usersInfo's reply)
+    const stored = userWithPassword('allixios_backup', 'backup-pw').scramSha256!;
+    const reply = {
+      users: [
+        {
+          user: 'allixios_backup',
+          db: 'admin',
+          credentials: { 'SCRAM-SHA-256': stored },
+          roles: [
+            { role: 'backup', db: 'admin' },
+            { role: 'readWrite', db: 'allixios' },
+          ],
+        },
+      ],
+    };
+    // When planned
+    const changes = planMongoCredentials({ allixios_backup: 'backup-pw' }, observedUsers(reply));
+    // Then its roles are set to backup alone, with an update that names both
+    expect(changes.map((change) => [change.action, change.detail, change.payload.roles])).toEqual([
+      ['update', 'its roles are backup on admin, readWrite on allixios, not backup on admin: set them', [{ role: 'backup', db: 'admin' }]],
+    ]);
+    // And a backup login with exactly its role (listed in any order) plans nothing
+    const exact = { users: [{ ...reply.users[0]!, roles: [{ role: 'backup', db: 'admin' }] }] };
+    expect(planMongoCredentials({ allixios_backup: 'backup-pw' }, observedUsers(exact))).toEqual([]);
+  });
+
+  it('still refuses a missing platform user other than the backup login', () => {
+    expect(() => planMongoCredentials({ allixios_readonly: 'o', allixios_backup: 'b' }, [])).toThrow(
+      /the server has no user allixios_readonly \(created by databases\/mongodb\/initdb\/10-app-user\.js\)/,
+    );
+  });
+
   it('refuses a non-ASCII password, naming the user but not the password', () => {
     const plan = () => planMongoCredentials({ allixios_app: 'pässwörd' }, [userWithPassword('allixios_app', 'other')]);
     expect(plan).toThrow(

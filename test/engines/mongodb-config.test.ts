@@ -322,7 +322,11 @@ describe('config/mongosh.conf', () => {
 
 describe('initdb/10-app-user.js', () => {
   const source = readEngineFile('initdb/10-app-user.js');
-  const passwords = { MONGO_INITDB_APP_PASSWORD: 'app-test-password', MONGO_INITDB_READONLY_PASSWORD: 'readonly-test-password' };
+  const passwords = {
+    MONGO_INITDB_APP_PASSWORD: 'app-test-password',
+    MONGO_INITDB_READONLY_PASSWORD: 'readonly-test-password',
+    MONGO_INITDB_BACKUP_PASSWORD: 'backup-test-password',
+  };
 
   /** A stand-in for the `db` mongosh gives the script, recording what it is asked to do. */
   function runScript(env: Record<string, string>, existingUsers: string[] = []) {
@@ -355,16 +359,16 @@ describe('initdb/10-app-user.js', () => {
     });
     // When the script runs
     runScript(recordingEnv);
-    // Then it read the two password variables, and the engine sets both from its secrets
+    // Then it read the three password variables, and the engine sets them from its secrets
     const { env } = describeFor('dev');
-    expect([...read].sort()).toEqual(['MONGO_INITDB_APP_PASSWORD', 'MONGO_INITDB_READONLY_PASSWORD']);
-    expect([...read].sort().map((name) => env[name])).toEqual([{ secret: 'app-password' }, { secret: 'readonly-password' }]);
+    expect([...read].sort()).toEqual(['MONGO_INITDB_APP_PASSWORD', 'MONGO_INITDB_BACKUP_PASSWORD', 'MONGO_INITDB_READONLY_PASSWORD']);
+    expect([...read].sort().map((name) => env[name])).toEqual([{ secret: 'app-password' }, { secret: 'backup-password' }, { secret: 'readonly-password' }]);
   });
 
-  it('creates allixios_app (readWrite) and allixios_readonly (read) in admin, with roles on allixios only', () => {
-    // Given both passwords set; when the script runs on a fresh database
+  it('creates allixios_app (readWrite) and allixios_readonly (read) with roles on allixios only, and allixios_backup with the backup role alone', () => {
+    // Given every password set; when the script runs on a fresh database
     const { calls } = runScript(passwords);
-    // Then both users are created in admin, SCRAM-SHA-256 only
+    // Then the users are created in admin, SCRAM-SHA-256 only
     expect(calls).toEqual([
       {
         method: 'createUser',
@@ -376,22 +380,28 @@ describe('initdb/10-app-user.js', () => {
         database: 'admin',
         args: [{ user: 'allixios_readonly', pwd: 'readonly-test-password', roles: [{ role: 'read', db: 'allixios' }], mechanisms: ['SCRAM-SHA-256'] }],
       },
+      {
+        method: 'createUser',
+        database: 'admin',
+        args: [{ user: 'allixios_backup', pwd: 'backup-test-password', roles: [{ role: 'backup', db: 'admin' }], mechanisms: ['SCRAM-SHA-256'] }],
+      },
     ]);
   });
 
   it('fails naming the variable and touches no user when a password is missing', () => {
     let calls: unknown[] = [];
     expect(() => {
-      calls = runScript({ MONGO_INITDB_APP_PASSWORD: 'app-test-password' }).calls;
+      calls = runScript({ MONGO_INITDB_APP_PASSWORD: 'app-test-password', MONGO_INITDB_BACKUP_PASSWORD: 'backup-test-password' }).calls;
     }).toThrow(/MONGO_INITDB_READONLY_PASSWORD \(the password of allixios_readonly\) is missing or empty/);
     expect(calls).toEqual([]);
   });
 
   it('run again, updates the existing users instead of failing (password rotation)', () => {
-    const { calls } = runScript(passwords, ['allixios_app', 'allixios_readonly']);
+    const { calls } = runScript(passwords, ['allixios_app', 'allixios_readonly', 'allixios_backup']);
     expect(calls.map((call) => [call.method, call.args[0] as string])).toEqual([
       ['updateUser', 'allixios_app'],
       ['updateUser', 'allixios_readonly'],
+      ['updateUser', 'allixios_backup'],
     ]);
   });
 });
@@ -592,8 +602,9 @@ describe('the engine description', () => {
         MONGO_INITDB_ROOT_PASSWORD: { secret: 'root-password' },
         MONGO_INITDB_APP_PASSWORD: { secret: 'app-password' },
         MONGO_INITDB_READONLY_PASSWORD: { secret: 'readonly-password' },
+        MONGO_INITDB_BACKUP_PASSWORD: { secret: 'backup-password' },
       });
-      expect(spec.secrets.map((secret) => secret.key).sort()).toEqual(['app-password', 'readonly-password', 'replica-set-keyfile', 'root-password']);
+      expect(spec.secrets.map((secret) => secret.key).sort()).toEqual(['app-password', 'backup-password', 'readonly-password', 'replica-set-keyfile', 'root-password']);
     }
     const spec = describeFor('dev');
     expect(spec.configFiles.map((file) => file.mountPath)).toEqual(['/etc/mongo/mongod.conf', '/etc/mongosh.conf', '/docker-entrypoint-initdb.d/10-app-user.js']);
