@@ -101,8 +101,12 @@ export interface PgbackrestWritePaths {
 
 /**
  * Whose configuration:
- * - `member`: a PostgreSQL member (archive-push and archive-get, Patroni's replica restores, the
- *   stanza's creation at bootstrap) and, with `agent`, the TLS server beside it (the same file);
+ * - `member`: a PostgreSQL member's container (archive-push and archive-get, Patroni's replica
+ *   restores, the stanza's creation at bootstrap);
+ * - `agent`: the TLS server beside a member. It never touches the repository (the backup job
+ *   reads the repository and sends its options to the agent's processes), so its file has no
+ *   repository option and its container no secret: a repository option there would even make
+ *   the agent's processes ask for the passphrase;
  * - `repository`: a backup job, which runs `backup` with the members as `pg<i>-host` over TLS
  *   (`hosts` literal, or left to `PGBACKREST_PG<i>_HOST` in its environment when only the
  *   running job knows them);
@@ -113,10 +117,10 @@ export type PgbackrestHost =
       role: 'member';
       server: PgbackrestServer;
       paths: Required<PgbackrestWritePaths>;
-      agent?: { address: string; port: number; tlsDirectory: string; clientCommonName: string };
       /** `archive-push-queue-max` (`25GB`): see {@link archiveQueueMax}. */
       archiveQueueMax?: string;
     }
+  | { role: 'agent'; server: PgbackrestServer; paths: PgbackrestWritePaths; address: string; port: number; tlsDirectory: string; clientCommonName: string }
   | { role: 'repository'; members: number; hosts?: string[]; server: PgbackrestServer; agent: { port: number; tlsDirectory: string }; paths: PgbackrestWritePaths }
   | { role: 'restore'; data: string; paths: Required<PgbackrestWritePaths> };
 
@@ -205,18 +209,39 @@ function serverOptions(index: number, server: PgbackrestServer): Record<string, 
 
 /**
  * One host's pgbackrest.conf, from the stack's backup settings (or a local directory standing in
- * for the object store). Pure; throws {@link BackupSettingsError} on settings pgBackRest cannot use.
+ * for the object store); the agent's has no repository (see {@link PgbackrestHost}). Pure; throws
+ * {@link BackupSettingsError} on settings pgBackRest cannot use.
  */
 export function pgbackrestConfig(repository: PgbackrestRepository, host: PgbackrestHost): PgbackrestConfig {
+  const common = {
+    // Logs go to the container's output (kubectl logs) or, for archive-push, to PostgreSQL's log:
+    // no log files on a read-only root file system.
+    'log-level-file': 'off',
+    'lock-path': host.paths.lock,
+  };
+  if (host.role === 'agent') {
+    return {
+      global: {
+        ...common,
+        'log-level-console': 'info',
+        'log-level-stderr': 'off',
+        'tls-server-address': host.address,
+        'tls-server-port': String(host.port),
+        'tls-server-cert-file': `${host.tlsDirectory}/${TLS_FILES.certificate}`,
+        'tls-server-key-file': `${host.tlsDirectory}/${TLS_FILES.key}`,
+        'tls-server-ca-file': `${host.tlsDirectory}/${TLS_FILES.ca}`,
+        // A client is admitted when the stack's CA signed its certificate and its CN is this one, for this stanza only.
+        'tls-server-auth': `${host.clientCommonName}=${STANZA}`,
+      },
+      stanza: serverOptions(1, host.server),
+    };
+  }
   const global: Record<string, string> = {
     ...repositoryOptions(repository),
     // Zstandard: pgBackRest's fastest for its ratio (2.45 has it); level 3, its default.
     'compress-type': 'zst',
     'process-max': String(PROCESS_MAX),
-    // Logs go to the container's output (kubectl logs) or, for archive-push, to PostgreSQL's log:
-    // no log files on a read-only root file system.
-    'log-level-file': 'off',
-    'lock-path': host.paths.lock,
+    ...common,
   };
   let stanza: Record<string, string>;
   if (host.role === 'member') {
@@ -230,17 +255,6 @@ export function pgbackrestConfig(repository: PgbackrestRepository, host: Pgbackr
       'spool-path': host.paths.spool,
       ...(host.archiveQueueMax ? { 'archive-push-queue-max': host.archiveQueueMax } : {}),
     });
-    if (host.agent) {
-      Object.assign(global, {
-        'tls-server-address': host.agent.address,
-        'tls-server-port': String(host.agent.port),
-        'tls-server-cert-file': `${host.agent.tlsDirectory}/${TLS_FILES.certificate}`,
-        'tls-server-key-file': `${host.agent.tlsDirectory}/${TLS_FILES.key}`,
-        'tls-server-ca-file': `${host.agent.tlsDirectory}/${TLS_FILES.ca}`,
-        // A client is admitted when the stack's CA signed its certificate and its CN is this one, for this stanza only.
-        'tls-server-auth': `${host.agent.clientCommonName}=${STANZA}`,
-      });
-    }
     stanza = serverOptions(1, host.server);
   } else if (host.role === 'repository') {
     if (!Number.isInteger(host.members) || host.members < 1) throw new BackupSettingsError('repository members', 'a whole number of at least 1', host.members);
@@ -393,19 +407,30 @@ export function agentHealthCommand(tlsDirectory: string, port = AGENT_PORT, stat
   ];
 }
 
-/** The member's (and its agent's) pgbackrest.conf as a config file of the engine. */
+/** The member's pgbackrest.conf (archiving, replicas from the repository) as a config file of the engine. */
 export function memberConfigFile(input: PostgresqlBackupInput): ConfigFile & { content: string } {
   const config = pgbackrestConfig(
     { kind: 'objectStore', backup: input.backup },
-    {
-      role: 'member',
-      server: input.server,
-      paths: PGBACKREST_PATHS,
-      agent: { address: '*', port: AGENT_PORT, tlsDirectory: input.tlsDirectory, clientCommonName: AGENT_CLIENT_COMMON_NAME },
-      archiveQueueMax: archiveQueueMax(input.storageBytes),
-    },
+    { role: 'member', server: input.server, paths: PGBACKREST_PATHS, archiveQueueMax: archiveQueueMax(input.storageBytes) },
   );
   return { source: 'pgbackrest/member.conf', content: pgbackrestConf(config), mountPath: PGBACKREST_CONFIG_PATH };
+}
+
+/** The agent's pgbackrest.conf: its TLS server and the member's server, no repository. */
+export function agentConfigFile(input: PostgresqlBackupInput): ConfigFile & { content: string } {
+  const config = pgbackrestConfig(
+    { kind: 'objectStore', backup: input.backup },
+    {
+      role: 'agent',
+      server: input.server,
+      paths: { lock: PGBACKREST_PATHS.lock },
+      address: '*',
+      port: AGENT_PORT,
+      tlsDirectory: input.tlsDirectory,
+      clientCommonName: AGENT_CLIENT_COMMON_NAME,
+    },
+  );
+  return { source: 'pgbackrest/agent.conf', content: pgbackrestConf(config), mountPath: PGBACKREST_CONFIG_PATH };
 }
 
 const JOB_DESCRIPTIONS = {
@@ -419,7 +444,6 @@ const JOB_DESCRIPTIONS = {
  * description mounts).
  */
 export function postgresqlBackup(input: PostgresqlBackupInput): BackupSpec {
-  const member = memberConfigFile(input);
   const repository = pgbackrestConfig(
     { kind: 'objectStore', backup: input.backup },
     { role: 'repository', members: input.members, server: input.server, agent: { port: AGENT_PORT, tlsDirectory: input.tlsDirectory }, paths: { lock: PGBACKREST_PATHS.lock } },
@@ -455,7 +479,7 @@ export function postgresqlBackup(input: PostgresqlBackupInput): BackupSpec {
       // Nothing secret: the agent reads the data directory and talks to PostgreSQL over the socket,
       // never to the repository.
       env: {},
-      configFiles: [member],
+      configFiles: [agentConfigFile(input)],
       resources: AGENT_RESOURCES,
       healthCommand: agentHealthCommand(input.tlsDirectory),
     },
