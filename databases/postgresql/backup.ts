@@ -159,21 +159,24 @@ function endpointOf(endpoint: string): { host: string; port?: number } {
   return { host: url.hostname, ...(url.port ? { port: Number(url.port) } : {}) };
 }
 
-function repositoryOptions(repository: PgbackrestRepository): Record<string, string> {
+/**
+ * Retention, for the hosts that expire (the backup jobs: pgBackRest expires after each backup).
+ * pgBackRest keeps full backups either by count or by time, not both: by time, so that the promise
+ * holds as written ("any moment of the last <days> days"). A full backup leaves only once a newer
+ * one is at least <days> old, so with the weekly full the repository holds days/7 + 1 of them; WAL
+ * older than the oldest kept full leaves with it (repo1-retention-archive unset: its default for
+ * time retention), so every moment since then can be recovered. `retention.count` is not used.
+ */
+function retentionOptions(repository: PgbackrestRepository): Record<string, string> {
   const retention = repository.kind === 'objectStore' ? repository.backup.retention : repository.retention;
   if (!Number.isInteger(retention.days) || retention.days < 1) {
     throw new BackupSettingsError('allixios:backups.retention.days', 'a whole number of days of at least 1', retention.days);
   }
-  const common = {
-    'repo1-cipher-type': 'aes-256-cbc',
-    // pgBackRest keeps full backups either by count or by time, not both: by time, so that the
-    // promise holds as written ("any moment of the last <days> days"). A full backup leaves only
-    // once a newer one is at least <days> old, so with the weekly full the repository holds
-    // days/7 + 1 of them; WAL older than the oldest kept full leaves with it (repo1-retention-archive
-    // unset: its default for time retention), so every moment since then can be recovered.
-    'repo1-retention-full-type': 'time',
-    'repo1-retention-full': String(retention.days),
-  };
+  return { 'repo1-retention-full-type': 'time', 'repo1-retention-full': String(retention.days) };
+}
+
+function repositoryOptions(repository: PgbackrestRepository): Record<string, string> {
+  const common = { 'repo1-cipher-type': 'aes-256-cbc' };
   if (repository.kind === 'posix') {
     if (!repository.path.startsWith('/')) throw new BackupSettingsError('repository path', 'an absolute path', repository.path);
     return { 'repo1-type': 'posix', 'repo1-path': repository.path, ...common };
@@ -238,8 +241,9 @@ export function pgbackrestConfig(repository: PgbackrestRepository, host: Pgbackr
   }
   const global: Record<string, string> = {
     ...repositoryOptions(repository),
-    // Zstandard: pgBackRest's fastest for its ratio (2.45 has it); level 3, its default.
-    'compress-type': 'zst',
+    // Zstandard, where files are written to the repository (archive-push, backup): pgBackRest's
+    // fastest for its ratio (2.45 has it); level 3, its default. A restore reads what was written.
+    ...(host.role === 'restore' ? {} : { 'compress-type': 'zst' }),
     'process-max': String(PROCESS_MAX),
     ...common,
   };
@@ -260,6 +264,7 @@ export function pgbackrestConfig(repository: PgbackrestRepository, host: Pgbackr
     if (!Number.isInteger(host.members) || host.members < 1) throw new BackupSettingsError('repository members', 'a whole number of at least 1', host.members);
     if (host.hosts && host.hosts.length !== host.members) throw new BackupSettingsError('repository hosts', `one host per member (${host.members})`, host.hosts);
     Object.assign(global, {
+      ...retentionOptions(repository),
       'log-level-console': 'info',
       'log-level-stderr': 'off',
       // A checkpoint at once rather than a spread one (up to 0.9 × checkpoint_timeout of waiting).

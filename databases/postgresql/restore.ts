@@ -167,7 +167,7 @@ interface InfoBackup {
 }
 interface InfoStanza {
   name: string;
-  status: { code: number; message: string };
+  status?: { code: number; message: string };
   backup: InfoBackup[];
   db: Array<{ id: number; version: string }>;
   repo?: Array<{ status: { code: number; message: string } }>;
@@ -234,14 +234,14 @@ async function readRepository(options: PostgresqlRestoreOptions): Promise<InfoSt
   const where = describeRepository(options.repository);
   if (!stanza) throw new RestoreError(`${where} has no stanza ${STANZA}`);
   const repoStatus = stanza.repo?.[0]?.status;
-  if (stanza.status.code === 1) throw new RestoreError(`${where} has no stanza ${STANZA} (expected the path the stack backs up to): ${stanza.status.message}`);
+  if (stanza.status?.code === 1) throw new RestoreError(`${where} has no stanza ${STANZA} (expected the path the stack backs up to): ${stanza.status.message}`);
   if (repoStatus && repoStatus.code === 99) {
     // A wrong passphrase decrypts backup.info into garbage, which pgBackRest reports as a format error.
     const hint = /FormatError|CryptoError/.test(repoStatus.message) ? " (it decrypts to garbage: expected the stack's backup-cipher-pass as the passphrase)" : '';
     throw new RestoreError(`${where} cannot be read: ${repoStatus.message.split('\n')[0]}${hint}`);
   }
   // 2: no valid backup (chooseBackup says so, naming the repository).
-  if (stanza.status.code !== 0 && stanza.status.code !== 2) throw new RestoreError(`${where}: ${stanza.status.message}`);
+  if (stanza.status && stanza.status.code !== 0 && stanza.status.code !== 2) throw new RestoreError(`${where}: ${stanza.status.message}`);
   return stanza;
 }
 
