@@ -62,6 +62,7 @@ const LOAD_ROWS = 200_000;
 const started = performance.now();
 const run = startDrill(BOUNDS);
 const { seconds, log, report, failures } = run;
+report.command = ['npm run drill:pgbackrest --', ...process.argv.slice(2)].join(' ');
 
 let lab: Lab | undefined;
 const restored: RestoredServer[] = [];

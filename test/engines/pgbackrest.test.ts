@@ -193,6 +193,28 @@ describe.skipIf(skip !== undefined)(`pgBackRest with the rendered configuration,
     expect((wrong as Error).message).toMatch(/decrypts to garbage: expected the stack's backup-cipher-pass/);
   }, 60_000);
 
+  it("serves a renewed certificate after SIGHUP, which the agent's health check sends when the mounted files change", async () => {
+    const served = () =>
+      spawnSync('sh', ['-c', `openssl s_client -connect 127.0.0.1:${lab.agentPort} -CAfile ${lab.tlsFile('ca')} </dev/null 2>/dev/null | openssl x509 -noout -serial`], {
+        encoding: 'utf8',
+      }).stdout.trim();
+    const before = served();
+    expect(before).toMatch(/^serial=/);
+    issueServerCertificate(lab.paths.tls, ['localhost'], { commonName: 'postgresql', clientAuth: true });
+    lab.chownAll();
+    const renewed = spawnSync('openssl', ['x509', '-in', lab.tlsFile('certificate'), '-noout', '-serial'], { encoding: 'utf8' }).stdout.trim();
+    expect(renewed).not.toBe(before);
+    process.kill(lab.agent!.pid!, 'SIGHUP');
+    let after = before;
+    for (let attempt = 0; attempt < 20 && after !== renewed; attempt++) {
+      await new Promise((done) => setTimeout(done, 100));
+      after = served();
+    }
+    expect(after).toBe(renewed);
+    // And the backup job still gets through with the renewed pair.
+    expect(await lab.backupJob(['check'])).toMatch(/check command end: completed successfully/);
+  }, 60_000);
+
   it('keeps the passphrase off every command line, and out of the agent entirely', () => {
     const environOf = (pid: number) => readFileSync(`/proc/${pid}/environ`, 'latin1');
     const commandLineOf = (pid: number) => readFileSync(`/proc/${pid}/cmdline`, 'latin1');
