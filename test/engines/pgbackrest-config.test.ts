@@ -5,6 +5,10 @@
  * `npm run drill:pgbackrest` run one): what the files say is checked against the options
  * pgBackRest 2.45 documents, and that nothing secret is in any of them.
  */
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import type { BackupSettings, ObjectStoreSpec } from '../../databases/backup.ts';
@@ -339,6 +343,30 @@ describe('the backup PostgreSQL describes', () => {
     expect(script).not.toContain('PGBACKREST_PG4_HOST');
     expect(script).toContain('ALLIXIOS_NAMESPACE_DOMAIN');
     expect(script).toMatch(/awk '\$1 == "search"/);
+  });
+
+  it('runs under sh: the stanza, then the backup, with the members named from the domain it is given; without one it stops, saying why', () => {
+    const directory = mkdtempSync(join(tmpdir(), 'allixios-backup-script-'));
+    const calls = join(directory, 'calls');
+    // A stand-in pgbackrest that records its arguments and the hosts it would reach.
+    writeFileSync(join(directory, 'pgbackrest'), `#!/bin/sh\necho "$* | $PGBACKREST_PG1_HOST $PGBACKREST_PG3_HOST" >> '${calls}'\n`);
+    chmodSync(join(directory, 'pgbackrest'), 0o755);
+    const run = (env: Record<string, string>) =>
+      spawnSync('sh', ['-c', backupScript('postgresql', 3, 'diff')], { env: { PATH: `${directory}:/usr/bin:/bin`, ...env }, encoding: 'utf8' });
+    const given = run({ ALLIXIOS_NAMESPACE_DOMAIN: 'allixios-prod.svc.cluster.local' });
+    expect(given.status, given.stderr).toBe(0);
+    const hosts = 'postgresql-0.postgresql-headless.allixios-prod.svc.cluster.local postgresql-2.postgresql-headless.allixios-prod.svc.cluster.local';
+    expect(readFileSync(calls, 'utf8')).toBe(`--stanza=allixios stanza-create | ${hosts}\n--stanza=allixios --type=diff backup | ${hosts}\n`);
+    // Outside Kubernetes resolv.conf names no <namespace>.svc.<domain>: nothing runs.
+    const search = /^search\s+(\S+)/m.exec(readFileSync('/etc/resolv.conf', 'utf8'))?.[1] ?? '';
+    if (!search.includes('.svc.')) {
+      const refused = run({});
+      expect(refused.status).toBe(1);
+      expect(refused.stderr).toMatch(
+        /postgresql-backup-diff: cannot tell the namespace's DNS domain: ALLIXIOS_NAMESPACE_DOMAIN is unset .* expected <namespace>\.svc\.<cluster domain>/,
+      );
+      expect(readFileSync(calls, 'utf8').split('\n').filter(Boolean)).toHaveLength(2);
+    }
   });
 
   it('puts the agent beside each member: the TLS server with its own file, nothing secret, a health check that hands it a renewed certificate', () => {
