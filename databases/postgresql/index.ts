@@ -11,8 +11,18 @@
  */
 import { z } from 'zod';
 import { shellWords } from '../shell.ts';
-import { EngineSettingError, moduleDirectory, type EngineDescription, type EngineModule, type EngineSettings, type Environment, type ScheduledTask } from '../engine.ts';
-import { PATRONI_CREDENTIALS, patroniHighAvailability } from './patroni.ts';
+import {
+  EngineSettingError,
+  memoryBytes,
+  moduleDirectory,
+  type EngineDescription,
+  type EngineModule,
+  type EngineSettings,
+  type Environment,
+  type ScheduledTask,
+} from '../engine.ts';
+import { BACKUP_CIPHER_SECRET, memberConfigFile, postgresqlBackup, type PostgresqlBackupInput } from './backup.ts';
+import { PATRONI_CREDENTIALS, PATRONI_PATHS, patroniHighAvailability } from './patroni.ts';
 import { PGBOUNCER_SECRETS, pgbouncerPooler } from './pgbouncer.ts';
 import {
   APP_SESSION_OPTIONS,
@@ -41,6 +51,8 @@ const secrets = [
   // Patroni's and PgBouncer's, generated on every stack (used where they run: Kubernetes with the project image).
   ...PATRONI_CREDENTIALS.filter((credential) => credential.secret !== 'superuser-password').map(({ secret, description }) => ({ key: secret, description })),
   ...PGBOUNCER_SECRETS,
+  // pgBackRest's repository passphrase (backup.ts), used where backups are on.
+  BACKUP_CIPHER_SECRET,
 ];
 
 /**
@@ -99,6 +111,38 @@ export function statsPartitionMaintenance(settings: EngineSettings<z.output<type
   };
 }
 
+/**
+ * What the backup needs from the stack, when the stack backs up (databases/postgresql/README.md,
+ * "Backups and point-in-time recovery"): pgBackRest, its archiving and its agent run in the
+ * project's image under Patroni (the official image has none of them), and the agent serves the
+ * backup jobs over mutual TLS only, so both are required; prod has both anyway.
+ */
+function backupInput(settings: EngineSettings<z.output<typeof optionsSchema>>, port: number): PostgresqlBackupInput | undefined {
+  if (!settings.backup) return undefined;
+  if (!settings.image) {
+    throw new EngineSettingError(
+      ['image'],
+      "the project's image when allixios:backups is on: pgBackRest, which archives the WAL and serves the backup jobs beside each member, is in it (the official image has no pgBackRest, and Docker stacks run the official image: back them up by hand with pg_dump)",
+      'unset',
+    );
+  }
+  if (!settings.tls) {
+    throw new EngineSettingError(
+      [],
+      "allixios:tls on when allixios:backups is on: the backup jobs read each member's data directory through pgBackRest's TLS server, which admits only clients with a certificate of the stack's CA (prod serves TLS anyway)",
+      { tls: false },
+    );
+  }
+  return {
+    engine: NAME,
+    backup: settings.backup,
+    members: settings.replicas,
+    storageBytes: memoryBytes(settings.storage),
+    server: { data: PATRONI_PATHS.data, socket: PATRONI_PATHS.socket, port },
+    tlsDirectory: TLS.directory,
+  };
+}
+
 export const postgresql: EngineModule<typeof optionsSchema> = {
   name: NAME,
   displayName: 'PostgreSQL',
@@ -132,6 +176,7 @@ export const postgresql: EngineModule<typeof optionsSchema> = {
     if (settings.image && settings.environment === 'prod' && settings.replicas < 2) {
       throw new EngineSettingError(['replicas'], 'at least 2 in prod, where PostgreSQL replicates synchronously under Patroni (3 recommended)', settings.replicas);
     }
+    const backup = backupInput(settings, port.containerPort);
     return {
       image: { repository: 'postgres', tag: settings.version },
       ports: [port],
@@ -205,13 +250,16 @@ export const postgresql: EngineModule<typeof optionsSchema> = {
                 memory: { limit: settings.resources.limits.memory, sharedBuffersRatio: settings.options.sharedBuffersRatio },
                 tls: settings.tls,
                 port,
+                ...(backup ? { backup: true } : {}),
               },
               settings.image,
+              backup ? memberConfigFile(backup) : undefined,
             ),
             // The primary by its Service, which is named as the engine (its certificate carries the name).
             pooler: pgbouncerPooler({ environment: settings.environment, tls: settings.tls, primaryHost: NAME, image: settings.image }),
           }
         : {}),
+      ...(backup ? { backup: postgresqlBackup(backup) } : {}),
     };
   },
 };

@@ -18,7 +18,18 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { memoryBytes, moduleDirectory, TLS_FILES, type EnvValue, type Environment, type HealthCheck, type HighAvailabilitySpec, type MemberValue } from '../engine.ts';
+import {
+  memoryBytes,
+  moduleDirectory,
+  TLS_FILES,
+  type ConfigFile,
+  type EnvValue,
+  type Environment,
+  type HealthCheck,
+  type HighAvailabilitySpec,
+  type MemberValue,
+} from '../engine.ts';
+import { archiveParameters, PGBACKREST_REPLICA_METHOD, RESTORE_COMMAND } from './backup.ts';
 import { memoryArgs, startupSeconds, TLS_DIRECTORY, tlsArgs } from './server.ts';
 
 const DIRECTORY = moduleDirectory(import.meta.url);
@@ -115,6 +126,13 @@ export interface PatroniInput {
    * platform's database and roles. Patroni passes it a connection string to the new server.
    */
   postBootstrap?: string;
+  /**
+   * Present when the stack backs PostgreSQL up (backup.ts): the server archives its WAL with
+   * pgBackRest (only the primary does, `archive_mode = on`), fetches what streaming cannot give it
+   * from the repository, and a new member is restored from the repository before Patroni falls back
+   * to pg_basebackup from the leader. pgBackRest finds its configuration at its default path.
+   */
+  backup?: boolean;
 }
 
 /** A Patroni connection's credentials as rendered: a user name and TLS settings, never a password. */
@@ -175,6 +193,12 @@ export interface PatroniConfig {
     use_unix_socket: boolean;
     remove_data_directory_on_rewind_failure: boolean;
     basebackup: Array<string | Record<string, string>>;
+    /** With backups: restore a new member from the repository first, then pg_basebackup (Patroni's replica methods, in order). */
+    create_replica_methods?: Array<'pgbackrest' | 'basebackup'>;
+    /** With backups: the `pgbackrest` replica method (Patroni's `postgresql.<method>` section). */
+    pgbackrest?: { command: string; keep_data: boolean; no_params: boolean };
+    /** With backups: what a replica's recovery settings add (Patroni writes them when it configures a follower). */
+    recovery_conf?: { restore_command: string };
     authentication: { superuser: PatroniUser; replication: PatroniUser; rewind: PatroniUser };
     parameters: Record<string, string | number>;
     pg_hba: string[];
@@ -344,6 +368,9 @@ export function renderPatroniConfig(input: PatroniInput): PatroniConfig {
     unix_socket_directories: input.directories.socket,
     ...(input.memory ? parametersOf(memoryArgs(input.memory.limit, input.memory.sharedBuffersRatio ?? 0.25)) : {}),
     ...(tlsDirectory ? parametersOf(tlsArgs(tlsDirectory)) : {}),
+    // Local, not in the DCS: a stack that turns backups on (or off) changes patroni.yml, which its
+    // rolling update applies (archive_mode needs the restart it gets); the DCS is written once.
+    ...(input.backup ? archiveParameters() : {}),
   };
 
   const verified = (username: string): PatroniUser => (tlsDirectory ? { username, sslmode: 'verify-full', sslrootcert: `${tlsDirectory}/${TLS_FILES.ca}` } : { username });
@@ -407,6 +434,16 @@ export function renderPatroniConfig(input: PatroniInput): PatroniConfig {
       // (seen in the drill, right after post-bootstrap's CREATE DATABASE). A fast checkpoint costs
       // the leader one burst of writes and gets the cluster its redundancy back in seconds.
       basebackup: [{ checkpoint: 'fast' }],
+      // With backups a new member restores the nearest backup and the archived WAL from the
+      // repository (no load on the leader beyond streaming the last moments), falling back to
+      // pg_basebackup when there is no backup yet or the repository cannot be read.
+      ...(input.backup
+        ? {
+            create_replica_methods: ['pgbackrest', 'basebackup'] as Array<'pgbackrest' | 'basebackup'>,
+            pgbackrest: { ...PGBACKREST_REPLICA_METHOD },
+            recovery_conf: { restore_command: RESTORE_COMMAND },
+          }
+        : {}),
       authentication: {
         superuser: { username: PATRONI_USERS.superuser },
         replication: verified(PATRONI_USERS.replication),
@@ -456,6 +493,8 @@ export interface PatroniMemberSettings {
   tls: boolean;
   /** The PostgreSQL port, named as the primary Service's port (Patroni writes the leader's endpoints with it). */
   port: { name: string; containerPort: number };
+  /** The stack backs PostgreSQL up: archiving, replicas from the repository (and the members' pgbackrest.conf, {@link patroniHighAvailability}). */
+  backup?: boolean;
 }
 
 /**
@@ -484,6 +523,7 @@ export function kubernetesPatroniConfig(settings: PatroniMemberSettings): Patron
     memory: settings.memory,
     storage: settings.storage,
     postBootstrap: PATRONI_PATHS.postBootstrap,
+    ...(settings.backup ? { backup: true } : {}),
   });
 }
 
@@ -537,7 +577,8 @@ export function patroniHealthCheck(tls: boolean): HealthCheck {
  * their annotations). No Secrets, no ConfigMaps (`use_endpoints`), nothing cluster-wide; Services
  * it never needs to create: the program creates the ones it would.
  */
-export function patroniHighAvailability(settings: PatroniMemberSettings, image: { repository: string; tag: string }): HighAvailabilitySpec {
+export function patroniHighAvailability(settings: PatroniMemberSettings, image: { repository: string; tag: string }, pgbackrestConfigFile?: ConfigFile): HighAvailabilitySpec {
+  if (Boolean(settings.backup) !== (pgbackrestConfigFile !== undefined)) throw new Error("Patroni: backups need the members' pgbackrest.conf, and the file is for backups only");
   const config = kubernetesPatroniConfig(settings);
   return {
     manager: 'Patroni',
@@ -549,6 +590,7 @@ export function patroniHighAvailability(settings: PatroniMemberSettings, image: 
     configFiles: [
       { source: 'patroni/patroni.yml', content: patroniYaml(config), mountPath: PATRONI_PATHS.config },
       { source: 'patroni/post-bootstrap.sh', mountPath: PATRONI_PATHS.postBootstrap, executable: true },
+      ...(pgbackrestConfigFile ? [pgbackrestConfigFile] : []),
     ],
     ports: [{ name: 'patroni', containerPort: PATRONI_API_PORT }],
     roleLabel: { key: PATRONI_ROLE_LABEL, replica: 'replica' },

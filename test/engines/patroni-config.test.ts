@@ -100,6 +100,9 @@ const DOCUMENTED: KeyTree = {
       'basebackup',
     ),
     parameters: '*',
+    // https://patroni.readthedocs.io/en/v3.0.2/replica_bootstrap.html#building-replicas: each method
+    // of create_replica_methods has its section under postgresql, named after it (backups: pgbackrest).
+    pgbackrest: flags('command', 'keep_data', 'no_params', 'no_leader', 'no_master'),
   },
   restapi: {
     ...flags(
@@ -177,12 +180,14 @@ describe("Patroni's configuration", () => {
       ['etcd3', etcd],
     ] as const) {
       for (const tls of [false, true]) {
-        it(`uses only keys Patroni 3 documents (${label}, TLS ${tls ? 'on' : 'off'})`, () => {
-          const config = renderPatroniConfig(input(environment, { dcs, ...(tls ? { tls: {} } : {}) }));
-          expect(undocumented(config, DOCUMENTED)).toEqual([]);
-          // And what patroni.yml holds is the same object, read as Patroni's YAML 1.1 reader does.
-          expect(parse(patroniYaml(config), { version: '1.1' })).toEqual(JSON.parse(JSON.stringify(config)));
-        });
+        for (const backup of [false, true]) {
+          it(`uses only keys Patroni 3 documents (${label}, TLS ${tls ? 'on' : 'off'}${backup ? ', backups on' : ''})`, () => {
+            const config = renderPatroniConfig(input(environment, { dcs, ...(tls ? { tls: {} } : {}), ...(backup ? { backup: true } : {}) }));
+            expect(undocumented(config, DOCUMENTED)).toEqual([]);
+            // And what patroni.yml holds is the same object, read as Patroni's YAML 1.1 reader does.
+            expect(parse(patroniYaml(config), { version: '1.1' })).toEqual(JSON.parse(JSON.stringify(config)));
+          });
+        }
       }
     }
 
@@ -380,11 +385,15 @@ describe("Patroni's configuration", () => {
         ...Object.fromEntries(PATRONI_CREDENTIALS.map(({ variable }) => [variable, 'validation-only-password'])),
       };
       for (const environment of ['staging', 'prod'] as const) {
-        for (const tls of [false, true]) {
-          const config = kubernetesPatroniConfig({ ...settings, environment, tls });
+        for (const [tls, backup] of [
+          [false, false],
+          [true, false],
+          [true, true],
+        ] as const) {
+          const config = kubernetesPatroniConfig({ ...settings, environment, tls, backup });
           expect(undocumented(config, DOCUMENTED)).toEqual([]);
           expect(config).not.toHaveProperty('name');
-          const file = join(directory, `${environment}-${tls}.yml`);
+          const file = join(directory, `${environment}-${tls}-${backup}.yml`);
           writeFileSync(file, patroniYaml(config));
           const result = spawnSync('patroni', ['--validate-config', file], { env, encoding: 'utf8' });
           // Only what this machine cannot have: PostgreSQL 18's programs (the image has them), and
@@ -397,7 +406,7 @@ describe("Patroni's configuration", () => {
               (line) =>
                 line && !/^postgresql\.bin_dir\s+Directory '\/usr\/lib\/postgresql\/18\/bin' does not exist\.$/.test(line) && !/^bootstrap\.pg_hba\s+is not defined\.$/.test(line),
             );
-          expect(problems, `${environment}, TLS ${tls}`).toEqual([]);
+          expect(problems, `${environment}, TLS ${tls}, backups ${backup}`).toEqual([]);
         }
       }
     });

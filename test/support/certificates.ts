@@ -43,11 +43,16 @@ export function issueCa(directory: string, name = 'Allixios test CA', file: stri
 /**
  * A server certificate for `names` (DNS names), signed by the CA `issueCa` put in `directory`,
  * written there as `tls.crt` and `tls.key` (in place: a renewal when they exist); the key 0600,
- * as PostgreSQL requires of a key its user owns.
+ * as PostgreSQL requires of a key its user owns. `commonName` (default the first name) and
+ * `clientAuth` (the certificate also proves a client, as cert-manager's engine certificates do:
+ * pgBackRest's agent admits the backup jobs by it) as the Kubernetes target issues them.
  */
-export function issueServerCertificate(directory: string, names: string[]): void {
-  writeFileSync(join(directory, 'server.ext'), `subjectAltName=${names.map((name) => `DNS:${name}`).join(',')}\nextendedKeyUsage=serverAuth\n`);
-  openssl(directory, 'req', ...EC_KEY, '-keyout', TLS_FILES.key, '-out', 'server.csr', '-subj', `/CN=${names[0]}`);
+export function issueServerCertificate(directory: string, names: string[], options: { commonName?: string; clientAuth?: boolean } = {}): void {
+  writeFileSync(
+    join(directory, 'server.ext'),
+    `subjectAltName=${names.map((name) => `DNS:${name}`).join(',')}\nextendedKeyUsage=serverAuth${options.clientAuth ? ',clientAuth' : ''}\n`,
+  );
+  openssl(directory, 'req', ...EC_KEY, '-keyout', TLS_FILES.key, '-out', 'server.csr', '-subj', `/CN=${options.commonName ?? names[0]}`);
   openssl(
     directory,
     'x509',

@@ -12,6 +12,13 @@
 #    (pg_rewind reads the new primary there), which the roles script takes from PUBLIC.
 # 3. The roles script (initdb/10-roles.sh, ALLIXIOS_ROLES_SCRIPT): the platform's roles, their
 #    verifiers from the mounted Secret, and the hardening, exactly as on the single server.
+# 4. When the stack backs up (ALLIXIOS_BACKUP_STANZA set, databases/postgresql/backup.ts): the
+#    pgBackRest stanza in the repository, so that the new cluster's WAL is archived from its first
+#    segment on. stanza-create is idempotent; the backup jobs run it too, before each backup (a
+#    cluster that had backups turned on later never runs this script again). A failure here (the
+#    object store unreachable) is reported and does not fail the bootstrap: Patroni would discard
+#    the cluster and initialise again, forever, while the store is away; archiving retries on its
+#    own, and the night's job creates the stanza.
 #
 # Nothing secret passes through here: the verifiers are read by the roles script from the
 # mounted file, and Patroni's passwords stay in Patroni.
@@ -55,4 +62,12 @@ GRANT CONNECT ON DATABASE postgres TO :"rewind";
 SQL
 
 bash "${ROLES_SCRIPT}"
+
+if [[ -n "${ALLIXIOS_BACKUP_STANZA:-}" ]]; then
+  if pgbackrest --stanza="${ALLIXIOS_BACKUP_STANZA}" --log-level-console=info stanza-create; then
+    echo "${SCRIPT_NAME}: pgBackRest stanza ${ALLIXIOS_BACKUP_STANZA} is ready in the repository."
+  else
+    echo "${SCRIPT_NAME}: WARNING: could not create the pgBackRest stanza ${ALLIXIOS_BACKUP_STANZA} (above); WAL archiving fails until it exists, and the next backup job creates it." >&2
+  fi
+fi
 echo "${SCRIPT_NAME}: database ${POSTGRES_DB}, the platform's roles and ${ALLIXIOS_REWIND_ROLE}'s access are ready."
