@@ -50,7 +50,9 @@ export interface BackupSettings {
  */
 export type ObjectStoreField = 'endpoint' | 'bucket' | 'region' | 'path' | 'forcePathStyle' | 'url' | 'accessKeyId' | 'secretAccessKey';
 export type ObjectStoreValue = { objectStore: ObjectStoreField };
-export type BackupEnvValue = EnvValue | ObjectStoreValue;
+/** The DNS domain of the namespace's Services (`<namespace>.svc.<cluster domain>`), from which a job names the members. */
+export type ClusterValue = { cluster: 'namespaceDomain' };
+export type BackupEnvValue = EnvValue | ObjectStoreValue | ClusterValue;
 
 /** The directory a job's command writes its dump to, which the upload step sends to the object store. */
 export const BACKUP_DIRECTORY = '/backup';
@@ -71,7 +73,7 @@ export interface BackupJob {
   schedule: string;
   command: string[];
   /** The connection it logs in with, as a scheduled task's: its URL (without the password) and the password in two variables. */
-  connection?: { use: 'admin' | 'app' | 'backup'; urlVariable: string; passwordVariable: string };
+  connection?: { use: 'admin' | 'app' | 'backup'; urlVariable: string; passwordVariable?: string };
   env: Record<string, BackupEnvValue>;
   /** Send {@link BACKUP_DIRECTORY} to `<path>/<directory>/<UTC timestamp>/` once the command succeeded. */
   upload?: { directory: string };
@@ -128,6 +130,12 @@ export interface BackupSpec {
    * emptyDir) the engine's container mounts at the same path, read-only.
    */
   memberInit?: BackupInit;
+  /**
+   * Settings the bootstrap needs to apply the engine's backup state itself (Elasticsearch: the
+   * snapshot repository and its lifecycle policy), as variables of its run; never a secret. A
+   * change of them runs the bootstrap again.
+   */
+  bootstrapEnv?: Record<string, string>;
 }
 
 export interface BackupAgent {

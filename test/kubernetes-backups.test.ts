@@ -179,13 +179,16 @@ describe("the members' part of the backups", () => {
     });
   });
 
-  it('runs the agent beside each member on the same data, config and certificate, its config file in the engine’s ConfigMap', () => {
+  it('runs the agent beside each member on the same data, scratch directories and certificate, with its own config file and variables only', () => {
     const pod = named(prod, 'StatefulSet', 'mongodb').spec.template.spec as Json;
     const [engine, agent] = pod.containers as Json[];
     expect([agent!.name, agent!.command, agent!.ports]).toEqual(['backup-agent', ['agent', 'serve'], [{ name: 'backup-agent', containerPort: 8432, protocol: 'TCP' }]]);
     const mountsOf = (container: Json) => (container.volumeMounts as Json[]).map((mount) => `${mount.name}:${mount.mountPath}`);
-    for (const shared of mountsOf(agent!)) expect(mountsOf(engine!)).toContain(shared);
-    expect(mountsOf(agent!)).toEqual(expect.arrayContaining(['data:/data/db', 'tls:/etc/mongo/tls', expect.stringMatching(/^config:\/etc\/agent\/agent\.conf$/)]));
+    expect(mountsOf(agent!)).toEqual(['data:/data/db', 'scratch-0:/tmp', 'scratch-1:/data/configdb', 'tls:/etc/mongo/tls', 'config:/etc/agent/agent.conf']);
+    // Its config file is in the engine's ConfigMap but mounted by the agent only.
+    expect(mountsOf(engine!)).not.toContain('config:/etc/agent/agent.conf');
+    // The members' archiving variables (the store's keys) stay with the engine.
+    expect(Object.keys(envOf(agent!))).toEqual(['AGENT_MODE']);
     expect(agent!.readinessProbe.exec.command).toEqual(['agent', 'check']);
     expect(agent!.securityContext).toMatchObject({ runAsNonRoot: true, readOnlyRootFilesystem: true });
   });

@@ -88,6 +88,8 @@ export const clickhouse: EngineModule<typeof optionsSchema> = {
   urlVariable: 'CLICKHOUSE_URL',
   // BACKUP ... TO S3: a full backup on Sundays, an incremental one on its base the other nights (backup.ts).
   backupSchedules: { full: '0 3 * * 0', incremental: '0 3 * * 1-6' },
+  // `npm run restore`: into a new, empty target (restore.ts).
+  restore: async () => (await import('./restore.ts')).clickhouseEngineRestore(),
   secrets,
   optionsSchema,
   bootstrap: async () => (await import('../../bootstrap/adapters/clickhouse.ts')).clickhouseEngine,

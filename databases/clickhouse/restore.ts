@@ -19,7 +19,9 @@
  * - An incremental backup is restored with its base, which ClickHouse reads by itself (the base's
  *   location is inside the incremental backup).
  */
+import { join } from 'node:path';
 import type { ClickHouseClient } from '@clickhouse/client';
+import type { EngineRestore, RestorePlan, RestoreRequest } from '../backup.ts';
 import { BACKUP_DATABASE, BACKUP_STATEMENTS, backupLocation } from './backup.ts';
 
 export interface ClickhouseRestoreOptions {
@@ -180,5 +182,61 @@ export async function restoreClickhouse(options: ClickhouseRestoreOptions): Prom
     plan: plan.steps,
     executed: true,
     figures: { backup: plan.backup, targetDatabase: plan.target, tables: counted, views, rows: total, seconds: { restore, verify, total: seconds(started) } },
+  };
+}
+
+/**
+ * ClickHouse's restore as `npm run restore` calls it (databases/backup.ts, EngineRestore): into a
+ * new database of the server the engine's URL names (CLICKHOUSE_URL, as allixios_admin), from the
+ * store of that server's named collection (the stack's own server, or one configured the same),
+ * the latest backup unless `--backup` names one; `--from <directory>` restores a local copy the
+ * server may read (`backups.allowed_path`): {@link restoreClickhouse}.
+ */
+export function clickhouseEngineRestore(): EngineRestore {
+  return {
+    async plan(request: RestoreRequest): Promise<RestorePlan> {
+      if (!request.url) throw errorOf('CLICKHOUSE_URL: expected the admin URL (allixios_admin) of the server to restore on, got none');
+      if (request.to)
+        throw errorOf('--to: a ClickHouse backup is a nightly full or incremental backup, not a point in time; name one with --backup <id> (full/<time> or incremental/<time>)');
+      if (request.replaceExisting)
+        throw errorOf(
+          '--replace-existing: a database is never written over; restore beside it and move the partitions you need (databases/clickhouse/README.md, "Backups and restore")',
+        );
+      const { createClient } = await import('@clickhouse/client');
+      const { clickhouseClientOptions } = await import('../../bootstrap/adapters/clickhouse-adapter.ts');
+      const url = request.url;
+      const source = request.source;
+      const location = source !== undefined ? { location: (id: string) => `File(${quote(join(source, id))})` } : {};
+      // One client per phase: a dry run leaves no connection open behind it.
+      const client = createClient(clickhouseClientOptions(url));
+      let backup: string | undefined;
+      let plan: string[];
+      try {
+        backup = request.backup ?? (source === undefined ? await latestClickhouseBackup(client) : undefined);
+        if (backup === undefined) {
+          throw errorOf(
+            source === undefined
+              ? 'no backup listed in the store of the named collection: nothing to restore'
+              : '--backup: expected the id of the backup under --from (full/<time> or incremental/<time>), got none',
+          );
+        }
+        plan = (await restoreClickhouse({ client, backup, targetDatabase: request.target, ...location })).plan;
+      } finally {
+        await client.close();
+      }
+      const chosen = backup;
+      return {
+        steps: plan,
+        execute: async (log) => {
+          const executing = createClient(clickhouseClientOptions(url));
+          try {
+            const { figures } = await restoreClickhouse({ client: executing, backup: chosen, targetDatabase: request.target, ...location, execute: true, log });
+            return { database: figures!.targetDatabase, backup: figures!.backup, tables: figures!.tables.length, rows: figures!.rows, views: figures!.views.length };
+          } finally {
+            await executing.close();
+          }
+        },
+      };
+    },
   };
 }

@@ -267,5 +267,7 @@ export function elasticsearchBackup(backup: BackupSettings): BackupSpec {
     jobs: [],
     memberEnv,
     ...(backup.objectStore.credentials.kind === 'secret' ? { memberInit: keystoreInit() } : {}),
+    // The bootstrap applies the repository and the policy from these settings (no secret in them).
+    bootstrapEnv: { [BACKUP_SETTINGS_VARIABLE]: backupSettingsValue(backup) },
   };
 }

@@ -36,9 +36,8 @@ export const DUMP_CONFIG_SOURCE = 'config/mongodump.yaml';
 /** Mounted read-only, a directory of its own (secret files are mounted by directory). */
 export const DUMP_CONFIG_PATH = '/etc/mongo/backup/mongodump.yaml';
 
-/** The variables the target fills with the backup login's URL (without its password) and its password. */
+/** The variable the target fills with the backup login's URL (without its password: mongodump reads it from its --config file). */
 export const BACKUP_URL_VARIABLE = 'MONGODB_BACKUP_URL';
-export const BACKUP_PASSWORD_VARIABLE = 'MONGODB_BACKUP_PASSWORD';
 
 /**
  * The backup login as a connection: no database in the path (a URL naming one makes mongodump dump
@@ -105,7 +104,8 @@ export function mongodbBackup(backup: BackupSettings, tls: boolean, connectionTl
     description: 'mongodump --oplog of the whole replica set from a secondary, one gzipped archive, uploaded to the object store',
     schedule,
     command: dumpCommand(tls),
-    connection: { use: 'backup', urlVariable: BACKUP_URL_VARIABLE, passwordVariable: BACKUP_PASSWORD_VARIABLE },
+    // The password comes from the --config file, never a variable: the URL alone.
+    connection: { use: 'backup', urlVariable: BACKUP_URL_VARIABLE },
     env: {},
     upload: { directory: DUMP_JOB },
     // The platform's documents compress well; the archive is a fraction of the data volume.

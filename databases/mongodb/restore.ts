@@ -16,6 +16,7 @@ import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EngineRestore, ObjectStoreSpec, RestorePlan, RestoreRequest } from '../backup.ts';
+import { downloadObject, listUploads } from '../object-store.ts';
 import { ARCHIVE_NAME, archiveKey, DUMP_JOB } from './backup.ts';
 import { MONGODB_DATABASE } from './definitions.ts';
 
@@ -303,39 +304,9 @@ async function execute(options: MongoRestoreOptions, plan: MongoRestorePlan, spl
 // `npm run restore -- --engine mongodb`: the request of stacks/restore, answered with the above
 
 /** rclone's settings for the stack's store, its keys from the operator's environment (AWS_ACCESS_KEY_ID...), never a command line. */
-export function rcloneEnvironment(store: ObjectStoreSpec, env: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
-  return {
-    ...env,
-    RCLONE_S3_PROVIDER: store.endpoint.includes('amazonaws.com') ? 'AWS' : 'Other',
-    RCLONE_S3_ENDPOINT: store.endpoint,
-    RCLONE_S3_REGION: store.region,
-    RCLONE_S3_FORCE_PATH_STYLE: String(store.forcePathStyle),
-    RCLONE_S3_ENV_AUTH: 'true',
-  };
-}
-
-function runRclone(binary: string, args: string[], env: NodeJS.ProcessEnv): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(binary, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-    child.on('error', (error) => reject(new Error(`mongodb restore: cannot run ${binary} (rclone, to read the object store): ${error.message}`, { cause: error })));
-    child.on('close', (code) =>
-      code === 0 ? resolve(stdout) : reject(new Error(`mongodb restore: ${binary} ${args[0]} exited with ${code}: ${stderr.trim().split('\n').slice(-3).join(' | ')}`)),
-    );
-  });
-}
-
 /** The dumps uploaded under `<path>/dump/`, oldest first (their names are UTC timestamps). */
-export async function listDumps(store: ObjectStoreSpec, path: string, rclone = 'rclone'): Promise<string[]> {
-  const listing = await runRclone(rclone, ['lsf', '--dirs-only', `:s3:${store.bucket}/${path}/${DUMP_JOB}/`], rcloneEnvironment(store));
-  return listing
-    .split('\n')
-    .map((line) => line.trim().replace(/\/$/, ''))
-    .filter((line) => line !== '')
-    .sort();
+export function listDumps(store: ObjectStoreSpec, path: string, rclone = 'rclone'): Promise<string[]> {
+  return listUploads('mongodb restore', store, path, DUMP_JOB, rclone);
 }
 
 export interface MongodbRestoreTools {
@@ -370,7 +341,7 @@ export function mongodbEngineRestore(tools: MongodbRestoreTools = {}): EngineRes
         fetch = {
           from: `s3://${settings.objectStore.bucket}/${key}`,
           into: async (file) => {
-            await runRclone(rclone, ['copyto', `:s3:${settings.objectStore.bucket}/${key}`, file], rcloneEnvironment(settings.objectStore));
+            await downloadObject('mongodb restore', settings.objectStore, key, file, rclone);
           },
         };
       } else {

@@ -462,7 +462,8 @@ export function postgresqlBackup(input: PostgresqlBackupInput): BackupSpec {
       description: JOB_DESCRIPTIONS[type],
       schedule,
       command: ['sh', '-c', backupScript(input.engine, input.members, type)],
-      env: secretEnvironment(input.backup),
+      // The members' names are <pod>.<headless Service>.<namespace domain>.
+      env: { ...secretEnvironment(input.backup), [NAMESPACE_DOMAIN_VARIABLE]: { cluster: 'namespaceDomain' } },
       configFiles: [jobConfig],
       resources: JOB_RESOURCES,
       // A full backup of prod's 100Gi at a slow 20 MB/s takes under an hour and a half.

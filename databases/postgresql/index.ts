@@ -152,6 +152,8 @@ export const postgresql: EngineModule<typeof optionsSchema> = {
   urlVariable: 'DATABASE_URL',
   // pgBackRest (backup.ts): a full backup on Sundays, a differential one the other nights; WAL is archived continuously.
   backupSchedules: { full: '0 1 * * 0', diff: '0 1 * * 1-6' },
+  // `npm run restore`: into a new, empty target (restore.ts).
+  restore: async () => (await import('./restore.ts')).postgresqlEngineRestore(),
   // Reads: the replicas once the engine runs replicated (issue 15); the primary until then, so the
   // platform can read from this URL today and move its reads without a change.
   readUrlVariable: 'DATABASE_READ_URL',

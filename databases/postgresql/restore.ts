@@ -21,6 +21,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import pg from 'pg';
+import type { EngineRestore, RestorePlan, RestoreRequest } from '../backup.ts';
 import { PGBACKREST_VARIABLES, pgbackrestConf, pgbackrestConfig, STANZA, type PgbackrestRepository } from './backup.ts';
 
 /** What to recover to: the end of the archived WAL, a moment, or the moment a backup ended. */
@@ -555,4 +556,108 @@ export async function restorePostgresql(options: PostgresqlRestoreOptions): Prom
     await stopServer(child);
     throw error;
   }
+}
+
+/** The variable holding the repository's passphrase for `npm run restore` (the stack's `backup-cipher-pass`). */
+export const RESTORE_CIPHER_PASS_VARIABLE = 'PGBACKREST_REPO1_CIPHER_PASS';
+
+/** The tools `npm run restore` runs for PostgreSQL, and the user it runs PostgreSQL as when run as root. */
+export interface PostgresqlRestoreTools {
+  /** The directory of `postgres` (default: the newest under /usr/lib/postgresql, or ALLIXIOS_POSTGRESQL_BIN). */
+  postgresqlBin?: string;
+  pgbackrest?: string;
+  env?: NodeJS.ProcessEnv;
+}
+
+function newestPostgresqlBin(env: NodeJS.ProcessEnv): string {
+  if (env.ALLIXIOS_POSTGRESQL_BIN) return env.ALLIXIOS_POSTGRESQL_BIN;
+  const root = '/usr/lib/postgresql';
+  const majors = existsSync(root)
+    ? readdirSync(root)
+        .map(Number)
+        .filter((major) => existsSync(join(root, String(major), 'bin', 'postgres')))
+    : [];
+  const newest = majors.sort((a, b) => b - a)[0];
+  if (newest === undefined)
+    throw new Error(`postgresql restore: no PostgreSQL under ${root}: install the backup's major version (apt-get install -y postgresql-<major>) or set ALLIXIOS_POSTGRESQL_BIN`);
+  return join(root, String(newest), 'bin');
+}
+
+/** The `postgres` OS user, which the restore and the server run as when the command runs as root (PostgreSQL refuses root). */
+function postgresUser(): { uid: number; gid: number } | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  const line = readFileSync('/etc/passwd', 'utf8')
+    .split('\n')
+    .find((entry) => entry.startsWith('postgres:'));
+  if (!line)
+    throw new Error(
+      'postgresql restore: running as root, and there is no postgres user to run PostgreSQL as (PostgreSQL refuses root): install PostgreSQL from the distribution, or run as another user',
+    );
+  const [, , uid, gid] = line.split(':');
+  return { uid: Number(uid), gid: Number(gid) };
+}
+
+/**
+ * PostgreSQL's restore as `npm run restore` calls it (databases/backup.ts, EngineRestore): from the
+ * stack's pgBackRest repository (or a local one, `--from <directory>`), to a moment (`--to`), a
+ * backup (`--backup <label>`) or the end of the archived WAL, into a new, empty data directory, then
+ * started and verified: {@link restorePostgresql}. The repository's passphrase comes from
+ * PGBACKREST_REPO1_CIPHER_PASS and the store's keys from AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY,
+ * both from the operator's environment.
+ */
+export function postgresqlEngineRestore(tools: PostgresqlRestoreTools = {}): EngineRestore {
+  const env = tools.env ?? process.env;
+  return {
+    async plan(request: RestoreRequest): Promise<RestorePlan> {
+      if (request.replaceExisting) {
+        throw new Error(
+          'postgresql restore: --replace-existing: a data directory is never written over; restore into a new one and switch to it (databases/postgresql/README.md, "Backups and point-in-time recovery")',
+        );
+      }
+      const cipherPass = env[RESTORE_CIPHER_PASS_VARIABLE];
+      if (!cipherPass) {
+        throw new Error(
+          `postgresql restore: ${RESTORE_CIPHER_PASS_VARIABLE}: expected the repository's passphrase (the stack's backup-cipher-pass: kubectl get secret postgresql-credentials -o jsonpath='{.data.backup-cipher-pass}' | base64 -d), got none`,
+        );
+      }
+      const repository: PgbackrestRepository =
+        request.source !== undefined
+          ? { kind: 'posix', path: resolve(request.source), retention: { count: 1, days: 1 } }
+          : request.settings
+            ? { kind: 'objectStore', backup: request.settings }
+            : (() => {
+                throw new Error('postgresql restore: expected the stack (--stack) or a local repository (--from), got neither');
+              })();
+      const runAs = postgresUser();
+      const options: PostgresqlRestoreOptions = {
+        repository,
+        credentials: {
+          cipherPass,
+          ...(env.AWS_ACCESS_KEY_ID ? { accessKeyId: env.AWS_ACCESS_KEY_ID } : {}),
+          ...(env.AWS_SECRET_ACCESS_KEY ? { secretAccessKey: env.AWS_SECRET_ACCESS_KEY } : {}),
+        },
+        target: request.to ? { time: request.to.toISOString() } : request.backup !== undefined ? { backup: request.backup } : { latest: true },
+        dataDirectory: resolve(request.target),
+        binaries: { postgresql: tools.postgresqlBin ?? newestPostgresqlBin(env), pgbackrest: tools.pgbackrest ?? 'pgbackrest' },
+        ...(runAs ? { runAs } : {}),
+      };
+      const { plan } = await restorePostgresql(options);
+      return {
+        steps: plan.steps,
+        execute: async (log) => {
+          log(`restoring backup ${plan.backup.label} into ${plan.dataDirectory}`);
+          const { result } = await restorePostgresql({ ...options, execute: true });
+          const figures: Record<string, string | number> = {
+            backup: result!.backup,
+            recoveryEnd: result!.recoveryEndTime ?? 'none replayed',
+            database: result!.database,
+            restoreSeconds: result!.seconds.restore,
+            recoverySeconds: result!.seconds.recovery,
+          };
+          for (const [table, rows] of Object.entries(result!.tables)) figures[`${table}.rows`] = rows;
+          return figures;
+        },
+      };
+    },
+  };
 }

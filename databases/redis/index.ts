@@ -147,6 +147,8 @@ export const redis: EngineModule<typeof optionsSchema> = {
   urlVariable: 'REDIS_URL',
   // An RDB snapshot of a replica, hourly (backup.ts).
   backupSchedules: { snapshot: '15 * * * *' },
+  // `npm run restore`: into a new, empty target (restore.ts).
+  restore: async () => (await import('./restore.ts')).redisEngineRestore(),
   secrets,
   optionsSchema,
   bootstrap: async () => (await import('../../bootstrap/adapters/redis.ts')).redisEngine,

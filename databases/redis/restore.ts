@@ -21,6 +21,9 @@ import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
+import type { EngineRestore, RestorePlan, RestoreRequest } from '../backup.ts';
+import { downloadObject, listUploads } from '../object-store.ts';
+import { RDB_DIRECTORY } from './backup.ts';
 import { redis } from './index.ts';
 
 const run = promisify(execFile);
@@ -453,4 +456,67 @@ export async function restoreRedis(options: RedisRestoreOptions): Promise<RedisR
     if (server && !keep) await stopServer(server.child);
     await rm(aclDirectory, { recursive: true, force: true });
   }
+}
+
+/** The tools `npm run restore` runs for Redis (tests give stand-ins). */
+export interface RedisRestoreTools {
+  rclone?: string;
+  redisServer?: string;
+}
+
+/**
+ * Redis's restore as `npm run restore` calls it (databases/backup.ts, EngineRestore): a snapshot
+ * from the stack's object store (`<path>/rdb/<id>/dump.rdb`, downloaded with rclone when the plan
+ * is executed) or a local copy (an RDB file, or a directory holding `dump.rdb`), into a new, empty
+ * data directory: {@link restoreRedis}.
+ */
+export function redisEngineRestore(tools: RedisRestoreTools = {}): EngineRestore {
+  const who = 'redis restore';
+  return {
+    async plan(request: RestoreRequest): Promise<RestorePlan> {
+      if (request.to) throw new Error(`${who}: --to: a Redis backup is an hourly snapshot, not a point in time; name a snapshot with --backup <id> (its UTC timestamp)`);
+      if (request.replaceExisting) {
+        throw new Error(
+          `${who}: --replace-existing: a data directory is never written over; restore into a new one and point a member at it (databases/redis/README.md, "Backups and restore")`,
+        );
+      }
+      const server = { ...(tools.redisServer ? { redisServer: tools.redisServer } : {}) };
+      if (request.source !== undefined) {
+        const rdbFile = (await stat(request.source)).isDirectory() ? join(request.source, 'dump.rdb') : request.source;
+        const options: RedisRestoreOptions = { rdbFile, dataDirectory: request.target, ...server };
+        const { plan } = await restoreRedis(options);
+        return { steps: plan, execute: async (log) => figuresOf(await restoreRedis({ ...options, execute: true, log })) };
+      }
+      const settings = request.settings;
+      if (!settings) throw new Error(`${who}: expected the stack (--stack) or a local copy of a snapshot (--from), got neither`);
+      const rclone = tools.rclone ?? 'rclone';
+      const id = request.backup ?? (await listUploads(who, settings.objectStore, settings.path, RDB_DIRECTORY, rclone)).at(-1);
+      if (id === undefined) throw new Error(`${who}: no snapshot under s3://${settings.objectStore.bucket}/${settings.path}/${RDB_DIRECTORY}/: nothing to restore`);
+      const key = `${settings.path}/${RDB_DIRECTORY}/${id}/dump.rdb`;
+      return {
+        steps: [
+          `download s3://${settings.objectStore.bucket}/${key} with rclone (credentials from this machine's environment) into a new temporary directory`,
+          `check it with redis-check-rdb, then load it into a fresh redis-server on a new, empty data directory ${request.target}, verify every key and TTL, and turn AOF on (restoreRedis)`,
+        ],
+        execute: async (log) => {
+          const directory = await mkdtemp(join(tmpdir(), 'allixios-redis-restore-'));
+          const rdbFile = join(directory, 'dump.rdb');
+          log(`downloading s3://${settings.objectStore.bucket}/${key}`);
+          await downloadObject(who, settings.objectStore, key, rdbFile, rclone);
+          return figuresOf(await restoreRedis({ rdbFile, dataDirectory: request.target, ...server, execute: true, log }));
+        },
+      };
+    },
+  };
+}
+
+function figuresOf(result: RedisRestoreResult): Record<string, string | number> {
+  const figures = result.figures!;
+  return {
+    dataDirectory: figures.restored.dataDirectory,
+    keys: figures.restored.keys,
+    keysWithTtl: figures.restored.keysWithTtl,
+    rdbBytes: figures.rdb.bytes,
+    rdbFormat: figures.rdb.formatVersion,
+  };
 }

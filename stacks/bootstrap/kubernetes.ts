@@ -93,6 +93,8 @@ export function engineEnv(target: BootstrapTarget, directory: MemberDirectory): 
     fromSecret(`${variable}${APP_SUFFIX}_PASSWORD`, appConnection.passwordSecret),
     ...target.spec.secretFiles.flatMap((file) => (file.bootstrapVariable ? [fromSecret(file.bootstrapVariable, fileKey(file.source))] : [])),
     ...Object.entries(target.settings ?? {}).map(([name, value]) => ({ name, value })),
+    // The engine's backup state the bootstrap applies (Elasticsearch's repository and policy); no secret.
+    ...Object.entries(target.spec.backup?.bootstrapEnv ?? {}).map(([name, value]) => ({ name, value })),
   ];
 }
 
@@ -111,7 +113,12 @@ export class KubernetesBootstrap extends pulumi.ComponentResource {
     this.trigger = bootstrapTrigger(
       bootstrapContentHash(args.root),
       image,
-      args.targets.flatMap((target) => [`${target.host}:${target.spec.ports[0]!.containerPort}`, ...(bootstrapMembers(target, directory)?.members ?? [])]),
+      // A change of the backup state the bootstrap applies (a schedule, the retention) runs it again.
+      args.targets.flatMap((target) => [
+        `${target.host}:${target.spec.ports[0]!.containerPort}`,
+        ...(bootstrapMembers(target, directory)?.members ?? []),
+        ...Object.entries(target.spec.backup?.bootstrapEnv ?? {}).map(([name, value]) => `${name}=${value}`),
+      ]),
     );
     const labels = {
       'app.kubernetes.io/name': 'allixios-bootstrap',

@@ -57,6 +57,8 @@ export interface BackupEnvContext {
   secretName: pulumi.Input<string>;
   /** Where the variable is set, for messages. */
   where: string;
+  /** `<namespace>.svc.<cluster domain>`. */
+  namespaceDomain: pulumi.Input<string>;
 }
 
 /**
@@ -69,6 +71,8 @@ export function backupEnv(env: Record<string, BackupEnvValue>, context: BackupEn
   for (const [name, value] of Object.entries(env)) {
     if (typeof value === 'string') {
       variables.push({ name, value });
+    } else if ('cluster' in value) {
+      variables.push({ name, value: context.namespaceDomain });
     } else if ('secret' in value) {
       if (!context.spec.secrets.some((secret) => secret.key === value.secret)) {
         throw new Error(`${context.where}: variable ${name} names ${value.secret}, which is not a secret of ${context.spec.name}`);
@@ -145,6 +149,7 @@ export interface KubernetesBackupsArgs {
   secretName: pulumi.Input<string>;
   /** The jobs' secret files by job name, rendered into the engine's Secret. */
   files: Readonly<Record<string, readonly MountedFile[]>>;
+  clusterDomain: string;
 }
 
 /**
@@ -207,7 +212,14 @@ function backupCronJob(
   const name = backupJobName(spec, job);
   // A client of the engine (its NetworkPolicy admits it), and a backup job of it (its agent admits it).
   const labels = { ...partLabels(name, args.instance, 'backup'), [clientLabel(spec.name)]: 'true', [BACKUP_JOB_LABEL]: spec.name };
-  const context: BackupEnvContext = { spec, store, path: args.path, secretName: args.secretName, where: `${name}` };
+  const context: BackupEnvContext = {
+    spec,
+    store,
+    path: args.path,
+    secretName: args.secretName,
+    where: `${name}`,
+    namespaceDomain: pulumi.interpolate`${args.namespace}.svc.${args.clusterDomain}`,
+  };
   const connection = job.connection ? (job.connection.use === 'admin' ? spec.adminConnection : job.connection.use === 'app' ? spec.appConnection : backup.connection) : undefined;
   if (job.connection && !connection) throw new Error(`${name}: the job logs in as the backup user, but ${spec.name}'s backup describes no connection for it`);
   const connectionEnv: EnvVar[] =
@@ -217,7 +229,10 @@ function backupCronJob(
             name: job.connection.urlVariable,
             value: pulumi.output(args.host).apply((host) => connectionUrl(connection, undefined, host, spec.ports[0]!.containerPort, spec.tls ? {} : undefined)),
           },
-          { name: job.connection.passwordVariable, valueFrom: { secretKeyRef: { name: args.secretName, key: connection.passwordSecret } } },
+          // A tool that reads its password from a secret file of its own names no variable.
+          ...(job.connection.passwordVariable
+            ? [{ name: job.connection.passwordVariable, valueFrom: { secretKeyRef: { name: args.secretName, key: connection.passwordSecret } } }]
+            : []),
         ]
       : [];
   const files = args.files[job.name] ?? [];
@@ -321,14 +336,23 @@ export interface BackupMemberArgs {
   store: ObjectStoreSpec;
   path: string;
   secretName: pulumi.Input<string>;
-  /** The engine container's mounts the agent shares (data, TLS, config, secret files). */
-  sharedMounts: VolumeMount[];
+  namespace: pulumi.Input<string>;
+  clusterDomain: string;
+  /** The agent's mounts: the engine's data, scratch directories and certificate, and its own config files. */
+  agentMounts: VolumeMount[];
 }
 
 /** The members' part of an engine's backups (databases/backup.ts: memberEnv, agent, memberInit). */
 export function backupMemberParts(args: BackupMemberArgs): BackupMemberParts {
   const { spec, backup } = args;
-  const context: BackupEnvContext = { spec, store: args.store, path: args.path, secretName: args.secretName, where: `${spec.name} backup` };
+  const context: BackupEnvContext = {
+    spec,
+    store: args.store,
+    path: args.path,
+    secretName: args.secretName,
+    where: `${spec.name} backup`,
+    namespaceDomain: pulumi.interpolate`${args.namespace}.svc.${args.clusterDomain}`,
+  };
   const env = backupEnv(backup.memberEnv ?? {}, context);
   const containers: Container[] = [];
   const initContainers: Container[] = [];
@@ -343,13 +367,13 @@ export function backupMemberParts(args: BackupMemberArgs): BackupMemberParts {
       imagePullPolicy: 'IfNotPresent',
       command: agent.command,
       ports: [{ name: agent.port.name, containerPort: agent.port.containerPort, protocol: 'TCP' }],
-      env: [...env, ...backupEnv(agent.env, { ...context, where: `${spec.name} ${agent.name}` })],
+      // Its own variables only: the members' (the repository's keys and passphrase) stay with the engine.
+      env: backupEnv(agent.env, { ...context, where: `${spec.name} ${agent.name}` }),
       resources: agent.resources,
       readinessProbe: { exec: { command: agent.healthCommand }, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 3 },
       livenessProbe: { exec: { command: agent.healthCommand }, periodSeconds: 20, timeoutSeconds: 5, failureThreshold: 6 },
       securityContext: restrictedContainer({ runAs: spec.runAs }),
-      // The engine's volumes it works on: the data, the config files (its own among them), the secret files, the certificate.
-      volumeMounts: args.sharedMounts,
+      volumeMounts: args.agentMounts,
     });
   }
   if (backup.memberInit) {

@@ -153,7 +153,11 @@ export class KubernetesEngine extends pulumi.ComponentResource {
     const backup =
       spec.backup && args.backups.enabled ? { spec: spec.backup, store: args.backups.objectStore, path: `${args.backups.objectStore.prefix}/${spec.name}` } : undefined;
     // The backup agent's files (pgbackrest.conf) go with the engine's: the engine reads them too (archiving).
-    const files = [...configFiles({ ...args.engine, spec }), ...(backup ? backupAgentConfigFiles(backup.spec).map((file) => ({ ...file, executable: false })) : [])];
+    // The engine's config files, and the backup agent's (its own pgbackrest.conf), in one ConfigMap;
+    // each container mounts its own.
+    const engineFiles = configFiles({ ...args.engine, spec });
+    const agentFiles = backup ? backupAgentConfigFiles(backup.spec).map((file) => ({ ...file, executable: false })) : [];
+    const files = [...engineFiles, ...agentFiles];
     if (files.length > 0) {
       this.configMap = new k8s.core.v1.ConfigMap(
         `${name}-config`,
@@ -235,18 +239,28 @@ export class KubernetesEngine extends pulumi.ComponentResource {
     const scratchMounts = spec.scratchPaths.map((path, index) => ({ name: scratchVolumeName(index), mountPath: path }));
     const fsGroup = spec.runAs.fsGroup ?? spec.runAs.group;
 
-    // What the engine's container mounts and a backup agent beside it shares: the data, config
-    // files and secret files, and the certificate's Secret as a whole directory, so the kubelet
-    // refreshes a renewal in place.
+    // The data, config files and secret files, and the certificate's Secret as a whole directory,
+    // so the kubelet refreshes a renewal in place.
     const fileAndDataMounts = [
       { name: DATA_VOLUME, mountPath: spec.dataPath },
-      ...fileMounts(CONFIG_VOLUME, files),
+      ...fileMounts(CONFIG_VOLUME, engineFiles),
       ...secretDirs.map((directory) => ({ name: directory.volume, mountPath: directory.path, readOnly: true })),
     ];
     const tlsMounts = spec.tls ? [{ name: TLS_VOLUME, mountPath: spec.tls.directory, readOnly: true }] : [];
-    const sharedMounts = [...fileAndDataMounts, ...tlsMounts];
+    // A backup agent beside the engine works on its data, talks to it through its scratch
+    // directories (PostgreSQL's socket), serves with its certificate, and reads its own files.
+    const agentMounts = [{ name: DATA_VOLUME, mountPath: spec.dataPath }, ...scratchMounts, ...tlsMounts, ...fileMounts(CONFIG_VOLUME, agentFiles)];
     const backupParts = backup
-      ? backupMemberParts({ spec, backup: backup.spec, store: backup.store, path: backup.path, secretName: this.secret.metadata.name, sharedMounts })
+      ? backupMemberParts({
+          spec,
+          backup: backup.spec,
+          store: backup.store,
+          path: backup.path,
+          secretName: this.secret.metadata.name,
+          namespace: args.namespace,
+          clusterDomain: args.clusterDomain,
+          agentMounts,
+        })
       : undefined;
     const container: Container = {
       name: spec.name,
@@ -478,6 +492,7 @@ export class KubernetesEngine extends pulumi.ComponentResource {
           host: this.host,
           secretName: this.secret.metadata.name,
           files: args.credentials.backupFiles,
+          clusterDomain: args.clusterDomain,
         },
         { parent: this },
       );
