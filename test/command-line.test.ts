@@ -56,9 +56,11 @@ it('covers every command of package.json', () => {
     'check',
     'drill:clickhouse-backup',
     'drill:patroni',
+    'drill:pgbackrest',
     'drill:redis-backup',
     'drill:redis-sentinel',
     'render',
+    'restore',
     'stack:down',
     'stack:up',
   ]);

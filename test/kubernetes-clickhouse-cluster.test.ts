@@ -113,7 +113,13 @@ describe('ClickHouse replicas on the prod stack', () => {
 
   it("mounts the replication file beside the engine's own, with macros, Keeper and the cluster, and no secret value in any ConfigMap", () => {
     const [configMap] = clickhouseObjects(prod, 'ConfigMap');
-    expect(Object.keys(configMap!.data).sort()).toEqual(['config.config.d.allixios.xml', 'config.config.d.replication.xml', 'config.config.d.tls.xml']);
+    // backup.xml: the backups' named collection (databases/clickhouse/backup.ts).
+    expect(Object.keys(configMap!.data).sort()).toEqual([
+      'config.config.d.allixios.xml',
+      'config.config.d.backup.xml',
+      'config.config.d.replication.xml',
+      'config.config.d.tls.xml',
+    ]);
     const mounts = Object.fromEntries((containerOf(prod).volumeMounts as Json[]).map((mount) => [mount.mountPath, mount]));
     expect(mounts['/etc/clickhouse-server/config.d/replication.xml']).toMatchObject({ subPath: 'config.config.d.replication.xml', readOnly: true });
     for (const element of ['<macros>', '<zookeeper>', '<remote_servers>', '<allixios>', '<interserver_https_port>9010</interserver_https_port>', '<port>9281</port>']) {

@@ -77,6 +77,8 @@ describe('PostgreSQL under Patroni on the prod stack', () => {
         ...['Secret', 'ConfigMap', 'StatefulSet', 'PodDisruptionBudget', 'NetworkPolicy', 'CronJob', 'ServiceAccount', 'Role', 'RoleBinding'],
         ...['Service', 'Service', 'Service', 'Service', 'Service', 'Service'],
         ...['Deployment', 'ConfigMap', 'Service', 'PodDisruptionBudget', 'NetworkPolicy'],
+        // pgBackRest's full and differential backups and their pgbackrest.conf (README "Backups").
+        ...['CronJob', 'CronJob', 'ConfigMap'],
       ].sort(),
     );
     for (const resource of rendered) {

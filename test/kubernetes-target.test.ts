@@ -113,7 +113,10 @@ describe('kubernetes target (stack prod)', () => {
     const companions = 2 * (6 + 1);
     // A CronJob per engine backup job (MongoDB's dump; Elasticsearch's SLM schedules itself).
     const backupJobs = prod.config.engines.flatMap((engine) => engine.spec.backup?.jobs ?? []).length;
-    expect(kubernetesObjects.length).toBe(1 + 5 * 7 + 1 + 3 + tlsEngines + tasks + patroni + pgbouncer + companions + backupJobs);
+    // And one ConfigMap per engine whose backup jobs read files (PostgreSQL's pgbackrest.conf, Redis's and ClickHouse's scripts).
+    const backupConfigMaps = prod.config.engines.filter((engine) => (engine.spec.backup?.jobs ?? []).some((job) => (job.configFiles ?? []).length > 0)).length;
+    expect(backupConfigMaps).toBe(3);
+    expect(kubernetesObjects.length).toBe(1 + 5 * 7 + 1 + 3 + tlsEngines + tasks + patroni + pgbouncer + companions + backupJobs + backupConfigMaps);
     // cert-manager's kinds have no model here; their shape is checked below ("TLS").
     for (const resource of kubernetesObjects.filter((object) => !String(object.inputs.apiVersion).startsWith('cert-manager.io/'))) {
       const Model = MODELS[kindOf(resource)];

@@ -978,7 +978,8 @@ describe('the prod stack as the program registers it', () => {
         withoutCertificates,
       )
     ).map((violation) => /^(\w+ "[\w-]+")/.exec(violation.message)![1]);
-    expect(reported.sort()).toEqual([...statefulSets(prod).map(({ name }) => `StatefulSet "${name}"`), 'Deployment "postgresql-pgbouncer"'].sort());
+    // PostgreSQL's StatefulSet twice: the engine's container and pgBackRest's agent beside it, which serves TLS too.
+    expect(reported.sort()).toEqual([...statefulSets(prod).map(({ name }) => `StatefulSet "${name}"`), 'StatefulSet "postgresql"', 'Deployment "postgresql-pgbouncer"'].sort());
   });
 
   it('warns that no volume is known to be encrypted at rest while Pulumi.prod.yaml lists no encrypting StorageClass', async () => {
@@ -1003,8 +1004,8 @@ describe('the prod stack as the program registers it', () => {
     const checked = prod.resources.filter((resource) => resource.type === CONFIG_MAP || resource.type === STATEFUL_SET || resource.type === DEPLOYMENT);
     // A ConfigMap and a StatefulSet per engine and per companion (Redis's Sentinels), the CA
     // bundle's ConfigMap (certificates, no key), and PgBouncer's ConfigMap and Deployment
-    // (PostgreSQL's pooler).
-    expect(checked).toHaveLength(2 * statefulSets(prod).length + 1 + 2);
+    // (PostgreSQL's pooler), and the backup jobs' ConfigMaps (PostgreSQL, Redis, ClickHouse).
+    expect(checked).toHaveLength(2 * statefulSets(prod).length + 1 + 2 + 3);
     expect(checked.filter((resource) => containsEnvelope(resource.inputs)).map((resource) => resource.name)).toEqual([]);
     // The check sees envelopes where they are: in the Secrets.
     expect(prod.resources.filter((resource) => resource.type === 'kubernetes:core/v1:Secret').every((resource) => containsEnvelope(resource.inputs))).toBe(true);

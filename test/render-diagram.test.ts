@@ -189,6 +189,8 @@ describe('the stack diagram', () => {
       '| pods with app.kubernetes.io/instance=allixios-prod, app.kubernetes.io/name=postgresql (postgresql) | StatefulSet postgresql | 5432/TCP | NetworkPolicy postgresql-ingress |',
       '| pods with allixios.io/client-postgresql=true in namespace allixios-platform | StatefulSet postgresql | 5432/TCP | NetworkPolicy postgresql-ingress |',
       '| pods with app.kubernetes.io/instance=allixios-prod, app.kubernetes.io/name=postgresql (postgresql) | StatefulSet postgresql | 8008/TCP | NetworkPolicy postgresql-ingress |',
+      // pgBackRest's agent: the backup CronJobs' pods only (stacks/kubernetes/backups.ts).
+      '| pods with allixios.io/backup-job=postgresql in namespace allixios-prod | StatefulSet postgresql | 8432/TCP | NetworkPolicy postgresql-ingress |',
     ]);
     // PgBouncer's own: the same clients on its port.
     expect(text.split('\n').filter((line) => line.endsWith('| NetworkPolicy postgresql-pgbouncer-ingress |'))).toEqual([

@@ -39,6 +39,8 @@ describe('offline render of the prod stack', () => {
     ]);
     expect(objects).toEqual([
       ['Secret', 'postgresql-credentials'],
+      // The backup jobs' pgbackrest.conf, one for both (README "Backups").
+      ['ConfigMap', 'postgresql-backup-config-<hash>'],
       ['ConfigMap', 'postgresql-config-<hash>'],
       ['ConfigMap', 'postgresql-pgbouncer-config-<hash>'],
       ['Certificate', 'postgresql-pgbouncer-tls'],
@@ -56,6 +58,8 @@ describe('offline render of the prod stack', () => {
       ['NetworkPolicy', 'postgresql-ingress'],
       ['NetworkPolicy', 'postgresql-pgbouncer-ingress'],
       ['ServiceAccount', 'postgresql'],
+      ['CronJob', 'postgresql-backup-diff'],
+      ['CronJob', 'postgresql-backup-full'],
       ['Role', 'postgresql-patroni'],
       ['RoleBinding', 'postgresql-patroni'],
       ['Deployment', 'postgresql-pgbouncer'],

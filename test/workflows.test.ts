@@ -227,7 +227,18 @@ describe('workflow files', () => {
   it('run only npm scripts that package.json defines, with the commands the README names', () => {
     const scripts = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { scripts: Record<string, string> }).scripts;
     const used = new Set(allJobs().flatMap(({ job }) => runLines(job).flatMap((line) => [...line.matchAll(/\bnpm run ([\w:-]+)/g)].map((match) => match[1]!))));
-    expect([...used].sort()).toEqual(['drill:patroni', 'drill:redis-sentinel', 'lint', 'render', 'stack:down', 'stack:up', 'typecheck']);
+    expect([...used].sort()).toEqual([
+      'drill:clickhouse-backup',
+      'drill:patroni',
+      'drill:pgbackrest',
+      'drill:redis-backup',
+      'drill:redis-sentinel',
+      'lint',
+      'render',
+      'stack:down',
+      'stack:up',
+      'typecheck',
+    ]);
     for (const script of used) expect(scripts, `package.json script ${script}`).toHaveProperty(script);
     expect(scripts['stack:up']).toBe('tsx stacks/ephemeral/cli.ts up');
     expect(scripts['stack:down']).toBe('tsx stacks/ephemeral/cli.ts down');
@@ -254,7 +265,7 @@ describe('on a pull request', () => {
     }
     // The engines the tests start, installed before the tests: the packages .ci/run installs.
     const ciPackages = [...readFileSync(join(ROOT, '.ci/run'), 'utf8').matchAll(/missing\+=\(([\w-]+)\)/g)].map((match) => match[1]!);
-    expect(ciPackages).toEqual(['openssl', 'redis-server', 'postgresql-client', 'pgbouncer', 'patroni', 'etcd-server', 'postgresql', 'redis-sentinel']);
+    expect(ciPackages).toEqual(['openssl', 'redis-server', 'postgresql-client', 'pgbouncer', 'patroni', 'etcd-server', 'postgresql', 'redis-sentinel', 'pgbackrest']);
     const engines = stepIndex(job, (step) => /apt-get install /.test(step.run ?? ''));
     expect(engines).toBeGreaterThanOrEqual(0);
     const install = job.steps[engines]!.run!.split('\n').find((line) => line.includes('apt-get install'))!;

@@ -115,24 +115,23 @@ export function statsPartitionMaintenance(settings: EngineSettings<z.output<type
  * What the backup needs from the stack, when the stack backs up (databases/postgresql/README.md,
  * "Backups and point-in-time recovery"): pgBackRest, its archiving and its agent run in the
  * project's image under Patroni (the official image has none of them), and the agent serves the
- * backup jobs over mutual TLS only, so both are required; prod has both anyway.
+ * backup jobs over mutual TLS only. Prod and staging have both (the config requires the image
+ * there, the policy pack TLS in prod); a stack without one of them backs up every engine but
+ * PostgreSQL, and every preview says so ({@link backupWithout}).
  */
-function backupInput(settings: EngineSettings<z.output<typeof optionsSchema>>, port: number): PostgresqlBackupInput | undefined {
+function backupWithout(settings: EngineSettings<z.output<typeof optionsSchema>>): string | undefined {
   if (!settings.backup) return undefined;
   if (!settings.image) {
-    throw new EngineSettingError(
-      ['image'],
-      "the project's image when allixios:backups is on: pgBackRest, which archives the WAL and serves the backup jobs beside each member, is in it (the official image has no pgBackRest, and Docker stacks run the official image: back them up by hand with pg_dump)",
-      'unset',
-    );
+    return "PostgreSQL is not backed up on this stack: pgBackRest, which archives the WAL and serves the backup jobs beside each member, is in the project's image, and allixios:engines.postgresql.image is unset (the official image has none; back it up by hand with pg_dump)";
   }
   if (!settings.tls) {
-    throw new EngineSettingError(
-      [],
-      "allixios:tls on when allixios:backups is on: the backup jobs read each member's data directory through pgBackRest's TLS server, which admits only clients with a certificate of the stack's CA (prod serves TLS anyway)",
-      { tls: false },
-    );
+    return "PostgreSQL is not backed up on this stack: the backup jobs read each member's data directory through pgBackRest's TLS server, which admits only clients with a certificate of the stack's CA, and allixios:tls is off";
   }
+  return undefined;
+}
+
+function backupInput(settings: EngineSettings<z.output<typeof optionsSchema>>, port: number): PostgresqlBackupInput | undefined {
+  if (!settings.backup || backupWithout(settings) !== undefined) return undefined;
   return {
     engine: NAME,
     backup: settings.backup,
@@ -262,6 +261,7 @@ export const postgresql: EngineModule<typeof optionsSchema> = {
           }
         : {}),
       ...(backup ? { backup: postgresqlBackup(backup) } : {}),
+      ...(backupWithout(settings) ? { warnings: [backupWithout(settings)!] } : {}),
     };
   },
 };

@@ -149,11 +149,6 @@ function resolveBackups(raw: RawBackups | undefined, environment: Environment, t
     return { enabled: false };
   }
   const endpoint = (store.endpoint ?? `https://s3.${store.region}.amazonaws.com`).replace(/\/$/, '');
-  if (endpoint.startsWith('http://')) {
-    const clear = `${keyName(['backups', 'objectStore', 'endpoint'])}: ${endpoint} is plain http: the object store's credentials and every backup would cross the network in clear text`;
-    if (environment === 'prod') problems.push(`${keyName(['backups', 'objectStore', 'endpoint'])}: expected an https URL in prod, got ${JSON.stringify(store.endpoint)}`);
-    else warnings.push(`${clear}.`);
-  }
   const credentials: ObjectStoreSpec['credentials'] =
     'workloadIdentity' in store.credentials
       ? { kind: 'workloadIdentity', serviceAccountAnnotations: store.credentials.workloadIdentity.serviceAccountAnnotations }

@@ -179,24 +179,40 @@ export class KubernetesBackups extends pulumi.ComponentResource {
         { parent: this },
       );
     }
-    this.configMaps = [];
-    this.cronJobs = backup.jobs.map((job) => {
-      const jobName = backupJobName(spec, job);
-      const configs = (job.configFiles ?? []).map((file) => ({ ...file, key: fileKey(file.source) }));
-      let configMap: k8s.core.v1.ConfigMap | undefined;
-      if (configs.length > 0) {
-        configMap = new k8s.core.v1.ConfigMap(
-          `${name}-${job.name}-config`,
-          {
-            metadata: { name: configMapName(jobName, configs), namespace: args.namespace, labels: partLabels(jobName, args.instance, 'backup') },
-            data: Object.fromEntries(configs.map((file) => [file.key, file.content])),
-          },
-          { parent: this },
-        );
-        this.configMaps.push(configMap);
+    // One ConfigMap for the engine's backup jobs: jobs that read the same file (PostgreSQL's full
+    // and differential backups, one pgbackrest.conf) share it.
+    const configs = new Map<string, { key: string; content: string }>();
+    for (const job of backup.jobs) {
+      for (const file of job.configFiles ?? []) {
+        const key = fileKey(file.source);
+        const known = configs.get(key);
+        if (known && known.content !== file.content) throw new Error(`${spec.name} backup jobs: two different files from ${file.source}; give each its own source`);
+        configs.set(key, { key, content: file.content });
       }
-      return new k8s.batch.v1.CronJob(`${name}-${job.name}`, backupCronJob(args, job, configMap, this.serviceAccount), { parent: this });
-    });
+    }
+    const configMapObjectName = `${spec.name}-backup`;
+    const configMap =
+      configs.size > 0
+        ? new k8s.core.v1.ConfigMap(
+            `${name}-config`,
+            {
+              metadata: {
+                name: configMapName(configMapObjectName, [...configs.values()]),
+                namespace: args.namespace,
+                labels: partLabels(configMapObjectName, args.instance, 'backup'),
+              },
+              data: Object.fromEntries([...configs.values()].map((file) => [file.key, file.content])),
+            },
+            { parent: this },
+          )
+        : undefined;
+    this.configMaps = configMap ? [configMap] : [];
+    this.cronJobs = backup.jobs.map(
+      (job) =>
+        new k8s.batch.v1.CronJob(`${name}-${job.name}`, backupCronJob(args, job, (job.configFiles ?? []).length > 0 ? configMap : undefined, this.serviceAccount), {
+          parent: this,
+        }),
+    );
     this.registerOutputs({});
   }
 }
@@ -370,6 +386,7 @@ export function backupMemberParts(args: BackupMemberArgs): BackupMemberParts {
       // Its own variables only: the members' (the repository's keys and passphrase) stay with the engine.
       env: backupEnv(agent.env, { ...context, where: `${spec.name} ${agent.name}` }),
       resources: agent.resources,
+      startupProbe: { exec: { command: agent.healthCommand }, periodSeconds: 5, timeoutSeconds: 5, failureThreshold: 24 },
       readinessProbe: { exec: { command: agent.healthCommand }, periodSeconds: 10, timeoutSeconds: 5, failureThreshold: 3 },
       livenessProbe: { exec: { command: agent.healthCommand }, periodSeconds: 20, timeoutSeconds: 5, failureThreshold: 6 },
       securityContext: restrictedContainer({ runAs: spec.runAs }),

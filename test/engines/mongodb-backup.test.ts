@@ -72,7 +72,8 @@ describe('the dump job', () => {
     expect(spec.expiresItself).toBe(false);
     expect(job).toMatchObject({
       schedule: '45 3 * * *',
-      connection: { use: 'backup', urlVariable: 'MONGODB_BACKUP_URL', passwordVariable: 'MONGODB_BACKUP_PASSWORD' },
+      // The URL only: mongodump reads the password from its --config file, never a variable.
+      connection: { use: 'backup', urlVariable: 'MONGODB_BACKUP_URL' },
       upload: { directory: 'dump' },
       secretFiles: [{ source: DUMP_CONFIG_SOURCE, mountPath: DUMP_CONFIG_PATH }],
     });

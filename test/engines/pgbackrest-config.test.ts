@@ -402,22 +402,16 @@ describe('the backup PostgreSQL describes', () => {
     expect(backup.recoveryPoint).toMatch(/60 s of commits \(archive_timeout\)/);
   });
 
-  it("refuses backups without the project's image (no pgBackRest) or without TLS (the agent serves TLS only), naming the key", () => {
-    const refusal = (overrides: Partial<EngineSettings<{ sharedBuffersRatio: number }>>) => {
-      try {
-        engineSpec(postgresql, settingsFor(overrides));
-      } catch (error) {
-        return error;
-      }
-      return undefined;
-    };
-    const noImage = refusal({ image: undefined, environment: 'dev', replicas: 1 });
-    expect(noImage).toBeInstanceOf(EngineSettingError);
-    expect((noImage as EngineSettingError).path).toEqual(['image']);
-    expect((noImage as Error).message).toMatch(/the project's image when allixios:backups is on: pgBackRest.* is in it/);
-    const noTls = refusal({ tls: false, environment: 'staging', replicas: 2 });
-    expect(noTls).toBeInstanceOf(EngineSettingError);
-    expect((noTls as Error).message).toMatch(/allixios:tls on when allixios:backups is on: .*pgBackRest's TLS server/);
+  it("backs PostgreSQL up only with the project's image (pgBackRest) and TLS (the agent serves TLS only), and says so in every preview otherwise", () => {
+    const noImage = engineSpec(postgresql, settingsFor({ image: undefined, environment: 'dev', replicas: 1 }));
+    expect(noImage.backup).toBeUndefined();
+    expect(noImage.warnings).toEqual([
+      expect.stringMatching(/^PostgreSQL is not backed up on this stack: pgBackRest.* is in the project's image, and allixios:engines\.postgresql\.image is unset/),
+    ]);
+    const noTls = engineSpec(postgresql, settingsFor({ tls: false, environment: 'staging', replicas: 2 }));
+    expect(noTls.backup).toBeUndefined();
+    expect(noTls.warnings).toEqual([expect.stringMatching(/^PostgreSQL is not backed up on this stack: .*pgBackRest's TLS server.*allixios:tls is off$/)]);
+    expect(spec.warnings).toBeUndefined();
   });
 
   it("adds the repository's passphrase to the engine's secrets, not rotatable by the stack", () => {
