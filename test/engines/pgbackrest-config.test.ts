@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import type { BackupSettings, ObjectStoreSpec } from '../../databases/backup.ts';
-import { EngineSettingError, engineSpec, type EngineSettings, type EngineSpec } from '../../databases/engine.ts';
+import { engineSpec, type EngineSettings, type EngineSpec } from '../../databases/engine.ts';
 import {
   AGENT_CLIENT_COMMON_NAME,
   AGENT_PORT,
