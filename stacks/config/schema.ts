@@ -120,7 +120,8 @@ const tlsSchema = z.preprocess(
 
 /** An S3 bucket's name as AWS allows it (and so every S3-compatible store): 3 to 63 lowercase letters, digits, dots and dashes. */
 const BUCKET_PHRASE = 'an S3 bucket name: 3 to 63 lowercase letters, digits, "." and "-", starting and ending with a letter or digit, such as acme-allixios-backups';
-const ENDPOINT_PHRASE = "the object store's https URL without a path, such as https://s3.eu-west-1.amazonaws.com or https://minio.backups.svc:9000 (plain http would carry its keys and every backup in clear text, and pgBackRest speaks https only)"
+const ENDPOINT_PHRASE =
+  "the object store's https URL without a path, such as https://s3.eu-west-1.amazonaws.com or https://minio.backups.svc:9000 (plain http would carry its keys and every backup in clear text, and pgBackRest speaks https only)";
 const PREFIX_PHRASE = 'a path inside the bucket: segments of letters, digits, ".", "_" and "-" joined by "/", no leading or trailing "/", such as allixios/prod';
 const REGION_PHRASE = 'a region name such as eu-west-1 (us-east-1 for stores that ignore it)';
 const SECRET_KEY_PHRASE = 'a key of a Kubernetes Secret (letters, digits, ".", "_" and "-")';
