@@ -152,7 +152,6 @@ export class KubernetesEngine extends pulumi.ComponentResource {
     // Backups (backups.ts): the engine's part of them when the stack backs up to its object store.
     const backup =
       spec.backup && args.backups.enabled ? { spec: spec.backup, store: args.backups.objectStore, path: `${args.backups.objectStore.prefix}/${spec.name}` } : undefined;
-    // The backup agent's files (pgbackrest.conf) go with the engine's: the engine reads them too (archiving).
     // The engine's config files, and the backup agent's (its own pgbackrest.conf), in one ConfigMap;
     // each container mounts its own.
     const engineFiles = configFiles({ ...args.engine, spec });
