@@ -38,7 +38,11 @@ export interface BackupSettings {
   path: string;
   /** Each job's cron schedule (UTC) by job name: the engine's defaults for the environment, overridden by `allixios:backups.schedules.<engine>`. */
   schedules: Record<string, string>;
-  /** How long backups are kept: full backups by count, everything by age. */
+  /**
+   * How long backups are kept: `days`, by each tool's own means (pgBackRest's time retention,
+   * SLM's expire_after, the bucket's lifecycle rules); `count`, what SLM keeps however old (the
+   * other tools have no count that does not fight the days).
+   */
   retention: { count: number; days: number };
 }
 
