@@ -13,6 +13,7 @@
  */
 import { type BackupJob, type BackupSettings, type BackupSpec, type ObjectStoreSpec } from '../backup.ts';
 import { CLIENT_CA_PATH } from '../connection.ts';
+import { openSslClient } from './replication.ts';
 import { readEngineFile, type ComputeResources, type EngineModule } from '../engine.ts';
 
 /** The named collection of the store, in the members' configuration and the jobs' clickhouse-local. */
@@ -116,20 +117,7 @@ export function collectionConfig(credentials: ObjectStoreSpec['credentials']['ki
 /** clickhouse-client's configuration in the jobs: on a TLS stack, the server verified against the stack's CA and by name. */
 export function clientConfig(tls: boolean): string {
   const ssl = tls
-    ? [
-        '    <openSSL>',
-        '        <client>',
-        `            <caConfig>${CLIENT_CA_PATH}</caConfig>`,
-        '            <loadDefaultCAFile>false</loadDefaultCAFile>',
-        '            <verificationMode>relaxed</verificationMode>',
-        '            <extendedVerification>true</extendedVerification>',
-        '            <invalidCertificateHandler>',
-        '                <name>RejectCertificateHandler</name>',
-        '            </invalidCertificateHandler>',
-        '            <disableProtocols>sslv2,sslv3,tlsv1,tlsv1_1</disableProtocols>',
-        '        </client>',
-        '    </openSSL>',
-      ]
+    ? ['    <openSSL>', ...openSslClient({ caFile: CLIENT_CA_PATH }).map((line) => `        ${line}`), '    </openSSL>']
     : ['    <!-- No TLS on this stack: nothing to verify. -->'];
   return ['<?xml version="1.0"?>', '<!-- clickhouse-client of the backup jobs (databases/clickhouse/backup.ts). -->', '<config>', ...ssl, '</config>', ''].join('\n');
 }

@@ -18,7 +18,7 @@
  */
 import type { CompanionSpec, ComputeResources, Environment, MemberValue } from '../engine.ts';
 import { TLS_FILES } from '../engine.ts';
-import { CLICKHOUSE_KEEPER, keeperClientPort, keeperMembers, REPLICATION_ENV } from './replication.ts';
+import { CLICKHOUSE_KEEPER, keeperClientPort, keeperMembers, openSslClient, REPLICATION_ENV } from './replication.ts';
 
 /** The variable holding a Keeper member's Raft id, ordinal + 1 (its start command sets it). */
 export const KEEPER_SERVER_ID_VARIABLE = 'KEEPER_SERVER_ID';
@@ -172,18 +172,7 @@ export function keeperConfig(settings: KeeperConfigSettings): string {
         '            <disableProtocols>sslv2,sslv3,tlsv1,tlsv1_1</disableProtocols>',
         '            <preferServerCiphers>true</preferServerCiphers>',
         '        </server>',
-        '        <client>',
-        `            <certificateFile>${file(TLS_FILES.certificate)}</certificateFile>`,
-        `            <privateKeyFile>${file(TLS_FILES.key)}</privateKeyFile>`,
-        `            <caConfig>${file(TLS_FILES.ca)}</caConfig>`,
-        '            <loadDefaultCAFile>false</loadDefaultCAFile>',
-        '            <verificationMode>relaxed</verificationMode>',
-        '            <extendedVerification>true</extendedVerification>',
-        '            <invalidCertificateHandler>',
-        '                <name>RejectCertificateHandler</name>',
-        '            </invalidCertificateHandler>',
-        '            <disableProtocols>sslv2,sslv3,tlsv1,tlsv1_1</disableProtocols>',
-        '        </client>',
+        ...openSslClient({ caFile: file(TLS_FILES.ca), certificate: { file: file(TLS_FILES.certificate), key: file(TLS_FILES.key) } }).map((line) => `        ${line}`),
         '    </openSSL>',
       ]
     : [];

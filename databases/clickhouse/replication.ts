@@ -118,6 +118,35 @@ function nativePort(tls: boolean): number {
 const indent = (lines: string[], by: number) => lines.map((line) => `${' '.repeat(by)}${line}`);
 
 /**
+ * The `<client>` block of an openSSL section, as ClickHouse and Keeper read it (unindented lines):
+ * the server connected to verified by the stack CA only and by the name connected to, TLS 1.2 and
+ * later; with `certificate`, this side's certificate presented (Keeper requires one of every
+ * client). One block for the members' replication.xml, Keeper's config and the backup jobs' client.
+ */
+export function openSslClient(settings: { caFile: string; certificate?: { file: string; key: string }; cacheSessions?: boolean }): string[] {
+  const { caFile, certificate, cacheSessions } = settings;
+  return [
+    '<client>',
+    ...indent(
+      [
+        ...(certificate ? [`<certificateFile>${certificate.file}</certificateFile>`, `<privateKeyFile>${certificate.key}</privateKeyFile>`] : []),
+        `<caConfig>${caFile}</caConfig>`,
+        '<loadDefaultCAFile>false</loadDefaultCAFile>',
+        '<verificationMode>relaxed</verificationMode>',
+        '<extendedVerification>true</extendedVerification>',
+        '<invalidCertificateHandler>',
+        '    <name>RejectCertificateHandler</name>',
+        '</invalidCertificateHandler>',
+        '<disableProtocols>sslv2,sslv3,tlsv1,tlsv1_1</disableProtocols>',
+        ...(cacheSessions ? ['<cacheSessions>true</cacheSessions>'] : []),
+      ],
+      4,
+    ),
+    '</client>',
+  ];
+}
+
+/**
  * config.d/replication.xml of a member: who it is (macros), where Keeper is, the cluster of every
  * member, the interserver port and its credentials, and on a TLS stack how it verifies Keeper and
  * its peers. Generated, because the member and Keeper lists depend on the stack; every value that
@@ -156,19 +185,14 @@ export function replicationConfig(settings: ReplicationSettings): string {
         '     cluster queries): the stack CA only, and the name it connected to. It presents its own',
         "     certificate, which Keeper requires of every client (keeper.ts); its peers' ports ignore it. -->",
         '<openSSL>',
-        '    <client>',
-        `        <certificateFile>${settings.tlsDirectory}/${TLS_FILES.certificate}</certificateFile>`,
-        `        <privateKeyFile>${settings.tlsDirectory}/${TLS_FILES.key}</privateKeyFile>`,
-        `        <caConfig>${settings.tlsDirectory}/${TLS_FILES.ca}</caConfig>`,
-        '        <loadDefaultCAFile>false</loadDefaultCAFile>',
-        '        <verificationMode>relaxed</verificationMode>',
-        '        <extendedVerification>true</extendedVerification>',
-        '        <invalidCertificateHandler>',
-        '            <name>RejectCertificateHandler</name>',
-        '        </invalidCertificateHandler>',
-        '        <disableProtocols>sslv2,sslv3,tlsv1,tlsv1_1</disableProtocols>',
-        '        <cacheSessions>true</cacheSessions>',
-        '    </client>',
+        ...indent(
+          openSslClient({
+            caFile: `${settings.tlsDirectory}/${TLS_FILES.ca}`,
+            certificate: { file: `${settings.tlsDirectory}/${TLS_FILES.certificate}`, key: `${settings.tlsDirectory}/${TLS_FILES.key}` },
+            cacheSessions: true,
+          }),
+          4,
+        ),
         '</openSSL>',
       ]
     : [];
